@@ -1,0 +1,106 @@
+package core
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// ActionKind is what an action does to its target.
+type ActionKind string
+
+// Action kinds.
+const (
+	Create     ActionKind = "create"
+	Transition ActionKind = "transition"
+	AddComment ActionKind = "comment"
+	SetFields  ActionKind = "set_fields"
+	AddLink    ActionKind = "link"
+	Notify     ActionKind = "notify"
+)
+
+// ActionState is where an action is in the outbox.
+type ActionState string
+
+// Outbox states.
+const (
+	Pending ActionState = "pending"
+	Done    ActionState = "done"
+	Dead    ActionState = "dead" // retries exhausted or a permanent error; see LastError
+)
+
+// Action is one write the gateway means to make. Actions are planned from a
+// case's state, kept in the durable outbox under their Key until the target
+// confirms them, and never planned twice: the Key is derived from the rule
+// and the records involved, not from the event that happened to trigger it.
+type Action struct {
+	Key     string     `json:"key"`
+	Case    CaseID     `json:"case"`
+	Rule    string     `json:"rule"`
+	Kind    ActionKind `json:"kind"`
+	Target  Ref        `json:"target"`  // for Create: System and Kind only
+	Subject Ref        `json:"subject"` // the record the rule was about
+	Reason  string     `json:"reason,omitempty"`
+
+	// Transition.
+	Status Status `json:"status,omitempty"` // canonical target
+	Native string `json:"native,omitempty"` // native target status, from the mappings
+
+	// Create and SetFields. Fields are keyed by native field name; Create
+	// also uses Title, Body and Labels.
+	Title  string            `json:"title,omitempty"`
+	Body   string            `json:"body,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
+	Labels []string          `json:"labels,omitempty"`
+	Role   Role              `json:"role,omitempty"` // Create: link role from Subject to the new record
+
+	// AddComment.
+	Public        bool         `json:"public,omitempty"`
+	SourceComment string       `json:"source_comment,omitempty"` // mirrored from Subject's comment
+	Files         []Attachment `json:"attachments,omitempty"`
+
+	// AddLink: the record to link Target to (a remote link in the target
+	// system), with its URL and title when known.
+	Other    Ref    `json:"other,omitempty"`
+	OtherURL string `json:"other_url,omitempty"`
+
+	// Notify: a mail address or webhook URL.
+	To string `json:"to,omitempty"`
+
+	// Outbox bookkeeping, filled by the store.
+	State       ActionState `json:"state,omitempty"`
+	Attempts    int         `json:"attempts,omitempty"`
+	NextAttempt time.Time   `json:"next_attempt,omitempty"`
+	LastError   string      `json:"last_error,omitempty"`
+	CreatedAt   time.Time   `json:"created_at,omitempty"`
+}
+
+// Marker is the deterministic marker a connector puts on what this action
+// creates or writes (a label, tag, hidden field or comment suffix), so that a
+// later look-up finds it even if the gateway's database was lost.
+func (a *Action) Marker() string { return MarkerFor(a.Key) }
+
+// MarkerFor derives the marker of an action key: "liaison-" and twelve hex
+// digits, safe as a Jira label or a Zendesk tag.
+func MarkerFor(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "liaison-" + hex.EncodeToString(sum[:6])
+}
+
+// ActionKey joins the parts that identify an action. Parts must not depend
+// on which event triggered the reconcile.
+func ActionKey(parts ...string) string { return strings.Join(parts, "|") }
+
+// Result is what a connector reports after applying an action.
+type Result struct {
+	// Created is the record a Create made (or found by its marker).
+	Created Ref `json:"created,omitempty"`
+	// Item is the target's snapshot after the write, when the API returned
+	// it; the store keeps it so the next reconcile sees the write at once.
+	Item *Item `json:"item,omitempty"`
+	// CommentID is the id of the comment an AddComment made.
+	CommentID string `json:"comment_id,omitempty"`
+	// Note says anything worth keeping in the audit log ("already in status").
+	Note string `json:"note,omitempty"`
+}

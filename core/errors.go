@@ -1,0 +1,57 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrForged is returned by a webhook receiver when a request's signature is
+// missing, wrong or stale. The server answers 401 and stores nothing.
+var ErrForged = errors.New("webhook signature missing or invalid")
+
+// ErrNotFound is returned when a record does not exist at its source.
+var ErrNotFound = errors.New("not found")
+
+// BadInput wraps an error about a request or message that can never be
+// processed as sent (malformed JSON, a mail with no headers). The server
+// answers 400; a poller or mailbox reader dead-letters the message.
+type BadInput struct{ Err error }
+
+func (e *BadInput) Error() string { return "bad input: " + e.Err.Error() }
+func (e *BadInput) Unwrap() error { return e.Err }
+
+// Malformed wraps err as BadInput.
+func Malformed(format string, args ...any) error {
+	return &BadInput{Err: fmt.Errorf(format, args...)}
+}
+
+// ApplyError classifies a failed write once, where the connector knows the
+// HTTP status, so the engine need not guess: Permanent errors go straight to
+// the dead-letter list; others are retried with backoff, no sooner than
+// RetryAfter when the service said when (Retry-After, rate-limit reset).
+type ApplyError struct {
+	Err        error
+	Permanent  bool
+	RetryAfter time.Duration
+}
+
+func (e *ApplyError) Error() string { return e.Err.Error() }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Permanent marks err as one that retrying will not fix (a 400, 403, 404,
+// an unreachable status).
+func Permanent(err error) error { return &ApplyError{Err: err, Permanent: true} }
+
+// RetryAfter marks err as temporary, to be retried no sooner than d.
+func RetryAfter(err error, d time.Duration) error { return &ApplyError{Err: err, RetryAfter: d} }
+
+// Classify returns whether err is permanent and how long the source asked
+// to wait. Unclassified errors are temporary.
+func Classify(err error) (permanent bool, wait time.Duration) {
+	var ae *ApplyError
+	if errors.As(err, &ae) {
+		return ae.Permanent, ae.RetryAfter
+	}
+	return false, 0
+}

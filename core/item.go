@@ -1,0 +1,165 @@
+package core
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is a canonical status: the shared vocabulary that each system's
+// native statuses map to in the mapping files.
+type Status string
+
+// Canonical statuses, in the order a problem moves through them. The order
+// is what "forward" means for a transition without an explicit from-guard.
+const (
+	StatusNew              Status = "new"
+	StatusOpen             Status = "open"
+	StatusOnHold           Status = "on_hold"
+	StatusInProgress       Status = "in_progress"
+	StatusInReview         Status = "in_review"
+	StatusReadyForQA       Status = "ready_for_qa"
+	StatusQAValidated      Status = "qa_validated"
+	StatusPreprodValidated Status = "preprod_validated"
+	StatusPending          Status = "pending"
+	StatusDone             Status = "done"
+	StatusSolved           Status = "solved"
+	StatusClosed           Status = "closed"
+)
+
+// Statuses lists the canonical statuses in their forward order.
+var Statuses = []Status{
+	StatusNew, StatusOpen, StatusOnHold, StatusInProgress, StatusInReview,
+	StatusReadyForQA, StatusQAValidated, StatusPreprodValidated, StatusPending,
+	StatusDone, StatusSolved, StatusClosed,
+}
+
+// Rank is s's position in Statuses, or -1 when s is not canonical.
+func (s Status) Rank() int { return slices.Index(Statuses, s) }
+
+// Known reports whether s is canonical.
+func (s Status) Known() bool { return s.Rank() >= 0 }
+
+// Item is a normalized snapshot of one record. Connectors fill what their
+// system has; the store keeps the newest snapshot per Ref, judged by
+// UpdatedAt and then Version.
+type Item struct {
+	Ref      Ref               `json:"ref"`
+	Title    string            `json:"title,omitempty"`
+	Body     string            `json:"body,omitempty"`
+	Native   string            `json:"native_status,omitempty"` // status as the system names it
+	Status   Status            `json:"status,omitempty"`        // canonical, filled from the mappings
+	Priority string            `json:"priority,omitempty"`      // native priority name
+	Reporter string            `json:"reporter,omitempty"`      // identity in that system (login, e-mail)
+	Assignee string            `json:"assignee,omitempty"`
+	Labels   []string          `json:"labels,omitempty"`
+	Fields   map[string]string `json:"fields,omitempty"` // custom fields by their native name; also branch, commits, org
+	URL      string            `json:"url,omitempty"`
+	// UpdatedAt and Version order snapshots of the same record; a snapshot
+	// older than the stored one is ignored, so late events do no harm.
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version,omitempty"`
+	// Seen is every event type ever observed on the record (a set, merged by
+	// the store), so that rules can ask "was it ever merged" in a way that
+	// does not depend on the order events arrive in.
+	Seen     []EventType `json:"seen,omitempty"`
+	Comments []Comment   `json:"comments,omitempty"`
+	// Marker is the deterministic marker the gateway put on a record it
+	// created (a label, tag or hidden field); empty for records made by people.
+	Marker string `json:"marker,omitempty"`
+	// Deleted records stay in their case so that history reads right, but
+	// rules do not act on them.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// HasSeen reports whether an event of type t was ever observed on the item.
+func (it *Item) HasSeen(t EventType) bool { return slices.Contains(it.Seen, t) }
+
+// Field returns a field's value, or "" when it is not set.
+func (it *Item) Field(name string) string { return it.Fields[name] }
+
+// Comment is one comment, reply or note on a record.
+type Comment struct {
+	ID        string       `json:"id"`
+	Author    string       `json:"author,omitempty"`
+	Body      string       `json:"body"`
+	Public    bool         `json:"public"` // visible to the customer; internal notes are false
+	CreatedAt time.Time    `json:"created_at"`
+	Deleted   bool         `json:"deleted,omitempty"`
+	Files     []Attachment `json:"attachments,omitempty"`
+	// Marker is set when the connector recognises the comment as written by
+	// the gateway (it carries the action key); such a comment is never
+	// mirrored back, which is what keeps sync loops from forming.
+	Marker string `json:"marker,omitempty"`
+}
+
+// Attachment is a file on a comment. Content is fetched by the connector that
+// applies it; Over is set when the file exceeded a size limit and was named
+// rather than carried.
+type Attachment struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Content     []byte `json:"content,omitempty"`
+	Over        bool   `json:"over_limit,omitempty"`
+}
+
+// Newer reports whether snapshot a should replace snapshot b of the same record.
+// Equal snapshots replace each other, which keeps re-delivery idempotent.
+func Newer(a, b *Item) bool {
+	if !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return a.UpdatedAt.After(b.UpdatedAt)
+	}
+	return a.Version >= b.Version
+}
+
+// Merge returns the snapshot to keep when next arrives for a record whose
+// stored snapshot is prev (nil when unknown). Comments and Seen are unions,
+// so that a partial event (one comment) never erases what was known; the
+// rest comes from whichever snapshot is newer.
+func Merge(prev *Item, next Item) Item {
+	if prev == nil {
+		next.Seen = uniqEvents(next.Seen)
+		return next
+	}
+	out := *prev
+	if Newer(&next, prev) {
+		out = next
+		if out.Title == "" && prev.Title != "" && next.Native == "" {
+			// A comment-only event carries no fields; keep the known ones.
+			out.Title, out.Body, out.Native, out.Status = prev.Title, prev.Body, prev.Native, prev.Status
+			out.Priority, out.Reporter, out.Assignee = prev.Priority, prev.Reporter, prev.Assignee
+			out.Labels, out.Fields, out.URL, out.Marker = prev.Labels, prev.Fields, prev.URL, prev.Marker
+		}
+	}
+	out.Seen = uniqEvents(append(slices.Clone(prev.Seen), next.Seen...))
+	out.Comments = mergeComments(prev.Comments, next.Comments)
+	out.Deleted = prev.Deleted || next.Deleted
+	return out
+}
+
+func uniqEvents(s []EventType) []EventType {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func mergeComments(a, b []Comment) []Comment {
+	if len(b) == 0 {
+		return a
+	}
+	out := slices.Clone(a)
+	for _, c := range b {
+		i := slices.IndexFunc(out, func(x Comment) bool { return x.ID == c.ID })
+		if i < 0 {
+			out = append(out, c)
+			continue
+		}
+		// A deletion sticks; otherwise the later edit wins.
+		del := out[i].Deleted || c.Deleted
+		out[i] = c
+		out[i].Deleted = del
+	}
+	slices.SortStableFunc(out, func(x, y Comment) int { return x.CreatedAt.Compare(y.CreatedAt) })
+	return out
+}

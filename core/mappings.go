@@ -1,0 +1,376 @@
+package core
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Pos is a position in a mapping file, carried by every compiled piece so
+// that anything said about it at run time can point the admin at the line.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Mappings is the compiled form of the admin's mapping files (package
+// mappings compiles the YAML; core never reads YAML). It is immutable once
+// built; a reload builds a new one and swaps it in whole.
+type Mappings struct {
+	Systems  map[string]*SystemMap
+	Patterns []*Pattern
+	Rules    []*Rule
+	Sync     []*SyncRule
+	People   []Person
+	// Source describes where the mappings came from ("embedded defaults"
+	// or a folder), for logs.
+	Source string
+}
+
+// Priorities are the canonical priorities, lowest first.
+var Priorities = []string{"low", "normal", "high", "urgent"}
+
+// SystemMap is what the mappings say about one connector instance.
+type SystemMap struct {
+	Name      string // instance name
+	Connector string // connector kind, e.g. "jira"
+	Kinds     map[Kind]*KindMap
+	Pos       Pos
+}
+
+// KindMap translates one kind of record in one system to the canonical
+// vocabulary and back.
+type KindMap struct {
+	// Statuses maps a native status name (compared case-insensitively) to
+	// its canonical status. Native maps each canonical status to the native
+	// name to write; when several natives share a canonical one, the first
+	// listed is written.
+	Statuses map[string]Status
+	Native   map[Status]string
+	// Priorities maps native priority to canonical priority and back.
+	Priorities map[string]string
+	NativePrio map[string]string
+	// Fields maps a canonical field name used by rules to the native field
+	// name (Jira "customfield_10010" or its display name, Zendesk field title).
+	Fields map[string]string
+	// Project, issue type and similar defaults a connector needs to create
+	// a record of this kind, by native name.
+	Create map[string]string
+}
+
+// Kind returns the map of system/kind, or nil.
+func (m *Mappings) Kind(system string, k Kind) *KindMap {
+	if m == nil {
+		return nil
+	}
+	s := m.Systems[system]
+	if s == nil {
+		return nil
+	}
+	return s.Kinds[k]
+}
+
+// Canonical returns the canonical status of a native one, or "" when the
+// mappings do not say.
+func (km *KindMap) Canonical(native string) Status {
+	if km == nil {
+		return ""
+	}
+	if s, ok := km.Statuses[strings.ToLower(native)]; ok {
+		return s
+	}
+	return ""
+}
+
+// CanonicalPriority returns the canonical priority of a native one, or "".
+func (km *KindMap) CanonicalPriority(native string) string {
+	if km == nil {
+		return ""
+	}
+	return km.Priorities[strings.ToLower(native)]
+}
+
+// Selector picks records by system and kind; an empty part matches any.
+type Selector struct {
+	System string `json:"system,omitempty"`
+	Kind   Kind   `json:"kind,omitempty"`
+}
+
+// Matches reports whether r is selected.
+func (s Selector) Matches(r Ref) bool {
+	return (s.System == "" || s.System == r.System) && (s.Kind == "" || s.Kind == r.Kind)
+}
+
+func (s Selector) String() string {
+	switch {
+	case s.System == "" && s.Kind == "":
+		return "any record"
+	case s.System == "":
+		return string(s.Kind)
+	case s.Kind == "":
+		return s.System
+	}
+	return s.System + "/" + string(s.Kind)
+}
+
+// Pattern discovers links: it finds another record's key in the text of a
+// record (title, body, branch name, commit messages).
+type Pattern struct {
+	Name string
+	Pos  Pos
+	// From selects the records whose text is searched; In names the parts:
+	// "title", "body" or a field name ("branch", "commits").
+	From Selector
+	In   []string
+	// Regexp's first capture group (or the whole match) is the id of the
+	// linked record, of system/kind To; Prefix is prepended (e.g. "" for a
+	// Jira key, "" for "#4521" captured as 4521).
+	Regexp *regexp.Regexp
+	To     Selector
+	Prefix string
+	Role   Role
+}
+
+// Find returns the links p discovers in it, de-duplicated, in text order.
+func (p *Pattern) Find(it *Item) []Link {
+	if !p.From.Matches(it.Ref) {
+		return nil
+	}
+	var out []Link
+	for _, part := range p.In {
+		var text string
+		switch part {
+		case "title":
+			text = it.Title
+		case "body":
+			text = it.Body
+		default:
+			text = it.Fields[part]
+		}
+		for _, m := range p.Regexp.FindAllStringSubmatch(text, -1) {
+			id := m[0]
+			if len(m) > 1 && m[1] != "" {
+				id = m[1]
+			}
+			to := Ref{System: p.To.System, Kind: p.To.Kind, ID: p.Prefix + id}
+			if to == it.Ref {
+				continue
+			}
+			l := Link{From: it.Ref, To: to, Role: p.Role, Origin: Discovered}
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// Discover runs every pattern over an item.
+func (m *Mappings) Discover(it *Item) []Link {
+	if m == nil {
+		return nil
+	}
+	var out []Link
+	for _, p := range m.Patterns {
+		for _, l := range p.Find(it) {
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// Rule is one "when … if … then …" of the mapping files. The planner
+// evaluates it for every record of the case that When selects (the
+// rule's subject), against the case's current state.
+type Rule struct {
+	Name string
+	Pos  Pos
+	When Selector
+	// Seen lists event types of which at least one must have been observed on
+	// the subject at some time (order-independent: see Item.Seen). Empty
+	// means any.
+	Seen []EventType
+	If   *Cond
+	Then []*ActionSpec
+}
+
+// Cond is a compiled boolean expression over Env.
+type Cond struct {
+	Source string
+	Pos    Pos
+	Eval   func(*Env) (bool, error)
+}
+
+// Text is a compiled template over Env.
+type Text struct {
+	Source string
+	Pos    Pos
+	Render func(*Env) (string, error)
+}
+
+// ActionSpec is one action of a rule's then-list, before it is bound to a
+// case.
+type ActionSpec struct {
+	Kind ActionKind
+	Pos  Pos
+	// Target selects the records to act on: the subject itself when zero,
+	// otherwise every record of the case it matches. For Create, it names
+	// the system and kind to create.
+	Target Selector
+	// If, when set, must also hold for this action (evaluated per target,
+	// with Env.Target set).
+	If *Cond
+
+	// Create.
+	Title, Body *Text
+	Fields      map[string]*Text // by native field name
+	Labels      []*Text
+	Role        Role
+
+	// Transition: to Status, only from one of From (any lower-ranked
+	// status when From is empty: transitions only move forward by default,
+	// so that the gateway never undoes a person's later decision).
+	Status Status
+	From   []Status
+
+	// Comment. With Mirror, one comment is made per comment of the subject
+	// for which If holds (Env.Comment set), each once; Body then renders
+	// per comment.
+	Public bool
+	Mirror bool
+
+	// Notify: address or URL.
+	To *Text
+}
+
+// SyncPolicy says which side wins a synced field.
+type SyncPolicy string
+
+// Sync policies.
+const (
+	OwnerA     SyncPolicy = "a"           // A owns the field: B follows A
+	OwnerB     SyncPolicy = "b"           // B owns the field: A follows B
+	LastWriter SyncPolicy = "last_writer" // the side changed since the last sync wins; both changed is a conflict
+)
+
+// SyncRule keeps one field the same on two linked kinds of record.
+type SyncRule struct {
+	Name   string
+	Pos    Pos
+	Field  string // canonical field name ("priority", "assignee", or a Fields key)
+	A, B   Selector
+	Policy SyncPolicy
+}
+
+// Person is one person's identities across systems (help-desk user, Jira
+// account, GitHub login, mail address), so assignees and reporters carry over.
+type Person struct {
+	Name string
+	IDs  map[string]string // system → identity there
+}
+
+// Identity translates an identity in one system to another, or returns "".
+func (m *Mappings) Identity(from, id, to string) string {
+	if m == nil || id == "" {
+		return ""
+	}
+	for _, p := range m.People {
+		if strings.EqualFold(p.IDs[from], id) {
+			return p.IDs[to]
+		}
+	}
+	return ""
+}
+
+// Env is what rule conditions and templates see. Expressions use the same
+// names as templates: `Item.Status == "ready_for_qa"` in an if,
+// `{{.Item.Title}}` in a template, `Has("dev_ticket")` and
+// `{{(.First "dev_ticket").URL}}` in both.
+type Env struct {
+	Item    ItemView    // the rule's subject
+	Target  ItemView    // the record an action is about to write (action-level if)
+	Comment CommentView // the comment being mirrored
+	Case    CaseView
+	Now     time.Time
+}
+
+// ItemView is a record as rules see it: plain strings, canonical names.
+type ItemView struct {
+	Ref, System, Kind, ID string
+	Title, Body           string
+	Status                string // canonical
+	Native                string // native status
+	Priority              string // canonical priority ("" when unmapped)
+	NativePriority        string
+	Reporter, Assignee    string
+	Labels                []string
+	Fields                map[string]string
+	URL                   string
+	Comments              []CommentView
+	Events                []string // every event type seen
+	Exists                bool     // false for the zero view First returns when there is none
+}
+
+// Seen reports whether an event of type t was ever observed on the record.
+func (v ItemView) Seen(t string) bool { return slices.Contains(v.Events, t) }
+
+// HasLabel reports whether the record carries label l.
+func (v ItemView) HasLabel(l string) bool { return slices.Contains(v.Labels, l) }
+
+// Field returns a custom field's value, or "".
+func (v ItemView) Field(name string) string { return v.Fields[name] }
+
+// CommentView is a comment as rules see it.
+type CommentView struct {
+	ID, Author, Body string
+	Public           bool
+	Created          time.Time
+}
+
+// CaseView is the case as rules see it.
+type CaseView struct {
+	ID    int64
+	Items []ItemView
+}
+
+// Linked returns the case's records of a kind ("dev_ticket") or
+// system/kind ("jira/dev_ticket"), other than the subject.
+func (e *Env) Linked(sel string) []ItemView {
+	s := ParseSelector(sel)
+	var out []ItemView
+	for _, it := range e.Case.Items {
+		if it.Ref != e.Item.Ref && (s.System == "" || s.System == it.System) && (s.Kind == "" || string(s.Kind) == it.Kind) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Has reports whether the case holds a record of the kind, other than the subject.
+func (e *Env) Has(sel string) bool { return len(e.Linked(sel)) > 0 }
+
+// First returns the first linked record of the kind, or a view with Exists false.
+func (e *Env) First(sel string) ItemView {
+	if l := e.Linked(sel); len(l) > 0 {
+		return l[0]
+	}
+	return ItemView{}
+}
+
+// ParseSelector reads "kind", "system/kind" or "system".
+func ParseSelector(s string) Selector {
+	if sys, k, ok := strings.Cut(s, "/"); ok {
+		return Selector{System: sys, Kind: Kind(k)}
+	}
+	if Kind(s).Known() {
+		return Selector{Kind: Kind(s)}
+	}
+	return Selector{System: s}
+}

@@ -1,0 +1,100 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps everything the gateway knows, durably. internal/store
+// implements it on SQLite and PostgreSQL; both pass the same contract suite
+// (internal/store/storetest). Every method is safe for concurrent use.
+type Store interface {
+	// Ingest records a batch of events in one transaction (group commit):
+	// each event goes to the inbox unless its (Source, DeliveryID) is
+	// already there, its item snapshot is merged (core.Merge), its explicit
+	// links and the discovered links are written, and the case of every
+	// touched record is marked dirty. It returns, per event, whether it was
+	// new. When Ingest returns nil, the events survive a crash.
+	Ingest(ctx context.Context, batch []Ingest) ([]bool, error)
+
+	// ClaimCases claims up to n dirty cases that are due at now, for lease.
+	// A claimed case is not handed to another claimer (on any replica)
+	// until it is released or its lease runs out. Marking a claimed case
+	// dirty again does not hand it out twice; it stays due after release.
+	ClaimCases(ctx context.Context, owner string, now time.Time, n int, lease time.Duration) ([]CaseID, error)
+	// ReleaseCase ends owner's claim. If the case was marked dirty since it
+	// was claimed, it is due again at once; otherwise, when retryAt is not
+	// zero it becomes due then, and when it is zero the case leaves the queue.
+	ReleaseCase(ctx context.Context, id CaseID, owner string, retryAt time.Time) error
+	// MarkDirty makes a case due at the given time (now for an admin's
+	// request, later for a timer).
+	MarkDirty(ctx context.Context, id CaseID, at time.Time) error
+	// QueueDepth counts dirty cases and pending actions, for metrics.
+	QueueDepth(ctx context.Context) (cases, actions int, err error)
+
+	// CaseOf returns the case a record belongs to, or ErrNotFound.
+	CaseOf(ctx context.Context, r Ref) (CaseID, error)
+	// LoadCase returns the case's records (with comments), links, planned
+	// action keys, mirrors and sync state. A case that no longer exists
+	// (merged into another) loads empty without error.
+	LoadCase(ctx context.Context, id CaseID) (*Case, error)
+	// Item returns one record's snapshot, or ErrNotFound.
+	Item(ctx context.Context, r Ref) (*Item, error)
+
+	// Enqueue adds planned actions to the outbox. An action whose Key is
+	// already there (in any state) is skipped; it returns how many were new.
+	Enqueue(ctx context.Context, actions []Action) (int, error)
+	// Actions returns the outbox entries of a case in the given state (all
+	// states when state is ""), oldest first.
+	Actions(ctx context.Context, id CaseID, state ActionState) ([]Action, error)
+	// Complete records that an action was applied: it marks it done and,
+	// in the same transaction, links the created record to the subject
+	// (joining cases), keeps the returned snapshot, records the mirror of a
+	// comment, stores synced field values and appends the audit entry.
+	Complete(ctx context.Context, a Action, res Result, audit AuditEntry) error
+	// Fail records a failed attempt: the error, and either the next attempt
+	// time or, when dead, the move to the dead-letter list.
+	Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error
+	// DeadLetters lists dead actions, oldest first.
+	DeadLetters(ctx context.Context) ([]Action, error)
+	// Replay moves dead actions back to pending (all when keys is empty),
+	// resets their attempts, marks their cases dirty and returns how many.
+	Replay(ctx context.Context, keys ...string) (int, error)
+
+	// RecordConflict keeps a field conflict for the admin.
+	RecordConflict(ctx context.Context, c Conflict) error
+	// Audit returns the audit entries about a record, newest first, at most n.
+	Audit(ctx context.Context, r Ref, n int) ([]AuditEntry, error)
+
+	// Cursor returns a poll source's stored cursor ("" when none), and
+	// SetCursor stores one. Pollers call SetCursor only after the events
+	// read up to that cursor were ingested.
+	Cursor(ctx context.Context, source string) (string, error)
+	SetCursor(ctx context.Context, source, cursor string) error
+
+	// Prune drops raw bodies of processed events received before rawBefore
+	// and audit entries before auditBefore, and returns how many rows changed.
+	Prune(ctx context.Context, rawBefore, auditBefore time.Time) (int64, error)
+
+	// Ping checks that the database answers, for /readyz.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Ingest is one event with the links the resolver discovered in it. The
+// discovered links replace the record's earlier discovered links, so a key
+// removed from a pull request's title removes its link.
+type Ingest struct {
+	Event      Event
+	Discovered []Link
+}
+
+// Clock tells the time. Tests inject a fake one; nothing in the engine calls
+// time.Now directly.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now implements Clock.
+func (SystemClock) Now() time.Time { return time.Now() }
