@@ -63,8 +63,18 @@ type Store interface {
 
 	// RecordConflict keeps a field conflict for the admin.
 	RecordConflict(ctx context.Context, c Conflict) error
+	// Conflicts lists recorded conflicts, newest first, at most n.
+	Conflicts(ctx context.Context, n int) ([]Conflict, error)
 	// Audit returns the audit entries about a record, newest first, at most n.
 	Audit(ctx context.Context, r Ref, n int) ([]AuditEntry, error)
+	// Events returns the inbox entries about a record (without raw
+	// bodies), newest first, at most n.
+	Events(ctx context.Context, r Ref, n int) ([]Event, error)
+
+	// Lease takes or renews the named lease for owner until now+ttl and
+	// reports whether owner holds it. One replica polls a source at a time;
+	// when the holder dies its lease runs out and another takes over.
+	Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
 
 	// Cursor returns a poll source's stored cursor ("" when none), and
 	// SetCursor stores one. Pollers call SetCursor only after the events

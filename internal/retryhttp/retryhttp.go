@@ -1,0 +1,213 @@
+// Package retryhttp is the HTTP client under every connector's API client:
+// go-retryablehttp with a backoff that waits as long as the service asked
+// (Retry-After, rate-limit reset headers), retries 429 and 5xx, and never
+// retries a 4xx that would fail again. What is still failing after the
+// client's few retries is classified once (Classify) for the outbox, which
+// retries on a longer scale.
+package retryhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Options tune a client. Zero values pick production defaults.
+type Options struct {
+	// RetryMax is how many times one request is retried in place (default 3).
+	RetryMax int
+	// MinWait and MaxWait bound the exponential backoff (default 200ms, 5s).
+	MinWait, MaxWait time.Duration
+	// MaxHonoured is the longest server-requested wait the client sits out
+	// in place (default 10s). A longer Retry-After is not waited for here:
+	// the response goes back to the caller, whose Classify turns it into a
+	// core.RetryAfter so the outbox retries later and the worker moves on.
+	MaxHonoured time.Duration
+	// Timeout bounds one attempt, headers and body (default 30s).
+	Timeout time.Duration
+	// Transport is the underlying round tripper (default a clean transport).
+	Transport http.RoundTripper
+	// Sleep, when set, replaces the wait between attempts (tests).
+	OnRetry func(attempt int, wait time.Duration, resp *http.Response)
+}
+
+// New returns an *http.Client that retries as described in the package doc.
+func New(o Options) *http.Client {
+	if o.RetryMax == 0 {
+		o.RetryMax = 3
+	}
+	if o.RetryMax < 0 {
+		o.RetryMax = 0
+	}
+	if o.MinWait == 0 {
+		o.MinWait = 200 * time.Millisecond
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = 5 * time.Second
+	}
+	if o.MaxHonoured == 0 {
+		o.MaxHonoured = 10 * time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	c := retryablehttp.NewClient()
+	c.Logger = nil // its logger prints URLs, which may carry tokens
+	c.RetryMax = o.RetryMax
+	c.RetryWaitMin = o.MinWait
+	c.RetryWaitMax = o.MaxWait
+	c.HTTPClient.Timeout = o.Timeout
+	if o.Transport != nil {
+		c.HTTPClient.Transport = o.Transport
+	}
+	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err != nil {
+			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		}
+		if !Retryable(resp.StatusCode) {
+			return false, nil
+		}
+		// A wait longer than we sit out in place goes back to the outbox.
+		if w, ok := ServerWait(resp, time.Now()); ok && w > o.MaxHonoured {
+			return false, nil
+		}
+		return true, nil
+	}
+	c.Backoff = func(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+		wait := exp(min, max, attempt)
+		if resp != nil {
+			if w, ok := ServerWait(resp, time.Now()); ok {
+				wait = w
+			}
+		}
+		if o.OnRetry != nil {
+			o.OnRetry(attempt, wait, resp)
+		}
+		return wait
+	}
+	// Give the caller the last response rather than a generic error, so
+	// that it can read the status and Classify it.
+	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	return c.StandardClient()
+}
+
+func exp(min, max time.Duration, attempt int) time.Duration {
+	w := time.Duration(float64(min) * math.Pow(2, float64(attempt)))
+	if w > max || w <= 0 {
+		return max
+	}
+	return w
+}
+
+// Retryable reports whether an HTTP status is worth retrying: 429 and the
+// 5xx that mean "not now" (501 Not Implemented will not change).
+func Retryable(status int) bool {
+	return status == http.StatusTooManyRequests || (status >= 500 && status != http.StatusNotImplemented)
+}
+
+// ServerWait reads how long the service asked us to wait: Retry-After
+// (seconds or an HTTP date), then the rate-limit reset headers GitHub
+// (X-RateLimit-Reset, epoch seconds, when X-RateLimit-Remaining is 0),
+// Jira (X-RateLimit-Reset, an ISO 8601 time) and Zendesk (ratelimit-reset,
+// seconds) send.
+func ServerWait(resp *http.Response, now time.Time) (time.Duration, bool) {
+	h := resp.Header
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second, true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return nonNeg(t.Sub(now)), true
+		}
+	}
+	if v := h.Get("X-RateLimit-Reset"); v != "" && (h.Get("X-RateLimit-Remaining") == "0" || resp.StatusCode == http.StatusTooManyRequests) {
+		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return nonNeg(time.Unix(s, 0).Sub(now)), true
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return nonNeg(t.Sub(now)), true
+		}
+	}
+	if v := h.Get("Ratelimit-Reset"); v != "" {
+		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second, true
+		}
+	}
+	return 0, false
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// StatusError is a non-2xx answer, without the body (which may echo what we
+// sent, secrets included). Connectors wrap it with what they were doing.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	// Detail is a short, safe summary the connector extracted (Jira's
+	// errorMessages), never the raw body.
+	Detail string
+}
+
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Classify turns the outcome of a request into the error the outbox
+// understands: nil for 2xx; core.RetryAfter for 429, 5xx and transport
+// errors (with the server's requested wait); core.Permanent for other
+// statuses. detail is a short safe summary for the message (may be "").
+func Classify(resp *http.Response, err error, detail string) error {
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return core.RetryAfter(fmt.Errorf("request failed: %w", scrub(err)), 0)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	se := &StatusError{Status: resp.StatusCode, Detail: detail}
+	if resp.Request != nil {
+		se.Method, se.Path = resp.Request.Method, resp.Request.URL.Path
+	}
+	if Retryable(resp.StatusCode) {
+		w, _ := ServerWait(resp, time.Now())
+		return core.RetryAfter(se, w)
+	}
+	return core.Permanent(se)
+}
+
+// scrub drops the URL (which may carry a token in its query) from a
+// transport error, keeping the operation and the cause.
+func scrub(err error) error {
+	var ue interface {
+		Unwrap() error
+	}
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil && strings.Contains(err.Error(), "?") {
+			return inner
+		}
+	}
+	return err
+}

@@ -1,0 +1,121 @@
+package retryhttp
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+func TestServerWait(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		status int
+		header map[string]string
+		want   time.Duration
+		ok     bool
+	}{
+		{"retry-after seconds", 429, map[string]string{"Retry-After": "2"}, 2 * time.Second, true},
+		{"retry-after date", 503, map[string]string{"Retry-After": now.Add(5 * time.Second).Format(http.TimeFormat)}, 5 * time.Second, true},
+		{"github reset epoch", 403, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795428007"}, time.Unix(1795428007, 0).Sub(now), true},
+		{"github reset with quota left is no wait", 403, map[string]string{"X-RateLimit-Remaining": "10", "X-RateLimit-Reset": "1795428007"}, 0, false},
+		{"jira reset iso", 429, map[string]string{"X-RateLimit-Reset": "2026-11-23T10:00:30Z"}, 30 * time.Second, true},
+		{"zendesk ratelimit-reset", 429, map[string]string{"ratelimit-reset": "7"}, 7 * time.Second, true},
+		{"past date is zero", 429, map[string]string{"Retry-After": now.Add(-time.Minute).Format(http.TimeFormat)}, 0, true},
+		{"nothing", 500, nil, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: c.status, Header: http.Header{}}
+			for k, v := range c.header {
+				resp.Header.Set(k, v)
+			}
+			got, ok := ServerWait(resp, now)
+			if got != c.want || ok != c.ok {
+				t.Fatalf("ServerWait = %v, %v; want %v, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsWaitedOut(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	var waited time.Duration
+	c := New(Options{OnRetry: func(_ int, w time.Duration, _ *http.Response) { waited += w }})
+	start := time.Now()
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || calls.Load() != 2 {
+		t.Fatalf("status %d after %d calls; want 200 after 2", resp.StatusCode, calls.Load())
+	}
+	if waited != time.Second {
+		t.Fatalf("backoff chose %v; want the server's 1s", waited)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Fatalf("returned after %v, before the requested 1s", el)
+	}
+}
+
+func TestNoRetryOn4xxAndLongWaitGoesBack(t *testing.T) {
+	cases := []struct {
+		name      string
+		status    int
+		header    string
+		calls     int32
+		permanent bool
+		wait      time.Duration
+	}{
+		{"400 not retried", 400, "", 1, true, 0},
+		{"404 not retried", 404, "", 1, true, 0},
+		{"429 with long wait returned to outbox", 429, "120", 1, false, 120 * time.Second},
+		{"5xx retried then temporary", 502, "", 3, false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				if c.header != "" {
+					w.Header().Set("Retry-After", c.header)
+				}
+				w.WriteHeader(c.status)
+			}))
+			defer srv.Close()
+			cl := New(Options{RetryMax: 2, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond})
+			resp, err := cl.Get(srv.URL + "/x?token=hunter2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if calls.Load() != c.calls {
+				t.Fatalf("%d calls; want %d", calls.Load(), c.calls)
+			}
+			cerr := Classify(resp, nil, "")
+			perm, wait := core.Classify(cerr)
+			if perm != c.permanent || wait != c.wait {
+				t.Fatalf("Classify = permanent %v wait %v; want %v %v (%v)", perm, wait, c.permanent, c.wait, cerr)
+			}
+			if got := cerr.Error(); got != "GET /x: "+itoa(c.status)+" "+http.StatusText(c.status) {
+				t.Fatalf("error %q carries more than method, path and status", got)
+			}
+		})
+	}
+}
+
+func itoa(i int) string { return http.StatusText(0) + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
