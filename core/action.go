@@ -68,6 +68,12 @@ type Action struct {
 	// Notify: a mail address or webhook URL.
 	To string `json:"to,omitempty"`
 
+	// SyncField and SyncValue, set on writes made by a sync rule, name the
+	// canonical field and value; Complete stores them as the last synced
+	// value so a later change on both sides is seen as a conflict.
+	SyncField string `json:"sync_field,omitempty"`
+	SyncValue string `json:"sync_value,omitempty"`
+
 	// Outbox bookkeeping, filled by the store.
 	State       ActionState `json:"state,omitempty"`
 	Attempts    int         `json:"attempts,omitempty"`

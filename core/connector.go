@@ -91,6 +91,14 @@ type MarkerFinder interface {
 	FindByMarker(ctx context.Context, kind Kind, marker string) (Ref, error)
 }
 
+// AppliedChecker finds out whether an action was already applied, by the
+// marker its write carries. The engine asks before re-applying an action
+// whose earlier attempt may have reached the target (the process died, or a
+// request timed out), so that a crash never duplicates a visible comment.
+type AppliedChecker interface {
+	Applied(ctx context.Context, a Action) (Result, bool, error)
+}
+
 // MappingChecker is implemented by connectors that can check, at start and
 // on every mapping reload, that the statuses, fields and other names the
 // mappings use for their system exist there; errors name what is missing.

@@ -1,0 +1,532 @@
+package core
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Plan is what reconciling a case decided: the actions that close the
+// difference between the case's state and what the rules want, the field
+// conflicts found, and the rules that could not be evaluated (reported, and
+// skipped without stopping the others).
+type Plan struct {
+	Actions   []Action
+	Conflicts []Conflict
+	Errors    []error
+}
+
+// PlanCase evaluates the mappings' rules and sync rules against a case and
+// returns the actions still needed. It is a pure function of the case's
+// state: the same state always plans the same actions, whatever events led
+// to it, and an action already in the outbox (c.Keys) is never planned
+// again. That is what makes duplicate, late and reordered events harmless.
+func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
+	p := planner{c: c, m: m, now: now, seen: map[string]bool{}, transitioned: map[Ref]bool{}}
+	p.prepare()
+	for i := range c.Items {
+		subj := &c.Items[i]
+		if !subj.Known() || subj.Deleted {
+			continue
+		}
+		for _, r := range m.Rules {
+			p.rule(r, subj)
+		}
+	}
+	for _, s := range m.Sync {
+		p.sync(s)
+	}
+	return p.out
+}
+
+// Known reports whether the item holds a snapshot, rather than being a
+// placeholder for a record known only by a key found in some text.
+func (it *Item) Known() bool {
+	return !it.UpdatedAt.IsZero() || it.Native != "" || it.Title != ""
+}
+
+type planner struct {
+	c            *Case
+	m            *Mappings
+	now          time.Time
+	out          Plan
+	views        map[Ref]ItemView
+	caseView     CaseView
+	mirrorCopies map[string]bool // target ref + "#" + comment id of our copies
+	seen         map[string]bool // keys planned in this pass
+	transitioned map[Ref]bool    // one transition per target per pass: the first rule wins
+}
+
+// prepare fills canonical statuses from the current mappings (so a reload
+// takes effect without re-ingesting) and builds the views rules see.
+func (p *planner) prepare() {
+	p.views = make(map[Ref]ItemView, len(p.c.Items))
+	for i := range p.c.Items {
+		it := &p.c.Items[i]
+		if km := p.m.Kind(it.Ref.System, it.Ref.Kind); km != nil {
+			if s := km.Canonical(it.Native); s != "" {
+				it.Status = s
+			}
+		}
+		v := p.view(it)
+		p.views[it.Ref] = v
+		if it.Known() && !it.Deleted {
+			p.caseView.Items = append(p.caseView.Items, v)
+		}
+	}
+	p.caseView.ID = int64(p.c.ID)
+	p.mirrorCopies = map[string]bool{}
+	for k, id := range p.c.Mirrors {
+		if _, target, ok := strings.Cut(k, ">"); ok {
+			p.mirrorCopies[target+"#"+id] = true
+		}
+	}
+}
+
+func (p *planner) view(it *Item) ItemView {
+	km := p.m.Kind(it.Ref.System, it.Ref.Kind)
+	v := ItemView{
+		Ref: it.Ref.String(), System: it.Ref.System, Kind: string(it.Ref.Kind), ID: it.Ref.ID,
+		Title: it.Title, Body: it.Body, Status: string(it.Status), Native: it.Native,
+		Priority: km.CanonicalPriority(it.Priority), NativePriority: it.Priority,
+		Reporter: it.Reporter, Assignee: it.Assignee, Labels: it.Labels, Fields: it.Fields,
+		URL: it.URL, Exists: true,
+	}
+	if v.Fields == nil {
+		v.Fields = map[string]string{}
+	}
+	for _, s := range it.Seen {
+		v.Events = append(v.Events, string(s))
+	}
+	for _, c := range it.Comments {
+		if !c.Deleted {
+			v.Comments = append(v.Comments, CommentView{ID: c.ID, Author: c.Author, Body: c.Body, Public: c.Public, Created: c.CreatedAt})
+		}
+	}
+	return v
+}
+
+func (p *planner) env(subj *Item) *Env {
+	return &Env{Item: p.views[subj.Ref], Case: p.caseView, Now: p.now}
+}
+
+func (p *planner) fail(r *Rule, pos Pos, err error) {
+	p.out.Errors = append(p.out.Errors, fmt.Errorf("%s: rule %q: %w", pos, r.Name, err))
+}
+
+func (p *planner) rule(r *Rule, subj *Item) {
+	if !r.When.Matches(subj.Ref) {
+		return
+	}
+	if len(r.Seen) > 0 && !slices.ContainsFunc(r.Seen, subj.HasSeen) {
+		return
+	}
+	env := p.env(subj)
+	if r.If != nil {
+		ok, err := r.If.Eval(env)
+		if err != nil {
+			p.fail(r, r.If.Pos, err)
+			return
+		}
+		if !ok {
+			return
+		}
+	}
+	reason := "when " + r.When.String()
+	if r.If != nil {
+		reason += " if " + r.If.Source
+	}
+	for _, spec := range r.Then {
+		if spec.Kind == Create {
+			p.create(r, spec, subj, env, reason)
+			continue
+		}
+		for _, tgt := range p.targets(spec, subj) {
+			env.Target = p.views[tgt.Ref]
+			if spec.If != nil {
+				ok, err := spec.If.Eval(env)
+				if err != nil {
+					p.fail(r, spec.If.Pos, err)
+					continue
+				}
+				if !ok {
+					continue
+				}
+			}
+			switch spec.Kind {
+			case Transition:
+				p.transition(r, spec, subj, tgt, reason)
+			case AddComment:
+				if spec.Mirror {
+					p.mirror(r, spec, subj, tgt, env, reason)
+				} else {
+					p.comment(r, spec, subj, tgt, env, reason)
+				}
+			case SetFields:
+				p.setFields(r, spec, subj, tgt, env, reason)
+			case AddLink:
+				p.add(Action{Kind: AddLink, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
+					Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title},
+					"link", r.Name, tgt.Ref.String(), subj.Ref.String())
+			case Notify:
+				to, err := render(spec.To, env)
+				if err != nil {
+					p.fail(r, spec.Pos, err)
+					continue
+				}
+				body, err := render(spec.Body, env)
+				if err != nil {
+					p.fail(r, spec.Pos, err)
+					continue
+				}
+				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Body: body},
+					"notify", r.Name, subj.Ref.String(), to)
+			}
+		}
+		env.Target = ItemView{}
+	}
+}
+
+// targets returns the live, known records an action writes to: the subject
+// when the spec names no target, otherwise the case's other records it
+// selects.
+func (p *planner) targets(spec *ActionSpec, subj *Item) []*Item {
+	if spec.Target == (Selector{}) {
+		return []*Item{subj}
+	}
+	var out []*Item
+	for i := range p.c.Items {
+		it := &p.c.Items[i]
+		if it.Ref != subj.Ref && spec.Target.Matches(it.Ref) && it.Known() && !it.Deleted {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// add keeps an action unless its key was planned before, in the outbox or
+// in this pass.
+func (p *planner) add(a Action, keyParts ...string) {
+	a.Key = ActionKey(keyParts...)
+	if _, ok := p.c.Keys[a.Key]; ok || p.seen[a.Key] {
+		return
+	}
+	p.seen[a.Key] = true
+	a.Case = p.c.ID
+	p.out.Actions = append(p.out.Actions, a)
+}
+
+func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason string) {
+	sel := spec.Target
+	// One record of a kind per case: if the case has one already (made by
+	// us, linked by a person, or found as a duplicate), or a create of that
+	// kind is still in the outbox, there is nothing to create.
+	if len(p.c.OfKind(sel.System, sel.Kind)) > 0 {
+		return
+	}
+	prefix := ActionKey("create", sel.String(), "")
+	for k, st := range p.c.Keys {
+		if st != Dead && strings.HasPrefix(k, prefix) {
+			return
+		}
+	}
+	for k := range p.seen {
+		if strings.HasPrefix(k, prefix) {
+			return
+		}
+	}
+	km := p.m.Kind(sel.System, sel.Kind)
+	a := Action{Kind: Create, Rule: r.Name, Target: Ref{System: sel.System, Kind: sel.Kind}, Subject: subj.Ref,
+		Reason: reason, Role: spec.Role, Fields: map[string]string{}}
+	if km != nil {
+		maps.Copy(a.Fields, km.Create)
+	}
+	var err error
+	if a.Title, err = render(spec.Title, env); err != nil {
+		p.fail(r, spec.Pos, err)
+		return
+	}
+	if a.Body, err = render(spec.Body, env); err != nil {
+		p.fail(r, spec.Pos, err)
+		return
+	}
+	if err := p.renderFields(spec.Fields, env, km, a.Fields); err != nil {
+		p.fail(r, spec.Pos, err)
+		return
+	}
+	for _, l := range spec.Labels {
+		s, err := render(l, env)
+		if err != nil {
+			p.fail(r, spec.Pos, err)
+			return
+		}
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(a.Labels, s) {
+			a.Labels = append(a.Labels, s)
+		}
+	}
+	p.add(a, "create", sel.String(), r.Name, subj.Ref.String())
+}
+
+// renderFields renders field templates into out. A field named "priority"
+// whose value is a canonical priority is written as the target's native one.
+func (p *planner) renderFields(specs map[string]*Text, env *Env, km *KindMap, out map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		v, err := render(specs[name], env)
+		if err != nil {
+			return fmt.Errorf("field %q: %w", name, err)
+		}
+		if name == "priority" && km != nil {
+			if n, ok := km.NativePrio[v]; ok {
+				v = n
+			}
+		}
+		out[name] = v
+	}
+	return nil
+}
+
+func (p *planner) transition(r *Rule, spec *ActionSpec, subj, tgt *Item, reason string) {
+	cur, want := tgt.Status, spec.Status
+	if cur == want || p.transitioned[tgt.Ref] {
+		return
+	}
+	if len(spec.From) > 0 {
+		if !slices.Contains(spec.From, cur) {
+			return
+		}
+	} else if cur != "" && cur.Rank() >= want.Rank() {
+		// Forward only: never undo a later decision a person made.
+		return
+	}
+	km := p.m.Kind(tgt.Ref.System, tgt.Ref.Kind)
+	native := ""
+	if km != nil {
+		native = km.Native[want]
+	}
+	if native == "" {
+		p.fail(r, spec.Pos, fmt.Errorf("no native status of %s/%s maps to %q", tgt.Ref.System, tgt.Ref.Kind, want))
+		return
+	}
+	p.transitioned[tgt.Ref] = true
+	p.add(Action{Kind: Transition, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
+		Status: want, Native: native},
+		"transition", r.Name, subj.Ref.String(), tgt.Ref.String(), string(want))
+}
+
+func (p *planner) comment(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, reason string) {
+	body, err := render(spec.Body, env)
+	if err != nil {
+		p.fail(r, spec.Pos, err)
+		return
+	}
+	if strings.TrimSpace(body) == "" {
+		return
+	}
+	p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
+		Body: body, Public: spec.Public},
+		"comment", r.Name, subj.Ref.String(), tgt.Ref.String())
+}
+
+// mirror copies each of the subject's comments to the target once. A
+// comment the gateway wrote (it carries a marker, or it is a known copy) is
+// never copied back: that is what stops comment ping-pong.
+func (p *planner) mirror(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, reason string) {
+	for _, c := range subj.Comments {
+		if c.Deleted || c.Marker != "" || p.mirrorCopies[subj.Ref.String()+"#"+c.ID] {
+			continue
+		}
+		mk := MirrorKey(subj.Ref, c.ID, tgt.Ref)
+		if _, done := p.c.Mirrors[mk]; done {
+			continue
+		}
+		env.Comment = CommentView{ID: c.ID, Author: c.Author, Body: c.Body, Public: c.Public, Created: c.CreatedAt}
+		ok := true
+		if spec.If != nil {
+			var err error
+			if ok, err = spec.If.Eval(env); err != nil {
+				p.fail(r, spec.If.Pos, err)
+				continue
+			}
+		}
+		if !ok {
+			continue
+		}
+		body := c.Body
+		if spec.Body != nil {
+			var err error
+			if body, err = render(spec.Body, env); err != nil {
+				p.fail(r, spec.Pos, err)
+				continue
+			}
+		}
+		p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
+			Body: body, Public: spec.Public, SourceComment: c.ID, Files: c.Files},
+			"mirror", r.Name, mk)
+	}
+	env.Comment = CommentView{}
+}
+
+func (p *planner) setFields(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, reason string) {
+	want := map[string]string{}
+	if err := p.renderFields(spec.Fields, env, p.m.Kind(tgt.Ref.System, tgt.Ref.Kind), want); err != nil {
+		p.fail(r, spec.Pos, err)
+		return
+	}
+	for k, v := range want {
+		if current(tgt, k) == v {
+			delete(want, k)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	p.add(Action{Kind: SetFields, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, Fields: want},
+		"fields", r.Name, tgt.Ref.String(), digest(want))
+}
+
+// current reads a field of a record by native name; the well-known ones
+// live in Item's own fields.
+func current(it *Item, name string) string {
+	switch name {
+	case "priority":
+		return it.Priority
+	case "assignee":
+		return it.Assignee
+	case "title", "summary", "subject":
+		return it.Title
+	}
+	return it.Fields[name]
+}
+
+func digest(m map[string]string) string {
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(h, "%s=%s\x00", k, m[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func render(t *Text, env *Env) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	return t.Render(env)
+}
+
+// sync keeps one field equal on every pair of records the rule selects.
+func (p *planner) sync(s *SyncRule) {
+	var as, bs []*Item
+	for i := range p.c.Items {
+		it := &p.c.Items[i]
+		if !it.Known() || it.Deleted {
+			continue
+		}
+		if s.A.Matches(it.Ref) {
+			as = append(as, it)
+		} else if s.B.Matches(it.Ref) {
+			bs = append(bs, it)
+		}
+	}
+	for _, a := range as {
+		for _, b := range bs {
+			p.syncPair(s, a, b)
+		}
+	}
+}
+
+func (p *planner) syncPair(s *SyncRule, a, b *Item) {
+	va, vb := p.canonicalField(a, s.Field), p.canonicalField(b, s.Field)
+	if va == vb {
+		return
+	}
+	last, synced := p.c.Synced[SyncKey(a.Ref, b.Ref, s.Field)]
+	from, to := a, b
+	switch s.Policy {
+	case OwnerB:
+		from, to = b, a
+	case LastWriter:
+		aChanged, bChanged := va != last, vb != last
+		switch {
+		case synced && aChanged && bChanged:
+			p.out.Conflicts = append(p.out.Conflicts, Conflict{At: p.now, Case: p.c.ID, Rule: s.Name, Field: s.Field,
+				A: a.Ref, AVal: va, B: b.Ref, BVal: vb, Last: last})
+			return
+		case synced && bChanged:
+			from, to = b, a
+		case !synced && Newer(b, a):
+			from, to = b, a
+		}
+	}
+	v := p.canonicalField(from, s.Field)
+	if v == "" {
+		return // nothing to copy; an empty owner does not erase the other side
+	}
+	name, native := p.nativeField(to, s.Field, v)
+	if name == "" {
+		return
+	}
+	p.add(Action{Kind: SetFields, Rule: s.Name, Target: to.Ref, Subject: from.Ref,
+		Reason: fmt.Sprintf("sync %s from %s (%s)", s.Field, from.Ref, s.Policy),
+		Fields: map[string]string{name: native}, SyncField: s.Field, SyncValue: v},
+		"sync", s.Name, from.Ref.String(), to.Ref.String(), s.Field, v)
+}
+
+// canonicalField reads a synced field in canonical form: priorities through
+// the priority map, people through the identity map, other fields through
+// the kind's field map.
+func (p *planner) canonicalField(it *Item, field string) string {
+	km := p.m.Kind(it.Ref.System, it.Ref.Kind)
+	switch field {
+	case "priority":
+		return km.CanonicalPriority(it.Priority)
+	case "assignee":
+		for _, per := range p.m.People {
+			if strings.EqualFold(per.IDs[it.Ref.System], it.Assignee) && it.Assignee != "" {
+				return per.Name
+			}
+		}
+		return ""
+	}
+	if km != nil {
+		if n, ok := km.Fields[field]; ok {
+			return it.Fields[n]
+		}
+	}
+	return it.Fields[field]
+}
+
+// nativeField returns the native field name and value to write.
+func (p *planner) nativeField(it *Item, field, v string) (string, string) {
+	km := p.m.Kind(it.Ref.System, it.Ref.Kind)
+	switch field {
+	case "priority":
+		if km == nil {
+			return "", ""
+		}
+		return "priority", km.NativePrio[v]
+	case "assignee":
+		for _, per := range p.m.People {
+			if per.Name == v {
+				return "assignee", per.IDs[it.Ref.System]
+			}
+		}
+		return "", ""
+	}
+	if km != nil {
+		if n, ok := km.Fields[field]; ok {
+			return n, v
+		}
+	}
+	return field, v
+}
+
+// SortActions orders actions so that writes to one target keep their
+// planned order and creates come first.
+func SortActions(as []Action) {
+	sort.SliceStable(as, func(i, j int) bool { return as[i].Kind == Create && as[j].Kind != Create })
+}

@@ -1,0 +1,183 @@
+// Package engine runs Liaison's loop: events in (group-committed to the
+// store), dirty cases out to workers that plan with core.PlanCase and apply
+// the outbox through the connectors, pollers under leases, and retention.
+// It knows connectors only through core's capability interfaces.
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Options configure an Engine. Store, Connectors and Mappings are required.
+type Options struct {
+	Store      core.Store
+	Connectors []core.Connector
+	Mappings   *core.Mappings
+	Metrics    *Metrics
+	Clock      core.Clock
+	Log        *slog.Logger
+	// Owner names this replica in claims and leases (default: random).
+	Owner string
+	// Workers reconcile cases concurrently (default 4).
+	Workers int
+	// Lease bounds how long a claimed case or a poll source stays with a
+	// replica that stopped answering (default 30s).
+	Lease time.Duration
+	// MaxAttempts before an action goes to the dead-letter list (default 8),
+	// with exponential backoff from BackoffBase up to BackoffMax (default
+	// 1s, 10m) unless the service asked for a longer wait.
+	MaxAttempts             int
+	BackoffBase, BackoffMax time.Duration
+	// ApplyTimeout bounds one Apply call (default 60s).
+	ApplyTimeout time.Duration
+	// PollInterval is used for pollers that do not say (default 1m).
+	PollInterval time.Duration
+	// IdleWait is how often idle workers look for due cases that no local
+	// event announced: retries coming due, and work other replicas queued
+	// (default 250ms).
+	IdleWait time.Duration
+	// MaxBatch caps events per group commit (default 512).
+	MaxBatch int
+	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
+	RawRetention, AuditRetention time.Duration
+	// Notifier applies Notify actions (mail or outbound webhook); nil
+	// dead-letters them with a clear error.
+	Notifier core.Applier
+}
+
+// Engine is the running gateway core. Create it with New, start it with Run.
+type Engine struct {
+	o        Options
+	log      *slog.Logger
+	conns    map[string]core.Connector
+	mappings atomic.Pointer[core.Mappings]
+	ingestCh chan *ingestReq
+	wake     chan struct{}
+	started  time.Time
+	m        *Metrics
+	idle     sync.WaitGroup
+	busy     atomic.Int64 // cases being reconciled now
+}
+
+// New checks the options and builds an engine.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil || o.Mappings == nil {
+		return nil, errors.New("engine: store and mappings are required")
+	}
+	o.Clock = cmp.Or[core.Clock](o.Clock, core.SystemClock{})
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	o.Owner = cmp.Or(o.Owner, fmt.Sprintf("replica-%08x", rand.Uint32()))
+	o.Workers = cmp.Or(o.Workers, 4)
+	o.Lease = cmp.Or(o.Lease, 30*time.Second)
+	o.MaxAttempts = cmp.Or(o.MaxAttempts, 8)
+	o.BackoffBase = cmp.Or(o.BackoffBase, time.Second)
+	o.BackoffMax = cmp.Or(o.BackoffMax, 10*time.Minute)
+	o.ApplyTimeout = cmp.Or(o.ApplyTimeout, 60*time.Second)
+	o.PollInterval = cmp.Or(o.PollInterval, time.Minute)
+	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
+	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
+	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
+	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
+	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
+		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1)}
+	for _, c := range o.Connectors {
+		if _, dup := e.conns[c.Name()]; dup {
+			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())
+		}
+		e.conns[c.Name()] = c
+	}
+	e.mappings.Store(o.Mappings)
+	return e, nil
+}
+
+// Connector returns the instance named name.
+func (e *Engine) Connector(name string) (core.Connector, bool) {
+	c, ok := e.conns[name]
+	return c, ok
+}
+
+// Mappings returns the mappings in force.
+func (e *Engine) Mappings() *core.Mappings { return e.mappings.Load() }
+
+// SetMappings swaps in reloaded mappings; the next reconcile of every case
+// uses them. The caller has validated them (an invalid folder never gets
+// here: the old mappings stay).
+func (e *Engine) SetMappings(m *core.Mappings) { e.mappings.Store(m) }
+
+// Store returns the engine's store.
+func (e *Engine) Store() core.Store { return e.o.Store }
+
+// Metrics returns the engine's metrics (nil when none were configured).
+func (e *Engine) Metrics() *Metrics { return e.m }
+
+// Run starts the group committer, workers, pollers, runners and the
+// retention loop, and blocks until ctx ends. In-flight reconciles finish
+// (their actions complete or stay in the outbox) before Run returns.
+func (e *Engine) Run(ctx context.Context) error {
+	e.started = e.o.Clock.Now()
+	var wg sync.WaitGroup
+	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() { defer wg.Done(); e.commitLoop(commitCtx) }()
+
+	var workers sync.WaitGroup
+	for i := 0; i < e.o.Workers; i++ {
+		workers.Add(1)
+		go func() { defer workers.Done(); e.workLoop(ctx) }()
+	}
+	for _, c := range e.conns {
+		if s, ok := c.(core.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				e.log.Error("connector did not start", "connector", c.Name(), "err", err)
+			}
+		}
+		if p, ok := c.(core.Poller); ok {
+			workers.Add(1)
+			go func() { defer workers.Done(); e.pollLoop(ctx, c.Name(), p) }()
+		}
+		if r, ok := c.(core.Runner); ok {
+			workers.Add(1)
+			go func() { defer workers.Done(); e.runLoop(ctx, c.Name(), r) }()
+		}
+	}
+	workers.Add(1)
+	go func() { defer workers.Done(); e.retentionLoop(ctx) }()
+	<-ctx.Done()
+	workers.Wait()
+	// Workers are done; nobody submits any more. Stop the committer last so
+	// that a poll page read before shutdown is still made durable.
+	stopCommit()
+	wg.Wait()
+	return nil
+}
+
+func (e *Engine) notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits for d or ctx, and reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+type ingestReq struct {
+	batch []core.Ingest
+	fresh []bool
+	err   error
+	done  chan struct{}
+}
+
+// ErrStopped is returned by Submit once the engine has shut down.
+var ErrStopped = errors.New("engine stopped")
+
+// Submit makes events durable and returns, per event, whether it was new
+// (not a re-delivery). It returns only after the store committed them, so
+// a caller may acknowledge its source once Submit returns nil. Concurrent
+// calls share one transaction (group commit): while one batch commits, the
+// next accumulates, so batching adds no delay of its own.
+func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	m := e.mappings.Load()
+	req := &ingestReq{batch: make([]core.Ingest, len(events)), done: make(chan struct{})}
+	for i, ev := range events {
+		in := core.Ingest{Event: ev}
+		// Only a snapshot that carries text can say which keys it mentions;
+		// a comment-only event leaves the discovered links as they are.
+		if hasText(&ev.Item) {
+			in.Discovered = m.Discover(&ev.Item)
+			if in.Discovered == nil {
+				in.Discovered = []core.Link{}
+			}
+		}
+		req.batch[i] = in
+	}
+	select {
+	case e.ingestCh <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		// The batch may still commit; the sender's retry then de-duplicates.
+		return nil, ctx.Err()
+	}
+	if req.err != nil {
+		return nil, req.err
+	}
+	for i, ev := range events {
+		if e.m != nil {
+			e.m.EventsIn.WithLabelValues(ev.Source, string(ev.Via)).Inc()
+			if !req.fresh[i] {
+				e.m.Duplicates.WithLabelValues(ev.Source).Inc()
+			} else if ev.Via == core.ViaPoll {
+				e.m.PollFound.WithLabelValues(ev.Source).Inc()
+			}
+		}
+	}
+	e.notify()
+	return req.fresh, nil
+}
+
+func hasText(it *core.Item) bool {
+	return it.Title != "" || it.Body != "" || len(it.Fields) > 0
+}
+
+// commitLoop is the group committer: it takes every request waiting, up to
+// MaxBatch events, and commits them in one store transaction.
+func (e *Engine) commitLoop(ctx context.Context) {
+	for {
+		var first *ingestReq
+		select {
+		case first = <-e.ingestCh:
+		case <-ctx.Done():
+			e.drainStopped()
+			return
+		}
+		reqs := []*ingestReq{first}
+		n := len(first.batch)
+	collect:
+		for n < e.o.MaxBatch {
+			select {
+			case r := <-e.ingestCh:
+				reqs = append(reqs, r)
+				n += len(r.batch)
+			default:
+				break collect
+			}
+		}
+		all := make([]core.Ingest, 0, n)
+		for _, r := range reqs {
+			all = append(all, r.batch...)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		fresh, err := e.o.Store.Ingest(cctx, all)
+		cancel()
+		if e.m != nil {
+			e.m.IngestBatch.Observe(float64(len(all)))
+		}
+		off := 0
+		for _, r := range reqs {
+			if err != nil {
+				r.err = err
+			} else {
+				r.fresh = fresh[off : off+len(r.batch)]
+			}
+			off += len(r.batch)
+			close(r.done)
+		}
+	}
+}
+
+func (e *Engine) drainStopped() {
+	for {
+		select {
+		case r := <-e.ingestCh:
+			r.err = ErrStopped
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// sink adapts the engine for core.Runner connectors.
+type sink struct{ e *Engine }
+
+func (s sink) Ingest(ctx context.Context, evs []core.Event) error {
+	_, err := s.e.Submit(ctx, evs)
+	return err
+}
+
+func (s sink) Cursor(ctx context.Context, key string) (string, error) {
+	return s.e.o.Store.Cursor(ctx, key)
+}
+
+func (s sink) SetCursor(ctx context.Context, key, v string) error {
+	return s.e.o.Store.SetCursor(ctx, key, v)
+}
+
+// Sink returns the engine as a core.Sink, for runners and tools.
+func (e *Engine) Sink() core.Sink { return sink{e} }

@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// maxPasses bounds plan→apply rounds within one claim: a create makes a
+// record that further rules act on at once, but a rule set that never
+// settles must not hold a worker forever.
+const maxPasses = 6
+
+func (e *Engine) workLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := e.o.Clock.Now()
+		ids, err := e.o.Store.ClaimCases(ctx, e.o.Owner, now, 4, e.o.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("claiming dirty cases failed", "err", err)
+				sleep(ctx, e.o.IdleWait)
+			}
+			continue
+		}
+		if len(ids) == 0 {
+			t := time.NewTimer(e.o.IdleWait)
+			select {
+			case <-ctx.Done():
+			case <-e.wake:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		for _, id := range ids {
+			// A claimed case is finished even during shutdown: its actions
+			// either complete or stay pending in the outbox, and the release
+			// keeps it due for whoever runs next.
+			e.Reconcile(context.WithoutCancel(ctx), id)
+		}
+		e.notify() // let a sleeping worker look for more
+	}
+}
+
+// Reconcile brings one claimed case to the state its rules want: it loads
+// the case, plans, enqueues what is new, applies what is due, and repeats
+// while writes change the case. Failures are recorded per action and never
+// stop the other actions or cases. It releases the claim when done.
+func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
+	start := time.Now()
+	e.busy.Add(1)
+	defer e.busy.Add(-1)
+	var retryAt time.Time
+	fetched := map[core.Ref]bool{}
+	for pass := 0; pass < maxPasses; pass++ {
+		c, err := e.o.Store.LoadCase(ctx, id)
+		if err != nil {
+			e.log.Error("loading case failed", "case", id, "err", err)
+			retryAt = e.o.Clock.Now().Add(e.o.BackoffBase)
+			break
+		}
+		if len(c.Items) == 0 {
+			break // joined into another case since it was marked
+		}
+		if e.fetchPlaceholders(ctx, c, fetched) {
+			continue
+		}
+		now := e.o.Clock.Now()
+		plan := core.PlanCase(c, e.mappings.Load(), now)
+		for _, err := range plan.Errors {
+			e.log.Error("rule failed", "case", id, "err", err)
+			if e.m != nil {
+				e.m.PlanErrors.Inc()
+			}
+		}
+		for _, cf := range plan.Conflicts {
+			e.log.Warn("field changed on both sides; not overwritten", "case", id, "rule", cf.Rule, "field", cf.Field,
+				"a", cf.A.String(), "b", cf.B.String())
+			if err := e.o.Store.RecordConflict(ctx, cf); err != nil {
+				e.log.Error("recording conflict failed", "err", err)
+			}
+			if e.m != nil {
+				e.m.Conflicts.Inc()
+			}
+		}
+		if len(plan.Actions) > 0 {
+			core.SortActions(plan.Actions)
+			if _, err := e.o.Store.Enqueue(ctx, plan.Actions); err != nil {
+				e.log.Error("enqueueing actions failed", "case", id, "err", err)
+				retryAt = now.Add(e.o.BackoffBase)
+				break
+			}
+		}
+		pending, err := e.o.Store.Actions(ctx, id, core.Pending)
+		if err != nil {
+			e.log.Error("listing actions failed", "case", id, "err", err)
+			retryAt = now.Add(e.o.BackoffBase)
+			break
+		}
+		applied := 0
+		// Writes to one record keep their order: once one of them waits,
+		// the later ones wait too. Other records go on.
+		blocked := map[core.Ref]bool{}
+		for _, a := range pending {
+			if blocked[a.Target] {
+				continue
+			}
+			if a.NextAttempt.After(now) {
+				blocked[a.Target] = true
+				retryAt = earliest(retryAt, a.NextAttempt)
+				continue
+			}
+			next, ok := e.apply(ctx, a)
+			if ok {
+				applied++
+				continue
+			}
+			blocked[a.Target] = true
+			retryAt = earliest(retryAt, next)
+		}
+		if applied == 0 {
+			break
+		}
+	}
+	if e.m != nil {
+		e.m.ReconcileTime.Observe(time.Since(start).Seconds())
+	}
+	if err := e.o.Store.ReleaseCase(ctx, id, e.o.Owner, retryAt); err != nil {
+		e.log.Error("releasing case failed", "case", id, "err", err)
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.IsZero() {
+		return a
+	}
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// fetchPlaceholders reads records the case knows only by a key found in
+// some text, once per reconcile, and reports whether any was ingested.
+func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) bool {
+	var evs []core.Event
+	for _, it := range c.Items {
+		if it.Known() || tried[it.Ref] {
+			continue
+		}
+		tried[it.Ref] = true
+		f, ok := e.conns[it.Ref.System].(core.Fetcher)
+		if !ok {
+			continue
+		}
+		fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
+		got, err := f.Fetch(fctx, it.Ref)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, core.ErrNotFound) {
+				e.log.Warn("fetching linked record failed", "ref", it.Ref.String(), "err", err)
+			}
+			continue
+		}
+		evs = append(evs, core.Event{Source: it.Ref.System, Via: core.ViaPoll, Type: core.Updated,
+			DeliveryID: "fetch:" + it.Ref.String() + "@" + got.UpdatedAt.UTC().Format(time.RFC3339Nano),
+			Item: *got, At: e.o.Clock.Now()})
+	}
+	if len(evs) == 0 {
+		return false
+	}
+	if _, err := e.Submit(ctx, evs); err != nil {
+		e.log.Error("storing fetched records failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// apply performs one outbox action and records the outcome. It returns
+// whether the action is done, and otherwise when to try again.
+func (e *Engine) apply(ctx context.Context, a core.Action) (time.Time, bool) {
+	res, err := e.perform(ctx, a)
+	now := e.o.Clock.Now()
+	if err == nil {
+		audit := core.AuditEntry{At: now, Case: a.Case, Target: a.Target, Rule: a.Rule, Kind: a.Kind, Key: a.Key,
+			Detail: describe(a, res), Reason: a.Reason}
+		if res.Created != (core.Ref{}) {
+			audit.Target = res.Created
+		}
+		if err := e.o.Store.Complete(ctx, a, res, audit); err != nil {
+			// Applied but not recorded: the next attempt asks the connector
+			// (AppliedChecker, markers) before writing again.
+			e.log.Error("recording applied action failed", "key", a.Key, "err", err)
+			return now.Add(e.o.BackoffBase), false
+		}
+		e.log.Info("applied", "rule", a.Rule, "action", string(a.Kind), "target", audit.Target.String(), "detail", audit.Detail)
+		e.count(a, "ok")
+		return time.Time{}, true
+	}
+	permanent, wait := core.Classify(err)
+	attempts := a.Attempts + 1
+	dead := permanent || attempts >= e.o.MaxAttempts
+	next := now.Add(max(wait, e.backoff(attempts)))
+	if ferr := e.o.Store.Fail(ctx, a.Key, err.Error(), next, dead); ferr != nil {
+		e.log.Error("recording failed action failed", "key", a.Key, "err", ferr)
+	}
+	if dead {
+		e.log.Error("action dead-lettered", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
+			"attempts", attempts, "err", err)
+		e.count(a, "dead")
+		return time.Time{}, false
+	}
+	e.log.Warn("action failed; will retry", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
+		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "err", err)
+	e.count(a, "retry")
+	return next, false
+}
+
+func (e *Engine) count(a core.Action, result string) {
+	if e.m != nil {
+		e.m.Actions.WithLabelValues(a.Target.System, string(a.Kind), result).Inc()
+	}
+}
+
+func (e *Engine) backoff(attempt int) time.Duration {
+	d := e.o.BackoffBase << min(attempt-1, 20)
+	if d <= 0 || d > e.o.BackoffMax {
+		d = e.o.BackoffMax
+	}
+	return d
+}
+
+// perform finds the connector and applies, first asking whether an earlier
+// attempt already did the write: a create finds its marker, and an action
+// that may have reached its target before (an earlier attempt, or one
+// planned before this process started) is checked when the connector can.
+func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error) {
+	var ap core.Applier
+	if a.Kind == core.Notify {
+		if e.o.Notifier == nil {
+			return core.Result{}, core.Permanent(errors.New("no notifier configured for notify actions"))
+		}
+		ap = e.o.Notifier
+	} else {
+		c, ok := e.conns[a.Target.System]
+		if !ok {
+			return core.Result{}, core.Permanent(fmt.Errorf("no connector named %q is configured", a.Target.System))
+		}
+		if ap, ok = c.(core.Applier); !ok {
+			return core.Result{}, core.Permanent(fmt.Errorf("connector %q cannot apply actions", a.Target.System))
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
+	defer cancel()
+	if a.Kind == core.Create {
+		if f, ok := ap.(core.MarkerFinder); ok {
+			ref, err := f.FindByMarker(actx, a.Target.Kind, a.Marker())
+			switch {
+			case err == nil:
+				return core.Result{Created: ref, Note: "found by marker " + a.Marker()}, nil
+			case !errors.Is(err, core.ErrNotFound):
+				return core.Result{}, fmt.Errorf("looking up marker: %w", err)
+			}
+		}
+	}
+	uncertain := a.Attempts > 0 || a.CreatedAt.Before(e.started)
+	if ch, ok := ap.(core.AppliedChecker); ok && uncertain && a.Kind != core.Create {
+		res, done, err := ch.Applied(actx, a)
+		if err != nil {
+			return core.Result{}, fmt.Errorf("checking an earlier attempt: %w", err)
+		}
+		if done {
+			res.Note = "already applied"
+			return res, nil
+		}
+	}
+	return ap.Apply(actx, a)
+}
+
+// describe says in a few words what an action did, for the audit log.
+func describe(a core.Action, res core.Result) string {
+	var s string
+	switch a.Kind {
+	case core.Create:
+		s = "created " + res.Created.String()
+	case core.Transition:
+		s = "status → " + a.Native
+	case core.AddComment:
+		vis := "internal note"
+		if a.Public {
+			vis = "public comment"
+		}
+		s = vis
+		if res.CommentID != "" {
+			s += " " + res.CommentID
+		}
+		if a.SourceComment != "" {
+			s += " mirroring " + a.Subject.String() + "#" + a.SourceComment
+		}
+	case core.SetFields:
+		var parts []string
+		for k, v := range a.Fields {
+			parts = append(parts, k+" = "+v)
+		}
+		s = "set " + strings.Join(parts, ", ")
+	case core.AddLink:
+		s = "linked " + a.Other.String()
+	case core.Notify:
+		s = "notified " + a.To
+	}
+	if res.Note != "" {
+		s += " (" + res.Note + ")"
+	}
+	return s
+}
+
+// Busy reports how many cases are being reconciled right now.
+func (e *Engine) Busy() int { return int(e.busy.Load()) }
