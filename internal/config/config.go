@@ -1,0 +1,248 @@
+// Package config reads the daemon's configuration file: where to listen,
+// which store, which mapping folder, and one section per connector
+// instance. Errors name file:line:col. Connector sections are decoded by the
+// connector itself (strictly, so a misspelt key is an error there too).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Config is the daemon's configuration.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// Store is sqlite://PATH or postgres://… (or the name of an environment
+	// variable holding it, as env:NAME, so that a password stays out of the file).
+	Store string `yaml:"store"`
+	// Mappings is the admin's mapping folder; empty uses the embedded defaults.
+	Mappings string `yaml:"mappings"`
+	// Workers reconcile cases concurrently (default 4).
+	Workers int `yaml:"workers"`
+	// MaxAttempts before an action is dead-lettered (default 8).
+	MaxAttempts int           `yaml:"max_attempts"`
+	Retention   Retention     `yaml:"retention"`
+	Log         Log           `yaml:"log"`
+	Reload      time.Duration `yaml:"mappings_reload"` // how often the folder is checked (default 5s)
+	// Connectors by instance name; each section has a kind (default: the
+	// instance name) and the connector's own keys.
+	Connectors map[string]map[string]any `yaml:"connectors"`
+
+	path  string
+	nodes map[string]*ast.MappingNode
+	order []string
+}
+
+// Retention says how long processed raw bodies and audit entries are kept.
+type Retention struct {
+	Raw   time.Duration `yaml:"raw"`
+	Audit time.Duration `yaml:"audit"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Instance is one configured connector instance.
+type Instance struct {
+	Name, Kind string
+	// Decode decodes the instance's own keys into v, strictly.
+	Decode func(v any) error
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse reads a configuration from bytes; path names it in errors.
+func Parse(path string, b []byte) (*Config, error) {
+	f, err := parser.ParseBytes(b, 0)
+	if err != nil {
+		return nil, At(path, err)
+	}
+	c := &Config{path: path, nodes: map[string]*ast.MappingNode{}}
+	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return nil, fmt.Errorf("%s: empty configuration", path)
+	}
+	body := f.Docs[0].Body
+	if err := checkDurations(path, body); err != nil {
+		return nil, err
+	}
+	if err := yaml.NodeToValue(body, c, yaml.DisallowUnknownField()); err != nil {
+		return nil, At(path, err)
+	}
+	if m, ok := body.(*ast.MappingNode); ok {
+		for _, kv := range m.Values {
+			if kv.Key.String() != "connectors" {
+				continue
+			}
+			cm, ok := kv.Value.(*ast.MappingNode)
+			if !ok {
+				return nil, posErr(path, kv.Value.GetToken(), "connectors: want a map of instance name to settings")
+			}
+			for _, inst := range cm.Values {
+				name := inst.Key.String()
+				sec, ok := inst.Value.(*ast.MappingNode)
+				if !ok {
+					return nil, posErr(path, inst.Value.GetToken(), fmt.Sprintf("connector %q: want a map of settings", name))
+				}
+				c.nodes[name] = sec
+				c.order = append(c.order, name)
+			}
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Store == "" {
+		c.Store = "sqlite://liaison.db"
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.Reload == 0 {
+		c.Reload = 5 * time.Second
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("%s: log.level %q: want debug, info, warn or error", path, c.Log.Level)
+	}
+	return c, nil
+}
+
+// StoreDSN resolves Store, reading env:NAME from the environment.
+func (c *Config) StoreDSN() (string, error) {
+	if name, ok := strings.CutPrefix(c.Store, "env:"); ok {
+		v := os.Getenv(name)
+		if v == "" {
+			return "", fmt.Errorf("%s: store: environment variable %q is empty", c.path, name)
+		}
+		return v, nil
+	}
+	return c.Store, nil
+}
+
+// Instances returns the connector instances in file order.
+func (c *Config) Instances() []Instance {
+	var out []Instance
+	for _, name := range c.order {
+		sec := c.nodes[name]
+		kind := name
+		own := &ast.MappingNode{BaseNode: sec.BaseNode, Start: sec.Start, End: sec.End, IsFlowStyle: sec.IsFlowStyle}
+		for _, kv := range sec.Values {
+			if kv.Key.String() == "kind" {
+				kind = strings.Trim(kv.Value.String(), `"'`)
+				continue
+			}
+			own.Values = append(own.Values, kv)
+		}
+		path := c.path
+		out = append(out, Instance{Name: name, Kind: kind, Decode: func(v any) error {
+			if len(own.Values) == 0 {
+				return nil
+			}
+			if err := yaml.NodeToValue(own, v, yaml.DisallowUnknownField()); err != nil {
+				return At(path, err)
+			}
+			return nil
+		}})
+	}
+	return out
+}
+
+// Systems maps instance names to connector kinds, for the mapping loader's
+// check that rules name only configured systems.
+func (c *Config) Systems() map[string]string {
+	m := map[string]string{}
+	for _, in := range c.Instances() {
+		m[in.Name] = in.Kind
+	}
+	return m
+}
+
+// Check reports instances whose kind is not registered.
+func (c *Config) Check() error {
+	var errs []error
+	for _, in := range c.Instances() {
+		if _, ok := core.Lookup(in.Kind); !ok {
+			errs = append(errs, posErr(c.path, c.nodes[in.Name].GetToken(),
+				fmt.Sprintf("connector %q: unknown kind %q (known: %s)", in.Name, in.Kind, strings.Join(core.Registered(), ", "))))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDurations validates the duration settings first, because the
+// decoder reports a bad duration without its position.
+func checkDurations(path string, body ast.Node) error {
+	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload"} {
+		yp, err := yaml.PathString(p)
+		if err != nil {
+			return err
+		}
+		n, err := yp.FilterNode(body)
+		if err != nil || n == nil {
+			continue
+		}
+		v := strings.Trim(n.String(), `"'`)
+		if _, err := time.ParseDuration(v); err != nil {
+			return posErr(path, n.GetToken(), fmt.Sprintf("%s: %q is not a duration (want e.g. 168h, 30m, 5s)", strings.TrimPrefix(p, "$."), v))
+		}
+	}
+	return nil
+}
+
+type tokenError interface {
+	GetToken() *token.Token
+	GetMessage() string
+}
+
+// At turns a go-yaml error into one line "file:line:col: message".
+func At(path string, err error) error {
+	var te tokenError
+	if errors.As(err, &te) && te.GetToken() != nil {
+		return posErr(path, te.GetToken(), lowerFirst(te.GetMessage()))
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+func posErr(path string, tk *token.Token, msg string) error {
+	if tk == nil || tk.Position == nil {
+		return fmt.Errorf("%s: %s", path, msg)
+	}
+	return fmt.Errorf("%s:%d:%d: %s", path, tk.Position.Line, tk.Position.Column, msg)
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// Names lists the configured instance names, sorted.
+func (c *Config) Names() []string {
+	n := slices.Clone(c.order)
+	slices.Sort(n)
+	return n
+}

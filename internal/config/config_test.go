@@ -1,0 +1,65 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	c, err := Parse("liaison.yaml", []byte(`
+listen: 127.0.0.1:9090
+store: sqlite://x.db
+retention: {raw: 48h}
+connectors:
+  jira:
+    base_url: http://127.0.0.1:1/
+  helpdesk:
+    kind: zendesk
+    subdomain: acme
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9090" || c.Retention.Raw != 48*time.Hour || c.Workers != 4 {
+		t.Fatalf("parsed %+v", c)
+	}
+	in := c.Instances()
+	if len(in) != 2 || in[0].Name != "jira" || in[0].Kind != "jira" || in[1].Name != "helpdesk" || in[1].Kind != "zendesk" {
+		t.Fatalf("instances %+v", in)
+	}
+	var zd struct {
+		Subdomain string `yaml:"subdomain"`
+	}
+	if err := in[1].Decode(&zd); err != nil || zd.Subdomain != "acme" {
+		t.Fatalf("decode: %v %+v", err, zd)
+	}
+	var strict struct {
+		BaseURL string `yaml:"base_url_typo"`
+	}
+	err = in[0].Decode(&strict)
+	if err == nil || !strings.HasPrefix(err.Error(), "liaison.yaml:7:5: ") {
+		t.Fatalf("unknown key in a connector section: err = %v; want it at liaison.yaml:7:5", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"unknown key", "listen: x\nstroe: y\n", "liaison.yaml:2:1: "},
+		{"syntax", "listen: [x\n", "liaison.yaml:"},
+		{"bad duration", "retention:\n  raw: soon\n", "liaison.yaml:2:8: "},
+		{"bad level", "log: {level: loud}\n", `log.level "loud"`},
+		{"connector not a map", "connectors:\n  jira: 3\n", "liaison.yaml:2:9: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("liaison.yaml", []byte(c.src))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v; want it to contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,154 @@
+// Package server is the daemon's HTTP face: webhook intake for every
+// connector instance, health and readiness, and Prometheus metrics. A
+// webhook is acknowledged only after its events are durable; a request that
+// cannot be made durable in time is refused with 503 so the sender retries,
+// never accepted and lost.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Intake is what the server needs of the engine.
+type Intake interface {
+	Submit(ctx context.Context, events []core.Event) ([]bool, error)
+	Connector(name string) (core.Connector, bool)
+	Store() core.Store
+}
+
+// Options configure a Server.
+type Options struct {
+	Intake Intake
+	// Kinds maps instance name to connector kind, to route
+	// /webhooks/<kind>/<instance>.
+	Kinds    map[string]string
+	Gatherer prometheus.Gatherer
+	// Rejected counts refused webhooks by source and reason (may be nil).
+	Rejected *prometheus.CounterVec
+	Log      *slog.Logger
+	// AckTimeout bounds the time to make a delivery durable before
+	// answering 503 (default 900ms: Jira counts answers slower than a
+	// second as failures).
+	AckTimeout time.Duration
+}
+
+// Server serves the daemon's HTTP endpoints.
+type Server struct{ o Options }
+
+// New returns a server.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.AckTimeout == 0 {
+		o.AckTimeout = 900 * time.Millisecond
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.DefaultGatherer
+	}
+	return &Server{o: o}
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/{kind}/{instance}", s.webhook)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.o.Intake.Store().Ping(ctx); err != nil {
+		s.o.Log.Warn("not ready: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) reject(w http.ResponseWriter, source, reason string, status int, msg string) {
+	if s.o.Rejected != nil {
+		s.o.Rejected.WithLabelValues(source, reason).Inc()
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "5")
+	}
+	http.Error(w, msg, status)
+}
+
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	kind, name := r.PathValue("kind"), r.PathValue("instance")
+	c, ok := s.o.Intake.Connector(name)
+	if !ok || s.o.Kinds[name] != kind {
+		s.reject(w, name, "unknown", http.StatusNotFound, "no such webhook endpoint")
+		return
+	}
+	recv, ok := c.(core.WebhookReceiver)
+	if !ok {
+		s.reject(w, name, "unknown", http.StatusNotFound, "this connector receives no webhooks")
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
+			s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
+		return
+	}
+	events, err := recv.ReceiveWebhook(r.Context(), core.WebhookRequest{Header: r.Header, Body: body, Query: r.URL.Query()})
+	var bad *core.BadInput
+	switch {
+	case errors.Is(err, core.ErrForged):
+		// Say so in the log without echoing anything that was received.
+		s.o.Log.Warn("webhook refused: signature missing, invalid or stale", "source", name, "remote", r.RemoteAddr)
+		s.reject(w, name, "signature", http.StatusUnauthorized, "signature missing, invalid or stale")
+		return
+	case errors.As(err, &bad):
+		s.o.Log.Warn("webhook refused: malformed payload", "source", name, "err", err)
+		s.reject(w, name, "malformed", http.StatusBadRequest, "malformed payload")
+		return
+	case err != nil:
+		s.o.Log.Error("webhook could not be processed; sender will retry", "source", name, "err", err)
+		s.reject(w, name, "error", http.StatusServiceUnavailable, "temporarily unable to process")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.AckTimeout)
+	defer cancel()
+	fresh, err := s.o.Intake.Submit(ctx, events)
+	if err != nil {
+		s.o.Log.Error("webhook not stored; refused so the sender retries", "source", name, "err", err)
+		s.reject(w, name, "store", http.StatusServiceUnavailable, "temporarily unable to store")
+		return
+	}
+	n := 0
+	for _, f := range fresh {
+		if f {
+			n++
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]int{"accepted": n, "duplicates": len(fresh) - n})
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, core.MaxWebhookBody))
+}
