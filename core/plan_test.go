@@ -1,0 +1,330 @@
+package core
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
+func cond(src string, f func(*Env) bool) *Cond {
+	return &Cond{Source: src, Eval: func(e *Env) (bool, error) { return f(e), nil }}
+}
+
+func text(f func(*Env) string) *Text {
+	return &Text{Render: func(e *Env) (string, error) { return f(e), nil }}
+}
+
+func lit(s string) *Text { return text(func(*Env) string { return s }) }
+
+// testMappings is a small process: PRs move dev tickets, a bug ticket is
+// escalated, dev comments reach the customer as internal notes, priority is
+// owned by the help desk.
+func testMappings() *Mappings {
+	return &Mappings{
+		Systems: map[string]*SystemMap{
+			"zendesk": {Name: "zendesk", Kinds: map[Kind]*KindMap{CustomerTicket: {
+				Statuses:   map[string]Status{"new": StatusNew, "open": StatusOpen, "pending": StatusPending, "solved": StatusSolved},
+				Native:     map[Status]string{StatusNew: "new", StatusOpen: "open", StatusPending: "pending", StatusSolved: "solved"},
+				Priorities: map[string]string{"low": "low", "normal": "normal", "high": "high", "urgent": "urgent"},
+				NativePrio: map[string]string{"low": "low", "normal": "normal", "high": "high", "urgent": "urgent"},
+			}}},
+			"jira": {Name: "jira", Kinds: map[Kind]*KindMap{DevTicket: {
+				Statuses: map[string]Status{"to do": StatusOpen, "in progress": StatusInProgress, "in review": StatusInReview,
+					"ready for qa": StatusReadyForQA, "done": StatusDone},
+				Native: map[Status]string{StatusOpen: "To Do", StatusInProgress: "In Progress", StatusInReview: "In Review",
+					StatusReadyForQA: "Ready for QA", StatusDone: "Done"},
+				Priorities: map[string]string{"low": "low", "medium": "normal", "high": "high", "highest": "urgent"},
+				NativePrio: map[string]string{"low": "Low", "normal": "Medium", "high": "High", "urgent": "Highest"},
+				Create:     map[string]string{"project": "KBOT", "issue_type": "Bug"},
+			}}},
+			"github": {Name: "github", Kinds: map[Kind]*KindMap{PullRequest: {
+				Statuses: map[string]Status{"open": StatusInReview, "merged": StatusDone, "closed": StatusClosed},
+				Native:   map[Status]string{},
+			}}},
+		},
+		Patterns: []*Pattern{{Name: "jira-key", From: Selector{System: "github", Kind: PullRequest}, In: []string{"title", "branch"},
+			Regexp: regexp.MustCompile(`\b(KBOT-\d+)\b`), To: Selector{System: "jira", Kind: DevTicket}, Role: Fixes}},
+		Rules: []*Rule{
+			{Name: "pr-opened", When: Selector{System: "github", Kind: PullRequest},
+				If:   cond(`Item.Native == "open"`, func(e *Env) bool { return e.Item.Native == "open" }),
+				Then: []*ActionSpec{{Kind: Transition, Target: Selector{Kind: DevTicket}, Status: StatusInReview}}},
+			{Name: "pr-merged", When: Selector{System: "github", Kind: PullRequest}, Seen: []EventType{Merged},
+				Then: []*ActionSpec{
+					{Kind: Transition, Target: Selector{Kind: DevTicket}, Status: StatusReadyForQA},
+					{Kind: AddComment, Target: Selector{Kind: CustomerTicket}, Body: text(func(e *Env) string { return "fix merged: " + e.Item.URL })},
+				}},
+			{Name: "pr-closed", When: Selector{System: "github", Kind: PullRequest}, Seen: []EventType{ClosedUnmerged},
+				Then: []*ActionSpec{{Kind: Transition, Target: Selector{Kind: DevTicket}, Status: StatusInProgress, From: []Status{StatusInReview}}}},
+			{Name: "escalate", When: Selector{System: "zendesk", Kind: CustomerTicket},
+				If: cond(`"bug" in Item.Labels`, func(e *Env) bool { return e.Item.HasLabel("bug") }),
+				Then: []*ActionSpec{
+					{Kind: Create, Target: Selector{System: "jira", Kind: DevTicket}, Role: EscalatedTo,
+						Title: text(func(e *Env) string { return e.Item.Title }), Fields: map[string]*Text{"priority": text(func(e *Env) string { return e.Item.Priority })}},
+					{Kind: SetFields, Target: Selector{}, Fields: map[string]*Text{"dev_key": text(func(e *Env) string { return e.First("dev_ticket").ID })}},
+				}},
+			{Name: "dev-notes", When: Selector{System: "jira", Kind: DevTicket},
+				Then: []*ActionSpec{{Kind: AddComment, Mirror: true, Target: Selector{Kind: CustomerTicket}, Public: false}}},
+		},
+		Sync: []*SyncRule{{Name: "priority", Field: "priority", A: Selector{System: "zendesk", Kind: CustomerTicket},
+			B: Selector{System: "jira", Kind: DevTicket}, Policy: OwnerA}},
+	}
+}
+
+func ticket(id, native string, labels ...string) Item {
+	return Item{Ref: Ref{"zendesk", CustomerTicket, id}, Title: "Login broken", Native: native, Priority: "high",
+		Labels: labels, UpdatedAt: t0, Fields: map[string]string{}}
+}
+
+func dev(key, native string) Item {
+	return Item{Ref: Ref{"jira", DevTicket, key}, Title: "Login broken", Native: native, Priority: "High", UpdatedAt: t0}
+}
+
+func pr(n, native string, seen ...EventType) Item {
+	return Item{Ref: Ref{"github", PullRequest, "acme/app#" + n}, Title: "KBOT-1 fix", Native: native, Seen: seen,
+		URL: "https://github.com/acme/app/pull/" + n, UpdatedAt: t0}
+}
+
+func kinds(as []Action) []string {
+	var out []string
+	for _, a := range as {
+		s := string(a.Kind) + " " + a.Target.String()
+		if a.Native != "" {
+			s += " → " + a.Native
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestPlanCase(t *testing.T) {
+	cases := []struct {
+		name  string
+		items []Item
+		keys  map[string]ActionState
+		want  []string
+	}{
+		{"open PR moves the ticket to review",
+			[]Item{dev("KBOT-1", "In Progress"), pr("1", "open", Opened)},
+			nil, []string{"transition jira/dev_ticket/KBOT-1 → In Review"}},
+		{"never moves a ticket backwards by default",
+			[]Item{dev("KBOT-1", "Done"), pr("1", "open", Opened)},
+			nil, nil},
+		{"merged PR: ready for QA and a note on the customer ticket",
+			[]Item{ticket("7", "open"), dev("KBOT-1", "In Review"), pr("1", "merged", Opened, Merged)},
+			nil, []string{"transition jira/dev_ticket/KBOT-1 → Ready for QA", "comment zendesk/customer_ticket/7"}},
+		{"from-guard: closed PR returns the ticket only from review",
+			[]Item{dev("KBOT-1", "In Review"), pr("1", "closed", Opened, ClosedUnmerged)},
+			nil, []string{"transition jira/dev_ticket/KBOT-1 → In Progress"}},
+		{"from-guard holds otherwise",
+			[]Item{dev("KBOT-1", "Ready for QA"), pr("1", "closed", Opened, ClosedUnmerged)},
+			nil, nil},
+		{"an action in the outbox is not planned again",
+			[]Item{dev("KBOT-1", "In Progress"), pr("1", "open", Opened)},
+			map[string]ActionState{ActionKey("transition", "pr-opened", "github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1", "in_review"): Done},
+			nil},
+		{"a bug ticket is escalated once, with the native priority",
+			[]Item{ticket("7", "open", "bug")},
+			nil, []string{"create jira/dev_ticket/"}},
+		{"no second developer ticket while a create is pending",
+			[]Item{ticket("7", "open", "bug"), ticket("8", "open", "bug")},
+			map[string]ActionState{ActionKey("create", "jira/dev_ticket", "escalate", "zendesk/customer_ticket/7"): Pending},
+			nil},
+		{"escalated ticket gets the key and the priority follows the owner",
+			[]Item{ticket("7", "open", "bug"), dev("KBOT-1", "To Do")},
+			nil, []string{"set_fields zendesk/customer_ticket/7"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := &Case{ID: 1, Items: c.items, Keys: c.keys}
+			cs.Sort()
+			p := PlanCase(cs, testMappings(), t0)
+			if len(p.Errors) > 0 {
+				t.Fatal(p.Errors)
+			}
+			if got := kinds(p.Actions); !slices.Equal(got, c.want) {
+				t.Fatalf("planned\n  %q\nwant\n  %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestPlanCase_CreateCarriesNativeFieldsAndMarker(t *testing.T) {
+	cs := &Case{ID: 3, Items: []Item{ticket("7", "open", "bug")}}
+	p := PlanCase(cs, testMappings(), t0)
+	if len(p.Actions) != 1 {
+		t.Fatalf("planned %v", kinds(p.Actions))
+	}
+	a := p.Actions[0]
+	if a.Fields["priority"] != "High" || a.Fields["project"] != "KBOT" || a.Title != "Login broken" || a.Role != EscalatedTo {
+		t.Fatalf("create = %+v", a)
+	}
+	if m := a.Marker(); !regexp.MustCompile(`^liaison-[0-9a-f]{12}$`).MatchString(m) || m != MarkerFor(a.Key) {
+		t.Fatalf("marker %q", m)
+	}
+}
+
+func TestPlanCase_PrioritySyncFollowsOwner(t *testing.T) {
+	d := dev("KBOT-1", "To Do")
+	d.Priority = "Low"
+	tk := ticket("7", "open")
+	tk.Fields["dev_key"] = "KBOT-1"
+	cs := &Case{ID: 1, Items: []Item{tk, d}}
+	cs.Sort()
+	p := PlanCase(cs, testMappings(), t0)
+	if len(p.Actions) != 1 || p.Actions[0].Target != d.Ref || p.Actions[0].Fields["priority"] != "High" || p.Actions[0].SyncValue != "high" {
+		t.Fatalf("planned %+v", p.Actions)
+	}
+}
+
+func TestPlanCase_LastWriterConflict(t *testing.T) {
+	m := testMappings()
+	m.Sync[0].Policy = LastWriter
+	m.Rules = nil
+	d := dev("KBOT-1", "To Do")
+	d.Priority = "Low" // canonical low
+	tk := ticket("7", "open")
+	tk.Priority = "urgent"
+	key := SyncKey(tk.Ref, d.Ref, "priority")
+	cases := []struct {
+		name      string
+		last      string
+		wantSet   string
+		conflicts int
+	}{
+		{"only the help desk changed", "low", "jira/dev_ticket/KBOT-1", 0},
+		{"only jira changed", "urgent", "zendesk/customer_ticket/7", 0},
+		{"both changed", "normal", "", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := &Case{ID: 1, Items: []Item{tk, d}, Synced: map[string]string{key: c.last}}
+			cs.Sort()
+			p := PlanCase(cs, m, t0)
+			if len(p.Conflicts) != c.conflicts {
+				t.Fatalf("conflicts %+v", p.Conflicts)
+			}
+			got := ""
+			if len(p.Actions) == 1 {
+				got = p.Actions[0].Target.String()
+			}
+			if got != c.wantSet {
+				t.Fatalf("set on %q; want %q (%+v)", got, c.wantSet, p.Actions)
+			}
+		})
+	}
+}
+
+func TestPlanCase_MirrorsOnceAndNeverBack(t *testing.T) {
+	d := dev("KBOT-1", "In Progress")
+	d.Comments = []Comment{
+		{ID: "10", Body: "root cause found", Public: false, CreatedAt: t0},
+		{ID: "11", Body: "mirrored from help desk", Marker: "liaison-0123456789ab", CreatedAt: t0},
+		{ID: "12", Body: "a copy we made", CreatedAt: t0},
+	}
+	tk := ticket("7", "open")
+	cs := &Case{ID: 1, Items: []Item{tk, d}, Mirrors: map[string]string{
+		MirrorKey(tk.Ref, "99", d.Ref): "12",
+	}}
+	cs.Sort()
+	m := testMappings()
+	m.Sync = nil
+	p := PlanCase(cs, m, t0)
+	if len(p.Actions) != 1 || p.Actions[0].SourceComment != "10" || p.Actions[0].Public {
+		t.Fatalf("planned %+v", p.Actions)
+	}
+	cs.Mirrors[MirrorKey(d.Ref, "10", tk.Ref)] = "500"
+	if p := PlanCase(cs, m, t0); len(p.Actions) != 0 {
+		t.Fatalf("mirrored twice: %+v", p.Actions)
+	}
+}
+
+func TestPlanCase_RuleErrorDoesNotStopOthers(t *testing.T) {
+	m := testMappings()
+	m.Rules = append([]*Rule{{Name: "broken", Pos: Pos{File: "rules.yaml", Line: 3, Col: 5}, When: Selector{Kind: PullRequest},
+		If: &Cond{Source: "x", Pos: Pos{File: "rules.yaml", Line: 4, Col: 9}, Eval: func(*Env) (bool, error) { return false, errBoom }}}}, m.Rules...)
+	cs := &Case{ID: 1, Items: []Item{dev("KBOT-1", "In Progress"), pr("1", "open", Opened)}}
+	cs.Sort()
+	p := PlanCase(cs, m, t0)
+	if len(p.Errors) != 1 || !strings.HasPrefix(p.Errors[0].Error(), `rules.yaml:4:9: rule "broken": boom`) {
+		t.Fatalf("errors %v", p.Errors)
+	}
+	if len(p.Actions) != 1 {
+		t.Fatalf("other rules stopped: %v", kinds(p.Actions))
+	}
+}
+
+type boom struct{}
+
+func (boom) Error() string { return "boom" }
+
+var errBoom error = boom{}
+
+func TestPattern_FindAndPlaceholders(t *testing.T) {
+	m := testMappings()
+	it := pr("3", "open")
+	it.Fields = map[string]string{"branch": "feature/KBOT-88-login"}
+	it.Title = "KBOT-88 and KBOT-88 again, not XKBOT-9"
+	got := m.Discover(&it)
+	if len(got) != 1 || got[0].To != (Ref{"jira", DevTicket, "KBOT-88"}) || got[0].Origin != Discovered {
+		t.Fatalf("discovered %+v", got)
+	}
+	ph := Item{Ref: Ref{"jira", DevTicket, "KBOT-88"}}
+	if ph.Known() {
+		t.Fatal("a placeholder counts as known")
+	}
+}
+
+func TestMerge(t *testing.T) {
+	old := Item{Ref: Ref{"jira", DevTicket, "K-1"}, Title: "a", Native: "To Do", UpdatedAt: t0, Seen: []EventType{Created},
+		Comments: []Comment{{ID: "1", Body: "x", CreatedAt: t0}}}
+	newer := old
+	newer.Native, newer.UpdatedAt, newer.Seen, newer.Comments = "Done", t0.Add(time.Minute), []EventType{StatusChange}, nil
+	commentOnly := Item{Ref: old.Ref, UpdatedAt: t0.Add(2 * time.Minute), Comments: []Comment{{ID: "2", Body: "y", CreatedAt: t0.Add(time.Minute)}}}
+
+	got := Merge(&old, newer)
+	if got.Native != "Done" || !slices.Equal(got.Seen, []EventType{Created, StatusChange}) || len(got.Comments) != 1 {
+		t.Fatalf("newer: %+v", got)
+	}
+	late := Merge(&got, old) // the older snapshot arrives last
+	if late.Native != "Done" {
+		t.Fatalf("a late older snapshot won: %+v", late)
+	}
+	c := Merge(&late, commentOnly)
+	if c.Native != "Done" || c.Title != "a" || len(c.Comments) != 2 {
+		t.Fatalf("a comment-only event erased fields: %+v", c)
+	}
+	del := Merge(&c, Item{Ref: old.Ref, UpdatedAt: t0, Comments: []Comment{{ID: "1", Deleted: true}}})
+	if !del.Comments[0].Deleted {
+		t.Fatalf("deletion lost: %+v", del.Comments)
+	}
+}
+
+func TestParseRef(t *testing.T) {
+	for _, s := range []string{"jira/dev_ticket/KBOT-88", "github/pull_request/acme/kbot#341", "imap/email_thread/<a/b@c>"} {
+		r, err := ParseRef(s)
+		if err != nil || r.String() != s {
+			t.Fatalf("ParseRef(%q) = %v, %v", s, r, err)
+		}
+	}
+	for _, s := range []string{"", "jira", "jira/dev_ticket", "jira/bug/KBOT-1", "/dev_ticket/x"} {
+		if _, err := ParseRef(s); err == nil {
+			t.Fatalf("ParseRef(%q) accepted", s)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("hunter2")
+	for _, got := range []string{s.String(), s.GoString(), s.LogValue().String()} {
+		if strings.Contains(got, "hunter2") {
+			t.Fatalf("secret printed: %q", got)
+		}
+	}
+	if b, _ := s.MarshalText(); strings.Contains(string(b), "hunter2") {
+		t.Fatal("secret marshalled")
+	}
+}
