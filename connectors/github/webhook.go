@@ -1,0 +1,350 @@
+package github
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// verifySignature reports whether header is the X-Hub-Signature-256 of body
+// under secret, compared in constant time.
+func verifySignature(secret core.Secret, header string, body []byte) bool {
+	got, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || secret == "" {
+		return false
+	}
+	sig, err := hex.DecodeString(got)
+	if err != nil || len(sig) != sha256.Size {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret.Reveal()))
+	mac.Write(body)
+	return hmac.Equal(sig, mac.Sum(nil))
+}
+
+// Sign returns the X-Hub-Signature-256 value GitHub sends for body, for
+// tests and the fake.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+var (
+	deliveryRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	eventNameRe = regexp.MustCompile(`^[a-z_]{1,50}$`)
+)
+
+// ReceiveWebhook verifies a delivery's X-Hub-Signature-256 (core.ErrForged
+// when missing or wrong, before anything else is read), decodes it and
+// returns its events, each with the delivery id as DeliveryID. Pull request
+// events carry a full snapshot, so the commits are read from the API (cached
+// per head sha); a temporary API failure is returned as an error, so the
+// delivery is answered 5xx and redelivered. Pings, events GitHub sends that
+// are not handled and events of repositories not configured give no events.
+func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
+	if !c.set.webhooks || !verifySignature(c.set.secret, req.Header.Get("X-Hub-Signature-256"), req.Body) {
+		return nil, core.ErrForged
+	}
+	event := req.Header.Get("X-GitHub-Event")
+	if !eventNameRe.MatchString(event) {
+		return nil, core.Malformed("missing or malformed X-GitHub-Event header")
+	}
+	id := req.Header.Get("X-GitHub-Delivery")
+	if !deliveryRe.MatchString(id) {
+		return nil, core.Malformed("missing or malformed X-GitHub-Delivery header")
+	}
+	p, err := c.parseDelivery(event, req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if p.kind == kindPing {
+		return nil, nil
+	}
+	if p.kind != kindIgnored {
+		repo, ok := c.repoOf(p.repo)
+		if !ok {
+			// An organization hook sends every repository's events; only
+			// the configured ones are linked.
+			p.kind = kindIgnored
+		}
+		p.repo = repo
+	}
+	if p.kind == kindIgnored {
+		webhooksIgnored.WithLabelValues(event).Inc()
+		return nil, nil
+	}
+	evs, err := c.complete(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		evs[i].Raw = req.Body
+	}
+	return evs, nil
+}
+
+type deliveryKind int
+
+const (
+	kindIgnored deliveryKind = iota
+	kindPing
+	kindPR      // a pull request snapshot (pull_request, pull_request_review)
+	kindComment // a comment on a pull request
+	kindPush    // commits pushed to a branch
+)
+
+// parsed is a delivery decoded without touching the network.
+type parsed struct {
+	kind    deliveryKind
+	repo    string // owner/name from the payload
+	typ     core.EventType
+	seen    []core.EventType
+	pr      *gh.PullRequest
+	changes []core.Change
+	item    core.Item // kindComment: the comment-only snapshot
+	branch  string    // kindPush
+	pushed  []*gh.HeadCommit
+}
+
+// parseDelivery decodes the body of a verified delivery of event. Malformed
+// JSON, or a handled event missing what identifies its record, is a
+// *core.BadInput; events and actions not handled are kindIgnored.
+func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
+	switch event {
+	case "ping":
+		var e gh.PingEvent
+		if err := json.Unmarshal(body, &e); err != nil {
+			return parsed{}, badJSON(event, err)
+		}
+		return parsed{kind: kindPing}, nil
+
+	case "pull_request":
+		var e gh.PullRequestEvent
+		if err := json.Unmarshal(body, &e); err != nil {
+			return parsed{}, badJSON(event, err)
+		}
+		p := parsed{kind: kindPR, pr: e.PullRequest, repo: e.GetRepo().GetFullName()}
+		switch e.GetAction() {
+		case "opened":
+			p.typ = core.Opened
+		case "reopened":
+			p.typ, p.seen = core.Reopened, []core.EventType{core.Opened}
+		case "closed":
+			p.typ = core.ClosedUnmerged
+			if e.GetPullRequest().GetMerged() {
+				p.typ = core.Merged
+			}
+		case "ready_for_review", "converted_to_draft":
+			p.typ = core.StatusChange
+		case "synchronize":
+			p.typ = core.Pushed
+		default: // edited, labeled, assigned, review_requested, ...
+			p.typ = core.Updated
+		}
+		if ch := e.GetChanges(); ch != nil {
+			if ch.Title != nil {
+				p.changes = append(p.changes, core.Change{Field: "title", From: ch.Title.GetFrom(), To: e.GetPullRequest().GetTitle()})
+			}
+			if ch.Body != nil {
+				p.changes = append(p.changes, core.Change{Field: "body", From: ch.Body.GetFrom(), To: e.GetPullRequest().GetBody()})
+			}
+		}
+		return p.check(event)
+
+	case "pull_request_review":
+		var e gh.PullRequestReviewEvent
+		if err := json.Unmarshal(body, &e); err != nil {
+			return parsed{}, badJSON(event, err)
+		}
+		p := parsed{kind: kindPR, pr: e.PullRequest, repo: e.GetRepo().GetFullName()}
+		if e.GetAction() != "submitted" {
+			return parsed{}, nil
+		}
+		switch strings.ToLower(e.GetReview().GetState()) {
+		case "approved":
+			p.typ = core.Approved
+		case "changes_requested":
+			p.typ = core.ChangesRequested
+		default: // commented, dismissed
+			return parsed{}, nil
+		}
+		return p.check(event)
+
+	case "issue_comment":
+		var e gh.IssueCommentEvent
+		if err := json.Unmarshal(body, &e); err != nil {
+			return parsed{}, badJSON(event, err)
+		}
+		if !e.GetIssue().IsPullRequest() {
+			return parsed{}, nil // a plain issue is not a record we link
+		}
+		if e.Comment == nil || e.GetComment().GetID() == 0 || e.GetIssue().GetNumber() <= 0 {
+			return parsed{}, core.Malformed("issue_comment delivery without comment or issue number")
+		}
+		cm := comment(e.Comment)
+		switch e.GetAction() {
+		case "created", "edited":
+		case "deleted":
+			cm.Deleted = true
+		default:
+			return parsed{}, nil
+		}
+		p := parsed{kind: kindComment, typ: core.Commented, repo: e.GetRepo().GetFullName()}
+		p.item = core.Item{
+			// A comment-only snapshot: Ref, time and the comment. The store
+			// keeps the record's other fields (core.Merge).
+			UpdatedAt: later(e.GetIssue().GetUpdatedAt().Time, e.GetComment().GetUpdatedAt().Time).UTC(),
+			Comments:  []core.Comment{cm},
+		}
+		p.item.Ref.ID = "#" + strconv.Itoa(e.GetIssue().GetNumber()) // repo prefixed in complete
+		if p.repo == "" {
+			return parsed{}, core.Malformed("issue_comment delivery without repository")
+		}
+		return p, nil
+
+	case "push":
+		var e gh.PushEvent
+		if err := json.Unmarshal(body, &e); err != nil {
+			return parsed{}, badJSON(event, err)
+		}
+		branch, ok := strings.CutPrefix(e.GetRef(), "refs/heads/")
+		if !ok || e.GetDeleted() || branch == "" {
+			return parsed{}, nil // a tag, or a branch deleted
+		}
+		p := parsed{kind: kindPush, typ: core.Pushed, repo: e.GetRepo().GetFullName(), branch: branch, pushed: e.Commits}
+		if p.repo == "" {
+			return parsed{}, core.Malformed("push delivery without repository")
+		}
+		return p, nil
+	}
+	return parsed{}, nil
+}
+
+// check refuses a pull request delivery that does not say which pull
+// request it is about.
+func (p parsed) check(event string) (parsed, error) {
+	if p.pr == nil || p.pr.GetNumber() <= 0 || p.repo == "" {
+		return parsed{}, core.Malformed("%s delivery without pull request number or repository", event)
+	}
+	return p, nil
+}
+
+// badJSON reports undecodable JSON without quoting it.
+func badJSON(event string, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return core.Malformed("%s delivery: invalid JSON at byte %d", event, se.Offset)
+	case errors.As(err, &te):
+		return core.Malformed("%s delivery: field %q has the wrong type", event, te.Field)
+	}
+	return core.Malformed("%s delivery: invalid JSON", event)
+}
+
+// complete turns a parsed delivery into events, reading from the API what
+// the payload lacks (commits; the current state of pull requests a push
+// touched).
+func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.Event, error) {
+	now := c.now()
+	ev := func(it core.Item, typ core.EventType, did string) core.Event {
+		it.Seen = append([]core.EventType{typ}, p.seen...)
+		return core.Event{Source: c.name, DeliveryID: did, Via: core.ViaWebhook, Type: typ, Item: it, Changes: p.changes, At: now}
+	}
+	switch p.kind {
+	case kindPR:
+		it, err := c.webhookSnapshot(ctx, p.repo, p.pr)
+		if err != nil {
+			return nil, err
+		}
+		return []core.Event{ev(it, p.typ, id)}, nil
+
+	case kindComment:
+		it := p.item
+		it.Ref = core.Ref{System: c.name, Kind: core.PullRequest, ID: p.repo + it.Ref.ID}
+		return []core.Event{ev(it, p.typ, id)}, nil
+
+	case kindPush:
+		var out []core.Event
+		for _, num := range c.openOn(p.repo, p.branch) {
+			n, _ := strconv.Atoi(num)
+			pr, err := c.getPR(ctx, p.repo, n)
+			if errors.Is(err, core.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			it, err := c.webhookSnapshot(ctx, p.repo, pr)
+			if err != nil {
+				return nil, err
+			}
+			appendPushed(&it, c.commitsKnown(it.Ref.ID), p.pushed)
+			// One delivery may touch several pull requests: one event each.
+			out = append(out, ev(it, p.typ, id+"/"+it.Ref.ID))
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// webhookSnapshot is snapshot for a delivery: when GitHub refuses the
+// commits for good (the token cannot read them), the event still goes
+// through, without commits, rather than failing every delivery.
+func (c *Connector) webhookSnapshot(ctx context.Context, repo string, pr *gh.PullRequest) (core.Item, error) {
+	it, err := c.snapshot(ctx, repo, pr)
+	if err == nil {
+		return it, nil
+	}
+	if perm, _ := core.Classify(err); perm {
+		c.log.Warn("github: pull request snapshot without commits", "instance", c.name, "pull_request", repo+"#"+strconv.Itoa(pr.GetNumber()), "err", err)
+		it = c.prItem(repo, pr)
+		c.index(&it)
+		return it, nil
+	}
+	return core.Item{}, err
+}
+
+// commitsKnown returns the shas of a pull request's commits as last read.
+func (c *Connector) commitsKnown(id string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commits[id].shas
+}
+
+// appendPushed adds to the item's commit messages those pushed commits the
+// commits API did not list yet.
+func appendPushed(it *core.Item, known []string, pushed []*gh.HeadCommit) {
+	var msgs []string
+	if s := it.Fields["commits"]; s != "" {
+		msgs = []string{s}
+	}
+	for _, hc := range pushed {
+		sha := hc.GetID()
+		if sha == "" {
+			sha = hc.GetSHA()
+		}
+		dup := false
+		for _, k := range known {
+			if k == sha {
+				dup = true
+				break
+			}
+		}
+		if !dup && hc.GetMessage() != "" {
+			msgs = append(msgs, hc.GetMessage())
+		}
+	}
+	setCommits(it, msgs)
+}
