@@ -1,0 +1,253 @@
+package mappings
+
+import (
+	"reflect"
+	"slices"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// The raw types mirror the mapping files key for key. Decoding fills them
+// with positions; compile.go validates them and builds core's types.
+
+type rawFile struct {
+	Pos     core.Pos        `yaml:"-"`
+	Systems omap[rawSystem] `yaml:"systems"`
+	Links   list[rawLink]   `yaml:"links"`
+	Rules   list[rawRule]   `yaml:"rules"`
+	Sync    list[rawSync]   `yaml:"sync"`
+	People  list[rawPerson] `yaml:"people"`
+}
+
+func (*rawFile) what() string { return "a mapping file" }
+
+type rawSystem struct {
+	Pos       core.Pos      `yaml:"-"`
+	Connector str           `yaml:"connector"`
+	Kinds     omap[rawKind] `yaml:"kinds"`
+}
+
+func (*rawSystem) what() string      { return "system" }
+func (*rawSystem) keyPrefix() string { return "system" }
+
+type rawKind struct {
+	Pos           core.Pos  `yaml:"-"`
+	Statuses      omap[str] `yaml:"statuses"`
+	WriteStatus   omap[str] `yaml:"write_status"`
+	Priorities    omap[str] `yaml:"priorities"`
+	WritePriority omap[str] `yaml:"write_priority"`
+	Fields        omap[str] `yaml:"fields"`
+	Create        omap[str] `yaml:"create"`
+}
+
+func (*rawKind) what() string      { return "kind" }
+func (*rawKind) keyPrefix() string { return "kind" }
+
+type rawLink struct {
+	Pos     core.Pos  `yaml:"-"`
+	Name    str       `yaml:"name"`
+	From    str       `yaml:"from"`
+	In      list[str] `yaml:"in"`
+	Pattern str       `yaml:"pattern"`
+	To      str       `yaml:"to"`
+	Prefix  str       `yaml:"prefix"`
+	Role    str       `yaml:"role"`
+}
+
+func (*rawLink) what() string       { return "link pattern" }
+func (*rawLink) namePrefix() string { return "link" }
+
+type rawRule struct {
+	Pos  core.Pos        `yaml:"-"`
+	Name str             `yaml:"name"`
+	When rawWhen         `yaml:"when"`
+	If   str             `yaml:"if"`
+	Then list[rawAction] `yaml:"then"`
+}
+
+func (*rawRule) what() string       { return "rule" }
+func (*rawRule) namePrefix() string { return "rule" }
+
+type rawWhen struct {
+	Pos  core.Pos  `yaml:"-"`
+	Kind str       `yaml:"kind"`
+	Seen list[str] `yaml:"seen"`
+}
+
+func (*rawWhen) what() string { return "when" }
+
+// rawAction is one entry of a rule's then-list: a mapping with exactly one
+// key, the verb, whose value holds the verb's keys.
+type rawAction struct {
+	Pos  core.Pos
+	Verb str
+
+	Create     *rawCreate
+	Transition *rawTransition
+	Comment    *rawComment
+	Mirror     *rawMirror
+	SetFields  *rawSetFields
+	Link       *rawLinkAction
+	Notify     *rawNotify
+}
+
+// verbs lists the action verbs in the order the README documents them.
+var verbs = []string{"create", "transition", "comment", "mirror_comments", "set_fields", "link", "notify"}
+
+func (a *rawAction) slot(verb string) any {
+	switch verb {
+	case "create":
+		a.Create = &rawCreate{}
+		return a.Create
+	case "transition":
+		a.Transition = &rawTransition{}
+		return a.Transition
+	case "comment":
+		a.Comment = &rawComment{}
+		return a.Comment
+	case "mirror_comments":
+		a.Mirror = &rawMirror{}
+		return a.Mirror
+	case "set_fields":
+		a.SetFields = &rawSetFields{}
+		return a.SetFields
+	case "link":
+		a.Link = &rawLinkAction{}
+		return a.Link
+	case "notify":
+		a.Notify = &rawNotify{}
+		return a.Notify
+	}
+	return nil
+}
+
+func (a *rawAction) decodeNode(d *decoder, n ast.Node) {
+	a.Pos = d.pos(n)
+	r := d.resolve(n)
+	if r == nil {
+		return
+	}
+	m, ok := r.(*ast.MappingNode)
+	if !ok {
+		d.errf(n, "expected an action (one of %s, followed by its keys), got %s", quoteList(verbs), nodeKind(r))
+		return
+	}
+	kvs := d.entries(m)
+	if len(kvs) == 0 {
+		d.errf(n, "expected an action (one of %s), got an empty mapping", quoteList(verbs))
+		return
+	}
+	first := kvs[0]
+	slot := a.slot(first.name)
+	if slot == nil {
+		d.errf(first.key, "unknown action %q (expected one of: %s)%s", first.name, quoteList(verbs), suggest(first.name, verbs))
+		return
+	}
+	a.Verb = str{V: first.name, Pos: d.pos(first.key), Set: true}
+	if len(kvs) > 1 {
+		// "- transition:" followed by its keys at the same indentation
+		// parses as sibling keys; say how to fix it.
+		keys := keysOf(fieldsOf(reflect.TypeOf(slot).Elem()))
+		if slices.Contains(keys, kvs[1].name) {
+			d.errf(kvs[1].key, "key %q belongs to the %s action: indent it under %q", kvs[1].name, first.name, first.name+":")
+		} else {
+			d.errf(kvs[1].key, "an action has one verb; %q follows %q (start a new action with \"- \")", kvs[1].name, first.name)
+		}
+		return
+	}
+	d.decode(first.value, reflect.ValueOf(slot).Elem())
+}
+
+type rawCreate struct {
+	Pos    core.Pos  `yaml:"-"`
+	Target str       `yaml:"target"`
+	Role   str       `yaml:"role"`
+	Title  str       `yaml:"title"`
+	Body   str       `yaml:"body"`
+	Fields omap[str] `yaml:"fields"`
+	Labels list[str] `yaml:"labels"`
+	If     str       `yaml:"if"`
+}
+
+func (*rawCreate) what() string { return "create" }
+
+type rawTransition struct {
+	Pos    core.Pos  `yaml:"-"`
+	Target str       `yaml:"target"`
+	Status str       `yaml:"status"`
+	From   list[str] `yaml:"from"`
+	If     str       `yaml:"if"`
+}
+
+func (*rawTransition) what() string { return "transition" }
+
+type rawComment struct {
+	Pos    core.Pos `yaml:"-"`
+	Target str      `yaml:"target"`
+	Body   str      `yaml:"body"`
+	Public boolean  `yaml:"public"`
+	If     str      `yaml:"if"`
+}
+
+func (*rawComment) what() string { return "comment" }
+
+type rawMirror struct {
+	Pos    core.Pos `yaml:"-"`
+	Target str      `yaml:"target"`
+	Body   str      `yaml:"body"`
+	Public boolean  `yaml:"public"`
+	If     str      `yaml:"if"`
+}
+
+func (*rawMirror) what() string { return "mirror_comments" }
+
+type rawSetFields struct {
+	Pos    core.Pos  `yaml:"-"`
+	Target str       `yaml:"target"`
+	Fields omap[str] `yaml:"fields"`
+	If     str       `yaml:"if"`
+}
+
+func (*rawSetFields) what() string { return "set_fields" }
+
+type rawLinkAction struct {
+	Pos    core.Pos `yaml:"-"`
+	Target str      `yaml:"target"`
+	Role   str      `yaml:"role"`
+	If     str      `yaml:"if"`
+}
+
+func (*rawLinkAction) what() string { return "link" }
+
+type rawNotify struct {
+	Pos   core.Pos `yaml:"-"`
+	To    str      `yaml:"to"`
+	Title str      `yaml:"title"`
+	Body  str      `yaml:"body"`
+	If    str      `yaml:"if"`
+}
+
+func (*rawNotify) what() string { return "notify" }
+
+type rawSync struct {
+	Pos   core.Pos `yaml:"-"`
+	Name  str      `yaml:"name"`
+	Field str      `yaml:"field"`
+	A     str      `yaml:"a"`
+	B     str      `yaml:"b"`
+	Owner str      `yaml:"owner"`
+}
+
+func (*rawSync) what() string       { return "sync" }
+func (*rawSync) namePrefix() string { return "sync" }
+
+type rawPerson struct {
+	Pos  core.Pos  `yaml:"-"`
+	Name str       `yaml:"name"`
+	IDs  omap[str] `yaml:"ids"`
+}
+
+func (*rawPerson) what() string       { return "person" }
+func (*rawPerson) namePrefix() string { return "person" }

@@ -1,0 +1,276 @@
+package mappings
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// templateFuncs are the functions templates may call besides text/template's
+// own (eq, printf, index, len, and, or, not, ...). Piped values come last,
+// so `{{.Item.Labels | join ", "}}` works. m is the mappings being built:
+// native_status and native_priority read it when the template runs.
+func templateFuncs(m *core.Mappings) template.FuncMap {
+	return template.FuncMap{
+		// join joins strings: {{.Item.Labels | join ", "}}.
+		"join": func(sep string, list []string) string { return strings.Join(list, sep) },
+		"lower": strings.ToLower,
+		"upper": strings.ToUpper,
+		"trim":  strings.TrimSpace,
+		// default gives def when v is empty: {{.Item.Assignee | default "nobody"}}.
+		"default": func(def, v string) string {
+			if strings.TrimSpace(v) == "" {
+				return def
+			}
+			return v
+		},
+		// truncate cuts s to n characters, ending with "…" when cut.
+		"truncate": func(n int, s string) string {
+			if n <= 0 || utf8.RuneCountInString(s) <= n {
+				return s
+			}
+			r := []rune(s)
+			return string(r[:max(n-1, 0)]) + "…"
+		},
+		// date formats a time with a Go layout: {{.Now | date "2006-01-02"}}.
+		"date": func(layout string, t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.Format(layout)
+		},
+		// replace replaces every old by new: {{.Item.Title | replace "\n" " "}}.
+		"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+		// quote prefixes every line with "> ", for quoting a mirrored comment.
+		"quote": func(s string) string {
+			lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+			for i, l := range lines {
+				lines[i] = strings.TrimRight("> "+l, " ")
+			}
+			return strings.Join(lines, "\n")
+		},
+		// slug makes a label or tag of free text: "Acme Corp." → "acme-corp".
+		"slug": slug,
+		// native_status and native_priority translate a canonical value to
+		// the name a system uses for it: {{native_priority "jira/dev_ticket" .Item.Priority}}.
+		"native_status": func(sel, canonical string) string {
+			s := core.ParseSelector(sel)
+			if km := m.Kind(s.System, s.Kind); km != nil {
+				return km.Native[core.Status(canonical)]
+			}
+			return ""
+		},
+		"native_priority": func(sel, canonical string) string {
+			s := core.ParseSelector(sel)
+			return nativePriority(m.Kind(s.System, s.Kind), canonical)
+		},
+	}
+}
+
+func nativePriority(km *core.KindMap, canonical string) string {
+	if km == nil {
+		return ""
+	}
+	return km.NativePrio[canonical]
+}
+
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	return b.String()
+}
+
+// text compiles a template. It returns nil, after reporting, when the source
+// does not parse or uses a field that does not exist; nil without a report
+// when s is not set.
+func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text {
+	if !s.Set {
+		return nil
+	}
+	t, err := safeParseTemplate(name, s.V, c.funcs)
+	if err != nil {
+		p, msg := templateErrPos(s, err)
+		c.errf(p, "%stemplate %q does not parse: %s", prefix, s.V, msg)
+		return nil
+	}
+	if !c.lintTemplate(t, s, sc, prefix) {
+		return nil
+	}
+	pos, where := s.Pos, strings.TrimSuffix(prefix, ": ")
+	return &core.Text{
+		Source: s.V,
+		Pos:    pos,
+		Render: func(env *core.Env) (string, error) {
+			if env == nil {
+				env = &core.Env{}
+			}
+			var buf bytes.Buffer
+			if err := t.Execute(&buf, env); err != nil {
+				return "", fmt.Errorf("%s: %s: %w", pos, where, err)
+			}
+			return buf.String(), nil
+		},
+	}
+}
+
+func safeParseTemplate(name, src string, funcs template.FuncMap) (t *template.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("template: %s:1: the template parser failed (%v)", name, r)
+		}
+	}()
+	return template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+}
+
+var (
+	// "template: body:3: unexpected "}" in operand"
+	parseErrRe = regexp.MustCompile(`^template: [^:]*:(\d+): (.*)$`)
+	// "template: body:1:12: executing "body" at <.Item.Titel>: can't evaluate ..."
+	execErrRe = regexp.MustCompile(`^template: [^:]*:(\d+):(\d+): executing "[^"]*" at <([^>]*)>: (.*)$`)
+	quotedRe  = regexp.MustCompile(`"([^"]+)"`)
+)
+
+// templateErrPos places a parse error: text/template gives the line; the
+// column is where the quoted culprit of the message first appears on it.
+func templateErrPos(s str, err error) (core.Pos, string) {
+	msg := err.Error()
+	m := parseErrRe.FindStringSubmatch(msg)
+	if m == nil {
+		return s.Pos, strings.TrimPrefix(msg, "template: ")
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg = m[2]
+	col := 0
+	lines := strings.Split(s.V, "\n")
+	if line >= 1 && line <= len(lines) {
+		if q := quotedRe.FindStringSubmatch(msg); q != nil {
+			if i := strings.Index(lines[line-1], q[1]); i >= 0 {
+				col = utf8.RuneCountInString(lines[line-1][:i])
+			}
+		}
+	}
+	return s.at(line-1, col), msg
+}
+
+// lintTemplate runs the template once on an empty Env to find references
+// to fields and methods that do not exist and calls with wrong arguments
+// (text/template finds those only when it runs), and checks that Comment
+// is used only where it is set. Missing map keys are left alone: which
+// fields a record has is only known at run time.
+func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix string) bool {
+	ok := true
+	if !sc.comment && t.Tree != nil {
+		if n := findField(t.Tree.Root, "Comment"); n != nil {
+			line, col := nodeLineCol(s.V, int(n.Position()))
+			c.errf(s.at(line, col), "%s.Comment is set only in mirror_comments; here it is always empty", prefix)
+			ok = false
+		}
+	}
+	env := &core.Env{Item: core.ItemView{Fields: map[string]string{}}}
+	err := t.Execute(discard{}, env)
+	if err == nil {
+		return ok
+	}
+	m := execErrRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ok
+	}
+	reason := m[4]
+	if !strings.Contains(reason, "can't evaluate field") && !strings.Contains(reason, "wrong number of args") && !strings.Contains(reason, "wrong type for value") {
+		return ok
+	}
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	c.errf(s.at(line-1, col), "%stemplate %q: at <%s>: %s", prefix, s.V, m[3], reason)
+	return false
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// nodeLineCol converts a byte offset in src to a 0-based line and rune column.
+func nodeLineCol(src string, off int) (int, int) {
+	off = min(max(off, 0), len(src))
+	before := src[:off]
+	line := strings.Count(before, "\n")
+	if i := strings.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return line, utf8.RuneCountInString(before)
+}
+
+// findField returns the first field reference .Name... in the tree.
+func findField(n parse.Node, name string) parse.Node {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return nil
+		}
+		for _, ch := range x.Nodes {
+			if f := findField(ch, name); f != nil {
+				return f
+			}
+		}
+	case *parse.ActionNode:
+		return findField(x.Pipe, name)
+	case *parse.PipeNode:
+		if x == nil {
+			return nil
+		}
+		for _, cmd := range x.Cmds {
+			if f := findField(cmd, name); f != nil {
+				return f
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range x.Args {
+			if f := findField(a, name); f != nil {
+				return f
+			}
+		}
+	case *parse.FieldNode:
+		if len(x.Ident) > 0 && x.Ident[0] == name {
+			return x
+		}
+	case *parse.ChainNode:
+		return findField(x.Node, name)
+	case *parse.IfNode:
+		return findBranch(&x.BranchNode, name)
+	case *parse.RangeNode:
+		return findBranch(&x.BranchNode, name)
+	case *parse.WithNode:
+		return findBranch(&x.BranchNode, name)
+	}
+	return nil
+}
+
+func findBranch(b *parse.BranchNode, name string) parse.Node {
+	if f := findField(b.Pipe, name); f != nil {
+		return f
+	}
+	if f := findField(b.List, name); f != nil {
+		return f
+	}
+	return findField(b.ElseList, name)
+}
