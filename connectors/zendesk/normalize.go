@@ -1,0 +1,307 @@
+package zendesk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// sideloads are the users and organizations a response carried along.
+type sideloads struct {
+	users map[int64]apiUser
+	orgs  map[int64]string
+}
+
+func (c *Connector) sideload(users []apiUser, orgs []apiNamed) sideloads {
+	sl := sideloads{users: make(map[int64]apiUser, len(users)), orgs: make(map[int64]string, len(orgs))}
+	for _, u := range users {
+		sl.users[u.ID] = u
+		if u.Email != "" {
+			c.emails.put(u.ID, u.Email)
+			c.users.put(strings.ToLower(u.Email), u.ID)
+		}
+	}
+	for _, o := range orgs {
+		sl.orgs[o.ID] = o.Name
+	}
+	return sl
+}
+
+// email names a user by e-mail, from the sideload or what was seen before.
+func (c *Connector) email(id int64, sl sideloads) string {
+	if id == 0 {
+		return ""
+	}
+	if u, ok := sl.users[id]; ok && u.Email != "" {
+		return u.Email
+	}
+	e, _ := c.emails.get(id)
+	return e
+}
+
+// markerTagRE matches what core.MarkerFor makes.
+var markerTagRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
+
+// commentMarkerRE finds the marker line the gateway appends to what it
+// writes (see markerLine); it must be the comment's last line.
+var commentMarkerRE = regexp.MustCompile(`\n*\(ref (liaison-[0-9a-f]{12})\)[ \t\r\n]*$`)
+
+// markerLine is appended to every comment the gateway writes, so that the
+// comment is recognised when it comes back in a webhook or a poll.
+func markerLine(marker string) string { return "\n\n(ref " + marker + ")" }
+
+// splitMarker returns a comment body without its marker line, and the marker.
+func splitMarker(body string) (string, string) {
+	m := commentMarkerRE.FindStringSubmatchIndex(body)
+	if m == nil {
+		return body, ""
+	}
+	return body[:m[0]], body[m[2]:m[3]]
+}
+
+// item normalises a ticket. Custom fields are keyed by title; "type",
+// "group", "form" and "org" carry the system values rules often ask for.
+func (c *Connector) item(t *apiTicket, k *catalog, sl sideloads) core.Item {
+	it := core.Item{
+		Ref:       c.ref(t.ID),
+		Title:     t.Subject,
+		Body:      t.Description,
+		Native:    strings.ToLower(t.Status),
+		Priority:  strings.ToLower(t.Priority),
+		Reporter:  c.email(t.RequesterID, sl),
+		Assignee:  c.email(t.AssigneeID, sl),
+		Labels:    t.Tags,
+		URL:       c.ticketURL(t.ID),
+		UpdatedAt: t.UpdatedAt.UTC(),
+		Deleted:   strings.EqualFold(t.Status, "deleted"),
+	}
+	fields := map[string]string{}
+	for _, f := range t.CustomFields {
+		def := k.fields[f.ID]
+		if def == nil {
+			continue
+		}
+		if v, ok := fieldString(f.Value); ok {
+			fields[def.Title] = v
+		}
+	}
+	if t.Type != "" {
+		fields["type"] = strings.ToLower(t.Type)
+	}
+	if n := k.groupNames[t.GroupID]; n != "" {
+		fields["group"] = n
+	}
+	if n := k.formNames[t.TicketFormID]; n != "" {
+		fields["form"] = n
+	}
+	if n := sl.orgs[t.OrganizationID]; n != "" {
+		fields["org"] = n
+	}
+	if len(fields) > 0 {
+		it.Fields = fields
+	}
+	for _, tag := range t.Tags {
+		if markerTagRE.MatchString(tag) {
+			it.Marker = tag
+			break
+		}
+	}
+	return it
+}
+
+// fieldString renders a custom field value as text: strings as they are,
+// check boxes as "true"/"false", multi-selects space-separated (as
+// Zendesk writes tags), numbers literally. ok is false for null.
+func fieldString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s, true
+		}
+	case '[':
+		var list []any
+		if json.Unmarshal(raw, &list) == nil {
+			parts := make([]string, 0, len(list))
+			for _, v := range list {
+				parts = append(parts, fmt.Sprint(v))
+			}
+			return strings.Join(parts, " "), true
+		}
+	case '{':
+		return "", false
+	}
+	return string(raw), true // true, false, numbers
+}
+
+func (c *Connector) comment(ac apiComment, sl sideloads) core.Comment {
+	body, marker := splitMarker(ac.Body)
+	cm := core.Comment{
+		ID:        strconv.FormatInt(ac.ID, 10),
+		Author:    c.email(ac.AuthorID, sl),
+		Body:      body,
+		Public:    ac.Public,
+		CreatedAt: ac.CreatedAt.UTC(),
+		Marker:    marker,
+	}
+	for _, a := range ac.Attachments {
+		cm.Files = append(cm.Files, core.Attachment{
+			Name: a.FileName, ContentType: a.ContentType, Size: a.Size, URL: a.ContentURL,
+		})
+	}
+	return cm
+}
+
+// commentCache remembers a ticket's comments as last read, so that an
+// update that added none costs no request. Comments are append-only in
+// Zendesk, so the count (or the newest id) says whether the list changed.
+type commentCache struct {
+	count    int
+	lastID   int64
+	comments []core.Comment
+}
+
+// ticketComments returns every comment of a ticket. count (the
+// comment_count sideload, or -1) and latest (the newest comment id a
+// webhook named, or 0) let it answer from the cache.
+func (c *Connector) ticketComments(ctx context.Context, id int64, count int, latest int64) ([]core.Comment, error) {
+	if cc, ok := c.comments.get(id); ok {
+		if (count >= 0 && cc.count == count) || (latest > 0 && cc.lastID == latest) {
+			return cc.comments, nil
+		}
+	}
+	c.metrics.fetches.WithLabelValues("comments").Inc()
+	q := "?include=users&page[size]=100"
+	var out []core.Comment
+	var lastID int64
+	for pages := 0; ; pages++ {
+		if pages == 60 { // 5000 comments is Zendesk's per-ticket maximum
+			return nil, fmt.Errorf("ticket %d: more than %d comment pages", id, pages)
+		}
+		var page commentsPage
+		if err := c.get(ctx, fmt.Sprintf("/tickets/%d/comments.json%s", id, q), &page); err != nil {
+			return nil, err
+		}
+		sl := c.sideload(page.Users, nil)
+		for _, ac := range page.Comments {
+			out = append(out, c.comment(ac, sl))
+			lastID = max(lastID, ac.ID)
+		}
+		if !page.Meta.HasMore || page.Meta.AfterCursor == "" {
+			break
+		}
+		q = "?include=users&page[size]=100&page[after]=" + url.QueryEscape(page.Meta.AfterCursor)
+	}
+	c.comments.put(id, commentCache{count: len(out), lastID: lastID, comments: out})
+	return out, nil
+}
+
+// links are the explicit links a ticket states: the keys in the link field.
+func (c *Connector) links(it *core.Item) []core.Link {
+	if c.linkTarget.System == "" || it.Fields == nil {
+		return nil
+	}
+	var out []core.Link
+	for _, key := range splitList(it.Fields[c.cfg.LinkField]) {
+		out = append(out, core.Link{
+			From: it.Ref, To: core.Ref{System: c.linkTarget.System, Kind: c.linkTarget.Kind, ID: key},
+			Role: core.EscalatedTo, Origin: core.Explicit,
+		})
+	}
+	return out
+}
+
+// splitList splits "KBOT-1, KBOT-2" or "a b" into its items.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t' })
+}
+
+// deliveryID is the de-duplication key of a ticket version: a poll and a
+// trigger webhook that saw the same version produce the same id.
+func deliveryID(r core.Ref, updated time.Time) string {
+	return r.String() + "@" + updated.UTC().Format(time.RFC3339Nano)
+}
+
+// eventType guesses what happened from a snapshot alone.
+func eventType(t *apiTicket) core.EventType {
+	switch {
+	case strings.EqualFold(t.Status, "deleted"):
+		return core.Deleted
+	case !t.CreatedAt.IsZero() && t.CreatedAt.Equal(t.UpdatedAt):
+		return core.Created
+	}
+	return core.Updated
+}
+
+func (c *Connector) event(it core.Item, typ core.EventType, via core.Via, delivery string, at time.Time) core.Event {
+	it.Seen = []core.EventType{typ}
+	return core.Event{
+		Source: c.name, DeliveryID: delivery, Via: via, Type: typ,
+		Item: it, Links: c.links(&it), At: at,
+	}
+}
+
+// fetchTicket reads one ticket with its users, organization and comments:
+// a complete snapshot.
+func (c *Connector) fetchTicket(ctx context.Context, id int64) (*apiTicket, core.Item, error) {
+	c.metrics.fetches.WithLabelValues("ticket").Inc()
+	var env ticketEnvelope
+	if err := c.get(ctx, fmt.Sprintf("/tickets/%d.json?include=users,organizations,comment_count", id), &env); err != nil {
+		if statusOf(err) == 404 {
+			return nil, core.Item{}, fmt.Errorf("ticket %d: %w", id, core.ErrNotFound)
+		}
+		return nil, core.Item{}, err
+	}
+	k, err := c.catalogFor(ctx, &env.Ticket)
+	if err != nil {
+		return nil, core.Item{}, err
+	}
+	it := c.item(&env.Ticket, k, c.sideload(env.Users, env.Organizations))
+	count := -1
+	if env.Ticket.CommentCount != nil {
+		count = *env.Ticket.CommentCount
+	}
+	cs, err := c.ticketComments(ctx, id, count, 0)
+	if err != nil {
+		return nil, core.Item{}, err
+	}
+	it.Comments = cs
+	return &env.Ticket, it, nil
+}
+
+// Fetch implements core.Fetcher: the ticket's current snapshot with its
+// comments, or core.ErrNotFound.
+func (c *Connector) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
+	id, err := c.ticketID(r)
+	if err != nil {
+		return nil, err
+	}
+	_, it, err := c.fetchTicket(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &it, nil
+}
+
+func (c *Connector) ticketID(r core.Ref) (int64, error) {
+	if r.System != c.name || r.Kind != core.CustomerTicket {
+		return 0, core.Permanent(fmt.Errorf("zendesk %q: %s is not one of this instance's customer tickets", c.name, r))
+	}
+	id, err := strconv.ParseInt(r.ID, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, core.Permanent(fmt.Errorf("zendesk %q: ticket id %q is not a number", c.name, r.ID))
+	}
+	return id, nil
+}
