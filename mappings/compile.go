@@ -1,11 +1,13 @@
 package mappings
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/mail"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 
@@ -38,14 +40,18 @@ type compiler struct {
 	funcs map[string]any
 
 	names map[string]map[string]core.Pos // "rule", "link", "sync" → name → where
-	order map[*core.KindMap][]string      // native statuses as listed, for hints
-	prios map[*core.KindMap][]string      // native priorities as listed
+	order map[*core.KindMap][]string     // native statuses as listed, for hints
+	prios map[*core.KindMap][]string     // native priorities as listed
+	// kindPos is where each system's kinds are described.
+	kindPos map[string]map[core.Kind]core.Pos
+	connBad map[string]bool // a connector value of the wrong type was reported
 }
 
 func newCompiler(d *diags, opts Options) *compiler {
 	m := &core.Mappings{Systems: map[string]*core.SystemMap{}, Source: opts.Source}
 	return &compiler{d: d, opts: opts, m: m, funcs: templateFuncs(m), names: map[string]map[string]core.Pos{},
-		order: map[*core.KindMap][]string{}, prios: map[*core.KindMap][]string{}}
+		order: map[*core.KindMap][]string{}, prios: map[*core.KindMap][]string{},
+		kindPos: map[string]map[core.Kind]core.Pos{}, connBad: map[string]bool{}}
 }
 
 func (c *compiler) errf(p core.Pos, format string, args ...any) { c.d.add(p, format, args...) }
@@ -56,6 +62,12 @@ func (c *compiler) compile(files []rawFile) {
 	for _, f := range files {
 		for _, e := range f.Systems.Entries {
 			c.system(e.Key, e.Val)
+		}
+	}
+	// An instance described in several places needs its connector once.
+	for name, sm := range c.m.Systems {
+		if sm.Connector == "" && !c.connBad[name] {
+			c.errf(sm.Pos, "system %q: missing connector: add connector: <kind> (e.g. connector: %s)", name, guessConnector(name))
 		}
 	}
 	for _, f := range files {
@@ -84,6 +96,9 @@ func (c *compiler) compile(files []rawFile) {
 
 // claim records a name of a rule, link or sync, reporting a duplicate.
 func (c *compiler) claim(what, prefix string, name str, at core.Pos) bool {
+	if name.Bad {
+		return false
+	}
 	if !name.Set || name.V == "" {
 		c.errf(at, "%s without a name: add name: <%s-name> (names appear in logs and in `liaison why`)", what, what)
 		return false
@@ -107,6 +122,8 @@ func (c *compiler) claim(what, prefix string, name str, at core.Pos) bool {
 
 // ---- systems ----
 
+// system adds one systems entry. An instance may be described in several
+// files (its kinds split between them); each kind only once.
 func (c *compiler) system(key str, raw rawSystem) {
 	name := key.V
 	prefix := fmt.Sprintf("system %q: ", name)
@@ -114,26 +131,29 @@ func (c *compiler) system(key str, raw rawSystem) {
 		c.errf(key.Pos, "system name %q must be a non-empty instance name without '/'", name)
 		return
 	}
-	if prev, dup := c.m.Systems[name]; dup {
-		c.errf(key.Pos, "%sdefined twice (first at %s): define each system in one place", prefix, prev.Pos)
-		return
+	sm, seen := c.m.Systems[name]
+	if raw.Connector.Bad {
+		c.connBad[name] = true
 	}
-	sm := &core.SystemMap{Name: name, Connector: raw.Connector.V, Kinds: map[core.Kind]*core.KindMap{}, Pos: key.Pos}
-	c.m.Systems[name] = sm
-	if raw.Connector.V == "" {
-		c.errf(key.Pos, "%smissing connector: add connector: <kind> (e.g. connector: %s)", prefix, guessConnector(name))
+	if seen && sm.Connector != "" && raw.Connector.V != "" && sm.Connector != raw.Connector.V {
+		c.errf(raw.Connector.Pos, "%sconnector %q differs from %q given before: an instance has one connector", prefix, raw.Connector.V, sm.Connector)
 	}
-	if c.opts.Systems != nil {
-		kind, ok := c.opts.Systems[name]
-		switch {
-		case !ok:
+	if !seen {
+		sm = &core.SystemMap{Name: name, Kinds: map[core.Kind]*core.KindMap{}, Pos: key.Pos}
+		c.m.Systems[name] = sm
+		c.kindPos[name] = map[core.Kind]core.Pos{}
+		if _, ok := c.opts.Systems[name]; c.opts.Systems != nil && !ok {
 			configured := slices.Sorted(maps.Keys(c.opts.Systems))
 			c.errf(key.Pos, "%snot configured (configured systems: %s): add it to the configuration or remove it from the mappings", prefix, orNone(configured))
-		case raw.Connector.V != "" && kind != raw.Connector.V:
+		}
+	}
+	if sm.Connector == "" && raw.Connector.V != "" {
+		sm.Connector = raw.Connector.V
+		if kind, ok := c.opts.Systems[name]; ok && kind != raw.Connector.V {
 			c.errf(raw.Connector.Pos, "%sthe mappings say connector %q but the configuration runs it with connector %q", prefix, raw.Connector.V, kind)
 		}
 	}
-	if len(raw.Kinds.Entries) == 0 {
+	if len(raw.Kinds.Entries) == 0 && !raw.Kinds.Bad && !seen {
 		c.errf(key.Pos, "%sno kinds: add kinds: {<kind>: {statuses: ...}} (known kinds: %s)", prefix, quoteList(core.Kinds))
 	}
 	for _, e := range raw.Kinds.Entries {
@@ -142,11 +162,12 @@ func (c *compiler) system(key str, raw rawSystem) {
 			c.errf(e.Key.Pos, "%sunknown kind %q (known: %s)%s", prefix, e.Key.V, quoteList(core.Kinds), suggest(e.Key.V, core.Kinds))
 			continue
 		}
-		if _, dup := sm.Kinds[k]; dup {
-			c.errf(e.Key.Pos, "%skind %q defined twice", prefix, k)
+		if first, dup := c.kindPos[name][k]; dup {
+			c.errf(e.Key.Pos, "%skind %q is already described at %s: describe each kind in one place", prefix, k, first)
 			continue
 		}
-		sm.Kinds[k] = c.kind(fmt.Sprintf("%s/%s", name, k), e.Val)
+		c.kindPos[name][k] = e.Key.Pos
+		sm.Kinds[k] = c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
 	}
 }
 
@@ -166,8 +187,7 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func (c *compiler) kind(sk string, raw rawKind) *core.KindMap {
-	prefix := sk + ": "
+func (c *compiler) kind(prefix string, raw rawKind) *core.KindMap {
 	km := &core.KindMap{
 		Statuses:   map[string]core.Status{},
 		Native:     map[core.Status]string{},
@@ -301,6 +321,9 @@ func (c *compiler) systemNames() string { return orNone(slices.Sorted(maps.Keys(
 // the mappings define it. It reports and returns false when it cannot.
 func (c *compiler) selector(s str, prefix, key string, needSystem bool) (core.Selector, bool) {
 	example := "jira/dev_ticket"
+	if s.Bad {
+		return core.Selector{}, false
+	}
 	if s.V == "" {
 		c.errf(s.Pos, "%s%s is empty: write system/kind, e.g. %q", prefix, key, example)
 		return core.Selector{}, false
@@ -375,16 +398,16 @@ func exampleFor(c *compiler, k core.Kind) string {
 // ---- link patterns ----
 
 func (c *compiler) pattern(raw rawLink) *core.Pattern {
-	if !c.claim("link", "", raw.Name, raw.Pos) {
-		return nil
-	}
-	prefix := fmt.Sprintf("link %q: ", raw.Name.V)
+	// A duplicate name is reported, and the rest is still checked.
+	ok := c.claim("link", "", raw.Name, raw.Pos)
+	prefix := namedPrefix("link", raw.Name)
 	p := &core.Pattern{Name: raw.Name.V, Pos: raw.Pos, Prefix: raw.Prefix.V, Role: core.Mentions}
-	ok := true
 	if !raw.From.Set {
 		c.errf(raw.Pos, "%smissing from: the records whose text is searched, e.g. from: github/pull_request", prefix)
 		ok = false
-	} else if p.From, ok = c.selector(raw.From, prefix, "from", false); !ok {
+	} else if sel, good := c.selector(raw.From, prefix, "from", false); good {
+		p.From = sel
+	} else {
 		ok = false
 	}
 	if !raw.To.Set {
@@ -399,7 +422,7 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 		c.errf(raw.Pos, `%smissing pattern: a regular expression whose first group is the key, e.g. pattern: '\b(KBOT-\d+)\b'`, prefix)
 		ok = false
 	} else if re, err := regexp.Compile(raw.Pattern.V); err != nil {
-		c.errf(raw.Pattern.Pos, "%spattern %q does not compile: %s", prefix, raw.Pattern.V, regexpReason(err))
+		c.errf(raw.Pattern.Pos, "%spattern '%s' does not compile: %s", prefix, raw.Pattern.V, regexpReason(err, raw.Pattern.V))
 		ok = false
 	} else {
 		p.Regexp = re
@@ -428,17 +451,24 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 	return p
 }
 
-// regexpReason keeps the part of a regexp error that says what is wrong;
-// the expression itself is already quoted in the message.
-func regexpReason(err error) string {
-	msg := err.Error()
-	if _, after, found := strings.Cut(msg, "error parsing regexp: "); found {
-		msg = after
+// regexpReason says what is wrong with a pattern, and where when the
+// culprit is a part of it. Patterns are shown in single quotes, as YAML
+// writes them, so that backslashes read as written.
+func regexpReason(err error, pattern string) string {
+	var se *syntax.Error
+	if !errors.As(err, &se) {
+		return err.Error()
 	}
-	return msg
+	if se.Expr == "" || se.Expr == pattern {
+		return se.Code.String()
+	}
+	return fmt.Sprintf("%s at '%s'", se.Code, se.Expr)
 }
 
 func (c *compiler) role(s str, prefix string) (core.Role, bool) {
+	if s.Bad {
+		return "", false
+	}
 	r := core.Role(s.V)
 	if !slices.Contains(roles, r) {
 		c.errf(s.Pos, "%sunknown role %q (known: %s)%s", prefix, s.V, quoteList(roles), suggest(s.V, roles))
@@ -450,27 +480,25 @@ func (c *compiler) role(s str, prefix string) (core.Role, bool) {
 // ---- rules ----
 
 func (c *compiler) rule(raw rawRule) *core.Rule {
-	if !c.claim("rule", "", raw.Name, raw.Pos) {
-		return nil
-	}
-	prefix := fmt.Sprintf("rule %q: ", raw.Name.V)
+	ok := c.claim("rule", "", raw.Name, raw.Pos)
+	prefix := namedPrefix("rule", raw.Name)
 	r := &core.Rule{Name: raw.Name.V, Pos: raw.Pos}
-	ok := true
+	whenOK := false
 	switch {
+	case raw.When.Bad || raw.When.Kind.Bad:
 	case raw.When.Pos.Line == 0:
 		c.errf(raw.Pos, "%smissing when: say which records the rule is about, e.g. when: {kind: zendesk/customer_ticket}", prefix)
-		ok = false
 	case !raw.When.Kind.Set:
 		c.errf(raw.When.Pos, "%swhen: missing kind: write kind: system/kind or kind, e.g. kind: jira/dev_ticket", prefix)
-		ok = false
 	default:
-		if sel, good := c.selector(raw.When.Kind, prefix, "when kind", false); good {
-			r.When = sel
-		} else {
-			ok = false
-		}
+		r.When, whenOK = c.selector(raw.When.Kind, prefix, "when kind", false)
 	}
+	ok = ok && whenOK
 	for _, s := range raw.When.Seen.Items {
+		if s.Bad {
+			ok = false
+			continue
+		}
 		et := core.EventType(s.V)
 		if !slices.Contains(eventTypes, et) {
 			c.errf(s.Pos, "%sunknown event type %q in seen (known: %s)%s", prefix, s.V, quoteList(eventTypes), suggest(s.V, eventTypes))
@@ -479,12 +507,12 @@ func (c *compiler) rule(raw rawRule) *core.Rule {
 		}
 		r.Seen = append(r.Seen, et)
 	}
-	sc := scope{subject: r.When, subjectKnown: ok}
+	sc := scope{subject: r.When, subjectKnown: whenOK}
 	r.If = c.cond(raw.If, sc, prefix)
 	if raw.If.Set && r.If == nil && strings.TrimSpace(raw.If.V) != "" {
 		ok = false
 	}
-	if len(raw.Then.Items) == 0 {
+	if len(raw.Then.Items) == 0 && !raw.Then.Bad {
 		c.errf(raw.Pos, "%sno actions: add then: with at least one action (%s)", prefix, quoteList(verbs))
 		ok = false
 	}
@@ -514,6 +542,9 @@ func (c *compiler) target(s str, prefix string, needSystem bool) (core.Selector,
 // subject's when the target is the subject.
 func (c *compiler) targets(sel core.Selector, sc scope) []kindRef {
 	if sel == (core.Selector{}) {
+		if !sc.subjectKnown {
+			return nil // the rule's when is reported already
+		}
 		return c.resolve(sc.subject)
 	}
 	return c.resolve(sel)
@@ -527,6 +558,10 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 	spec := &core.ActionSpec{Pos: a.Verb.Pos}
 	ok := true
 	need := func(s str, key, hint string) bool {
+		if s.Bad {
+			ok = false
+			return false
+		}
 		if !s.Set || strings.TrimSpace(s.V) == "" {
 			c.errf(a.Verb.Pos, "%smissing %s: %s", prefix, key, hint)
 			ok = false
@@ -745,6 +780,9 @@ func (c *compiler) fieldTexts(m omap[str], sc scope, prefix string, ok *bool) ma
 // canonicalStatus checks a status a rule names where a canonical one is
 // expected. A native name gets the canonical one it maps to suggested.
 func (c *compiler) canonicalStatus(s str, prefix, key string, refs []kindRef) (core.Status, bool) {
+	if s.Bad {
+		return "", false
+	}
 	st := core.Status(s.V)
 	if st.Known() {
 		return st, true
@@ -776,13 +814,10 @@ func (c *compiler) nativesOf(km *core.KindMap) []string { return c.order[km] }
 // ---- sync ----
 
 func (c *compiler) sync(raw rawSync) *core.SyncRule {
-	if !c.claim("sync", "", raw.Name, raw.Pos) {
-		return nil
-	}
-	prefix := fmt.Sprintf("sync %q: ", raw.Name.V)
+	ok := c.claim("sync", "", raw.Name, raw.Pos)
+	prefix := namedPrefix("sync", raw.Name)
 	sr := &core.SyncRule{Name: raw.Name.V, Pos: raw.Pos, Field: raw.Field.V}
-	ok := true
-	if raw.Field.V == "" {
+	if raw.Field.V == "" && !raw.Field.Bad {
 		c.errf(raw.Pos, "%smissing field: priority, assignee or a field named under the kinds' fields", prefix)
 		ok = false
 	}
@@ -807,6 +842,8 @@ func (c *compiler) sync(raw rawSync) *core.SyncRule {
 		ok = false
 	}
 	switch {
+	case raw.Owner.Bad:
+		ok = false
 	case !raw.Owner.Set:
 		c.errf(raw.Pos, "%smissing owner: say who wins when the field differs: a, b or last_writer", prefix)
 		ok = false
@@ -827,7 +864,7 @@ func (c *compiler) sync(raw rawSync) *core.SyncRule {
 				}
 			default:
 				if _, mapped := r.km.Fields[raw.Field.V]; !mapped {
-					c.errf(raw.Field.Pos, "%sfield %q is not among the fields of %s (%s): add it under systems.%s.fields", prefix, raw.Field.V, r.name, orNone(slices.Sorted(maps.Keys(r.km.Fields))), strings.Replace(r.name, "/", ".kinds.", 1))
+					c.errf(raw.Field.Pos, "%sfield %q is not among the fields of %s (its fields: %s): add it under systems.%s.fields", prefix, raw.Field.V, r.name, orNone(slices.Sorted(maps.Keys(r.km.Fields))), strings.Replace(r.name, "/", ".kinds.", 1))
 					ok = false
 				}
 			}
@@ -883,4 +920,12 @@ func (c *compiler) people(raws []rawPerson) {
 			c.m.People = append(c.m.People, p)
 		}
 	}
+}
+
+// namedPrefix starts the messages about a named thing: rule "x": .
+func namedPrefix(what string, name str) string {
+	if name.V == "" {
+		return "unnamed " + what + ": "
+	}
+	return fmt.Sprintf("%s %q: ", what, name.V)
 }

@@ -379,6 +379,9 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value) {
 	m, ok := r.(*ast.MappingNode)
 	if !ok {
 		d.errf(n, "expected %s (a mapping with keys %s), got %s", what, quoteList(keysOf(fields)), nodeKind(r))
+		if b := v.FieldByName("Bad"); b.IsValid() {
+			b.SetBool(true)
+		}
 		return
 	}
 	if p := v.FieldByName("Pos"); p.IsValid() {
@@ -397,6 +400,9 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value) {
 	}
 	for _, kv := range kvs {
 		i := slices.IndexFunc(fields, func(f structField) bool { return f.key == kv.name })
+		if i < 0 && strings.HasPrefix(kv.name, "x-") && isTop(v) {
+			continue // a place for anchors, as in Compose files
+		}
 		if i < 0 {
 			d.errf(kv.key, "unknown key %q in %s (expected: %s)%s", kv.name, what, quoteList(keysOf(fields)), suggest(kv.name, keysOf(fields)))
 			continue
@@ -458,6 +464,7 @@ type str struct {
 	V   string
 	Pos core.Pos // the value's first character (its quote, when quoted)
 	Set bool     // the key was present
+	Bad bool     // the value had the wrong type, which is reported already
 
 	content core.Pos // first character of the content
 	block   bool     // a literal block (|): content lines are file lines
@@ -474,6 +481,7 @@ func (s *str) decodeNode(d *decoder, n ast.Node) {
 	text, ok := scalarText(r)
 	if !ok {
 		d.errf(n, "expected a string, got %s", nodeKind(r))
+		s.Bad = true
 		return
 	}
 	s.V = text
@@ -536,6 +544,7 @@ type boolean struct {
 	V   bool
 	Pos core.Pos
 	Set bool
+	Bad bool
 }
 
 func (b *boolean) decodeNode(d *decoder, n ast.Node) {
@@ -545,6 +554,7 @@ func (b *boolean) decodeNode(d *decoder, n ast.Node) {
 		b.V = x.Value
 	case nil:
 	default:
+		b.Bad = true
 		text, _ := scalarText(x)
 		if text != "" {
 			d.errf(n, "expected true or false, got %q", text)
@@ -560,6 +570,7 @@ type list[T any] struct {
 	Items []T
 	Pos   core.Pos
 	Set   bool
+	Bad   bool
 }
 
 func (l *list[T]) decodeNode(d *decoder, n ast.Node) {
@@ -577,15 +588,12 @@ func (l *list[T]) decodeNode(d *decoder, n ast.Node) {
 		return
 	}
 	var v T
-	if reflect.TypeOf(v).Kind() == reflect.Struct && reflect.TypeOf(v) != reflect.TypeOf(str{}) {
-		// A list of mappings given one mapping is more likely a slip of
-		// indentation than a shorthand; say so.
-		if _, ok := r.(*ast.MappingNode); ok {
-			if _, custom := any(&v).(nodeDecoder); !custom {
-				d.errf(n, "expected a list (each entry starting with \"- \"), got %s", nodeKind(r))
-				return
-			}
-		}
+	if _, isStr := any(v).(str); !isStr {
+		// Only plain values have the one-value shorthand: a single rule or
+		// action where a list is expected is a slip of indentation.
+		d.errf(n, "expected a list (each %s starting with \"- \"), got %s", whatOf(reflect.ValueOf(&v).Elem()), nodeKind(r))
+		l.Bad = true
+		return
 	}
 	d.decode(n, reflect.ValueOf(&v).Elem())
 	l.Items = append(l.Items, v)
@@ -597,6 +605,7 @@ type omap[T any] struct {
 	Entries []entry[T]
 	Pos     core.Pos
 	Set     bool
+	Bad     bool
 }
 
 type entry[T any] struct {
@@ -633,4 +642,9 @@ func (m *omap[T]) decodeNode(d *decoder, n ast.Node) {
 		return
 	}
 	d.errf(n, "expected a mapping (key: value), got %s", nodeKind(r))
+	m.Bad = true
 }
+
+// isTop reports whether v is a file's top level, where keys starting with
+// "x-" are ignored so that admins have a place to define anchors.
+func isTop(v reflect.Value) bool { return v.Type() == reflect.TypeOf(rawFile{}) }

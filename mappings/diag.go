@@ -76,41 +76,61 @@ func quoteList[S ~string](names []S) string {
 // suggest returns ` did you mean "x"?` when one of known is close to got,
 // else "".
 func suggest[S ~string](got string, known []S) string {
+	if len(got) > 64 {
+		return ""
+	}
 	best, bestD := "", 0
 	lg := strings.ToLower(got)
 	for _, k := range known {
 		ks := string(k)
+		if len(ks) > 64 {
+			continue
+		}
 		d := distance(lg, strings.ToLower(ks))
 		if best == "" || d < bestD {
 			best, bestD = ks, d
 		}
 	}
 	// Allow about one edit in three characters: enough for typos, not for
-	// unrelated words.
-	if best == "" || bestD == 0 || bestD > max(1, len(got)/3) {
+	// unrelated words. A long shared beginning (priority, priorities)
+	// counts too.
+	if best == "" || bestD == 0 || (bestD > max(1, len(got)/3) && commonPrefix(lg, strings.ToLower(best)) < 5) {
 		return ""
 	}
 	return fmt.Sprintf("; did you mean %q?", best)
 }
 
-// distance is the Levenshtein distance of a and b, by rune.
+// distance is the edit distance of a and b by rune, counting a swap of
+// two neighbours as one edit ("doen" is one edit from "done").
 func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			c := 1
 			if ra[i-1] == rb[j-1] {
 				c = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+c)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -41,17 +42,24 @@ func compileExpr(src string) (prog *vm.Program, err error) {
 // does not compile or names something that does not exist; nil without a
 // report when there is no if.
 func (c *compiler) cond(s str, sc scope, prefix string) *core.Cond {
-	if !s.Set || strings.TrimSpace(s.V) == "" {
+	if !s.Set || s.Bad || strings.TrimSpace(s.V) == "" {
 		return nil
 	}
 	prog, err := compileExpr(s.V)
 	if err != nil {
-		p, msg := s.Pos, err.Error()
+		p, msg, near := s.Pos, err.Error(), ""
 		var fe *file.Error
 		if errors.As(err, &fe) {
 			p, msg = s.at(fe.Line-1, fe.Column), fe.Message
+			if !strings.Contains(fe.Message, "EOF") {
+				near = wordAt(s.V, fe.From)
+			}
 		}
-		c.errf(p, "%sexpression %q does not compile: %s", prefix, s.V, msg)
+		if near != "" {
+			c.errf(p, "%sexpression does not compile near %q: %s", prefix, near, msg)
+		} else {
+			c.errf(p, "%sexpression does not compile: %s", prefix, msg)
+		}
 		return nil
 	}
 	if !c.lintExpr(s, sc, prefix) {
@@ -375,4 +383,31 @@ func exprChildren(n ast.Node) []ast.Node {
 		return []ast.Node{x.Key, x.Value}
 	}
 	return nil
+}
+
+// wordAt returns the identifier, number or operator starting at rune
+// offset off of src, to quote the culprit of a compile error.
+func wordAt(src string, off int) string {
+	r := []rune(src)
+	if off < 0 || off >= len(r) {
+		return ""
+	}
+	isWord := func(c rune) bool { return c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c) }
+	end := off
+	if isWord(r[off]) {
+		for end < len(r) && isWord(r[end]) {
+			end++
+		}
+	} else if r[off] == '"' || r[off] == '\'' {
+		end = off + 1
+		for end < len(r) && r[end] != r[off] && r[end] != '\n' {
+			end++
+		}
+		end = min(end+1, len(r))
+	} else {
+		for end < len(r) && !isWord(r[end]) && !unicode.IsSpace(r[end]) && end-off < 3 {
+			end++
+		}
+	}
+	return string(r[off:end])
 }

@@ -74,9 +74,22 @@ type rawWhen struct {
 	Pos  core.Pos  `yaml:"-"`
 	Kind str       `yaml:"kind"`
 	Seen list[str] `yaml:"seen"`
+	Bad  bool      `yaml:"-"`
 }
 
 func (*rawWhen) what() string { return "when" }
+
+// decodeNode reads when: {kind: ..., seen: [...]}, or its shorthand
+// when: jira/dev_ticket.
+func (w *rawWhen) decodeNode(d *decoder, n ast.Node) {
+	r := d.resolveQuiet(n)
+	if _, isScalar := r.(*ast.StringNode); isScalar {
+		w.Pos = d.pos(n)
+		w.Kind.decodeNode(d, n)
+		return
+	}
+	d.decodeStruct(n, reflect.ValueOf(w).Elem())
+}
 
 // rawAction is one entry of a rule's then-list: a mapping with exactly one
 // key, the verb, whose value holds the verb's keys.
@@ -95,6 +108,8 @@ type rawAction struct {
 
 // verbs lists the action verbs in the order the README documents them.
 var verbs = []string{"create", "transition", "comment", "mirror_comments", "set_fields", "link", "notify"}
+
+func (*rawAction) what() string { return "action" }
 
 func (a *rawAction) slot(verb string) any {
 	switch verb {
@@ -145,7 +160,12 @@ func (a *rawAction) decodeNode(d *decoder, n ast.Node) {
 		d.errf(first.key, "unknown action %q (expected one of: %s)%s", first.name, quoteList(verbs), suggest(first.name, verbs))
 		return
 	}
-	a.Verb = str{V: first.name, Pos: d.pos(first.key), Set: true}
+	switch v := d.resolveQuiet(first.value).(type) {
+	case *ast.MappingNode, *ast.NullNode, nil:
+	default:
+		d.errf(first.value, "%s takes its keys as a mapping (%s), got %s", first.name, quoteList(keysOf(fieldsOf(reflect.TypeOf(slot).Elem()))), nodeKind(v))
+		return
+	}
 	if len(kvs) > 1 {
 		// "- transition:" followed by its keys at the same indentation
 		// parses as sibling keys; say how to fix it.
@@ -157,6 +177,7 @@ func (a *rawAction) decodeNode(d *decoder, n ast.Node) {
 		}
 		return
 	}
+	a.Verb = str{V: first.name, Pos: d.pos(first.key), Set: true}
 	d.decode(first.value, reflect.ValueOf(slot).Elem())
 }
 

@@ -22,7 +22,7 @@ import (
 func templateFuncs(m *core.Mappings) template.FuncMap {
 	return template.FuncMap{
 		// join joins strings: {{.Item.Labels | join ", "}}.
-		"join": func(sep string, list []string) string { return strings.Join(list, sep) },
+		"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
 		"lower": strings.ToLower,
 		"upper": strings.ToUpper,
 		"trim":  strings.TrimSpace,
@@ -104,13 +104,13 @@ func slug(s string) string {
 // does not parse or uses a field that does not exist; nil without a report
 // when s is not set.
 func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text {
-	if !s.Set {
+	if !s.Set || s.Bad {
 		return nil
 	}
 	t, err := safeParseTemplate(name, s.V, c.funcs)
 	if err != nil {
-		p, msg := templateErrPos(s, err)
-		c.errf(p, "%stemplate %q does not parse: %s", prefix, s.V, msg)
+		p, line, msg := templateErrPos(s, err)
+		c.errf(p, "%stemplate %s does not parse: %s", prefix, excerpt(s.V, line), msg)
 		return nil
 	}
 	if !c.lintTemplate(t, s, sc, prefix) {
@@ -152,16 +152,23 @@ var (
 
 // templateErrPos places a parse error: text/template gives the line; the
 // column is where the quoted culprit of the message first appears on it.
-func templateErrPos(s str, err error) (core.Pos, string) {
+func templateErrPos(s str, err error) (core.Pos, int, string) {
 	msg := err.Error()
 	m := parseErrRe.FindStringSubmatch(msg)
 	if m == nil {
-		return s.Pos, strings.TrimPrefix(msg, "template: ")
+		return s.Pos, 0, strings.TrimPrefix(msg, "template: ")
 	}
 	line, _ := strconv.Atoi(m[1])
 	msg = m[2]
 	col := 0
 	lines := strings.Split(s.V, "\n")
+	// At the end of the text, point at its last line that holds something.
+	for line > 1 && line <= len(lines) && strings.TrimSpace(lines[line-1]) == "" {
+		line--
+	}
+	if strings.Contains(msg, "unexpected EOF") {
+		msg += " (an {{if}}, {{range}} or {{with}} without its {{end}}?)"
+	}
 	if line >= 1 && line <= len(lines) {
 		if q := quotedRe.FindStringSubmatch(msg); q != nil {
 			if i := strings.Index(lines[line-1], q[1]); i >= 0 {
@@ -169,7 +176,7 @@ func templateErrPos(s str, err error) (core.Pos, string) {
 			}
 		}
 	}
-	return s.at(line-1, col), msg
+	return s.at(line-1, col), line - 1, msg
 }
 
 // lintTemplate runs the template once on an empty Env to find references
@@ -181,7 +188,13 @@ func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix st
 	ok := true
 	if !sc.comment && t.Tree != nil {
 		if n := findField(t.Tree.Root, "Comment"); n != nil {
-			line, col := nodeLineCol(s.V, int(n.Position()))
+			// The node's position is that of its last name; point at the
+			// first ".Comment" instead.
+			off := int(n.Position())
+			if i := strings.Index(s.V, ".Comment"); i >= 0 {
+				off = i
+			}
+			line, col := nodeLineCol(s.V, off)
 			c.errf(s.at(line, col), "%s.Comment is set only in mirror_comments; here it is always empty", prefix)
 			ok = false
 		}
@@ -201,7 +214,11 @@ func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix st
 	}
 	line, _ := strconv.Atoi(m[1])
 	col, _ := strconv.Atoi(m[2])
-	c.errf(s.at(line-1, col), "%stemplate %q: at <%s>: %s", prefix, s.V, m[3], reason)
+	if strings.HasPrefix(m[3], ".") {
+		c.errf(s.at(line-1, col), "%stemplate: %s: %s", prefix, quoteAction(m[3]), reason)
+	} else {
+		c.errf(s.at(line-1, col), "%stemplate: %s", prefix, reason)
+	}
 	return false
 }
 
@@ -274,3 +291,20 @@ func findBranch(b *parse.BranchNode, name string) parse.Node {
 	}
 	return findField(b.ElseList, name)
 }
+
+// excerpt quotes a template for a message: whole when it is one short
+// line, else its line (0-based) where the problem is.
+func excerpt(src string, line int) string {
+	if !strings.Contains(src, "\n") && utf8.RuneCountInString(src) <= 60 {
+		return strconv.Quote(src)
+	}
+	lines := strings.Split(src, "\n")
+	l := strings.TrimSpace(lines[min(max(line, 0), len(lines)-1)])
+	if utf8.RuneCountInString(l) > 60 {
+		l = string([]rune(l)[:59]) + "…"
+	}
+	return fmt.Sprintf("line %q", l)
+}
+
+// quoteAction quotes the template action an execution error names.
+func quoteAction(a string) string { return strconv.Quote("{{" + a + "}}") }
