@@ -1,0 +1,391 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Apply implements core.Applier: AddComment and Notify on an email thread
+// send a mail (see the package documentation). Other actions are permanent
+// errors: a mailbox has no statuses or fields to write.
+func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, error) {
+	if a.Target.Kind != core.EmailThread || a.Target.System != c.name {
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: cannot apply %s to %q: only email threads of this instance", c.name, a.Kind, a.Target))
+	}
+	switch a.Kind {
+	case core.AddComment, core.Notify:
+	default:
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: action %q is not supported on mail threads (only comment and notify)", c.name, a.Kind))
+	}
+	if c.cfg.smtpAddr == "" {
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no smtp server configured to send %s for %q", c.name, a.Kind, a.Target))
+	}
+	t, err := c.threadFor(ctx, a.Target.ID)
+	if err != nil {
+		return core.Result{}, err
+	}
+	auto := a.Kind == core.Notify
+	to, cc := c.recipients(a, t, auto)
+	if len(to) == 0 {
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no recipient for %s on %q: the thread is unknown here and the action names no To", c.name, a.Kind, a.Target))
+	}
+	if auto {
+		if reason := c.suppressAuto(to[0], t); reason != "" {
+			suppressedTotal.WithLabelValues(c.name, reason).Inc()
+			return core.Result{Note: fmt.Sprintf("automatic mail to %q not sent: %s", to[0], reasonText[reason])}, nil
+		}
+	}
+	ticket := a.Fields["ticket"]
+	if ticket == "" && t != nil {
+		ticket = t.Token
+	}
+	body := a.Body
+	if body == "" && auto {
+		if c.cfg.ack == nil {
+			suppressedTotal.WithLabelValues(c.name, "disabled").Inc()
+			return core.Result{Note: "no acknowledgement sent: the action has no body and no ack template is configured"}, nil
+		}
+		var sb strings.Builder
+		data := map[string]any{"Ticket": ticket, "Subject": t.subject(), "Sender": to[0], "SenderName": t.reporterName(), "Thread": a.Target.ID}
+		if err := c.cfg.ack.Execute(&sb, data); err != nil {
+			return core.Result{}, core.Permanent(fmt.Errorf("imap %q: ack template: %w", c.name, err))
+		}
+		body = sb.String()
+	}
+	if body == "" {
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: %s on %q has an empty body", c.name, a.Kind, a.Target))
+	}
+	id := ownMessageID(a.Key, a.Target.ID, c.cfg.ownDomain)
+	msg, err := c.compose(a, t, id, to, cc, subjectFor(a, t, ticket), body, auto)
+	if err != nil {
+		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: compose mail for %q: %w", c.name, a.Target, err))
+	}
+	from := c.cfg.own
+	if auto {
+		// RFC 3834 §3.3: automatic responses go out with a null return
+		// path, so that a bounce of them cannot start a loop.
+		from = ""
+	}
+	if err := c.send(ctx, from, append(slicesClone(to), cc...), msg); err != nil {
+		return core.Result{}, err
+	}
+	if auto {
+		c.acks.take(to[0], c.clock.Now())
+	}
+	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
+	return core.Result{CommentID: id, Note: fmt.Sprintf("mail <%s> sent to %s", id, strings.Join(append(slicesClone(to), cc...), ", "))}, nil
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+var reasonText = map[string]string{
+	"daemon":       "the address is a mailer daemon or no-reply address",
+	"no_autoreply": "the thread asked for no automatic answer (X-Auto-Response-Suppress, an automatic sender, or a bounce)",
+	"loop":         "the sender tripped the loop breaker",
+	"rate_limit":   "the per-sender hourly limit of automatic mails is reached",
+}
+
+// suppressAuto says why an automatic mail to addr must not be sent, or "".
+func (c *Connector) suppressAuto(addr string, t *threadState) string {
+	switch {
+	case isDaemon(addr) || addr == c.cfg.own:
+		return "daemon"
+	case t != nil && t.NoAutoReply:
+		return "no_autoreply"
+	case c.loop.isTripped(addr, c.clock.Now()):
+		return "loop"
+	case !c.acks.allow(addr, c.clock.Now()):
+		return "rate_limit"
+	}
+	return ""
+}
+
+// threadFor returns what the connector knows of a thread: through the
+// Sink while Run is running in this process, else nil (the action must
+// then name its recipient).
+func (c *Connector) threadFor(ctx context.Context, root string) (*threadState, error) {
+	c.mu.Lock()
+	sink := c.sink
+	c.mu.Unlock()
+	if sink == nil {
+		return nil, nil
+	}
+	t, err := newState(sink, c.name).thread(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("imap %q: %w", c.name, err)
+	}
+	return t, nil
+}
+
+func (t *threadState) subject() string {
+	if t == nil {
+		return ""
+	}
+	return t.Subject
+}
+
+func (t *threadState) reporterName() string {
+	if t == nil {
+		return ""
+	}
+	return t.ReporterName
+}
+
+// recipients: Action.To when set; else the requester, with the other
+// participants in copy for a person's reply.
+func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc []string) {
+	if a.To != "" {
+		for _, f := range strings.FieldsFunc(a.To, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
+			if addr, err := mail.ParseAddress(f); err == nil {
+				to = append(to, strings.ToLower(addr.Address))
+			}
+		}
+		return to, nil
+	}
+	if t == nil || t.Reporter == "" {
+		return nil, nil
+	}
+	to = []string{t.Reporter}
+	if !auto {
+		for _, p := range t.Participants {
+			if p != t.Reporter && p != c.cfg.own && !isDaemon(p) {
+				cc = append(cc, p)
+			}
+		}
+	}
+	return to, cc
+}
+
+var rePrefix = regexp.MustCompile(`(?i)^\s*((re|aw|sv|antw|fwd?|wg|tr)\s*(\[\d+\])?\s*:\s*)+`)
+
+// subjectFor is Action.Title, or "Re: <thread subject>", with the ticket
+// token added when it is missing.
+func subjectFor(a core.Action, t *threadState, ticket string) string {
+	s := a.Title
+	if s == "" {
+		base := rePrefix.ReplaceAllString(t.subject(), "")
+		if base == "" {
+			base = "your message"
+		}
+		s = "Re: " + base
+	}
+	if ticket != "" && !strings.Contains(s, "#"+ticket) {
+		s += " [#" + ticket + "]"
+	}
+	return s
+}
+
+// compose writes the mail.
+func (c *Connector) compose(a core.Action, t *threadState, id string, to, cc []string, subject, body string, auto bool) ([]byte, error) {
+	var h gomail.Header
+	h.SetDate(c.clock.Now())
+	h.SetAddressList("From", []*gomail.Address{{Address: c.cfg.own}})
+	h.SetAddressList("To", addrList(to))
+	if len(cc) > 0 {
+		h.SetAddressList("Cc", addrList(cc))
+	}
+	h.SetSubject(subject)
+	h.SetMessageID(id)
+	// Thread onto the latest message we know of, keeping the root first
+	// in References so that any reply finds the thread again.
+	refs := []string{a.Target.ID}
+	if t != nil {
+		for _, m := range t.Messages {
+			if m != a.Target.ID {
+				refs = append(refs, m)
+			}
+		}
+		if len(refs) > 10 {
+			refs = append(refs[:1:1], refs[len(refs)-9:]...)
+		}
+	}
+	h.SetMsgIDList("In-Reply-To", refs[len(refs)-1:])
+	h.SetMsgIDList("References", refs)
+	h.Set("X-Liaison-Marker", a.Marker())
+	if auto {
+		h.Set("Auto-Submitted", "auto-replied")
+		h.Set("X-Auto-Response-Suppress", "All")
+		h.Set("Precedence", "auto_reply")
+	}
+	var buf bytes.Buffer
+	if len(a.Files) == 0 {
+		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		w, err := gomail.CreateSingleInlineWriter(&buf, h)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	mw, err := gomail.CreateWriter(&buf, h)
+	if err != nil {
+		return nil, err
+	}
+	var th gomail.InlineHeader
+	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
+		return nil, err
+	}
+	text := body
+	for _, f := range a.Files {
+		if len(f.Content) == 0 && f.URL != "" {
+			text += fmt.Sprintf("\n\nAttachment %s: %s", f.Name, f.URL)
+		}
+	}
+	if _, err := io.WriteString(tw, text); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	for _, f := range a.Files {
+		if len(f.Content) == 0 {
+			continue
+		}
+		var ah gomail.AttachmentHeader
+		ct := f.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		ah.SetContentType(ct, nil)
+		ah.SetFilename(f.Name)
+		ah.Set("Content-Transfer-Encoding", "base64")
+		aw, err := mw.CreateAttachment(ah)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := aw.Write(f.Content); err != nil {
+			return nil, err
+		}
+		if err := aw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func addrList(s []string) []*gomail.Address {
+	out := make([]*gomail.Address, len(s))
+	for i, a := range s {
+		out[i] = &gomail.Address{Address: a}
+	}
+	return out
+}
+
+// send delivers msg by SMTP and classifies failures: 5xx replies are
+// permanent, 4xx replies and connection errors temporary.
+func (c *Connector) send(ctx context.Context, from string, rcpts []string, msg []byte) error {
+	sm := c.cfg.SMTP
+	tlsConf := c.hooks.tlsConfig
+	if tlsConf == nil {
+		tlsConf = &tls.Config{ServerName: sm.Host, MinVersion: tls.VersionTLS12}
+	}
+	var (
+		cl  *smtp.Client
+		err error
+	)
+	switch sm.TLS {
+	case "tls":
+		cl, err = smtp.DialTLS(c.cfg.smtpAddr, tlsConf)
+	case "starttls":
+		cl, err = smtp.DialStartTLS(c.cfg.smtpAddr, tlsConf)
+	default:
+		cl, err = smtp.Dial(c.cfg.smtpAddr)
+	}
+	if err != nil {
+		return classifySMTP(fmt.Errorf("imap %q: connect to smtp %q: %w", c.name, c.cfg.smtpAddr, err))
+	}
+	defer cl.Close()
+	stop := context.AfterFunc(ctx, func() { cl.Close() })
+	defer stop()
+	if sm.Username != "" {
+		if err := cl.Auth(sasl.NewPlainClient("", sm.Username, c.cfg.smtpPass.Reveal())); err != nil {
+			return classifySMTP(fmt.Errorf("imap %q: smtp login as %q: %w", c.name, sm.Username, err))
+		}
+	}
+	if err := cl.SendMail(from, rcpts, bytes.NewReader(msg)); err != nil {
+		return classifySMTP(fmt.Errorf("imap %q: send mail via %q: %w", c.name, c.cfg.smtpAddr, err))
+	}
+	if err := cl.Quit(); err != nil {
+		c.log.Debug("smtp quit failed after the mail was accepted", "err", err)
+	}
+	return nil
+}
+
+func classifySMTP(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		if se.Code >= 500 {
+			return core.Permanent(err)
+		}
+		return core.RetryAfter(err, time.Minute)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return core.RetryAfter(err, 0)
+	}
+	return err
+}
+
+// rateLimiter allows n automatic mails per address per rolling hour. It is
+// held in memory: after a restart an address may get up to n more.
+type rateLimiter struct {
+	mu   sync.Mutex
+	n    int
+	sent map[string][]time.Time
+}
+
+func newRateLimiter(n int) *rateLimiter { return &rateLimiter{n: n, sent: map[string][]time.Time{}} }
+
+func (r *rateLimiter) recent(addr string, now time.Time) []time.Time {
+	ts := r.sent[addr]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= time.Hour {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(r.sent, addr)
+	} else {
+		r.sent[addr] = ts
+	}
+	return ts
+}
+
+func (r *rateLimiter) allow(addr string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.recent(addr, now)) < r.n
+}
+
+func (r *rateLimiter) take(addr string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent[addr] = append(r.recent(addr, now), now)
+}

@@ -1,0 +1,522 @@
+package imap
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/liaisonhq/liaison/connectors/imap/mail"
+	"github.com/liaisonhq/liaison/core"
+)
+
+// outcome is what became of one message; it labels the messages metric.
+type outcome string
+
+const (
+	outNewThread       outcome = "new_thread"       // a mail that starts a thread: Mailed event
+	outReply           outcome = "reply"            // a mail in a known thread: Commented event
+	outAuto            outcome = "auto"             // auto-reply, list, bulk, receipt, complaint: no event
+	outBounce          outcome = "bounce"           // a bounce of a known thread's mail: Bounced event
+	outBounceUnmatched outcome = "bounce_unmatched" // a bounce of a mail we do not know: no event
+	outOwn             outcome = "own"              // a copy of the gateway's own mail: no event
+	outFailed          outcome = "failed"           // unreadable: moved to the failed mailbox
+)
+
+// verdict is the result of taking in one message.
+type verdict struct {
+	events  []core.Event
+	outcome outcome
+	// reason says why, for the log line; it never holds message content
+	// beyond the Message-ID and addresses.
+	reason string
+}
+
+// deliveryID is the inbox de-duplication key of a message: the hash of its
+// raw bytes. A Message-ID is not a safe key (senders reuse and forge them),
+// while the same bytes read again after a UIDVALIDITY change, a crash or a
+// second copy in another mailbox are the same delivery.
+func deliveryID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// intake turns one raw message into events, reading and updating the
+// thread state in st. An error means the state could not be read: the
+// batch is retried later. A message that cannot be used is a verdict with
+// outcome outFailed, not an error.
+func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox string) (verdict, error) {
+	now := c.clock.Now()
+	m, err := mail.Parser{AttachmentLimit: c.cfg.AttachmentLimit}.Parse(raw)
+	if err != nil {
+		return verdict{outcome: outFailed, reason: err.Error()}, nil
+	}
+	if c.isOwn(m) {
+		return verdict{outcome: outOwn, reason: "copy of the gateway's own mail " + m.MessageID}, nil
+	}
+	if m.Auto == mail.Bounce {
+		return c.intakeBounce(ctx, st, raw, m, now)
+	}
+	if m.Auto != mail.Person {
+		return verdict{outcome: outAuto, reason: fmt.Sprintf("automatic mail (%s: %s) from %q", m.Auto, m.AutoReason, m.From.Addr)}, nil
+	}
+	if m.From.Addr == "" {
+		return verdict{outcome: outFailed, reason: "no sender address in From or Sender"}, nil
+	}
+
+	root, how, followUp, err := c.thread(ctx, st, m)
+	if err != nil {
+		return verdict{}, err
+	}
+	t, err := st.thread(ctx, root)
+	if err != nil {
+		return verdict{}, err
+	}
+	typ, out := core.Commented, outReply
+	if t == nil {
+		typ, out = core.Mailed, outNewThread
+		t = &threadState{Root: root, Subject: m.Subject, Body: m.Reply, Reporter: m.From.Addr, ReporterName: m.From.Name}
+		// The requester of a thread we only know from its replies is the
+		// first person we hear from.
+	}
+	t.addMessage(m.MessageID)
+	t.addParticipants(c.participantsOf(m)...)
+	if m.Date.After(t.Updated) {
+		t.Updated = m.Date
+	}
+	if t.Updated.IsZero() || t.Updated.After(now.Add(24*time.Hour)) {
+		// No date, or one from the future: the arrival time orders the
+		// thread's snapshots.
+		t.Updated = now
+	}
+	if m.SuppressAutoReply {
+		t.NoAutoReply = true
+	}
+	token := c.tokenOf(m.Subject)
+	if token != "" && t.Token == "" && followUp == "" {
+		t.Token = token
+		st.putToken(token, root)
+	}
+	tripped := c.loop.record(m.From.Addr, now)
+	if tripped {
+		t.NoAutoReply = true
+	}
+	st.putThread(t)
+	st.putRootOf(m.MessageID, root)
+
+	ref := core.Ref{System: c.name, Kind: core.EmailThread, ID: root}
+	fields := c.messageFields(m, mailbox)
+	fields["participants"] = strings.Join(t.Participants, ",")
+	fields["collaborators"] = strings.Join(without(t.Participants, t.Reporter), ",")
+	fields["requester_name"] = t.ReporterName
+	fields["threaded"] = how
+	if t.Token != "" {
+		fields["token"] = t.Token
+	}
+	if followUp != "" {
+		fields["follow_up_of"] = core.Ref{System: c.name, Kind: core.EmailThread, ID: followUp}.String()
+		fields["follow_up_token"] = token
+	}
+	if t.NoAutoReply {
+		fields["no_autoreply"] = "true"
+	}
+	if tripped {
+		fields["loop"] = "tripped"
+	}
+	created := m.Date
+	if created.IsZero() {
+		created = now
+	}
+	ev := core.Event{
+		Source:     c.name,
+		DeliveryID: deliveryID(raw),
+		Via:        core.ViaPush,
+		Type:       typ,
+		At:         now,
+		Raw:        raw,
+		Item: core.Item{
+			Ref:       ref,
+			Title:     t.Subject,
+			Body:      t.Body,
+			Reporter:  t.Reporter,
+			Fields:    fields,
+			UpdatedAt: t.Updated,
+			Version:   t.Count,
+			Seen:      []core.EventType{typ},
+			Comments: []core.Comment{{
+				ID:        m.MessageID,
+				Author:    m.From.Addr,
+				Body:      commentBody(m),
+				Public:    true,
+				CreatedAt: created,
+				Files:     files(m),
+			}},
+		},
+	}
+	return verdict{events: []core.Event{ev}, outcome: out, reason: fmt.Sprintf("mail %s from %q in thread %q (%s)", m.MessageID, m.From.Addr, root, orNew(how))}, nil
+}
+
+func orNew(how string) string {
+	if how == "" {
+		return "new"
+	}
+	return "by " + how
+}
+
+// thread finds the thread root of a person's mail, and says how it was
+// found ("" for a new thread). followUp is set when the subject carries the
+// token of a known thread whose participants do not include the sender:
+// such a mail starts a thread of its own, flagged for a person to decide.
+func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (root, how, followUp string, err error) {
+	// Most recent reference first: the message replied to, then the
+	// References from newest to oldest.
+	type cand struct{ id, how string }
+	var cands []cand
+	for _, id := range m.InReplyTo {
+		cands = append(cands, cand{id, "in_reply_to"})
+	}
+	for i := len(m.References) - 1; i >= 0; i-- {
+		cands = append(cands, cand{m.References[i], "references"})
+	}
+	for _, cd := range cands {
+		if r, err := parseOwnMessageID(cd.id, c.cfg.ownDomain); err == nil && r != "" {
+			return r, cd.how, "", nil
+		}
+		r, err := st.rootOf(ctx, cd.id)
+		if err != nil {
+			return "", "", "", err
+		}
+		if r != "" {
+			return r, cd.how, "", nil
+		}
+	}
+	// The message itself may be known (a second copy of it).
+	if r, err := st.rootOf(ctx, m.MessageID); err != nil || r != "" {
+		return r, "message_id", "", err
+	}
+	switch {
+	case len(m.References) > 0:
+		// RFC 5322: References starts with the thread's first message.
+		return m.References[0], "references", "", nil
+	case len(m.InReplyTo) > 0:
+		return m.InReplyTo[0], "in_reply_to", "", nil
+	}
+	if tok := c.tokenOf(m.Subject); tok != "" {
+		r, err := st.rootOfToken(ctx, tok)
+		if err != nil {
+			return "", "", "", err
+		}
+		if r != "" {
+			t, err := st.thread(ctx, r)
+			if err != nil {
+				return "", "", "", err
+			}
+			if t != nil && t.isParticipant(m.From.Addr) {
+				return r, "token", "", nil
+			}
+			return m.MessageID, "", r, nil
+		}
+	}
+	return m.MessageID, "", "", nil
+}
+
+// intakeBounce records a bounce against the thread of the mail that
+// bounced, as an internal comment and a Bounced event.
+func (c *Connector) intakeBounce(ctx context.Context, st *state, raw []byte, m *mail.Message, now time.Time) (verdict, error) {
+	orig := ""
+	if m.Bounce != nil {
+		orig = m.Bounce.OriginalMessageID
+	}
+	if orig == "" {
+		return verdict{outcome: outBounceUnmatched, reason: fmt.Sprintf("bounce %s names no original message", m.MessageID)}, nil
+	}
+	root, err := parseOwnMessageID(orig, c.cfg.ownDomain)
+	if err != nil || root == "" {
+		if root, err = st.rootOf(ctx, orig); err != nil {
+			return verdict{}, err
+		}
+	}
+	if root == "" {
+		return verdict{outcome: outBounceUnmatched, reason: fmt.Sprintf("bounce %s of unknown message %s", m.MessageID, orig)}, nil
+	}
+	t, err := st.thread(ctx, root)
+	if err != nil {
+		return verdict{}, err
+	}
+	if t == nil {
+		return verdict{outcome: outBounceUnmatched, reason: fmt.Sprintf("bounce %s of message %s in unknown thread %q", m.MessageID, orig, root)}, nil
+	}
+	// A bounce never triggers mail to the address that bounced.
+	t.NoAutoReply = t.NoAutoReply || bouncedReporter(m, t)
+	t.Count++
+	if now.After(t.Updated) {
+		t.Updated = now
+	}
+	st.putThread(t)
+
+	fields := map[string]string{
+		"participants":   strings.Join(t.Participants, ","),
+		"collaborators":  strings.Join(without(t.Participants, t.Reporter), ","),
+		"requester_name": t.ReporterName,
+		"bounce_of":      orig,
+		"message_id":     m.MessageID,
+		"from":           m.From.Addr,
+	}
+	if t.Token != "" {
+		fields["token"] = t.Token
+	}
+	if t.NoAutoReply {
+		fields["no_autoreply"] = "true"
+	}
+	var rcpts []string
+	for _, r := range m.Bounce.Recipients {
+		rcpts = append(rcpts, r.Addr)
+	}
+	if len(rcpts) > 0 {
+		fields["bounced_to"] = strings.Join(rcpts, ",")
+	}
+	if m.Bounce.Delayed {
+		fields["bounce_delayed"] = "true"
+	}
+	ev := core.Event{
+		Source:     c.name,
+		DeliveryID: deliveryID(raw),
+		Via:        core.ViaPush,
+		Type:       core.Bounced,
+		At:         now,
+		Raw:        raw,
+		Item: core.Item{
+			Ref:       core.Ref{System: c.name, Kind: core.EmailThread, ID: root},
+			Title:     t.Subject,
+			Body:      t.Body,
+			Reporter:  t.Reporter,
+			Fields:    fields,
+			UpdatedAt: t.Updated,
+			Version:   t.Count,
+			Seen:      []core.EventType{core.Bounced},
+			Comments: []core.Comment{{
+				ID:        m.MessageID,
+				Author:    m.From.Addr,
+				Body:      bounceBody(m, orig),
+				Public:    false,
+				CreatedAt: now,
+			}},
+		},
+	}
+	return verdict{events: []core.Event{ev}, outcome: outBounce, reason: fmt.Sprintf("bounce %s of %s in thread %q", m.MessageID, orig, root)}, nil
+}
+
+func bouncedReporter(m *mail.Message, t *threadState) bool {
+	for _, r := range m.Bounce.Recipients {
+		if strings.EqualFold(r.Addr, t.Reporter) && !strings.EqualFold(r.Action, "delayed") {
+			return true
+		}
+	}
+	return false
+}
+
+func bounceBody(m *mail.Message, orig string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Delivery of message <%s> failed", orig)
+	if m.Bounce.Delayed {
+		b.Reset()
+		fmt.Fprintf(&b, "Delivery of message <%s> is delayed", orig)
+	}
+	b.WriteString(" (reported by " + m.From.Addr + ").\n")
+	for _, r := range m.Bounce.Recipients {
+		fmt.Fprintf(&b, "- %s: %s %s %s\n", r.Addr, r.Action, r.Status, r.Diagnostic)
+	}
+	if len(m.Bounce.Recipients) == 0 {
+		text := m.Reply
+		if len(text) > 2000 {
+			text = text[:2000] + "…"
+		}
+		b.WriteString("\n" + text + "\n")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// isOwn reports whether m is a copy of the gateway's own mail: sent from
+// its address or carrying one of its Message-IDs.
+func (c *Connector) isOwn(m *mail.Message) bool {
+	if m.From.Addr != "" && m.From.Addr == c.cfg.own {
+		return true
+	}
+	_, err := parseOwnMessageID(m.MessageID, c.cfg.ownDomain)
+	return err == nil
+}
+
+func (c *Connector) tokenOf(subject string) string {
+	if c.cfg.token == nil {
+		return ""
+	}
+	if sm := c.cfg.token.FindStringSubmatch(subject); len(sm) > 1 {
+		return sm[1]
+	}
+	return ""
+}
+
+// participantsOf lists the people a mail involves: sender, recipients and
+// copies, less the gateway itself and mailer daemons.
+func (c *Connector) participantsOf(m *mail.Message) []string {
+	var out []string
+	add := func(as ...mail.Address) {
+		for _, a := range as {
+			if a.Addr == "" || a.Addr == c.cfg.own || isDaemon(a.Addr) {
+				continue
+			}
+			out = append(out, a.Addr)
+		}
+	}
+	add(m.From)
+	add(m.ReplyTo...)
+	add(m.To...)
+	add(m.Cc...)
+	return out
+}
+
+func isDaemon(addr string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	switch local {
+	case "mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply":
+		return true
+	}
+	return false
+}
+
+func without(list []string, v string) []string {
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (c *Connector) messageFields(m *mail.Message, mailbox string) map[string]string {
+	addrs := func(as []mail.Address) string {
+		s := make([]string, len(as))
+		for i, a := range as {
+			s[i] = a.Addr
+		}
+		return strings.Join(s, ",")
+	}
+	f := map[string]string{
+		"from":        m.From.Addr,
+		"from_name":   m.From.Name,
+		"to":          addrs(m.To),
+		"cc":          addrs(m.Cc),
+		"subject":     m.Subject,
+		"message_id":  m.MessageID,
+		"in_reply_to": strings.Join(m.InReplyTo, " "),
+		"references":  strings.Join(m.References, " "),
+		"mailbox":     mailbox,
+	}
+	var over []string
+	for _, a := range m.Attachments {
+		if a.Over {
+			over = append(over, a.Name)
+		}
+	}
+	if len(over) > 0 {
+		f["attachments_over_limit"] = strings.Join(over, ",")
+	}
+	return f
+}
+
+// commentBody is the comment text of a mail: its new text, and a line for
+// each attachment too large to carry, so the ticket names it.
+func commentBody(m *mail.Message) string {
+	body := m.Reply
+	for _, a := range m.Attachments {
+		if a.Over {
+			body += fmt.Sprintf("\n\n[attachment %q (%s, %s) is over the size limit and was not carried; it is kept in the mailbox]", a.Name, a.ContentType, humanSize(a.Size))
+		}
+	}
+	return strings.TrimSpace(body)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func files(m *mail.Message) []core.Attachment {
+	var out []core.Attachment
+	for _, a := range m.Attachments {
+		out = append(out, core.Attachment{
+			Name:        a.Name,
+			ContentType: a.ContentType,
+			Size:        a.Size,
+			Content:     a.Content,
+			Over:        a.Over,
+		})
+	}
+	return out
+}
+
+// loopBreaker counts mails per sender in a sliding window. A sender over
+// the threshold is reported once per trip and gets no automatic mail until
+// the window has passed quietly.
+type loopBreaker struct {
+	mu        sync.Mutex
+	threshold int
+	window    time.Duration
+	seen      map[string][]time.Time
+	tripped   map[string]bool
+	onTrip    func(sender string, n int)
+}
+
+func newLoopBreaker(threshold int, window time.Duration, onTrip func(string, int)) *loopBreaker {
+	return &loopBreaker{threshold: threshold, window: window, seen: map[string][]time.Time{}, tripped: map[string]bool{}, onTrip: onTrip}
+}
+
+// record counts a mail from sender at now and reports whether the sender
+// is over the threshold.
+func (l *loopBreaker) record(sender string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.recent(sender, now)
+	ts = append(ts, now)
+	l.seen[sender] = ts
+	over := len(ts) > l.threshold
+	if over && !l.tripped[sender] {
+		l.tripped[sender] = true
+		if l.onTrip != nil {
+			l.onTrip(sender, len(ts))
+		}
+	}
+	if !over {
+		delete(l.tripped, sender)
+	}
+	return over
+}
+
+// isTripped reports whether sender is over the threshold at now.
+func (l *loopBreaker) isTripped(sender string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recent(sender, now)) > l.threshold
+}
+
+func (l *loopBreaker) recent(sender string, now time.Time) []time.Time {
+	ts := l.seen[sender]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.seen, sender)
+	}
+	return ts
+}
