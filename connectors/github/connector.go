@@ -60,6 +60,8 @@ type Connector struct {
 	branches map[string]map[string]int // repo\x00branch → open PR numbers (set)
 	pollTags map[string]pollTag        // repo → first page ETag of the last complete scan
 	asked    map[string]time.Time      // delivery guid → when we asked for its redelivery
+
+	pollPageSize, pollPages int // list page size and pages per Poll (tests shrink them)
 }
 
 // commitList is a pull request's commits as of one head sha.
@@ -77,12 +79,12 @@ type pollTag struct {
 // New builds a connector from its configuration section. It is the factory
 // registered as "github".
 func New(s core.Setup) (core.Connector, error) {
-	return newConnector(s, nil)
+	return newConnector(s, retryhttp.Options{})
 }
 
-// newConnector builds a connector; transport, when set, replaces the
-// network under the retrying client (tests).
-func newConnector(s core.Setup, transport http.RoundTripper) (*Connector, error) {
+// newConnector builds a connector on a retrying client with these options
+// (tests shorten the waits).
+func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 	var raw config
 	if s.Decode != nil {
 		if err := s.Decode(&raw); err != nil {
@@ -108,6 +110,9 @@ func newConnector(s core.Setup, transport http.RoundTripper) (*Connector, error)
 		branches: map[string]map[string]int{},
 		pollTags: map[string]pollTag{},
 		asked:    map[string]time.Time{},
+
+		pollPageSize: pollPageSize,
+		pollPages:    maxPollPages,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -119,7 +124,7 @@ func newConnector(s core.Setup, transport http.RoundTripper) (*Connector, error)
 		c.repos[strings.ToLower(r)] = r
 	}
 
-	retrying := retryhttp.New(retryhttp.Options{Transport: transport}).Transport
+	retrying := retryhttp.New(ro).Transport
 	var auth http.RoundTripper
 	if set.appID != 0 {
 		// The installation transport wraps the retrying one, so both the API

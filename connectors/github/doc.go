@@ -71,7 +71,10 @@
 // down to the cursor, with a conditional request (If-None-Match) on the first
 // page, so that an idle poll is answered 304 and costs no rate limit. The
 // cursor is versioned JSON holding, per repository, the time reached and
-// the first page's ETag. Poll does not read comments or reviews; those come
+// the first page's ETag. A polled event's DeliveryID is
+// "<ref>@<updated_at>/<digest of the snapshot>", so that a pull request seen
+// again unchanged is de-duplicated while two changes within one second
+// (updated_at's resolution) are not. Poll does not read comments or reviews; those come
 // by webhook (and redelivery). The remaining rate limit is the gauge
 // liaison_github_rate_limit_remaining{instance}.
 //

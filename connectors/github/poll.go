@@ -2,9 +2,12 @@ package github
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -142,7 +145,7 @@ func (c *Connector) pollRepo(ctx context.Context, repo string, rc repoCursor) ([
 		}
 		scan = &scanState{Page: 1, Newest: rc.Since}
 		var prs []*gh.PullRequest
-		g, err := c.getOwnETag(ctx, listPath(repo, 1), etag, &prs)
+		g, err := c.getOwnETag(ctx, c.listPath(repo, 1), etag, &prs)
 		if err != nil {
 			return nil, rc, false, err
 		}
@@ -166,9 +169,9 @@ func (c *Connector) pollRepo(ctx context.Context, repo string, rc repoCursor) ([
 // continueScan reads further pages of a scan, up to maxPollPages in all.
 func (c *Connector) continueScan(ctx context.Context, repo string, rc repoCursor, scan *scanState, evs []core.Event, pages int) ([]core.Event, repoCursor, bool, error) {
 	s := *scan
-	for ; pages < maxPollPages; pages++ {
+	for ; pages < c.pollPages; pages++ {
 		var prs []*gh.PullRequest
-		g, err := c.getOwnETag(ctx, listPath(repo, s.Page), "", &prs)
+		g, err := c.getOwnETag(ctx, c.listPath(repo, s.Page), "", &prs)
 		if err != nil {
 			return nil, rc, false, err
 		}
@@ -223,7 +226,7 @@ func (c *Connector) pollPage(ctx context.Context, repo string, since time.Time, 
 		}
 		evs = append(evs, core.Event{
 			Source:     c.name,
-			DeliveryID: it.Ref.String() + "@" + it.UpdatedAt.Format(time.RFC3339Nano),
+			DeliveryID: pollDeliveryID(&it),
 			Via:        core.ViaPoll,
 			Type:       typ,
 			Item:       it,
@@ -236,6 +239,19 @@ func (c *Connector) pollPage(ctx context.Context, repo string, since time.Time, 
 	return evs, false, nil
 }
 
-func listPath(repo string, page int) string {
-	return fmt.Sprintf("repos/%s/pulls?state=all&sort=updated&direction=desc&per_page=%d&page=%d", repo, pollPageSize, page)
+// pollDeliveryID names a polled snapshot: "<ref>@<updated_at>/<digest>".
+// A record seen again unchanged gets the same id (and is de-duplicated);
+// the digest of what the snapshot says tells apart two changes made within
+// the second GitHub's updated_at resolves.
+func pollDeliveryID(it *core.Item) string {
+	h := sha256.New()
+	for _, s := range []string{it.Native, it.Title, it.Body, strings.Join(it.Labels, ","), it.Assignee, it.Fields["head_sha"], it.Fields["base"], it.Fields["commits"]} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return it.Ref.String() + "@" + it.UpdatedAt.Format(time.RFC3339Nano) + "/" + hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+func (c *Connector) listPath(repo string, page int) string {
+	return fmt.Sprintf("repos/%s/pulls?state=all&sort=updated&direction=desc&per_page=%d&page=%d", repo, c.pollPageSize, page)
 }
