@@ -27,6 +27,11 @@ var roles = []core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.Threa
 
 var policies = []core.SyncPolicy{core.OwnerA, core.OwnerB, core.LastWriter}
 
+// sandboxConnector is the connector kind of the in-process stand-ins
+// (connectors/sandbox); a system configured with it matches any connector
+// the mappings name.
+const sandboxConnector = "sandbox"
+
 // validName is what rule, link and sync names may look like: they become
 // part of action keys and log lines, so no spaces or separators.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -149,7 +154,9 @@ func (c *compiler) system(key str, raw rawSystem) {
 	}
 	if sm.Connector == "" && raw.Connector.V != "" {
 		sm.Connector = raw.Connector.V
-		if kind, ok := c.opts.Systems[name]; ok && kind != raw.Connector.V {
+		// The sandbox connector stands in for any tracker, under the
+		// real instance names, so that the same mappings drive it.
+		if kind, ok := c.opts.Systems[name]; ok && kind != raw.Connector.V && kind != sandboxConnector {
 			c.errf(raw.Connector.Pos, "%sthe mappings say connector %q but the configuration runs it with connector %q", prefix, raw.Connector.V, kind)
 		}
 	}

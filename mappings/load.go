@@ -36,26 +36,21 @@ type Options struct {
 var defaults embed.FS
 
 // Defaults returns the embedded default mapping files (the folder
-// mappings/default of the source tree).
+// mappings/default of the source tree). Load names its files
+// "default/<file>" in diagnostics.
 func Defaults() fs.FS {
 	sub, err := fs.Sub(defaults, "default")
 	if err != nil {
 		panic(err) // the embed pattern guarantees the folder
 	}
-	return sub
+	return defaultFS{sub}
 }
 
-// LoadDefaults loads the embedded defaults; diagnostics name the files
-// "default/<file>" unless opts.Dir says otherwise.
-func LoadDefaults(opts Options) (*core.Mappings, error) {
-	if opts.Dir == "" {
-		opts.Dir = "default"
-	}
-	if opts.Source == "" {
-		opts.Source = "embedded defaults"
-	}
-	return Load(Defaults(), opts)
-}
+// defaultFS marks the embedded defaults, so that Load can name them.
+type defaultFS struct{ fs.FS }
+
+// LoadDefaults loads the embedded defaults.
+func LoadDefaults(opts Options) (*core.Mappings, error) { return Load(Defaults(), opts) }
 
 // Load reads every *.yaml and *.yml file in the root of fsys, in name
 // order, and compiles them together into one Mappings. On any problem it
@@ -123,6 +118,14 @@ func displayName(opts Options, name string) string {
 }
 
 func load(fsys fs.FS, opts Options) (*core.Mappings, Diagnostics) {
+	if _, isDefault := fsys.(defaultFS); isDefault {
+		if opts.Dir == "" {
+			opts.Dir = "default"
+		}
+		if opts.Source == "" {
+			opts.Source = "embedded defaults"
+		}
+	}
 	var d diags
 	folder := opts.Dir
 	if folder == "" {
