@@ -98,14 +98,6 @@ func (c *Connector) verify(h http.Header, body []byte) error {
 	return nil
 }
 
-// Sign returns the X-Hub-Signature value Jira sends for body under secret;
-// the fake and tests use it.
-func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
 // decodeWebhook turns a verified delivery into events (see ReceiveWebhook).
 func (c *Connector) decodeWebhook(h http.Header, body []byte, now time.Time) ([]core.Event, error) {
 	var w wireWebhook
