@@ -137,7 +137,10 @@ func (c *Connector) setFields(ctx context.Context, repo string, n int, a core.Ac
 	}
 	var toAdd, toDel []string
 	for _, l := range add {
-		if !have[strings.ToLower(l)] && !slices.Contains(toAdd, l) {
+		// A label both added and removed is removed: the outcome must not
+		// depend on how often the action is applied.
+		removed := slices.ContainsFunc(del, func(d string) bool { return strings.EqualFold(d, l) })
+		if !removed && !have[strings.ToLower(l)] && !slices.Contains(toAdd, l) {
 			toAdd = append(toAdd, l)
 		}
 	}

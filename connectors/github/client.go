@@ -140,7 +140,7 @@ func classify(resp *gh.Response, err error) error {
 	var abuse *gh.AbuseRateLimitError
 	if errors.As(err, &abuse) {
 		wait := time.Minute // GitHub: wait at least a minute when it does not say
-		if abuse.RetryAfter != nil {
+		if abuse.RetryAfter != nil && *abuse.RetryAfter > 0 {
 			wait = *abuse.RetryAfter
 		}
 		return core.RetryAfter(statusErr(abuse.Response, "secondary rate limit"), wait)

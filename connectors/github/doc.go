@@ -88,7 +88,8 @@
 //   - AddLink: a comment "Linked to [ref](url)" (or Action.Body when set),
 //     written once the same way.
 //   - SetFields: Action.Labels and Fields["labels+"] (comma-separated) are
-//     added, Fields["labels-"] removed (only what differs is written);
+//     added, Fields["labels-"] removed (only what differs is written; a
+//     label in both is removed);
 //     Fields["commit_status"] (success, pending, failure or error) sets a
 //     commit status on the head commit, with the optional
 //     Fields["commit_status_description"], ["commit_status_url"] and

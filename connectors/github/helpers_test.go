@@ -178,3 +178,13 @@ func ctx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// pr returns the fake's pull request.
+func (h *harness) pr(repo string, n int) fake.PR {
+	h.t.Helper()
+	p, ok := h.gh.PR(repo, n)
+	if !ok {
+		h.t.Fatalf("no pull request %s#%d", repo, n)
+	}
+	return p
+}

@@ -378,12 +378,14 @@ func (s *Server) FailNextDeliveries(n int) {
 }
 
 // ExhaustRateLimit spends the primary rate limit: costed requests are
-// refused with 403 and X-RateLimit-Remaining: 0 until ResetRateLimit.
+// refused with 403 and X-RateLimit-Remaining: 0 (X-RateLimit-Reset an hour
+// from the fake's clock) until ResetRateLimit.
 func (s *Server) ExhaustRateLimit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.used += s.remaining
 	s.remaining = 0
+	s.reset = s.now().Add(time.Hour).Truncate(time.Second)
 }
 
 // ResetRateLimit starts a new rate-limit window.
