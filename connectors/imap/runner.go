@@ -21,8 +21,10 @@ import (
 // hooks let tests steer time and observe the runner. Production leaves
 // them zero.
 type hooks struct {
-	// after replaces time.After for IDLE renewal, polling and backoff.
+	// after replaces time.After for IDLE renewal and polling.
 	after func(d time.Duration) <-chan time.Time
+	// backoff replaces time.After for the wait before a reconnect.
+	backoff func(d time.Duration) <-chan time.Time
 	// idling is called each time an IDLE command was accepted.
 	idling func(mailbox string)
 	// tlsConfig replaces the TLS configuration (a test CA).
@@ -88,10 +90,14 @@ func (c *Connector) runMailbox(ctx context.Context, sink core.Sink, mailbox stri
 		reconnects.WithLabelValues(c.name, mailbox).Inc()
 		wait := backoff/2 + rand.N(backoff/2+1)
 		c.log.Warn("imap session ended; reconnecting", "mailbox", mailbox, "err", err, "in", wait)
+		sleep := time.After
+		if c.hooks.backoff != nil {
+			sleep = c.hooks.backoff
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.after(wait):
+		case <-sleep(wait):
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
