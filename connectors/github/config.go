@@ -46,6 +46,20 @@ type settings struct {
 	statusContext     string
 }
 
+// String describes the settings without their secrets: fmt cannot call
+// the Secret's String on an unexported field, so the struct must not print
+// itself field by field.
+func (s settings) String() string {
+	auth := "token"
+	if s.appID != 0 {
+		auth = fmt.Sprintf("app %d installation %d", s.appID, s.installID)
+	}
+	return fmt.Sprintf("github %s, auth %s, repos %v, webhooks %v", s.baseURL, auth, s.repos, s.webhooks)
+}
+
+// GoString is String, for %#v.
+func (s settings) GoString() string { return s.String() }
+
 // hook is a webhook whose deliveries are redelivered when they failed:
 // a repository hook (owner and repo set) or an organization hook (repo empty).
 type hook struct {
