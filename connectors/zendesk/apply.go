@@ -92,11 +92,11 @@ func (c *Connector) create(ctx context.Context, a core.Action) (core.Result, err
 	fields := map[string]string{}
 	if km := c.mappings.Load().Kind(c.name, core.CustomerTicket); km != nil {
 		for k, v := range km.Create {
-			fields[strings.ToLower(k)] = v
+			fields[fieldKey(k)] = v
 		}
 	}
 	for k, v := range a.Fields {
-		fields[strings.ToLower(k)] = v
+		fields[fieldKey(k)] = v
 	}
 	email := strings.TrimSpace(fields["requester"])
 	switch {
@@ -184,7 +184,7 @@ func (c *Connector) setFields(ctx context.Context, a core.Action) (core.Result, 
 	}
 	fields := map[string]string{}
 	for key, v := range a.Fields {
-		fields[strings.ToLower(key)] = v
+		fields[fieldKey(key)] = v
 	}
 	var w ticketWrite
 	if err := c.writeFields(ctx, &w, fields, cur, k); err != nil {
@@ -293,7 +293,16 @@ func (c *Connector) update(ctx context.Context, id int64, w ticketWrite, k *cata
 	return core.Result{Item: &it, Note: note}, nil
 }
 
-// writeFields adds to w the fields (keyed by lower-case native name) that
+// fieldKey lower-cases reserved names; custom field titles keep their
+// case for messages (they are matched case-insensitively anyway).
+func fieldKey(k string) string {
+	if l := strings.ToLower(strings.TrimSpace(k)); reservedWrite[l] {
+		return l
+	}
+	return strings.TrimSpace(k)
+}
+
+// writeFields adds to w the fields (keyed by fieldKey) that
 // differ from cur (nil when creating). Reserved names are described in the
 // README; any other name is a custom field title.
 func (c *Connector) writeFields(ctx context.Context, w *ticketWrite, fields map[string]string, cur *apiTicket, k *catalog) error {
