@@ -398,4 +398,3 @@ func mustAtoi(t *testing.T, s string) int64 {
 	}
 	return n
 }
-
