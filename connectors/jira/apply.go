@@ -565,9 +565,17 @@ func (c *Connector) setFields(ctx context.Context, a core.Action) (core.Result, 
 
 // issueLinkBody is POST /rest/api/2/issueLink's body.
 type issueLinkBody struct {
-	Type         struct{ Name string } `json:"type"`
-	InwardIssue  struct{ Key string }  `json:"inwardIssue"`
-	OutwardIssue struct{ Key string }  `json:"outwardIssue"`
+	Type         linkTypeName `json:"type"`
+	InwardIssue  issueKeyRef  `json:"inwardIssue"`
+	OutwardIssue issueKeyRef  `json:"outwardIssue"`
+}
+
+type linkTypeName struct {
+	Name string `json:"name"`
+}
+
+type issueKeyRef struct {
+	Key string `json:"key"`
 }
 
 // link makes an issue link (same Jira) or a remote link (other systems).

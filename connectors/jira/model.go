@@ -3,6 +3,7 @@ package jira
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -192,7 +193,8 @@ func parseTime(s string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("time %q: not in Jira's format", clip(s, 40))
+	// The value is not quoted: it may come from a webhook body.
+	return time.Time{}, errors.New("a time not in Jira's format")
 }
 
 // formatJiraTime writes a time as Jira's date-time fields want it.

@@ -194,12 +194,12 @@ func (c *Connector) issueLinks(self core.Ref, links []wireIssueLink) []core.Link
 func commentOf(wc *wireComment) (core.Comment, error) {
 	body, err := richText(wc.Body)
 	if err != nil {
-		return core.Comment{}, fmt.Errorf("comment %q body: %w", clip(wc.ID, 20), err)
+		return core.Comment{}, fmt.Errorf("comment body: %w", err)
 	}
 	body, marker := splitMarker(body)
 	cm := core.Comment{ID: wc.ID, Author: wc.Author.identity(), Body: body, Public: true, Marker: marker}
 	if cm.CreatedAt, err = parseTime(wc.Created); err != nil {
-		return core.Comment{}, fmt.Errorf("comment %q: %w", clip(wc.ID, 20), err)
+		return core.Comment{}, fmt.Errorf("comment: %w", err)
 	}
 	if wc.Visibility != nil && (wc.Visibility.Type != "" || wc.Visibility.Value != "") {
 		cm.Public = false

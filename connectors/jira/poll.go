@@ -191,13 +191,15 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 			break
 		}
 	}
+	// The type is the latest kind of thing that happened in the window;
+	// Seen keeps all of them.
 	switch {
-	case slices.Contains(seen, core.Created):
-		ev.Type = core.Created
 	case slices.Contains(seen, core.StatusChange):
 		ev.Type = core.StatusChange
 	case slices.Contains(seen, core.Commented):
 		ev.Type = core.Commented
+	case slices.Contains(seen, core.Created):
+		ev.Type = core.Created
 	default:
 		ev.Type = core.Updated
 		seen = append(seen, core.Updated)

@@ -152,6 +152,9 @@ func (c *Connector) issueEvent(w *wireWebhook, id string, at time.Time, body []b
 	if !ok {
 		return nil, nil
 	}
+	if !issueKeyRE.MatchString(w.Issue.Key) {
+		return nil, core.Malformed("jira webhook %s: the issue key is not of the form ABC-123", w.WebhookEvent)
+	}
 	c.keys.remember(w.Issue.ID, w.Issue.Key)
 	n, err := c.normalize(w.Issue, ref)
 	if err != nil {
@@ -214,7 +217,10 @@ func (c *Connector) commentEvent(w *wireWebhook, id string, at time.Time, body [
 		return nil, core.Malformed("jira webhook %s: no comment", w.WebhookEvent)
 	}
 	var key string
-	if w.Issue != nil {
+	if w.Issue != nil && w.Issue.Key != "" {
+		if !issueKeyRE.MatchString(w.Issue.Key) {
+			return nil, core.Malformed("jira webhook %s: the issue key is not of the form ABC-123", w.WebhookEvent)
+		}
 		key = w.Issue.Key
 		c.keys.remember(w.Issue.ID, w.Issue.Key)
 	}

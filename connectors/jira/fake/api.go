@@ -638,8 +638,21 @@ func (s *Server) addRemoteLink(iss *issue, body []byte) (int, any) {
 // stays one link.
 func (s *Server) linkIssues(body []byte, hooks *[]hook) (int, any) {
 	var req struct {
-		Type                      struct{ Name, ID string }
-		InwardIssue, OutwardIssue struct{ Key, ID string }
+		Type struct {
+			Name string `json:"name"`
+		} `json:"type"`
+		InwardIssue struct {
+			Key string `json:"key"`
+		} `json:"inwardIssue"`
+		OutwardIssue struct {
+			Key string `json:"key"`
+		} `json:"outwardIssue"`
+	}
+	// Jira's JSON reader is case-sensitive, unlike Go's: check the keys.
+	var exact map[string]map[string]any
+	if err := json.Unmarshal(body, &exact); err != nil || exact["type"]["name"] == nil ||
+		exact["inwardIssue"]["key"] == nil || exact["outwardIssue"]["key"] == nil {
+		return http.StatusBadRequest, errBody("Unrecognized field: the link needs type.name, inwardIssue.key and outwardIssue.key.")
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return http.StatusBadRequest, errBody("Unexpected character in the request body.")
