@@ -145,8 +145,19 @@ func golden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", strings.TrimSuffix(name, ".json")+".golden.json")
+	compareGolden(t, strings.TrimSuffix(name, ".json")+".golden.json", append(got, '\n'))
+}
+
+// goldenText compares text with testdata/golden/<name>.
+func goldenText(t *testing.T, name, text string) {
+	t.Helper()
+	compareGolden(t, name, []byte(text))
+}
+
+func compareGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	name := file
+	path := filepath.Join("testdata", "golden", file)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

@@ -234,8 +234,10 @@ func testMappings() *core.Mappings {
 	}}
 }
 
-func devRef(key string) core.Ref    { return core.Ref{System: "jira", Kind: core.DevTicket, ID: key} }
-func changeRef(key string) core.Ref { return core.Ref{System: "jira", Kind: core.ChangeTicket, ID: key} }
+func devRef(key string) core.Ref { return core.Ref{System: "jira", Kind: core.DevTicket, ID: key} }
+func changeRef(key string) core.Ref {
+	return core.Ref{System: "jira", Kind: core.ChangeTicket, ID: key}
+}
 
 // mustCreate creates an issue as a person, with no webhook sink attached.
 func (e *env) mustCreate(spec fake.IssueSpec) string {

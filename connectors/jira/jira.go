@@ -124,8 +124,7 @@ type Connector struct {
 	cfg        Config
 	base       *url.URL
 	cloud      bool
-	token      core.Secret
-	secret     core.Secret
+	creds      *credentials // behind a pointer, so that printing a Connector never shows them
 	log        *slog.Logger
 	clock      core.Clock
 	jc         *jira.Client
@@ -141,6 +140,19 @@ type Connector struct {
 	flows   workflows                     // workflow edges learned from transitions and changelogs
 	metrics *instanceMetrics
 }
+
+// credentials are the instance's secrets.
+type credentials struct {
+	token  core.Secret // API token (Cloud) or personal access token (Data Center)
+	secret core.Secret // webhook secret; empty when webhooks: false
+}
+
+// String and GoString keep the secrets out of any printing.
+func (*credentials) String() string   { return "<credentials>" }
+func (*credentials) GoString() string { return "<credentials>" }
+
+// String names the connector, for logs; its secrets never print.
+func (c *Connector) String() string { return fmt.Sprintf("jira connector %q (%s)", c.name, c.base) }
 
 // New builds a Jira connector from its configuration section. It reads the
 // secrets at once and fails on anything missing or inconsistent; it makes no
@@ -158,7 +170,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 			return nil, fmt.Errorf("jira %q: config: %w", s.Name, err)
 		}
 	}
-	c := &Connector{name: s.Name, cfg: cfg, log: s.Log, clock: s.Clock}
+	c := &Connector{name: s.Name, cfg: cfg, log: s.Log, clock: s.Clock, creds: &credentials{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -226,7 +238,7 @@ func (c *Connector) configure(env func(string) string) error {
 	if tok == "" {
 		return errors.New("token_env or token_file is required (an API token on Cloud, a personal access token on Data Center)")
 	}
-	c.token = tok
+	c.creds.token = tok
 	if c.cloud && cfg.Email == "" {
 		return errors.New("email is required on Cloud: the API token is used with the account's e-mail address")
 	}
@@ -238,7 +250,7 @@ func (c *Connector) configure(env func(string) string) error {
 	if webhooks && sec == "" {
 		return errors.New("webhook_secret_env or webhook_secret_file is required to receive webhooks (or set webhooks: false to rely on polling)")
 	}
-	c.secret = sec
+	c.creds.secret = sec
 	for _, p := range cfg.Projects.Dev {
 		if !projectKeyRE.MatchString(p) {
 			return fmt.Errorf("projects.dev: %q is not a Jira project key (like KBOT)", p)
@@ -400,9 +412,9 @@ type authTransport struct {
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	if t.conn.cloud {
-		r.SetBasicAuth(t.conn.cfg.Email, t.conn.token.Reveal())
+		r.SetBasicAuth(t.conn.cfg.Email, t.conn.creds.token.Reveal())
 	} else {
-		r.Header.Set("Authorization", "Bearer "+t.conn.token.Reveal())
+		r.Header.Set("Authorization", "Bearer "+t.conn.creds.token.Reveal())
 	}
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("User-Agent", "liaison-jira")

@@ -75,7 +75,7 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 // verify checks the HMAC-SHA256 signature of body. Its errors say what was
 // wrong without quoting what was sent.
 func (c *Connector) verify(h http.Header, body []byte) error {
-	if c.secret == "" {
+	if c.creds.secret == "" {
 		return errors.New("webhooks are off for this instance (webhooks: false)")
 	}
 	sig := h.Get(HeaderSignature)
@@ -90,7 +90,7 @@ func (c *Connector) verify(h http.Header, body []byte) error {
 	if err != nil {
 		return errors.New("signature is not hexadecimal")
 	}
-	mac := hmac.New(sha256.New, []byte(c.secret.Reveal()))
+	mac := hmac.New(sha256.New, []byte(c.creds.secret.Reveal()))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
 		return errors.New("signature does not match the body")

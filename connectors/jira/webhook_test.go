@@ -49,7 +49,7 @@ func TestReceiveWebhook_Signature(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c2 := decoderEnv(t)
 			if c.off {
-				c2.secret = ""
+				c2.creds.secret = ""
 			}
 			clk := newClock()
 			clk.Set(webhookNow(t, body).Add(c.now - time.Second))
