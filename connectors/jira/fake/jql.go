@@ -83,6 +83,9 @@ func (p *parser) clause(q *query, loc *time.Location) error {
 			if sep == ")" {
 				break
 			}
+			if sep == "" {
+				return fmt.Errorf("unterminated list")
+			}
 			if sep != "," {
 				return fmt.Errorf("expecting ',' or ')' in a list")
 			}
