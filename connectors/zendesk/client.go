@@ -238,11 +238,12 @@ func errorDetail(ze zendesk.Error) string {
 	return d
 }
 
-// scrub removes our own secrets from text that came from the server.
+// scrub removes our own secrets from text that came from the server: the
+// token, the webhook secret, and the Basic credentials as they travel.
 func (c *Connector) scrub(s string) string {
-	for _, sec := range []core.Secret{c.token, c.secret} {
-		if v := sec.Reveal(); v != "" {
-			s = strings.ReplaceAll(s, v, sec.String())
+	for _, v := range c.redact {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, core.Secret(v).String())
 		}
 	}
 	return s

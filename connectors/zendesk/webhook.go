@@ -205,32 +205,35 @@ type eventBody struct {
 	} `json:"event"`
 }
 
+// webhookBody is either form: the trigger body's one key, "ticket", does
+// not occur at the top of a ticket event, so one decode reads both.
+type webhookBody struct {
+	triggerBody
+	eventBody
+}
+
 // decodeWebhook parses a (verified) body into a delivery. It never fetches
 // and never echoes the body in its errors, which are *core.BadInput.
 func decodeWebhook(body []byte) (*delivery, error) {
-	var probe struct {
-		Type   string          `json:"type"`
-		Ticket json.RawMessage `json:"ticket"`
-	}
-	if err := json.Unmarshal(body, &probe); err != nil {
+	var b webhookBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		if json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+			return nil, core.Malformed("zendesk webhook: body does not have the documented shape")
+		}
 		return nil, core.Malformed("zendesk webhook: body is not a JSON object")
 	}
 	switch {
-	case strings.HasPrefix(probe.Type, "zen:event-type:ticket."):
-		return decodeEvent(body)
-	case strings.HasPrefix(probe.Type, "zen:event-type:"):
+	case strings.HasPrefix(b.Type, "zen:event-type:ticket."):
+		return decodeEvent(&b.eventBody)
+	case strings.HasPrefix(b.Type, "zen:event-type:"):
 		return &delivery{form: formIgnored}, nil
-	case len(probe.Ticket) > 0 && string(probe.Ticket) != "null":
-		return decodeTrigger(body)
+	case b.Ticket != nil:
+		return decodeTrigger(&b.triggerBody)
 	}
 	return nil, core.Malformed("zendesk webhook: neither a trigger body with a \"ticket\" object nor a ticket event")
 }
 
-func decodeTrigger(body []byte) (*delivery, error) {
-	var b triggerBody
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, core.Malformed("zendesk webhook: trigger body does not have the documented shape")
-	}
+func decodeTrigger(b *triggerBody) (*delivery, error) {
 	t := b.Ticket
 	id, err := strconv.ParseInt(t.ID.String(), 10, 64)
 	if err != nil || id <= 0 {
@@ -291,11 +294,7 @@ func decodeTrigger(body []byte) (*delivery, error) {
 	return d, nil
 }
 
-func decodeEvent(body []byte) (*delivery, error) {
-	var e eventBody
-	if err := json.Unmarshal(body, &e); err != nil {
-		return nil, core.Malformed("zendesk webhook: ticket event does not have the documented shape")
-	}
+func decodeEvent(e *eventBody) (*delivery, error) {
 	d := &delivery{form: formEvent, eventID: e.ID.String(), eventType: eventTypeOf(e.Type)}
 	if d.eventID == "" {
 		return nil, core.Malformed("zendesk webhook: ticket event without an id")

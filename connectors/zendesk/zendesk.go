@@ -13,6 +13,7 @@
 package zendesk
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,7 @@ type Connector struct {
 	secret core.Secret
 	token  core.Secret
 	hooks  bool
+	redact []string // secret values, in every form they travel in
 
 	maxSkew    time.Duration
 	poll       time.Duration
@@ -288,6 +290,11 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 		return nil, fail("webhooks need a signing secret: set webhook_secret_env or webhook_secret_file, or webhooks: false")
 	}
 	c.secret = sec
+	c.redact = []string{c.token.Reveal(), c.secret.Reveal()}
+	if tokSet {
+		basic := cfg.Email + "/token:" + c.token.Reveal()
+		c.redact = append(c.redact, base64.StdEncoding.EncodeToString([]byte(basic)))
+	}
 
 	if ro.Transport == nil {
 		ro.Transport = http.DefaultTransport
