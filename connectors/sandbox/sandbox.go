@@ -493,6 +493,12 @@ func (c *Connector) Put(ctx context.Context, it core.Item, typ core.EventType) (
 		it.Version = 1
 	}
 	it.UpdatedAt = c.clock.Now()
+	it.Comments = slices.Clone(it.Comments)
+	for i := range it.Comments {
+		if it.Comments[i].CreatedAt.IsZero() {
+			it.Comments[i].CreatedAt = it.UpdatedAt
+		}
+	}
 	if !slices.Contains(it.Seen, typ) {
 		it.Seen = append(slices.Clone(it.Seen), typ)
 	}

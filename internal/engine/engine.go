@@ -65,8 +65,11 @@ type Engine struct {
 	wake     chan struct{}
 	started  time.Time
 	m        *Metrics
-	idle     sync.WaitGroup
 	busy     atomic.Int64 // cases being reconciled now
+	// committing is set while Run's group committer is up; without it,
+	// Submit writes directly (tools and tests that drive the engine
+	// synchronously).
+	committing atomic.Bool
 }
 
 // New checks the options and builds an engine.
@@ -130,6 +133,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(1)
+	e.committing.Store(true)
 	go func() { defer wg.Done(); e.commitLoop(commitCtx) }()
 
 	var workers sync.WaitGroup
@@ -160,6 +164,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// that a poll page read before shutdown is still made durable.
 	stopCommit()
 	wg.Wait()
+	e.committing.Store(false)
 	return nil
 }
 

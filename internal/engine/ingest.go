@@ -41,16 +41,20 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 		}
 		req.batch[i] = in
 	}
-	select {
-	case e.ingestCh <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		// The batch may still commit; the sender's retry then de-duplicates.
-		return nil, ctx.Err()
+	if e.committing.Load() {
+		select {
+		case e.ingestCh <- req:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			// The batch may still commit; the sender's retry then de-duplicates.
+			return nil, ctx.Err()
+		}
+	} else {
+		req.fresh, req.err = e.o.Store.Ingest(ctx, req.batch)
 	}
 	if req.err != nil {
 		return nil, req.err

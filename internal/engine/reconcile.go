@@ -318,5 +318,28 @@ func describe(a core.Action, res core.Result) string {
 	return s
 }
 
+// Drain reconciles every case that is due now, synchronously, until none
+// is left, and returns how many reconciles ran. Tools (simulate, backfill)
+// and tests use it instead of background workers.
+func (e *Engine) Drain(ctx context.Context) (int, error) {
+	if e.started.IsZero() {
+		e.started = e.o.Clock.Now()
+	}
+	n := 0
+	for {
+		ids, err := e.o.Store.ClaimCases(ctx, e.o.Owner, e.o.Clock.Now(), 64, e.o.Lease)
+		if err != nil {
+			return n, err
+		}
+		if len(ids) == 0 {
+			return n, ctx.Err()
+		}
+		for _, id := range ids {
+			e.Reconcile(ctx, id)
+			n++
+		}
+	}
+}
+
 // Busy reports how many cases are being reconciled right now.
 func (e *Engine) Busy() int { return int(e.busy.Load()) }

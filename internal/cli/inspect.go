@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+func refArg(e *env, name string, args []string) (ref core.Ref, cfg, dsn string, err error) {
+	fs := flags(e, name)
+	c := fs.String("config", "", "configuration file")
+	d := fs.String("store", "", "database DSN (instead of --config)")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return core.Ref{}, "", "", err
+	}
+	if len(rest) != 1 {
+		return core.Ref{}, "", "", errUsage
+	}
+	ref, err = core.ParseRef(rest[0])
+	return ref, *c, *d, err
+}
+
+func links(ctx context.Context, e *env, args []string) error {
+	ref, cfg, dsn, err := refArg(e, "links", args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := st.CaseOf(ctx, ref)
+	if errors.Is(err, core.ErrNotFound) {
+		return &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
+	}
+	if err != nil {
+		return err
+	}
+	c, err := st.LoadCase(ctx, id)
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "case %d: %d records\n\n", c.ID, len(c.Items))
+	for _, it := range c.Items {
+		mark := " "
+		if it.Ref == ref {
+			mark = "*"
+		}
+		status := it.Native
+		if status == "" {
+			status = "(not fetched yet)"
+		}
+		fmt.Fprintf(w, "%s %-44s %-18s %s\n", mark, it.Ref, status, clip(it.Title, 60))
+		if it.URL != "" {
+			fmt.Fprintf(w, "    %s\n", it.URL)
+		}
+	}
+	fmt.Fprintln(w, "\nlinks:")
+	for _, l := range c.Links {
+		fmt.Fprintf(w, "  %s —%s→ %s  (%s)\n", l.From, l.Role, l.To, l.Origin)
+	}
+	acts, err := st.Actions(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	printActions(w, "pending actions", acts, core.Pending)
+	printActions(w, "dead letters", acts, core.Dead)
+	fmt.Fprintln(w, "\nrecent audit:")
+	var entries []core.AuditEntry
+	for _, it := range c.Items {
+		a, err := st.Audit(ctx, it.Ref, 20)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, a...)
+	}
+	slices.SortStableFunc(entries, func(a, b core.AuditEntry) int { return b.At.Compare(a.At) })
+	entries = slices.CompactFunc(entries, func(a, b core.AuditEntry) bool { return a.Key == b.Key })
+	if len(entries) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, a := range entries[:min(len(entries), 15)] {
+		fmt.Fprintf(w, "  %s  %-28s %-10s %s: %s\n", a.At.UTC().Format(time.DateTime), a.Rule, a.Kind, a.Target, a.Detail)
+	}
+	return nil
+}
+
+func printActions(w io.Writer, title string, acts []core.Action, st core.ActionState) {
+	fmt.Fprintf(w, "\n%s:\n", title)
+	n := 0
+	for _, a := range acts {
+		if a.State != st {
+			continue
+		}
+		n++
+		line := fmt.Sprintf("  %s %s by rule %q, %d attempt(s)", a.Kind, a.Target, a.Rule, a.Attempts)
+		if a.LastError != "" {
+			line += ": " + a.LastError
+		}
+		if st == core.Pending && !a.NextAttempt.IsZero() {
+			line += ", next at " + a.NextAttempt.UTC().Format(time.DateTime)
+		}
+		fmt.Fprintln(w, line)
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// why answers, for each status and field of a record, which rule last set
+// it and when, from the audit log; and lists the events seen about it.
+func why(ctx context.Context, e *env, args []string) error {
+	ref, cfg, dsn, err := refArg(e, "why", args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	it, err := st.Item(ctx, ref)
+	if errors.Is(err, core.ErrNotFound) {
+		return &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
+	}
+	if err != nil {
+		return err
+	}
+	audit, err := st.Audit(ctx, ref, 500)
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "%s  %q\n\n", ref, clip(it.Title, 70))
+	// Audit is newest first: the first entry per field is the last setter.
+	type setter struct {
+		value string
+		a     core.AuditEntry
+	}
+	last := map[string]setter{}
+	var order []string
+	note := func(field, value string, a core.AuditEntry) {
+		if _, ok := last[field]; !ok {
+			last[field] = setter{value, a}
+			order = append(order, field)
+		}
+	}
+	var comments []core.AuditEntry
+	for _, a := range audit {
+		switch a.Kind {
+		case core.Transition:
+			note("status", strings.TrimPrefix(a.Detail, "status → "), a)
+		case core.SetFields:
+			for _, kv := range strings.Split(strings.TrimPrefix(a.Detail, "set "), ", ") {
+				k, v, _ := strings.Cut(kv, " = ")
+				note(k, v, a)
+			}
+		case core.Create:
+			note("(created)", a.Detail, a)
+		case core.AddComment:
+			comments = append(comments, a)
+		}
+	}
+	fmt.Fprintf(w, "status: %s\n", it.Native)
+	if s, ok := last["status"]; ok {
+		fmt.Fprintf(w, "  set to %q by rule %q at %s\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), s.a.Reason)
+	} else {
+		fmt.Fprintln(w, "  never set by the gateway (a person or the system set it)")
+	}
+	for _, f := range order {
+		if f == "status" {
+			continue
+		}
+		s := last[f]
+		fmt.Fprintf(w, "%s: %s\n  by rule %q at %s\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), s.a.Reason)
+	}
+	if len(comments) > 0 {
+		fmt.Fprintf(w, "comments written by the gateway: %d\n", len(comments))
+		for _, a := range comments {
+			fmt.Fprintf(w, "  %s  rule %q: %s\n", a.At.UTC().Format(time.DateTime), a.Rule, a.Detail)
+		}
+	}
+	evs, err := st.Events(ctx, ref, 10)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nlatest events about it:")
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "  none stored")
+	}
+	for _, ev := range evs {
+		fmt.Fprintf(w, "  %s  %-14s via %-7s from %s (delivery %s)\n", ev.At.UTC().Format(time.DateTime), ev.Type, ev.Via, ev.Source, clip(ev.DeliveryID, 50))
+	}
+	return nil
+}

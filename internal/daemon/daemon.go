@@ -1,0 +1,204 @@
+// Package daemon wires a configuration into a running gateway: the store,
+// the mappings (reloaded when their folder changes), the connector
+// instances, the engine and the HTTP server, with a graceful shutdown.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/engine"
+	"github.com/liaisonhq/liaison/internal/server"
+	"github.com/liaisonhq/liaison/internal/store"
+	"github.com/liaisonhq/liaison/mappings"
+)
+
+// Daemon is a built, not yet running, gateway.
+type Daemon struct {
+	Config   *config.Config
+	Store    *store.Store
+	Engine   *engine.Engine
+	Server   *server.Server
+	Registry *prometheus.Registry
+	log      *slog.Logger
+	conns    []core.Connector
+	mapOpts  mappings.Options
+}
+
+// Options tune Build for tests and tools.
+type Options struct {
+	Clock core.Clock
+	Log   *slog.Logger
+	// Owner names this replica (default: host name and pid).
+	Owner string
+	// IdleWait overrides the engine's idle polling (tests).
+	IdleWait time.Duration
+}
+
+// Build opens the store, loads and checks the mappings, builds the
+// connector instances and the engine. Nothing runs until Run.
+func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = core.SystemClock{}
+	}
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	mopts := mappings.Options{Systems: cfg.Systems()}
+	m, err := LoadMappings(cfg.Mappings, mopts)
+	if err != nil {
+		return nil, err
+	}
+	var conns []core.Connector
+	for _, in := range cfg.Instances() {
+		f, _ := core.Lookup(in.Kind)
+		c, err := f(core.Setup{Name: in.Name, Decode: in.Decode, Log: o.Log.With("connector", in.Name), Clock: o.Clock, Env: os.Getenv})
+		if err != nil {
+			return nil, fmt.Errorf("connector %q: %w", in.Name, err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		if mc, ok := c.(core.MappingChecker); ok {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := mc.CheckMappings(cctx, m)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err)
+			}
+		}
+	}
+	dsn, err := cfg.StoreDSN()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, dsn, store.Options{Clock: o.Clock, Logger: o.Log,
+		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit})
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	met := engine.NewMetrics(reg, st)
+	eng, err := engine.New(engine.Options{Store: st, Connectors: conns, Mappings: m, Metrics: met, Clock: o.Clock,
+		Log: o.Log, Owner: o.Owner, Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, IdleWait: o.IdleWait,
+		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected,
+		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}})
+	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, log: o.Log, conns: conns, mapOpts: mopts}, nil
+}
+
+// LoadMappings loads the admin's folder, or the embedded defaults when dir
+// is empty.
+func LoadMappings(dir string, o mappings.Options) (*core.Mappings, error) {
+	if dir == "" {
+		o.Source = "embedded defaults"
+		return mappings.Load(mappings.Defaults(), o)
+	}
+	return mappings.LoadDir(dir, o)
+}
+
+// Run serves until ctx ends, then shuts down in order: stop accepting
+// requests (in-flight ones finish), stop the engine (claimed cases finish or
+// stay queued), close the connectors and the store.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.Config.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", d.Config.Listen, err)
+		}
+	}
+	hs := &http.Server{Handler: d.Server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- hs.Serve(ln) }()
+	d.log.Info("liaison serving", "addr", ln.Addr().String(), "store", d.Store.Backend(),
+		"connectors", len(d.conns), "mappings", mappingsSource(d.Config.Mappings))
+
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engDone := make(chan error, 1)
+	go func() { engDone <- d.Engine.Run(engCtx) }()
+	if d.Config.Mappings != "" {
+		go mappings.Watch(engCtx, d.Config.Mappings, d.Config.Reload, d.mapOpts,
+			func(m *core.Mappings) {
+				if err := d.checkMappings(engCtx, m); err != nil {
+					d.log.Error("mappings changed but were refused; keeping the previous ones", "err", err)
+					return
+				}
+				d.Engine.SetMappings(m)
+				d.log.Info("mappings reloaded", "dir", d.Config.Mappings, "rules", len(m.Rules))
+			},
+			func(err error) {
+				d.log.Error("mappings changed but are invalid; keeping the previous ones", "err", err)
+			})
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+	}
+	d.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if e := hs.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		d.log.Warn("http shutdown", "err", e)
+	}
+	stopEngine()
+	<-engDone
+	for _, c := range d.conns {
+		if cl, ok := c.(interface{ Close() }); ok {
+			cl.Close()
+		}
+	}
+	if e := d.Store.Close(); e != nil {
+		d.log.Warn("closing store", "err", e)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (d *Daemon) checkMappings(ctx context.Context, m *core.Mappings) error {
+	for _, c := range d.conns {
+		if mc, ok := c.(core.MappingChecker); ok {
+			if err := mc.CheckMappings(ctx, m); err != nil {
+				return fmt.Errorf("connector %q: %w", c.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func mappingsSource(dir string) string {
+	if dir == "" {
+		return "embedded defaults"
+	}
+	return dir
+}
+
+// Connectors returns the built instances.
+func (d *Daemon) Connectors() []core.Connector { return d.conns }

@@ -1,0 +1,323 @@
+// Package loadtest measures the gateway end to end on the sandbox: signed
+// webhooks over loopback HTTP into the real daemon (SQLite with full
+// durability), with the load generator in the same process, so the figures
+// include its cost. `liaison bench` prints its report.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sb "github.com/liaisonhq/liaison/connectors/sandbox"
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/sandbox"
+)
+
+// Options size a run.
+type Options struct {
+	Dir         string        // for the SQLite file
+	IngestN     int           // events for the ingest-rate phase (default 20000)
+	Concurrency int           // clients in the ingest phase (default 64)
+	Rate        int           // paced rate for latency phases (default 500/s)
+	Paced       time.Duration // length of each paced phase (default 5s)
+	ReconcileN  int           // cases for the reconcile phase (default 5000)
+	Log         *slog.Logger
+}
+
+// Report holds the measured figures.
+type Report struct {
+	IngestEvents    int
+	IngestRate      float64 // events/s, acknowledged after durable commit
+	AckP50, AckP99  time.Duration
+	AckRate         float64 // achieved paced rate
+	ReconcileCases  int
+	ReconcileRate   float64 // cases/s
+	E2EP50, E2EP99  time.Duration
+	E2ERate         float64
+	E2ECount        int
+	PeakRSSBytes    int64
+	Errors          int
+}
+
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "durable ingest through HTTP:   %8.0f events/s   (%d signed webhooks, verified, committed, acknowledged)\n", r.IngestRate, r.IngestEvents)
+	fmt.Fprintf(&b, "acknowledgement latency:       p50 %-9s p99 %-9s at %.0f requests/s\n", r.AckP50.Round(time.Microsecond), r.AckP99.Round(time.Microsecond), r.AckRate)
+	fmt.Fprintf(&b, "reconcile:                     %8.0f cases/s    (%d cases, each planning and applying one create)\n", r.ReconcileRate, r.ReconcileCases)
+	fmt.Fprintf(&b, "event received → action done:  p50 %-9s p99 %-9s at %.0f events/s (%d events)\n", r.E2EP50.Round(time.Microsecond), r.E2EP99.Round(time.Microsecond), r.E2ERate, r.E2ECount)
+	fmt.Fprintf(&b, "peak memory (RSS):             %8.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+	if r.Errors > 0 {
+		fmt.Fprintf(&b, "errors:                        %d requests failed\n", r.Errors)
+	}
+	return b.String()
+}
+
+type client struct {
+	http   *http.Client
+	base   string
+	secret core.Secret
+}
+
+// post sends one signed sandbox delivery and returns the latency.
+func (c *client) post(ctx context.Context, system string, d sb.Delivery) (time.Duration, error) {
+	body, _ := json.Marshal(d)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/webhooks/sandbox/"+system, bytes.NewReader(body))
+	req.Header.Set(sb.SignatureHeader, sb.Sign(c.secret, body))
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(start), nil
+}
+
+// Run performs the phases in order on one sandbox daemon.
+func Run(ctx context.Context, o Options) (Report, error) {
+	o.IngestN = orDefault(o.IngestN, 20000)
+	o.Concurrency = orDefault(o.Concurrency, 64)
+	o.Rate = orDefault(o.Rate, 500)
+	o.ReconcileN = orDefault(o.ReconcileN, 5000)
+	if o.Paced == 0 {
+		o.Paced = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s, err := sandbox.Start(ctx, sandbox.Options{Dir: o.Dir, Listen: "127.0.0.1:0", Log: o.Log, IdleWait: 20 * time.Millisecond})
+	if err != nil {
+		return Report{}, err
+	}
+	defer s.Stop()
+	c := &client{base: "http://" + s.Addr, secret: core.Secret(os.Getenv(sandbox.SecretEnv)),
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2}, Timeout: 30 * time.Second}}
+	var r Report
+
+	// Phase 1: ingest rate. Customer tickets that no rule acts on, so the
+	// figure is intake: verify, commit durably, acknowledge.
+	var next, errs atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(o.IngestN) {
+					return
+				}
+				if _, err := c.post(ctx, "zendesk", ticket(i, "ingest")); err != nil {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.IngestEvents = o.IngestN
+	r.IngestRate = float64(o.IngestN) / time.Since(start).Seconds()
+	if err := quiesce(ctx, s); err != nil {
+		return r, err
+	}
+
+	// Phase 2: acknowledgement latency at a steady rate.
+	lat, rate, n := paced(ctx, o.Rate, o.Paced, func(i int) (time.Duration, error) {
+		return c.post(ctx, "zendesk", ticket(int64(o.IngestN+i), "paced"))
+	}, &errs)
+	r.AckP50, r.AckP99, r.AckRate = pct(lat, 50), pct(lat, 99), rate
+	_ = n
+	if err := quiesce(ctx, s); err != nil {
+		return r, err
+	}
+
+	// Phase 3: reconcile rate. Mails are ingested with the workers busy
+	// elsewhere is not possible in-process, so: ingest them in one burst,
+	// then time from the last acknowledgement until every mail has its
+	// customer ticket (one create per case, plus the follow-ups its rules
+	// plan).
+	zd := s.Systems["zendesk"]
+	before := len(zd.Records(core.CustomerTicket))
+	next.Store(0)
+	start = time.Now()
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(o.ReconcileN) {
+					return
+				}
+				if _, err := c.post(ctx, "imap", mail(i, "rec")); err != nil {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := before + o.ReconcileN
+	if err := waitUntil(ctx, 5*time.Minute, func() bool { return len(zd.Records(core.CustomerTicket)) >= want }); err != nil {
+		return r, fmt.Errorf("reconcile phase: %w", err)
+	}
+	r.ReconcileCases = o.ReconcileN
+	r.ReconcileRate = float64(o.ReconcileN) / time.Since(start).Seconds()
+	if err := quiesce(ctx, s); err != nil {
+		return r, err
+	}
+
+	// Phase 4: event → action delay at a steady rate: each mail's ticket
+	// creation is timed from the moment its webhook was sent.
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var delays []time.Duration
+	zd.OnWrite(func(w sb.Write) {
+		if w.Kind != core.Create {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for id, t := range sent {
+			if strings.Contains(w.Key, id) {
+				delays = append(delays, w.At.Sub(t))
+				delete(sent, id)
+				return
+			}
+		}
+	})
+	_, r.E2ERate, _ = paced(ctx, o.Rate, o.Paced, func(i int) (time.Duration, error) {
+		d := mail(int64(i), "e2e")
+		mu.Lock()
+		sent[d.Item.Ref.ID] = time.Now()
+		mu.Unlock()
+		return c.post(ctx, "imap", d)
+	}, &errs)
+	waitUntil(ctx, time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) == 0 })
+	zd.OnWrite(nil)
+	mu.Lock()
+	r.E2ECount = len(delays)
+	r.E2EP50, r.E2EP99 = pct(delays, 50), pct(delays, 99)
+	mu.Unlock()
+	r.Errors = int(errs.Load())
+	r.PeakRSSBytes = peakRSS()
+	return r, nil
+}
+
+func ticket(i int64, tag string) sb.Delivery {
+	id := tag + "-" + strconv.FormatInt(i, 10)
+	return sb.Delivery{ID: "bench-" + id, Type: core.Created, Item: core.Item{
+		Ref:   core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: id},
+		Title: "Cannot export report " + id, Body: "The export button does nothing.", Native: "new",
+		Reporter: "customer@example.com", UpdatedAt: time.Now()}}
+}
+
+func mail(i int64, tag string) sb.Delivery {
+	id := fmt.Sprintf("<%s-%d@bench.example>", tag, i)
+	return sb.Delivery{ID: "bench-" + id, Type: core.Mailed, Item: core.Item{
+		Ref:   core.Ref{System: "imap", Kind: core.EmailThread, ID: id},
+		Title: "Invoice PDF is empty", Body: "The invoice PDF for November is empty.", Native: "received",
+		Reporter: "payer@example.com", Fields: map[string]string{"from": "payer@example.com"}, UpdatedAt: time.Now()}}
+}
+
+// paced calls f at rate per second for d (open loop: a slow answer does not
+// slow the schedule), and returns the latencies and the achieved rate.
+func paced(ctx context.Context, rate int, d time.Duration, f func(i int) (time.Duration, error), errs *atomic.Int64) ([]time.Duration, float64, int) {
+	interval := time.Second / time.Duration(rate)
+	total := int(d / interval)
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, total)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := f(i)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			mu.Lock()
+			lat = append(lat, l)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lat, float64(total) / time.Since(start).Seconds(), total
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+// quiesce waits until the engine has nothing queued.
+func quiesce(ctx context.Context, s *sandbox.Sandbox) error {
+	for _, c := range s.Systems {
+		c.FlushEchoes()
+	}
+	return waitUntil(ctx, 5*time.Minute, func() bool {
+		cases, actions, err := s.Daemon.Store.QueueDepth(ctx)
+		return err == nil && cases == 0 && actions == 0 && s.Daemon.Engine.Busy() == 0
+	})
+}
+
+func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// peakRSS reads the process's high-water resident set size.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
