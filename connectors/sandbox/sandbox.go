@@ -86,7 +86,7 @@ type Connector struct {
 	// the echo loop has exited.
 	inflight sync.WaitGroup
 	loopDone chan struct{}
-	onWrite func(Write)
+	onWrite  func(Write)
 }
 
 type state struct {

@@ -12,15 +12,15 @@ import (
 // Metrics are the engine's Prometheus series. They live on a registry of
 // their own so that tests and several engines in one process do not clash.
 type Metrics struct {
-	EventsIn       *prometheus.CounterVec // source, via
-	Duplicates     *prometheus.CounterVec // source
-	PollFound      *prometheus.CounterVec // source: changes polling found that no webhook had delivered
-	Rejected       *prometheus.CounterVec // source, reason
-	Actions        *prometheus.CounterVec // system, kind, result
-	Conflicts      prometheus.Counter
-	PlanErrors     prometheus.Counter
-	ReconcileTime  prometheus.Histogram
-	IngestBatch    prometheus.Histogram
+	EventsIn      *prometheus.CounterVec // source, via
+	Duplicates    *prometheus.CounterVec // source
+	PollFound     *prometheus.CounterVec // source: changes polling found that no webhook had delivered
+	Rejected      *prometheus.CounterVec // source, reason
+	Actions       *prometheus.CounterVec // system, kind, result
+	Conflicts     prometheus.Counter
+	PlanErrors    prometheus.Counter
+	ReconcileTime prometheus.Histogram
+	IngestBatch   prometheus.Histogram
 }
 
 // NewMetrics creates the series and registers them, with a collector that

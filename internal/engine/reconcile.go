@@ -168,7 +168,7 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 		}
 		evs = append(evs, core.Event{Source: it.Ref.System, Via: core.ViaPoll, Type: core.Updated,
 			DeliveryID: "fetch:" + it.Ref.String() + "@" + got.UpdatedAt.UTC().Format(time.RFC3339Nano),
-			Item: *got, At: e.o.Clock.Now()})
+			Item:       *got, At: e.o.Clock.Now()})
 	}
 	if len(evs) == 0 {
 		return false

@@ -38,17 +38,17 @@ type Options struct {
 
 // Report holds the measured figures.
 type Report struct {
-	IngestEvents    int
-	IngestRate      float64 // events/s, acknowledged after durable commit
-	AckP50, AckP99  time.Duration
-	AckRate         float64 // achieved paced rate
-	ReconcileCases  int
-	ReconcileRate   float64 // cases/s
-	E2EP50, E2EP99  time.Duration
-	E2ERate         float64
-	E2ECount        int
-	PeakRSSBytes    int64
-	Errors          int
+	IngestEvents   int
+	IngestRate     float64 // events/s, acknowledged after durable commit
+	AckP50, AckP99 time.Duration
+	AckRate        float64 // achieved paced rate
+	ReconcileCases int
+	ReconcileRate  float64 // cases/s
+	E2EP50, E2EP99 time.Duration
+	E2ERate        float64
+	E2ECount       int
+	PeakRSSBytes   int64
+	Errors         int
 }
 
 func (r Report) String() string {

@@ -118,4 +118,6 @@ func TestNoRetryOn4xxAndLongWaitGoesBack(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return http.StatusText(0) + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa(i int) string {
+	return http.StatusText(0) + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}

@@ -69,7 +69,9 @@ func (r recorder) Apply(ctx context.Context, a core.Action) (core.Result, error)
 	return res, err
 }
 
-type notifier struct{ emit func(core.Action, core.Result) }
+type notifier struct {
+	emit func(core.Action, core.Result)
+}
 
 func (n notifier) Apply(_ context.Context, a core.Action) (core.Result, error) {
 	n.emit(a, core.Result{})
