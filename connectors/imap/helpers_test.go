@@ -206,6 +206,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	}
 	f.c = build(t, cfg, f.clock, f.logs)
 	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
+	t.Cleanup(func() { f.dumpLogs(t) })
 	return f
 }
 
@@ -266,4 +267,10 @@ func (f *fixture) count(t *testing.T, mailbox string) int {
 		return -1
 	}
 	return n
+}
+
+func (f *fixture) dumpLogs(t *testing.T) {
+	if t.Failed() {
+		t.Log(f.logs.String())
+	}
 }

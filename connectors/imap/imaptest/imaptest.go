@@ -106,8 +106,12 @@ func (s *Server) Port() int {
 func (s *Server) Close() error { return s.srv.Close() }
 
 // Append delivers a message to a mailbox, as an MTA would, and returns its
-// UID. Clients idling on the mailbox are told at once.
+// UID. Clients idling on the mailbox are told at once. A leading mbox
+// "From " separator line (as exported .eml files sometimes carry) is
+// dropped, as a delivery agent does: the in-memory server cannot serve
+// such a message.
 func (s *Server) Append(mailbox string, raw []byte) (uint32, error) {
+	raw = StripMboxFrom(raw)
 	data, err := s.user.Append(mailbox, literal{bytes.NewReader(raw), int64(len(raw))}, &imap.AppendOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("imaptest: append to %q: %w", mailbox, err)
@@ -287,4 +291,14 @@ func (c *trackedConn) Close() error {
 		return nil
 	}
 	return err
+}
+
+// StripMboxFrom drops a leading mbox "From " separator line.
+func StripMboxFrom(raw []byte) []byte {
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			return raw[i+1:]
+		}
+	}
+	return raw
 }
