@@ -664,7 +664,7 @@ func (c *Connector) Applied(ctx context.Context, a core.Action) (core.Result, bo
 		if err != nil {
 			return core.Result{}, false, err
 		}
-		cs, err := c.ticketComments(ctx, id, -1, 0)
+		cs, err := c.ticketComments(ctx, id, -1)
 		if err != nil {
 			return core.Result{}, false, fmt.Errorf("zendesk %q: %w", c.name, err)
 		}

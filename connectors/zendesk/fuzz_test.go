@@ -101,13 +101,13 @@ func BenchmarkWebhookDecode(b *testing.B) {
 	seeds := webhookSeeds(b)
 	var body []byte
 	for _, s := range seeds {
-		if d, err := decodeWebhook(s); err == nil && d.form == formTrigger && d.complete {
+		if d, err := decodeWebhook(s); err == nil && d.form == formTrigger && d.item.Title != "" {
 			body = s
 			break
 		}
 	}
 	if body == nil {
-		b.Fatal("no complete trigger body among the seeds")
+		b.Fatal("no trigger body among the seeds")
 	}
 	c := &Connector{name: "zendesk", secret: testSecret, clock: &testClock{t: t0}, maxSkew: DefaultMaxSkew}
 	req := signed(body, testSecret, t0)

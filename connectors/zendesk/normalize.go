@@ -166,26 +166,21 @@ func (c *Connector) comment(ac apiComment, sl sideloads) core.Comment {
 
 // commentCache remembers a ticket's comments as last read, so that an
 // update that added none costs no request. Comments are append-only in
-// Zendesk, so the count (or the newest id) says whether the list changed.
+// Zendesk, so the count says whether the list changed.
 type commentCache struct {
 	count    int
-	lastID   int64
 	comments []core.Comment
 }
 
 // ticketComments returns every comment of a ticket. count (the
-// comment_count sideload, or -1) and latest (the newest comment id a
-// webhook named, or 0) let it answer from the cache.
-func (c *Connector) ticketComments(ctx context.Context, id int64, count int, latest int64) ([]core.Comment, error) {
-	if cc, ok := c.comments.get(id); ok {
-		if (count >= 0 && cc.count == count) || (latest > 0 && cc.lastID == latest) {
-			return cc.comments, nil
-		}
+// comment_count sideload) lets it answer from the cache; -1 always reads.
+func (c *Connector) ticketComments(ctx context.Context, id int64, count int) ([]core.Comment, error) {
+	if cc, ok := c.comments.get(id); ok && count >= 0 && cc.count == count {
+		return cc.comments, nil
 	}
 	c.metrics.fetches.WithLabelValues("comments").Inc()
 	q := "?include=users&page[size]=100"
 	var out []core.Comment
-	var lastID int64
 	for pages := 0; ; pages++ {
 		if pages == 60 { // 5000 comments is Zendesk's per-ticket maximum
 			return nil, fmt.Errorf("ticket %d: more than %d comment pages", id, pages)
@@ -197,14 +192,13 @@ func (c *Connector) ticketComments(ctx context.Context, id int64, count int, lat
 		sl := c.sideload(page.Users, nil)
 		for _, ac := range page.Comments {
 			out = append(out, c.comment(ac, sl))
-			lastID = max(lastID, ac.ID)
 		}
 		if !page.Meta.HasMore || page.Meta.AfterCursor == "" {
 			break
 		}
 		q = "?include=users&page[size]=100&page[after]=" + url.QueryEscape(page.Meta.AfterCursor)
 	}
-	c.comments.put(id, commentCache{count: len(out), lastID: lastID, comments: out})
+	c.comments.put(id, commentCache{count: len(out), comments: out})
 	return out, nil
 }
 
@@ -273,7 +267,7 @@ func (c *Connector) fetchTicket(ctx context.Context, id int64) (*apiTicket, core
 	if env.Ticket.CommentCount != nil {
 		count = *env.Ticket.CommentCount
 	}
-	cs, err := c.ticketComments(ctx, id, count, 0)
+	cs, err := c.ticketComments(ctx, id, count)
 	if err != nil {
 		return nil, core.Item{}, err
 	}

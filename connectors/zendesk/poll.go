@@ -62,7 +62,7 @@ func (c *Connector) Poll(ctx context.Context, cursor string) ([]core.Event, stri
 			if t.CommentCount != nil {
 				count = *t.CommentCount
 			}
-			cs, err := c.ticketComments(ctx, t.ID, count, 0)
+			cs, err := c.ticketComments(ctx, t.ID, count)
 			if err != nil {
 				return nil, "", false, fmt.Errorf("zendesk %q: comments of ticket %d: %w", c.name, t.ID, err)
 			}

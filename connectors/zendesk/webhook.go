@@ -84,15 +84,13 @@ type delivery struct {
 	form     int
 	ticketID int64
 
-	// Trigger form: the snapshot the body carried, whether it is complete
-	// enough to stand for the ticket, its custom fields by id or title,
-	// the newest comment, and the times it gave.
-	item     core.Item
-	complete bool
-	fields   map[string]string
-	latest   *core.Comment
-	latestID int64
-	created  time.Time
+	// What the body carried: the trigger form's snapshot (custom fields
+	// by id or title kept apart until the catalog names them), and the
+	// newest comment of either form. It is used only when the ticket
+	// cannot be read.
+	item   core.Item
+	fields map[string]string
+	latest *core.Comment
 
 	// Event form.
 	eventID   string
@@ -240,8 +238,7 @@ func decodeTrigger(b *triggerBody) (*delivery, error) {
 		return nil, core.Malformed("zendesk webhook: trigger body: ticket.id is not a ticket number")
 	}
 	d := &delivery{form: formTrigger, ticketID: id}
-	updated, precise := parseTime(t.UpdatedAt.String())
-	d.created, _ = parseTime(t.CreatedAt.String())
+	updated := parseTime(t.UpdatedAt.String())
 	it := core.Item{
 		Title:     t.Subject.String(),
 		Body:      string(t.Description),
@@ -277,9 +274,8 @@ func decodeTrigger(b *triggerBody) (*delivery, error) {
 		cid, _ := strconv.ParseInt(lc.ID.String(), 10, 64)
 		if cid > 0 {
 			body, marker := splitMarker(string(lc.Body))
-			created, _ := parseTime(lc.CreatedAt.String())
+			created := parseTime(lc.CreatedAt.String())
 			pub, _ := strconv.ParseBool(strings.ToLower(lc.Public.String()))
-			d.latestID = cid
 			d.latest = &core.Comment{
 				ID: strconv.FormatInt(cid, 10), Author: lc.AuthorEmail.String(), Body: body,
 				Public: pub, CreatedAt: created, Marker: marker,
@@ -287,10 +283,6 @@ func decodeTrigger(b *triggerBody) (*delivery, error) {
 		}
 	}
 	d.item = it
-	// Complete means the body can stand for the ticket without a fetch:
-	// the fields rules read, and a timestamp precise enough to order
-	// versions and to match the poller's de-duplication key.
-	d.complete = it.Title != "" && it.Native != "" && it.Reporter != "" && precise
 	return d, nil
 }
 
@@ -308,7 +300,7 @@ func decodeEvent(e *eventBody) (*delivery, error) {
 		return nil, core.Malformed("zendesk webhook: ticket event without a ticket number")
 	}
 	d.ticketID = id
-	d.at, _ = parseTime(e.Time.String())
+	d.at = parseTime(e.Time.String())
 	if cm := e.Event.Comment; cm != nil {
 		cid, _ := strconv.ParseInt(cm.ID.String(), 10, 64)
 		if cid > 0 {
@@ -317,7 +309,7 @@ func decodeEvent(e *eventBody) (*delivery, error) {
 			if cm.IsPublic != nil {
 				c.Public = *cm.IsPublic
 			}
-			d.latest, d.latestID = c, cid
+			d.latest = c
 		}
 	}
 	return d, nil
@@ -347,31 +339,27 @@ func placeholderValue(s string) string {
 	return strings.ToLower(s)
 }
 
-// parseTime reads the timestamps placeholders render. precise is false for
-// the minute-precision form ("2013-12-12T05:35Z") some accounts produce.
-func parseTime(s string) (t time.Time, precise bool) {
-	if s == "" {
-		return time.Time{}, false
-	}
-	for _, l := range []string{time.RFC3339Nano, "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST"} {
+// parseTime reads the timestamps placeholders and events carry: RFC 3339
+// (with or without seconds), or the "2006-01-02 15:04:05 -0700" form.
+func parseTime(s string) time.Time {
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST"} {
 		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), true
+			return t.UTC()
 		}
 	}
-	for _, l := range []string{"2006-01-02T15:04Z07:00", "2006-01-02 15:04"} {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), false
-		}
-	}
-	return time.Time{}, false
+	return time.Time{}
 }
 
 // ReceiveWebhook implements core.WebhookReceiver. It verifies the
-// signature and its timestamp (core.ErrForged), decodes the trigger body or
-// ticket event (*core.BadInput), and completes what the body lacks by
-// reading the ticket and its comments at most once. If that read fails,
-// the delivery is still acknowledged with what it carried (the poller
-// catches up), so that Zendesk's retries are not spent on our outage.
+// signature and its timestamp (core.ErrForged) and decodes the trigger body
+// or ticket event (*core.BadInput). Then it reads the ticket once (its
+// comments only when their count changed since this process last read
+// them): the store skips a duplicate delivery whole, so a webhook's
+// snapshot must be exactly the one the poller would record under the same
+// key, and only the API gives that (a trigger body holds only the fields
+// the admin listed). If the read fails, the delivery is still acknowledged
+// with what it carried (see partial) and the poller catches up, so that
+// Zendesk's retries are not spent on our outage.
 func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
 	if !c.hooks {
 		c.metrics.webhooks.WithLabelValues("forged").Inc()
@@ -386,90 +374,35 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 		c.metrics.webhooks.WithLabelValues("malformed").Inc()
 		return nil, err
 	}
-	var ev core.Event
-	switch d.form {
-	case formIgnored:
+	if d.form == formIgnored {
 		c.metrics.webhooks.WithLabelValues("ignored").Inc()
 		return nil, nil
-	case formTrigger:
-		ev = c.completeTrigger(ctx, d)
-	case formEvent:
-		ev = c.completeEvent(ctx, d)
 	}
+	ev := c.fetched(ctx, d)
 	ev.Raw = req.Body
 	c.metrics.webhooks.WithLabelValues("accepted").Inc()
 	return []core.Event{ev}, nil
 }
 
-func (c *Connector) completeTrigger(ctx context.Context, d *delivery) core.Event {
-	ref := c.ref(d.ticketID)
-	if !d.complete {
-		return c.fetched(ctx, d, "")
-	}
-	it := d.item
-	it.Ref = ref
-	if it.URL == "" || !strings.HasPrefix(it.URL, "http") {
-		it.URL = c.ticketURL(d.ticketID)
-	}
-	// Custom fields named by id need the catalog to be named by title.
-	k, err := c.catalog(ctx, false)
-	if err != nil {
-		return c.partial(d, err)
-	}
-	fields := map[string]string{}
-	for key, v := range d.fields {
-		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
-			def := k.fields[id]
-			if def == nil {
-				continue
-			}
-			key = def.Title
-		}
-		fields[key] = v
-	}
-	if len(fields) > 0 {
-		it.Fields = fields
-	}
-	cs, err := c.ticketComments(ctx, d.ticketID, -1, d.latestID)
-	delivery := deliveryID(ref, it.UpdatedAt)
-	if err != nil {
-		// Without the full comment list this event must not share its
-		// key with the poller's, or the poller's complete one would be
-		// dropped as a duplicate.
-		c.log.Warn("webhook: reading comments failed; using the trigger's latest comment", "ticket", d.ticketID, "err", err)
-		if d.latest != nil {
-			cs = []core.Comment{*d.latest}
-		}
-		delivery += "#webhook"
-	}
-	it.Comments = cs
-	typ := guessType(d.created, it.UpdatedAt, it.Native == "deleted", cs)
-	return c.event(it, typ, core.ViaWebhook, delivery, it.UpdatedAt)
-}
-
-func (c *Connector) completeEvent(ctx context.Context, d *delivery) core.Event {
-	return c.fetched(ctx, d, d.eventID)
-}
-
-// fetched completes a delivery by reading the ticket. delivery is the
-// event id for the event form; "" uses the ticket version's key.
-func (c *Connector) fetched(ctx context.Context, d *delivery, delivery string) core.Event {
+// fetched completes a delivery by reading the ticket. A trigger delivery
+// is keyed like a poll of the same version (<ref>@<updated_at>); a ticket
+// event by its event id.
+func (c *Connector) fetched(ctx context.Context, d *delivery) core.Event {
 	ref := c.ref(d.ticketID)
 	t, it, err := c.fetchTicket(ctx, d.ticketID)
-	at := d.at
+	delivery, at := d.eventID, d.at
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		// Gone (deleted, or spam): a deletion that keeps what was known.
-		it = core.Item{Ref: ref, Deleted: true, Seen: nil}
+		// Gone (deleted, spam): a deletion that keeps what was known.
 		if delivery == "" {
 			delivery = ref.String() + "@deleted"
 		}
 		if at.IsZero() {
 			at = c.clock.Now()
 		}
-		return c.event(it, core.Deleted, core.ViaWebhook, delivery, at)
+		return c.event(core.Item{Ref: ref, Deleted: true}, core.Deleted, core.ViaWebhook, delivery, at)
 	case err != nil:
-		return c.partial(d, err)
+		return c.partial(ctx, d, err)
 	}
 	typ := d.eventType
 	if typ == "" {
@@ -484,13 +417,35 @@ func (c *Connector) fetched(ctx context.Context, d *delivery, delivery string) c
 	return c.event(it, typ, core.ViaWebhook, delivery, at)
 }
 
-// partial is the event for a delivery whose ticket could not be read: the
-// ref and the comment the body named, with no update time, so that it adds
-// the comment without passing for a newer snapshot of the ticket.
-func (c *Connector) partial(d *delivery, err error) core.Event {
+// partial is the event for a delivery whose ticket could not be read: what
+// the body carried (a trigger body's fields, the comment either form
+// named) with no update time. Merged into a known ticket it adds only the
+// comment (core.Merge keeps the newer snapshot's fields); for a ticket not
+// seen before it is the best there is until the poller reads it. Its key
+// is its own, so the poller's complete snapshot is not taken for a duplicate.
+func (c *Connector) partial(ctx context.Context, d *delivery, err error) core.Event {
 	c.log.Warn("webhook: reading the ticket failed; keeping what the delivery carried", "ticket", d.ticketID, "err", err)
 	ref := c.ref(d.ticketID)
-	it := core.Item{Ref: ref}
+	it := d.item
+	it.Ref, it.UpdatedAt = ref, time.Time{}
+	if it.URL == "" || !strings.HasPrefix(it.URL, "http") {
+		it.URL = c.ticketURL(d.ticketID)
+	}
+	if len(d.fields) > 0 {
+		// Custom fields named by id need the catalog; without it they
+		// are left out rather than named wrongly.
+		k, _ := c.catalog(ctx, false)
+		it.Fields = map[string]string{}
+		for key, v := range d.fields {
+			if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+				if k == nil || k.fields[id] == nil {
+					continue
+				}
+				key = k.fields[id].Title
+			}
+			it.Fields[key] = v
+		}
+	}
 	if d.latest != nil {
 		it.Comments = []core.Comment{*d.latest}
 	}
@@ -503,16 +458,15 @@ func (c *Connector) partial(d *delivery, err error) core.Event {
 	}
 	if delivery == "" {
 		delivery = fmt.Sprintf("%s@%s#webhook", ref, d.item.UpdatedAt.UTC().Format(time.RFC3339Nano))
-		if d.latestID > 0 {
-			delivery += fmt.Sprintf("#%d", d.latestID)
+		if d.latest != nil {
+			delivery += "#" + d.latest.ID
 		}
 	}
 	at := d.at
 	if at.IsZero() {
 		at = c.clock.Now()
 	}
-	ev := c.event(it, typ, core.ViaWebhook, delivery, at)
-	return ev
+	return c.event(it, typ, core.ViaWebhook, delivery, at)
 }
 
 // guessType says what a version most likely was: a creation when it is the

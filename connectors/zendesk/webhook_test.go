@@ -120,8 +120,8 @@ func TestReadmeTriggerBody(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rendered trigger body does not decode: %v", err)
 	}
-	if d.form != formTrigger || !d.complete || d.ticketID != id {
-		t.Fatalf("delivery = form %d complete %v ticket %d", d.form, d.complete, d.ticketID)
+	if d.form != formTrigger || d.ticketID != id || d.item.UpdatedAt.IsZero() {
+		t.Fatalf("delivery = form %d ticket %d updated %v", d.form, d.ticketID, d.item.UpdatedAt)
 	}
 	if d.item.Title != `Export "fails" \ with <html>` || d.item.Body != "line 1\nline 2\t\"quoted\"" ||
 		d.item.Native != "new" || d.item.Priority != "high" || d.item.Reporter != "ada@example.com" ||
@@ -137,8 +137,9 @@ func TestReadmeTriggerBody(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestWebhookTriggerRoundTrip: a person's actions in Zendesk reach the
-// gateway as complete snapshots, reading no more than needed: the
-// catalog once, the comments only when a new comment appeared.
+// gateway as complete snapshots keyed like the poller's, reading no more
+// than needed: the ticket once, the catalog once, the comments only when
+// their count changed.
 func TestWebhookTriggerRoundTrip(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.LinkField, c.LinkTarget = "Developer ticket", "jira/dev_ticket" })
 	id, err := e.zd.CreateTicket("ada@example.com", "Export fails", "Steps: click export", nil,
@@ -147,8 +148,9 @@ func TestWebhookTriggerRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := "zendesk/customer_ticket/" + itoa(id)
-	sameLines(t, "calls for a new ticket", e.calls(), concat(catalogCalls,
-		[]string{"GET /api/v2/tickets/" + itoa(id) + "/comments.json?include=users&page[size]=100"}))
+	show := "GET /api/v2/tickets/" + itoa(id) + ".json?include=users,organizations,comment_count"
+	comments := "GET /api/v2/tickets/" + itoa(id) + "/comments.json?include=users&page[size]=100"
+	sameLines(t, "calls for a new ticket", e.calls(), concat([]string{show}, catalogCalls, []string{comments}))
 	evs := e.takeEvents()
 	if len(evs) != 1 {
 		t.Fatalf("%d events; want 1", len(evs))
@@ -173,28 +175,26 @@ func TestWebhookTriggerRoundTrip(t *testing.T) {
 	if _, err := e.zd.Reply(id, fake.Agent, "looking into it", false); err != nil {
 		t.Fatal(err)
 	}
-	sameLines(t, "calls for a new comment", e.calls(),
-		[]string{"GET /api/v2/tickets/" + itoa(id) + "/comments.json?include=users&page[size]=100"})
+	sameLines(t, "calls for a new comment", e.calls(), []string{show, comments})
 	ev = e.takeEvents()[0]
 	if ev.Type != core.Commented || len(ev.Item.Comments) != 2 || ev.Item.Comments[1].Public || ev.Item.Comments[1].Author != fake.Agent {
 		t.Fatalf("comment event = %s %+v", ev.Type, ev.Item.Comments)
 	}
 
-	// A status change without a comment: no read at all.
+	// A status change without a comment: the comments are not read again.
 	if err := e.zd.SetStatus(id, "hold"); err != nil {
 		t.Fatal(err)
 	}
-	sameLines(t, "calls for a status change", e.calls(), nil)
+	sameLines(t, "calls for a status change", e.calls(), []string{show})
 	ev = e.takeEvents()[0]
 	if ev.Item.Native != "hold" || len(ev.Item.Comments) != 2 || ev.Type != core.Updated {
 		t.Fatalf("status event = %s native %q, %d comments", ev.Type, ev.Item.Native, len(ev.Item.Comments))
 	}
 }
 
-// TestWebhookPartialFetchesOnce: a body with only the ticket id, or with
-// minute-precision times, is completed by reading the ticket and its
-// comments exactly once.
-func TestWebhookPartialFetchesOnce(t *testing.T) {
+// TestWebhookFetchesOnce: whatever the body carries (only the ticket id,
+// minute-precision times), the ticket and its comments are read exactly once.
+func TestWebhookFetchesOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	e.zd.SetWebhook("", "")
 	id, err := e.zd.CreateTicket("ada@example.com", "Login loops", "It loops", []string{"vip"}, nil)
@@ -271,27 +271,38 @@ func TestWebhookEventForm(t *testing.T) {
 }
 
 // TestWebhookFetchFailureStillAcknowledges: when the ticket cannot be read
-// the delivery is kept as a partial event that cannot override a snapshot.
+// the delivery is kept as what it carried, with no update time (so it
+// cannot override a snapshot) and a key of its own (so the poller's
+// snapshot is not taken for a duplicate).
 func TestWebhookFetchFailureStillAcknowledges(t *testing.T) {
-	e := newEnv(t, nil, fake.WithWebhookForm(fake.EventForm))
-	e.zd.SetWebhook("", "")
-	id, _ := e.zd.CreateTicket("ada@example.com", "Export fails", "Steps", nil, nil)
-	e.zd.SetWebhook("http://127.0.0.1:1/", testSecret)
-	e.zd.DropWebhooks(1)
-	_, _ = e.zd.Reply(id, "ada@example.com", "any news?", true)
-	dl := e.zd.Deliveries()
-	body := dl[len(dl)-1].Body
-	e.zd.FailNext(10, http.StatusServiceUnavailable, 0)
-	evs, err := e.c.ReceiveWebhook(context.Background(), signed(body, testSecret, t0))
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("%d events, %v", len(evs), err)
-	}
-	it := evs[0].Item
-	if !it.UpdatedAt.IsZero() || it.Title != "" || len(it.Comments) != 1 || it.Comments[0].Body != "any news?" || evs[0].Type != core.Commented {
-		t.Fatalf("partial item = %+v", it)
-	}
-	if !strings.Contains(e.logs.String(), "reading the ticket failed") {
-		t.Fatal("the failure was not logged")
+	for _, form := range []fake.WebhookForm{fake.TriggerForm, fake.EventForm} {
+		e := newEnv(t, nil, fake.WithWebhookForm(form))
+		e.zd.SetWebhook("", "")
+		id, _ := e.zd.CreateTicket("ada@example.com", "Export fails", "Steps", nil, map[string]string{"Developer ticket": "KBOT-7"})
+		_, _ = e.c.catalog(context.Background(), false)
+		e.zd.SetWebhook("http://127.0.0.1:1/", testSecret)
+		e.zd.DropWebhooks(1)
+		_, _ = e.zd.Reply(id, "ada@example.com", "any news?", true)
+		dl := e.zd.Deliveries()
+		body := dl[len(dl)-1].Body
+		e.zd.FailNext(10, http.StatusServiceUnavailable, 0)
+		evs, err := e.c.ReceiveWebhook(context.Background(), signed(body, testSecret, t0))
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("form %d: %d events, %v", form, len(evs), err)
+		}
+		it, ev := evs[0].Item, evs[0]
+		if !it.UpdatedAt.IsZero() || len(it.Comments) != 1 || it.Comments[0].Body != "any news?" || ev.Type != core.Commented {
+			t.Fatalf("form %d: partial item = %+v", form, it)
+		}
+		if form == fake.TriggerForm {
+			if it.Title != "Export fails" || it.Reporter != "ada@example.com" || it.Fields["Developer ticket"] != "KBOT-7" ||
+				!strings.Contains(ev.DeliveryID, "#webhook#") {
+				t.Fatalf("trigger partial = %+v, key %q", it, ev.DeliveryID)
+			}
+		}
+		if !strings.Contains(e.logs.String(), "reading the ticket failed") {
+			t.Fatal("the failure was not logged")
+		}
 	}
 }
 
