@@ -22,9 +22,10 @@ import (
 // again is a conditional request: GitHub answers 304 when nothing changed,
 // and a 304 costs no rate limit.
 type etagCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]cached
+	mu       sync.Mutex
+	maxBytes int
+	size     int
+	m        map[string]cached
 }
 
 type cached struct {
@@ -33,7 +34,10 @@ type cached struct {
 	next int // next page, from the Link header (a 304 may not repeat it)
 }
 
-func newETagCache(max int) *etagCache { return &etagCache{max: max, m: map[string]cached{}} }
+// newETagCache keeps up to maxBytes of bodies.
+func newETagCache(maxBytes int) *etagCache {
+	return &etagCache{maxBytes: maxBytes, m: map[string]cached{}}
+}
 
 func (e *etagCache) get(k string) (cached, bool) {
 	e.mu.Lock()
@@ -45,14 +49,23 @@ func (e *etagCache) get(k string) (cached, bool) {
 func (e *etagCache) put(k string, v cached) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.m[k]; !ok && len(e.m) >= e.max {
-		// Any entry will do: a dropped one costs one unconditional request.
-		for old := range e.m {
-			delete(e.m, old)
+	if len(v.body) > e.maxBytes/8 {
+		return // too big to be worth keeping
+	}
+	if old, ok := e.m[k]; ok {
+		e.size -= len(old.body)
+		delete(e.m, k)
+	}
+	for old, c := range e.m {
+		if e.size+len(v.body) <= e.maxBytes {
 			break
 		}
+		// Any entry will do: a dropped one costs one unconditional request.
+		e.size -= len(c.body)
+		delete(e.m, old)
 	}
 	e.m[k] = v
+	e.size += len(v.body)
 }
 
 // got describes a GET's answer.

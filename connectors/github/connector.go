@@ -105,7 +105,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		log:      s.Log,
 		clock:    s.Clock,
 		repos:    map[string]string{},
-		cache:    newETagCache(4096),
+		cache:    newETagCache(32 << 20),
 		commits:  map[string]commitList{},
 		branches: map[string]map[string]int{},
 		pollTags: map[string]pollTag{},

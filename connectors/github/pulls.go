@@ -15,6 +15,9 @@ import (
 // most 250 commits of a pull request, in pages of 100.
 const maxCommitPages = 3
 
+// maxKnownCommitLists bounds the commit lists kept in memory.
+const maxKnownCommitLists = 20000
+
 // snapshot normalizes a pull request with its commit messages, read from
 // the commits API unless known for its head sha, and records it in the
 // branch index that push events are matched against.
@@ -57,6 +60,12 @@ func (c *Connector) commitsOf(ctx context.Context, repo string, n int, head stri
 	}
 	if head != "" {
 		c.mu.Lock()
+		if len(c.commits) >= maxKnownCommitLists {
+			for k := range c.commits { // any: a dropped list is read again
+				delete(c.commits, k)
+				break
+			}
+		}
 		c.commits[id] = cl
 		c.mu.Unlock()
 	}

@@ -186,7 +186,7 @@ func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
 		if err := json.Unmarshal(body, &e); err != nil {
 			return parsed{}, badJSON(event, err)
 		}
-		if !e.GetIssue().IsPullRequest() {
+		if e.Issue == nil || !e.Issue.IsPullRequest() {
 			return parsed{}, nil // a plain issue is not a record we link
 		}
 		if e.Comment == nil || e.GetComment().GetID() == 0 || e.GetIssue().GetNumber() <= 0 {
