@@ -33,9 +33,9 @@
 // author's login), Assignee (the first assignee), Labels, URL, UpdatedAt, and
 // Fields: branch (head ref), base (base ref), head_sha, repo (owner/name),
 // org (owner), commits (the pull request's commit messages, oldest first,
-// joined by "\n"). Every snapshot the connector produces carries the full
-// commit list (from the commits API, cached per head sha), because the store
-// replaces a record's discovered links with those found in its newest
+// joined by "\n"). Every full snapshot the connector produces carries the
+// whole commit list (from the commits API, cached per head sha), because the
+// store replaces a record's discovered links with those found in its newest
 // snapshot: a snapshot without commits would drop the links found in them.
 //
 // Webhooks: pull_request opened → Opened, reopened → Reopened (Seen also
@@ -44,8 +44,11 @@
 // actions (labeled, assigned, ...) → Updated; pull_request_review approved →
 // Approved, changes_requested → ChangesRequested (other review states are
 // ignored); issue_comment on a pull request → Commented, a comment-only
-// snapshot (comments on plain issues are ignored). GitHub comments are never
-// seen by customers, so they are Public false. A comment carrying the hidden
+// snapshot holding just the Ref, UpdatedAt and the comment, which the store
+// merges into what it knows (comments on plain issues are ignored); link
+// discovery must therefore run on the merged snapshot, not on such an
+// event's Item. GitHub comments are never seen by customers, so they are
+// Public false. A comment carrying the hidden
 // marker <!-- liaison-xxxxxxxxxxxx --> is ours and gets Comment.Marker.
 //
 // push: the connector keeps, in memory, the open pull requests it has seen by
@@ -96,8 +99,9 @@
 //     ["commit_status_context"] (default: status_context). Any other key is a
 //     permanent error.
 //   - Transition: Native "open" or "closed" reopens or closes the pull
-//     request (no write when it is already so); "merged" and "draft" cannot be
-//     written and are permanent errors.
+//     request (no write when it is already so; a draft counts as open, since
+//     the REST API cannot mark it ready); "merged" and "draft" cannot be
+//     written and are permanent errors. The result carries the new snapshot.
 //   - Create and Notify are not supported (permanent errors): the gateway
 //     never opens pull requests.
 //

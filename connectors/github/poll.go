@@ -209,7 +209,7 @@ func (c *Connector) pollPage(ctx context.Context, repo string, since time.Time, 
 		if up.Before(since) {
 			return evs, true, nil
 		}
-		it, err := c.snapshot(ctx, repo, pr)
+		it, err := c.tolerantSnapshot(ctx, repo, pr)
 		if err != nil {
 			return nil, false, err
 		}

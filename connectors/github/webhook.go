@@ -264,7 +264,7 @@ func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.E
 	}
 	switch p.kind {
 	case kindPR:
-		it, err := c.webhookSnapshot(ctx, p.repo, p.pr)
+		it, err := c.tolerantSnapshot(ctx, p.repo, p.pr)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +286,7 @@ func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.E
 			if err != nil {
 				return nil, err
 			}
-			it, err := c.webhookSnapshot(ctx, p.repo, pr)
+			it, err := c.tolerantSnapshot(ctx, p.repo, pr)
 			if err != nil {
 				return nil, err
 			}
@@ -299,10 +299,11 @@ func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.E
 	return nil, nil
 }
 
-// webhookSnapshot is snapshot for a delivery: when GitHub refuses the
-// commits for good (the token cannot read them), the event still goes
-// through, without commits, rather than failing every delivery.
-func (c *Connector) webhookSnapshot(ctx context.Context, repo string, pr *gh.PullRequest) (core.Item, error) {
+// tolerantSnapshot is snapshot for deliveries and polls: when GitHub
+// refuses the commits for good (the token cannot read them), the event
+// still goes through, without commits (logged), rather than failing every
+// delivery or stopping the repository's poll for good.
+func (c *Connector) tolerantSnapshot(ctx context.Context, repo string, pr *gh.PullRequest) (core.Item, error) {
 	it, err := c.snapshot(ctx, repo, pr)
 	if err == nil {
 		return it, nil
