@@ -241,7 +241,7 @@ func parseDeliveryStatus(b []byte) []BounceRecipient {
 		out = append(out, BounceRecipient{
 			Addr:       strings.ToLower(strings.Trim(strings.TrimSpace(rcpt), "<>")),
 			Action:     strings.ToLower(strings.TrimSpace(h.Get("Action"))),
-			Status:     strings.TrimSpace(h.Get("Status")),
+			Status:     firstField(h.Get("Status")),
 			Diagnostic: strings.TrimSpace(h.Get("Diagnostic-Code")),
 		})
 	}
@@ -256,6 +256,13 @@ func reportType(ct string) string {
 	}
 	if m := reportTypeParam.FindStringSubmatch(ct); m != nil {
 		return strings.ToLower(m[1])
+	}
+	return ""
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
 	}
 	return ""
 }

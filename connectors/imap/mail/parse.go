@@ -168,6 +168,7 @@ func (p Parser) Parse(raw []byte) (m *Message, err error) {
 	w := walker{m: m, limit: limit}
 	w.walk(root, false)
 	m.Text = normalizeText(strings.Join(w.texts, "\n\n"))
+	m.FromHTML = w.fromHTML
 	if strings.TrimSpace(m.Text) == "" && w.html != "" {
 		m.Text = normalizeText(htmlToText(w.html))
 		m.FromHTML = true
@@ -365,6 +366,7 @@ type walker struct {
 	// enclosed holds message/rfc822 and text/rfc822-headers parts.
 	enclosed []*enmime.Part
 	nAtt     int
+	fromHTML bool
 }
 
 // walk visits p. inAlt is set below a multipart/alternative, whose children
@@ -427,6 +429,7 @@ func (w *walker) walkAlternative(p *enmime.Part) {
 	}
 	if html != nil {
 		w.texts = append(w.texts, htmlToText(w.text(html)))
+		w.fromHTML = true
 	}
 }
 
@@ -484,6 +487,7 @@ func (w *walker) leaf(p *enmime.Part, first bool) {
 		t := w.text(p)
 		w.keepHTML(p)
 		w.texts = append(w.texts, htmlToText(t))
+		w.fromHTML = true
 	case bodyText:
 		w.texts = append(w.texts, w.text(p))
 	case ct == "message/rfc822" || ct == "message/global":
