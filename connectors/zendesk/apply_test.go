@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
 )
 
@@ -397,4 +398,29 @@ func mustAtoi(t *testing.T, s string) int64 {
 		t.Fatalf("id %q: %v", s, err)
 	}
 	return n
+}
+
+// TestOwnCommentComesBackMarked: Zendesk fires the trigger on the
+// gateway's own update too; the comment in that webhook carries the
+// action's marker, so it is never mirrored back.
+func TestOwnCommentComesBackMarked(t *testing.T) {
+	e := newEnv(t, nil, fake.WithEchoWebhooks())
+	id, err := e.zd.CreateTicket("ada@example.com", "Export fails", "body", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.takeEvents()
+	a := core.Action{Key: "k-mirror", Kind: core.AddComment, Target: ticketRef(id), Body: "Dev says: fixed.", Public: true}
+	if _, err := e.c.Apply(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	e.zd.Flush()
+	evs := e.takeEvents()
+	if len(evs) != 1 {
+		t.Fatalf("%d events came back; want 1", len(evs))
+	}
+	cs := evs[0].Item.Comments
+	if len(cs) != 2 || cs[1].Marker != a.Marker() || cs[1].Body != a.Body || cs[0].Marker != "" {
+		t.Fatalf("comments came back as %+v", cs)
+	}
 }

@@ -1,19 +1,38 @@
 // Package fake is an in-memory Zendesk Support for tests and the sandbox:
-// an http.Handler that answers the REST subset the zendesk connector uses
-// (tickets, comments, users, ticket fields, forms, groups, uploads,
-// search, the cursor-based incremental ticket export), keeps state between
-// calls, records every call, injects faults, and — acting as a person in
-// Zendesk — sends signed webhooks the way a trigger or an event
-// subscription would.
+// an http.Handler that answers the REST subset the zendesk connector uses,
+// keeps state between calls, records every call, injects faults, and —
+// acting as a person in Zendesk — sends signed webhooks the way a trigger
+// or an event subscription would.
+//
+// Endpoints (under /api/v2): GET/PUT tickets/{id}.json (include=users,
+// organizations, comment_count), POST tickets.json (Idempotency-Key
+// honoured), GET tickets/{id}/comments.json (cursor pages, include=users),
+// GET users/search.json, POST users/create_or_update.json, GET
+// users/{id}.json, GET ticket_fields.json, ticket_forms.json, groups.json,
+// POST uploads.json, GET search.json (type:, tags:, status: and words), and
+// GET incremental/tickets/cursor.json (start_time or cursor, per_page,
+// include). Unlike Zendesk, the export does not hold back the last minute.
 //
 // Response shapes are built from real Zendesk responses (testdata/, see
 // testdata/SOURCES.md): each object starts from a recorded one and the
 // fake overwrites the values it keeps.
 //
-//	zd := fake.New()
-//	srv := httptest.NewServer(zd)
+// Using it:
+//
+//	zd := fake.New(fake.WithExportPageSize(2))       // options: WithClock, WithCredentials,
+//	srv := httptest.NewServer(zd)                    // WithWebhookForm, WithEchoWebhooks, WithBaseURL
 //	zd.SetWebhook(gatewayURL+"/webhooks/zendesk/zendesk", "secret")
-//	id, _ := zd.CreateTicket("ada@example.com", "Export fails", "Steps: ...", nil, nil)
+//	id, err := zd.CreateTicket("ada@example.com", "Export fails", "Steps: ...", []string{"vip"},
+//		map[string]string{"Product area": "export", "priority": "high"})
+//	cid, err := zd.Reply(id, fake.Agent, "Looking into it", false) // internal note
+//	err = zd.SetStatus(id, "pending")                              // also SetFields, DeleteTicket
+//	zd.FailNext(1, 429, 2*time.Second); zd.Slow(time.Second); zd.DropWebhooks(1)
+//	tk, ok := zd.Ticket(id)                                        // state, comments, attachments
+//	lines := zd.CallLines()                                        // "PUT /api/v2/tickets/1001.json", ...
+//
+// Person actions send their webhook synchronously and return once the
+// receiver answered (an error when it did not answer 2xx); webhooks echoing
+// API writes (WithEchoWebhooks) go in the background until Flush.
 package fake
 
 import (
