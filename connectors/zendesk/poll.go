@@ -63,7 +63,11 @@ func (c *Connector) Poll(ctx context.Context, cursor string) ([]core.Event, stri
 				count = *t.CommentCount
 			}
 			cs, err := c.ticketComments(ctx, t.ID, count)
-			if err != nil {
+			switch {
+			case statusOf(err) == 404:
+				// Deleted since the export was written: its deletion comes
+				// later in the stream; failing here would stick on this page.
+			case err != nil:
 				return nil, "", false, fmt.Errorf("zendesk %q: comments of ticket %d: %w", c.name, t.ID, err)
 			}
 			it.Comments = cs

@@ -208,3 +208,33 @@ func TestPollBadCursor(t *testing.T) {
 		t.Fatalf("first call %q", c)
 	}
 }
+
+// TestPollSurvivesTicketDeletedMidPage: a ticket deleted between the export
+// and the comments read does not stop the poller on that page.
+func TestPollSurvivesTicketDeletedMidPage(t *testing.T) {
+	e := newEnv(t, nil)
+	e.zd.SetWebhook("", "")
+	a, _ := e.zd.CreateTicket("ada@example.com", "A", "body", nil, nil)
+	b, _ := e.zd.CreateTicket("bob@example.com", "B", "body", nil, nil)
+	_, _ = e.c.catalog(context.Background(), false)
+	e.calls()
+	// The export answers, then ticket a's comments answer 404.
+	srv := e.srv.Config.Handler
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v2/tickets/"+itoa(a)+"/comments.json" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"error": "RecordNotFound", "description": "Not found"}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+	defer func() { e.srv.Config.Handler = srv }()
+	evs, next, _, err := e.c.Poll(context.Background(), e.c.CursorAt(t0.Add(-time.Hour)))
+	if err != nil || len(evs) != 2 || next == "" {
+		t.Fatalf("%d events, next %q, %v", len(evs), next, err)
+	}
+	if len(evs[0].Item.Comments) != 0 || len(evs[1].Item.Comments) != 1 || evs[1].Item.Ref.ID != itoa(b) {
+		t.Fatalf("events %+v", evs)
+	}
+}

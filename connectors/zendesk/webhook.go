@@ -324,7 +324,7 @@ func eventTypeOf(t string) core.EventType {
 		return core.Commented
 	case "status_changed", "custom_status_changed":
 		return core.StatusChange
-	case "soft_deleted", "permanently_deleted", "marked_as_spam", "merged":
+	case "soft_deleted", "permanently_deleted", "marked_as_spam":
 		return core.Deleted
 	}
 	return core.Updated
