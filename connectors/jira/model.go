@@ -288,7 +288,16 @@ func (n *adfNode) text(b *strings.Builder, depth int) {
 // as they are, numbers in decimal, options by value, users by identity,
 // named things by name or key, arrays joined by ", ". It returns false for
 // values with no sensible text (objects Jira uses for its own bookkeeping).
-func fieldText(raw json.RawMessage) (string, bool) {
+func fieldText(raw json.RawMessage) (string, bool) { return fieldTextDepth(raw, 0) }
+
+// maxFieldDepth bounds nesting: each level re-reads its part of the value,
+// so a deeply nested one would cost quadratic time.
+const maxFieldDepth = 3
+
+func fieldTextDepth(raw json.RawMessage, depth int) (string, bool) {
+	if depth > maxFieldDepth {
+		return "", false
+	}
 	raw = bytes.TrimSpace(raw)
 	if isNull(raw) {
 		return "", false
@@ -307,7 +316,7 @@ func fieldText(raw json.RawMessage) (string, bool) {
 		}
 		var parts []string
 		for _, it := range items {
-			if s, ok := fieldText(it); ok && s != "" {
+			if s, ok := fieldTextDepth(it, depth+1); ok && s != "" {
 				parts = append(parts, s)
 			}
 		}
