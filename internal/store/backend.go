@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// backend is what differs between SQLite and PostgreSQL. Everything else —
+// the ingest algorithm, case joins and splits, the queue and the outbox —
+// is written once against querier, in SQL both databases accept: $N
+// placeholders (modernc.org/sqlite binds $N by position), ON CONFLICT
+// upserts, RETURNING, and BIGINT unix-nanosecond times.
+type backend interface {
+	name() string
+
+	// serial runs fn in a transaction serialised with every other serial
+	// transaction of the store, on every replica: the writes that can join
+	// or split cases or that resolve a record's case and act on it. fn may
+	// run more than once when the database asks for a retry, so it must
+	// keep no state across runs.
+	serial(ctx context.Context, fn func(q querier) error) error
+	// write runs fn in a transaction that only needs row locks.
+	write(ctx context.Context, fn func(q querier) error) error
+	// read runs fn against one consistent snapshot.
+	read(ctx context.Context, fn func(q querier) error) error
+	// reader answers single-statement reads; writeOne runs one statement
+	// as its own transaction.
+	reader() querier
+	writeOne(ctx context.Context, query string, args ...any) (int64, error)
+
+	// forUpdate is appended to a SELECT that must lock the rows it reads
+	// (" FOR UPDATE" on PostgreSQL; SQLite has one writer and needs none).
+	forUpdate() string
+	// skipLocked is appended to the claim's inner SELECT, so replicas
+	// claiming at once pass over each other's rows instead of waiting.
+	skipLocked() string
+	// least is the two-argument minimum function (min or LEAST).
+	least() string
+
+	// The bulk operations of Ingest: one statement per batch on
+	// PostgreSQL, a prepared statement per row on SQLite (where a
+	// statement costs microseconds, not a round trip).
+	insertInbox(ctx context.Context, q querier, rows []inboxRow) ([]bool, error)
+	loadItems(ctx context.Context, q querier, refs []string, into map[string]*itemRow) error
+	saveItems(ctx context.Context, q querier, rows []*itemRow) error
+	markDirty(ctx context.Context, q querier, cases []int64, at int64) error
+	// newCaseIDs reserves n fresh case ids.
+	newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error)
+
+	// reclaim gives space freed by Prune back (SQLite's incremental
+	// vacuum; PostgreSQL's autovacuum needs no help).
+	reclaim(ctx context.Context) error
+
+	close() error
+}
+
+// querier runs statements on a transaction, a connection or a pool.
+type querier interface {
+	exec(ctx context.Context, query string, args ...any) (int64, error)
+	query(ctx context.Context, query string, args ...any) (rows, error)
+	queryRow(ctx context.Context, query string, args ...any) row
+}
+
+// rows is the part of *sql.Rows and pgx.Rows the store uses.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type row interface{ Scan(dest ...any) error }
+
+// isNoRows reports whether a row's Scan found none, on either driver.
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
+}
+
+// inboxRow is one event as the inbox stores it.
+type inboxRow struct {
+	source, deliveryID, ref, typ, via string
+	event                             []byte
+	raw                               []byte
+	receivedAt                        int64
+}
+
+// itemRow is a record's stored row, as Ingest and Complete work on it.
+type itemRow struct {
+	ref        string
+	caseID     int64
+	snapshot   []byte     // stored JSON; rewritten from item before saving
+	item       *core.Item // decoded on first use
+	discovered []byte     // stored JSON of the resolver's last links from this record
+	updatedAt  int64
+	version    int64
+	inDB       bool // the row exists in the database
+	changed    bool // the row must be written
+}
+
+// all wraps a query's result for each: all(q.query(...)).each(fn).
+func all(rs rows, err error) queryResult { return queryResult{rs, err} }
+
+type queryResult struct {
+	rs  rows
+	err error
+}
+
+// each calls fn for every row, stopping at the first error, and closes
+// the rows.
+func (r queryResult) each(fn func(rows) error) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rs.Close()
+	for r.rs.Next() {
+		if err := fn(r.rs); err != nil {
+			return err
+		}
+	}
+	return r.rs.Err()
+}

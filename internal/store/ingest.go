@@ -1,0 +1,204 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Ingest records a batch of events in one transaction (see core.Store).
+// Per new event: the inbox row, the merged snapshot (core.Merge, so a late
+// older snapshot changes nothing but the comment and Seen unions), the
+// explicit links (never removed by Ingest), and the record's discovered
+// links, which replace the ones its previous event produced — a removal
+// can split the case. A link to an unknown record creates a placeholder row
+// for it in the same case; a link across two cases joins them. Every case
+// touched is marked dirty, due now.
+//
+// An event without Source, DeliveryID or a complete Item.Ref is refused
+// with an error before anything is written: it could never be
+// de-duplicated or found again.
+func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	// Encode outside the transaction: it is the CPU-heavy part, and the
+	// writer should not wait for it.
+	rows := make([]inboxRow, len(batch))
+	for i := range batch {
+		ev := &batch[i].Event
+		if err := checkEvent(ev); err != nil {
+			return nil, fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
+		}
+		rows[i] = inboxRow{
+			source: ev.Source, deliveryID: ev.DeliveryID, ref: ev.Item.Ref.String(),
+			typ: string(ev.Type), via: string(ev.Via), event: b, raw: ev.Raw,
+		}
+	}
+	var out []bool
+	err := s.be.serial(ctx, func(q querier) error {
+		now := s.now()
+		for i := range rows {
+			rows[i].receivedAt = now
+		}
+		fresh, err := s.be.insertInbox(ctx, q, rows)
+		if err != nil {
+			return err
+		}
+		g := newGraph(s, q, now)
+		var refs []string
+		for i, in := range batch {
+			if !fresh[i] {
+				continue
+			}
+			refs = append(refs, rows[i].ref)
+			for _, l := range in.Event.Links {
+				refs = append(refs, l.From.String(), l.To.String())
+			}
+			for _, l := range in.Discovered {
+				refs = append(refs, l.From.String(), l.To.String())
+			}
+		}
+		if len(refs) == 0 {
+			out = fresh
+			return nil
+		}
+		if err := g.preload(ctx, dedup(refs)); err != nil {
+			return err
+		}
+		for i := range batch {
+			if fresh[i] {
+				if err := g.ingest(ctx, &batch[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if err := g.finish(ctx); err != nil {
+			return err
+		}
+		out = fresh
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkEvent(ev *core.Event) error {
+	switch r := ev.Item.Ref; {
+	case ev.Source == "":
+		return fmt.Errorf("no source")
+	case ev.DeliveryID == "":
+		return fmt.Errorf("from %q: no delivery id", ev.Source)
+	case r.System == "" || r.Kind == "" || r.ID == "":
+		return fmt.Errorf("delivery %q from %q: incomplete item ref %q", ev.DeliveryID, ev.Source, r.String())
+	}
+	return nil
+}
+
+// ingest applies one new event to the graph.
+func (g *graph) ingest(ctx context.Context, in *core.Ingest) error {
+	ev := &in.Event
+	row, err := g.merge(ctx, ev.Item)
+	if err != nil {
+		return err
+	}
+	for _, l := range ev.Links {
+		if l.Origin == "" {
+			l.Origin = core.Explicit
+		}
+		if err := g.link(ctx, l, row.ref); err != nil {
+			return err
+		}
+	}
+	return g.rediscover(ctx, row, in.Discovered)
+}
+
+// rediscover replaces the record's discovered links with found. Links are
+// compared by their ends; a changed role is an update, not a removal.
+// Additions go first, so that a link that moves from one record to another
+// never splits a case only to join it again.
+func (g *graph) rediscover(ctx context.Context, row *itemRow, found []core.Link) error {
+	found = normalizeDiscovered(found)
+	var old []core.Link
+	if len(row.discovered) > 0 {
+		if err := json.Unmarshal(row.discovered, &old); err != nil {
+			return fmt.Errorf("store: discovered links of %q: %w", row.ref, err)
+		}
+	}
+	enc := []byte{}
+	if len(found) > 0 {
+		var err error
+		if enc, err = json.Marshal(found); err != nil {
+			return fmt.Errorf("store: encode discovered links of %q: %w", row.ref, err)
+		}
+	}
+	if bytes.Equal(enc, row.discovered) {
+		return nil
+	}
+	type ends struct{ from, to core.Ref }
+	had := map[ends]core.Link{}
+	for _, l := range old {
+		had[ends{l.From, l.To}] = l
+	}
+	keep := map[ends]bool{}
+	for _, l := range found {
+		keep[ends{l.From, l.To}] = true
+		if prev, ok := had[ends{l.From, l.To}]; ok && prev.Role == l.Role {
+			continue
+		}
+		if err := g.link(ctx, l, row.ref); err != nil {
+			return err
+		}
+	}
+	for _, l := range old {
+		if !keep[ends{l.From, l.To}] {
+			if err := g.unlink(ctx, l, row.ref); err != nil {
+				return err
+			}
+		}
+	}
+	row.discovered = enc
+	row.changed = true
+	return nil
+}
+
+// normalizeDiscovered marks links as discovered and drops repeats and
+// self-links, keeping the resolver's order.
+func normalizeDiscovered(ls []core.Link) []core.Link {
+	var out []core.Link
+	seen := map[[2]core.Ref]bool{}
+	for _, l := range ls {
+		k := [2]core.Ref{l.From, l.To}
+		if l.From == l.To || l.From.IsZero() || l.To.IsZero() || seen[k] {
+			continue
+		}
+		seen[k] = true
+		if l.Role == "" {
+			l.Role = core.Mentions
+		}
+		l.Origin = core.Discovered
+		out = append(out, l)
+	}
+	return out
+}
+
+func dedup(ss []string) []string {
+	seen := make(map[string]bool, len(ss))
+	out := ss[:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,444 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// maxErrorText bounds a stored error message; a connector's error could
+// otherwise carry a whole response body into the database.
+const maxErrorText = 2000
+
+// caseOf returns the case record r is in now, or, for a record not stored,
+// the case id given resolved through joins. Actions carry the case they
+// were planned for, which a join may have retired since.
+func caseOf(ctx context.Context, q querier, r core.Ref, given core.CaseID) (int64, error) {
+	var c int64
+	err := q.queryRow(ctx, `SELECT case_id FROM items WHERE ref = $1`, r.String()).Scan(&c)
+	if err == nil {
+		return c, nil
+	}
+	if !isNoRows(err) {
+		return 0, fmt.Errorf("store: case of %q: %w", r.String(), err)
+	}
+	return resolveCase(ctx, q, int64(given))
+}
+
+// resolveCase follows a joined case id to the case it went into.
+func resolveCase(ctx context.Context, q querier, c int64) (int64, error) {
+	var to int64
+	err := q.queryRow(ctx, `SELECT new_id FROM case_merges WHERE old_id = $1`, c).Scan(&to)
+	switch {
+	case isNoRows(err):
+		return c, nil
+	case err != nil:
+		return 0, fmt.Errorf("store: resolve case %d: %w", c, err)
+	}
+	return to, nil
+}
+
+// encodeAction stores an action without its outbox bookkeeping, which
+// lives in columns.
+func encodeAction(a core.Action) ([]byte, error) {
+	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt = 0, "", 0, time.Time{}, "", time.Time{}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode action %q: %w", a.Key, err)
+	}
+	return b, nil
+}
+
+// Enqueue adds planned actions to the outbox, each under the case its
+// subject is in now; an action whose Key is stored already is skipped.
+func (s *Store) Enqueue(ctx context.Context, actions []core.Action) (int, error) {
+	if len(actions) == 0 {
+		return 0, nil
+	}
+	enc := make([][]byte, len(actions))
+	for i, a := range actions {
+		if a.Key == "" {
+			return 0, fmt.Errorf("store: enqueue action %d of %d (rule %q): empty key", i+1, len(actions), a.Rule)
+		}
+		b, err := encodeAction(a)
+		if err != nil {
+			return 0, err
+		}
+		enc[i] = b
+	}
+	var added int
+	err := s.be.serial(ctx, func(q querier) error {
+		added = 0
+		now := s.now()
+		for i, a := range actions {
+			c, err := caseOf(ctx, q, a.Subject, a.Case)
+			if err != nil {
+				return err
+			}
+			n, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
+				a.Key, c, a.Subject.String(), string(enc[i]), now)
+			if err != nil {
+				return fmt.Errorf("store: enqueue %q: %w", a.Key, err)
+			}
+			added += int(n)
+		}
+		return nil
+	})
+	return added, err
+}
+
+const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at`
+
+func scanAction(rs rows) (core.Action, error) {
+	var (
+		a                            core.Action
+		key, state, lastErr          string
+		body                         []byte
+		c, attempts, next, createdAt int64
+	)
+	if err := rs.Scan(&key, &c, &body, &state, &attempts, &next, &lastErr, &createdAt); err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return a, fmt.Errorf("store: decode action %q: %w", key, err)
+	}
+	a.Key, a.Case, a.State, a.Attempts = key, core.CaseID(c), core.ActionState(state), int(attempts)
+	a.NextAttempt, a.LastError, a.CreatedAt = fromUnixNano(next), lastErr, fromUnixNano(createdAt)
+	return a, nil
+}
+
+func (s *Store) actions(ctx context.Context, what string, query string, args ...any) ([]core.Action, error) {
+	var out []core.Action
+	err := all(s.be.reader().query(ctx, query, args...)).each(func(rs rows) error {
+		a, err := scanAction(rs)
+		out = append(out, a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// Actions returns the outbox entries of a case in state (all when ""),
+// oldest first.
+func (s *Store) Actions(ctx context.Context, id core.CaseID, state core.ActionState) ([]core.Action, error) {
+	if state == "" {
+		return s.actions(ctx, fmt.Sprintf("actions of case %d", id),
+			`SELECT `+actionColumns+` FROM outbox WHERE case_id = $1 ORDER BY id`, int64(id))
+	}
+	return s.actions(ctx, fmt.Sprintf("%s actions of case %d", state, id),
+		`SELECT `+actionColumns+` FROM outbox WHERE case_id = $1 AND state = $2 ORDER BY id`, int64(id), string(state))
+}
+
+// DeadLetters lists dead actions, oldest first.
+func (s *Store) DeadLetters(ctx context.Context) ([]core.Action, error) {
+	return s.actions(ctx, "dead letters", `SELECT `+actionColumns+` FROM outbox WHERE state = 'dead' ORDER BY id`)
+}
+
+// Complete records that an action was applied, in one transaction: the
+// outbox row becomes done (it is added, done, if it was never enqueued);
+// a created record is linked to the subject with the action's role and
+// origin ours (a placeholder carrying the action's marker until its first
+// event, joining cases if the record was already known elsewhere); the
+// returned snapshot is merged; a mirrored comment's copy id is kept under
+// core.MirrorKey(Subject, SourceComment, Target); for set_fields the values
+// written are kept under core.SyncKey(Subject, Target, native field name);
+// and the audit entry is appended, its empty fields filled from the action.
+// When the case's records or links changed, the case is marked dirty, so
+// the planner sees the write once.
+func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, audit core.AuditEntry) error {
+	if a.Key == "" {
+		return fmt.Errorf("store: complete action of rule %q: empty key", a.Rule)
+	}
+	body, err := encodeAction(a)
+	if err != nil {
+		return err
+	}
+	return s.be.serial(ctx, func(q querier) error {
+		now := s.now()
+		g := newGraph(s, q, now)
+		c, err := caseOf(ctx, q, a.Subject, a.Case)
+		if err != nil {
+			return err
+		}
+		if _, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, attempts, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'done', 1, $5, $5)
+ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, last_error = '', updated_at = excluded.updated_at`,
+			a.Key, c, a.Subject.String(), string(body), now); err != nil {
+			return fmt.Errorf("store: complete %q: %w", a.Key, err)
+		}
+
+		if !res.Created.IsZero() && !a.Subject.IsZero() {
+			subj, err := g.item(ctx, a.Subject.String())
+			if err != nil {
+				return err
+			}
+			if subj == nil {
+				if subj, err = g.create(ctx, a.Subject, c, core.Item{}); err != nil {
+					return err
+				}
+			}
+			made, err := g.item(ctx, res.Created.String())
+			if err != nil {
+				return err
+			}
+			if made == nil {
+				if _, err := g.create(ctx, res.Created, subj.caseID, core.Item{Marker: a.Marker()}); err != nil {
+					return err
+				}
+			}
+			role := a.Role
+			if role == "" {
+				role = core.Mentions
+			}
+			if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: role, Origin: core.Ours}, a.Subject.String()); err != nil {
+				return err
+			}
+		}
+
+		if res.Item != nil {
+			it := *res.Item
+			if it.Ref.IsZero() {
+				it.Ref = res.Created
+				if it.Ref.IsZero() {
+					it.Ref = a.Target
+				}
+			}
+			if it.Ref.ID != "" {
+				if _, err := g.merge(ctx, it); err != nil {
+					return err
+				}
+			}
+		}
+
+		if a.Kind == core.AddComment && a.SourceComment != "" {
+			if _, err := q.exec(ctx, `INSERT INTO mirrors (key, src_ref, target_ref, mirror_id, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
+				core.MirrorKey(a.Subject, a.SourceComment, a.Target), a.Subject.String(), a.Target.String(), res.CommentID, now); err != nil {
+				return fmt.Errorf("store: record mirror of comment %q: %w", a.SourceComment, err)
+			}
+		}
+
+		if a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target {
+			for f, v := range a.Fields {
+				if err := putSynced(ctx, q, a.Subject, a.Target, f, v, now); err != nil {
+					return err
+				}
+			}
+		}
+
+		if audit.Key == "" {
+			audit.Key = a.Key
+		}
+		if audit.Rule == "" {
+			audit.Rule = a.Rule
+		}
+		if audit.Kind == "" {
+			audit.Kind = a.Kind
+		}
+		if audit.Target.IsZero() {
+			audit.Target = a.Target
+			if a.Kind == core.Create && !res.Created.IsZero() {
+				audit.Target = res.Created
+			}
+		}
+		if audit.Reason == "" {
+			audit.Reason = a.Reason
+		}
+		if err := g.finish(ctx); err != nil {
+			return err
+		}
+		// The case the action's subject is in after the links above.
+		if audit.Case == 0 || len(g.touched) > 0 {
+			if audit.Case, err = caseOfID(ctx, q, a.Subject, c); err != nil {
+				return err
+			}
+		}
+		return appendAudit(ctx, q, audit, now)
+	})
+}
+
+func caseOfID(ctx context.Context, q querier, r core.Ref, c int64) (core.CaseID, error) {
+	id, err := caseOf(ctx, q, r, core.CaseID(c))
+	return core.CaseID(id), err
+}
+
+func putSynced(ctx context.Context, q querier, x, y core.Ref, field, value string, now int64) error {
+	a, b := x.String(), y.String()
+	if b < a {
+		a, b = b, a
+	}
+	if _, err := q.exec(ctx, `INSERT INTO synced (key, a_ref, b_ref, value, updated_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		core.SyncKey(x, y, field), a, b, value, now); err != nil {
+		return fmt.Errorf("store: record synced %q: %w", field, err)
+	}
+	return nil
+}
+
+func appendAudit(ctx context.Context, q querier, e core.AuditEntry, now int64) error {
+	at := unixNano(e.At)
+	if at == 0 {
+		at = now
+	}
+	if _, err := q.exec(ctx, `INSERT INTO audit (at, case_id, target_ref, rule, kind, key, detail, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		at, int64(e.Case), e.Target.String(), e.Rule, string(e.Kind), e.Key, e.Detail, e.Reason); err != nil {
+		return fmt.Errorf("store: append audit for %q: %w", e.Key, err)
+	}
+	return nil
+}
+
+// Fail records a failed attempt of the action with key: one more attempt,
+// the error (truncated), and either the next attempt time or, when dead,
+// the dead-letter list. A done action stays done (a late failure report
+// does not undo a success); an unknown key is core.ErrNotFound.
+func (s *Store) Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error {
+	state := core.Pending
+	if dead {
+		state = core.Dead
+	}
+	if len(errText) > maxErrorText {
+		errText = strings.ToValidUTF8(errText[:maxErrorText], "") + "…"
+	}
+	n, err := s.be.writeOne(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
+WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state), s.now())
+	if err != nil {
+		return fmt.Errorf("store: fail %q: %w", key, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var st string
+	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
+	if isNoRows(err) {
+		return fmt.Errorf("store: fail outbox key %q: %w", key, core.ErrNotFound)
+	}
+	return err
+}
+
+// Replay moves dead actions (all when keys is empty) back to pending with
+// no attempts, marks their cases dirty and returns how many moved. Keys
+// that are not dead are ignored.
+func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
+	var n int
+	err := s.be.serial(ctx, func(q querier) error {
+		n = 0
+		now := s.now()
+		cases := map[int64]bool{}
+		collect := func(rs rows) error {
+			var c int64
+			if err := rs.Scan(&c); err != nil {
+				return err
+			}
+			cases[c] = true
+			n++
+			return nil
+		}
+		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0, updated_at = $1 WHERE state = 'dead'`
+		if len(keys) == 0 {
+			if err := all(q.query(ctx, replay+` RETURNING case_id`, now)).each(collect); err != nil {
+				return fmt.Errorf("store: replay dead letters: %w", err)
+			}
+		}
+		for _, k := range keys {
+			if err := all(q.query(ctx, replay+` AND key = $2 RETURNING case_id`, now, k)).each(collect); err != nil {
+				return fmt.Errorf("store: replay %q: %w", k, err)
+			}
+		}
+		if len(cases) == 0 {
+			return nil
+		}
+		ids := make([]int64, 0, len(cases))
+		for c := range cases {
+			ids = append(ids, c)
+		}
+		slices.Sort(ids)
+		return s.be.markDirty(ctx, q, ids, now)
+	})
+	return n, err
+}
+
+// RecordConflict keeps a field conflict for the admin (At defaults to now).
+func (s *Store) RecordConflict(ctx context.Context, c core.Conflict) error {
+	at := unixNano(c.At)
+	if at == 0 {
+		at = s.now()
+	}
+	_, err := s.be.writeOne(ctx, `INSERT INTO conflicts (at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		at, int64(c.Case), c.Rule, c.Field, c.A.String(), c.AVal, c.B.String(), c.BVal, c.Last)
+	if err != nil {
+		return fmt.Errorf("store: record conflict on %q: %w", c.Field, err)
+	}
+	return nil
+}
+
+// Conflicts lists recorded conflicts, newest first, at most n (all when
+// n <= 0).
+func (s *Store) Conflicts(ctx context.Context, n int) ([]core.Conflict, error) {
+	var out []core.Conflict
+	err := all(s.be.reader().query(ctx, `SELECT at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last
+FROM conflicts ORDER BY id DESC LIMIT $1`, limit(n))).each(func(rs rows) error {
+		var (
+			c      core.Conflict
+			at, id int64
+			a, b   string
+		)
+		if err := rs.Scan(&at, &id, &c.Rule, &c.Field, &a, &c.AVal, &b, &c.BVal, &c.Last); err != nil {
+			return err
+		}
+		var err error
+		if c.A, err = parseRef(a); err != nil {
+			return err
+		}
+		if c.B, err = parseRef(b); err != nil {
+			return err
+		}
+		c.At, c.Case = fromUnixNano(at), core.CaseID(id)
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// Audit returns the audit entries about record r, newest first, at most n
+// (all when n <= 0).
+func (s *Store) Audit(ctx context.Context, r core.Ref, n int) ([]core.AuditEntry, error) {
+	var out []core.AuditEntry
+	err := all(s.be.reader().query(ctx, `SELECT at, case_id, rule, kind, key, detail, reason
+FROM audit WHERE target_ref = $1 ORDER BY id DESC LIMIT $2`, r.String(), limit(n))).each(func(rs rows) error {
+		var (
+			e     core.AuditEntry
+			at, c int64
+			kind  string
+		)
+		if err := rs.Scan(&at, &c, &e.Rule, &kind, &e.Key, &e.Detail, &e.Reason); err != nil {
+			return err
+		}
+		e.At, e.Case, e.Target, e.Kind = fromUnixNano(at), core.CaseID(c), r, core.ActionKind(kind)
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: audit of %q: %w", r.String(), err)
+	}
+	return out, nil
+}
+
+// limit turns "at most n, all when n <= 0" into a LIMIT both databases take.
+func limit(n int) int64 {
+	if n <= 0 {
+		return 1<<31 - 1
+	}
+	return int64(n)
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// The work queue holds one row per dirty case: due_at (when it may be
+// claimed), dirty_gen (bumped by every mark), and the claim (claimed_by,
+// claimed_until, and claimed_gen, the dirty_gen seen at claim time).
+//
+// A row is claimable when it is due and not under a live claim. Claiming
+// leaves due_at as it was (in the past), so a claim whose worker died
+// becomes claimable again the moment its lease runs out. A mark while
+// claimed only bumps dirty_gen; at release a dirty_gen beyond claimed_gen
+// means "changed while you worked" and keeps the row, due at once. That is
+// how repeated dirtiness collapses into one more run and never into two
+// concurrent ones.
+
+// ClaimCases claims up to n due cases for owner until now+lease, oldest
+// due first. On PostgreSQL, replicas claiming at once skip each other's
+// rows (FOR UPDATE SKIP LOCKED) instead of waiting.
+func (s *Store) ClaimCases(ctx context.Context, owner string, now time.Time, n int, lease time.Duration) ([]core.CaseID, error) {
+	if owner == "" {
+		return nil, errors.New("store: claim cases: empty owner")
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	at := unixNano(now)
+	type claimed struct{ id, due int64 }
+	var got []claimed
+	err := s.be.write(ctx, func(q querier) error {
+		got = got[:0]
+		return all(q.query(ctx, `UPDATE work SET claimed_by = $1, claimed_until = $2, claimed_gen = dirty_gen
+WHERE case_id IN (SELECT case_id FROM work WHERE due_at <= $3 AND claimed_until <= $3
+ORDER BY due_at, case_id LIMIT $4`+s.be.skipLocked()+`)
+RETURNING case_id, due_at`, owner, at+int64(lease), at, n)).each(func(rs rows) error {
+			var c claimed
+			err := rs.Scan(&c.id, &c.due)
+			got = append(got, c)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim cases for %q: %w", owner, err)
+	}
+	slices.SortFunc(got, func(a, b claimed) int {
+		if a.due != b.due {
+			return cmp.Compare(a.due, b.due)
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	out := make([]core.CaseID, len(got))
+	for i, c := range got {
+		out[i] = core.CaseID(c.id)
+	}
+	return out, nil
+}
+
+// ReleaseCase ends owner's claim on a case (or on the case it was joined
+// into). Marked dirty since the claim: it stays queued, due at once;
+// otherwise due at retryAt when that is set, or leaves the queue. A release
+// by someone who no longer holds the claim (the lease ran out and another
+// worker took it) changes nothing.
+func (s *Store) ReleaseCase(ctx context.Context, id core.CaseID, owner string, retryAt time.Time) error {
+	if owner == "" {
+		return errors.New("store: release case: empty owner")
+	}
+	return s.be.write(ctx, func(q querier) error {
+		c, err := resolveCase(ctx, q, int64(id))
+		if err != nil {
+			return err
+		}
+		var (
+			gen, clGen int64
+			by         string
+		)
+		err = q.queryRow(ctx, `SELECT dirty_gen, claimed_by, claimed_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), c).
+			Scan(&gen, &by, &clGen)
+		if isNoRows(err) || (err == nil && by != owner) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: release case %d: %w", c, err)
+		}
+		switch {
+		case gen > clGen:
+			_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
+		case !retryAt.IsZero():
+			_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, unixNano(retryAt))
+		default:
+			_, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1`, c)
+		}
+		if err != nil {
+			return fmt.Errorf("store: release case %d: %w", c, err)
+		}
+		return nil
+	})
+}
+
+// MarkDirty makes a case (or the case it was joined into) due at at, or
+// earlier if it already was; the zero time means now.
+func (s *Store) MarkDirty(ctx context.Context, id core.CaseID, at time.Time) error {
+	due := unixNano(at)
+	if due == 0 {
+		due = s.now()
+	}
+	return s.be.write(ctx, func(q querier) error {
+		c, err := resolveCase(ctx, q, int64(id))
+		if err != nil {
+			return err
+		}
+		return s.be.markDirty(ctx, q, []int64{c}, due)
+	})
+}
+
+// QueueDepth counts queued cases (claimed ones included) and pending
+// actions.
+func (s *Store) QueueDepth(ctx context.Context) (cases, actions int, err error) {
+	var c, a int64
+	err = s.be.read(ctx, func(q querier) error {
+		if err := q.queryRow(ctx, `SELECT COUNT(*) FROM work`).Scan(&c); err != nil {
+			return err
+		}
+		return q.queryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&a)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: queue depth: %w", err)
+	}
+	return int(c), int(a), nil
+}

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// CaseOf returns the case record r is in, or core.ErrNotFound.
+func (s *Store) CaseOf(ctx context.Context, r core.Ref) (core.CaseID, error) {
+	var c int64
+	err := s.be.reader().queryRow(ctx, `SELECT case_id FROM items WHERE ref = $1`, r.String()).Scan(&c)
+	if isNoRows(err) {
+		return 0, notFound("store: case of", r)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: case of %q: %w", r.String(), err)
+	}
+	return core.CaseID(c), nil
+}
+
+// Item returns record r's snapshot, or core.ErrNotFound.
+func (s *Store) Item(ctx context.Context, r core.Ref) (*core.Item, error) {
+	var b []byte
+	err := s.be.reader().queryRow(ctx, `SELECT snapshot FROM items WHERE ref = $1`, r.String()).Scan(&b)
+	if isNoRows(err) {
+		return nil, notFound("store: item", r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: item %q: %w", r.String(), err)
+	}
+	return decodeItem(r.String(), b)
+}
+
+// Refs returns the refs of a case's records, in order (for the CLI).
+func (s *Store) Refs(ctx context.Context, id core.CaseID) ([]core.Ref, error) {
+	var out []core.Ref
+	err := all(s.be.reader().query(ctx, `SELECT ref FROM items WHERE case_id = $1 ORDER BY ref`, int64(id))).each(func(rs rows) error {
+		var ref string
+		if err := rs.Scan(&ref); err != nil {
+			return err
+		}
+		r, err := parseRef(ref)
+		out = append(out, r)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: refs of case %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// LoadCase reads a case whole from one consistent snapshot: its records
+// sorted by ref, the links among them, the outbox state of every action
+// planned for it, and the mirrors and synced values whose source (or first)
+// record is in it. A case that was joined into another loads empty.
+func (s *Store) LoadCase(ctx context.Context, id core.CaseID) (*core.Case, error) {
+	c := &core.Case{ID: id, Items: []core.Item{}, Keys: map[string]core.ActionState{},
+		Mirrors: map[string]string{}, Synced: map[string]string{}}
+	cid := int64(id)
+	err := s.be.read(ctx, func(q querier) error {
+		err := all(q.query(ctx, `SELECT ref, snapshot FROM items WHERE case_id = $1`, cid)).each(func(rs rows) error {
+			var (
+				ref string
+				b   []byte
+			)
+			if err := rs.Scan(&ref, &b); err != nil {
+				return err
+			}
+			it, err := decodeItem(ref, b)
+			if err != nil {
+				return err
+			}
+			c.Items = append(c.Items, *it)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("items: %w", err)
+		}
+		err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
+JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+			var from, to, role, origin string
+			if err := rs.Scan(&from, &to, &role, &origin); err != nil {
+				return err
+			}
+			l := core.Link{Role: core.Role(role), Origin: core.Origin(origin)}
+			var err error
+			if l.From, err = parseRef(from); err != nil {
+				return err
+			}
+			if l.To, err = parseRef(to); err != nil {
+				return err
+			}
+			c.Links = append(c.Links, l)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("links: %w", err)
+		}
+		err = all(q.query(ctx, `SELECT key, state FROM outbox WHERE case_id = $1`, cid)).each(func(rs rows) error {
+			var k, st string
+			err := rs.Scan(&k, &st)
+			c.Keys[k] = core.ActionState(st)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("outbox keys: %w", err)
+		}
+		err = all(q.query(ctx, `SELECT m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+			var k, v string
+			err := rs.Scan(&k, &v)
+			c.Mirrors[k] = v
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("mirrors: %w", err)
+		}
+		err = all(q.query(ctx, `SELECT y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+			var k, v string
+			err := rs.Scan(&k, &v)
+			c.Synced[k] = v
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("synced: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: load case %d: %w", id, err)
+	}
+	c.Sort()
+	return c, nil
+}
+
+// Events returns the inbox entries about record r, newest first, at most n
+// (all when n <= 0), without raw bodies.
+func (s *Store) Events(ctx context.Context, r core.Ref, n int) ([]core.Event, error) {
+	var out []core.Event
+	err := all(s.be.reader().query(ctx, `SELECT event FROM inbox WHERE ref = $1 ORDER BY id DESC LIMIT $2`, r.String(), limit(n))).each(func(rs rows) error {
+		var b []byte
+		if err := rs.Scan(&b); err != nil {
+			return err
+		}
+		var ev core.Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return err
+		}
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: events of %q: %w", r.String(), err)
+	}
+	return out, nil
+}
+
+// Cursor returns a poll source's stored cursor, "" when none.
+func (s *Store) Cursor(ctx context.Context, source string) (string, error) {
+	var v string
+	err := s.be.reader().queryRow(ctx, `SELECT value FROM cursors WHERE source = $1`, source).Scan(&v)
+	if isNoRows(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: cursor of %q: %w", source, err)
+	}
+	return v, nil
+}
+
+// SetCursor stores a poll source's cursor.
+func (s *Store) SetCursor(ctx context.Context, source, cursor string) error {
+	_, err := s.be.writeOne(ctx, `INSERT INTO cursors (source, value, updated_at) VALUES ($1, $2, $3)
+ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, source, cursor, s.now())
+	if err != nil {
+		return fmt.Errorf("store: set cursor of %q: %w", source, err)
+	}
+	return nil
+}
+
+// Lease takes the named lease for owner until now+ttl if it is free,
+// expired or already owner's, and reports whether owner holds it. One
+// statement decides, so two replicas asking at once cannot both win.
+func (s *Store) Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	at := unixNano(now)
+	n, err := s.be.writeOne(ctx, `INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE leases.owner = excluded.owner OR leases.expires_at <= $4`, name, owner, at+int64(ttl), at)
+	if err != nil {
+		return false, fmt.Errorf("store: lease %q for %q: %w", name, owner, err)
+	}
+	return n == 1, nil
+}
+
+// pruneChunk bounds one pruning transaction, so that a large backlog is
+// pruned in steps between which ingest carries on.
+const pruneChunk = 500
+
+// Prune drops raw bodies of events received before rawBefore (an event is
+// processed once its ingest committed: its snapshot, links and dirty mark
+// are written in the same transaction) and audit entries before
+// auditBefore, and returns how many rows changed. A zero time skips that
+// part. Inbox rows themselves stay: they de-duplicate redeliveries and
+// answer Events.
+func (s *Store) Prune(ctx context.Context, rawBefore, auditBefore time.Time) (int64, error) {
+	var total int64
+	steps := []struct {
+		what, sql string
+		before    time.Time
+	}{
+		{"raw bodies", `UPDATE inbox SET raw = NULL WHERE id IN
+(SELECT id FROM inbox WHERE raw IS NOT NULL AND processed_at > 0 AND received_at < $1 LIMIT $2)`, rawBefore},
+		{"audit", `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)`, auditBefore},
+	}
+	for _, st := range steps {
+		if st.before.IsZero() {
+			continue
+		}
+		for {
+			n, err := s.be.writeOne(ctx, st.sql, unixNano(st.before), pruneChunk)
+			if err != nil {
+				return total, fmt.Errorf("store: prune %s: %w", st.what, err)
+			}
+			total += n
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+	if total > 0 {
+		if err := s.be.reclaim(ctx); err != nil {
+			return total, fmt.Errorf("store: reclaim space: %w", err)
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,200 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+var miscBehaviours = []behaviour{
+	{"Lease_OneHolderUntilItRunsOut", func(f *fixture) {
+		lease := func(owner string, ttl time.Duration) bool {
+			f.t.Helper()
+			ok, err := f.s.Lease(f.ctx, "poll:jira", owner, f.clock.Now(), ttl)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return ok
+		}
+		if !lease("replica-a", 30*time.Second) {
+			f.t.Fatal("a free lease was refused")
+		}
+		if lease("replica-b", 30*time.Second) {
+			f.t.Fatal("a held lease was granted to another owner")
+		}
+		f.clock.Advance(20 * time.Second)
+		if !lease("replica-a", 30*time.Second) {
+			f.t.Fatal("the holder could not renew")
+		}
+		f.clock.Advance(20 * time.Second) // the renewal holds until +50s
+		if lease("replica-b", 30*time.Second) {
+			f.t.Fatal("a renewed lease was taken before it ran out")
+		}
+		f.clock.Advance(10 * time.Second)
+		if !lease("replica-b", 30*time.Second) {
+			f.t.Fatal("a lease that ran out was not taken over")
+		}
+		if lease("replica-a", 30*time.Second) {
+			f.t.Fatal("the old holder got the lease back while the new one holds it")
+		}
+		if ok, err := f.s.Lease(f.ctx, "poll:github", "replica-a", f.clock.Now(), time.Minute); err != nil || !ok {
+			f.t.Fatalf("another lease name = %v, %v; want granted", ok, err)
+		}
+	}},
+
+	{"Lease_RacingReplicasGetOneWinner", func(f *fixture) {
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins []string
+		)
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				owner := fmt.Sprint("replica-", i)
+				ok, err := f.s.Lease(f.ctx, "poll:zendesk", owner, f.clock.Now(), time.Minute)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					wins = append(wins, "error: "+err.Error())
+				} else if ok {
+					wins = append(wins, owner)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(wins) != 1 {
+			f.t.Fatalf("winners = %v, want exactly one", wins)
+		}
+	}},
+
+	{"Cursor_StoresTheLastValuePerSource", func(f *fixture) {
+		if c, err := f.s.Cursor(f.ctx, "jira"); err != nil || c != "" {
+			f.t.Fatalf("Cursor of a new source = %q, %v; want empty", c, err)
+		}
+		for _, v := range []string{"2025-03-10T09:00:00Z", "2025-03-10T09:05:00Z"} {
+			if err := f.s.SetCursor(f.ctx, "jira", v); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		if err := f.s.SetCursor(f.ctx, "zendesk", "1741597200"); err != nil {
+			f.t.Fatal(err)
+		}
+		if c, _ := f.s.Cursor(f.ctx, "jira"); c != "2025-03-10T09:05:00Z" {
+			f.t.Fatalf("Cursor = %q, want the last one set", c)
+		}
+		if c, _ := f.s.Cursor(f.ctx, "zendesk"); c != "1741597200" {
+			f.t.Fatalf("Cursor(zendesk) = %q", c)
+		}
+	}},
+
+	{"Prune_DropsOldRawBodiesAndAuditEntries", func(f *fixture) {
+		id := f.linked() // two events with raw bodies at the epoch
+		a := comment("k", id)
+		if err := f.s.Complete(f.ctx, a, core.Result{}, core.AuditEntry{Detail: "old"}); err != nil {
+			f.t.Fatal(err)
+		}
+		f.clock.Advance(8 * 24 * time.Hour)
+		f.ingest(event("jira", "j2", snap(dev, "Crash", "In Progress", at(8*24*time.Hour))))
+		if err := f.s.Complete(f.ctx, comment("k2", id), core.Result{}, core.AuditEntry{Detail: "new"}); err != nil {
+			f.t.Fatal(err)
+		}
+		now := f.clock.Now()
+		n, err := f.s.Prune(f.ctx, now.Add(-7*24*time.Hour), now.Add(-7*24*time.Hour))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if n != 3 {
+			f.t.Fatalf("Prune changed %d rows, want 2 raw bodies and 1 audit entry", n)
+		}
+		if n, err := f.s.Prune(f.ctx, now.Add(-7*24*time.Hour), now.Add(-7*24*time.Hour)); err != nil || n != 0 {
+			f.t.Fatalf("second Prune = %d, %v; want nothing left to do", n, err)
+		}
+		entries, _ := f.s.Audit(f.ctx, dev, 10)
+		if len(entries) != 1 || entries[0].Detail != "new" {
+			f.t.Fatalf("audit after prune = %+v", entries)
+		}
+		// Events stay, so do their snapshots, and redeliveries still dedupe.
+		if evs, _ := f.s.Events(f.ctx, dev, 10); len(evs) != 2 {
+			f.t.Fatalf("events after prune = %v", deliveries(evs))
+		}
+		if fresh := f.ingest(event("jira", "j1", snap(dev, "Crash", "To Do", at(0)))); fresh[0] {
+			f.t.Fatal("a redelivery after prune was taken as new")
+		}
+		// Pruning everything up to now takes the newer body and entry too.
+		if n, err := f.s.Prune(f.ctx, now.Add(time.Second), now.Add(time.Second)); err != nil || n != 2 {
+			f.t.Fatalf("Prune up to now = %d, %v; want 2", n, err)
+		}
+	}},
+
+	{"Audit_NewestFirstAtMostN", func(f *fixture) {
+		id := f.linked()
+		for i := range 4 {
+			f.clock.Advance(time.Second)
+			if err := f.s.Complete(f.ctx, comment(fmt.Sprint("k", i), id), core.Result{}, core.AuditEntry{Detail: fmt.Sprint(i)}); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		entries, err := f.s.Audit(f.ctx, dev, 3)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Detail)
+		}
+		if !slices.Equal(got, []string{"3", "2", "1"}) {
+			f.t.Fatalf("audit = %v, want [3 2 1]", got)
+		}
+		if all, _ := f.s.Audit(f.ctx, dev, 0); len(all) != 4 {
+			f.t.Fatalf("Audit(n=0) = %d entries, want all 4", len(all))
+		}
+		if none, _ := f.s.Audit(f.ctx, ticket, 10); len(none) != 0 {
+			f.t.Fatalf("audit of another record = %+v", none)
+		}
+	}},
+
+	{"Conflicts_NewestFirstAtMostN", func(f *fixture) {
+		id := f.linked()
+		for i := range 3 {
+			c := core.Conflict{At: at(time.Duration(i) * time.Minute), Case: id, Rule: "sync-priority", Field: "priority",
+				A: ticket, AVal: fmt.Sprint("a", i), B: dev, BVal: fmt.Sprint("b", i), Last: "normal"}
+			if err := f.s.RecordConflict(f.ctx, c); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		got, err := f.s.Conflicts(f.ctx, 2)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		want := core.Conflict{At: at(2 * time.Minute), Case: id, Rule: "sync-priority", Field: "priority",
+			A: ticket, AVal: "a2", B: dev, BVal: "b2", Last: "normal"}
+		if len(got) != 2 || got[0] != want || got[1].AVal != "a1" {
+			f.t.Fatalf("conflicts = %+v", got)
+		}
+	}},
+
+	{"Lookups_OfUnknownThingsAreNotFoundOrEmpty", func(f *fixture) {
+		_, err := f.s.Item(f.ctx, ticket)
+		errIs(f.t, err, core.ErrNotFound, "Item of an unknown record")
+		_, err = f.s.CaseOf(f.ctx, ticket)
+		errIs(f.t, err, core.ErrNotFound, "CaseOf an unknown record")
+		c := f.load(424242)
+		if c.ID != 424242 || len(c.Items) != 0 || len(c.Links) != 0 || c.Keys == nil || c.Mirrors == nil || c.Synced == nil {
+			f.t.Fatalf("unknown case = %+v, want empty with usable maps", c)
+		}
+		if as := f.actions(424242, ""); len(as) != 0 {
+			f.t.Fatalf("actions of an unknown case = %v", keys(as))
+		}
+		if err := f.s.ReleaseCase(f.ctx, 424242, "w", time.Time{}); err != nil {
+			f.t.Fatalf("releasing an unknown case: %v", err)
+		}
+		if err := f.s.Ping(f.ctx); err != nil {
+			f.t.Fatalf("Ping: %v", err)
+		}
+	}},
+}
