@@ -207,3 +207,21 @@ func TestDroppedWebhookIsCaughtUpByPoll(t *testing.T) {
 		t.Fatalf("webhook %+v\npoll %+v", hooked, polled)
 	}
 }
+
+// TestPoll_ExpiredPageTokenRestartsTheScan: a scan resumed after a restart
+// with a token Jira no longer honours is read again from its start.
+func TestPoll_ExpiredPageTokenRestartsTheScan(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.mustCreate(fake.IssueSpec{Summary: "a"})
+	since := e.clock.Now().Add(-time.Minute)
+	stale := encodeCursor(cursor{V: cursorVersion, Since: since, Scan: &scan{From: since.Add(-2 * time.Minute), Page: "expired"}})
+	e.fake.ResetCalls()
+	evs, _, more, err := e.conn.Poll(context.Background(), stale)
+	if err != nil || more || len(evs) != 1 {
+		t.Fatalf("Poll = %d events, more %v, %v", len(evs), more, err)
+	}
+	calls := e.calls()
+	if len(calls) != 2 || !strings.Contains(calls[0], "nextPageToken=expired") || strings.Contains(calls[1], "nextPageToken") {
+		t.Fatalf("calls %q", calls)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,17 +216,42 @@ func TestWebhooksFromTheFake(t *testing.T) {
 	}
 }
 
-func TestWebhookWithoutSecretIsRefusedAndNothingKept(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	e.fake.SetWebhook(httptestURL(t, e.hooks), "")
-	if _, err := e.fake.CreateIssue(fake.IssueSpec{Summary: "s"}); err == nil {
-		t.Fatal("an unsigned webhook was accepted")
+func TestWebhookWithWrongOrNoSecretIsRefusedAndNothingKept(t *testing.T) {
+	for _, secret := range []string{"", "a-guessed-secret"} {
+		t.Run("secret "+strconv.Quote(secret), func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			e.fake.SetWebhook(httptestURL(t, e.hooks), secret)
+			if _, err := e.fake.CreateIssue(fake.IssueSpec{Summary: "s"}); err == nil {
+				t.Fatal("a forged webhook was accepted")
+			}
+			if evs := e.hooks.take(); len(evs) != 0 {
+				t.Fatalf("kept %d events from a forged delivery", len(evs))
+			}
+			if d := e.fake.Deliveries(); len(d) != 1 || d[0].Status != http.StatusUnauthorized {
+				t.Fatalf("deliveries %+v; want one answered 401", d)
+			}
+		})
 	}
-	if evs := e.hooks.take(); len(evs) != 0 {
-		t.Fatalf("kept %d events from an unsigned delivery", len(evs))
+}
+
+// TestOurWritesComeBack: with WithAPIWebhooks the fake, like Jira, sends
+// webhooks for the gateway's own writes; they carry its marker.
+func TestOurWritesComeBack(t *testing.T) {
+	e := newEnv(t, envOpts{fakeOpts: []fake.Option{fake.WithAPIWebhooks()}})
+	ctx := context.Background()
+	a := core.Action{Key: "create|x", Kind: core.Create, Target: core.Ref{System: "jira", Kind: core.DevTicket}, Title: "t"}
+	res, err := e.conn.Apply(ctx, a)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := e.fake.Deliveries(); len(d) != 1 || d[0].Status != http.StatusUnauthorized {
-		t.Fatalf("deliveries %+v; want one answered 401", d)
+	c := core.Action{Key: "comment|x", Kind: core.AddComment, Target: res.Created, Body: "hello", Public: true}
+	if _, err := e.conn.Apply(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Flush()
+	evs := e.hooks.take()
+	if len(evs) != 2 || evs[0].Type != core.Created || evs[0].Item.Marker != a.Marker() || evs[1].Item.Comments[0].Marker != c.Marker() {
+		t.Fatalf("echoes %+v", evs)
 	}
 }
 
