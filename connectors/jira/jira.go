@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -445,7 +446,7 @@ func (c *Connector) do(ctx context.Context, method, path string, query url.Value
 	}
 	req, err := c.jc.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return core.Permanent(fmt.Errorf("building %s %s: %w", method, path, err))
+		return core.Permanent(fmt.Errorf("building %s /%s: %w", method, strings.TrimLeft(path, "/"), err))
 	}
 	resp, err := c.jc.Do(req, out)
 	var hr *http.Response
@@ -465,7 +466,7 @@ func (c *Connector) do(ctx context.Context, method, path string, query url.Value
 	if hr.StatusCode >= 200 && hr.StatusCode < 300 {
 		if err != nil {
 			// A 2xx whose body is not what the API documents.
-			return core.RetryAfter(fmt.Errorf("%s %s: reading the answer: %w", method, path, safeJSONError(err)), 0)
+			return core.RetryAfter(fmt.Errorf("%s /%s: reading the answer: %w", method, strings.TrimLeft(path, "/"), safeJSONError(err)), 0)
 		}
 		return nil
 	}
@@ -478,7 +479,7 @@ func (c *Connector) do(ctx context.Context, method, path string, query url.Value
 		c.pauses.pause(issueKey, c.clock.Now().Add(wait))
 		c.metrics.perIssueLimited.Inc()
 		c.log.Warn("jira per-issue write limit: pausing writes to the issue", "instance", c.name, "issue", issueKey, "wait", wait)
-		return core.RetryAfter(fmt.Errorf("%s %s: writes to issue %q are rate-limited by Jira (per issue)", method, path, issueKey), wait)
+		return core.RetryAfter(fmt.Errorf("%s /%s: writes to issue %q are rate-limited by Jira (per issue)", method, strings.TrimLeft(path, "/"), issueKey), wait)
 	}
 	return retryhttp.Classify(hr, nil, detail)
 }
@@ -501,7 +502,7 @@ func errorDetail(resp *http.Response) string {
 		return ""
 	}
 	parts := slices.Clone(ae.ErrorMessages)
-	for _, k := range slices.Sorted(mapsKeys(ae.Errors)) {
+	for _, k := range slices.Sorted(maps.Keys(ae.Errors)) {
 		parts = append(parts, k+": "+ae.Errors[k])
 	}
 	d := strings.Join(parts, "; ")
@@ -509,16 +510,6 @@ func errorDetail(resp *http.Response) string {
 		d = d[:maxDetail] + "…"
 	}
 	return d
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // safeJSONError describes a JSON decoding error without quoting input.
@@ -533,7 +524,9 @@ func safeJSONError(err error) error {
 		if f == "" {
 			f = "(top level)"
 		}
-		return fmt.Errorf("json field %q: want %s, got %s", f, te.Type, te.Value)
+		// Value is "number 3" for numbers: keep the kind, not the literal.
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return fmt.Errorf("json field %q: want %s, got %s", f, te.Type, kind)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errors.New("truncated json")
 	}
