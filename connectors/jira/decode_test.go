@@ -175,3 +175,37 @@ func compareGolden(t *testing.T, file string, got []byte) {
 		t.Fatalf("%s differs from the golden file:\n%s", name, got)
 	}
 }
+
+// FuzzIssue: a REST answer (issue, search page) never makes the decoder
+// panic, and a decoded issue keeps its key.
+func FuzzIssue(f *testing.F) {
+	files, _ := filepath.Glob("testdata/rest-*.json")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	c := decoderEnv(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var res wireSearch
+		if json.Unmarshal(body, &res) != nil {
+			return
+		}
+		var iss wireIssue
+		if json.Unmarshal(body, &iss) == nil && iss.Key != "" {
+			res.Issues = append(res.Issues, &iss)
+		}
+		for _, is := range res.Issues {
+			if is == nil {
+				continue
+			}
+			ref := core.Ref{System: "jira", Kind: core.DevTicket, ID: is.Key}
+			ev, err := c.pollEvent(is, ref, time.Time{})
+			if err == nil && ev.Item.Ref != ref {
+				t.Fatalf("ref %v became %v", ref, ev.Item.Ref)
+			}
+		}
+	})
+}
