@@ -292,6 +292,19 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, input io
 // quotes or glued to other text), and raw 8-bit bytes are read as UTF-8 or
 // Windows-1252.
 func decodeHeader(v string) string {
+	return validUTF8(decodeHeaderRaw(v))
+}
+
+// validUTF8 repairs a decoded value: an encoded word may decode to bytes
+// that are not valid in the charset it names.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return fixInvalidUTF8([]byte(s))
+}
+
+func decodeHeaderRaw(v string) string {
 	if !utf8.ValidString(v) {
 		v = fixInvalidUTF8([]byte(v))
 	}

@@ -301,14 +301,14 @@ func parseAddresses(v string) []Address {
 	p := mail.AddressParser{WordDecoder: wordDecoder}
 	if list, err := p.ParseList(v); err == nil {
 		for _, a := range list {
-			out = appendAddr(out, Address{Name: decodeHeader(a.Name), Addr: strings.ToLower(a.Address)})
+			out = appendAddr(out, Address{Name: decodeHeader(a.Name), Addr: validUTF8(strings.ToLower(a.Address))})
 		}
 		return out
 	}
 	dec := decodeHeader(v)
 	for _, part := range splitAddressList(dec) {
 		if a, err := p.Parse(part); err == nil {
-			out = appendAddr(out, Address{Name: a.Name, Addr: strings.ToLower(a.Address)})
+			out = appendAddr(out, Address{Name: validUTF8(a.Name), Addr: validUTF8(strings.ToLower(a.Address))})
 			continue
 		}
 		for _, s := range addrSpec.FindAllString(part, -1) {
