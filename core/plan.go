@@ -148,7 +148,8 @@ func (p *planner) rule(r *Rule, subj *Item) {
 		}
 		for _, tgt := range p.targets(spec, subj) {
 			env.Target = p.views[tgt.Ref]
-			if spec.If != nil {
+			// A mirror's if is about each comment; mirror evaluates it.
+			if spec.If != nil && !spec.Mirror {
 				ok, err := spec.If.Eval(env)
 				if err != nil {
 					p.fail(r, spec.If.Pos, err)

@@ -68,6 +68,9 @@ func testMappings() *Mappings {
 				}},
 			{Name: "dev-notes", When: Selector{System: "jira", Kind: DevTicket},
 				Then: []*ActionSpec{{Kind: AddComment, Mirror: true, Target: Selector{Kind: CustomerTicket}, Public: false}}},
+			{Name: "customer-replies", When: Selector{System: "zendesk", Kind: CustomerTicket},
+				Then: []*ActionSpec{{Kind: AddComment, Mirror: true, Target: Selector{Kind: DevTicket}, Public: true,
+					If: cond("Comment.Public", func(e *Env) bool { return e.Comment.Public })}}},
 		},
 		Sync: []*SyncRule{{Name: "priority", Field: "priority", A: Selector{System: "zendesk", Kind: CustomerTicket},
 			B: Selector{System: "jira", Kind: DevTicket}, Policy: OwnerA}},
@@ -239,6 +242,17 @@ func TestPlanCase_MirrorsOnceAndNeverBack(t *testing.T) {
 	cs.Mirrors[MirrorKey(d.Ref, "10", tk.Ref)] = "500"
 	if p := PlanCase(cs, m, t0); len(p.Actions) != 0 {
 		t.Fatalf("mirrored twice: %+v", p.Actions)
+	}
+	// The customer's public reply goes the other way; the internal note we
+	// made on the ticket (a known copy) and a private comment do not.
+	cs.Item(tk.Ref).Comments = []Comment{
+		{ID: "500", Body: "root cause found", CreatedAt: t0},
+		{ID: "501", Body: "It also happens on mobile.", Public: true, CreatedAt: t0},
+		{ID: "502", Body: "agent aside", Public: false, CreatedAt: t0},
+	}
+	p = PlanCase(cs, m, t0)
+	if len(p.Actions) != 1 || p.Actions[0].SourceComment != "501" || p.Actions[0].Target != d.Ref || !p.Actions[0].Public {
+		t.Fatalf("customer reply: planned %+v", p.Actions)
 	}
 }
 

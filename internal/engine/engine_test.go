@@ -181,6 +181,8 @@ func (w *world) writeKeys() []string {
 // ticket linked by hand to a developer ticket, two pull requests (one
 // merged, one abandoned), comments on both tickets. It returns the webhooks
 // those changes send, in the order they happened.
+var story0 = core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+
 func story(t *testing.T, w *world) []core.Event {
 	dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
 	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
@@ -214,7 +216,8 @@ func TestReconcile_OrderDoesNotMatter(t *testing.T) {
 	if len(wantKeys) < 5 {
 		t.Fatalf("the story should need several writes; made %d:\n%s", len(wantKeys), want)
 	}
-	for _, must := range []string{"KBOT-88\" status=Ready for QA", "Developer ticket=KBOT-88", "[false liaison: Root cause"} {
+	for _, must := range []string{"KBOT-88 \"Reset link gives 500\" status=Ready for QA", "Developer ticket=KBOT-88",
+		"[false liaison: grace commented on KBOT-88", "[true liaison: Reply on help-desk ticket #4521"} {
 		if !strings.Contains(want, must) {
 			t.Fatalf("reference state lacks %q:\n%s", must, want)
 		}

@@ -79,6 +79,14 @@ func New(o Options) *http.Client {
 		if !Retryable(resp.StatusCode) {
 			return false, nil
 		}
+		// A POST or PATCH answered 5xx may have been applied before the
+		// failure (a comment posted, then a 502 from a proxy). Retrying it
+		// here could write twice; the outbox retries it instead, after
+		// asking the connector whether it landed (core.AppliedChecker).
+		// 429 and 503 mean the request was turned away, so they are safe.
+		if !idempotent(resp.Request) && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+			return false, nil
+		}
 		// A wait longer than we sit out in place goes back to the outbox.
 		if w, ok := ServerWait(resp, time.Now()); ok && w > o.MaxHonoured {
 			return false, nil
@@ -101,6 +109,17 @@ func New(o Options) *http.Client {
 	// that it can read the status and Classify it.
 	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
 	return c.StandardClient()
+}
+
+func idempotent(r *http.Request) bool {
+	if r == nil {
+		return true
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPatch:
+		return false
+	}
+	return true
 }
 
 func exp(min, max time.Duration, attempt int) time.Duration {

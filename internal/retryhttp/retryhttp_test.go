@@ -118,6 +118,32 @@ func TestNoRetryOn4xxAndLongWaitGoesBack(t *testing.T) {
 	}
 }
 
+func TestPostIsNotRetriedInPlaceOn502(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		calls  int32
+	}{{502, 1}, {500, 1}, {503, 3}, {429, 3}} {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.WriteHeader(c.status)
+		}))
+		cl := New(Options{RetryMax: 2, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond})
+		resp, err := cl.Post(srv.URL, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if calls.Load() != c.calls {
+			t.Errorf("POST answered %d: %d calls; want %d", c.status, calls.Load(), c.calls)
+		}
+		if perm, _ := core.Classify(Classify(resp, nil, "")); perm {
+			t.Errorf("POST answered %d classified permanent", c.status)
+		}
+	}
+}
+
 func itoa(i int) string {
 	return http.StatusText(0) + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
 }

@@ -1,0 +1,38 @@
+# Liaison. `make run` plays the support story on the sandbox; `make test`
+# is what CI runs.
+GO       ?= go
+FUZZTIME ?= 30s
+PKGS      = ./...
+
+.PHONY: build run test test-faults bench fuzz lint clean
+
+build:
+	$(GO) build -o bin/liaison ./cmd/liaison
+
+run:
+	$(GO) run ./cmd/liaison sandbox
+
+test:
+	$(GO) test -count=1 $(PKGS)
+
+# Three replicas on PostgreSQL, killed and restarted under load (issue 8).
+test-faults:
+	$(GO) test -count=1 -tags faults -run Faults -v ./internal/faults/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./cmd/liaison bench
+
+# Every fuzz target for FUZZTIME each (go test runs one target at a time).
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -h -o '^func Fuzz[A-Za-z0-9_]*' | sort -u | sed 's/func //'); do \
+		pkg=$$(dirname $$(grep -rl --include='*_test.go' "^func $$t(" . | head -1)); \
+		echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin liaison-sandbox.db liaison-sandbox.db-*
