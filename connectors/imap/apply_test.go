@@ -1,0 +1,261 @@
+package imap
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/connectors/imap/mail"
+	"github.com/liaisonhq/liaison/core"
+)
+
+// seedThread takes a real customer mail in through the intake, so that the
+// connector knows its thread as it would after Run read it.
+func (f *fixture) seedThread(t *testing.T, raw []byte) core.Ref {
+	t.Helper()
+	st := newState(f.sink, f.c.name)
+	v, err := f.c.intake(context.Background(), st, raw, inbox)
+	if err != nil || len(v.events) != 1 {
+		t.Fatalf("intake: %v %v", v, err)
+	}
+	if err := f.sink.Ingest(context.Background(), v.events); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.c.mu.Lock()
+	f.c.sink = f.sink
+	f.c.mu.Unlock()
+	return v.events[0].Item.Ref
+}
+
+func TestApply_CommentIsAThreadedReply(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "qp-utf8-long-encoded-header.eml"))
+	a := core.Action{Key: "mirror|zendesk/customer_ticket/4521#900|" + thread.String(), Kind: core.AddComment, Target: thread,
+		Body: "We found the cause: the printer driver. A fix ships on Friday.", Public: true, Fields: map[string]string{"ticket": "4521"}}
+	res, err := f.c.Apply(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := f.smtp.Wait(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mail.Parse(sent[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantID := ownMessageID(a.Key, thread.ID, "example.com")
+	if res.CommentID != wantID || m.MessageID != wantID {
+		t.Errorf("Message-ID %q, result %q, want %q", m.MessageID, res.CommentID, wantID)
+	}
+	if sent[0].From != "support@example.com" {
+		t.Errorf("envelope sender %q, want the gateway's address", sent[0].From)
+	}
+	if m.Subject != "Re: MIME UTF8 Test ¢ More Text [#4521]" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	if len(m.InReplyTo) != 1 || m.InReplyTo[0] != thread.ID || len(m.References) == 0 || m.References[0] != thread.ID {
+		t.Errorf("In-Reply-To %v References %v, want the thread root %s", m.InReplyTo, m.References, thread.ID)
+	}
+	if m.Header("Auto-Submitted") != "" || m.Auto != mail.Person {
+		t.Errorf("a person's reply marked automatic: %q %q", m.Header("Auto-Submitted"), m.Auto)
+	}
+	if m.To[0].Addr != "jamehi03@jamehi03lx.noa.com" {
+		t.Errorf("to %v, want the requester", m.To)
+	}
+	if m.Text != a.Body {
+		t.Errorf("body %q", m.Text)
+	}
+	if m.Header("X-Liaison-Marker") != a.Marker() {
+		t.Errorf("marker %q, want %q", m.Header("X-Liaison-Marker"), a.Marker())
+	}
+	// A retry of the same action sends the same Message-ID, so the
+	// recipient's client shows one mail.
+	if _, err := f.c.Apply(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ = f.smtp.Wait(ctxT(t), 2)
+	if m2, _ := mail.Parse(sent[1].Data); m2.MessageID != wantID {
+		t.Errorf("retry Message-ID %q, want %q", m2.MessageID, wantID)
+	}
+}
+
+// TestApply_OwnMailComingBackIsIgnored: the copy of our reply (a Bcc to the
+// support box) is not taken in, and the customer's answer to it, which
+// names only our Message-ID, lands on the thread.
+func TestApply_OwnMailComingBackIsIgnored(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "pdf-attachment.eml"))
+	a := core.Action{Key: "reply|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "Could you send the PDF again?"}
+	if _, err := f.c.Apply(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := f.smtp.Wait(ctxT(t), 1)
+	st := newState(f.sink, f.c.name)
+	if v := mustIntake(t, f.c, st, sent[0].Data); v.outcome != outOwn || len(v.events) != 0 {
+		t.Errorf("own mail: outcome %s, want own", v.outcome)
+	}
+	// The customer's answer: a real reply whose In-Reply-To names our mail
+	// only (reply-yahoo.eml carries In-Reply-To and no References).
+	ours := ownMessageID(a.Key, thread.ID, "example.com")
+	answer := strings.Replace(string(eml(t, "reply-yahoo.eml")), "1333374262.7063.15.camel@mg5", ours, 1)
+	v := mustIntake(t, f.c, st, []byte(answer))
+	if v.outcome != outReply || v.events[0].Item.Ref != thread || v.events[0].Item.Fields["threaded"] != "in_reply_to" {
+		t.Errorf("answer: outcome %s on %v", v.outcome, refs(v.events))
+	}
+}
+
+func TestApply_AcknowledgementIsAutomaticAndLimited(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "korean-ks_c_5601-1987.eml"))
+	notify := func(i int) core.Result {
+		t.Helper()
+		res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + thread.String() + "|" + string(rune('a'+i)), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": "77"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for i := 0; i < 3; i++ {
+		if res := notify(i); res.CommentID == "" {
+			t.Fatalf("ack %d not sent: %s", i, res.Note)
+		}
+	}
+	sent, _ := f.smtp.Wait(ctxT(t), 3)
+	m, _ := mail.Parse(sent[0].Data)
+	if sent[0].From != "" {
+		t.Errorf("envelope sender %q, want the null reverse path", sent[0].From)
+	}
+	if m.Header("Auto-Submitted") != "auto-replied" || m.Header("X-Auto-Response-Suppress") != "All" {
+		t.Errorf("headers Auto-Submitted %q X-Auto-Response-Suppress %q", m.Header("Auto-Submitted"), m.Header("X-Auto-Response-Suppress"))
+	}
+	if m.Text != "Thank you, we opened ticket #77 for [Korea] Name." || m.Subject != "Re: [Korea] Name [#77]" {
+		t.Errorf("ack %q / %q", m.Subject, m.Text)
+	}
+	// The fourth within the hour is held back: ack_per_sender_per_hour 3.
+	if res := notify(3); res.CommentID != "" || !strings.Contains(res.Note, "hourly limit") {
+		t.Errorf("fourth ack: %+v", res)
+	}
+	f.clock.Add(61 * time.Minute)
+	if res := notify(4); res.CommentID == "" {
+		t.Errorf("ack after an hour not sent: %s", res.Note)
+	}
+	if n := len(f.smtp.Messages()); n != 4 {
+		t.Errorf("%d mails sent, want 4", n)
+	}
+}
+
+// TestApply_NoAcknowledgementWhenAskedNot: X-Auto-Response-Suppress on a
+// person's mail opens a thread but no automatic answer goes out.
+func TestApply_NoAcknowledgementWhenAskedNot(t *testing.T) {
+	f := newFixture(t, nil)
+	// A real mail with the header Outlook adds.
+	raw := append([]byte("X-Auto-Response-Suppress: All\r\n"), eml(t, "outlook2000-windows1252-qp.eml")...)
+	st := newState(f.sink, f.c.name)
+	v := mustIntake(t, f.c, st, raw)
+	if v.outcome != outNewThread || v.events[0].Item.Fields["no_autoreply"] != "true" {
+		t.Fatalf("outcome %s fields %v: want a new thread marked no_autoreply", v.outcome, v.events[0].Item.Fields)
+	}
+	thread := f.seedThread(t, raw)
+	res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + thread.String(), Kind: core.Notify, Target: thread})
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "no automatic answer") {
+		t.Errorf("ack: %+v %v", res, err)
+	}
+	// A person's reply still goes out.
+	if _, err := f.c.Apply(context.Background(), core.Action{Key: "reply|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "Hello Doug"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("%d mails sent, want only the person's reply", n)
+	}
+}
+
+func TestApply_LoopBreakerStopsAutomaticMail(t *testing.T) {
+	f := newFixture(t, nil) // loop_threshold 5
+	raw := eml(t, "pdf-attachment.eml")
+	st := newState(f.sink, f.c.name)
+	var last verdict
+	for i := 0; i < 6; i++ {
+		// Six different mails from the same sender within the window.
+		last = mustIntake(t, f.c, st, append([]byte("X-Seq: "+string(rune('0'+i))+"\r\n"), raw...))
+	}
+	if last.events[0].Item.Fields["loop"] != "tripped" {
+		t.Fatalf("sixth mail fields %v, want loop tripped", last.events[0].Item.Fields)
+	}
+	if !strings.Contains(f.logs.String(), "loop breaker tripped") {
+		t.Error("trip not reported")
+	}
+	res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|x", Kind: core.Notify, Target: last.events[0].Item.Ref, To: "xxxx@xxxx.com"})
+	if err != nil || res.CommentID != "" {
+		t.Errorf("ack to a looping sender: %+v %v", res, err)
+	}
+}
+
+func TestApply_SMTPFailuresAreClassified(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "pdf-attachment.eml"))
+	a := core.Action{Key: "reply|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "Hello"}
+	f.smtp.FailNext(1, 451)
+	_, err := f.c.Apply(context.Background(), a)
+	if perm, _ := core.Classify(err); err == nil || perm {
+		t.Errorf("451: %v, want a temporary error", err)
+	}
+	f.smtp.FailNext(1, 550)
+	_, err = f.c.Apply(context.Background(), a)
+	if perm, _ := core.Classify(err); err == nil || !perm {
+		t.Errorf("550: %v, want a permanent error", err)
+	}
+	// Unsupported kinds are permanent.
+	_, err = f.c.Apply(context.Background(), core.Action{Kind: core.Transition, Target: thread})
+	if perm, _ := core.Classify(err); !perm {
+		t.Errorf("transition: %v, want permanent", err)
+	}
+	f.smtp.Close()
+	_, err = f.c.Apply(context.Background(), a)
+	if perm, _ := core.Classify(err); err == nil || perm {
+		t.Errorf("server down: %v, want temporary", err)
+	}
+}
+
+// TestSecrets_NeverInLogsOrErrors fails logins on both servers and checks
+// that neither password shows in the logs or the errors.
+func TestSecrets_NeverInLogsOrErrors(t *testing.T) {
+	f := newFixture(t, nil)
+	// Wrong passwords: the servers refuse.
+	f.c.cfg.password = core.Secret("wrong-imap-5e8d21")
+	f.c.cfg.smtpPass = core.Secret("wrong-smtp-93af0c")
+	var errs []error
+	if _, err := f.c.dial(make(chan struct{}, 1)); err != nil {
+		errs = append(errs, err)
+	}
+	thread := core.Ref{System: "imap", Kind: core.EmailThread, ID: "x@example.com"}
+	if _, err := f.c.Apply(context.Background(), core.Action{Key: "k", Kind: core.AddComment, Target: thread, To: "ada@example.com", Body: "hi"}); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) != 2 {
+		t.Fatalf("want both logins to fail, got %v", errs)
+	}
+	// The runner logs its failed session.
+	stop := f.run(t)
+	eventually(t, "a logged failure", func() bool { return strings.Contains(f.logs.String(), "reconnecting") })
+	stop()
+	text := f.logs.String()
+	for _, e := range errs {
+		text += "\n" + e.Error()
+	}
+	for _, secret := range []string{"wrong-imap-5e8d21", "wrong-smtp-93af0c", testSMTPPassword} {
+		if strings.Contains(text, secret) {
+			t.Errorf("secret %q leaked:\n%s", secret, text)
+		}
+	}
+	if !strings.Contains(text, "log in to") || !strings.Contains(text, "smtp login") {
+		t.Errorf("failures not reported:\n%s", text)
+	}
+	if s := (core.Secret("x")).String(); s != "<secret>" {
+		t.Error(s)
+	}
+}

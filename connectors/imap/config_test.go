@@ -1,0 +1,120 @@
+package imap
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/liaisonhq/liaison/core"
+)
+
+// decodeYAML decodes strictly, as the engine's Setup.Decode does.
+func decodeYAML(src string) func(any) error {
+	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(src), v, yaml.Strict()) }
+}
+
+func TestNew_ReadsTheDocumentedConfig(t *testing.T) {
+	src := `
+host: mail.example.com
+tls: starttls
+username: support@example.com
+password_env: LIAISON_IMAP_PASSWORD
+mailboxes: [INBOX, Escalations]
+processed_mailbox: Done
+failed_mailbox: Broken
+idle: false
+idle_renew: 20m
+poll_interval: 45s
+attachment_limit: 1048576
+own_address: Support <support@example.com>
+ticket_token: '\[#(\d+)\]'
+smtp: {host: smtp.example.com, port: 587, tls: starttls, username: support@example.com, password_env: LIAISON_SMTP_PASSWORD}
+ack: "We opened ticket #{{.Ticket}}."
+ack_per_sender_per_hour: 2
+loop_threshold: 10
+loop_window: 30m
+`
+	conn, err := New(core.Setup{Name: "support", Decode: decodeYAML(src), Env: func(k string) string { return "pw-" + k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conn.(*Connector)
+	s := c.cfg
+	if c.Name() != "support" || s.addr != "mail.example.com:143" || s.idle || s.idleRenew != 20*time.Minute || s.poll != 45*time.Second ||
+		s.own != "support@example.com" || s.ownDomain != "example.com" || s.smtpAddr != "smtp.example.com:587" || s.loopWindow != 30*time.Minute ||
+		len(s.Mailboxes) != 2 || s.ProcessedMailbox != "Done" || s.AttachmentLimit != 1<<20 || s.password.Reveal() != "pw-LIAISON_IMAP_PASSWORD" {
+		t.Errorf("settings %+v", s)
+	}
+}
+
+func TestNew_Defaults(t *testing.T) {
+	conn, err := New(core.Setup{Name: "imap", Decode: decodeYAML("host: imap.example.com\nusername: u\npassword_env: P\nown_address: help@example.com\n"), Env: func(string) string { return "x" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := conn.(*Connector).cfg
+	if s.TLS != "imaps" || s.Port != 993 || !s.idle || s.idleRenew != 25*time.Minute || s.Mailboxes[0] != "INBOX" ||
+		s.ProcessedMailbox != "Liaison/Processed" || s.FailedMailbox != "Liaison/Failed" || s.AttachmentLimit != 10<<20 || s.AckPerHour != 3 {
+		t.Errorf("defaults %+v", s)
+	}
+}
+
+func TestNew_RefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "username: u\nown_address: help@example.com\n"
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "host: h\npassword_env: P\nhots: x\n" + base, "hots"},
+		{"plain off loopback", "host: mail.example.com\ntls: plain\npassword_env: P\n" + base, `tls "plain" is only allowed for a loopback host`},
+		{"no secret", "host: h\n" + base, "exactly one of password_env"},
+		{"two secrets", "host: h\npassword_env: P\nxoauth2_token_env: T\n" + base, "exactly one of"},
+		{"unset env", "host: h\npassword_env: UNSET\n" + base, `environment variable "UNSET" is empty or unset`},
+		{"empty file", "host: h\npassword_file: " + empty + "\n" + base, "is empty"},
+		{"idle too long", "host: h\npassword_env: P\nidle_renew: 30m\n" + base, "must be under 29m"},
+		{"processed is read", "host: h\npassword_env: P\nmailboxes: [INBOX, Done]\nprocessed_mailbox: Done\n" + base, "also the processed"},
+		{"token without group", "host: h\npassword_env: P\nticket_token: '#\\d+'\n" + base, "capture group"},
+		{"ack without smtp", "host: h\npassword_env: P\nack: hi\n" + base, "ack needs smtp"},
+		{"no own address", "host: h\npassword_env: P\nusername: u\n", "own_address is required"},
+		{"bad duration", "host: h\npassword_env: P\npoll_interval: soon\n" + base, "soon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(core.Setup{Name: "imap", Decode: decodeYAML(tt.yaml), Env: func(k string) string {
+				if k == "P" || k == "T" {
+					return "s3cr3t-value"
+				}
+				return ""
+			}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t-value") {
+				t.Errorf("error shows a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestOwnMessageID_CarriesTheThreadRoot(t *testing.T) {
+	root := "CAEMnOreG=99=qx-ONib=g+32uBdSav5WP303BA@mail.gmail.com"
+	id := ownMessageID("rule|case 7", root, "example.com")
+	if id != ownMessageID("rule|case 7", root, "example.com") {
+		t.Error("not deterministic")
+	}
+	got, err := parseOwnMessageID(id, "example.com")
+	if err != nil || got != root {
+		t.Errorf("parse %q = %q, %v", id, got, err)
+	}
+	if _, err := parseOwnMessageID(id, "other.example"); err == nil {
+		t.Error("an id of another domain taken as ours")
+	}
+	if _, err := parseOwnMessageID("liaison.forged@example.com", "example.com"); err == nil {
+		t.Error("a malformed id taken as ours")
+	}
+}
