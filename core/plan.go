@@ -60,6 +60,7 @@ type planner struct {
 	mirrorCopies map[string]bool // target ref + "#" + comment id of our copies
 	seen         map[string]bool // keys planned in this pass
 	transitioned map[Ref]bool    // one transition per target per pass: the first rule wins
+	refsDigest   string
 }
 
 // prepare fills canonical statuses from the current mappings (so a reload
@@ -314,9 +315,26 @@ func (p *planner) transition(r *Rule, spec *ActionSpec, subj, tgt *Item, reason 
 		return
 	}
 	p.transitioned[tgt.Ref] = true
+	// The key names the records the case holds: a transition happens once
+	// per situation, so a person who moves the ticket back by hand is not
+	// overruled, but a new record (a second pull request after the first
+	// was abandoned) may move it again.
 	p.add(Action{Kind: Transition, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
 		Status: want, Native: native},
-		"transition", r.Name, subj.Ref.String(), tgt.Ref.String(), string(want))
+		"transition", r.Name, subj.Ref.String(), tgt.Ref.String(), string(want), p.situation())
+}
+
+// situation is a short digest of the refs of the case's live records.
+func (p *planner) situation() string {
+	if p.refsDigest == "" {
+		h := sha256.New()
+		for _, v := range p.caseView.Items {
+			h.Write([]byte(v.Ref))
+			h.Write([]byte{0})
+		}
+		p.refsDigest = hex.EncodeToString(h.Sum(nil)[:6])
+	}
+	return p.refsDigest
 }
 
 func (p *planner) comment(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, reason string) {

@@ -127,8 +127,14 @@ func TestPlanCase(t *testing.T) {
 			nil, nil},
 		{"an action in the outbox is not planned again",
 			[]Item{dev("KBOT-1", "In Progress"), pr("1", "open", Opened)},
-			map[string]ActionState{ActionKey("transition", "pr-opened", "github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1", "in_review"): Done},
+			map[string]ActionState{ActionKey("transition", "pr-opened", "github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1", "in_review",
+				situation("github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1")): Done},
 			nil},
+		{"a new pull request is a new situation: the ticket moves again",
+			[]Item{dev("KBOT-1", "In Progress"), pr("1", "open", Opened), pr("2", "open", Opened)},
+			map[string]ActionState{ActionKey("transition", "pr-opened", "github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1", "in_review",
+				situation("github/pull_request/acme/app#1", "jira/dev_ticket/KBOT-1")): Done},
+			[]string{"transition jira/dev_ticket/KBOT-1 → In Review"}},
 		{"a bug ticket is escalated once, with the native priority",
 			[]Item{ticket("7", "open", "bug")},
 			nil, []string{"create jira/dev_ticket/"}},
@@ -153,6 +159,14 @@ func TestPlanCase(t *testing.T) {
 			}
 		})
 	}
+}
+
+func situation(refs ...string) string {
+	p := planner{}
+	for _, r := range refs {
+		p.caseView.Items = append(p.caseView.Items, ItemView{Ref: r})
+	}
+	return p.situation()
 }
 
 func TestPlanCase_CreateCarriesNativeFieldsAndMarker(t *testing.T) {

@@ -60,6 +60,14 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 		return nil, req.err
 	}
 	for i, ev := range events {
+		if req.fresh[i] {
+			for _, l := range req.batch[i].Discovered {
+				e.logLink("linked by a key in its text", l)
+			}
+			for _, l := range ev.Links {
+				e.logLink("linked as the source states", l)
+			}
+		}
 		if e.m != nil {
 			e.m.EventsIn.WithLabelValues(ev.Source, string(ev.Via)).Inc()
 			if !req.fresh[i] {
@@ -153,3 +161,21 @@ func (s sink) SetCursor(ctx context.Context, key, v string) error {
 
 // Sink returns the engine as a core.Sink, for runners and tools.
 func (e *Engine) Sink() core.Sink { return sink{e} }
+
+// logLink says once per process that two records were linked; events that
+// repeat a link (every edit of a pull request) stay quiet.
+func (e *Engine) logLink(msg string, l core.Link) {
+	k := l.From.String() + ">" + l.To.String()
+	e.linkMu.Lock()
+	_, seen := e.linked[k]
+	if !seen {
+		if len(e.linked) > 100_000 {
+			clear(e.linked)
+		}
+		e.linked[k] = struct{}{}
+	}
+	e.linkMu.Unlock()
+	if !seen {
+		e.log.Info(msg, "from", l.From.String(), "to", l.To.String(), "role", string(l.Role))
+	}
+}
