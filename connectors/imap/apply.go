@@ -10,13 +10,16 @@ import (
 	"net"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	mailpkg "github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/core"
 )
 
@@ -116,14 +119,16 @@ func (c *Connector) suppressAuto(addr string, t *threadState) string {
 }
 
 // threadFor returns what the connector knows of a thread: through the
-// Sink while Run is running in this process, else nil (the action must
-// then name its recipient).
+// Sink while Run is running in this process; otherwise (another replica
+// holds the mailbox lease) it is rebuilt from the thread's messages in the
+// mailboxes. nil when neither knows it: the action must then name its
+// recipient.
 func (c *Connector) threadFor(ctx context.Context, root string) (*threadState, error) {
 	c.mu.Lock()
 	sink := c.sink
 	c.mu.Unlock()
 	if sink == nil {
-		return nil, nil
+		return c.threadFromMailboxes(ctx, root)
 	}
 	t, err := newState(sink, c.name).thread(ctx, root)
 	if err != nil {
@@ -131,6 +136,81 @@ func (c *Connector) threadFor(ctx context.Context, root string) (*threadState, e
 	}
 	return t, nil
 }
+
+// threadFromMailboxes searches the processed and configured mailboxes for
+// the thread's messages (its root, and those whose References or
+// In-Reply-To name it) and
+// folds them into a thread state the way the intake does.
+func (c *Connector) threadFromMailboxes(ctx context.Context, root string) (*threadState, error) {
+	cl, err := c.dial(make(chan struct{}, 1))
+	if err != nil {
+		return nil, core.RetryAfter(fmt.Errorf("imap %q: read thread %q: %w", c.name, root, err), 0)
+	}
+	defer cl.Close()
+	stop := context.AfterFunc(ctx, func() { cl.Close() })
+	defer stop()
+	delim, err := c.delimiter(cl)
+	if err != nil {
+		return nil, core.RetryAfter(fmt.Errorf("imap %q: %w", c.name, err), 0)
+	}
+	header := func(k string) imap.SearchCriteria {
+		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: root}}}
+	}
+	criteria := &imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{
+		header("Message-ID"),
+		{Or: [][2]imap.SearchCriteria{{header("References"), header("In-Reply-To")}}},
+	}}}
+	var msgs []*parsedMail
+	for _, mb := range append([]string{c.cfg.ProcessedMailbox}, c.cfg.Mailboxes...) {
+		name := mailboxName(mb, delim)
+		if _, err := cl.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			continue // a mailbox not created yet holds nothing
+		}
+		data, err := cl.UIDSearch(criteria, nil).Wait()
+		if err != nil {
+			return nil, core.RetryAfter(fmt.Errorf("imap %q: search %q for thread %q: %w", c.name, name, root, err), 0)
+		}
+		uids := data.AllUIDs()
+		if len(uids) == 0 {
+			continue
+		}
+		section := &imap.FetchItemBodySection{Peek: true}
+		bufs, err := cl.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+		if err != nil {
+			return nil, core.RetryAfter(fmt.Errorf("imap %q: fetch thread %q: %w", c.name, root, err), 0)
+		}
+		for _, b := range bufs {
+			m, err := mailpkg.Parser{AttachmentLimit: -1}.Parse(b.FindBodySection(section))
+			if err == nil && m.Auto == mailpkg.Person && m.From.Addr != "" && !c.isOwn(m) {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(msgs, func(a, b *parsedMail) int {
+		if a.MessageID == root {
+			return -1
+		}
+		if b.MessageID == root {
+			return 1
+		}
+		return a.Date.Compare(b.Date)
+	})
+	t := &threadState{Root: root, Subject: msgs[0].Subject, Body: msgs[0].Reply, Reporter: msgs[0].From.Addr, ReporterName: msgs[0].From.Name}
+	for _, m := range msgs {
+		t.addMessage(m.MessageID)
+		t.addParticipants(c.participantsOf(m)...)
+		t.NoAutoReply = t.NoAutoReply || m.SuppressAutoReply
+		if tok := c.tokenOf(m.Subject); tok != "" && t.Token == "" {
+			t.Token = tok
+		}
+	}
+	return t, nil
+}
+
+type parsedMail = mailpkg.Message
 
 func (t *threadState) subject() string {
 	if t == nil {

@@ -233,6 +233,7 @@ func TestSecrets_NeverInLogsOrErrors(t *testing.T) {
 		errs = append(errs, err)
 	}
 	thread := core.Ref{System: "imap", Kind: core.EmailThread, ID: "x@example.com"}
+	f.c.sink = f.sink // thread state from the store, so Apply goes straight to SMTP
 	if _, err := f.c.Apply(context.Background(), core.Action{Key: "k", Kind: core.AddComment, Target: thread, To: "ada@example.com", Body: "hi"}); err != nil {
 		errs = append(errs, err)
 	}
@@ -257,5 +258,44 @@ func TestSecrets_NeverInLogsOrErrors(t *testing.T) {
 	}
 	if s := (core.Secret("x")).String(); s != "<secret>" {
 		t.Error(s)
+	}
+}
+
+// TestApply_OnAnotherReplica: the replica that applies an action may not
+// be the one reading the mailbox; it rebuilds the thread from the
+// processed mailbox.
+func TestApply_OnAnotherReplica(t *testing.T) {
+	f := newFixture(t, nil)
+	first := eml(t, "pdf-attachment.eml")
+	second := []byte(strings.Replace(string(eml(t, "reply-yahoo.eml")), "<1333374262.7063.15.camel@mg5>", "<xxxx@xxxx.com>", 1))
+	stop := f.run(t)
+	f.append(t, inbox, first)
+	f.sink.waitEvents(t, 1)
+	f.append(t, inbox, second)
+	evs := f.sink.waitEvents(t, 2)
+	eventually(t, "processed", func() bool { return f.count(t, processed) == 2 })
+	stop()
+
+	other := build(t, *f.c.cfg.Config.withPort(f.c.cfg.Port), f.clock, f.logs) // no Run, no sink
+	other.cfg.SMTP = f.c.cfg.SMTP
+	other.cfg.smtpAddr, other.cfg.smtpPass = f.c.cfg.smtpAddr, f.c.cfg.smtpPass
+	thread := evs[0].Item.Ref
+	if _, err := other.Apply(context.Background(), core.Action{Key: "reply|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "Fixed."}); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := f.smtp.Wait(ctxT(t), 1)
+	m, _ := mail.Parse(sent[0].Data)
+	if m.To[0].Addr != "xxxx@xxxx.com" || m.Subject != "Re: Another PDF with 🎉 Unicode chars in it 🍿" {
+		t.Errorf("to %v subject %q", m.To, m.Subject)
+	}
+	var cc []string
+	for _, a := range m.Cc {
+		cc = append(cc, a.Addr)
+	}
+	if !strings.Contains(strings.Join(cc, ","), "xxx@yahoo.com") {
+		t.Errorf("cc %v, want the participant who replied", cc)
+	}
+	if len(m.References) != 2 || m.References[0] != thread.ID {
+		t.Errorf("references %v", m.References)
 	}
 }

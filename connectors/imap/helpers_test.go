@@ -274,3 +274,5 @@ func (f *fixture) dumpLogs(t *testing.T) {
 		t.Log(f.logs.String())
 	}
 }
+
+func (c Config) withPort(p int) *Config { c.Port = p; return &c }

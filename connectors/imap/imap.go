@@ -92,7 +92,11 @@
 //     says why, no error) to daemons, to a thread marked no_autoreply, to a
 //     sender whose loop breaker tripped, or past ack_per_sender_per_hour.
 //
-// Both set In-Reply-To and References from the thread, put the ticket
+// What Apply knows of the thread (requester, participants, subject, token,
+// message ids) comes from the state Run keeps when Run is running in the
+// same process, and otherwise is rebuilt by searching the processed and
+// configured mailboxes for the thread's messages (another replica holds
+// the mailbox lease). Both set In-Reply-To and References from the thread, put the ticket
 // token in the subject ("Re: <first subject> [#<ticket>]", ticket from
 // Action.Fields["ticket"] or the thread's token; Action.Title replaces the
 // subject), and use a Message-ID derived from the action key that carries
