@@ -17,7 +17,11 @@ import (
 	"github.com/liaisonhq/liaison/internal/store"
 
 	// The shipped connectors; adding one is one line here.
+	_ "github.com/liaisonhq/liaison/connectors/github"
+	_ "github.com/liaisonhq/liaison/connectors/imap"
+	_ "github.com/liaisonhq/liaison/connectors/jira"
 	_ "github.com/liaisonhq/liaison/connectors/sandbox"
+	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 )
 
 type command struct {
@@ -50,7 +54,7 @@ func commands() []command {
 		{"replay", "[KEY ...] (--config FILE | --store DSN)", "re-queue dead-lettered actions (all when no key is given)", replay},
 		{"backfill", "SOURCE --since DATE --config FILE", "import a source's records through its poller (resumable)", backfill},
 		{"migrate", "(--config FILE | --store DSN)", "apply database migrations and exit", migrate},
-		{"sandbox", "[--dir DIR] [--listen ADDR]", "run the daemon against in-process stand-ins and play the support story (make run)", sandboxCmd},
+		{"sandbox", "[--dir DIR] [--listen ADDR] [--stand-ins]", "run the daemon against fakes of Jira, GitHub, Zendesk and IMAP on loopback and play the support story (make run)", sandboxCmd},
 		{"bench", "[--dir DIR] [--duration D]", "measure ingest, acknowledgement, reconcile and event-to-action figures on the sandbox", bench},
 	}
 }

@@ -56,8 +56,11 @@ func links(ctx context.Context, e *env, args []string) error {
 			mark = "*"
 		}
 		status := it.Native
-		if status == "" {
+		switch {
+		case !it.Known():
 			status = "(not fetched yet)"
+		case status == "":
+			status = "-"
 		}
 		fmt.Fprintf(w, "%s %-44s %-18s %s\n", mark, it.Ref, status, clip(it.Title, 60))
 		if it.URL != "" {

@@ -4,42 +4,64 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
+// sandboxCmd is `make run`: the daemon with the real connectors against
+// HTTP fakes of Jira, GitHub and Zendesk and an in-process IMAP server, all
+// on loopback, playing the support story. --stand-ins uses the in-process
+// sandbox connector for every system instead.
 func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "sandbox")
 	dir := fs.String("dir", ".", "folder for the SQLite file")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address (a busy port falls back to a free one)")
 	stay := fs.String("stay", "auto", "keep serving after the story: yes, no, or auto (yes when run from a terminal)")
+	standIns := fs.Bool("stand-ins", false, "use in-process stand-ins instead of the real connectors and fakes")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	log := newLogger(e.stderr, "info", "text")
-	s, err := sandbox.Start(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log})
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	out, playErr := s.Play(ctx)
-	if playErr != nil {
-		s.Stop()
-		return playErr
+	var (
+		addr, db, ticket string
+		stop             func() error
+	)
+	if *standIns {
+		s, err := sandbox.Start(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log})
+		if err != nil {
+			return err
+		}
+		out, err := s.Play(ctx)
+		if err != nil {
+			s.Stop()
+			return err
+		}
+		addr, db, ticket, stop = s.Addr, s.DBPath, out.Ticket.String(), s.Stop
+	} else {
+		w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log})
+		if err != nil {
+			return err
+		}
+		out, err := w.Play(ctx)
+		if err != nil {
+			w.Stop()
+			return err
+		}
+		addr, db, ticket, stop = w.Addr, w.DBPath, "zendesk/customer_ticket/"+strconv.FormatInt(out.TicketID, 10), w.Stop
 	}
-	s.Daemon.Engine.Drain(ctx)
 	fmt.Fprintf(e.stdout, "\nThe story ran in %s. The case, as `liaison links --store sqlite://%s %s` shows it:\n\n",
-		time.Since(start).Round(time.Millisecond), s.DBPath, out.Ticket)
-	if err := links(ctx, e, []string{"--store", "sqlite://" + s.DBPath, out.Ticket.String()}); err != nil {
+		time.Since(start).Round(time.Millisecond), db, ticket)
+	if err := links(ctx, e, []string{"--store", "sqlite://" + db, ticket}); err != nil {
 		fmt.Fprintln(e.stderr, "links:", err)
 	}
-	keep := *stay == "yes" || (*stay == "auto" && interactive())
-	if keep {
-		fmt.Fprintf(e.stdout, "\nThe daemon keeps serving on http://%s (metrics at /metrics). Press Ctrl-C to stop.\n", s.Addr)
+	if *stay == "yes" || (*stay == "auto" && interactive()) {
+		fmt.Fprintf(e.stdout, "\nThe daemon keeps serving on http://%s (metrics at /metrics). Press Ctrl-C to stop.\n", addr)
 		<-ctx.Done()
 	}
-	return s.Stop()
+	return stop()
 }
 
 func interactive() bool {

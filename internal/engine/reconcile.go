@@ -312,7 +312,7 @@ func describe(a core.Action, res core.Result) string {
 	case core.Notify:
 		s = "notified " + a.To
 	}
-	if res.Note != "" {
+	if res.Note != "" && !strings.Contains(s, res.Note) {
 		s += " (" + res.Note + ")"
 	}
 	return s

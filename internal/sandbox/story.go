@@ -9,6 +9,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -238,19 +239,25 @@ func waitStatus(ctx context.Context, c *sb.Connector, r core.Ref, native string)
 	})
 }
 
-// waitFor polls cond until it holds or 15s pass.
-func waitFor(ctx context.Context, what string, cond func() (core.Item, bool)) (core.Item, error) {
-	deadline := time.Now().Add(15 * time.Second)
+const waitLimit = 20 * time.Second
+
+var errStalled = errors.New("stalled")
+
+// waitFor polls cond until it holds or waitLimit passes.
+func waitFor[T any](ctx context.Context, what string, cond func() (T, bool)) (T, error) {
+	deadline := time.Now().Add(waitLimit)
 	for {
 		if it, ok := cond(); ok {
 			return it, nil
 		}
 		if time.Now().After(deadline) {
-			return core.Item{}, fmt.Errorf("story stalled: waited 15s for %s", what)
+			var zero T
+			return zero, fmt.Errorf("story stalled: waited %s for %s: %w", waitLimit, what, errStalled)
 		}
 		select {
 		case <-ctx.Done():
-			return core.Item{}, ctx.Err()
+			var zero T
+			return zero, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -181,6 +181,9 @@ func (s *Server) personFields(in *ticketIn, fields map[string]string) error {
 			in.Type = &v
 		case "status":
 			in.Status = &v
+		case "tags":
+			// An agent adding tags, space-separated, as in the ticket UI.
+			in.AdditionalTags = append(in.AdditionalTags, strings.Fields(v)...)
 		case "group":
 			id := groupID(s.groups, v)
 			if id == 0 {
@@ -282,7 +285,7 @@ func (s *Server) SetStatus(id int64, status string) error {
 }
 
 // SetFields acts as an agent editing a ticket: custom fields by title,
-// and priority, type, group and status by name.
+// and priority, type, group and status by name; "tags" adds tags.
 func (s *Server) SetFields(id int64, fields map[string]string) error {
 	s.mu.Lock()
 	in := ticketIn{}

@@ -1,0 +1,343 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	ghfake "github.com/liaisonhq/liaison/connectors/github/fake"
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
+	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/daemon"
+)
+
+// World is the daemon with the real Jira, GitHub, Zendesk and IMAP
+// connectors, pointed at HTTP fakes of those services and an in-process
+// IMAP server, all on loopback: what `make run` shows, and what the
+// end-to-end tests drive.
+type World struct {
+	Daemon  *daemon.Daemon
+	Addr    string
+	DBPath  string
+	Jira    *jirafake.Server
+	GitHub  *ghfake.Server
+	Zendesk *zdfake.Server
+	IMAP    *imaptest.Server
+	SMTP    *imaptest.SMTP
+	// Repo is the GitHub repository the story's pull requests live in.
+	Repo string
+
+	log     *slog.Logger
+	servers []*http.Server
+	done    chan error
+	cancel  context.CancelFunc
+}
+
+// Credentials of the world, set in the environment by StartWorld; the
+// daemon's configuration names the variables, never the values.
+const (
+	envJiraToken     = "LIAISON_WORLD_JIRA_TOKEN"
+	envJiraSecret    = "LIAISON_WORLD_JIRA_SECRET"
+	envGitHubToken   = "LIAISON_WORLD_GITHUB_TOKEN"
+	envGitHubSecret  = "LIAISON_WORLD_GITHUB_SECRET"
+	envZendeskToken  = "LIAISON_WORLD_ZENDESK_TOKEN"
+	envZendeskSecret = "LIAISON_WORLD_ZENDESK_SECRET"
+	envIMAPPassword  = "LIAISON_WORLD_IMAP_PASSWORD"
+
+	gatewayJiraUser = "liaison@example.com"
+	supportAddress  = "support@example.com"
+)
+
+func randomSecret() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// serve starts h on a loopback port and returns its base URL.
+func (w *World) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	w.servers = append(w.servers, srv)
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// WorldConfig is the daemon configuration for the world's services.
+func WorldConfig(addr, dbPath, jiraURL, githubURL, zendeskURL string, imapPort, smtpPort int, repo string) string {
+	return fmt.Sprintf(`listen: %s
+store: sqlite://%s
+connectors:
+  imap:
+    host: 127.0.0.1
+    port: %d
+    tls: plain
+    username: %s
+    password_env: %s
+    own_address: %s
+    poll_interval: 1s
+    smtp: {host: 127.0.0.1, port: %d, tls: plain}
+  zendesk:
+    base_url: %s
+    email: %s
+    token_env: %s
+    webhook_secret_env: %s
+  jira:
+    base_url: %s
+    deployment: cloud
+    email: %s
+    token_env: %s
+    webhook_secret_env: %s
+    projects: {dev: [KBOT], change: DO}
+    timezone: UTC
+  github:
+    base_url: %s
+    token_env: %s
+    webhook_secret_env: %s
+    repos: [%s]
+`, addr, dbPath, imapPort, supportAddress, envIMAPPassword, supportAddress, smtpPort,
+		zendeskURL, zdfake.Agent, envZendeskToken, envZendeskSecret,
+		jiraURL, gatewayJiraUser, envJiraToken, envJiraSecret,
+		githubURL, envGitHubToken, envGitHubSecret, repo)
+}
+
+// StartWorld starts the fakes and the daemon. Stop it with Stop.
+func StartWorld(ctx context.Context, o Options) (w *World, err error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	w = &World{log: o.Log, done: make(chan error, 1), Repo: "acme/app"}
+	defer func() {
+		if err != nil {
+			w.closeServices()
+		}
+	}()
+	secrets := map[string]string{}
+	for _, k := range []string{envJiraToken, envJiraSecret, envGitHubToken, envGitHubSecret, envZendeskToken, envZendeskSecret, envIMAPPassword} {
+		secrets[k] = randomSecret()
+		os.Setenv(k, secrets[k])
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		o.Log.Info("address busy; using a free port", "wanted", listen)
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+	}
+	w.Addr = ln.Addr().String()
+	hook := func(kind, name string) string { return "http://" + w.Addr + "/webhooks/" + kind + "/" + name }
+
+	w.Jira = jirafake.New(jirafake.WithAuth(gatewayJiraUser, secrets[envJiraToken]), jirafake.WithWorkflow(storyWorkflow()))
+	jiraURL, err := w.serve(w.Jira)
+	if err != nil {
+		return nil, err
+	}
+	w.Jira.SetBaseURL(jiraURL)
+	w.Jira.SetWebhook(hook("jira", "jira"), secrets[envJiraSecret])
+
+	w.GitHub = ghfake.New(ghfake.WithToken(secrets[envGitHubToken]))
+	githubURL, err := w.serve(w.GitHub)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.GitHub.AddRepo(w.Repo); err != nil {
+		return nil, err
+	}
+	w.GitHub.SetWebhook(hook("github", "github"), secrets[envGitHubSecret])
+
+	w.Zendesk = zdfake.New(zdfake.WithCredentials(zdfake.Agent, secrets[envZendeskToken]))
+	zendeskURL, err := w.serve(w.Zendesk)
+	if err != nil {
+		return nil, err
+	}
+	w.Zendesk.SetWebhook(hook("zendesk", "zendesk"), secrets[envZendeskSecret])
+
+	if w.IMAP, err = imaptest.Start(imaptest.Options{User: supportAddress, Password: secrets[envIMAPPassword]}); err != nil {
+		return nil, err
+	}
+	if w.SMTP, err = imaptest.StartSMTP(imaptest.SMTPOptions{}); err != nil {
+		return nil, err
+	}
+
+	w.DBPath = filepath.Join(o.Dir, "liaison-sandbox.db")
+	cfgText := WorldConfig(w.Addr, w.DBPath, jiraURL, githubURL, zendeskURL, w.IMAP.Port(), w.SMTP.Port(), w.Repo)
+	cfg, err := config.Parse("world.yaml", []byte(cfgText))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: o.Log, IdleWait: o.IdleWait})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.Daemon = d
+	rctx, cancel := context.WithCancel(ctx)
+	w.cancel = cancel
+	go func() { w.done <- d.Run(rctx, ln) }()
+	return w, nil
+}
+
+// storyWorkflow is the fake Jira's workflow: the developer workflow the
+// default mappings name, and the change-ticket statuses.
+func storyWorkflow() jirafake.Workflow {
+	wf := jirafake.DefaultWorkflow()
+	wf.Statuses = append(wf.Statuses, "Open", "Awaiting Approval", "Approved")
+	return wf
+}
+
+// Stop shuts the daemon down, then the services.
+func (w *World) Stop() error {
+	var err error
+	if w.cancel != nil {
+		w.cancel()
+		err = <-w.done
+	}
+	w.closeServices()
+	return err
+}
+
+func (w *World) closeServices() {
+	for _, s := range w.servers {
+		s.Close()
+	}
+	if w.IMAP != nil {
+		w.IMAP.Close()
+	}
+	if w.SMTP != nil {
+		w.SMTP.Close()
+	}
+}
+
+// WorldOutcome names what the story made, in the services' own terms.
+type WorldOutcome struct {
+	TicketID int64
+	IssueKey string
+	PR       int
+}
+
+// storyMail is the customer's first mail.
+const storyMail = "From: Ada Lovelace <ada@customer.example>\r\n" +
+	"To: Support <support@example.com>\r\n" +
+	"Subject: Password reset link gives error 500\r\n" +
+	"Message-ID: <reset-500@customer.example>\r\n" +
+	"Date: Mon, 23 Nov 2026 09:00:00 +0100\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"\r\n" +
+	"Hello,\r\n\r\nsince this morning the password reset link in your e-mail opens an error page (500).\r\n" +
+	"Steps: request a reset, open the link. It happens every time.\r\n\r\nAda\r\n"
+
+// Play runs the support story through the services as the people
+// involved would, waiting after each step for the gateway's part.
+func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
+	var o WorldOutcome
+	step := func(msg string, args ...any) { w.log.Info("story: "+msg, args...) }
+
+	step("a customer mails support about a broken password reset", "mailbox", "INBOX")
+	if _, err := w.IMAP.Append("INBOX", []byte(storyMail)); err != nil {
+		return o, err
+	}
+	if err := waitCond(ctx, "a help-desk ticket for the mail", func() bool { return len(w.Zendesk.Tickets()) > 0 }); err != nil {
+		return o, err
+	}
+	t := w.Zendesk.Tickets()[0]
+	o.TicketID = t.ID
+
+	step("an agent triages the ticket as a bug", "ticket", t.ID, "requester", t.Requester)
+	if err := w.Zendesk.SetFields(t.ID, map[string]string{"status": "open", "priority": "high", "tags": "bug"}); err != nil {
+		return o, err
+	}
+	if err := waitCond(ctx, "a developer ticket in KBOT", func() bool { return len(w.issues("KBOT")) > 0 }); err != nil {
+		return o, err
+	}
+	o.IssueKey = w.issues("KBOT")[0].Key
+
+	step("a developer opens a pull request naming the ticket", "issue", o.IssueKey)
+	n, err := w.GitHub.OpenPR(w.Repo, o.IssueKey+": expire reset tokens in UTC",
+		"Reset tokens were compared in local time.", "fix/"+o.IssueKey+"-reset-token")
+	if err != nil {
+		return o, err
+	}
+	o.PR = n
+	if err := w.waitIssue(ctx, o.IssueKey, "In Review"); err != nil {
+		return o, err
+	}
+
+	step("the pull request is merged", "pr", n)
+	if err := w.GitHub.MergePR(w.Repo, n); err != nil {
+		return o, err
+	}
+	if err := w.waitIssue(ctx, o.IssueKey, "Ready for QA"); err != nil {
+		return o, err
+	}
+
+	step("QA validates in the dev environment, then a consultant in pre-prod")
+	for _, st := range []string{"QA Validated", "Preprod Validated"} {
+		if err := w.Jira.Transition(o.IssueKey, st); err != nil {
+			return o, err
+		}
+	}
+	if err := waitCond(ctx, "one public comment to the customer and the ticket pending", func() bool {
+		t, _ := w.Zendesk.Ticket(o.TicketID)
+		return t.Status == "pending"
+	}); err != nil {
+		return o, err
+	}
+
+	step("the fix is deployed; the developer ticket is done")
+	if err := w.Jira.Transition(o.IssueKey, "Done"); err != nil {
+		return o, err
+	}
+	if err := waitCond(ctx, "the customer ticket solved", func() bool {
+		t, _ := w.Zendesk.Ticket(o.TicketID)
+		return t.Status == "solved"
+	}); err != nil {
+		return o, err
+	}
+	step("done: the customer ticket is solved", "ticket", o.TicketID, "issue", o.IssueKey, "pr", w.Repo+"#"+strconv.Itoa(n))
+	return o, nil
+}
+
+func (w *World) issues(project string) []jirafake.Issue {
+	var out []jirafake.Issue
+	for _, is := range w.Jira.Issues() {
+		if is.Project == project && !is.Deleted {
+			out = append(out, is)
+		}
+	}
+	slices.SortFunc(out, func(a, b jirafake.Issue) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+func (w *World) waitIssue(ctx context.Context, key, status string) error {
+	return waitCond(ctx, fmt.Sprintf("%s to reach %q", key, status), func() bool {
+		is, ok := w.Jira.Issue(key)
+		return ok && is.Status == status
+	})
+}
+
+// waitCond polls cond until it holds, for at most waitLimit.
+func waitCond(ctx context.Context, what string, cond func() bool) error {
+	_, err := waitFor(ctx, what, func() (struct{}, bool) { return struct{}{}, cond() })
+	return err
+}
