@@ -720,7 +720,7 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 			spec.To = text(x.To, "to", sc)
 			if !strings.Contains(x.To.V, "{{") {
 				if reason := badDestination(x.To.V); reason != "" {
-					c.errf(x.To.Pos, "%sto %q %s", prefix, x.To.V, reason)
+					c.errf(x.To.Pos, "%sto %q %s", prefix, redactURL(x.To.V), reason)
 					ok = false
 				}
 			}
@@ -745,6 +745,24 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 type Text = core.Text
 
 const defaultNotifyBody = `{{.Item.Ref}} "{{.Item.Title}}" is {{.Item.Status}} {{.Item.URL}}`
+
+// redactURL shows a URL's scheme and host only: the path and query of a
+// chat or incident webhook URL are its credential.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	host, _, cut := strings.Cut(rest, "/")
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:] // user:password@
+	}
+	if cut || strings.ContainsAny(host, "?#") {
+		host, _, _ = strings.Cut(host, "?")
+		return scheme + "://" + host + "/…"
+	}
+	return scheme + "://" + host
+}
 
 func badDestination(to string) string {
 	if strings.Contains(to, "://") {

@@ -16,27 +16,34 @@ import (
 // Watch polls the mapping folder dir every interval and reloads it when the
 // content of its mapping files changes (a hash of their names and bytes,
 // so a touched but unchanged file, or an editor's temporary file, does not
-// reload). It loads the folder once at start as well. Each valid load is
-// handed to onLoad; an invalid one goes to onError (a Diagnostics with every
-// problem) and onLoad is not called, so the caller keeps the mappings it
-// has. A folder that cannot be read is reported to onError too. The same
-// content is reported once, not on every poll. Watch blocks until ctx ends;
-// the callbacks run on its goroutine, one at a time.
+// reload). A change is loaded once it has held still for one interval, so
+// that a file caught half-written is not loaded. The folder is loaded once
+// at start as well. Each valid load is handed to onLoad; an invalid one
+// goes to onError (a Diagnostics with every problem) and onLoad is not
+// called, so the caller keeps the mappings it has. A folder that cannot be
+// read is reported to onError too. The same content is reported once, not
+// on every poll. Watch blocks until ctx ends; the callbacks run on its
+// goroutine, one at a time.
 func Watch(ctx context.Context, dir string, interval time.Duration, opts Options, onLoad func(*core.Mappings), onError func(error)) {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	opts = dirOptions(dir, opts)
-	last := ""
-	poll := func() {
+	var last, pending string
+	poll := func(settle bool) {
 		sum, err := contentHash(os.DirFS(dir))
 		if err != nil {
 			sum = "error: " + err.Error()
 		}
 		if sum == last {
+			pending = ""
 			return
 		}
-		last = sum
+		if settle && sum != pending {
+			pending = sum // look again next time
+			return
+		}
+		last, pending = sum, ""
 		if err != nil {
 			onError(fmt.Errorf("mappings folder %s: %w", dir, err))
 			return
@@ -48,7 +55,7 @@ func Watch(ctx context.Context, dir string, interval time.Duration, opts Options
 		}
 		onLoad(m)
 	}
-	poll()
+	poll(false)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -56,7 +63,7 @@ func Watch(ctx context.Context, dir string, interval time.Duration, opts Options
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			poll()
+			poll(true)
 		}
 	}
 }

@@ -1,0 +1,464 @@
+package mappings
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+func loadDefaults(t *testing.T) *core.Mappings {
+	t.Helper()
+	m, err := LoadDefaults(Options{})
+	if err != nil {
+		t.Fatalf("default mappings do not load:\n%v", err)
+	}
+	return m
+}
+
+func TestDefaults_LoadWithoutDiagnostics(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		systems map[string]string
+	}{
+		{"no configuration", nil},
+		{"real connectors", map[string]string{"zendesk": "zendesk", "jira": "jira", "github": "github", "imap": "imap"}},
+		{"sandbox stand-ins", map[string]string{"zendesk": "sandbox", "jira": "sandbox", "github": "sandbox", "imap": "sandbox"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if ds := Check(Defaults(), Options{Systems: tc.systems}); ds != nil {
+				t.Fatalf("diagnostics on the defaults:\n%v", ds)
+			}
+		})
+	}
+	m := loadDefaults(t)
+	if m.Source != "embedded defaults" {
+		t.Errorf("Source = %q", m.Source)
+	}
+	if len(m.Rules) < 10 || len(m.Patterns) < 5 || len(m.Sync) != 1 {
+		t.Errorf("rules %d, patterns %d, sync %d", len(m.Rules), len(m.Patterns), len(m.Sync))
+	}
+	// A configured system the mappings do not know is fine; a mapped one
+	// that is not configured is not.
+	ds := Check(Defaults(), Options{Systems: map[string]string{"zendesk": "zendesk", "jira": "jira", "github": "github"}})
+	if len(ds) != 1 || !strings.Contains(ds[0].String(), `default/systems.yaml:`) || !strings.Contains(ds[0].Msg, `system "imap": not configured`) {
+		t.Errorf("without imap configured: %v", ds)
+	}
+}
+
+func TestDefaults_KindMaps(t *testing.T) {
+	m := loadDefaults(t)
+	dev := m.Kind("jira", core.DevTicket)
+	tk := m.Kind("zendesk", core.CustomerTicket)
+	pr := m.Kind("github", core.PullRequest)
+	change := m.Kind("jira", core.ChangeTicket)
+	if dev == nil || tk == nil || pr == nil || change == nil || m.Kind("imap", core.EmailThread) == nil {
+		t.Fatal("a default kind is missing")
+	}
+	for _, tc := range []struct {
+		km     *core.KindMap
+		native string
+		want   core.Status
+	}{
+		{dev, "Ready for QA", core.StatusReadyForQA},
+		{dev, "ready for qa", core.StatusReadyForQA}, // natives compare without case
+		{dev, "Preprod Validated", core.StatusPreprodValidated},
+		{tk, "hold", core.StatusOnHold},
+		{tk, "solved", core.StatusSolved},
+		{pr, "merged", core.StatusDone},
+		{pr, "draft", core.StatusInProgress},
+		{change, "Awaiting Approval", core.StatusOnHold},
+		{dev, "Ready for Q&A", ""},
+	} {
+		if got := tc.km.Canonical(tc.native); got != tc.want {
+			t.Errorf("Canonical(%q) = %q, want %q", tc.native, got, tc.want)
+		}
+	}
+	// The first native listed for a canonical status is the one written.
+	if got := dev.Native[core.StatusOpen]; got != "To Do" {
+		t.Errorf("dev Native[open] = %q", got)
+	}
+	if got := change.Native[core.StatusInProgress]; got != "In Progress" {
+		t.Errorf("change Native[in_progress] = %q, want the first listed", got)
+	}
+	if got := dev.NativePrio["low"]; got != "Low" {
+		t.Errorf("dev NativePrio[low] = %q, want Low (listed before Lowest)", got)
+	}
+	if got := dev.CanonicalPriority("highest"); got != "urgent" {
+		t.Errorf("CanonicalPriority(highest) = %q", got)
+	}
+	if got := change.Priorities["medium"]; got != "normal" {
+		t.Errorf("change ticket priorities (an alias of the dev ones) = %v", change.Priorities)
+	}
+	if dev.Create["project"] != "KBOT" || change.Create["project"] != "DO" {
+		t.Errorf("create defaults: dev %v, change %v", dev.Create, change.Create)
+	}
+	if tk.Fields["dev_key"] != "Developer ticket" {
+		t.Errorf("zendesk fields = %v", tk.Fields)
+	}
+}
+
+func TestDefaults_PatternsFindKeys(t *testing.T) {
+	m := loadDefaults(t)
+	pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/kbot#341"}
+	mail := core.Ref{System: "imap", Kind: core.EmailThread, ID: "<CAF=1@mail.example>"}
+	dev := func(id string) core.Ref { return core.Ref{System: "jira", Kind: core.DevTicket, ID: id} }
+	tk := func(id string) core.Ref { return core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: id} }
+	for _, tc := range []struct {
+		name string
+		item core.Item
+		want []core.Link
+	}{
+		{"key in branch", core.Item{Ref: pr, Title: "Fix login", Fields: map[string]string{"branch": "feature/KBOT-88-fix-login"}},
+			[]core.Link{{From: pr, To: dev("KBOT-88"), Role: core.Fixes, Origin: core.Discovered}}},
+		{"keys in commits, de-duplicated", core.Item{Ref: pr, Title: "KBOT-88: fix", Fields: map[string]string{"commits": "KBOT-88 part one\nDO-12: open port\nKBOT-88 part two"}},
+			[]core.Link{
+				{From: pr, To: dev("KBOT-88"), Role: core.Fixes, Origin: core.Discovered},
+				{From: pr, To: core.Ref{System: "jira", Kind: core.ChangeTicket, ID: "DO-12"}, Role: core.Fixes, Origin: core.Discovered},
+			}},
+		{"help-desk tokens in the body", core.Item{Ref: pr, Title: "Fix reset", Body: "Reported in ZD-4521 and (#4533)."},
+			[]core.Link{
+				{From: pr, To: tk("4521"), Role: core.Mentions, Origin: core.Discovered},
+				{From: pr, To: tk("4533"), Role: core.Mentions, Origin: core.Discovered},
+			}},
+		{"ticket token in a mail subject", core.Item{Ref: mail, Title: "[#4521] Re: login broken"},
+			[]core.Link{{From: mail, To: tk("4521"), Role: core.ThreadOf, Origin: core.Discovered}}},
+		{"no key in a longer word", core.Item{Ref: pr, Title: "KBOT-88x and XKBOT-12", Fields: map[string]string{"branch": "kbot-88"}}, nil},
+		{"a mail body is not searched", core.Item{Ref: mail, Title: "login broken", Body: "see [#4521]"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := m.Discover(&tc.item); !slices.Equal(got, tc.want) {
+				t.Errorf("Discover = %v\nwant       %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// views for hand-built cases.
+func view(ref string, native string, m *core.Mappings) core.ItemView {
+	r, err := core.ParseRef(ref)
+	if err != nil {
+		panic(err)
+	}
+	return core.ItemView{Ref: ref, System: r.System, Kind: string(r.Kind), ID: r.ID, Native: native,
+		Status: string(m.Kind(r.System, r.Kind).Canonical(native)), Fields: map[string]string{}, Exists: true,
+		URL: "https://example.com/" + r.ID}
+}
+
+func envOf(subject core.ItemView, others ...core.ItemView) *core.Env {
+	return &core.Env{Item: subject, Case: core.CaseView{ID: 7, Items: append([]core.ItemView{subject}, others...)},
+		Now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+}
+
+func rule(t *testing.T, m *core.Mappings, name string) *core.Rule {
+	t.Helper()
+	for _, r := range m.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no default rule %q", name)
+	return nil
+}
+
+func holds(t *testing.T, c *core.Cond, env *core.Env) bool {
+	t.Helper()
+	if c == nil {
+		return true
+	}
+	ok, err := c.Eval(env)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Source, err)
+	}
+	return ok
+}
+
+func render(t *testing.T, x *core.Text, env *core.Env) string {
+	t.Helper()
+	s, err := x.Render(env)
+	if err != nil {
+		t.Fatalf("%s: %v", x.Source, err)
+	}
+	return s
+}
+
+func TestDefaults_EscalateBug(t *testing.T) {
+	m := loadDefaults(t)
+	r := rule(t, m, "escalate-bug")
+	ticket := view("zendesk/customer_ticket/4521", "open", m)
+	ticket.Title, ticket.Body = "Password reset link gives a 500", "Since Monday the reset link fails."
+	ticket.Labels = []string{"bug", "web"}
+	ticket.Priority, ticket.NativePriority = "high", "high"
+	ticket.Fields = map[string]string{"org": "Customer Corp.", "Steps to reproduce": "1. Forgot password\n2. Click the link"}
+	dev := view("jira/dev_ticket/KBOT-88", "To Do", m)
+
+	if !holds(t, r.If, envOf(ticket)) {
+		t.Fatal("an open ticket tagged bug without a developer ticket is not escalated")
+	}
+	if holds(t, r.If, envOf(ticket, dev)) {
+		t.Error("escalated although the case has a developer ticket")
+	}
+	solved := ticket
+	solved.Native, solved.Status = "solved", "solved"
+	if holds(t, r.If, envOf(solved)) {
+		t.Error("a solved ticket is escalated")
+	}
+	typed := ticket
+	typed.Labels, typed.Fields = nil, map[string]string{"type": "Bug"}
+	if !holds(t, r.If, envOf(typed)) {
+		t.Error("a ticket whose type field is Bug is not escalated")
+	}
+	question := ticket
+	question.Labels = []string{"question"}
+	if holds(t, r.If, envOf(question)) {
+		t.Error("a question is escalated")
+	}
+
+	create := r.Then[0]
+	if create.Kind != core.Create || create.Target != (core.Selector{System: "jira", Kind: core.DevTicket}) || create.Role != core.EscalatedTo {
+		t.Fatalf("first action = %+v", create)
+	}
+	env := envOf(ticket)
+	if got := render(t, create.Title, env); got != "Password reset link gives a 500" {
+		t.Errorf("title = %q", got)
+	}
+	wantBody := "Escalated from help-desk ticket #4521 (Customer Corp.): https://example.com/4521\n\n" +
+		"Since Monday the reset link fails.\n\nSteps to reproduce:\n1. Forgot password\n2. Click the link\n"
+	if got := render(t, create.Body, env); got != wantBody {
+		t.Errorf("body = %q\nwant   %q", got, wantBody)
+	}
+	if got := render(t, create.Fields["priority"], env); got != "High" {
+		t.Errorf("priority = %q, want Jira's High", got)
+	}
+	unprioritised := ticket
+	unprioritised.Priority = ""
+	if got := render(t, create.Fields["priority"], envOf(unprioritised)); got != "Medium" {
+		t.Errorf("priority without one = %q, want Medium", got)
+	}
+	if len(create.Labels) != 1 || render(t, create.Labels[0], env) != "customer-corp" {
+		t.Errorf("labels = %v", create.Labels)
+	}
+}
+
+func TestDefaults_MailBecomesTicket(t *testing.T) {
+	m := loadDefaults(t)
+	r := rule(t, m, "mail-becomes-ticket")
+	mail := view("imap/email_thread/<a1@mail.example>", "received", m)
+	mail.Reporter, mail.Body = "ada@customer.example", "The login page is blank."
+	if !holds(t, r.If, envOf(mail)) {
+		t.Fatal("a new mail thread makes no ticket")
+	}
+	if holds(t, r.If, envOf(mail, view("zendesk/customer_ticket/4521", "open", m))) {
+		t.Error("a thread that has its ticket makes another")
+	}
+	c := r.Then[0]
+	if c.Target.String() != "zendesk/customer_ticket" || c.Role != core.ThreadOf {
+		t.Errorf("create = %+v", c)
+	}
+	if got := render(t, c.Title, envOf(mail)); got != "(no subject)" {
+		t.Errorf("title of a mail without subject = %q", got)
+	}
+	if got := render(t, c.Fields["requester"], envOf(mail)); got != "ada@customer.example" {
+		t.Errorf("requester = %q", got)
+	}
+
+	replies := rule(t, m, "mail-replies-to-ticket").Then[0]
+	if !replies.Mirror || !replies.Public {
+		t.Fatalf("replies = %+v", replies)
+	}
+	env := envOf(mail, view("zendesk/customer_ticket/4521", "open", m))
+	env.Comment = core.CommentView{ID: "<a2@mail.example>", Body: "Still blank today.", Public: true}
+	if !holds(t, replies.If, env) || render(t, replies.Body, env) != "Still blank today." {
+		t.Error("a reply is not mirrored as is")
+	}
+	env.Comment = core.CommentView{ID: "<a1@mail.example>", Body: "The login page is blank.", Public: true}
+	if holds(t, replies.If, env) {
+		t.Error("the thread's first message is mirrored again")
+	}
+}
+
+func TestDefaults_PullRequestsMoveTheDevTicket(t *testing.T) {
+	m := loadDefaults(t)
+	dev := view("jira/dev_ticket/KBOT-88", "In Review", m)
+	pr := func(n, native string) core.ItemView { return view("github/pull_request/acme/kbot#"+n, native, m) }
+	for _, tc := range []struct {
+		prs  []core.ItemView
+		want []string // rules whose if holds
+	}{
+		{nil, nil},
+		{[]core.ItemView{pr("1", "draft")}, []string{"pr-draft"}},
+		{[]core.ItemView{pr("1", "open"), pr("2", "draft")}, []string{"pr-opened", "pr-draft"}},
+		{[]core.ItemView{pr("1", "merged")}, []string{"pr-merged"}},
+		{[]core.ItemView{pr("1", "merged"), pr("2", "closed")}, []string{"pr-merged"}},
+		{[]core.ItemView{pr("1", "merged"), pr("2", "open")}, []string{"pr-opened"}},
+		{[]core.ItemView{pr("1", "closed"), pr("2", "closed")}, []string{"pr-closed-unmerged"}},
+	} {
+		var got []string
+		for _, name := range []string{"pr-opened", "pr-draft", "pr-merged", "pr-closed-unmerged"} {
+			if holds(t, rule(t, m, name).If, envOf(dev, tc.prs...)) {
+				got = append(got, name)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("pull requests %v: rules %v, want %v", natives(tc.prs), got, tc.want)
+		}
+	}
+	closed := rule(t, m, "pr-closed-unmerged").Then[0]
+	if closed.Status != core.StatusInProgress || !slices.Equal(closed.From, []core.Status{core.StatusInReview}) {
+		t.Errorf("pr-closed-unmerged moves %v from %v", closed.Status, closed.From)
+	}
+	merged := rule(t, m, "pr-merged")
+	note := merged.Then[1]
+	if note.Kind != core.AddComment || note.Public || note.Target.String() != "zendesk/customer_ticket" {
+		t.Fatalf("pr-merged note = %+v", note)
+	}
+	p1, p2 := pr("1", "merged"), pr("2", "closed")
+	p1.URL, p2.URL = "https://github.com/acme/kbot/pull/1", "https://github.com/acme/kbot/pull/2"
+	want := "The fix for KBOT-88 is merged and waits for QA: https://github.com/acme/kbot/pull/1\nIt is not deployed yet.\n"
+	if got := render(t, note.Body, envOf(dev, p1, p2)); got != want {
+		t.Errorf("note = %q\nwant   %q", got, want)
+	}
+}
+
+func natives(vs []core.ItemView) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Native)
+	}
+	return out
+}
+
+func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
+	m := loadDefaults(t)
+	explain, solve := rule(t, m, "correction-explained"), rule(t, m, "deployed-solves-ticket")
+	ticket := view("zendesk/customer_ticket/4521", "open", m)
+	ticket.Title = "Password reset broken"
+	dev := func(native string) core.ItemView {
+		v := view("jira/dev_ticket/KBOT-88", native, m)
+		v.Fields = map[string]string{"Release note": "Reset links now expire after 24 hours, in UTC."}
+		return v
+	}
+	for _, tc := range []struct {
+		dev            string
+		explain, solve bool
+		pending        bool
+	}{
+		{"Ready for QA", false, false, false},
+		{"QA Validated", false, false, false},
+		{"Preprod Validated", true, false, true},
+		{"Done", true, true, false},
+	} {
+		env := envOf(ticket, dev(tc.dev))
+		if got := holds(t, explain.If, env); got != tc.explain {
+			t.Errorf("dev %s: correction-explained = %v", tc.dev, got)
+		}
+		if got := holds(t, solve.If, env); got != tc.solve {
+			t.Errorf("dev %s: deployed-solves-ticket = %v", tc.dev, got)
+		}
+		env.Target = ticket
+		if got := holds(t, explain.Then[1].If, env); got != tc.pending {
+			t.Errorf("dev %s: pending = %v", tc.dev, got)
+		}
+	}
+	comment := explain.Then[0]
+	if !comment.Public || comment.Target != (core.Selector{}) {
+		t.Fatalf("the explanation is not a public comment on the ticket: %+v", comment)
+	}
+	body := render(t, comment.Body, envOf(ticket, dev("Preprod Validated")))
+	for _, want := range []string{"Hello,\n", "(Password reset broken)", "\n\nReset links now expire after 24 hours, in UTC.\n\n", "deployed shortly"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(render(t, comment.Body, envOf(ticket, view("jira/dev_ticket/KBOT-88", "Preprod Validated", m))), "\n\n\n") {
+		t.Error("an empty release note leaves a gap")
+	}
+	if explain.Then[1].Status != core.StatusPending || solve.Then[0].Status != core.StatusSolved {
+		t.Error("wrong target statuses")
+	}
+	// A change ticket must be done too before the customer ticket is solved.
+	change := view("jira/change_ticket/DO-12", "In Progress", m)
+	if holds(t, solve.If, envOf(ticket, dev("Done"), change)) {
+		t.Error("solved before the change ticket is done")
+	}
+}
+
+func TestDefaults_CommentsKeepInternalNotesInternal(t *testing.T) {
+	m := loadDefaults(t)
+	toDev := rule(t, m, "customer-replies-to-dev-ticket").Then[0]
+	toAgents := rule(t, m, "dev-comments-to-agents").Then[0]
+	if !toDev.Mirror || toDev.Target.String() != "jira/dev_ticket" {
+		t.Fatalf("customer replies = %+v", toDev)
+	}
+	if !toAgents.Mirror || toAgents.Public || toAgents.Target.String() != "zendesk/customer_ticket" {
+		t.Fatalf("a developer's comment may reach the customer: %+v", toAgents)
+	}
+	ticket := view("zendesk/customer_ticket/4521", "open", m)
+	ticket.Body = "Reset is broken."
+	env := envOf(ticket, view("jira/dev_ticket/KBOT-88", "In Progress", m))
+	for _, tc := range []struct {
+		c    core.CommentView
+		want bool
+	}{
+		{core.CommentView{ID: "1", Body: "Reset is broken.", Public: true}, false}, // the description
+		{core.CommentView{ID: "2", Body: "Also on mobile.", Public: true, Author: "ada@customer.example"}, true},
+		{core.CommentView{ID: "3", Body: "Customer is on the old plan.", Public: false}, false},
+	} {
+		env.Comment = tc.c
+		if got := holds(t, toDev.If, env); got != tc.want {
+			t.Errorf("comment %q (public %v) mirrored = %v", tc.c.Body, tc.c.Public, got)
+		}
+	}
+	env.Comment = core.CommentView{ID: "2", Body: "Also on mobile.\nAnd on tablets.", Public: true, Author: "ada@customer.example"}
+	want := "Reply on help-desk ticket #4521 from ada@customer.example:\n\n> Also on mobile.\n> And on tablets.\n"
+	if got := render(t, toDev.Body, env); got != want {
+		t.Errorf("mirrored reply = %q\nwant %q", got, want)
+	}
+	dev := view("jira/dev_ticket/KBOT-88", "In Progress", m)
+	denv := envOf(dev, ticket)
+	denv.Comment = core.CommentView{ID: "10023", Body: "Root cause: local time."}
+	want = "A developer commented on KBOT-88 (https://example.com/KBOT-88):\n\n> Root cause: local time.\n"
+	if got := render(t, toAgents.Body, denv); got != want {
+		t.Errorf("note = %q\nwant %q", got, want)
+	}
+}
+
+func TestDefaults_DevTicketNoted(t *testing.T) {
+	m := loadDefaults(t)
+	r := rule(t, m, "dev-ticket-noted")
+	ticket := view("zendesk/customer_ticket/4521", "open", m)
+	env := envOf(ticket, view("jira/dev_ticket/KBOT-88", "To Do", m))
+	if !holds(t, r.If, env) || holds(t, r.If, envOf(ticket)) {
+		t.Fatal("noted without a developer ticket, or not with one")
+	}
+	if got := render(t, r.Then[0].Body, env); got != "Developer ticket KBOT-88 tracks this problem: https://example.com/KBOT-88\n" || r.Then[0].Public {
+		t.Errorf("note = %q public %v", got, r.Then[0].Public)
+	}
+	if got := render(t, r.Then[1].Fields["Developer ticket"], env); got != "KBOT-88" {
+		t.Errorf("Developer ticket field = %q", got)
+	}
+}
+
+// TestDefaults_Plan runs core's planner on the defaults: the escalation of
+// a bug ticket is one create with the mapped project, priority and label.
+func TestDefaults_Plan(t *testing.T) {
+	m := loadDefaults(t)
+	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+	c := &core.Case{ID: 1, Items: []core.Item{{Ref: tk, Title: "Reset broken", Native: "open", Priority: "urgent",
+		Labels: []string{"bug"}, Fields: map[string]string{"org": "Customer Corp"}, UpdatedAt: time.Unix(1, 0)}}}
+	plan := core.PlanCase(c, m, time.Unix(2, 0))
+	if len(plan.Errors) > 0 {
+		t.Fatal(plan.Errors)
+	}
+	if len(plan.Actions) != 1 {
+		t.Fatalf("actions = %+v", plan.Actions)
+	}
+	a := plan.Actions[0]
+	if a.Kind != core.Create || a.Target.String() != "jira/dev_ticket/" || a.Title != "Reset broken" ||
+		a.Fields["project"] != "KBOT" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
+		!slices.Equal(a.Labels, []string{"customer-corp"}) || a.Role != core.EscalatedTo {
+		t.Errorf("create = %+v", a)
+	}
+}
