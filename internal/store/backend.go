@@ -42,13 +42,6 @@ type backend interface {
 	// least is the two-argument minimum function (min or LEAST).
 	least() string
 
-	// The bulk operations of Ingest: one statement per batch on
-	// PostgreSQL, a prepared statement per row on SQLite (where a
-	// statement costs microseconds, not a round trip).
-	insertInbox(ctx context.Context, q querier, rows []inboxRow) ([]bool, error)
-	loadItems(ctx context.Context, q querier, refs []string, into map[string]*itemRow) error
-	saveItems(ctx context.Context, q querier, rows []*itemRow) error
-	markDirty(ctx context.Context, q querier, cases []int64, at int64) error
 	// newCaseIDs reserves n fresh case ids.
 	newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error)
 
@@ -85,7 +78,8 @@ func isNoRows(err error) bool {
 type inboxRow struct {
 	source, deliveryID, ref, typ, via string
 	event                             []byte
-	raw                               []byte
+	raw                               []byte // stored form (see encodeRaw)
+	rawEncoding                       string
 	receivedAt                        int64
 }
 

@@ -40,7 +40,7 @@ func newGraph(s *Store, q querier, now int64) *graph {
 // preload loads the rows of refs in one go and reserves a case id for each
 // ref that has none.
 func (g *graph) preload(ctx context.Context, refs []string) error {
-	if err := g.s.be.loadItems(ctx, g.q, refs, g.items); err != nil {
+	if err := g.s.bulk.loadItems(ctx, g.q, refs, g.items); err != nil {
 		return err
 	}
 	missing := 0
@@ -65,7 +65,7 @@ func (g *graph) item(ctx context.Context, ref string) (*itemRow, error) {
 	if r, ok := g.items[ref]; ok {
 		return r, nil
 	}
-	if err := g.s.be.loadItems(ctx, g.q, []string{ref}, g.items); err != nil {
+	if err := g.s.bulk.loadItems(ctx, g.q, []string{ref}, g.items); err != nil {
 		return nil, err
 	}
 	r := g.items[ref]
@@ -234,7 +234,7 @@ func (g *graph) flush(ctx context.Context) error {
 	}
 	// A fixed order keeps PostgreSQL's row locks in one order.
 	slices.SortFunc(out, func(a, b *itemRow) int { return strings.Compare(a.ref, b.ref) })
-	if err := g.s.be.saveItems(ctx, g.q, out); err != nil {
+	if err := g.s.bulk.saveItems(ctx, g.q, out); err != nil {
 		return err
 	}
 	for _, row := range out {
@@ -256,7 +256,7 @@ func (g *graph) finish(ctx context.Context) error {
 		cases = append(cases, c)
 	}
 	slices.Sort(cases)
-	return g.s.be.markDirty(ctx, g.q, cases, g.now)
+	return g.s.bulk.markDirty(ctx, g.q, cases, g.now)
 }
 
 // workRow is a case's row in the work queue.

@@ -25,8 +25,9 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	// Encode outside the transaction: it is the CPU-heavy part, and the
-	// writer should not wait for it.
+	// Encode (and compress raw bodies) outside the transaction: it is the
+	// CPU-heavy part, and concurrent callers can do it side by side while
+	// the writer is busy.
 	rows := make([]inboxRow, len(batch))
 	for i := range batch {
 		ev := &batch[i].Event
@@ -37,9 +38,10 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 		if err != nil {
 			return nil, fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
 		}
+		raw, enc := encodeRaw(ev.Raw)
 		rows[i] = inboxRow{
 			source: ev.Source, deliveryID: ev.DeliveryID, ref: ev.Item.Ref.String(),
-			typ: string(ev.Type), via: string(ev.Via), event: b, raw: ev.Raw,
+			typ: string(ev.Type), via: string(ev.Via), event: b, raw: raw, rawEncoding: enc,
 		}
 	}
 	var out []bool
@@ -48,7 +50,7 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 		for i := range rows {
 			rows[i].receivedAt = now
 		}
-		fresh, err := s.be.insertInbox(ctx, q, rows)
+		fresh, err := s.bulk.insertInbox(ctx, q, rows)
 		if err != nil {
 			return err
 		}

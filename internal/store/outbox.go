@@ -360,7 +360,7 @@ func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 			ids = append(ids, c)
 		}
 		slices.Sort(ids)
-		return s.be.markDirty(ctx, q, ids, now)
+		return s.bulk.markDirty(ctx, q, ids, now)
 	})
 	return n, err
 }

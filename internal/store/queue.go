@@ -117,7 +117,7 @@ func (s *Store) MarkDirty(ctx context.Context, id core.CaseID, at time.Time) err
 		if err != nil {
 			return err
 		}
-		return s.be.markDirty(ctx, q, []int64{c}, due)
+		return s.bulk.markDirty(ctx, q, []int64{c}, due)
 	})
 }
 

@@ -6,12 +6,14 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -32,7 +34,15 @@ type sqliteBackend struct {
 
 	r     *sql.DB
 	rstmt *stmtCache
+
+	ckpt     *sql.DB       // the background checkpointer's connection
+	stopCkpt chan struct{} // closed by close
+	ckptDone chan struct{} // closed when the checkpointer returned
 }
+
+// checkpointEvery is how often the background checkpointer copies the WAL
+// into the database file.
+const checkpointEvery = 500 * time.Millisecond
 
 // sqliteWriterParams: every commit is fsynced (synchronous=FULL in WAL mode
 // syncs the WAL on commit, so a transaction that returned is on disk);
@@ -44,7 +54,11 @@ var sqliteWriterParams = url.Values{
 	"_journal_mode": {"WAL"},
 	"_synchronous":  {"FULL"},
 	"_foreign_keys": {"1"},
-	"_pragma":       {"cache_size(-16000)"}, // 16 MB page cache
+	// A 16 MB page cache. Checkpoints run in the background (see
+	// checkpoints); the writer only checkpoints itself, stalling commits,
+	// if the WAL passes 80 MB. journal_size_limit trims the WAL file
+	// back once it restarts.
+	"_pragma": {"cache_size(-16000)", "wal_autocheckpoint(20000)", "journal_size_limit(67108864)"},
 }
 
 var sqliteReaderParams = url.Values{
@@ -102,7 +116,34 @@ func openSQLite(ctx context.Context, path string, opts Options) (backend, error)
 	be.r.SetMaxOpenConns(n)
 	be.r.SetMaxIdleConns(n)
 	be.rstmt = newStmtCache(be.r)
+	if be.ckpt, err = sql.Open("sqlite", be.path+"?_busy_timeout=10000"); err != nil {
+		be.close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	be.ckpt.SetMaxOpenConns(1)
+	be.stopCkpt, be.ckptDone = make(chan struct{}), make(chan struct{})
+	go be.checkpoints(opts.Logger)
 	return be, nil
+}
+
+// checkpoints copies committed WAL frames into the database file from its
+// own connection, so that commits never wait for it: a PASSIVE checkpoint
+// neither blocks the writer nor readers, and once it has caught up the
+// next write transaction restarts the WAL from its beginning.
+func (b *sqliteBackend) checkpoints(log *slog.Logger) {
+	defer close(b.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stopCkpt:
+			return
+		case <-t.C:
+			if _, err := b.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+				log.Warn("store: sqlite checkpoint failed", "err", err)
+			}
+		}
+	}
 }
 
 // connect takes the writer connection from its pool of one.
@@ -158,6 +199,12 @@ func (b *sqliteBackend) close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error
+	if b.stopCkpt != nil {
+		close(b.stopCkpt)
+		<-b.ckptDone
+		errs = append(errs, b.ckpt.Close())
+		b.stopCkpt = nil
+	}
 	if b.rstmt != nil {
 		b.rstmt.close()
 	}
@@ -246,54 +293,6 @@ func (b *sqliteBackend) read(ctx context.Context, fn func(querier) error) error 
 	return fn(readTxQuerier{tx})
 }
 
-func (b *sqliteBackend) insertInbox(ctx context.Context, q querier, rs []inboxRow) ([]bool, error) {
-	out := make([]bool, len(rs))
-	for i, r := range rs {
-		n, err := q.exec(ctx, sqlInsertInbox, r.source, r.deliveryID, r.ref, r.typ, r.via, string(r.event), r.raw, r.receivedAt)
-		if err != nil {
-			return nil, fmt.Errorf("store: inbox insert: %w", err)
-		}
-		out[i] = n == 1
-	}
-	return out, nil
-}
-
-func (b *sqliteBackend) loadItems(ctx context.Context, q querier, refs []string, into map[string]*itemRow) error {
-	for _, ref := range refs {
-		if _, ok := into[ref]; ok {
-			continue
-		}
-		it := &itemRow{ref: ref, inDB: true}
-		err := q.queryRow(ctx, sqlLoadItem, ref).Scan(&it.caseID, &it.snapshot, &it.discovered, &it.updatedAt, &it.version)
-		if isNoRows(err) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("store: load item %q: %w", ref, err)
-		}
-		into[ref] = it
-	}
-	return nil
-}
-
-func (b *sqliteBackend) saveItems(ctx context.Context, q querier, rs []*itemRow) error {
-	for _, r := range rs {
-		if _, err := q.exec(ctx, sqlSaveItem, r.ref, r.caseID, string(r.snapshot), string(r.discovered), r.updatedAt, r.version); err != nil {
-			return fmt.Errorf("store: save item %q: %w", r.ref, err)
-		}
-	}
-	return nil
-}
-
-func (b *sqliteBackend) markDirty(ctx context.Context, q querier, cases []int64, at int64) error {
-	for _, c := range cases {
-		if _, err := q.exec(ctx, sqliteMarkDirty, c, at); err != nil {
-			return fmt.Errorf("store: mark case %d dirty: %w", c, err)
-		}
-	}
-	return nil
-}
-
 func (b *sqliteBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error) {
 	var last int64
 	if err := q.queryRow(ctx, `UPDATE sequences SET value = value + $1 WHERE name = 'case' RETURNING value`, n).Scan(&last); err != nil {
@@ -305,19 +304,6 @@ func (b *sqliteBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int
 	}
 	return ids, nil
 }
-
-const sqliteMarkDirty = `INSERT INTO work (case_id, due_at, dirty_gen) VALUES ($1, $2, 1)
-ON CONFLICT (case_id) DO UPDATE SET dirty_gen = work.dirty_gen + 1, due_at = min(work.due_at, excluded.due_at)`
-
-// Statements shared by both backends' per-row paths.
-const (
-	sqlInsertInbox = `INSERT INTO inbox (source, delivery_id, ref, type, via, event, raw, received_at, processed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (source, delivery_id) DO NOTHING`
-	sqlLoadItem = `SELECT case_id, snapshot, discovered, updated_at, version FROM items WHERE ref = $1`
-	sqlSaveItem = `INSERT INTO items (ref, case_id, snapshot, discovered, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (ref) DO UPDATE SET case_id = excluded.case_id, snapshot = excluded.snapshot,
-discovered = excluded.discovered, updated_at = excluded.updated_at, version = excluded.version`
-)
 
 // stmtCache keeps one prepared statement per query text on a *sql.DB
 // (database/sql re-prepares it on each connection as needed), so the hot

@@ -73,6 +73,7 @@ func (o *Options) defaults() {
 // concurrent use; Close it when done.
 type Store struct {
 	be    backend
+	bulk  *bulkSQL
 	opts  Options
 	clock core.Clock
 	log   *slog.Logger
@@ -103,7 +104,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{be: be, opts: opts, clock: opts.Clock, log: opts.Logger}, nil
+	return &Store{be: be, bulk: newBulkSQL(be), opts: opts, clock: opts.Clock, log: opts.Logger}, nil
 }
 
 // Backend names the database in use: "sqlite" or "postgres".

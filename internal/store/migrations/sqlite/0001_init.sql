@@ -36,6 +36,7 @@ CREATE TABLE inbox (
     via          TEXT NOT NULL,
     event        TEXT NOT NULL,   -- core.Event as JSON, without Raw
     raw          BLOB,            -- the body as received; NULL once pruned
+    raw_encoding TEXT NOT NULL DEFAULT '', -- '' or 'deflate'
     received_at  INTEGER NOT NULL,
     processed_at INTEGER NOT NULL DEFAULT 0,
     UNIQUE (source, delivery_id)

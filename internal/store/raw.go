@@ -1,0 +1,84 @@
+package store
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// Raw bodies are kept for inspection until Prune drops them. Webhook JSON
+// is bulky (a GitHub pull-request delivery is ~28 KB) and compresses about
+// sevenfold, and with every commit fsynced the bytes written are what
+// bounds durable ingest on a slow disk: so bodies from minRawDeflate bytes
+// up are stored deflated (BestSpeed), in the caller's goroutine, before the
+// writer is taken.
+const (
+	rawPlain      = ""
+	rawDeflate    = "deflate"
+	minRawDeflate = 512
+)
+
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid: no error
+	return w
+}}
+
+// encodeRaw returns the stored form of a raw body and its encoding.
+func encodeRaw(raw []byte) ([]byte, string) {
+	if len(raw) < minRawDeflate {
+		return raw, rawPlain
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw) / 4)
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(&buf)
+	// Writes to a bytes.Buffer do not fail.
+	w.Write(raw)
+	w.Close()
+	if buf.Len() >= len(raw) {
+		return raw, rawPlain
+	}
+	return buf.Bytes(), rawDeflate
+}
+
+func decodeRaw(b []byte, enc string) ([]byte, error) {
+	switch enc {
+	case rawPlain:
+		return b, nil
+	case rawDeflate:
+		return io.ReadAll(flate.NewReader(bytes.NewReader(b)))
+	}
+	return nil, fmt.Errorf("unknown raw body encoding %q", enc)
+}
+
+// Raw returns the body of a received event as it arrived, for an admin's
+// inspection; nil once pruned. An event never received is
+// core.ErrNotFound.
+func (s *Store) Raw(ctx context.Context, source, deliveryID string) ([]byte, error) {
+	var (
+		b   []byte
+		enc string
+	)
+	err := s.be.reader().queryRow(ctx, `SELECT raw, raw_encoding FROM inbox WHERE source = $1 AND delivery_id = $2`, source, deliveryID).
+		Scan(&b, &enc)
+	if isNoRows(err) {
+		return nil, fmt.Errorf("store: raw body of delivery %q from %q: %w", deliveryID, source, core.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: raw body of delivery %q from %q: %w", deliveryID, source, err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	out, err := decodeRaw(b, enc)
+	if err != nil {
+		return nil, fmt.Errorf("store: raw body of delivery %q from %q: %w", deliveryID, source, err)
+	}
+	return out, nil
+}
