@@ -27,6 +27,11 @@ import (
 // maxDepth bounds nesting, which an alias cycle would otherwise make endless.
 const maxDepth = 64
 
+// maxValues bounds the values one file may expand to: aliases of aliases
+// (a "billion laughs") would otherwise take forever to decode. The default
+// files hold about a thousand.
+const maxValues = 100_000
+
 // decoder walks one file's syntax tree.
 type decoder struct {
 	file    string
@@ -35,6 +40,18 @@ type decoder struct {
 	d       *diags
 	ctx     []string // "rule \"x\": " prefixes of the enclosing named things
 	depth   int
+	values  int // values decoded so far, against maxValues
+}
+
+// spend counts one value decoded and reports false once the file has
+// expanded past maxValues (reported once).
+func (d *decoder) spend(n ast.Node) bool {
+	d.values++
+	if d.values == maxValues+1 {
+		d.ctx = nil
+		d.errf(n, "the file expands to more than %d values through its aliases: use fewer nested aliases", maxValues)
+	}
+	return d.values <= maxValues
 }
 
 // nodeDecoder is implemented by raw types that decode themselves.
@@ -255,6 +272,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value) {
 		d.errf(n, "the mapping nests too deeply (more than %d levels)", maxDepth)
 		return
 	}
+	if !d.spend(n) {
+		return
+	}
 	if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
 		nd.decodeNode(d, n)
 		return
@@ -296,9 +316,16 @@ func (d *decoder) entries(m *ast.MappingNode) []keyValue {
 		}
 		own = append(own, keyValue{key: mv.Key, name: name, value: mv.Value})
 	}
+	// A key of the mapping's own overrides a merged one; of merged ones,
+	// the first merged wins (YAML's merge rule).
 	out := own
+	have := map[string]bool{}
+	for _, kv := range own {
+		have[kv.name] = true
+	}
 	for _, kv := range merged {
-		if !slices.ContainsFunc(own, func(o keyValue) bool { return o.name == kv.name }) {
+		if !have[kv.name] {
+			have[kv.name] = true
 			out = append(out, kv)
 		}
 	}
@@ -308,16 +335,23 @@ func (d *decoder) entries(m *ast.MappingNode) []keyValue {
 func (d *decoder) mergeEntries(n ast.Node) []keyValue {
 	d.depth++
 	defer func() { d.depth-- }()
-	if d.depth > maxDepth {
+	if d.depth > maxDepth || !d.spend(n) {
 		return nil
 	}
 	switch x := d.resolve(n).(type) {
 	case *ast.MappingNode:
 		return d.entries(x)
 	case *ast.SequenceNode:
+		// Of several merged mappings, the first holding a key wins.
 		var out []keyValue
+		have := map[string]bool{}
 		for _, e := range x.Values {
-			out = append(out, d.mergeEntries(e)...)
+			for _, kv := range d.mergeEntries(e) {
+				if !have[kv.name] {
+					have[kv.name] = true
+					out = append(out, kv)
+				}
+			}
 		}
 		return out
 	case nil:

@@ -181,6 +181,9 @@ func decodeFile(name string, src []byte, d *diags) []rawFile {
 		dec := newDecoder(name, src, d)
 		var f rawFile
 		decodeTop(dec, body, &f)
+		if dec.values > maxValues {
+			continue // reported; what was decoded is partial
+		}
 		out = append(out, f)
 	}
 	return out
