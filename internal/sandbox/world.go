@@ -43,6 +43,73 @@ type World struct {
 	servers []*http.Server
 	done    chan error
 	cancel  context.CancelFunc
+	secrets map[string]string // webhook secret by fake: jira, github, zendesk
+}
+
+// WorldOption adjusts the world beyond Options, for end-to-end tests.
+type WorldOption func(*worldSettings)
+
+type worldSettings struct {
+	echo        bool
+	maxAttempts int
+	mappings    string
+	imap        *imapAccount
+}
+
+type imapAccount struct {
+	host           string
+	port           int
+	user, password string
+	mailbox        string
+}
+
+// WithEchoWebhooks makes the Jira and Zendesk fakes send webhooks for the
+// gateway's own API writes too, as Jira's webhooks and Zendesk's triggers
+// do: the gateway then sees its writes come back.
+func WithEchoWebhooks() WorldOption {
+	return func(s *worldSettings) { s.echo = true }
+}
+
+// WithMaxAttempts sets the daemon's max_attempts: how many failed attempts
+// dead-letter an action.
+func WithMaxAttempts(n int) WorldOption {
+	return func(s *worldSettings) { s.maxAttempts = n }
+}
+
+// WithMappings makes the daemon load the mapping folder dir instead of the
+// embedded defaults.
+func WithMappings(dir string) WorldOption {
+	return func(s *worldSettings) { s.mappings = dir }
+}
+
+// WithIMAPServer points the imap connector at another server (a real
+// Dovecot on loopback, plain IMAP) instead of the in-process one, which
+// still runs but is not read. The connector reads mailbox (which must
+// exist) and files mail under mailbox/Processed and mailbox/Failed, so
+// that a test can keep to a mailbox of its own on a shared server.
+func WithIMAPServer(host string, port int, user, password, mailbox string) WorldOption {
+	return func(s *worldSettings) {
+		s.imap = &imapAccount{host: host, port: port, user: user, password: password, mailbox: mailbox}
+	}
+}
+
+// StoryMail returns the customer's first mail of the story, as Play
+// delivers it.
+func StoryMail() []byte { return []byte(storyMail) }
+
+// WebhookSecret returns the secret the fake named system ("jira", "github"
+// or "zendesk") signs its webhooks with and the daemon checks them
+// against, for tests that re-send, re-route or forge deliveries.
+func (w *World) WebhookSecret(system string) string {
+	switch system {
+	case "jira":
+		return w.secrets[envJiraSecret]
+	case "github":
+		return w.secrets[envGitHubSecret]
+	case "zendesk":
+		return w.secrets[envZendeskSecret]
+	}
+	return ""
 }
 
 // Credentials of the world, set in the environment by StartWorld; the
@@ -116,10 +183,16 @@ connectors:
 		githubURL, envGitHubToken, envGitHubSecret, repo)
 }
 
-// StartWorld starts the fakes and the daemon. Stop it with Stop.
-func StartWorld(ctx context.Context, o Options) (w *World, err error) {
+// StartWorld starts the fakes and the daemon. Stop it with Stop. The
+// services' credentials go into the process environment, so two worlds
+// must not start at the same time.
+func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, err error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	var ws worldSettings
+	for _, opt := range opts {
+		opt(&ws)
 	}
 	w = &World{log: o.Log, done: make(chan error, 1), Repo: "acme/app"}
 	defer func() {
@@ -130,8 +203,12 @@ func StartWorld(ctx context.Context, o Options) (w *World, err error) {
 	secrets := map[string]string{}
 	for _, k := range []string{envJiraToken, envJiraSecret, envGitHubToken, envGitHubSecret, envZendeskToken, envZendeskSecret, envIMAPPassword} {
 		secrets[k] = randomSecret()
+		if k == envIMAPPassword && ws.imap != nil {
+			secrets[k] = ws.imap.password
+		}
 		os.Setenv(k, secrets[k])
 	}
+	w.secrets = secrets
 	listen := o.Listen
 	if listen == "" {
 		listen = "127.0.0.1:8080"
@@ -146,7 +223,13 @@ func StartWorld(ctx context.Context, o Options) (w *World, err error) {
 	w.Addr = ln.Addr().String()
 	hook := func(kind, name string) string { return "http://" + w.Addr + "/webhooks/" + kind + "/" + name }
 
-	w.Jira = jirafake.New(jirafake.WithAuth(gatewayJiraUser, secrets[envJiraToken]), jirafake.WithWorkflow(storyWorkflow()))
+	jiraOpts := []jirafake.Option{jirafake.WithAuth(gatewayJiraUser, secrets[envJiraToken]), jirafake.WithWorkflow(storyWorkflow())}
+	zendeskOpts := []zdfake.Option{zdfake.WithCredentials(zdfake.Agent, secrets[envZendeskToken])}
+	if ws.echo {
+		jiraOpts = append(jiraOpts, jirafake.WithAPIWebhooks())
+		zendeskOpts = append(zendeskOpts, zdfake.WithEchoWebhooks())
+	}
+	w.Jira = jirafake.New(jiraOpts...)
 	jiraURL, err := w.serve(w.Jira)
 	if err != nil {
 		return nil, err
@@ -164,7 +247,7 @@ func StartWorld(ctx context.Context, o Options) (w *World, err error) {
 	}
 	w.GitHub.SetWebhook(hook("github", "github"), secrets[envGitHubSecret])
 
-	w.Zendesk = zdfake.New(zdfake.WithCredentials(zdfake.Agent, secrets[envZendeskToken]))
+	w.Zendesk = zdfake.New(zendeskOpts...)
 	zendeskURL, err := w.serve(w.Zendesk)
 	if err != nil {
 		return nil, err
@@ -179,7 +262,25 @@ func StartWorld(ctx context.Context, o Options) (w *World, err error) {
 	}
 
 	w.DBPath = filepath.Join(o.Dir, "liaison-sandbox.db")
-	cfgText := WorldConfig(w.Addr, w.DBPath, jiraURL, githubURL, zendeskURL, w.IMAP.Port(), w.SMTP.Port(), w.Repo)
+	imapPort := w.IMAP.Port()
+	if ws.imap != nil {
+		imapPort = ws.imap.port
+	}
+	cfgText := WorldConfig(w.Addr, w.DBPath, jiraURL, githubURL, zendeskURL, imapPort, w.SMTP.Port(), w.Repo)
+	if ws.imap != nil {
+		// These keys and values occur only in the imap section.
+		cfgText = strings.Replace(cfgText, "host: 127.0.0.1\n    port: "+strconv.Itoa(imapPort), "host: "+ws.imap.host+"\n    port: "+strconv.Itoa(imapPort), 1)
+		cfgText = strings.Replace(cfgText, "username: "+supportAddress, "username: "+ws.imap.user, 1)
+		cfgText = strings.Replace(cfgText, "own_address: "+supportAddress+"\n", fmt.Sprintf(
+			"own_address: %s\n    mailboxes: [%q]\n    processed_mailbox: %q\n    failed_mailbox: %q\n",
+			supportAddress, ws.imap.mailbox, ws.imap.mailbox+"/Processed", ws.imap.mailbox+"/Failed"), 1)
+	}
+	if ws.maxAttempts > 0 {
+		cfgText += fmt.Sprintf("max_attempts: %d\n", ws.maxAttempts)
+	}
+	if ws.mappings != "" {
+		cfgText += fmt.Sprintf("mappings: %s\n", ws.mappings)
+	}
 	cfg, err := config.Parse("world.yaml", []byte(cfgText))
 	if err != nil {
 		ln.Close()
