@@ -56,6 +56,8 @@ type Config struct {
 	Prefix map[core.Kind]string `yaml:"prefix"`
 	// PollInterval (default 30s).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// PageSize bounds the records one poll returns (default 100).
+	PageSize int `yaml:"page_size"`
 	// ApplyLatency is added to every write, to model a remote API.
 	ApplyLatency time.Duration `yaml:"apply_latency"`
 }
@@ -226,37 +228,54 @@ func (c *Connector) ReceiveWebhook(_ context.Context, req core.WebhookRequest) (
 		Links: d.Links, At: c.clock.Now(), Raw: req.Body}}, nil
 }
 
-// Poll implements core.Poller: records changed after the cursor time.
+// Poll implements core.Poller: records changed after the cursor, oldest
+// first, a page at a time. The cursor is the update time and ref of the
+// last record returned, so records sharing a time are neither skipped nor
+// repeated across pages.
 func (c *Connector) Poll(_ context.Context, cursor string) ([]core.Event, string, bool, error) {
 	var since time.Time
+	var after string
 	if cursor != "" {
-		t, err := time.Parse(time.RFC3339Nano, cursor)
+		ts, ref, _ := strings.Cut(cursor, " ")
+		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			return nil, cursor, false, fmt.Errorf("sandbox %q: bad cursor %q: %w", c.name, cursor, err)
 		}
-		since = t
+		since, after = t, ref
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var evs []core.Event
-	last := since
+	var changed []*core.Item
 	for _, it := range c.records {
-		if it.UpdatedAt.After(since) {
-			cp := clone(it)
-			evs = append(evs, core.Event{Source: c.name, Via: core.ViaPoll, Type: core.Updated, Item: cp,
-				DeliveryID: it.Ref.String() + "@" + it.UpdatedAt.UTC().Format(time.RFC3339Nano), At: c.clock.Now()})
-			if it.UpdatedAt.After(last) {
-				last = it.UpdatedAt
-			}
+		if it.UpdatedAt.After(since) || (it.UpdatedAt.Equal(since) && it.Ref.String() > after) {
+			changed = append(changed, it)
 		}
 	}
-	slices.SortFunc(evs, func(a, b core.Event) int { return a.Item.UpdatedAt.Compare(b.Item.UpdatedAt) })
-	next := cursor
-	if !last.IsZero() {
-		next = last.UTC().Format(time.RFC3339Nano)
+	slices.SortFunc(changed, func(a, b *core.Item) int {
+		if d := a.UpdatedAt.Compare(b.UpdatedAt); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Ref.String(), b.Ref.String())
+	})
+	size := cmp.Or(c.cfg.PageSize, 100)
+	more := len(changed) > size
+	if more {
+		changed = changed[:size]
 	}
-	return evs, next, false, nil
+	if len(changed) == 0 {
+		return nil, cursor, false, nil
+	}
+	evs := make([]core.Event, len(changed))
+	for i, it := range changed {
+		evs[i] = core.Event{Source: c.name, Via: core.ViaPoll, Type: core.Updated, Item: clone(it),
+			DeliveryID: it.Ref.String() + "@" + it.UpdatedAt.UTC().Format(time.RFC3339Nano), At: c.clock.Now()}
+	}
+	last := changed[len(changed)-1]
+	return evs, last.UpdatedAt.UTC().Format(time.RFC3339Nano) + " " + last.Ref.String(), more, nil
 }
+
+// CursorAt implements core.PollSince.
+func (c *Connector) CursorAt(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Fetch implements core.Fetcher.
 func (c *Connector) Fetch(_ context.Context, r core.Ref) (*core.Item, error) {
@@ -683,6 +702,7 @@ func (c *Connector) save() error {
 var (
 	_ core.WebhookReceiver = (*Connector)(nil)
 	_ core.Poller          = (*Connector)(nil)
+	_ core.PollSince       = (*Connector)(nil)
 	_ core.Fetcher         = (*Connector)(nil)
 	_ core.Applier         = (*Connector)(nil)
 	_ core.MarkerFinder    = (*Connector)(nil)

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/internal/sandbox"
+)
+
+// TestMakeRun_StoryCompletesAndLinksShowTheCase plays the story of `make
+// run` (the real connectors against their fakes), then reads the case back
+// the way an admin would.
+func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler), IdleWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.Play(ctx)
+	if err != nil {
+		w.Stop()
+		t.Fatal(err)
+	}
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ticket := "zendesk/customer_ticket/" + strconv.FormatInt(out.TicketID, 10)
+	var buf bytes.Buffer
+	e := &env{stdout: &buf, stderr: &buf}
+	if err := links(ctx, e, []string{"--store", "sqlite://" + w.DBPath, ticket}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"case 1: 4 records",
+		"* " + ticket,
+		"jira/dev_ticket/" + out.IssueKey + " ",
+		"github/pull_request/acme/app#" + strconv.Itoa(out.PR) + " —fixes→ jira/dev_ticket/" + out.IssueKey + "  (discovered)",
+		ticket + " —escalated_to→ jira/dev_ticket/" + out.IssueKey + "  (ours)",
+		"dead letters:\n  none",
+		"deployed-solves-ticket",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("links output lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := why(ctx, e, []string{"--store", "sqlite://" + w.DBPath, ticket}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"status: solved", `set to "solved" by rule "deployed-solves-ticket"`, "Developer ticket: " + out.IssueKey} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("why output lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+// TestStandIns_StoryCompletes plays the same story against the in-process
+// stand-ins (`liaison sandbox --stand-ins`).
+func TestStandIns_StoryCompletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := sandbox.Start(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler), IdleWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	out, err := s.Play(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, _ := s.Systems["zendesk"].Record(out.Ticket)
+	public := 0
+	for _, c := range it.Comments {
+		if c.Public {
+			public++
+		}
+	}
+	if it.Native != "solved" || public != 1 {
+		t.Fatalf("customer ticket ends %q with %d public comments; want solved with exactly 1", it.Native, public)
+	}
+}
+
+func TestMain_UsageAndUnknownCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "liaison simulate") {
+		t.Fatalf("help: %d %q", code, out.String())
+	}
+	if code := Main([]string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Fatalf("unknown: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := Main([]string{"links"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: liaison links") {
+		t.Fatalf("links without a ref: %d %q", code, errb.String())
+	}
+}
