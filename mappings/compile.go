@@ -751,6 +751,10 @@ const defaultNotifyBody = `{{.Item.Ref}} "{{.Item.Title}}" is {{.Item.Status}} {
 func redactURL(s string) string {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
+		// Not a URL, but perhaps one without its scheme.
+		if host, _, cut := strings.Cut(s, "/"); cut {
+			return host + "/…"
+		}
 		return s
 	}
 	host, _, cut := strings.Cut(rest, "/")
