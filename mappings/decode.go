@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -48,8 +47,7 @@ type decoder struct {
 func (d *decoder) spend(n ast.Node) bool {
 	d.values++
 	if d.values == maxValues+1 {
-		d.ctx = nil
-		d.errf(n, "the file expands to more than %d values through its aliases: use fewer nested aliases", maxValues)
+		d.d.add(d.pos(n), "the file expands to more than %d values through its aliases: use fewer nested aliases", maxValues)
 	}
 	return d.values <= maxValues
 }
@@ -558,11 +556,12 @@ func (s str) at(line, col int) core.Pos {
 
 // atOffset is at for a rune offset into the content.
 func (s str) atOffset(off int) core.Pos {
-	line, col := 0, 0
-	for i, r := range s.V {
-		if utf8.RuneCountInString(s.V[:i]) >= off {
+	line, col, n := 0, 0, 0
+	for _, r := range s.V {
+		if n >= off {
 			break
 		}
+		n++
 		if r == '\n' {
 			line++
 			col = 0
