@@ -54,6 +54,10 @@ type Item struct {
 	Labels   []string          `json:"labels,omitempty"`
 	Fields   map[string]string `json:"fields,omitempty"` // custom fields by their native name; also branch, commits, org
 	URL      string            `json:"url,omitempty"`
+	// CreatedAt is when the record was made at its source; when a
+	// connector does not say, the store keeps the time of the first
+	// snapshot it saw. Response-time targets count from it.
+	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt and Version order snapshots of the same record; a snapshot
 	// older than the stored one is ignored, so late events do no harm.
 	UpdatedAt time.Time `json:"updated_at"`
@@ -120,6 +124,9 @@ func Newer(a, b *Item) bool {
 func Merge(prev *Item, next Item) Item {
 	if prev == nil {
 		next.Seen = uniqEvents(next.Seen)
+		if next.CreatedAt.IsZero() {
+			next.CreatedAt = next.UpdatedAt
+		}
 		return next
 	}
 	out := *prev
@@ -135,6 +142,11 @@ func Merge(prev *Item, next Item) Item {
 	out.Seen = uniqEvents(append(slices.Clone(prev.Seen), next.Seen...))
 	out.Comments = mergeComments(prev.Comments, next.Comments)
 	out.Deleted = prev.Deleted || next.Deleted
+	// The earliest creation time anyone reported stands.
+	out.CreatedAt = prev.CreatedAt
+	if c := next.CreatedAt; !c.IsZero() && (out.CreatedAt.IsZero() || c.Before(out.CreatedAt)) {
+		out.CreatedAt = c
+	}
 	return out
 }
 

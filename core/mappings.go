@@ -26,6 +26,7 @@ type Mappings struct {
 	Patterns []*Pattern
 	Rules    []*Rule
 	Sync     []*SyncRule
+	SLAs     []*SLA
 	People   []Person
 	// Source describes where the mappings came from ("embedded defaults"
 	// or a folder), for logs.
@@ -299,6 +300,13 @@ type Env struct {
 	Comment CommentView // the comment being mirrored
 	Case    CaseView
 	Now     time.Time
+	SLA     SLAView // the target that was breached, in an sla's breach actions
+}
+
+// SLAView describes a breached response-time target.
+type SLAView struct {
+	Name, Measure, Target string
+	Deadline              time.Time
 }
 
 // ItemView is a record as rules see it: plain strings, canonical names.
@@ -313,6 +321,7 @@ type ItemView struct {
 	Labels                []string
 	Fields                map[string]string
 	URL                   string
+	Created               time.Time
 	Comments              []CommentView
 	Events                []string // every event type seen
 	Exists                bool     // false for the zero view First returns when there is none

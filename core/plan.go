@@ -19,6 +19,9 @@ type Plan struct {
 	Actions   []Action
 	Conflicts []Conflict
 	Errors    []error
+	// WakeAt, when set, is the next moment the case must be looked at
+	// again even if nothing happens: a response-time target falling due.
+	WakeAt time.Time
 }
 
 // PlanCase evaluates the mappings' rules and sync rules against a case and
@@ -40,6 +43,9 @@ func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
 	}
 	for _, s := range m.Sync {
 		p.sync(s)
+	}
+	for _, s := range m.SLAs {
+		p.sla(s)
 	}
 	return p.out
 }
@@ -96,7 +102,7 @@ func (p *planner) view(it *Item) ItemView {
 		Title: it.Title, Body: it.Body, Status: string(it.Status), Native: it.Native,
 		Priority: km.CanonicalPriority(it.Priority), NativePriority: it.Priority,
 		Reporter: it.Reporter, Assignee: it.Assignee, Labels: it.Labels, Fields: it.Fields,
-		URL: it.URL, Exists: true,
+		URL: it.URL, Created: it.CreatedAt, Exists: true,
 	}
 	if v.Fields == nil {
 		v.Fields = map[string]string{}
@@ -142,6 +148,11 @@ func (p *planner) rule(r *Rule, subj *Item) {
 	if r.If != nil {
 		reason += " if " + r.If.Source
 	}
+	p.then(r, subj, env, reason)
+}
+
+// then plans a rule's actions for a subject whose condition held.
+func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 	for _, spec := range r.Then {
 		if spec.Kind == Create {
 			p.create(r, spec, subj, env, reason)
@@ -548,4 +559,46 @@ func (p *planner) nativeField(it *Item, field, v string) (string, string) {
 // planned order and creates come first.
 func SortActions(as []Action) {
 	sort.SliceStable(as, func(i, j int) bool { return as[i].Kind == Create && as[j].Kind != Create })
+}
+
+// sla checks every record a response-time target covers: met, due later
+// (the plan asks to be woken then), or breached (the breach actions run,
+// each once per record).
+func (p *planner) sla(s *SLA) {
+	for i := range p.c.Items {
+		it := &p.c.Items[i]
+		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
+			continue
+		}
+		tg, ok := s.Targets[p.views[it.Ref].Priority]
+		if !ok || slaMet(it, s.Measure) {
+			continue
+		}
+		due := tg.Deadline(s.Calendar, it.CreatedAt)
+		if p.now.Before(due) {
+			if p.out.WakeAt.IsZero() || due.Before(p.out.WakeAt) {
+				p.out.WakeAt = due
+			}
+			continue
+		}
+		env := p.env(it)
+		env.SLA = SLAView{Name: s.Name, Measure: string(s.Measure), Target: tg.String(), Deadline: due}
+		r := &Rule{Name: s.Name, Pos: s.Pos, When: s.When, Then: s.Breach}
+		p.then(r, it, env, fmt.Sprintf("%s not met within %s (due %s)", s.Measure, tg, due.Format(time.RFC3339)))
+	}
+}
+
+// slaMet reports whether a record met the measure. A solved record needs
+// no first response any more.
+func slaMet(it *Item, m SLAMeasure) bool {
+	done := it.Status == StatusSolved || it.Status == StatusClosed || it.Status == StatusDone
+	if m == Resolution || done {
+		return done
+	}
+	for _, c := range it.Comments {
+		if c.Public && !c.Deleted && !strings.EqualFold(c.Author, it.Reporter) && !c.CreatedAt.Before(it.CreatedAt) {
+			return true
+		}
+	}
+	return false
 }

@@ -39,6 +39,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // world is an engine on a real SQLite store with sandbox systems named like
 // the real connectors, driven synchronously.
 type world struct {
+	path  string
 	st    *store.Store
 	eng   *Engine
 	sys   map[string]*sandbox.Connector
@@ -48,12 +49,13 @@ type world struct {
 func newWorld(t *testing.T, m *core.Mappings) *world {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "l.db"), store.Options{Clock: clock})
+	path := filepath.Join(t.TempDir(), "l.db")
+	st, err := store.Open(context.Background(), "sqlite://"+path, store.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	w := &world{st: st, sys: map[string]*sandbox.Connector{}, clock: clock}
+	w := &world{st: st, path: path, sys: map[string]*sandbox.Connector{}, clock: clock}
 	var conns []core.Connector
 	for _, name := range []string{"imap", "zendesk", "jira", "github"} {
 		c, err := sandbox.New(core.Setup{Name: name, Clock: clock, Log: slog.New(slog.DiscardHandler), Decode: func(v any) error {

@@ -71,6 +71,9 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 		}
 		now := e.o.Clock.Now()
 		plan := core.PlanCase(c, e.mappings.Load(), now)
+		// A target falling due is a retry time like any other: stored with
+		// the case, so it survives a restart.
+		retryAt = earliest(retryAt, plan.WakeAt)
 		for _, err := range plan.Errors {
 			e.log.Error("rule failed", "case", id, "err", err)
 			if e.m != nil {

@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/store"
+)
+
+// TestSLA_TimerSurvivesRestart: a ticket's response target falls due while
+// the gateway is down. The due time is stored with the case, so the
+// gateway that starts afterwards breaches it once, on time, with nothing
+// new arriving.
+func TestSLA_TimerSurvivesRestart(t *testing.T) {
+	m := defaults(t)
+	m.SLAs = []*core.SLA{{Name: "first-response", When: core.Selector{System: "zendesk", Kind: core.CustomerTicket},
+		Measure: core.FirstResponse, Calendar: core.DefaultCalendar(),
+		Targets: map[string]core.SLATarget{"high": {NextWorkingDay: true}},
+		Breach: []*core.ActionSpec{{Kind: core.AddComment, Body: &core.Text{Render: func(e *core.Env) (string, error) {
+			return "No first response by " + e.SLA.Deadline.Format("Mon 15:04") + ".", nil
+		}}}}}}
+	w := newWorld(t, m)
+	w.clock.now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) // a Friday
+	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "77"}
+	w.submit(t, w.put(t, core.Item{Ref: tk, Title: "Cannot log in", Native: "open", Priority: "high", Reporter: "ada@customer.example"}, core.Created))
+	w.drain(t)
+	if n := len(w.sys["zendesk"].Writes()); n != 0 {
+		t.Fatalf("%d writes before the deadline", n)
+	}
+	path := w.path
+	w.st.Close()
+
+	// The gateway is down over the weekend; it starts again on Tuesday.
+	w.clock.now = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	st, err := store.Open(context.Background(), "sqlite://"+path, store.Options{Clock: w.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var conns []core.Connector
+	for _, c := range w.sys {
+		conns = append(conns, c)
+	}
+	eng, err := New(Options{Store: st, Connectors: conns, Mappings: m, Clock: w.clock, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	it, _ := w.sys["zendesk"].Record(tk)
+	if len(it.Comments) != 1 || !strings.Contains(it.Comments[0].Body, "No first response by Mon 17:00") || it.Comments[0].Public {
+		t.Fatalf("after restart: comments %+v; want one internal breach note due Mon 17:00", it.Comments)
+	}
+	w.clock.Add(24 * time.Hour)
+	eng.Drain(context.Background())
+	if it, _ := w.sys["zendesk"].Record(tk); len(it.Comments) != 1 {
+		t.Fatalf("breach noted %d times", len(it.Comments))
+	}
+}
