@@ -66,7 +66,9 @@ func slaMappings() *Mappings {
 		Calendar: DefaultCalendar(),
 		Targets:  map[string]SLATarget{"high": {NextWorkingDay: true}, "normal": {Within: 24 * time.Hour}},
 		Breach: []*ActionSpec{
-			{Kind: AddComment, Body: text(func(e *Env) string { return "SLA " + e.SLA.Name + " breached; due " + e.SLA.Deadline.Format(time.RFC3339) })},
+			{Kind: AddComment, Body: text(func(e *Env) string {
+				return "SLA " + e.SLA.Name + " breached; due " + e.SLA.Deadline.Format(time.RFC3339)
+			})},
 			{Kind: SetFields, Fields: map[string]*Text{"priority": lit("urgent")}},
 		}}}
 	return m
