@@ -100,7 +100,7 @@ func (c *compiler) compile(files []rawFile) {
 }
 
 // claim records a name of a rule, link or sync, reporting a duplicate.
-func (c *compiler) claim(what, prefix string, name str, at core.Pos) bool {
+func (c *compiler) claim(what string, name str, at core.Pos) bool {
 	if name.Bad {
 		return false
 	}
@@ -109,7 +109,7 @@ func (c *compiler) claim(what, prefix string, name str, at core.Pos) bool {
 		return false
 	}
 	if !validName.MatchString(name.V) {
-		c.errf(name.Pos, "%s%s name %q may hold only letters, digits, '-', '_' and '.'", prefix, what, name.V)
+		c.errf(name.Pos, "%s name %q may hold only letters, digits, '-', '_' and '.'", what, name.V)
 		return false
 	}
 	seen := c.names[what]
@@ -406,7 +406,7 @@ func exampleFor(c *compiler, k core.Kind) string {
 
 func (c *compiler) pattern(raw rawLink) *core.Pattern {
 	// A duplicate name is reported, and the rest is still checked.
-	ok := c.claim("link", "", raw.Name, raw.Pos)
+	ok := c.claim("link", raw.Name, raw.Pos)
 	prefix := namedPrefix("link", raw.Name)
 	p := &core.Pattern{Name: raw.Name.V, Pos: raw.Pos, Prefix: raw.Prefix.V, Role: core.Mentions}
 	if !raw.From.Set {
@@ -487,7 +487,7 @@ func (c *compiler) role(s str, prefix string) (core.Role, bool) {
 // ---- rules ----
 
 func (c *compiler) rule(raw rawRule) *core.Rule {
-	ok := c.claim("rule", "", raw.Name, raw.Pos)
+	ok := c.claim("rule", raw.Name, raw.Pos)
 	prefix := namedPrefix("rule", raw.Name)
 	r := &core.Rule{Name: raw.Name.V, Pos: raw.Pos}
 	whenOK := false
@@ -843,7 +843,7 @@ func (c *compiler) nativesOf(km *core.KindMap) []string { return c.order[km] }
 // ---- sync ----
 
 func (c *compiler) sync(raw rawSync) *core.SyncRule {
-	ok := c.claim("sync", "", raw.Name, raw.Pos)
+	ok := c.claim("sync", raw.Name, raw.Pos)
 	prefix := namedPrefix("sync", raw.Name)
 	sr := &core.SyncRule{Name: raw.Name.V, Pos: raw.Pos, Field: raw.Field.V}
 	if raw.Field.V == "" && !raw.Field.Bad {
