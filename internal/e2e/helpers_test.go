@@ -159,7 +159,11 @@ func poll(t *testing.T, w *sandbox.World, source string) int {
 
 // jiraWrites lists the writes the Jira fake received about one issue, in
 // order; a transition reads as "POST .../transitions → <status>".
-func jiraWrites(w *sandbox.World, key string) []string {
+func jiraWrites(w *sandbox.World, key string) []string { return jiraCalls(w, key, false) }
+
+// jiraCalls lists the requests the Jira fake received about one issue,
+// reads too when reads is set, as jiraWrites does.
+func jiraCalls(w *sandbox.World, key string, reads bool) []string {
 	to := map[string]string{}
 	for _, tr := range jirafake.DefaultWorkflow().Transitions {
 		to[tr.ID] = tr.To
@@ -167,11 +171,14 @@ func jiraWrites(w *sandbox.World, key string) []string {
 	var out []string
 	for _, c := range w.Jira.Calls() {
 		rest, ok := strings.CutPrefix(c.Path, "/rest/api/2/issue/")
-		if c.Method == http.MethodGet || !ok || rest != key && !strings.HasPrefix(rest, key+"/") {
+		if c.Method == http.MethodGet && !reads || !ok || rest != key && !strings.HasPrefix(rest, key+"/") {
 			continue
 		}
 		line := c.Method + " " + c.Path
-		if strings.HasSuffix(c.Path, "/transitions") {
+		if c.Query != "" {
+			line += "?" + c.Query
+		}
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/transitions") {
 			var body struct {
 				Transition struct{ ID string } `json:"transition"`
 			}
