@@ -25,6 +25,9 @@ type Case struct {
 	// Synced holds the value last synchronised for a field between two
 	// records (SyncKey), which is how a change on both sides is detected.
 	Synced map[string]string `json:"-"`
+	// Candidates are records of other cases that a duplicate rule may link
+	// this case to; the engine fills them when the mappings have one.
+	Candidates []Item `json:"-"`
 }
 
 // Item returns the case's record r, or nil.

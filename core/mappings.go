@@ -22,12 +22,13 @@ func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.
 // mappings compiles the YAML; core never reads YAML). It is immutable once
 // built; a reload builds a new one and swaps it in whole.
 type Mappings struct {
-	Systems  map[string]*SystemMap
-	Patterns []*Pattern
-	Rules    []*Rule
-	Sync     []*SyncRule
-	SLAs     []*SLA
-	People   []Person
+	Systems    map[string]*SystemMap
+	Patterns   []*Pattern
+	Rules      []*Rule
+	Sync       []*SyncRule
+	SLAs       []*SLA
+	Duplicates []*DuplicateRule
+	People     []Person
 	// Source describes where the mappings came from ("embedded defaults"
 	// or a folder), for logs.
 	Source string
@@ -301,6 +302,8 @@ type Env struct {
 	Case    CaseView
 	Now     time.Time
 	SLA     SLAView // the target that was breached, in an sla's breach actions
+	// Duplicate is the record a duplicate rule found, in its actions.
+	Duplicate ItemView
 }
 
 // SLAView describes a breached response-time target.
@@ -382,4 +385,21 @@ func ParseSelector(s string) Selector {
 		return Selector{Kind: Kind(s)}
 	}
 	return Selector{System: s}
+}
+
+// DuplicateRule links a record to an open record of another case about the
+// same problem, instead of letting a rule create a new one: for a subject
+// that When selects and whose case has no record Among selects, the most
+// similar open candidate scoring at least Threshold is linked (Role), and
+// Then runs with Env.Duplicate set (an internal note, say). While such a
+// link is planned, no rule creates a record of that kind for the subject.
+type DuplicateRule struct {
+	Name      string
+	Pos       Pos
+	When      Selector
+	If        *Cond
+	Among     Selector
+	Threshold float64
+	Role      Role
+	Then      []*ActionSpec
 }

@@ -32,6 +32,9 @@ type Plan struct {
 func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
 	p := planner{c: c, m: m, now: now, seen: map[string]bool{}, transitioned: map[Ref]bool{}}
 	p.prepare()
+	for _, d := range m.Duplicates {
+		p.duplicate(d)
+	}
 	for i := range c.Items {
 		subj := &c.Items[i]
 		if !subj.Known() || subj.Deleted {
@@ -67,6 +70,9 @@ type planner struct {
 	seen         map[string]bool // keys planned in this pass
 	transitioned map[Ref]bool    // one transition per target per pass: the first rule wins
 	refsDigest   string
+	// linkingDuplicate holds subject>selector for duplicate links planned
+	// or pending, so no rule creates that record meanwhile.
+	linkingDuplicate map[string]bool
 }
 
 // prepare fills canonical statuses from the current mappings (so a reload
@@ -252,6 +258,9 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 		if strings.HasPrefix(k, prefix) {
 			return
 		}
+	}
+	if p.linkingDuplicate[subj.Ref.String()+">"+sel.String()] {
+		return // a duplicate is being linked instead
 	}
 	km := p.m.Kind(sel.System, sel.Kind)
 	a := Action{Kind: Create, Rule: r.Name, Target: Ref{System: sel.System, Kind: sel.Kind}, Subject: subj.Ref,
@@ -601,4 +610,67 @@ func slaMet(it *Item, m SLAMeasure) bool {
 		}
 	}
 	return false
+}
+
+// duplicate links subjects to the most similar open record of another
+// case, when their own case has none of that kind.
+func (p *planner) duplicate(d *DuplicateRule) {
+	if p.linkingDuplicate == nil {
+		p.linkingDuplicate = map[string]bool{}
+	}
+	for i := range p.c.Items {
+		subj := &p.c.Items[i]
+		if !d.When.Matches(subj.Ref) || !subj.Known() || subj.Deleted || len(p.c.OfKind(d.Among.System, d.Among.Kind)) > 0 {
+			continue
+		}
+		prefix := ActionKey("link", d.Name, "")
+		for k, st := range p.c.Keys {
+			if st == Pending && strings.HasPrefix(k, prefix) && strings.HasSuffix(k, "|"+subj.Ref.String()) {
+				p.linkingDuplicate[subj.Ref.String()+">"+d.Among.String()] = true
+			}
+		}
+		env := p.env(subj)
+		if d.If != nil {
+			ok, err := d.If.Eval(env)
+			if err != nil {
+				p.out.Errors = append(p.out.Errors, fmt.Errorf("%s: duplicate rule %q: %w", d.If.Pos, d.Name, err))
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		var best *Item
+		bestScore := d.Threshold
+		for j := range p.c.Candidates {
+			cand := &p.c.Candidates[j]
+			if !d.Among.Matches(cand.Ref) || cand.Deleted || p.c.Item(cand.Ref) != nil || !p.open(cand) {
+				continue
+			}
+			if s := Similarity(subj, cand); s >= bestScore {
+				best, bestScore = cand, s
+			}
+		}
+		if best == nil {
+			continue
+		}
+		p.linkingDuplicate[subj.Ref.String()+">"+d.Among.String()] = true
+		reason := fmt.Sprintf("duplicate of %s (similarity %.2f >= %.2f)", best.Ref, bestScore, d.Threshold)
+		p.add(Action{Kind: AddLink, Rule: d.Name, Target: best.Ref, Subject: subj.Ref, Reason: reason,
+			Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title, Role: d.Role},
+			"link", d.Name, best.Ref.String(), subj.Ref.String())
+		env.Duplicate = p.view(best)
+		p.then(&Rule{Name: d.Name, Pos: d.Pos, When: d.When, Then: d.Then}, subj, env, reason)
+	}
+}
+
+// open reports whether a candidate is still being worked on.
+func (p *planner) open(it *Item) bool {
+	st := it.Status
+	if km := p.m.Kind(it.Ref.System, it.Ref.Kind); km != nil {
+		if s := km.Canonical(it.Native); s != "" {
+			st = s
+		}
+	}
+	return st != StatusDone && st != StatusSolved && st != StatusClosed
 }

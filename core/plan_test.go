@@ -356,3 +356,48 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatal("secret marshalled")
 	}
 }
+
+// TestPlanCase_DuplicateIsLinkedNotCreated: a bug ticket about a problem an
+// open developer ticket already tracks is linked to it, with a note, and
+// no second developer ticket is created; a closed or unrelated one does not
+// count.
+func TestPlanCase_DuplicateIsLinkedNotCreated(t *testing.T) {
+	m := testMappings()
+	m.Sync = nil
+	m.Duplicates = []*DuplicateRule{{Name: "known-problem", When: Selector{System: "zendesk", Kind: CustomerTicket},
+		Among: Selector{System: "jira", Kind: DevTicket}, Threshold: 0.5, Role: DuplicateOf,
+		Then: []*ActionSpec{{Kind: AddComment, Body: text(func(e *Env) string { return "Known problem: " + e.Duplicate.ID })}}}}
+	tk := ticket("7", "open", "bug")
+	tk.Title, tk.Body = "Password reset link gives error 500", "The reset link opens an error page."
+	same := dev("KBOT-12", "In Progress")
+	same.Title, same.Body = "Error 500 on password reset link", "Reset link handler crashes."
+	other := dev("KBOT-13", "In Progress")
+	other.Title = "CSV export drops the last row"
+	cases := []struct {
+		name       string
+		candidates []Item
+		want       []string
+	}{
+		{"an open duplicate is linked, with a note", []Item{other, same}, []string{"link jira/dev_ticket/KBOT-12", "comment zendesk/customer_ticket/7"}},
+		{"a done one is not a duplicate", []Item{func() Item { d := same; d.Native = "Done"; return d }()}, []string{"create jira/dev_ticket/"}},
+		{"an unrelated one is not", []Item{other}, []string{"create jira/dev_ticket/"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := &Case{ID: 1, Items: []Item{tk}, Candidates: c.candidates}
+			p := PlanCase(cs, m, t0)
+			if got := kinds(p.Actions); !slices.Equal(got, c.want) {
+				t.Fatalf("planned %q; want %q", got, c.want)
+			}
+			if len(p.Actions) == 2 && (p.Actions[0].Role != DuplicateOf || p.Actions[0].Other != tk.Ref || p.Actions[1].Body != "Known problem: KBOT-12") {
+				t.Fatalf("link %+v note %+v", p.Actions[0], p.Actions[1])
+			}
+		})
+	}
+	if s := Similarity(&tk, &same); s < 0.5 {
+		t.Fatalf("similarity of the same problem %.2f", s)
+	}
+	if s := Similarity(&tk, &other); s > 0.2 {
+		t.Fatalf("similarity of different problems %.2f", s)
+	}
+}

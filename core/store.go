@@ -40,6 +40,10 @@ type Store interface {
 	LoadCase(ctx context.Context, id CaseID) (*Case, error)
 	// Item returns one record's snapshot, or ErrNotFound.
 	Item(ctx context.Context, r Ref) (*Item, error)
+	// Records returns known records (not placeholders) that sel selects,
+	// updated at or after since, newest first, at most n: the candidates of
+	// a duplicate search and the material of a digest.
+	Records(ctx context.Context, sel Selector, since time.Time, n int) ([]Item, error)
 
 	// Enqueue adds planned actions to the outbox. An action whose Key is
 	// already there (in any state) is skipped; it returns how many were new.

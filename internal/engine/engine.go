@@ -72,6 +72,11 @@ type Engine struct {
 	committing atomic.Bool
 	linkMu     sync.Mutex
 	linked     map[string]struct{}
+
+	candMu  sync.Mutex
+	cand    []core.Item
+	candAt  time.Time
+	candFor *core.Mappings
 }
 
 // New checks the options and builds an engine.

@@ -70,7 +70,11 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 			continue
 		}
 		now := e.o.Clock.Now()
-		plan := core.PlanCase(c, e.mappings.Load(), now)
+		m := e.mappings.Load()
+		if len(m.Duplicates) > 0 {
+			c.Candidates = e.candidates(ctx, m, now)
+		}
+		plan := core.PlanCase(c, m, now)
 		// A target falling due is a retry time like any other: stored with
 		// the case, so it survives a restart.
 		retryAt = earliest(retryAt, plan.WakeAt)
@@ -346,3 +350,38 @@ func (e *Engine) Drain(ctx context.Context) (int, error) {
 
 // Busy reports how many cases are being reconciled right now.
 func (e *Engine) Busy() int { return int(e.busy.Load()) }
+
+// candidateWindow bounds how far back a duplicate search looks, and
+// candidateTTL how long one read of the candidates serves every reconcile.
+const (
+	candidateWindow = 180 * 24 * time.Hour
+	candidateTTL    = 10 * time.Second
+	candidateMax    = 5000
+)
+
+// candidates returns the records duplicate rules may link to, read from the
+// store at most every candidateTTL: a duplicate found a few seconds late is
+// found all the same, and a busy queue does not reread them per case.
+func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time) []core.Item {
+	e.candMu.Lock()
+	defer e.candMu.Unlock()
+	if e.candFor == m && now.Sub(e.candAt) < candidateTTL && now.After(e.candAt) {
+		return e.cand
+	}
+	var out []core.Item
+	seen := map[core.Selector]bool{}
+	for _, d := range m.Duplicates {
+		if seen[d.Among] {
+			continue
+		}
+		seen[d.Among] = true
+		its, err := e.o.Store.Records(ctx, d.Among, now.Add(-candidateWindow), candidateMax)
+		if err != nil {
+			e.log.Warn("reading duplicate candidates failed; duplicates are not searched this time", "err", err)
+			continue
+		}
+		out = append(out, its...)
+	}
+	e.cand, e.candAt, e.candFor = out, now, m
+	return out
+}
