@@ -86,12 +86,15 @@ type inboxRow struct {
 // itemRow is a record's stored row, as Ingest and Complete work on it.
 type itemRow struct {
 	ref        string
+	system     string
+	kind       string
 	caseID     int64
 	snapshot   []byte     // stored JSON; rewritten from item before saving
 	item       *core.Item // decoded on first use
 	discovered []byte     // stored JSON of the resolver's last links from this record
 	updatedAt  int64
 	version    int64
+	known      bool // a snapshot was seen (not only the Ref of a link's end)
 	inDB       bool // the row exists in the database
 	changed    bool // the row must be written
 }

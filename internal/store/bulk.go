@@ -95,12 +95,12 @@ func newBulkSQL(be backend) *bulkSQL {
 			head: `INSERT INTO inbox (source, delivery_id, ref, type, via, event, raw, raw_encoding, received_at, processed_at) VALUES `,
 			tail: ` ON CONFLICT (source, delivery_id) DO NOTHING RETURNING source, delivery_id`},
 		load: &shape{anon: anon, width: 1,
-			head: `SELECT ref, case_id, snapshot, discovered, updated_at, version FROM items WHERE ref IN (`,
+			head: `SELECT ref, case_id, snapshot, discovered, updated_at, version, known FROM items WHERE ref IN (`,
 			tail: `)`},
-		save: &shape{anon: anon, width: 6,
-			head: `INSERT INTO items (ref, case_id, snapshot, discovered, updated_at, version) VALUES `,
+		save: &shape{anon: anon, width: 9,
+			head: `INSERT INTO items (ref, system, kind, case_id, snapshot, discovered, updated_at, version, known) VALUES `,
 			tail: ` ON CONFLICT (ref) DO UPDATE SET case_id = excluded.case_id, snapshot = excluded.snapshot,
-discovered = excluded.discovered, updated_at = excluded.updated_at, version = excluded.version`},
+discovered = excluded.discovered, updated_at = excluded.updated_at, version = excluded.version, known = excluded.known`},
 		dirty: &shape{anon: anon, width: 3,
 			head: `INSERT INTO work (case_id, due_at, dirty_gen) VALUES `,
 			tail: ` ON CONFLICT (case_id) DO UPDATE SET dirty_gen = work.dirty_gen + 1, due_at = ` + be.least() + `(work.due_at, excluded.due_at)`},
@@ -155,9 +155,11 @@ func (b *bulkSQL) loadItems(ctx context.Context, q querier, refs []string, into 
 	for _, n := range chunks(len(want)) {
 		err := all(q.query(ctx, b.load.text(n), want[at:at+n]...)).each(func(rs rows) error {
 			it := &itemRow{inDB: true}
-			if err := rs.Scan(&it.ref, &it.caseID, &it.snapshot, &it.discovered, &it.updatedAt, &it.version); err != nil {
+			var known int64
+			if err := rs.Scan(&it.ref, &it.caseID, &it.snapshot, &it.discovered, &it.updatedAt, &it.version, &known); err != nil {
 				return err
 			}
+			it.known = known != 0
 			into[it.ref] = it
 			return nil
 		})
@@ -169,13 +171,18 @@ func (b *bulkSQL) loadItems(ctx context.Context, q querier, refs []string, into 
 	return nil
 }
 
-// saveItems upserts the rows (each ref at most once).
+// saveItems upserts the rows (each ref at most once). A row's system and
+// kind are written when it is inserted and never change.
 func (b *bulkSQL) saveItems(ctx context.Context, q querier, rs []*itemRow) error {
 	at := 0
 	for _, n := range chunks(len(rs)) {
-		args := make([]any, 0, 6*n)
+		args := make([]any, 0, 9*n)
 		for _, r := range rs[at : at+n] {
-			args = append(args, r.ref, r.caseID, string(r.snapshot), string(r.discovered), r.updatedAt, r.version)
+			known := 0
+			if r.known {
+				known = 1
+			}
+			args = append(args, r.ref, r.system, r.kind, r.caseID, string(r.snapshot), string(r.discovered), r.updatedAt, r.version, known)
 		}
 		if _, err := q.exec(ctx, b.save.text(n), args...); err != nil {
 			return fmt.Errorf("store: save items: %w", err)

@@ -97,7 +97,7 @@ func (g *graph) create(ctx context.Context, r core.Ref, c int64, it core.Item) (
 		}
 	}
 	it.Ref = r
-	row := &itemRow{ref: r.String(), caseID: c}
+	row := &itemRow{ref: r.String(), system: r.System, kind: string(r.Kind), caseID: c}
 	g.set(row, it)
 	g.items[row.ref] = row
 	g.touched[c] = true
@@ -132,13 +132,18 @@ func (g *graph) merge(ctx context.Context, it core.Item) (*itemRow, error) {
 		return nil, err
 	}
 	if row == nil {
-		return g.create(ctx, it.Ref, 0, core.Merge(nil, it))
+		if row, err = g.create(ctx, it.Ref, 0, core.Merge(nil, it)); err != nil {
+			return nil, err
+		}
+		row.known = true
+		return row, nil
 	}
 	prev, err := g.snapshot(row)
 	if err != nil {
 		return nil, err
 	}
 	g.set(row, core.Merge(prev, it))
+	row.known = true
 	g.touched[row.caseID] = true
 	return row, nil
 }

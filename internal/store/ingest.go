@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/liaisonhq/liaison/core"
 )
@@ -25,27 +27,12 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	// Encode (and compress raw bodies) outside the transaction: it is the
-	// CPU-heavy part, and concurrent callers can do it side by side while
-	// the writer is busy.
-	rows := make([]inboxRow, len(batch))
-	for i := range batch {
-		ev := &batch[i].Event
-		if err := checkEvent(ev); err != nil {
-			return nil, fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
-		}
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
-		}
-		raw, enc := encodeRaw(ev.Raw)
-		rows[i] = inboxRow{
-			source: ev.Source, deliveryID: ev.DeliveryID, ref: ev.Item.Ref.String(),
-			typ: string(ev.Type), via: string(ev.Via), event: b, raw: raw, rawEncoding: enc,
-		}
+	rows, err := encodeBatch(batch)
+	if err != nil {
+		return nil, err
 	}
 	var out []bool
-	err := s.be.serial(ctx, func(q querier) error {
+	err = s.be.serial(ctx, func(q querier) error {
 		now := s.now()
 		for i := range rows {
 			rows[i].receivedAt = now
@@ -92,6 +79,56 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 		return nil, err
 	}
 	return out, nil
+}
+
+// encodeBatch validates the events and encodes their inbox rows (event
+// JSON, deflated raw body). It runs before the transaction — it is the
+// CPU-heavy part of ingest, and the writer should not wait for it — and a
+// large batch is encoded on every core: the engine's group committer hands
+// the whole batch over from one goroutine.
+func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
+	rows := make([]inboxRow, len(batch))
+	errs := make([]error, len(batch))
+	encode := func(from, to int) {
+		for i := from; i < to; i++ {
+			ev := &batch[i].Event
+			if err := checkEvent(ev); err != nil {
+				errs[i] = fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
+				continue
+			}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				errs[i] = fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
+				continue
+			}
+			raw, enc := encodeRaw(ev.Raw)
+			rows[i] = inboxRow{
+				source: ev.Source, deliveryID: ev.DeliveryID, ref: ev.Item.Ref.String(),
+				typ: string(ev.Type), via: string(ev.Via), event: b, raw: raw, rawEncoding: enc,
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/16)
+	if workers <= 1 {
+		encode(0, len(batch))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(batch) + workers - 1) / workers
+		for from := 0; from < len(batch); from += per {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				encode(from, min(from+per, len(batch)))
+			}()
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
 }
 
 func checkEvent(ev *core.Event) error {

@@ -35,6 +35,44 @@ func (s *Store) Item(ctx context.Context, r core.Ref) (*core.Item, error) {
 	return decodeItem(r.String(), b)
 }
 
+// Records returns records whose snapshot was seen (not placeholders) that
+// sel selects, updated (by their source) at or after since, newest first,
+// at most n (all when n <= 0).
+func (s *Store) Records(ctx context.Context, sel core.Selector, since time.Time, n int) ([]core.Item, error) {
+	q := `SELECT ref, snapshot FROM items WHERE known = 1 AND updated_at >= $1`
+	args := []any{unixNano(since)}
+	if sel.System != "" {
+		args = append(args, sel.System)
+		q += fmt.Sprintf(` AND system = $%d`, len(args))
+	}
+	if sel.Kind != "" {
+		args = append(args, string(sel.Kind))
+		q += fmt.Sprintf(` AND kind = $%d`, len(args))
+	}
+	args = append(args, limit(n))
+	q += fmt.Sprintf(` ORDER BY updated_at DESC, ref LIMIT $%d`, len(args))
+	var out []core.Item
+	err := all(s.be.reader().query(ctx, q, args...)).each(func(rs rows) error {
+		var (
+			ref string
+			b   []byte
+		)
+		if err := rs.Scan(&ref, &b); err != nil {
+			return err
+		}
+		it, err := decodeItem(ref, b)
+		if err != nil {
+			return err
+		}
+		out = append(out, *it)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: records of %s: %w", sel, err)
+	}
+	return out, nil
+}
+
 // Refs returns the refs of a case's records, in order (for the CLI).
 func (s *Store) Refs(ctx context.Context, id core.CaseID) ([]core.Ref, error) {
 	var out []core.Ref

@@ -198,3 +198,49 @@ var miscBehaviours = []behaviour{
 		}
 	}},
 }
+
+var recordsBehaviours = []behaviour{
+	{"Records_NewestFirstBySelectorWithoutPlaceholders", func(f *fixture) {
+		f.ingest(
+			event("jira", "j1", snap(dev, "old", "To Do", at(time.Minute))),
+			event("jira", "j2", snap(dev2, "new", "To Do", at(3*time.Minute))),
+			event("jira", "j3", snap(change, "change", "Open", at(2*time.Minute))),
+			// The ticket's link makes a placeholder of another dev ticket.
+			event("zendesk", "z1", snap(ticket, "ticket", "open", at(4*time.Minute)),
+				core.Link{From: ticket, To: core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-1"}, Role: core.EscalatedTo}),
+		)
+		records := func(sel core.Selector, since time.Time, n int) []core.Ref {
+			f.t.Helper()
+			its, err := f.s.Records(f.ctx, sel, since, n)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			var out []core.Ref
+			for _, it := range its {
+				out = append(out, it.Ref)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			sel   core.Selector
+			since time.Time
+			n     int
+			want  []core.Ref
+		}{
+			{core.Selector{System: "jira", Kind: core.DevTicket}, time.Time{}, 10, []core.Ref{dev2, dev}},
+			{core.Selector{Kind: core.DevTicket}, time.Time{}, 1, []core.Ref{dev2}},
+			{core.Selector{System: "jira"}, at(2 * time.Minute), 10, []core.Ref{dev2, change}},
+			{core.Selector{}, time.Time{}, 0, []core.Ref{ticket, dev2, change, dev}},
+			{core.Selector{System: "github"}, time.Time{}, 10, nil},
+		} {
+			if got := records(c.sel, c.since, c.n); !slices.Equal(got, c.want) {
+				f.t.Errorf("Records(%s, since %v, %d) = %v, want %v", c.sel, c.since, c.n, got, c.want)
+			}
+		}
+		// A placeholder's first event makes it a known record.
+		f.ingest(event("jira", "j4", snap(core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-1"}, "now known", "To Do", at(5*time.Minute))))
+		if got := records(core.Selector{Kind: core.DevTicket}, time.Time{}, 1); len(got) != 1 || got[0].ID != "KBOT-1" {
+			f.t.Fatalf("Records after the placeholder's event = %v", got)
+		}
+	}},
+}

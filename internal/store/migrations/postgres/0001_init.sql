@@ -41,6 +41,9 @@ CREATE TABLE inbox (
     processed_at BIGINT NOT NULL DEFAULT 0,
     UNIQUE (source, delivery_id)
 );
+-- Raw bodies arrive deflated (or small): PostgreSQL need not try to
+-- compress them again.
+ALTER TABLE inbox ALTER COLUMN raw SET STORAGE EXTERNAL;
 CREATE INDEX inbox_ref ON inbox (ref, id);
 CREATE INDEX inbox_received ON inbox (received_at);
 
