@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,8 +250,12 @@ func TestOurWritesComeBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.Flush()
+	// Each write's webhook goes out on its own after the answer, as Jira
+	// sends them: they may arrive in either order.
 	evs := e.hooks.take()
-	if len(evs) != 2 || evs[0].Type != core.Created || evs[0].Item.Marker != a.Marker() || evs[1].Item.Comments[0].Marker != c.Marker() {
+	slices.SortFunc(evs, func(x, y core.Event) int { return strings.Compare(string(x.Type), string(y.Type)) })
+	if len(evs) != 2 || evs[1].Type != core.Created || evs[1].Item.Marker != a.Marker() ||
+		evs[0].Type != core.Commented || len(evs[0].Item.Comments) != 1 || evs[0].Item.Comments[0].Marker != c.Marker() {
 		t.Fatalf("echoes %+v", evs)
 	}
 }
