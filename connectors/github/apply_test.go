@@ -285,7 +285,7 @@ func TestApply_Classification(t *testing.T) {
 // asking until the reset without spending a request.
 func TestApply_PrimaryRateLimitIsTemporary(t *testing.T) {
 	h, ref := applyHarness(t)
-	h.clock.t = time.Now() // go-github and Retry-After read the wall clock
+	h.clock.Set(time.Now()) // go-github and Retry-After read the wall clock
 	h.gh.ExhaustRateLimit()
 	for i := range 2 {
 		_, err := h.c.Apply(ctx(t), core.Action{Key: "k", Kind: core.AddComment, Target: ref, Body: "x"})

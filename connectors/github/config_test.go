@@ -17,6 +17,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/github/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // TestConfig_Errors: every problem is reported, at once, naming the key.
@@ -44,7 +45,7 @@ func TestConfig_Errors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := New(setup("github", c.cfg, &clock{}, &bytes.Buffer{}))
+			_, err := New(setup("github", c.cfg, new(clock.Manual), &bytes.Buffer{}))
 			if err == nil {
 				t.Fatal("config accepted")
 			}
@@ -70,7 +71,7 @@ func TestConfig_Registered(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	_ = os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600)
-	c, err := f(setup("gh-main", "token_env: GH_TOKEN\nwebhook_secret_file: "+secretFile+"\nrepos: [acme/kbot]\n", &clock{}, &bytes.Buffer{}))
+	c, err := f(setup("gh-main", "token_env: GH_TOKEN\nwebhook_secret_file: "+secretFile+"\nrepos: [acme/kbot]\n", new(clock.Manual), &bytes.Buffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestGitHubApp_InstallationToken(t *testing.T) {
 	_ = os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
 
 	h := newHarness(t, "repos: [acme/kbot]\n", fake.WithToken("only-installation-tokens"))
-	h.clock.t = time.Now() // ghinstallation judges expiry by the wall clock
+	h.clock.Set(time.Now()) // ghinstallation judges expiry by the wall clock
 	h.gh.SetWebhook("", "")
 	if _, err := h.gh.OpenPR("acme/kbot", "KBOT-5", "", "k5"); err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestGitHubApp_InstallationToken(t *testing.T) {
 	}
 
 	_ = os.WriteFile(pemFile, []byte("garbage"), 0o600)
-	if _, err := New(setup("github", fmt.Sprintf("app_id: 42\ninstallation_id: 7\nprivate_key_file: %s\nwebhooks: false\nrepos: [a/b]\n", pemFile), &clock{}, &bytes.Buffer{})); err == nil {
+	if _, err := New(setup("github", fmt.Sprintf("app_id: 42\ninstallation_id: 7\nprivate_key_file: %s\nwebhooks: false\nrepos: [a/b]\n", pemFile), new(clock.Manual), &bytes.Buffer{})); err == nil {
 		t.Fatal("a bad private key was accepted")
 	}
 }

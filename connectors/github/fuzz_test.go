@@ -15,6 +15,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/github/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // fuzzConnector is a connector on a fake that knows the testdata's pull
@@ -27,7 +28,7 @@ func fuzzConnector(tb testing.TB) *Connector {
 	}
 	srv := httptest.NewServer(gh)
 	tb.Cleanup(srv.Close)
-	c, err := newConnector(setup("github", "base_url: "+srv.URL+"\ntoken_env: GH_TOKEN\nwebhook_secret_env: GH_SECRET\n"+testdataRepos, &clock{t: time.Now()}, &bytes.Buffer{}), fastRetries)
+	c, err := newConnector(setup("github", "base_url: "+srv.URL+"\ntoken_env: GH_TOKEN\nwebhook_secret_env: GH_SECRET\n"+testdataRepos, clock.NewManual(time.Now()), &bytes.Buffer{}), fastRetries)
 	if err != nil {
 		tb.Fatal(err)
 	}

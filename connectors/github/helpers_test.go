@@ -19,6 +19,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/github/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -26,24 +27,6 @@ const (
 	testToken  = "ghp_testtoken0123456789"
 	testSecret = "whsec-0123456789abcdef"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // harness is a connector wired to a fake GitHub, and the fake's webhooks
 // wired back to the connector through an HTTP endpoint that answers as the
@@ -53,7 +36,7 @@ type harness struct {
 	gh    *fake.Server
 	api   *httptest.Server
 	c     *Connector
-	clock *clock
+	clock *clock.Manual
 	logs  *bytes.Buffer
 
 	mu     sync.Mutex
@@ -65,7 +48,7 @@ type harness struct {
 // lines extra (joined to base_url, token and secret).
 func newHarness(t *testing.T, extra string, opts ...fake.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC)}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, clock: clock.NewManual(time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC)), logs: &bytes.Buffer{}}
 	opts = append([]fake.Option{fake.WithClock(h.clock.Now), fake.WithToken(testToken)}, opts...)
 	h.gh = fake.New(opts...)
 	h.api = httptest.NewServer(h.gh)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 type expect string
@@ -105,10 +106,10 @@ var corpus = map[string]struct {
 }
 
 // offlineConnector builds a connector whose servers are never contacted.
-func offlineConnector(t *testing.T) (*Connector, *testClock) {
-	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	c := build(t, Config{Host: "127.0.0.1", Port: 1, TLS: "plain", Username: "u", PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com"}, clock, &syncBuffer{})
-	return c, clock
+func offlineConnector(t *testing.T) (*Connector, *clock.Manual) {
+	clk := clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	c := build(t, Config{Host: "127.0.0.1", Port: 1, TLS: "plain", Username: "u", PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com"}, clk, &syncBuffer{})
+	return c, clk
 }
 
 // TestCorpus_EveryMailHasItsOutcome takes in every real mail and checks

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // dovecotServer returns the address and credentials of the Dovecot
@@ -125,7 +126,7 @@ func TestDovecot(t *testing.T) {
 	const done, bad = "LiaisonTest/Processed", "LiaisonTest/Failed"
 	admin.reset(done, bad, "LiaisonTest")
 
-	f := &fixture{sink: newMemSink(), clock: &testClock{now: time.Now()}, logs: &syncBuffer{}}
+	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
 	t.Cleanup(func() { f.dumpLogs(t) })
 	cfg := Config{Host: host, TLS: "plain", Username: user, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
 		ProcessedMailbox: done, FailedMailbox: bad}

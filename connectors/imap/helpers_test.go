@@ -13,6 +13,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // memSink is a core.Sink that behaves like the store: it keeps cursors,
@@ -117,24 +118,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func eml(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "email", name))
@@ -170,7 +153,7 @@ type fixture struct {
 	srv   *imaptest.Server
 	smtp  *imaptest.SMTP
 	sink  *memSink
-	clock *testClock
+	clock *clock.Manual
 	logs  *syncBuffer
 }
 
@@ -188,7 +171,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	f := &fixture{srv: srv, smtp: out, sink: newMemSink(), clock: &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+	f := &fixture{srv: srv, smtp: out, sink: newMemSink(), clock: clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
 	cfg := Config{
 		Host:          "127.0.0.1",
 		Port:          srv.Port(),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/jira/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -23,31 +24,8 @@ const (
 	testSecret = "whsec-0a1b2c3d4e5f-SECRET"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+// newClock returns the tests' clock, at a fixed start.
+func newClock() *clock.Manual { return clock.NewManual(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)) }
 
 // env is a connector wired to a fake Jira.
 type env struct {
@@ -55,7 +33,7 @@ type env struct {
 	fake  *fake.Server
 	srv   *httptest.Server
 	conn  *Connector
-	clock *clock
+	clock *clock.Manual
 	logs  *bytes.Buffer
 	hooks *hookSink
 }

@@ -49,7 +49,7 @@ func TestPoll_PagesDeduplicatesAndCatchesChanges(t *testing.T) {
 			e := newEnv(t, envOpts{datacenter: dc, cfg: func(c *Config) { c.PageSize = 2 }})
 			start := e.conn.CursorAt(e.clock.Now().Add(-time.Minute))
 			for i := range 5 {
-				e.clock.Advance(10 * time.Second)
+				e.clock.Add(10 * time.Second)
 				e.mustCreate(fake.IssueSpec{Project: []string{"KBOT", "DO"}[i%2], Type: "Task", Summary: "issue"})
 			}
 			evs, cur, pages := pollAll(t, e.conn, start)
@@ -66,17 +66,17 @@ func TestPoll_PagesDeduplicatesAndCatchesChanges(t *testing.T) {
 				t.Fatalf("DO-1 is a %s; want change_ticket", DO.Kind)
 			}
 			// Nothing changed: the overlap re-reads, the cursor's seen keys drop.
-			e.clock.Advance(30 * time.Second)
+			e.clock.Add(30 * time.Second)
 			evs, cur, _ = pollAll(t, e.conn, cur)
 			if len(evs) != 0 {
 				t.Fatalf("re-poll without changes: %v", keysOf(evs))
 			}
 			// A transition and a comment: the two issues come back, with what happened.
-			e.clock.Advance(time.Minute)
+			e.clock.Add(time.Minute)
 			if err := e.fake.Transition("KBOT-1", "In Progress"); err != nil {
 				t.Fatal(err)
 			}
-			e.clock.Advance(time.Second)
+			e.clock.Add(time.Second)
 			if _, err := e.fake.Comment("DO-2", "approved", true); err != nil {
 				t.Fatal(err)
 			}
@@ -140,12 +140,12 @@ func TestPoll_JQLAndCursor(t *testing.T) {
 func TestPoll_EmptyCursorStartsNow(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.mustCreate(fake.IssueSpec{Summary: "old"})
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	evs, cur, _ := pollAll(t, e.conn, "")
 	if len(evs) != 0 {
 		t.Fatalf("first poll reported %v", keysOf(evs))
 	}
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	e.mustCreate(fake.IssueSpec{Summary: "new"})
 	if evs, _, _ = pollAll(t, e.conn, cur); !slices.Equal(keysOf(evs), []string{"KBOT-2"}) {
 		t.Fatalf("second poll: %v", keysOf(evs))
@@ -179,7 +179,7 @@ func TestDroppedWebhookIsCaughtUpByPoll(t *testing.T) {
 	key := e.mustCreate(fake.IssueSpec{Summary: "Payment page 500"})
 	cur := e.conn.CursorAt(e.clock.Now())
 	e.hooks.take()
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	e.fake.DropWebhooks(1)
 	if err := e.fake.Transition(key, "In Progress"); err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestDroppedWebhookIsCaughtUpByPoll(t *testing.T) {
 	}
 	// The next change arrives by webhook and by poll: same record state,
 	// both reported (the inbox keys differ), with the same snapshot.
-	e.clock.Advance(time.Minute)
+	e.clock.Add(time.Minute)
 	if err := e.fake.Transition(key, "In Review"); err != nil {
 		t.Fatal(err)
 	}

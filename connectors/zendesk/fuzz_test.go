@@ -11,6 +11,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // webhookSeeds are real bodies: the recorded API payloads, and trigger and
@@ -54,7 +55,7 @@ func FuzzWebhook(f *testing.F) {
 	for _, s := range webhookSeeds(f) {
 		f.Add(s)
 	}
-	c := &Connector{name: "zendesk", secret: testSecret, clock: &testClock{t: t0}, maxSkew: DefaultMaxSkew}
+	c := &Connector{name: "zendesk", secret: testSecret, clock: clock.NewManual(t0), maxSkew: DefaultMaxSkew}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		h := http.Header{}
 		h.Set(HeaderTimestamp, t0.Format(time.RFC3339))
@@ -109,7 +110,7 @@ func BenchmarkWebhookDecode(b *testing.B) {
 	if body == nil {
 		b.Fatal("no trigger body among the seeds")
 	}
-	c := &Connector{name: "zendesk", secret: testSecret, clock: &testClock{t: t0}, maxSkew: DefaultMaxSkew}
+	c := &Connector{name: "zendesk", secret: testSecret, clock: clock.NewManual(t0), maxSkew: DefaultMaxSkew}
 	req := signed(body, testSecret, t0)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -26,23 +27,6 @@ const (
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer collects log output from concurrent goroutines.
 type syncBuffer struct {
@@ -66,7 +50,7 @@ func (s *syncBuffer) String() string {
 // hands the fake's webhooks to the connector.
 type env struct {
 	t     *testing.T
-	clock *testClock
+	clock *clock.Manual
 	zd    *fake.Server
 	srv   *httptest.Server
 	c     *Connector
@@ -80,7 +64,7 @@ type env struct {
 
 func newEnv(t *testing.T, edit func(*Config), opts ...fake.Option) *env {
 	t.Helper()
-	clk := &testClock{t: t0}
+	clk := clock.NewManual(t0)
 	zd := fake.New(append([]fake.Option{fake.WithClock(clk.Now), fake.WithCredentials(testEmail, testToken)}, opts...)...)
 	srv := httptest.NewServer(zd)
 	t.Cleanup(srv.Close)
