@@ -50,6 +50,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 // Call is one API request the fake received.
@@ -159,12 +161,6 @@ type commentState struct {
 	updated    time.Time
 }
 
-type fault struct {
-	n          int
-	status     int
-	retryAfter time.Duration
-}
-
 // Server is the fake GitHub. It implements http.Handler. All methods are
 // safe for concurrent use.
 type Server struct {
@@ -177,18 +173,16 @@ type Server struct {
 	mu          sync.Mutex
 	repos       map[string]*repoState // by lower-case owner/name
 	orgHooks    map[string]int64      // org → hook id
-	calls       []Call
+	calls       httpfake.Recorder[Call]
 	tokens      map[string]bool // accepted tokens; empty accepts any
 	limit       int
 	remaining   int
 	reset       time.Time
 	used        int
 	notModified int
-	faults      []fault
-	slow        time.Duration
+	faults      httpfake.Faults
 	hookURL     string
 	hookSecret  string
-	drop        int
 	failDeliv   int
 	deliveries  []*Delivery
 	nextID      int64
@@ -323,18 +317,10 @@ func (s *Server) OrgHookID(org string) int64 {
 }
 
 // Calls returns the API requests received so far, oldest first.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
+func (s *Server) Calls() []Call { return s.calls.All() }
 
 // ResetCalls forgets the recorded calls.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.calls.Reset() }
 
 // SetWebhook sets where person actions send their webhooks and the secret
 // they are signed with (X-Hub-Signature-256). An empty url sends none.
@@ -347,26 +333,17 @@ func (s *Server) SetWebhook(url, secret string) {
 // FailNext makes the next n API requests fail with status. 403 and 429 are
 // GitHub's secondary rate limit (its message and documentation_url), with
 // Retry-After when retryAfter is positive; 5xx answer a server error.
+// Failures queue after those still due.
 func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{n: n, status: status, retryAfter: retryAfter})
+	s.faults.FailNext(n, status, retryAfter)
 }
 
 // Slow delays every API answer by d (0 to stop).
-func (s *Server) Slow(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.slow = d
-}
+func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
 
 // DropWebhooks makes the next n webhooks vanish: not sent, not listed as
 // deliveries (what only polling recovers).
-func (s *Server) DropWebhooks(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.drop += n
-}
+func (s *Server) DropWebhooks(n int) { s.faults.DropWebhooks(n) }
 
 // FailNextDeliveries makes the next n webhooks fail to deliver as GitHub
 // records it when the receiver cannot be reached: not sent, listed as a
@@ -452,22 +429,13 @@ func (s *Server) PR(repo string, n int) (PR, bool) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
-	s.mu.Lock()
-	slow := s.slow
-	s.mu.Unlock()
-	if slow > 0 {
-		select {
-		case <-time.After(slow):
-		case <-r.Context().Done():
-			return
-		}
+	if !s.faults.Delay(r.Context()) {
+		return
 	}
 
 	s.mu.Lock()
-	call := Call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body)}
 	res := s.serve(r, path, body)
-	call.Status = res.status
-	s.calls = append(s.calls, call)
+	s.calls.Record(Call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body), Status: res.status})
 	s.writeRateHeaders(w.Header())
 	s.mu.Unlock()
 	if res.after != nil {
@@ -537,14 +505,8 @@ func (s *Server) serve(r *http.Request, path string, body []byte) result {
 	if len(s.tokens) > 0 && !s.authorized(r) {
 		return errResult(http.StatusUnauthorized, "Bad credentials", "https://docs.github.com/rest")
 	}
-	if len(s.faults) > 0 {
-		f := &s.faults[0]
-		f.n--
-		status, wait := f.status, f.retryAfter
-		if f.n <= 0 {
-			s.faults = s.faults[1:]
-		}
-		return s.faultResult(status, wait)
+	if f, ok := s.faults.NextFailure(); ok {
+		return s.faultResult(f.Status, f.RetryAfter)
 	}
 	res := s.route(r, seg, body)
 	if r.Method == http.MethodGet && res.status == http.StatusOK {
@@ -600,9 +562,7 @@ func (s *Server) faultResult(status int, wait time.Duration) result {
 	default:
 		res = errResult(status, http.StatusText(status), "https://docs.github.com/rest")
 	}
-	if wait > 0 {
-		res.header.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-	}
+	httpfake.SetRetryAfter(res.header, wait)
 	return res
 }
 

@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 // The methods below act as a person on GitHub: each changes the state and
@@ -438,8 +439,7 @@ func (s *Server) deliver(event, action, repo string, payload []byte, guid string
 		s.mu.Unlock()
 		return nil
 	}
-	if s.drop > 0 {
-		s.drop--
+	if s.faults.DropWebhook() {
 		s.mu.Unlock()
 		return nil
 	}
@@ -484,11 +484,7 @@ func (s *Server) deliver(event, action, repo string, payload []byte, guid string
 
 // send POSTs one delivery with GitHub's headers and returns the status.
 func send(target, secret, event, guid string, hookID, repoID int64, payload []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(payload))
-	if err != nil {
-		return 0, fmt.Errorf("fake: webhook url: %v", err)
-	}
-	h := req.Header
+	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "GitHub-Hookshot/fake")
 	h.Set("X-GitHub-Event", event)
@@ -504,12 +500,11 @@ func send(target, secret, event, guid string, hookID, repoID int64, payload []by
 		m256.Write(payload)
 		h.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m256.Sum(nil)))
 	}
-	resp, err := hookClient.Do(req)
+	status, err := httpfake.Post(hookClient, target, h, payload)
 	if err != nil {
 		return 0, fmt.Errorf("fake: delivery %s of %s: receiver unreachable", guid, event)
 	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return status, nil
 }
 
 func newGUID() string {

@@ -25,7 +25,6 @@
 package fake
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -33,10 +32,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 // Server is the fake Jira. It implements http.Handler; all methods are
@@ -66,19 +66,14 @@ type Server struct {
 	links      []*IssueLink
 	nextLinkID int
 
-	calls []Call
-
-	failN     int
-	failCode  int
-	failAfter time.Duration
-	limits    map[string]*issueLimit
-	slow      time.Duration
-	dropN     int
+	calls  httpfake.Recorder[Call]
+	faults httpfake.Faults
+	limits map[string]*issueLimit
 
 	hookURL    string
 	hookSecret string
 	hookSeq    int
-	deliveries []Delivery
+	deliveries httpfake.Recorder[Delivery]
 	pending    sync.WaitGroup
 	client     *http.Client
 }
@@ -269,18 +264,10 @@ func (c Call) String() string {
 }
 
 // Calls returns the requests received so far, oldest first.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
+func (s *Server) Calls() []Call { return s.calls.All() }
 
 // ResetCalls forgets the recorded requests.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.calls.Reset() }
 
 // SetWebhook sets where person actions send webhooks and the secret they
 // are signed with (X-Hub-Signature: sha256=<hex>); an empty secret sends
@@ -292,11 +279,10 @@ func (s *Server) SetWebhook(url, secret string) {
 }
 
 // FailNext makes the next n API requests fail with status (429, 503, ...),
-// with a Retry-After header when retryAfter > 0.
+// with a Retry-After header when retryAfter > 0. It replaces failures still
+// due: FailNext(0, 0, 0) ends an outage.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode, s.failAfter = n, status, retryAfter
+	s.faults.ReplaceFailures(n, status, retryAfter)
 }
 
 // RateLimitIssue makes the next n writes to issue key answer 429 with
@@ -309,19 +295,11 @@ func (s *Server) RateLimitIssue(key string, n int, retryAfter time.Duration) {
 }
 
 // Slow delays every API answer by d (0 turns it off).
-func (s *Server) Slow(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.slow = d
-}
+func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
 
 // DropWebhooks makes the next n webhooks get lost: recorded as dropped,
-// never sent.
-func (s *Server) DropWebhooks(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropN = n
-}
+// never sent. It replaces drops still due: DropWebhooks(0) stops dropping.
+func (s *Server) DropWebhooks(n int) { s.faults.ReplaceDrops(n) }
 
 // ServeHTTP answers the REST API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -331,15 +309,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.base == "" {
 		s.base = "http://" + r.Host
 	}
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: q, Body: body})
-	slow := s.slow
 	s.mu.Unlock()
-	if slow > 0 {
-		select {
-		case <-time.After(slow):
-		case <-r.Context().Done():
-			return
-		}
+	s.calls.Record(Call{Method: r.Method, Path: r.URL.Path, Query: q, Body: body})
+	if !s.faults.Delay(r.Context()) {
+		return
 	}
 	if !s.authorized(r) {
 		writeError(w, http.StatusUnauthorized, "Client must be authenticated to access this resource.")
@@ -355,13 +328,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, status, out)
 	if apiHooks && len(hooks) > 0 {
-		s.pending.Add(1)
-		go func() {
-			defer s.pending.Done()
+		s.pending.Go(func() {
 			for _, h := range hooks {
 				_ = s.deliver(h)
 			}
-		}()
+		})
 	}
 }
 
@@ -381,26 +352,23 @@ func (s *Server) authorized(r *http.Request) bool {
 
 // fault answers with an injected failure, if one is due.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, body []byte) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failN > 0 {
-		s.failN--
-		if s.failAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int((s.failAfter+time.Second-1)/time.Second)))
-		}
-		writeError(w, s.failCode, "injected failure")
+	if f, ok := s.faults.NextFailure(); ok {
+		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
+		writeError(w, f.Status, "injected failure")
 		return true
 	}
 	if r.Method == http.MethodGet {
 		return false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, key := range writeTargets(r.URL.Path, body) {
 		l := s.limits[key]
 		if l == nil || l.n == 0 {
 			continue
 		}
 		l.n--
-		w.Header().Set("Retry-After", fmt.Sprint(int((l.after+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", httpfake.RetryAfter(l.after))
 		w.Header().Set("RateLimit-Reason", "jira-per-issue-on-write")
 		writeError(w, http.StatusTooManyRequests, "Too many writes to this issue.")
 		return true
@@ -436,11 +404,7 @@ type Delivery struct {
 }
 
 // Deliveries returns the webhooks sent so far, oldest first.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.deliveries)
-}
+func (s *Server) Deliveries() []Delivery { return s.deliveries.All() }
 
 // hook is a webhook waiting to be sent.
 type hook struct {
@@ -458,43 +422,32 @@ func (s *Server) deliver(h hook) error {
 	_, _ = rand.Read(rnd[:])
 	id := fmt.Sprintf("%d-%s", s.hookSeq, hex.EncodeToString(rnd[:]))
 	d := Delivery{Event: h.event, ID: id, Key: h.key}
-	if url == "" {
-		s.mu.Unlock()
-		return nil
-	}
-	if s.dropN > 0 {
-		s.dropN--
-		d.Dropped = true
-		s.deliveries = append(s.deliveries, d)
-		s.mu.Unlock()
-		return nil
-	}
 	s.mu.Unlock()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(h.body))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-		req.Header.Set("User-Agent", "Atlassian Webhook HTTP Client")
-		req.Header.Set("X-Atlassian-Webhook-Identifier", id)
-		req.Header.Set("X-Atlassian-Webhook-Flow", "Primary")
-		if secret != "" {
-			req.Header.Set("X-Hub-Signature", Sign(secret, h.body))
-		}
-		var resp *http.Response
-		if resp, err = s.client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			d.Status = resp.StatusCode
-			if resp.StatusCode/100 != 2 {
-				err = fmt.Errorf("webhook %s to %s: answered %d", h.event, url, resp.StatusCode)
-			}
-		}
+	if url == "" {
+		return nil
+	}
+	if s.faults.DropWebhook() {
+		d.Dropped = true
+		s.deliveries.Record(d)
+		return nil
+	}
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json; charset=UTF-8")
+	hdr.Set("User-Agent", "Atlassian Webhook HTTP Client")
+	hdr.Set("X-Atlassian-Webhook-Identifier", id)
+	hdr.Set("X-Atlassian-Webhook-Flow", "Primary")
+	if secret != "" {
+		hdr.Set("X-Hub-Signature", Sign(secret, h.body))
+	}
+	status, err := httpfake.Post(s.client, url, hdr, h.body)
+	d.Status = status
+	if err == nil && status/100 != 2 {
+		err = fmt.Errorf("webhook %s to %s: answered %d", h.event, url, status)
 	}
 	if err != nil {
 		d.Err = err.Error()
 	}
-	s.mu.Lock()
-	s.deliveries = append(s.deliveries, d)
-	s.mu.Unlock()
+	s.deliveries.Record(d)
 	return err
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 type ticket struct {
@@ -214,42 +216,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.base == "" && r.Host != "" {
 		s.base = "http://" + r.Host
 	}
-	idx := len(s.calls)
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, At: time.Now()})
-	slow := s.slow
-	var f *fault
-	if len(s.faults) > 0 {
-		f = &s.faults[0]
-		s.faults = s.faults[1:]
-	}
+	idx := s.calls.Record(Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, At: time.Now()})
+	// The failure is taken as the request arrives, so that requests sent
+	// together fail in the order they were made, Slow or not.
+	f, failed := s.faults.NextFailure()
 	s.mu.Unlock()
 
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
-	defer func() {
-		s.mu.Lock()
-		if idx < len(s.calls) {
-			s.calls[idx].Status = rec.status
-		}
-		s.mu.Unlock()
-	}()
-	if slow > 0 {
-		t := time.NewTimer(slow)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	defer s.calls.Update(idx, func(c *Call) { c.Status = rec.status })
+	if !s.faults.Delay(r.Context()) {
+		return
 	}
-	if f != nil {
-		if f.retryAfter > 0 {
-			secs := int64((f.retryAfter + time.Second - 1) / time.Second)
-			rec.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		}
-		if f.status == http.StatusTooManyRequests {
-			apiError(rec, f.status, "APIRateLimitExceeded", "Number of allowed API requests per minute exceeded")
+	if failed {
+		httpfake.SetRetryAfter(rec.Header(), f.RetryAfter)
+		if f.Status == http.StatusTooManyRequests {
+			apiError(rec, f.Status, "APIRateLimitExceeded", "Number of allowed API requests per minute exceeded")
 		} else {
-			apiError(rec, f.status, "ServerError", http.StatusText(f.status))
+			apiError(rec, f.Status, "ServerError", http.StatusText(f.Status))
 		}
 		return
 	}

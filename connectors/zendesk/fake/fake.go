@@ -46,6 +46,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 //go:embed testdata/*.json
@@ -169,20 +171,13 @@ type Server struct {
 	uploads map[string][]*attachment
 	idem    map[string]idemEntry
 
-	calls   []Call
-	faults  []fault
-	slow    time.Duration
-	drop    int
+	calls   httpfake.Recorder[Call]
+	faults  httpfake.Faults
 	hookURL string
 	hookKey string
-	hooks   []Delivery
+	hooks   httpfake.Recorder[Delivery]
 	client  *http.Client
 	pending sync.WaitGroup
-}
-
-type fault struct {
-	status     int
-	retryAfter time.Duration
 }
 
 type idemEntry struct {
@@ -271,11 +266,7 @@ func (s *Server) baseURL() string {
 }
 
 // Calls returns the API calls received so far (webhooks excluded).
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
+func (s *Server) Calls() []Call { return s.calls.All() }
 
 // CallLines returns Calls as "METHOD /path?query" lines.
 func (s *Server) CallLines() []string {
@@ -287,11 +278,7 @@ func (s *Server) CallLines() []string {
 }
 
 // ResetCalls forgets the recorded calls.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.calls.Reset() }
 
 // SetWebhook sets where person actions send their signed webhooks; an
 // empty url sends none.
@@ -317,36 +304,20 @@ func (s *Server) SetExportPageSize(n int) {
 
 // FailNext makes the next n API requests answer status, with a
 // Retry-After header of retryAfter (whole seconds, rounded up) when it is
-// positive.
+// positive. Failures queue after those still due.
 func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := 0; i < n; i++ {
-		s.faults = append(s.faults, fault{status, retryAfter})
-	}
+	s.faults.FailNext(n, status, retryAfter)
 }
 
 // Slow delays every API answer by d (0 turns it off).
-func (s *Server) Slow(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.slow = d
-}
+func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
 
 // DropWebhooks makes the next n webhooks vanish, as a delivery Zendesk
 // gave up on would.
-func (s *Server) DropWebhooks(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.drop += n
-}
+func (s *Server) DropWebhooks(n int) { s.faults.DropWebhooks(n) }
 
 // Deliveries returns the webhooks sent (and dropped) so far.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.hooks...)
-}
+func (s *Server) Deliveries() []Delivery { return s.hooks.All() }
 
 // Flush waits for webhooks sent in the background (WithEchoWebhooks).
 func (s *Server) Flush() { s.pending.Wait() }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 // TriggerBody is the JSON body the zendesk connector's README tells admins
@@ -344,43 +346,29 @@ func (s *Server) send(id int64, event string, _ map[string]any) error {
 	mac.Write([]byte(ts))
 	mac.Write(body)
 	h.Set("X-Zendesk-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	if s.drop > 0 {
-		s.drop--
-		s.hooks = append(s.hooks, Delivery{Body: body, Header: h, Dropped: true})
+	if s.faults.DropWebhook() {
+		s.hooks.Record(Delivery{Body: body, Header: h, Dropped: true})
 		s.mu.Unlock()
 		return nil
 	}
 	url, client := s.hookURL, s.client
-	idx := len(s.hooks)
-	s.hooks = append(s.hooks, Delivery{Body: body, Header: h})
+	idx := s.hooks.Record(Delivery{Body: body, Header: h})
 	s.mu.Unlock()
 
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	status, err := httpfake.Post(client, url, h, body)
 	if err != nil {
 		return fmt.Errorf("fake: webhook: %w", err)
 	}
-	req.Header = h.Clone()
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fake: webhook: %w", err)
-	}
-	resp.Body.Close()
-	s.mu.Lock()
-	s.hooks[idx].Status = resp.StatusCode
-	s.mu.Unlock()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("fake: webhook answered %d", resp.StatusCode)
+	s.hooks.Update(idx, func(d *Delivery) { d.Status = status })
+	if status < 200 || status > 299 {
+		return fmt.Errorf("fake: webhook answered %d", status)
 	}
 	return nil
 }
 
 // sendAsync sends a webhook in the background (API writes echoing back).
 func (s *Server) sendAsync(id int64, event string, extra map[string]any) {
-	s.pending.Add(1)
-	go func() {
-		defer s.pending.Done()
-		_ = s.send(id, event, extra)
-	}()
+	s.pending.Go(func() { _ = s.send(id, event, extra) })
 }
 
 func (s *Server) payloadLocked(id int64, event string) []byte {
