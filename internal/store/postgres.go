@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,27 +39,33 @@ const pgRetries = 5
 // caller's context (see commit).
 const pgCommitTimeout = 30 * time.Second
 
-func openPostgres(ctx context.Context, dsn string, opts Options) (backend, error) {
+func openPostgres(ctx context.Context, dsn string, opts Options, schema fs.FS) (backend, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password; the DSN itself is not repeated.
 		return nil, fmt.Errorf("store: postgres dsn: %w", err)
 	}
 	cfg.MaxConns = 10
-	if opts.ReadConns > 0 {
-		cfg.MaxConns = int32(opts.ReadConns)
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = int32(opts.MaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
-	var schema string
-	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+	// The schema names the advisory locks, so that stores in different
+	// schemas of one database do not wait for each other.
+	var current *string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&current); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	be := &pgBackend{pool: pool, serialKey: lockKey(schema, "serial"), migrateKey: lockKey(schema, "migrate")}
-	if err := migrate(ctx, be, postgresMigrations, opts); err != nil {
+	if current == nil {
+		pool.Close()
+		return nil, errors.New("store: postgres: the search_path names no schema that exists")
+	}
+	be := &pgBackend{pool: pool, serialKey: lockKey(*current, "serial"), migrateKey: lockKey(*current, "migrate")}
+	if err := migrate(ctx, be, schema, opts); err != nil {
 		pool.Close()
 		return nil, err
 	}

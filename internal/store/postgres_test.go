@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +111,157 @@ func TestPostgres_Contract(t *testing.T) {
 		}
 		return s
 	})
+}
+
+func TestPostgres_ReplicasStartingTogetherMigrateOnce(t *testing.T) {
+	dsn := testSchema(t)
+	const replicas = 4
+	errs := make(chan error, replicas)
+	stores := make(chan *Store, replicas)
+	for range replicas {
+		go func() {
+			s, err := Open(context.Background(), dsn, Options{})
+			errs <- err
+			stores <- s
+		}()
+	}
+	for range replicas {
+		if err := <-errs; err != nil {
+			t.Fatalf("replica start: %v", err)
+		}
+		s := <-stores
+		defer s.Close()
+	}
+	s, err := Open(context.Background(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var applied int64
+	if err := s.be.reader().queryRow(context.Background(), `SELECT COUNT(*) FROM schema_version`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := migrations(postgresMigrations)
+	if applied != int64(len(all)) {
+		t.Fatalf("schema_version holds %d rows, want each of the %d migrations once", applied, len(all))
+	}
+}
+
+// TestPostgres_ReplicasShareTheQueueSafely runs two stores on one schema,
+// as two replicas: both ingest linked events (joins and splits) and both
+// claim and release cases at once. No case may be held by two claimers at
+// a time, no event may be lost, and the cases must come out connected.
+func TestPostgres_ReplicasShareTheQueueSafely(t *testing.T) {
+	dsn := testSchema(t)
+	ctx := context.Background()
+	var replicas [2]*Store
+	for i := range replicas {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		replicas[i] = s
+	}
+	pool := make([]core.Ref, 16)
+	for i := range pool {
+		pool[i] = core.Ref{System: "jira", Kind: core.DevTicket, ID: fmt.Sprintf("R-%d", i)}
+	}
+	const ingesters, batches, per = 2, 10, 10
+	var (
+		mu        sync.Mutex
+		held      = map[core.CaseID]string{}
+		problems  []string
+		ingesting sync.WaitGroup
+		claiming  sync.WaitGroup
+		stop      = make(chan struct{})
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		problems = append(problems, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	for ri, s := range replicas {
+		for w := range ingesters {
+			ingesting.Add(1)
+			go func() {
+				defer ingesting.Done()
+				for b := range batches {
+					batch := make([]core.Ingest, per)
+					for i := range batch {
+						n := ri*10000 + w*1000 + b*100 + i
+						r := pool[n%len(pool)]
+						in := core.Ingest{Event: core.Event{Source: "jira", DeliveryID: fmt.Sprint("d", n), Via: core.ViaWebhook, Type: core.Updated,
+							Item: core.Item{Ref: r, Title: "t", UpdatedAt: time.Unix(int64(n), 0)}}}
+						if n%3 != 0 {
+							in.Discovered = []core.Link{{From: r, To: pool[(n*7+ri)%len(pool)], Role: core.Fixes}}
+						}
+						batch[i] = in
+					}
+					if _, err := s.Ingest(ctx, batch); err != nil {
+						fail("ingest: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		for c := range 2 {
+			claiming.Add(1)
+			go func() {
+				defer claiming.Done()
+				owner := fmt.Sprintf("replica%d-worker%d", ri, c)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ids, err := s.ClaimCases(ctx, owner, time.Now(), 2, time.Minute)
+					if err != nil {
+						fail("claim: %v", err)
+						return
+					}
+					mu.Lock()
+					for _, id := range ids {
+						if other, ok := held[id]; ok {
+							problems = append(problems, fmt.Sprintf("case %d held by %s and %s", id, other, owner))
+						}
+						held[id] = owner
+					}
+					mu.Unlock()
+					for _, id := range ids {
+						if _, err := s.LoadCase(ctx, id); err != nil {
+							fail("load: %v", err)
+						}
+						// Let go before releasing: once the release commits
+						// another claimer may take the case at once.
+						mu.Lock()
+						delete(held, id)
+						mu.Unlock()
+						if err := s.ReleaseCase(ctx, id, owner, time.Time{}); err != nil {
+							fail("release: %v", err)
+						}
+					}
+				}
+			}()
+		}
+	}
+	ingesting.Wait()
+	close(stop)
+	claiming.Wait()
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	events := 0
+	for _, r := range pool {
+		evs, err := replicas[0].Events(ctx, r, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events += len(evs)
+	}
+	if want := len(replicas) * ingesters * batches * per; events != want {
+		t.Fatalf("stored %d events, want %d", events, want)
+	}
+	storetest.CheckCases(t, replicas[1], pool...)
 }

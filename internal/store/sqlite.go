@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net/url"
@@ -27,10 +28,14 @@ type sqliteBackend struct {
 	path    string
 	tempDir string // removed at close (sqlite::memory:)
 
-	mu    sync.Mutex // held for a whole write transaction
-	wdb   *sql.DB
-	wc    *sql.Conn            // the writer connection; nil after a failure, reopened on use
-	stmts map[string]*sql.Stmt // prepared on wc
+	// turn is the writer's token, held for a whole write transaction: a
+	// channel rather than a mutex, so that a caller whose context ends
+	// stops waiting.
+	turn   chan struct{}
+	wdb    *sql.DB
+	wc     *sql.Conn            // the writer connection; nil after a failure, reopened on use
+	stmts  map[string]*sql.Stmt // prepared on wc
+	closed bool
 
 	r     *sql.DB
 	rstmt *stmtCache
@@ -72,7 +77,7 @@ var sqliteReaderParams = url.Values{
 // ":memory:" is a file in a new temporary directory that Close removes,
 // without fsync: the same code path as a real file (readers beside the
 // writer), nothing left behind.
-func openSQLite(ctx context.Context, path string, opts Options) (backend, error) {
+func openSQLite(ctx context.Context, path string, opts Options, schema fs.FS) (backend, error) {
 	path = strings.TrimPrefix(path, "//")
 	if path == "" {
 		return nil, errors.New("store: sqlite dsn names no file (want sqlite://path/to/file.db)")
@@ -81,7 +86,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (backend, error)
 		return nil, fmt.Errorf("store: sqlite path %q: no query parameters allowed", path)
 	}
 	wp := maps.Clone(sqliteWriterParams)
-	be := &sqliteBackend{path: path}
+	be := &sqliteBackend{path: path, turn: make(chan struct{}, 1)}
 	if path == ":memory:" {
 		dir, err := os.MkdirTemp("", "liaison-store-")
 		if err != nil {
@@ -100,7 +105,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (backend, error)
 		be.close()
 		return nil, err
 	}
-	if err := migrate(ctx, be, sqliteMigrations, opts); err != nil {
+	if err := migrate(ctx, be, schema, opts); err != nil {
 		be.close()
 		return nil, err
 	}
@@ -109,7 +114,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (backend, error)
 		be.close()
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
-	n := opts.ReadConns
+	n := opts.MaxConns
 	if n <= 0 {
 		n = 4
 	}
@@ -145,6 +150,29 @@ func (b *sqliteBackend) checkpoints(log *slog.Logger) {
 		}
 	}
 }
+
+// take waits for the writer's turn (or ctx) and makes sure the writer
+// connection is open; give ends the turn.
+func (b *sqliteBackend) take(ctx context.Context) error {
+	select {
+	case b.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("store: wait for the writer: %w", ctx.Err())
+	}
+	if b.closed {
+		b.give()
+		return errors.New("store: closed")
+	}
+	if b.wc == nil {
+		if err := b.connect(ctx); err != nil {
+			b.give()
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *sqliteBackend) give() { <-b.turn }
 
 // connect takes the writer connection from its pool of one.
 func (b *sqliteBackend) connect(ctx context.Context) error {
@@ -183,21 +211,20 @@ func (b *sqliteBackend) script(ctx context.Context, _ querier, script string) er
 }
 
 func (b *sqliteBackend) reclaim(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.wc == nil {
-		if err := b.connect(ctx); err != nil {
-			return err
-		}
+	if err := b.take(ctx); err != nil {
+		return err
 	}
+	defer b.give()
 	_, err := b.wc.ExecContext(ctx, `PRAGMA incremental_vacuum`)
 	b.dropConn(err)
 	return err
 }
 
 func (b *sqliteBackend) close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	// Wait for the write in flight, if any; later ones find the
+	// connection gone.
+	b.turn <- struct{}{}
+	defer b.give()
 	var errs []error
 	if b.stopCkpt != nil {
 		close(b.stopCkpt)
@@ -224,6 +251,7 @@ func (b *sqliteBackend) close() error {
 	if b.tempDir != "" {
 		errs = append(errs, os.RemoveAll(b.tempDir))
 	}
+	b.closed = true
 	return errors.Join(errs...)
 }
 
@@ -240,13 +268,10 @@ func (b *sqliteBackend) serial(ctx context.Context, fn func(querier) error) erro
 // cancelled with ctx: the caller learns either that it is durable or that
 // it failed, never "maybe".
 func (b *sqliteBackend) write(ctx context.Context, fn func(querier) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.wc == nil {
-		if err := b.connect(ctx); err != nil {
-			return err
-		}
+	if err := b.take(ctx); err != nil {
+		return err
 	}
+	defer b.give()
 	if _, err := b.wc.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		b.dropConn(err)
 		return fmt.Errorf("store: begin: %w", err)
@@ -272,13 +297,10 @@ func (b *sqliteBackend) rollback() {
 
 // writeOne runs one statement as its own transaction.
 func (b *sqliteBackend) writeOne(ctx context.Context, query string, args ...any) (int64, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.wc == nil {
-		if err := b.connect(ctx); err != nil {
-			return 0, err
-		}
+	if err := b.take(ctx); err != nil {
+		return 0, err
 	}
+	defer b.give()
 	n, err := writerQuerier{b}.exec(ctx, query, args...)
 	b.dropConn(err)
 	return n, err
@@ -378,7 +400,7 @@ func (d dbQuerier) queryRow(ctx context.Context, q string, args ...any) row {
 }
 
 // writerQuerier runs statements on the writer connection, prepared once
-// each. Callers hold b.mu.
+// each. Callers hold the writer's turn.
 type writerQuerier struct{ b *sqliteBackend }
 
 func (w writerQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {

@@ -30,6 +30,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -49,9 +50,9 @@ type Options struct {
 	Clock core.Clock
 	// Logger receives migrations and other rare events (default discards).
 	Logger *slog.Logger
-	// ReadConns bounds the SQLite read pool and the PostgreSQL pool
-	// (default 4 and 10).
-	ReadConns int
+	// MaxConns bounds the connections: SQLite's readers (default 4; the
+	// writer is one more) or the PostgreSQL pool (default 10).
+	MaxConns int
 }
 
 func (o *Options) defaults() {
@@ -86,6 +87,11 @@ var _ core.Store = (*Store)(nil)
 // DSN forms. A database whose schema is newer than this binary knows is
 // refused.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	return open(ctx, dsn, opts, nil)
+}
+
+// open is Open with the migrations to apply (nil: all of the backend's).
+func open(ctx context.Context, dsn string, opts Options, schema fs.FS) (*Store, error) {
 	opts.defaults()
 	var (
 		be  backend
@@ -93,9 +99,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	)
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		be, err = openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
+		if schema == nil {
+			schema = sqliteMigrations
+		}
+		be, err = openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts, schema)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		be, err = openPostgres(ctx, dsn, opts)
+		if schema == nil {
+			schema = postgresMigrations
+		}
+		be, err = openPostgres(ctx, dsn, opts, schema)
 	default:
 		// The DSN may hold a password: name only its scheme.
 		scheme, _, _ := strings.Cut(dsn, ":")

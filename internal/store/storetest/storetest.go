@@ -232,21 +232,36 @@ func (f *fixture) sameCase(rs ...core.Ref) core.CaseID {
 	return c
 }
 
-// connected asserts the store's case invariants for the records: every
-// record's case holds it, both ends of every link of a case are records of
-// that case, and a case's records are connected by its links.
+// connected asserts the store's case invariants for the records (see
+// CheckCases).
 func (f *fixture) connected(rs ...core.Ref) {
 	f.t.Helper()
+	CheckCases(f.t, f.s, rs...)
+}
+
+// CheckCases asserts the store's case invariants for the records: every
+// record's case holds it, both ends of every link of a case are records of
+// that case, and a case's records are connected by its links. Fault and
+// load tests call it after the dust settles.
+func CheckCases(t testing.TB, s core.Store, rs ...core.Ref) {
+	t.Helper()
+	ctx := context.Background()
 	for _, r := range rs {
-		id := f.caseOf(r)
-		c := f.load(id)
+		id, err := s.CaseOf(ctx, r)
+		if err != nil {
+			t.Fatalf("CaseOf(%s): %v", r, err)
+		}
+		c, err := s.LoadCase(ctx, id)
+		if err != nil {
+			t.Fatalf("LoadCase(%d): %v", id, err)
+		}
 		if c.Item(r) == nil {
-			f.t.Fatalf("case %d of %s does not hold it (holds %v)", id, r, refs(c))
+			t.Fatalf("case %d of %s does not hold it (holds %v)", id, r, refs(c))
 		}
 		adj := map[core.Ref][]core.Ref{}
 		for _, l := range c.Links {
 			if c.Item(l.From) == nil || c.Item(l.To) == nil {
-				f.t.Fatalf("case %d has link %s → %s leaving it", id, l.From, l.To)
+				t.Fatalf("case %d has link %s → %s leaving it", id, l.From, l.To)
 			}
 			adj[l.From] = append(adj[l.From], l.To)
 			adj[l.To] = append(adj[l.To], l.From)
@@ -264,7 +279,7 @@ func (f *fixture) connected(rs ...core.Ref) {
 			}
 		}
 		if len(seen) != len(c.Items) {
-			f.t.Fatalf("case %d is not connected: %s reaches %d of its %d records", id, r, len(seen), len(c.Items))
+			t.Fatalf("case %d is not connected: %s reaches %d of its %d records", id, r, len(seen), len(c.Items))
 		}
 	}
 }
