@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 // config is the instance's configuration section, decoded strictly.
@@ -123,7 +124,7 @@ func (c *config) validate(env func(string) string) (*settings, error) {
 			s.appID, s.installID, s.privateKey = c.AppID, c.InstallationID, key
 		}
 	default:
-		tok, err := readSecret("token", c.TokenEnv, c.TokenFile, env)
+		tok, err := secret.Read(env, "token", c.TokenEnv, c.TokenFile)
 		if err != nil {
 			bad("%v", err)
 		} else if tok == "" {
@@ -132,15 +133,15 @@ func (c *config) validate(env func(string) string) (*settings, error) {
 		s.token = tok
 	}
 
-	secret, err := readSecret("webhook_secret", c.WebhookSecretEnv, c.WebhookSecretFile, env)
+	hookSecret, err := secret.Read(env, "webhook_secret", c.WebhookSecretEnv, c.WebhookSecretFile)
 	switch {
 	case err != nil:
 		bad("%v", err)
-	case s.webhooks && secret == "":
+	case s.webhooks && hookSecret == "":
 		// Fail closed: an unsigned webhook endpoint accepts anyone's events.
 		bad("webhooks are on but no secret is configured: set webhook_secret_env or webhook_secret_file, or webhooks: false")
 	}
-	s.secret = secret
+	s.secret = hookSecret
 
 	if len(c.Repos) == 0 {
 		bad("repos: list at least one repository as owner/name")
@@ -196,32 +197,6 @@ func parseInterval(errs *[]error, key, v string, def time.Duration) time.Duratio
 		return def
 	}
 	return d
-}
-
-// readSecret reads a secret from the named environment variable or file.
-// Neither set gives "" and no error; both set is an error.
-func readSecret(what, envName, file string, env func(string) string) (core.Secret, error) {
-	switch {
-	case envName != "" && file != "":
-		return "", fmt.Errorf("%s_env and %s_file both set: choose one", what, what)
-	case envName != "":
-		v := strings.TrimSpace(env(envName))
-		if v == "" {
-			return "", fmt.Errorf("%s_env: environment variable %q is empty or unset", what, envName)
-		}
-		return core.Secret(v), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s_file %q: %v", what, file, pathErr(err))
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("%s_file %q is empty", what, file)
-		}
-		return core.Secret(v), nil
-	}
-	return "", nil
 }
 
 // pathErr keeps the cause of a file error without repeating the path.

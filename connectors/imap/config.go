@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
-	"os"
 	"regexp"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 // Config is an imap instance's configuration section (snake_case keys,
@@ -159,9 +159,9 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 		var err error
 		switch {
 		case cfg.PasswordEnv != "" || cfg.PasswordFile != "":
-			s.password, err = readSecret("password", cfg.PasswordEnv, cfg.PasswordFile, env)
+			s.password, err = secret.Read(env, "password", cfg.PasswordEnv, cfg.PasswordFile)
 		default:
-			s.xoauth2, err = readSecret("xoauth2 token", cfg.XOAuth2TokenEnv, cfg.XOAuth2TokenFile, env)
+			s.xoauth2, err = secret.Read(env, "xoauth2_token", cfg.XOAuth2TokenEnv, cfg.XOAuth2TokenFile)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -260,9 +260,12 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 		}
 		s.smtpAddr = net.JoinHostPort(sm.Host, fmt.Sprint(sm.Port))
 		if sm.Username != "" {
-			p, err := readSecret("smtp password", sm.PasswordEnv, sm.PasswordFile, env)
-			if err != nil {
+			p, err := secret.Read(env, "smtp.password", sm.PasswordEnv, sm.PasswordFile)
+			switch {
+			case err != nil:
 				errs = append(errs, err)
+			case p == "":
+				bad("smtp.username needs smtp.password_env or smtp.password_file")
 			}
 			s.smtpPass = p
 		}
@@ -273,32 +276,6 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
-}
-
-// readSecret reads a secret from the named environment variable or file.
-// Errors name the variable or file, never the value.
-func readSecret(what, envName, file string, env func(string) string) (core.Secret, error) {
-	switch {
-	case envName != "" && file != "":
-		return "", fmt.Errorf("%s: set %s_env or %s_file, not both", what, what, what)
-	case envName != "":
-		v := env(envName)
-		if v == "" {
-			return "", fmt.Errorf("%s: environment variable %q is empty or unset", what, envName)
-		}
-		return core.Secret(v), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s: read file %q: %w", what, file, errors.Unwrap(err))
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("%s: file %q is empty", what, file)
-		}
-		return core.Secret(v), nil
-	}
-	return "", fmt.Errorf("%s: no password_env or password_file", what)
 }
 
 func isLoopback(host string) bool {

@@ -82,6 +82,8 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		{"ack without smtp", "host: h\npassword_env: P\nack: hi\n" + base, "ack needs smtp"},
 		{"no own address", "host: h\npassword_env: P\nusername: u\n", "own_address is required"},
 		{"bad duration", "host: h\npassword_env: P\npoll_interval: soon\n" + base, "soon"},
+		{"smtp user without password", "host: h\npassword_env: P\nsmtp: {host: smtp.example.com, username: u}\n" + base, "smtp.username needs smtp.password_env or smtp.password_file"},
+		{"smtp password unset", "host: h\npassword_env: P\nsmtp: {host: smtp.example.com, username: u, password_env: UNSET}\n" + base, `smtp.password_env: environment variable "UNSET" is empty or unset`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

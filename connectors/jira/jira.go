@@ -55,6 +55,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("jira", New) }
@@ -232,7 +233,7 @@ func (c *Connector) configure(env func(string) string) error {
 	default:
 		return fmt.Errorf("deployment %q: want %q or %q", cfg.Deployment, Cloud, DataCenter)
 	}
-	tok, err := readSecret("token", cfg.TokenEnv, cfg.TokenFile, env)
+	tok, err := secret.Read(env, "token", cfg.TokenEnv, cfg.TokenFile)
 	if err != nil {
 		return err
 	}
@@ -244,7 +245,7 @@ func (c *Connector) configure(env func(string) string) error {
 		return errors.New("email is required on Cloud: the API token is used with the account's e-mail address")
 	}
 	webhooks := cfg.Webhooks == nil || *cfg.Webhooks
-	sec, err := readSecret("webhook_secret", cfg.WebhookSecretEnv, cfg.WebhookSecretFile, env)
+	sec, err := secret.Read(env, "webhook_secret", cfg.WebhookSecretEnv, cfg.WebhookSecretFile)
 	if err != nil {
 		return err
 	}
@@ -309,33 +310,6 @@ func (c *Connector) configure(env func(string) string) error {
 		cfg.IssueLinkType = "Relates"
 	}
 	return nil
-}
-
-// readSecret reads a secret from the named variable or file; naming both is
-// an error, naming neither returns "".
-func readSecret(what, envName, file string, env func(string) string) (core.Secret, error) {
-	switch {
-	case envName != "" && file != "":
-		return "", fmt.Errorf("%s_env and %s_file are both set; name one", what, what)
-	case envName != "":
-		v := strings.TrimSpace(env(envName))
-		if v == "" {
-			return "", fmt.Errorf("%s_env: variable %q is empty or unset", what, envName)
-		}
-		return core.Secret(v), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			// The path is ours to name; the content never appears.
-			return "", fmt.Errorf("%s_file %q: %w", what, file, errors.Unwrap(err))
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("%s_file %q is empty", what, file)
-		}
-		return core.Secret(v), nil
-	}
-	return "", nil
 }
 
 // Name implements core.Connector.

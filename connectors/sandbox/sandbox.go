@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("sandbox", New) }
@@ -117,14 +118,14 @@ func New(s core.Setup) (core.Connector, error) {
 		}
 	}
 	webhooks := c.cfg.Webhooks == nil || *c.cfg.Webhooks
-	secret, err := readSecret(s.Env, cfg.WebhookSecretEnv, cfg.WebhookSecretFile)
+	hookSecret, err := secret.Read(s.Env, "webhook_secret", cfg.WebhookSecretEnv, cfg.WebhookSecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %q: %w", s.Name, err)
 	}
-	if webhooks && secret == "" {
+	if webhooks && hookSecret == "" {
 		return nil, fmt.Errorf("sandbox %q: webhooks need a secret: set webhook_secret_env or webhook_secret_file (or webhooks: false)", s.Name)
 	}
-	c.secret = secret
+	c.secret = hookSecret
 	if c.cfg.StateFile != "" {
 		if err := c.load(); err != nil {
 			return nil, fmt.Errorf("sandbox %q: %w", s.Name, err)
@@ -136,27 +137,6 @@ func New(s core.Setup) (core.Connector, error) {
 		go c.echoLoop()
 	}
 	return c, nil
-}
-
-func readSecret(env func(string) string, name, file string) (core.Secret, error) {
-	switch {
-	case name != "":
-		if env == nil {
-			env = os.Getenv
-		}
-		v := env(name)
-		if v == "" {
-			return "", fmt.Errorf("environment variable %q named by webhook_secret_env is empty", name)
-		}
-		return core.Secret(v), nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading webhook_secret_file: %w", err)
-		}
-		return core.Secret(strings.TrimSpace(string(b))), nil
-	}
-	return "", nil
 }
 
 // Name implements core.Connector.

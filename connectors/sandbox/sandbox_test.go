@@ -34,6 +34,10 @@ func TestNew_WebhooksNeedASecret(t *testing.T) {
 	if _, err := newSandbox(t, Config{WebhookSecretEnv: "S"}, map[string]string{}); err == nil {
 		t.Fatal("accepted an empty secret variable")
 	}
+	if _, err := newSandbox(t, Config{WebhookSecretEnv: "S", WebhookSecretFile: "/nonexistent"}, map[string]string{"S": "hunter2"}); err == nil ||
+		!strings.Contains(err.Error(), "webhook_secret_env and webhook_secret_file are both set") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want both sources refused, without the value", err)
+	}
 }
 
 func TestReceiveWebhook_RefusesForgedAndMalformed(t *testing.T) {

@@ -46,7 +46,7 @@ func TestConfig(t *testing.T) {
 		{"no credentials", func(c *Config) { c.TokenEnv = "" }, "no credentials"},
 		{"token without email", func(c *Config) { c.Email = "" }, "needs email"},
 		{"token and oauth", func(c *Config) { c.OAuthTokenEnv = "T" }, "not both"},
-		{"token env and file", func(c *Config) { c.TokenFile = tokenFile }, "set token_env or token_file, not both"},
+		{"token env and file", func(c *Config) { c.TokenFile = tokenFile }, "token_env and token_file are both set"},
 		{"token env unset", func(c *Config) { c.TokenEnv = "UNSET" }, `environment variable "UNSET" is empty`},
 		{"token file empty", func(c *Config) { c.TokenEnv, c.TokenFile = "", emptyFile }, "is empty"},
 		{"token file missing", func(c *Config) { c.TokenEnv, c.TokenFile = "", filepath.Join(dir, "nope") }, "no such file"},

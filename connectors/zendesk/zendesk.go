@@ -30,6 +30,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("zendesk", New) }
@@ -255,25 +256,25 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 	c.agent = host.String()
 
 	// Credentials.
-	tok, tokSet, err := readSecret(s.Env, "token", cfg.TokenEnv, cfg.TokenFile)
+	tok, err := secret.Read(s.Env, "token", cfg.TokenEnv, cfg.TokenFile)
 	if err != nil {
 		return nil, fail("%w", err)
 	}
-	oauth, oauthSet, err := readSecret(s.Env, "oauth_token", cfg.OAuthTokenEnv, cfg.OAuthTokenFile)
+	oauth, err := secret.Read(s.Env, "oauth_token", cfg.OAuthTokenEnv, cfg.OAuthTokenFile)
 	if err != nil {
 		return nil, fail("%w", err)
 	}
 	var cred zendesk.Credential
 	switch {
-	case tokSet && oauthSet:
+	case tok != "" && oauth != "":
 		return nil, fail("set an API token (token_env/token_file) or an OAuth token (oauth_token_env/oauth_token_file), not both")
-	case tokSet:
+	case tok != "":
 		if cfg.Email == "" {
 			return nil, fail("an API token needs email, the agent account it belongs to")
 		}
 		c.token = tok
 		cred = zendesk.NewAPITokenCredential(cfg.Email, tok.Reveal())
-	case oauthSet:
+	case oauth != "":
 		c.token = oauth
 		cred = zendesk.NewBearerTokenCredential(oauth.Reveal())
 	default:
@@ -282,16 +283,16 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 
 	// Webhooks fail closed: no secret, no webhooks, unless turned off.
 	c.hooks = cfg.Webhooks == nil || *cfg.Webhooks
-	sec, secSet, err := readSecret(s.Env, "webhook_secret", cfg.WebhookSecretEnv, cfg.WebhookSecretFile)
+	sec, err := secret.Read(s.Env, "webhook_secret", cfg.WebhookSecretEnv, cfg.WebhookSecretFile)
 	if err != nil {
 		return nil, fail("%w", err)
 	}
-	if c.hooks && !secSet {
+	if c.hooks && sec == "" {
 		return nil, fail("webhooks need a signing secret: set webhook_secret_env or webhook_secret_file, or webhooks: false")
 	}
 	c.secret = sec
 	c.redact = []string{c.token.Reveal(), c.secret.Reveal()}
-	if tokSet {
+	if tok != "" {
 		basic := cfg.Email + "/token:" + c.token.Reveal()
 		c.redact = append(c.redact, base64.StdEncoding.EncodeToString([]byte(basic)))
 	}
@@ -319,34 +320,6 @@ func durOr(d Duration, def time.Duration) time.Duration {
 		return def
 	}
 	return time.Duration(d)
-}
-
-// readSecret reads a secret named by environment variable or file. set
-// reports whether either was configured; a configured but empty source is
-// an error, so that a typo never silently disables authentication.
-func readSecret(env func(string) string, what, envName, file string) (s core.Secret, set bool, err error) {
-	switch {
-	case envName != "" && file != "":
-		return "", false, fmt.Errorf("set %s_env or %s_file, not both", what, what)
-	case envName != "":
-		v := strings.TrimSpace(env(envName))
-		if v == "" {
-			return "", false, fmt.Errorf("%s_env: environment variable %q is empty or unset", what, envName)
-		}
-		return core.Secret(v), true, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			// The path is configuration, not a secret; the error names it.
-			return "", false, fmt.Errorf("%s_file: %w", what, err)
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", false, fmt.Errorf("%s_file %q is empty", what, file)
-		}
-		return core.Secret(v), true, nil
-	}
-	return "", false, nil
 }
 
 // Name implements core.Connector.
