@@ -57,7 +57,7 @@ type Item struct {
 	// CreatedAt is when the record was made at its source; when a
 	// connector does not say, the store keeps the time of the first
 	// snapshot it saw. Response-time targets count from it.
-	CreatedAt time.Time `json:"created_at,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// UpdatedAt and Version order snapshots of the same record; a snapshot
 	// older than the stored one is ignored, so late events do no harm.
 	UpdatedAt time.Time `json:"updated_at"`
