@@ -385,7 +385,10 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 			cp := clone(it)
 			return core.Result{Item: &cp, Note: "already linked"}, nil, nil
 		}
-		setField(it, "links", strings.TrimSpace(it.Fields["links"]+" "+a.Other.String()))
+		// Kept sorted, as a tracker lists remote links, not in arrival order.
+		links = append(links, a.Other.String())
+		slices.Sort(links)
+		setField(it, "links", strings.Join(links, " "))
 	default:
 		return core.Result{}, nil, core.Permanent(fmt.Errorf("sandbox %q cannot %s", c.name, a.Kind))
 	}

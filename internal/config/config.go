@@ -29,7 +29,7 @@ type Config struct {
 	Store string `yaml:"store"`
 	// Mappings is the admin's mapping folder; empty uses the embedded defaults.
 	Mappings string `yaml:"mappings"`
-	// Workers reconcile cases concurrently (default 4).
+	// Workers reconcile cases concurrently (default 16).
 	Workers int `yaml:"workers"`
 	// MaxAttempts before an action is dead-lettered (default 8).
 	MaxAttempts int           `yaml:"max_attempts"`
@@ -117,7 +117,7 @@ func Parse(path string, b []byte) (*Config, error) {
 		c.Store = "sqlite://liaison.db"
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = 16
 	}
 	if c.Reload == 0 {
 		c.Reload = 5 * time.Second

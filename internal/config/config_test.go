@@ -21,7 +21,7 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:9090" || c.Retention.Raw != 48*time.Hour || c.Workers != 4 {
+	if c.Listen != "127.0.0.1:9090" || c.Retention.Raw != 48*time.Hour || c.Workers != 16 {
 		t.Fatalf("parsed %+v", c)
 	}
 	in := c.Instances()

@@ -28,7 +28,8 @@ type Options struct {
 	Log        *slog.Logger
 	// Owner names this replica in claims and leases (default: random).
 	Owner string
-	// Workers reconcile cases concurrently (default 4).
+	// Workers reconcile cases concurrently (default 16: they spend most of
+	// their time waiting on connectors and on the group commit).
 	Workers int
 	// Lease bounds how long a claimed case or a poll source stays with a
 	// replica that stopped answering (default 30s).
@@ -89,7 +90,7 @@ func New(o Options) (*Engine, error) {
 		o.Log = slog.Default()
 	}
 	o.Owner = cmp.Or(o.Owner, fmt.Sprintf("replica-%08x", rand.Uint32()))
-	o.Workers = cmp.Or(o.Workers, 4)
+	o.Workers = cmp.Or(o.Workers, 16)
 	o.Lease = cmp.Or(o.Lease, 30*time.Second)
 	o.MaxAttempts = cmp.Or(o.MaxAttempts, 8)
 	o.BackoffBase = cmp.Or(o.BackoffBase, time.Second)

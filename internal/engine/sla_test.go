@@ -17,6 +17,8 @@ import (
 // new arriving.
 func TestSLA_TimerSurvivesRestart(t *testing.T) {
 	m := defaults(t)
+	// Only the target under test acts: the default rules would answer.
+	m.Rules, m.Sync, m.Duplicates = nil, nil, nil
 	m.SLAs = []*core.SLA{{Name: "first-response", When: core.Selector{System: "zendesk", Kind: core.CustomerTicket},
 		Measure: core.FirstResponse, Calendar: core.DefaultCalendar(),
 		Targets: map[string]core.SLATarget{"high": {NextWorkingDay: true}},
