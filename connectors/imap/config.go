@@ -126,22 +126,8 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 	if cfg.Host == "" {
 		bad("host is required")
 	}
-	switch cfg.TLS {
-	case "", "imaps":
-		s.TLS = "imaps"
-	case "starttls":
-	case "plain":
-		if !isLoopback(cfg.Host) {
-			bad("tls %q is only allowed for a loopback host, not %q: use imaps or starttls", cfg.TLS, cfg.Host)
-		}
-	default:
-		bad("tls %q: want imaps, starttls or plain", cfg.TLS)
-	}
-	if s.Port == 0 {
-		s.Port = 143
-		if s.TLS == "imaps" {
-			s.Port = 993
-		}
+	if err := imapTLS.settle(&s.TLS, &s.Port, cfg.Host); err != nil {
+		errs = append(errs, err)
 	}
 	s.addr = net.JoinHostPort(cfg.Host, fmt.Sprint(s.Port))
 	if cfg.Username == "" {
@@ -240,23 +226,8 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 	}
 	if cfg.SMTP.Host != "" {
 		sm := &s.SMTP
-		switch sm.TLS {
-		case "", "starttls":
-			sm.TLS = "starttls"
-		case "tls", "smtps":
-			sm.TLS = "tls"
-		case "plain":
-			if !isLoopback(sm.Host) {
-				bad("smtp.tls %q is only allowed for a loopback host, not %q", sm.TLS, sm.Host)
-			}
-		default:
-			bad("smtp.tls %q: want tls, starttls or plain", sm.TLS)
-		}
-		if sm.Port == 0 {
-			sm.Port = 587
-			if sm.TLS == "tls" {
-				sm.Port = 465
-			}
+		if err := smtpTLS.settle(&sm.TLS, &sm.Port, sm.Host); err != nil {
+			errs = append(errs, err)
 		}
 		s.smtpAddr = net.JoinHostPort(sm.Host, fmt.Sprint(sm.Port))
 		if sm.Username != "" {
@@ -276,6 +247,54 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// tlsModes are the tls settings a mail server's config accepts.
+type tlsModes struct {
+	key   string            // the config key, for messages
+	unset string            // the mode when none is given
+	modes map[string]string // accepted name → mode
+	want  string            // the accepted names, for messages
+	safe  string            // the modes to use instead of plain, for messages
+	ports map[string]int    // default port by mode
+}
+
+var (
+	imapTLS = tlsModes{
+		key: "tls", unset: "imaps",
+		modes: map[string]string{"imaps": "imaps", "starttls": "starttls", "plain": "plain"},
+		want:  "imaps, starttls or plain", safe: "imaps or starttls",
+		ports: map[string]int{"imaps": 993, "starttls": 143, "plain": 143},
+	}
+	smtpTLS = tlsModes{
+		key: "smtp.tls", unset: "starttls",
+		modes: map[string]string{"tls": "tls", "smtps": "tls", "starttls": "starttls", "plain": "plain"},
+		want:  "tls, starttls or plain", safe: "tls or starttls",
+		ports: map[string]int{"tls": 465, "starttls": 587, "plain": 587},
+	}
+)
+
+// settle checks *mode, the tls setting of the server at host, and replaces
+// it by the mode it names (the default when unset), and a zero *port by
+// the mode's default port. plain, which sends the password in clear, is
+// only allowed to a loopback host.
+func (t tlsModes) settle(mode *string, port *int, host string) error {
+	given := *mode
+	if given == "" {
+		given = t.unset
+	}
+	m, ok := t.modes[given]
+	switch {
+	case !ok:
+		return fmt.Errorf("%s %q: want %s", t.key, given, t.want)
+	case m == "plain" && !isLoopback(host):
+		return fmt.Errorf("%s %q is only allowed for a loopback host, not %q: use %s", t.key, given, host, t.safe)
+	}
+	*mode = m
+	if *port == 0 {
+		*port = t.ports[m]
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

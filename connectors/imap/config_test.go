@@ -120,3 +120,44 @@ func TestOwnMessageID_CarriesTheThreadRoot(t *testing.T) {
 		t.Error("a malformed id taken as ours")
 	}
 }
+
+func TestTLSModes_Settle(t *testing.T) {
+	tests := []struct {
+		name      string
+		t         tlsModes
+		mode      string
+		port      int
+		host      string
+		wantMode  string
+		wantPort  int
+		wantError string
+	}{
+		{"imap unset", imapTLS, "", 0, "mail.example.com", "imaps", 993, ""},
+		{"imap starttls", imapTLS, "starttls", 0, "mail.example.com", "starttls", 143, ""},
+		{"imap port kept", imapTLS, "imaps", 1993, "mail.example.com", "imaps", 1993, ""},
+		{"imap plain on loopback", imapTLS, "plain", 0, "127.0.0.1", "plain", 143, ""},
+		{"imap plain elsewhere", imapTLS, "plain", 0, "mail.example.com", "", 0, `tls "plain" is only allowed for a loopback host, not "mail.example.com": use imaps or starttls`},
+		{"imap smtp's name", imapTLS, "tls", 0, "mail.example.com", "", 0, `tls "tls": want imaps, starttls or plain`},
+		{"smtp unset", smtpTLS, "", 0, "smtp.example.com", "starttls", 587, ""},
+		{"smtp tls", smtpTLS, "tls", 0, "smtp.example.com", "tls", 465, ""},
+		{"smtp smtps is tls", smtpTLS, "smtps", 0, "smtp.example.com", "tls", 465, ""},
+		{"smtp plain on localhost", smtpTLS, "plain", 2525, "localhost", "plain", 2525, ""},
+		{"smtp plain elsewhere", smtpTLS, "plain", 0, "smtp.example.com", "", 0, `smtp.tls "plain" is only allowed for a loopback host, not "smtp.example.com": use tls or starttls`},
+		{"smtp imap's name", smtpTLS, "imaps", 0, "smtp.example.com", "", 0, `smtp.tls "imaps": want tls, starttls or plain`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mode, port := tc.mode, tc.port
+			err := tc.t.settle(&mode, &port, tc.host)
+			if tc.wantError != "" {
+				if err == nil || err.Error() != tc.wantError {
+					t.Fatalf("err = %v; want %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil || mode != tc.wantMode || port != tc.wantPort {
+				t.Fatalf("settle = %q %d %v; want %q %d", mode, port, err, tc.wantMode, tc.wantPort)
+			}
+		})
+	}
+}

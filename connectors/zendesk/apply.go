@@ -293,6 +293,38 @@ func (c *Connector) update(ctx context.Context, id int64, w ticketWrite, k *cata
 	return core.Result{Item: &it, Note: note}, nil
 }
 
+// choose sets *w to v, lower-cased, for a field with fixed values (a
+// priority, a ticket type) when v is not empty and differs from cur. A value
+// not among choices is a permanent error that lists them.
+func choose(what, v string, choices []string, cur string, w *string) error {
+	l := strings.ToLower(v)
+	switch {
+	case l == "":
+	case !slices.Contains(choices, l):
+		return core.Permanent(fmt.Errorf("%s %q is not one of %s", what, v, strings.Join(choices, ", ")))
+	case !strings.EqualFold(cur, l):
+		*w = l
+	}
+	return nil
+}
+
+// chooseID sets *w to the id of the group or form named v (ids is the
+// catalog's, keyed by lower-case name) when v is not empty and the id
+// differs from cur. An unknown name is a permanent error.
+func chooseID(what, v string, ids map[string]int64, cur int64, w *int64) error {
+	if v == "" {
+		return nil
+	}
+	id := ids[strings.ToLower(v)]
+	switch {
+	case id == 0:
+		return core.Permanent(fmt.Errorf("%s %q not found", what, v))
+	case id != cur:
+		*w = id
+	}
+	return nil
+}
+
 // fieldKey lower-cases reserved names; custom field titles keep their
 // case for messages (they are matched case-insensitively anyway).
 func fieldKey(k string) string {
@@ -321,42 +353,20 @@ func (c *Connector) writeFields(ctx context.Context, w *ticketWrite, fields map[
 				w.Status = ns
 			}
 		case "priority":
-			p := strings.ToLower(v)
-			if p != "" && !slices.Contains(zendeskPriorities, p) {
-				return core.Permanent(fmt.Errorf("priority %q is not one of %s", v, strings.Join(zendeskPriorities, ", ")))
-			}
-			if p != "" && !strings.EqualFold(cur.Priority, p) {
-				w.Priority = p
+			if err := choose("priority", v, zendeskPriorities, cur.Priority, &w.Priority); err != nil {
+				return err
 			}
 		case "type":
-			t := strings.ToLower(v)
-			if t != "" && !slices.Contains(zendeskTypes, t) {
-				return core.Permanent(fmt.Errorf("ticket type %q is not one of %s", v, strings.Join(zendeskTypes, ", ")))
-			}
-			if t != "" && !strings.EqualFold(cur.Type, t) {
-				w.Type = t
+			if err := choose("ticket type", v, zendeskTypes, cur.Type, &w.Type); err != nil {
+				return err
 			}
 		case "group":
-			if v == "" {
-				continue
-			}
-			gid := k.groups[strings.ToLower(v)]
-			if gid == 0 {
-				return core.Permanent(fmt.Errorf("group %q not found", v))
-			}
-			if cur.GroupID != gid {
-				w.GroupID = gid
+			if err := chooseID("group", v, k.groups, cur.GroupID, &w.GroupID); err != nil {
+				return err
 			}
 		case "form":
-			if v == "" {
-				continue
-			}
-			fid := k.forms[strings.ToLower(v)]
-			if fid == 0 {
-				return core.Permanent(fmt.Errorf("ticket form %q not found", v))
-			}
-			if cur.TicketFormID != fid {
-				w.TicketFormID = fid
+			if err := chooseID("ticket form", v, k.forms, cur.TicketFormID, &w.TicketFormID); err != nil {
+				return err
 			}
 		case "assignee":
 			if v == "" {

@@ -405,11 +405,10 @@ func (s *Server) Deliveries(repo string) []Delivery {
 func (s *Server) PR(repo string, n int) (PR, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.repo(repo, false)
-	if err != nil || r.prs[n] == nil {
+	r, p, err := s.pr(repo, n)
+	if err != nil {
 		return PR{}, false
 	}
-	p := r.prs[n]
 	out := PR{
 		Number: p.number, Title: p.title, Body: p.body, State: p.state, Draft: p.draft, Merged: p.merged,
 		Head: p.head, Base: p.base, HeadSHA: p.headSHA(), User: p.user, Labels: slices.Clone(p.labels),

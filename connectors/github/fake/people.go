@@ -155,15 +155,10 @@ func (s *Server) Label(repo string, n int, label string) error {
 // change applies f to pull request n and sends pull_request with action.
 func (s *Server) change(repo string, n int, action string, f func(*prState) (map[string]any, error)) error {
 	s.mu.Lock()
-	r, err := s.repo(repo, false)
+	r, p, err := s.pr(repo, n)
 	if err != nil {
 		s.mu.Unlock()
 		return err
-	}
-	p := r.prs[n]
-	if p == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("fake: no pull request %s#%d", repo, n)
 	}
 	extra, err := f(p)
 	if err != nil {
@@ -174,6 +169,19 @@ func (s *Server) change(repo string, n int, action string, f func(*prState) (map
 	payload := s.prPayload(action, r, p, extra)
 	s.mu.Unlock()
 	return s.deliver("pull_request", action, r.full, payload, "", false)
+}
+
+// pr finds pull request n of repo. Call with mu held.
+func (s *Server) pr(repo string, n int) (*repoState, *prState, error) {
+	r, err := s.repo(repo, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := r.prs[n]
+	if p == nil {
+		return nil, nil, fmt.Errorf("fake: no pull request %s#%d", repo, n)
+	}
+	return r, p, nil
 }
 
 // Push pushes commits with these messages to branch, by the actor: a push
@@ -234,16 +242,14 @@ func (s *Server) Push(repo, branch string, messages ...string) error {
 // Comment comments on a pull request, by the actor, and returns the
 // comment's id.
 func (s *Server) Comment(repo string, n int, body string) (int64, error) {
+	if body == "" {
+		return 0, fmt.Errorf("fake: an empty comment on %s#%d", repo, n)
+	}
 	s.mu.Lock()
-	r, err := s.repo(repo, false)
+	r, p, err := s.pr(repo, n)
 	if err != nil {
 		s.mu.Unlock()
 		return 0, err
-	}
-	p := r.prs[n]
-	if p == nil || body == "" {
-		s.mu.Unlock()
-		return 0, fmt.Errorf("fake: no pull request %s#%d, or an empty comment", repo, n)
 	}
 	c := s.addComment(p, s.actor, body)
 	payload := s.event(map[string]any{
@@ -264,15 +270,10 @@ func (s *Server) Review(repo string, n int, state, body string) error {
 		return fmt.Errorf("fake: review state %q: want approved, changes_requested or commented", state)
 	}
 	s.mu.Lock()
-	r, err := s.repo(repo, false)
+	r, p, err := s.pr(repo, n)
 	if err != nil {
 		s.mu.Unlock()
 		return err
-	}
-	p := r.prs[n]
-	if p == nil {
-		s.mu.Unlock()
-		return fmt.Errorf("fake: no pull request %s#%d", repo, n)
 	}
 	t := s.tick()
 	p.updated = t

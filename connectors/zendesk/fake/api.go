@@ -298,39 +298,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, agen
 	case r.Method == "GET" && p == "/api/v2/incremental/tickets/cursor.json":
 		s.export(w, q)
 	case r.Method == "GET" && p == "/api/v2/ticket_fields.json":
-		s.mu.Lock()
-		var list []any
-		for _, f := range s.fields {
-			list = append(list, f.obj)
-		}
-		s.mu.Unlock()
-		s.listOut(w, "ticket_fields", list)
+		catalogOut(s, w, "ticket_fields", &s.fields, func(_ int, f *field) any { return f.obj })
 	case r.Method == "GET" && p == "/api/v2/ticket_forms.json":
-		s.mu.Lock()
-		var list []any
-		for i, f := range s.forms {
-			list = append(list, map[string]any{
-				"id": f.ID, "url": fmt.Sprintf("%s/api/v2/ticket_forms/%d.json", s.baseURL(), f.ID),
-				"name": f.Name, "raw_name": f.Name, "display_name": f.Name, "raw_display_name": f.Name,
-				"position": i, "active": true, "end_user_visible": true, "default": i == 0,
-				"ticket_field_ids": []int64{}, "in_all_brands": true, "restricted_brand_ids": []int64{},
-				"created_at": "2018-11-23T16:05:12Z", "updated_at": "2018-11-23T16:05:12Z",
-			})
-		}
-		s.mu.Unlock()
-		s.listOut(w, "ticket_forms", list)
+		catalogOut(s, w, "ticket_forms", &s.forms, s.formJSON)
 	case r.Method == "GET" && p == "/api/v2/groups.json":
-		s.mu.Lock()
-		var list []any
-		for i, g := range s.groups {
-			list = append(list, map[string]any{
-				"id": g.ID, "url": fmt.Sprintf("%s/api/v2/groups/%d.json", s.baseURL(), g.ID),
-				"name": g.Name, "description": "", "default": i == 0, "deleted": false,
-				"created_at": "2018-11-23T16:05:12Z", "updated_at": "2018-11-23T16:05:12Z",
-			})
-		}
-		s.mu.Unlock()
-		s.listOut(w, "groups", list)
+		catalogOut(s, w, "groups", &s.groups, s.groupJSON)
 	case r.Method == "GET" && p == "/api/v2/users/search.json":
 		s.searchUsers(w, q.Get("query"))
 	case r.Method == "POST" && p == "/api/v2/users/create_or_update.json":
@@ -371,6 +343,41 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, agen
 
 // listOut answers a list endpoint in one page, with both pagination styles'
 // attributes (offset: next_page/count; cursor: meta).
+// catalogOut answers a catalog list (fields, forms, groups) under key, each
+// item rendered by render (given its position). items points into the
+// Server: it is read, and rendered, under mu.
+func catalogOut[T any](s *Server, w http.ResponseWriter, key string, items *[]T, render func(i int, v T) any) {
+	s.mu.Lock()
+	var list []any
+	for i, v := range *items {
+		list = append(list, render(i, v))
+	}
+	s.mu.Unlock()
+	s.listOut(w, key, list)
+}
+
+// formJSON renders a ticket form as /api/v2/ticket_forms.json lists it
+// (the first is the default). Call with mu held.
+func (s *Server) formJSON(i int, f named) any {
+	return map[string]any{
+		"id": f.ID, "url": fmt.Sprintf("%s/api/v2/ticket_forms/%d.json", s.baseURL(), f.ID),
+		"name": f.Name, "raw_name": f.Name, "display_name": f.Name, "raw_display_name": f.Name,
+		"position": i, "active": true, "end_user_visible": true, "default": i == 0,
+		"ticket_field_ids": []int64{}, "in_all_brands": true, "restricted_brand_ids": []int64{},
+		"created_at": "2018-11-23T16:05:12Z", "updated_at": "2018-11-23T16:05:12Z",
+	}
+}
+
+// groupJSON renders a group as /api/v2/groups.json lists it (the first is
+// the default). Call with mu held.
+func (s *Server) groupJSON(i int, g named) any {
+	return map[string]any{
+		"id": g.ID, "url": fmt.Sprintf("%s/api/v2/groups/%d.json", s.baseURL(), g.ID),
+		"name": g.Name, "description": "", "default": i == 0, "deleted": false,
+		"created_at": "2018-11-23T16:05:12Z", "updated_at": "2018-11-23T16:05:12Z",
+	}
+}
+
 func (s *Server) listOut(w http.ResponseWriter, key string, list []any) {
 	if list == nil {
 		list = []any{}
