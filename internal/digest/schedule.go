@@ -1,0 +1,209 @@
+package digest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/notify"
+)
+
+// Mailer sends a mail; *notify.Notifier is one.
+type Mailer interface {
+	Mail(ctx context.Context, m notify.Mail) error
+}
+
+// Store is what the Scheduler needs of the store: the digest's material,
+// a lease so that one replica sends, and the cursors that remember the
+// last week sent.
+type Store interface {
+	Source
+	Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	Cursor(ctx context.Context, source string) (string, error)
+	SetCursor(ctx context.Context, source, cursor string) error
+}
+
+// Scheduler sends each configured organisation its digest once a week.
+// At every check it finds the latest scheduled moment that has passed and
+// the week that moment reports (Reported); an organisation whose cursor
+// ("digest:<org>") is behind that week gets the digest, and the cursor is
+// moved only after the mail was accepted. So a restart resends nothing, a
+// daemon that was down at the scheduled moment sends on its return (the
+// latest week only, not every week it missed), and a failed mail is tried
+// again at a later check. A crash between the mail and the cursor can send
+// one digest twice, with the same Message-ID. An organisation seen for the
+// first time (no cursor) starts at the next scheduled moment.
+type Scheduler struct {
+	Store    Store
+	Mailer   Mailer
+	Template *Template
+	Schedule Schedule
+	Location *time.Location
+	// To lists the recipients per organisation, as the org field names it.
+	To map[string][]string
+	// Mappings returns the mappings in force (nil: native statuses only).
+	Mappings func() *core.Mappings
+	Clock    core.Clock
+	Log      *slog.Logger
+	// Owner names this replica for the lease (default "digest").
+	Owner string
+	// Interval is how often Run checks the clock (default 1m); RetryAfter
+	// how long a failed organisation waits before its next attempt
+	// (default 15m).
+	Interval, RetryAfter time.Duration
+
+	mu    sync.Mutex
+	retry map[string]time.Time // org → not before
+}
+
+// CursorKey is the store cursor that holds the last week sent to org.
+func CursorKey(org string) string { return "digest:" + org }
+
+const leaseName = "digest"
+
+// Tick sends the digests that are due at the clock's now and returns how
+// many were sent. Errors of single organisations are logged and joined;
+// the others are still sent.
+func (s *Scheduler) Tick(ctx context.Context) (int, error) {
+	s.defaults()
+	now := s.Clock.Now()
+	due := s.Schedule.Last(now, s.Location)
+	week := Reported(due)
+	orgs := slices.Sorted(maps.Keys(s.To))
+	var pending []string
+	for _, org := range orgs {
+		last, err := s.Store.Cursor(ctx, CursorKey(org))
+		if err != nil {
+			return 0, fmt.Errorf("digest: %w", err)
+		}
+		if last == "" {
+			// A newly configured organisation starts with the next
+			// scheduled digest, rather than getting last week's at once
+			// whenever the daemon happens to start.
+			if err := s.Store.SetCursor(ctx, CursorKey(org), week.String()); err != nil {
+				return 0, fmt.Errorf("digest: %w", err)
+			}
+			s.Log.Info("weekly digest configured for a new organisation; the first goes out at the next scheduled time",
+				"org", org, "next", s.Schedule.Next(now, s.Location).Format(time.RFC3339))
+			continue
+		}
+		if w, err := ParseWeek(last); err != nil {
+			s.Log.Warn("digest cursor unreadable; sending the digest due now", "org", org, "cursor", last)
+		} else if !w.Before(week) {
+			continue
+		}
+		s.mu.Lock()
+		wait := s.retry[org]
+		s.mu.Unlock()
+		if now.Before(wait) {
+			continue
+		}
+		pending = append(pending, org)
+	}
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	// One replica sends; the others find the cursors moved afterwards.
+	held, err := s.Store.Lease(ctx, leaseName, s.Owner, now, 10*time.Minute)
+	if err != nil {
+		return 0, fmt.Errorf("digest: %w", err)
+	}
+	if !held {
+		return 0, nil
+	}
+	var m *core.Mappings
+	if s.Mappings != nil {
+		m = s.Mappings()
+	}
+	reports, err := Build(ctx, s.Store, week, pending, Options{Mappings: m, Location: s.Location, Now: now})
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	var errs []error
+	for _, r := range reports {
+		if err := s.send(ctx, r); err != nil {
+			s.mu.Lock()
+			s.retry[r.Org] = now.Add(s.RetryAfter)
+			s.mu.Unlock()
+			s.Log.Error("weekly digest not sent; will try again", "org", r.Org, "week", r.Week.String(),
+				"retry_in", s.RetryAfter.String(), "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		sent++
+	}
+	return sent, errors.Join(errs...)
+}
+
+func (s *Scheduler) send(ctx context.Context, r *Report) error {
+	subject, body, err := s.Template.Render(r)
+	if err != nil {
+		return fmt.Errorf("digest for %q: %w", r.Org, err)
+	}
+	m := notify.Mail{To: s.To[r.Org], Subject: subject, Body: body, ID: CursorKey(r.Org) + "@" + r.Week.String(),
+		Headers: map[string]string{"X-Liaison-Digest": r.Week.String()}}
+	if err := s.Mailer.Mail(ctx, m); err != nil {
+		return fmt.Errorf("digest for %q: %w", r.Org, err)
+	}
+	if err := s.Store.SetCursor(ctx, CursorKey(r.Org), r.Week.String()); err != nil {
+		return fmt.Errorf("digest for %q sent, but its cursor was not stored (it may be sent again): %w", r.Org, err)
+	}
+	s.Log.Info("weekly digest sent", "org", r.Org, "week", r.Week.String(), "to", len(m.To),
+		"raised", len(r.Raised), "done", len(r.Done), "scheduled", len(r.Scheduled))
+	return nil
+}
+
+// Run checks every Interval until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.defaults()
+	s.Log.Info("weekly digest scheduled", "schedule", s.Schedule.String(), "timezone", s.Location.String(),
+		"organisations", len(s.To), "next", s.Schedule.Next(s.Clock.Now(), s.Location).Format(time.RFC3339))
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Debug("digest check", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Scheduler) defaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retry == nil {
+		s.retry = map[string]time.Time{}
+	}
+	if s.Location == nil {
+		s.Location = time.UTC
+	}
+	if s.Template == nil {
+		s.Template = DefaultTemplate()
+	}
+	if s.Clock == nil {
+		s.Clock = core.SystemClock{}
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Owner == "" {
+		s.Owner = "digest"
+	}
+	if s.Interval <= 0 {
+		s.Interval = time.Minute
+	}
+	if s.RetryAfter <= 0 {
+		s.RetryAfter = 15 * time.Minute
+	}
+}
