@@ -438,34 +438,19 @@ func classifySMTP(err error) error {
 type rateLimiter struct {
 	mu   sync.Mutex
 	n    int
-	sent map[string][]time.Time
+	sent window
 }
 
-func newRateLimiter(n int) *rateLimiter { return &rateLimiter{n: n, sent: map[string][]time.Time{}} }
-
-func (r *rateLimiter) recent(addr string, now time.Time) []time.Time {
-	ts := r.sent[addr]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= time.Hour {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(r.sent, addr)
-	} else {
-		r.sent[addr] = ts
-	}
-	return ts
-}
+func newRateLimiter(n int) *rateLimiter { return &rateLimiter{n: n, sent: newWindow(time.Hour)} }
 
 func (r *rateLimiter) allow(addr string, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.recent(addr, now)) < r.n
+	return len(r.sent.recent(addr, now)) < r.n
 }
 
 func (r *rateLimiter) take(addr string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sent[addr] = append(r.recent(addr, now), now)
+	r.sent.add(addr, now)
 }

@@ -299,3 +299,43 @@ func TestApply_OnAnotherReplica(t *testing.T) {
 		t.Errorf("references %v", m.References)
 	}
 }
+
+// TestWindow: the loop breaker's and the acknowledgement limiter's count
+// of recent events per key.
+func TestWindow(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		events []time.Duration // after t0, for key "a"
+		at     time.Duration   // when recent is asked
+		want   int
+	}{
+		{"none", nil, 0, 0},
+		{"all recent", []time.Duration{0, time.Minute, 2 * time.Minute}, 30 * time.Minute, 3},
+		{"oldest out", []time.Duration{0, time.Minute, 2 * time.Minute}, time.Hour + time.Minute, 1},
+		{"exactly span old is out", []time.Duration{0}, time.Hour, 0},
+		{"all out", []time.Duration{0, time.Minute}, 3 * time.Hour, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWindow(time.Hour)
+			for i, d := range tc.events {
+				if n := w.add("a", t0.Add(d)); n != i+1 {
+					t.Fatalf("add %d counted %d", i, n)
+				}
+			}
+			w.add("b", t0)
+			if got := len(w.recent("a", t0.Add(tc.at))); got != tc.want {
+				t.Fatalf("recent = %d, want %d", got, tc.want)
+			}
+			if tc.want == 0 {
+				if _, kept := w.at["a"]; kept {
+					t.Fatal("a key with no recent events is still kept")
+				}
+			}
+			if len(w.recent("b", t0)) != 1 {
+				t.Fatal("another key's events were touched")
+			}
+		})
+	}
+}

@@ -470,14 +470,13 @@ func files(m *mail.Message) []core.Attachment {
 type loopBreaker struct {
 	mu        sync.Mutex
 	threshold int
-	window    time.Duration
-	seen      map[string][]time.Time
+	seen      window
 	tripped   map[string]bool
 	onTrip    func(sender string, n int)
 }
 
-func newLoopBreaker(threshold int, window time.Duration, onTrip func(string, int)) *loopBreaker {
-	return &loopBreaker{threshold: threshold, window: window, seen: map[string][]time.Time{}, tripped: map[string]bool{}, onTrip: onTrip}
+func newLoopBreaker(threshold int, span time.Duration, onTrip func(string, int)) *loopBreaker {
+	return &loopBreaker{threshold: threshold, seen: newWindow(span), tripped: map[string]bool{}, onTrip: onTrip}
 }
 
 // record counts a mail from sender at now and reports whether the sender
@@ -485,14 +484,12 @@ func newLoopBreaker(threshold int, window time.Duration, onTrip func(string, int
 func (l *loopBreaker) record(sender string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := l.recent(sender, now)
-	ts = append(ts, now)
-	l.seen[sender] = ts
-	over := len(ts) > l.threshold
+	n := l.seen.add(sender, now)
+	over := n > l.threshold
 	if over && !l.tripped[sender] {
 		l.tripped[sender] = true
 		if l.onTrip != nil {
-			l.onTrip(sender, len(ts))
+			l.onTrip(sender, n)
 		}
 	}
 	if !over {
@@ -505,18 +502,40 @@ func (l *loopBreaker) record(sender string, now time.Time) bool {
 func (l *loopBreaker) isTripped(sender string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recent(sender, now)) > l.threshold
+	return len(l.seen.recent(sender, now)) > l.threshold
 }
 
-func (l *loopBreaker) recent(sender string, now time.Time) []time.Time {
-	ts := l.seen[sender]
+// window keeps the times of events per key (a sender, a recipient) over a
+// sliding span; times older than span are forgotten when the key is next
+// looked at. Its owner locks it.
+type window struct {
+	span time.Duration
+	at   map[string][]time.Time
+}
+
+func newWindow(span time.Duration) window {
+	return window{span: span, at: map[string][]time.Time{}}
+}
+
+// recent returns key's times within span before now, oldest first.
+func (w window) recent(key string, now time.Time) []time.Time {
+	ts := w.at[key]
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+	for i < len(ts) && now.Sub(ts[i]) >= w.span {
 		i++
 	}
 	ts = ts[i:]
 	if len(ts) == 0 {
-		delete(l.seen, sender)
+		delete(w.at, key)
+	} else {
+		w.at[key] = ts
 	}
 	return ts
+}
+
+// add records an event of key at now and returns how many are within span.
+func (w window) add(key string, now time.Time) int {
+	ts := append(w.recent(key, now), now)
+	w.at[key] = ts
+	return len(ts)
 }

@@ -693,17 +693,35 @@ func (s *Server) export(w http.ResponseWriter, q map[string][]string) {
 	jsonOut(w, 200, out)
 }
 
+// commentIn is the comment of a ticket create or update.
+type commentIn struct {
+	Body     string   `json:"body"`
+	HTMLBody string   `json:"html_body"`
+	Public   *bool    `json:"public"` // nil is public
+	AuthorID int64    `json:"author_id"`
+	Uploads  []string `json:"uploads"`
+}
+
+// newComment makes the comment in asks for, by its author when that is a known
+// user and by agent otherwise, taking its uploads. Call with mu held.
+func (s *Server) newComment(in *commentIn, agent int64) *comment {
+	author := agent
+	if in.AuthorID != 0 && s.users[in.AuthorID] != nil {
+		author = in.AuthorID
+	}
+	body := in.Body
+	if body == "" {
+		body = in.HTMLBody
+	}
+	return &comment{ID: s.next("comment"), Body: body, Public: in.Public == nil || *in.Public,
+		AuthorID: author, Attachments: s.takeUploads(in.Uploads)}
+}
+
 // ticketIn is what the fake reads from a create or update body.
 type ticketIn struct {
-	Subject string `json:"subject"`
-	Comment *struct {
-		Body     string   `json:"body"`
-		HTMLBody string   `json:"html_body"`
-		Public   *bool    `json:"public"`
-		AuthorID int64    `json:"author_id"`
-		Uploads  []string `json:"uploads"`
-	} `json:"comment"`
-	RequesterID *int64 `json:"requester_id"`
+	Subject     string     `json:"subject"`
+	Comment     *commentIn `json:"comment"`
+	RequesterID *int64     `json:"requester_id"`
 	Requester   *struct {
 		Name  string `json:"name"`
 		Email string `json:"email"`
@@ -802,17 +820,9 @@ func (s *Server) createLocked(in ticketIn, agent int64, channel string) (map[str
 	t.ID = s.next("ticket")
 	now := s.tick()
 	t.CreatedAt, t.UpdatedAt, t.seq = now, now, s.seq
-	author := agent
-	if in.Comment.AuthorID != 0 && s.users[in.Comment.AuthorID] != nil {
-		author = in.Comment.AuthorID
-	}
-	body := in.Comment.Body
-	if body == "" {
-		body = in.Comment.HTMLBody
-	}
-	t.Description = body
-	c := &comment{ID: s.next("comment"), Body: body, Public: in.Comment.Public == nil || *in.Comment.Public,
-		AuthorID: author, CreatedAt: now, Attachments: s.takeUploads(in.Comment.Uploads)}
+	c := s.newComment(in.Comment, agent)
+	c.CreatedAt = now
+	t.Description = c.Body
 	t.Comments = append(t.Comments, c)
 	s.tickets[t.ID] = t
 	changes = append([][3]string{{"subject", "", t.Subject}, {"requester_id", "", strconv.FormatInt(t.RequesterID, 10)}, {"status", "", t.Status}}, changes...)
@@ -1007,16 +1017,7 @@ func (s *Server) updateLocked(id int64, in ticketIn, agent int64) (map[string]an
 	}
 	var c *comment
 	if in.Comment != nil && (in.Comment.Body != "" || in.Comment.HTMLBody != "" || len(in.Comment.Uploads) > 0) {
-		author := agent
-		if in.Comment.AuthorID != 0 && s.users[in.Comment.AuthorID] != nil {
-			author = in.Comment.AuthorID
-		}
-		body := in.Comment.Body
-		if body == "" {
-			body = in.Comment.HTMLBody
-		}
-		c = &comment{ID: s.next("comment"), Body: body, Public: in.Comment.Public == nil || *in.Comment.Public,
-			AuthorID: author, Attachments: s.takeUploads(in.Comment.Uploads)}
+		c = s.newComment(in.Comment, agent)
 	}
 	*t = cp
 	event := ""

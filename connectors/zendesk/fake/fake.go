@@ -428,20 +428,17 @@ func (s *Server) fieldByID(id int64) *field {
 }
 
 // AddGroup adds a group and returns its id.
-func (s *Server) AddGroup(name string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := s.next("field")
-	s.groups = append(s.groups, named{id, name})
-	return id
-}
+func (s *Server) AddGroup(name string) int64 { return s.addNamed(&s.groups, name) }
 
 // AddForm adds a ticket form and returns its id.
-func (s *Server) AddForm(name string) int64 {
+func (s *Server) AddForm(name string) int64 { return s.addNamed(&s.forms, name) }
+
+// addNamed adds a group or form to list and returns its new id.
+func (s *Server) addNamed(list *[]named, name string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.next("field")
-	s.forms = append(s.forms, named{id, name})
+	*list = append(*list, named{id, name})
 	return id
 }
 

@@ -235,13 +235,7 @@ func (s *Server) CreateTicket(requesterEmail, subject, body string, tags []strin
 	u := s.ensureUser(requesterEmail, "")
 	pub := true
 	in := ticketIn{Subject: subject, RequesterID: &u.ID, Tags: tags}
-	in.Comment = &struct {
-		Body     string   `json:"body"`
-		HTMLBody string   `json:"html_body"`
-		Public   *bool    `json:"public"`
-		AuthorID int64    `json:"author_id"`
-		Uploads  []string `json:"uploads"`
-	}{Body: body, Public: &pub, AuthorID: u.ID}
+	in.Comment = &commentIn{Body: body, Public: &pub, AuthorID: u.ID}
 	if err := s.personFields(&in, fields); err != nil {
 		s.mu.Unlock()
 		return 0, err
@@ -263,13 +257,7 @@ func (s *Server) Reply(id int64, authorEmail, body string, public bool) (int64, 
 	s.mu.Lock()
 	u := s.ensureUser(authorEmail, "")
 	in := ticketIn{}
-	in.Comment = &struct {
-		Body     string   `json:"body"`
-		HTMLBody string   `json:"html_body"`
-		Public   *bool    `json:"public"`
-		AuthorID int64    `json:"author_id"`
-		Uploads  []string `json:"uploads"`
-	}{Body: body, Public: &public, AuthorID: u.ID}
+	in.Comment = &commentIn{Body: body, Public: &public, AuthorID: u.ID}
 	_, _, problem, event := s.updateLocked(id, in, u.ID)
 	if problem != "" {
 		s.mu.Unlock()
