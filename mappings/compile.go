@@ -43,8 +43,9 @@ type compiler struct {
 	opts  Options
 	m     *core.Mappings
 	funcs map[string]any
+	x     *extras
 
-	names map[string]map[string]core.Pos // "rule", "link", "sync" → name → where
+	names map[string]map[string]namePlace // name space (see nameSpace) → name → where
 	order map[*core.KindMap][]string     // native statuses as listed, for hints
 	prios map[*core.KindMap][]string     // native priorities as listed
 	// kindPos is where each system's kinds are described.
@@ -54,7 +55,8 @@ type compiler struct {
 
 func newCompiler(d *diags, opts Options) *compiler {
 	m := &core.Mappings{Systems: map[string]*core.SystemMap{}, Source: opts.Source}
-	return &compiler{d: d, opts: opts, m: m, funcs: templateFuncs(m), names: map[string]map[string]core.Pos{},
+	x := &extras{m: m, checklists: map[string][]checkItem{}}
+	return &compiler{d: d, opts: opts, m: m, x: x, funcs: templateFuncs(x), names: map[string]map[string]namePlace{},
 		order: map[*core.KindMap][]string{}, prios: map[*core.KindMap][]string{},
 		kindPos: map[string]map[core.Kind]core.Pos{}, connBad: map[string]bool{}}
 }
@@ -75,6 +77,9 @@ func (c *compiler) compile(files []rawFile) {
 			c.errf(sm.Pos, "system %q: missing connector: add connector: <kind> (e.g. connector: %s)", name, guessConnector(name))
 		}
 	}
+	// The calendar and the checklists next: sla and rules use them.
+	c.calendars(files)
+	c.checklists(files)
 	for _, f := range files {
 		for _, l := range f.Links.Items {
 			if p := c.pattern(l); p != nil {
@@ -91,6 +96,16 @@ func (c *compiler) compile(files []rawFile) {
 				c.m.Sync = append(c.m.Sync, sr)
 			}
 		}
+		for _, s := range f.SLA.Items {
+			if sla := c.sla(s); sla != nil {
+				c.m.SLAs = append(c.m.SLAs, sla)
+			}
+		}
+		for _, d := range f.Duplicates.Items {
+			if dr := c.duplicate(d); dr != nil {
+				c.m.Duplicates = append(c.m.Duplicates, dr)
+			}
+		}
 	}
 	var people []rawPerson
 	for _, f := range files {
@@ -99,29 +114,52 @@ func (c *compiler) compile(files []rawFile) {
 	c.people(people)
 }
 
-// claim records a name of a rule, link or sync, reporting a duplicate.
+// namePlace is where a name was first given, and to what.
+type namePlace struct {
+	what string
+	pos  core.Pos
+}
+
+// nameSpace is the set of names what shares with others: rules, sla and
+// duplicate rules name the actions they plan (their action keys start
+// with the name), so one name must not serve two of them.
+func nameSpace(what string) string {
+	switch what {
+	case "rule", "sla", "duplicate rule":
+		return "rule"
+	}
+	return what
+}
+
+// claim records a name of a rule, link, sync, sla or duplicate rule,
+// reporting a duplicate.
 func (c *compiler) claim(what string, name str, at core.Pos) bool {
 	if name.Bad {
 		return false
 	}
 	if !name.Set || name.V == "" {
-		c.errf(at, "%s without a name: add name: <%s-name> (names appear in logs and in `liaison why`)", what, what)
+		c.errf(at, "%s without a name: add name: <%s-name> (names appear in logs and in `liaison why`)", what, strings.ReplaceAll(what, " ", "-"))
 		return false
 	}
 	if !validName.MatchString(name.V) {
 		c.errf(name.Pos, "%s name %q may hold only letters, digits, '-', '_' and '.'", what, name.V)
 		return false
 	}
-	seen := c.names[what]
+	ns := nameSpace(what)
+	seen := c.names[ns]
 	if seen == nil {
-		seen = map[string]core.Pos{}
-		c.names[what] = seen
+		seen = map[string]namePlace{}
+		c.names[ns] = seen
 	}
 	if first, dup := seen[name.V]; dup {
-		c.errf(name.Pos, "duplicate %s name %q (first defined at %s): give each %s its own name", what, name.V, first, what)
+		if first.what == what {
+			c.errf(name.Pos, "duplicate %s name %q (first defined at %s): give each %s its own name", what, name.V, first.pos, what)
+		} else {
+			c.errf(name.Pos, "%s name %q is the name of a %s already (at %s): rules, sla and duplicate rules share names, since the names key the actions they take", what, name.V, first.what, first.pos)
+		}
 		return false
 	}
-	seen[name.V] = name.Pos
+	seen[name.V] = namePlace{what: what, pos: name.Pos}
 	return true
 }
 

@@ -25,17 +25,21 @@ type scope struct {
 	inAction     bool          // an action's if: Target is set
 	target       core.Selector // the action's target (zero: the subject)
 	comment      bool          // mirror_comments: Comment is set
+	sla          bool          // an sla's breach actions: SLA is set
+	duplicate    bool          // a duplicate rule's then actions: Duplicate is set
 }
 
-// compileExpr compiles a rule condition against core.Env. A panic in the
-// compiler (on input it did not anticipate) is reported as an error.
-func compileExpr(src string) (prog *vm.Program, err error) {
+// compileExpr compiles a rule condition against core.Env, with the
+// functions of funcs.go. A panic in the compiler (on input it did not
+// anticipate) is reported as an error.
+func (c *compiler) compileExpr(src string) (prog *vm.Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			prog, err = nil, fmt.Errorf("the expression compiler failed (%v)", r)
 		}
 	}()
-	return expr.Compile(src, expr.Env(&core.Env{}), expr.AsBool())
+	opts := append([]expr.Option{expr.Env(&core.Env{}), expr.AsBool()}, c.x.exprFunctions()...)
+	return expr.Compile(src, opts...)
 }
 
 // cond compiles an if. It returns nil, after reporting, when the source
@@ -45,7 +49,7 @@ func (c *compiler) cond(s str, sc scope, prefix string) *core.Cond {
 	if !s.Set || s.Bad || strings.TrimSpace(s.V) == "" {
 		return nil
 	}
-	prog, err := compileExpr(s.V)
+	prog, err := c.compileExpr(s.V)
 	if err != nil {
 		p, msg, near := s.Pos, err.Error(), ""
 		var fe *file.Error
@@ -127,6 +131,10 @@ func (l *exprLint) walk(n ast.Node, ptr *core.Selector) {
 			l.errf(x, "Comment is set only in mirror_comments (its if and body); here it is always empty")
 		case x.Value == "Target" && !l.sc.inAction:
 			l.errf(x, "Target is set only in an action's if; in a rule's if use Item, Has, First or Linked")
+		case x.Value == "SLA" && !l.sc.sla:
+			l.errf(x, "SLA is set only in an sla's breach actions; here it is always empty")
+		case x.Value == "Duplicate" && !l.sc.duplicate:
+			l.errf(x, "Duplicate is set only in a duplicate rule's then actions; here it is always empty")
 		}
 	case *ast.BinaryNode:
 		switch x.Operator {
@@ -267,8 +275,16 @@ func (l *exprLint) compare(member, lit ast.Node, ptr *core.Selector) {
 	}
 }
 
-// call checks the arguments of Has, Linked, First and Seen.
+// call checks the arguments of Has, Linked, First, Seen and missing.
 func (l *exprLint) call(x *ast.CallNode, _ *core.Selector) {
+	if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == "missing" && len(x.Arguments) == 2 {
+		if arg, ok := x.Arguments[1].(*ast.StringNode); ok {
+			if _, known := l.c.x.checklists[arg.Value]; !known {
+				l.errf(arg, "unknown checklist %q (checklists: %s)%s", arg.Value, orNone(sortedKeys(l.c.x.checklists)), suggest(arg.Value, sortedKeys(l.c.x.checklists)))
+			}
+		}
+		return
+	}
 	if len(x.Arguments) != 1 {
 		return
 	}

@@ -13,12 +13,16 @@ import (
 // with positions; compile.go validates them and builds core's types.
 
 type rawFile struct {
-	Pos     core.Pos        `yaml:"-"`
-	Systems omap[rawSystem] `yaml:"systems"`
-	Links   list[rawLink]   `yaml:"links"`
-	Rules   list[rawRule]   `yaml:"rules"`
-	Sync    list[rawSync]   `yaml:"sync"`
-	People  list[rawPerson] `yaml:"people"`
+	Pos        core.Pos           `yaml:"-"`
+	Systems    omap[rawSystem]    `yaml:"systems"`
+	Links      list[rawLink]      `yaml:"links"`
+	Rules      list[rawRule]      `yaml:"rules"`
+	Sync       list[rawSync]      `yaml:"sync"`
+	People     list[rawPerson]    `yaml:"people"`
+	Checklists omap[omap[str]]    `yaml:"checklists"`
+	Calendar   rawCalendar        `yaml:"calendar"`
+	SLA        list[rawSLA]       `yaml:"sla"`
+	Duplicates list[rawDuplicate] `yaml:"duplicates"`
 }
 
 func (*rawFile) what() string { return "a mapping file" }
@@ -272,3 +276,45 @@ type rawPerson struct {
 
 func (*rawPerson) what() string       { return "person" }
 func (*rawPerson) namePrefix() string { return "person" }
+
+// rawCalendar is a working-hours calendar: the top-level default, or an
+// sla's own. Pos.Line is 0 when the key is absent.
+type rawCalendar struct {
+	Pos      core.Pos  `yaml:"-"`
+	Timezone str       `yaml:"timezone"`
+	Weekdays list[str] `yaml:"weekdays"`
+	Hours    str       `yaml:"hours"`
+	Holidays list[str] `yaml:"holidays"`
+	Bad      bool      `yaml:"-"`
+}
+
+func (*rawCalendar) what() string { return "calendar" }
+
+// rawSLA is one response-time target.
+type rawSLA struct {
+	Pos      core.Pos        `yaml:"-"`
+	Name     str             `yaml:"name"`
+	When     rawWhen         `yaml:"when"`
+	Measure  str             `yaml:"measure"`
+	Calendar rawCalendar     `yaml:"calendar"`
+	Targets  omap[str]       `yaml:"targets"`
+	Breach   list[rawAction] `yaml:"breach"`
+}
+
+func (*rawSLA) what() string       { return "sla" }
+func (*rawSLA) namePrefix() string { return "sla" }
+
+// rawDuplicate is one duplicate rule.
+type rawDuplicate struct {
+	Pos       core.Pos        `yaml:"-"`
+	Name      str             `yaml:"name"`
+	When      rawWhen         `yaml:"when"`
+	If        str             `yaml:"if"`
+	Among     str             `yaml:"among"`
+	Threshold str             `yaml:"threshold"`
+	Role      str             `yaml:"role"`
+	Then      list[rawAction] `yaml:"then"`
+}
+
+func (*rawDuplicate) what() string       { return "duplicate rule" }
+func (*rawDuplicate) namePrefix() string { return "duplicate rule" }

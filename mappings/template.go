@@ -17,9 +17,11 @@ import (
 
 // templateFuncs are the functions templates may call besides text/template's
 // own (eq, printf, index, len, and, or, not, ...). Piped values come last,
-// so `{{.Item.Labels | join ", "}}` works. m is the mappings being built:
-// native_status and native_priority read it when the template runs.
-func templateFuncs(m *core.Mappings) template.FuncMap {
+// so `{{.Item.Labels | join ", "}}` works. x holds the mappings being
+// built: native_status, native_priority, identity, missing and
+// add_working_days read it when the template runs.
+func templateFuncs(x *extras) template.FuncMap {
+	m := x.m
 	return template.FuncMap{
 		// join joins strings: {{.Item.Labels | join ", "}}.
 		"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
@@ -73,6 +75,24 @@ func templateFuncs(m *core.Mappings) template.FuncMap {
 			s := core.ParseSelector(sel)
 			return nativePriority(m.Kind(s.System, s.Kind), canonical)
 		},
+		// next_priority is the canonical priority after one (urgent stays
+		// urgent): {{next_priority .Item.Priority}}.
+		"next_priority": nextPriority,
+		// highest_priority is the highest canonical priority of a list of
+		// records or priorities: {{highest_priority (.Linked "customer_ticket")}}.
+		"highest_priority": highestPriority,
+		// identity translates a person's identity in any system into
+		// theirs in another, through people: {{identity "jira" .Item.Assignee}}.
+		"identity": x.identity,
+		// missing lists the labels of a checklist whose values the record
+		// lacks: {{range missing .Item "bug_report"}}- {{.}}{{end}}.
+		"missing": x.missing,
+		// mentions reports whether a text holds one of the words or
+		// phrases as whole words, ignoring case: {{if mentions .Item.Title "error" "crash"}}.
+		"mentions": mentions,
+		// add_working_days is the close of the nth working day after a
+		// time's, in the default calendar: {{.Now | add_working_days 2 | date "2006-01-02"}}.
+		"add_working_days": x.addWorkingDays,
 	}
 }
 
@@ -186,18 +206,46 @@ func templateErrPos(s str, err error) (core.Pos, int, string) {
 // fields a record has is only known at run time.
 func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix string) bool {
 	ok := true
-	if !sc.comment && t.Tree != nil {
-		if n := findField(t.Tree.Root, "Comment"); n != nil {
+	for _, v := range []struct {
+		name, where string
+		set         bool
+	}{
+		{"Comment", "in mirror_comments", sc.comment},
+		{"SLA", "in an sla's breach actions", sc.sla},
+		{"Duplicate", "in a duplicate rule's then actions", sc.duplicate},
+	} {
+		if v.set || t.Tree == nil {
+			continue
+		}
+		if n := findField(t.Tree.Root, v.name); n != nil {
 			// The node's position is that of its last name; point at the
-			// first ".Comment" instead.
+			// first ".Name" instead.
 			off := int(n.Position())
-			if i := strings.Index(s.V, ".Comment"); i >= 0 {
+			if i := strings.Index(s.V, "."+v.name); i >= 0 {
 				off = i
 			}
 			line, col := nodeLineCol(s.V, off)
-			c.errf(s.at(line, col), "%s.Comment is set only in mirror_comments; here it is always empty", prefix)
+			c.errf(s.at(line, col), "%s.%s is set only %s; here it is always empty", prefix, v.name, v.where)
 			ok = false
 		}
+	}
+	if t.Tree != nil {
+		walkCommands(t.Tree.Root, func(cmd *parse.CommandNode) {
+			if len(cmd.Args) < 3 {
+				return
+			}
+			id, isIdent := cmd.Args[0].(*parse.IdentifierNode)
+			name, isString := cmd.Args[2].(*parse.StringNode)
+			if !isIdent || id.Ident != "missing" || !isString {
+				return
+			}
+			if _, known := c.x.checklists[name.Text]; !known {
+				line, col := nodeLineCol(s.V, int(name.Position()))
+				names := sortedKeys(c.x.checklists)
+				c.errf(s.at(line, col), "%sunknown checklist %q (checklists: %s)%s", prefix, name.Text, orNone(names), suggest(name.Text, names))
+				ok = false
+			}
+		})
 	}
 	env := &core.Env{Item: core.ItemView{Fields: map[string]string{}}}
 	err := t.Execute(discard{}, env)
@@ -280,6 +328,46 @@ func findField(n parse.Node, name string) parse.Node {
 		return findBranch(&x.BranchNode, name)
 	}
 	return nil
+}
+
+// walkCommands calls f for every command of the tree, in pipelines of
+// actions, if, range and with, and in parenthesised pipelines.
+func walkCommands(n parse.Node, f func(*parse.CommandNode)) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, ch := range x.Nodes {
+			walkCommands(ch, f)
+		}
+	case *parse.ActionNode:
+		walkCommands(x.Pipe, f)
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+		for _, cmd := range x.Cmds {
+			walkCommands(cmd, f)
+		}
+	case *parse.CommandNode:
+		f(x)
+		for _, a := range x.Args {
+			walkCommands(a, f)
+		}
+	case *parse.IfNode:
+		walkBranch(&x.BranchNode, f)
+	case *parse.RangeNode:
+		walkBranch(&x.BranchNode, f)
+	case *parse.WithNode:
+		walkBranch(&x.BranchNode, f)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, f func(*parse.CommandNode)) {
+	walkCommands(b.Pipe, f)
+	walkCommands(b.List, f)
+	walkCommands(b.ElseList, f)
 }
 
 func findBranch(b *parse.BranchNode, name string) parse.Node {
