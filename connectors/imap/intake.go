@@ -107,21 +107,11 @@ func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox s
 	st.putThread(t)
 	st.putRootOf(m.MessageID, root)
 
-	ref := core.Ref{System: c.name, Kind: core.EmailThread, ID: root}
 	fields := c.messageFields(m, mailbox)
-	fields["participants"] = strings.Join(t.Participants, ",")
-	fields["collaborators"] = strings.Join(without(t.Participants, t.Reporter), ",")
-	fields["requester_name"] = t.ReporterName
 	fields["threaded"] = how
-	if t.Token != "" {
-		fields["token"] = t.Token
-	}
 	if followUp != "" {
 		fields["follow_up_of"] = core.Ref{System: c.name, Kind: core.EmailThread, ID: followUp}.String()
 		fields["follow_up_token"] = token
-	}
-	if t.NoAutoReply {
-		fields["no_autoreply"] = "true"
 	}
 	if tripped {
 		fields["loop"] = "tripped"
@@ -130,7 +120,31 @@ func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox s
 	if created.IsZero() {
 		created = now
 	}
-	ev := core.Event{
+	ev := c.threadEvent(typ, root, t, fields, raw, now, core.Comment{
+		ID:        m.MessageID,
+		Author:    m.From.Addr,
+		Body:      commentBody(m),
+		Public:    true,
+		CreatedAt: created,
+		Files:     files(m),
+	})
+	return verdict{events: []core.Event{ev}, outcome: out, reason: fmt.Sprintf("mail %s from %q in thread %q (%s)", m.MessageID, m.From.Addr, root, orNew(how))}, nil
+}
+
+// threadEvent is the event of one mail (cm) in thread root: a snapshot of
+// the thread, with fields (the mail's own) completed by the thread's, and
+// the mail as its one comment.
+func (c *Connector) threadEvent(typ core.EventType, root string, t *threadState, fields map[string]string, raw []byte, now time.Time, cm core.Comment) core.Event {
+	fields["participants"] = strings.Join(t.Participants, ",")
+	fields["collaborators"] = strings.Join(without(t.Participants, t.Reporter), ",")
+	fields["requester_name"] = t.ReporterName
+	if t.Token != "" {
+		fields["token"] = t.Token
+	}
+	if t.NoAutoReply {
+		fields["no_autoreply"] = "true"
+	}
+	return core.Event{
 		Source:     c.name,
 		DeliveryID: deliveryID(raw),
 		Via:        core.ViaPush,
@@ -138,7 +152,7 @@ func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox s
 		At:         now,
 		Raw:        raw,
 		Item: core.Item{
-			Ref:       ref,
+			Ref:       core.Ref{System: c.name, Kind: core.EmailThread, ID: root},
 			Title:     t.Subject,
 			Body:      t.Body,
 			Reporter:  t.Reporter,
@@ -146,17 +160,9 @@ func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox s
 			UpdatedAt: t.Updated,
 			Version:   t.Count,
 			Seen:      []core.EventType{typ},
-			Comments: []core.Comment{{
-				ID:        m.MessageID,
-				Author:    m.From.Addr,
-				Body:      commentBody(m),
-				Public:    true,
-				CreatedAt: created,
-				Files:     files(m),
-			}},
+			Comments:  []core.Comment{cm},
 		},
 	}
-	return verdict{events: []core.Event{ev}, outcome: out, reason: fmt.Sprintf("mail %s from %q in thread %q (%s)", m.MessageID, m.From.Addr, root, orNew(how))}, nil
 }
 
 func orNew(how string) string {
@@ -258,18 +264,9 @@ func (c *Connector) intakeBounce(ctx context.Context, st *state, raw []byte, m *
 	st.putThread(t)
 
 	fields := map[string]string{
-		"participants":   strings.Join(t.Participants, ","),
-		"collaborators":  strings.Join(without(t.Participants, t.Reporter), ","),
-		"requester_name": t.ReporterName,
-		"bounce_of":      orig,
-		"message_id":     m.MessageID,
-		"from":           m.From.Addr,
-	}
-	if t.Token != "" {
-		fields["token"] = t.Token
-	}
-	if t.NoAutoReply {
-		fields["no_autoreply"] = "true"
+		"bounce_of":  orig,
+		"message_id": m.MessageID,
+		"from":       m.From.Addr,
 	}
 	var rcpts []string
 	for _, r := range m.Bounce.Recipients {
@@ -281,31 +278,13 @@ func (c *Connector) intakeBounce(ctx context.Context, st *state, raw []byte, m *
 	if m.Bounce.Delayed {
 		fields["bounce_delayed"] = "true"
 	}
-	ev := core.Event{
-		Source:     c.name,
-		DeliveryID: deliveryID(raw),
-		Via:        core.ViaPush,
-		Type:       core.Bounced,
-		At:         now,
-		Raw:        raw,
-		Item: core.Item{
-			Ref:       core.Ref{System: c.name, Kind: core.EmailThread, ID: root},
-			Title:     t.Subject,
-			Body:      t.Body,
-			Reporter:  t.Reporter,
-			Fields:    fields,
-			UpdatedAt: t.Updated,
-			Version:   t.Count,
-			Seen:      []core.EventType{core.Bounced},
-			Comments: []core.Comment{{
-				ID:        m.MessageID,
-				Author:    m.From.Addr,
-				Body:      bounceBody(m, orig),
-				Public:    false,
-				CreatedAt: now,
-			}},
-		},
-	}
+	ev := c.threadEvent(core.Bounced, root, t, fields, raw, now, core.Comment{
+		ID:        m.MessageID,
+		Author:    m.From.Addr,
+		Body:      bounceBody(m, orig),
+		Public:    false,
+		CreatedAt: now,
+	})
 	return verdict{events: []core.Event{ev}, outcome: outBounce, reason: fmt.Sprintf("bounce %s of %s in thread %q", m.MessageID, orig, root)}, nil
 }
 

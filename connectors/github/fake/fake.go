@@ -694,14 +694,6 @@ func (s *Server) route(r *http.Request, seg []string, body []byte) result {
 	return notFound()
 }
 
-func (s *Server) labelsJSON(r *repoState, p *prState) []any {
-	out := []any{}
-	for _, l := range p.labels {
-		out = append(out, s.labelJSON(r, l))
-	}
-	return out
-}
-
 func (s *Server) listPulls(r *http.Request, repo *repoState, q url.Values) result {
 	state := q.Get("state")
 	if state == "" {

@@ -111,6 +111,15 @@ func (s *Server) labelJSON(r *repoState, name string) map[string]any {
 	return l
 }
 
+// labelsJSON is a pull request's labels, as the API lists them.
+func (s *Server) labelsJSON(r *repoState, p *prState) []any {
+	out := []any{}
+	for _, l := range p.labels {
+		out = append(out, s.labelJSON(r, l))
+	}
+	return out
+}
+
 func (s *Server) prJSON(r *repoState, p *prState) map[string]any {
 	num := strconv.Itoa(p.number)
 	tpl := s.tpl.prEvent["pull_request"].(map[string]any)
@@ -142,11 +151,7 @@ func (s *Server) prJSON(r *repoState, p *prState) map[string]any {
 	m["assignee"] = nil
 	m["assignees"] = []any{}
 	m["requested_reviewers"] = []any{}
-	labels := []any{}
-	for _, l := range p.labels {
-		labels = append(labels, s.labelJSON(r, l))
-	}
-	m["labels"] = labels
+	m["labels"] = s.labelsJSON(r, p)
 	m["commits"] = len(p.commits)
 	m["comments"] = len(p.comments)
 	repo := s.repoJSON(r)
@@ -175,11 +180,7 @@ func (s *Server) issueJSON(r *repoState, p *prState) map[string]any {
 	m["body"] = p.body
 	m["state"] = p.state
 	m["user"] = s.user(p.user)
-	labels := []any{}
-	for _, l := range p.labels {
-		labels = append(labels, s.labelJSON(r, l))
-	}
-	m["labels"] = labels
+	m["labels"] = s.labelsJSON(r, p)
 	m["comments"] = len(p.comments)
 	m["created_at"] = stamp(p.created)
 	m["updated_at"] = stamp(p.updated)
