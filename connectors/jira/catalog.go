@@ -203,26 +203,12 @@ func (c *Connector) checkKind(cat *catalog, kind core.Kind, km *core.KindMap) []
 			maps.Copy(known, pc.statuses)
 		}
 	}
-	names := map[string]bool{}
-	for n := range km.Statuses {
-		names[strings.ToLower(n)] = true
-	}
-	for _, n := range km.Native {
-		names[strings.ToLower(n)] = true
-	}
-	for _, n := range slices.Sorted(maps.Keys(names)) {
+	for _, n := range nativeNames(km.Statuses, km.Native) {
 		if _, ok := known[n]; !ok {
 			out = append(out, fmt.Sprintf("%s status %q: not in project %s (known: %s)", kind, n, strings.Join(projects, ", "), quoteList(slices.Sorted(maps.Values(known)))))
 		}
 	}
-	prios := map[string]bool{}
-	for n := range km.Priorities {
-		prios[strings.ToLower(n)] = true
-	}
-	for _, n := range km.NativePrio {
-		prios[strings.ToLower(n)] = true
-	}
-	for _, n := range slices.Sorted(maps.Keys(prios)) {
+	for _, n := range nativeNames(km.Priorities, km.NativePrio) {
 		if _, ok := cat.priorities[n]; !ok {
 			out = append(out, fmt.Sprintf("%s priority %q: no such priority (known: %s)", kind, n, quoteList(cat.prioNames)))
 		}
@@ -277,4 +263,18 @@ func quoteList(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// nativeNames is every native name a kind's mapping uses, read (the keys
+// of toCanon) or written (the values of fromCanon): lower-cased, as Jira
+// compares them, and sorted.
+func nativeNames[V any, K comparable](toCanon map[string]V, fromCanon map[K]string) []string {
+	names := map[string]bool{}
+	for n := range toCanon {
+		names[strings.ToLower(n)] = true
+	}
+	for _, n := range fromCanon {
+		names[strings.ToLower(n)] = true
+	}
+	return slices.Sorted(maps.Keys(names))
 }

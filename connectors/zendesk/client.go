@@ -80,19 +80,13 @@ type apiNamed struct {
 }
 
 // apiAudit is the audit a ticket create or update returns; its Comment
-// event carries the new comment's id.
+// event carries the new comment's id. An event has a comment's shape
+// (without created_at: the audit's is the comment's).
 type apiAudit struct {
-	ID        int64     `json:"id"`
-	AuthorID  int64     `json:"author_id"`
-	CreatedAt time.Time `json:"created_at"`
-	Events    []struct {
-		ID          int64           `json:"id"`
-		Type        string          `json:"type"`
-		Body        string          `json:"body"`
-		Public      bool            `json:"public"`
-		AuthorID    int64           `json:"author_id"`
-		Attachments []apiAttachment `json:"attachments"`
-	} `json:"events"`
+	ID        int64        `json:"id"`
+	AuthorID  int64        `json:"author_id"`
+	CreatedAt time.Time    `json:"created_at"`
+	Events    []apiComment `json:"events"`
 }
 
 // ticketEnvelope is GET /tickets/{id}, and the answer to a create or update.
