@@ -46,8 +46,8 @@ type compiler struct {
 	x     *extras
 
 	names map[string]map[string]namePlace // name space (see nameSpace) → name → where
-	order map[*core.KindMap][]string     // native statuses as listed, for hints
-	prios map[*core.KindMap][]string     // native priorities as listed
+	order map[*core.KindMap][]string      // native statuses as listed, for hints
+	prios map[*core.KindMap][]string      // native priorities as listed
 	// kindPos is where each system's kinds are described.
 	kindPos map[string]map[core.Kind]core.Pos
 	connBad map[string]bool // a connector value of the wrong type was reported
@@ -152,9 +152,12 @@ func (c *compiler) claim(what string, name str, at core.Pos) bool {
 		c.names[ns] = seen
 	}
 	if first, dup := seen[name.V]; dup {
-		if first.what == what {
+		switch {
+		case first.what == what && what == "duplicate rule":
+			c.errf(name.Pos, "two duplicate rules are named %q (the first at %s): give each duplicate rule its own name", name.V, first.pos)
+		case first.what == what:
 			c.errf(name.Pos, "duplicate %s name %q (first defined at %s): give each %s its own name", what, name.V, first.pos, what)
-		} else {
+		default:
 			c.errf(name.Pos, "%s name %q is the name of a %s already (at %s): rules, sla and duplicate rules share names, since the names key the actions they take", what, name.V, first.what, first.pos)
 		}
 		return false

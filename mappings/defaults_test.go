@@ -37,8 +37,8 @@ func TestDefaults_LoadWithoutDiagnostics(t *testing.T) {
 	if m.Source != "embedded defaults" {
 		t.Errorf("Source = %q", m.Source)
 	}
-	if len(m.Rules) < 10 || len(m.Patterns) < 5 || len(m.Sync) != 1 {
-		t.Errorf("rules %d, patterns %d, sync %d", len(m.Rules), len(m.Patterns), len(m.Sync))
+	if len(m.Rules) < 20 || len(m.Patterns) != 5 || len(m.Sync) != 0 || len(m.SLAs) != 2 || len(m.Duplicates) != 1 {
+		t.Errorf("rules %d, patterns %d, sync %d, sla %d, duplicates %d", len(m.Rules), len(m.Patterns), len(m.Sync), len(m.SLAs), len(m.Duplicates))
 	}
 	// A configured system the mappings do not know is fine; a mapped one
 	// that is not configured is not.
@@ -118,15 +118,15 @@ func TestDefaults_PatternsFindKeys(t *testing.T) {
 				{From: pr, To: dev("KBOT-88"), Role: core.Fixes, Origin: core.Discovered},
 				{From: pr, To: core.Ref{System: "jira", Kind: core.ChangeTicket, ID: "DO-12"}, Role: core.Fixes, Origin: core.Discovered},
 			}},
-		{"help-desk tokens in the body", core.Item{Ref: pr, Title: "Fix reset", Body: "Reported in ZD-4521 and (#4533)."},
-			[]core.Link{
-				{From: pr, To: tk("4521"), Role: core.Mentions, Origin: core.Discovered},
-				{From: pr, To: tk("4533"), Role: core.Mentions, Origin: core.Discovered},
-			}},
-		{"ticket token in a mail subject", core.Item{Ref: mail, Title: "[#4521] Re: login broken"},
+		{"help-desk token in the body; a bare number is not a ticket", core.Item{Ref: pr, Title: "Fix reset", Body: "Reported in ZD-4521. Fixes #4533."},
+			[]core.Link{{From: pr, To: tk("4521"), Role: core.Mentions, Origin: core.Discovered}}},
+		{"the thread's ticket token, as the IMAP connector reports it", core.Item{Ref: mail, Title: "[#4521] Re: login broken", Fields: map[string]string{"token": "4521"}},
 			[]core.Link{{From: mail, To: tk("4521"), Role: core.ThreadOf, Origin: core.Discovered}}},
+		{"a token in a subject the connector did not accept", core.Item{Ref: mail, Title: "[#4521] Re: login broken", Fields: map[string]string{"follow_up_token": "4521"}}, nil},
 		{"no key in a longer word", core.Item{Ref: pr, Title: "KBOT-88x and XKBOT-12", Fields: map[string]string{"branch": "kbot-88"}}, nil},
 		{"a mail body is not searched", core.Item{Ref: mail, Title: "login broken", Body: "see [#4521]"}, nil},
+		{"the ticket's Developer ticket field", core.Item{Ref: tk("4521"), Title: "Reset broken", Fields: map[string]string{"Developer ticket": "KBOT-77"}},
+			[]core.Link{{From: tk("4521"), To: dev("KBOT-77"), Role: core.EscalatedTo, Origin: core.Discovered}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := m.Discover(&tc.item); !slices.Equal(got, tc.want) {
@@ -191,7 +191,7 @@ func TestDefaults_EscalateBug(t *testing.T) {
 	ticket.Title, ticket.Body = "Password reset link gives a 500", "Since Monday the reset link fails."
 	ticket.Labels = []string{"bug", "web"}
 	ticket.Priority, ticket.NativePriority = "high", "high"
-	ticket.Fields = map[string]string{"org": "Customer Corp.", "Steps to reproduce": "1. Forgot password\n2. Click the link"}
+	ticket.Fields = map[string]string{"org": "Customer Corp.", "Steps to reproduce": "1. Forgot password\n2. Click the link", "Reproducible": "yes"}
 	dev := view("jira/dev_ticket/KBOT-88", "To Do", m)
 
 	if !holds(t, r.If, envOf(ticket)) {
@@ -205,10 +205,15 @@ func TestDefaults_EscalateBug(t *testing.T) {
 	if holds(t, r.If, envOf(solved)) {
 		t.Error("a solved ticket is escalated")
 	}
-	typed := ticket
-	typed.Labels, typed.Fields = nil, map[string]string{"type": "Bug"}
-	if !holds(t, r.If, envOf(typed)) {
-		t.Error("a ticket whose type field is Bug is not escalated")
+	incomplete := ticket
+	incomplete.Fields = map[string]string{"org": "Customer Corp."}
+	if holds(t, r.If, envOf(incomplete)) {
+		t.Error("a bug without steps to reproduce is escalated before the reporter was asked")
+	}
+	infra := ticket
+	infra.Labels = []string{"bug", "infra"}
+	if holds(t, r.If, envOf(infra)) {
+		t.Error("an infrastructure problem gets a developer ticket")
 	}
 	question := ticket
 	question.Labels = []string{"question"}
@@ -225,7 +230,7 @@ func TestDefaults_EscalateBug(t *testing.T) {
 		t.Errorf("title = %q", got)
 	}
 	wantBody := "Escalated from help-desk ticket #4521 (Customer Corp.): https://example.com/4521\n\n" +
-		"Since Monday the reset link fails.\n\nSteps to reproduce:\n1. Forgot password\n2. Click the link\n"
+		"Since Monday the reset link fails.\n\nSteps to reproduce:\n1. Forgot password\n2. Click the link\n\nReproducible: yes\n"
 	if got := render(t, create.Body, env); got != wantBody {
 		t.Errorf("body = %q\nwant   %q", got, wantBody)
 	}
@@ -237,7 +242,7 @@ func TestDefaults_EscalateBug(t *testing.T) {
 	if got := render(t, create.Fields["priority"], envOf(unprioritised)); got != "Medium" {
 		t.Errorf("priority without one = %q, want Medium", got)
 	}
-	if len(create.Labels) != 1 || render(t, create.Labels[0], env) != "customer-corp" {
+	if len(create.Labels) != 2 || render(t, create.Labels[0], env) != "customer-corp" || render(t, create.Labels[1], env) != "backlog" {
 		t.Errorf("labels = %v", create.Labels)
 	}
 }
@@ -337,7 +342,7 @@ func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
 	ticket.Title = "Password reset broken"
 	dev := func(native string) core.ItemView {
 		v := view("jira/dev_ticket/KBOT-88", native, m)
-		v.Fields = map[string]string{"Release note": "Reset links now expire after 24 hours, in UTC."}
+		v.Fields = map[string]string{"resolution": "Reset links now expire after 24 hours, in UTC."}
 		return v
 	}
 	for _, tc := range []struct {
@@ -372,16 +377,37 @@ func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
 			t.Errorf("explanation lacks %q:\n%s", want, body)
 		}
 	}
-	if strings.Contains(render(t, comment.Body, envOf(ticket, view("jira/dev_ticket/KBOT-88", "Preprod Validated", m))), "\n\n\n") {
-		t.Error("an empty release note leaves a gap")
+	plain := view("jira/dev_ticket/KBOT-88", "Preprod Validated", m)
+	if strings.Contains(render(t, comment.Body, envOf(ticket, plain)), "\n\n\n") {
+		t.Error("an empty resolution leaves a gap")
+	}
+	// A resolution name says nothing to the customer; a Release note
+	// field, where Jira has one, comes first.
+	plain.Fields = map[string]string{"resolution": "Fixed"}
+	if body := render(t, comment.Body, envOf(ticket, plain)); strings.Contains(body, "Fixed") || strings.Contains(body, "\n\n\n") {
+		t.Errorf("the resolution name is explained to the customer:\n%s", body)
+	}
+	plain.Fields = map[string]string{"resolution": "Fixed", "Release note": "Links expire in UTC now."}
+	if body := render(t, comment.Body, envOf(ticket, plain)); !strings.Contains(body, "\n\nLinks expire in UTC now.\n\n") {
+		t.Errorf("the release note is not the explanation:\n%s", body)
 	}
 	if explain.Then[1].Status != core.StatusPending || solve.Then[0].Status != core.StatusSolved {
 		t.Error("wrong target statuses")
 	}
-	// A change ticket must be done too before the customer ticket is solved.
+	// With a change ticket, its being done is the deployment.
 	change := view("jira/change_ticket/DO-12", "In Progress", m)
 	if holds(t, solve.If, envOf(ticket, dev("Done"), change)) {
 		t.Error("solved before the change ticket is done")
+	}
+	done := view("jira/change_ticket/DO-12", "Done", m)
+	if !holds(t, solve.If, envOf(ticket, dev("Preprod Validated"), done)) {
+		t.Error("not solved when the change ticket deploying a validated fix is done")
+	}
+	if holds(t, solve.If, envOf(ticket, dev("QA Validated"), done)) {
+		t.Error("solved with a fix not validated in pre-production")
+	}
+	if tag := explain.Then[2]; tag.Kind != core.SetFields || render(t, tag.Fields["tags"], envOf(ticket, dev("Done"))) != "fix_explained" {
+		t.Errorf("the explanation is not recorded as the tag fix_explained: %+v", tag)
 	}
 }
 
@@ -436,6 +462,16 @@ func TestDefaults_DevTicketNoted(t *testing.T) {
 	if got := render(t, r.Then[0].Body, env); got != "Developer ticket KBOT-88 tracks this problem: https://example.com/KBOT-88\n" || r.Then[0].Public {
 		t.Errorf("note = %q public %v", got, r.Then[0].Public)
 	}
+	env.Target = ticket
+	if !holds(t, r.Then[0].If, env) {
+		t.Error("no note although none names the developer ticket")
+	}
+	// The duplicate rule's note named it already.
+	env.Item.Comments = []core.CommentView{{ID: "9", Body: "This looks like the problem of developer ticket KBOT-88", Public: false}}
+	env.Target = env.Item
+	if holds(t, r.Then[0].If, env) {
+		t.Error("a second note names the developer ticket")
+	}
 	if got := render(t, r.Then[1].Fields["Developer ticket"], env); got != "KBOT-88" {
 		t.Errorf("Developer ticket field = %q", got)
 	}
@@ -446,8 +482,9 @@ func TestDefaults_DevTicketNoted(t *testing.T) {
 func TestDefaults_Plan(t *testing.T) {
 	m := loadDefaults(t)
 	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
-	c := &core.Case{ID: 1, Items: []core.Item{{Ref: tk, Title: "Reset broken", Native: "open", Priority: "urgent",
-		Labels: []string{"bug"}, Fields: map[string]string{"org": "Customer Corp"}, UpdatedAt: time.Unix(1, 0)}}}
+	c := &core.Case{ID: 1, Items: []core.Item{{Ref: tk, Title: "Reset broken", Body: "The link gives a 500.", Native: "open", Priority: "urgent",
+		Labels: []string{"bug"}, Fields: map[string]string{"org": "Customer Corp", "Steps to reproduce": "Open the link.", "Reproducible": "yes"},
+		UpdatedAt: time.Unix(1, 0)}}}
 	plan := core.PlanCase(c, m, time.Unix(2, 0))
 	if len(plan.Errors) > 0 {
 		t.Fatal(plan.Errors)
@@ -458,7 +495,8 @@ func TestDefaults_Plan(t *testing.T) {
 	a := plan.Actions[0]
 	if a.Kind != core.Create || a.Target.String() != "jira/dev_ticket/" || a.Title != "Reset broken" ||
 		a.Fields["project"] != "KBOT" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
-		!slices.Equal(a.Labels, []string{"customer-corp"}) || a.Role != core.EscalatedTo {
+		!slices.Equal(a.Labels, []string{"customer-corp", "current-sprint"}) || a.Role != core.EscalatedTo ||
+		a.Fields["Help desk ticket"] != "4521" || a.Fields["Steps to reproduce"] != "Open the link." {
 		t.Errorf("create = %+v", a)
 	}
 }

@@ -75,12 +75,14 @@ func (c *compiler) calendars(files []rawFile) {
 		if raw.Pos.Line == 0 {
 			continue
 		}
+		// A second calendar is reported, and checked all the same.
+		cal := c.calendar(raw, "")
 		if first.Line != 0 {
 			c.errf(raw.Pos, "calendar is already defined at %s: the mappings have one default calendar (an sla may give its own under calendar:)", first)
 			continue
 		}
 		first = raw.Pos
-		if cal := c.calendar(raw, ""); cal != nil {
+		if cal != nil {
 			c.x.calendar = cal
 		}
 	}
@@ -242,7 +244,7 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 	for _, e := range raw.Targets.Entries {
 		prio := e.Key.V
 		if !slices.Contains(core.Priorities, prio) {
-			c.errf(e.Key.Pos, "%sunknown priority %q in targets (canonical priorities: %s)%s", prefix, prio, quoteList(core.Priorities), suggest(prio, core.Priorities))
+			c.errf(e.Key.Pos, "%sunknown priority %q in targets (canonical priorities: %s)%s", prefix, prio, quoteList(core.Priorities), suggestPriority(prio))
 			ok = false
 			continue
 		}
@@ -385,4 +387,16 @@ func (c *compiler) duplicate(raw rawDuplicate) *core.DuplicateRule {
 		return nil
 	}
 	return d
+}
+
+// suggestPriority is suggest for canonical priorities, knowing the usual
+// other names of normal.
+func suggestPriority(got string) string {
+	switch strings.ToLower(got) {
+	case "medium", "moderate", "standard", "default":
+		return `; did you mean "normal"?`
+	case "critical", "highest", "blocker":
+		return `; did you mean "urgent"?`
+	}
+	return suggest(got, core.Priorities)
 }

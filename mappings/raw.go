@@ -19,7 +19,7 @@ type rawFile struct {
 	Rules      list[rawRule]      `yaml:"rules"`
 	Sync       list[rawSync]      `yaml:"sync"`
 	People     list[rawPerson]    `yaml:"people"`
-	Checklists omap[omap[str]]    `yaml:"checklists"`
+	Checklists omap[rawChecklist] `yaml:"checklists"`
 	Calendar   rawCalendar        `yaml:"calendar"`
 	SLA        list[rawSLA]       `yaml:"sla"`
 	Duplicates list[rawDuplicate] `yaml:"duplicates"`
@@ -318,3 +318,11 @@ type rawDuplicate struct {
 
 func (*rawDuplicate) what() string       { return "duplicate rule" }
 func (*rawDuplicate) namePrefix() string { return "duplicate rule" }
+
+// rawChecklist is one checklist: what the reporter is asked for → where
+// the value is found.
+type rawChecklist struct {
+	omap[str]
+}
+
+func (*rawChecklist) keyPrefix() string { return "checklist" }
