@@ -54,6 +54,7 @@ func commands() []command {
 		{"replay", "[KEY ...] (--config FILE | --store DSN)", "re-queue dead-lettered actions (all when no key is given)", replay},
 		{"backfill", "SOURCE --since DATE --config FILE", "import a source's records through its poller (resumable)", backfill},
 		{"migrate", "(--config FILE | --store DSN)", "apply database migrations and exit", migrate},
+		{"digest", "--org ORG [--week 2026-W47] (--config FILE | --store DSN)", "print an organisation's weekly digest: tickets raised, done and scheduled", digestCmd},
 		{"sandbox", "[--dir DIR] [--listen ADDR] [--stand-ins]", "run the daemon against fakes of Jira, GitHub, Zendesk and IMAP on loopback and play the support story (make run)", sandboxCmd},
 		{"bench", "[--dir DIR] [--duration D]", "measure ingest, acknowledgement, reconcile and event-to-action figures on the sandbox", bench},
 	}

@@ -7,6 +7,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net/mail"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/digest"
+	"github.com/liaisonhq/liaison/internal/notify"
 )
 
 // Config is the daemon's configuration.
@@ -39,6 +43,11 @@ type Config struct {
 	// Connectors by instance name; each section has a kind (default: the
 	// instance name) and the connector's own keys.
 	Connectors map[string]map[string]any `yaml:"connectors"`
+	// Notify configures notifications: the SMTP server mail goes through
+	// and the private addresses outbound webhooks may reach.
+	Notify Notify `yaml:"notify"`
+	// Digest configures the weekly digest mail.
+	Digest Digest `yaml:"digest"`
 
 	path  string
 	nodes map[string]*ast.MappingNode
@@ -55,6 +64,46 @@ type Retention struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text or json
+}
+
+// Notify is the notify section:
+//
+//	notify:
+//	  smtp: {host: smtp.example.com, port: 587, tls: starttls, username: liaison, password_env: LIAISON_SMTP_PASSWORD, from: liaison@example.com}
+//	  allow: [10.20.0.0/16, hooks.internal]
+type Notify struct {
+	SMTP NotifySMTP `yaml:"smtp"`
+	// Allow lists CIDRs, addresses and host names that outbound webhooks
+	// may reach although they are private, loopback or link-local.
+	Allow []string `yaml:"allow"`
+}
+
+// NotifySMTP is the outgoing mail server for notifications and digests.
+// The password is read from the environment variable or file named.
+type NotifySMTP struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	TLS          string `yaml:"tls"` // starttls (default), tls, or plain (loopback only)
+	Username     string `yaml:"username"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	From         string `yaml:"from"`
+}
+
+// Digest is the digest section:
+//
+//	digest:
+//	  schedule: "mon 08:00"        # weekday and time, in timezone (the default)
+//	  timezone: Europe/Paris       # default UTC
+//	  template: digest.tmpl        # default: the embedded template
+//	  to: {"Acme Corp": [it-lead@acme.example]}
+//
+// Organisations are named as the customer tickets' "org" field names them.
+type Digest struct {
+	Template string              `yaml:"template"`
+	Schedule string              `yaml:"schedule"`
+	Timezone string              `yaml:"timezone"`
+	To       map[string][]string `yaml:"to"`
 }
 
 // Instance is one configured connector instance.
@@ -127,7 +176,56 @@ func Parse(path string, b []byte) (*Config, error) {
 	default:
 		return nil, fmt.Errorf("%s: log.level %q: want debug, info, warn or error", path, c.Log.Level)
 	}
+	if err := checkNotify(path, body, c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkNotify validates the notify and digest sections, with positions.
+func checkNotify(path string, body ast.Node, c *Config) error {
+	at := func(p string) *token.Token {
+		yp, err := yaml.PathString(p)
+		if err != nil {
+			return nil
+		}
+		if n, err := yp.FilterNode(body); err == nil && n != nil {
+			return n.GetToken()
+		}
+		return nil
+	}
+	var errs []error
+	for i, a := range c.Notify.Allow {
+		if _, err := notify.ParseAllow([]string{a}); err != nil {
+			errs = append(errs, posErr(path, at(fmt.Sprintf("$.notify.allow[%d]", i)), err.Error()))
+		}
+	}
+	if c.Digest.Schedule == "" {
+		c.Digest.Schedule = "mon 08:00"
+	}
+	if _, err := digest.ParseSchedule(c.Digest.Schedule); err != nil {
+		errs = append(errs, posErr(path, at("$.digest.schedule"), "digest."+err.Error()))
+	}
+	if c.Digest.Timezone != "" {
+		if _, err := time.LoadLocation(c.Digest.Timezone); err != nil {
+			errs = append(errs, posErr(path, at("$.digest.timezone"), fmt.Sprintf("digest.timezone %q: want a zone name such as Europe/Paris", c.Digest.Timezone)))
+		}
+	}
+	for _, org := range slices.Sorted(maps.Keys(c.Digest.To)) {
+		addrs := c.Digest.To[org]
+		if len(addrs) == 0 {
+			errs = append(errs, posErr(path, at("$.digest.to"), fmt.Sprintf("digest.to %q: no address", org)))
+		}
+		for _, a := range addrs {
+			if m, err := mail.ParseAddress(a); err != nil || m.Address != a {
+				errs = append(errs, posErr(path, at("$.digest.to"), fmt.Sprintf("digest.to %q: %q is not a bare mail address", org, a)))
+			}
+		}
+	}
+	if len(c.Digest.To) > 0 && c.Notify.SMTP.Host == "" {
+		errs = append(errs, posErr(path, at("$.digest"), "digest.to needs notify.smtp: digests are sent by mail"))
+	}
+	return errors.Join(errs...)
 }
 
 // StoreDSN resolves Store, reading env:NAME from the environment.

@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,13 +12,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/engine"
+	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/server"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/mappings"
@@ -30,9 +34,13 @@ type Daemon struct {
 	Engine   *engine.Engine
 	Server   *server.Server
 	Registry *prometheus.Registry
-	log      *slog.Logger
-	conns    []core.Connector
-	mapOpts  mappings.Options
+	// Notifier applies Notify actions and sends the digest's mail.
+	Notifier *notify.Notifier
+	// Digest sends the weekly digest; nil when digest.to is empty.
+	Digest  *digest.Scheduler
+	log     *slog.Logger
+	conns   []core.Connector
+	mapOpts mappings.Options
 }
 
 // Options tune Build for tests and tools.
@@ -94,20 +102,83 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	if err != nil {
 		return nil, err
 	}
+	notifier, err := newNotifier(cfg, st, o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	// The engine's series live on their own registry; the default one
 	// already carries the Go and process collectors and the connectors'.
 	reg := prometheus.NewRegistry()
 	met := engine.NewMetrics(reg, st)
 	eng, err := engine.New(engine.Options{Store: st, Connectors: conns, Mappings: m, Metrics: met, Clock: o.Clock,
 		Log: o.Log, Owner: o.Owner, Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, IdleWait: o.IdleWait,
-		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit})
+		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit, Notifier: notifier})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	dg, err := newDigest(cfg, st, notifier, eng, o)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected,
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}})
-	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, log: o.Log, conns: conns, mapOpts: mopts}, nil
+	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
+		log: o.Log, conns: conns, mapOpts: mopts}, nil
+}
+
+// newNotifier builds the notifier from the notify section. Without an
+// SMTP server it refuses mail; webhooks always go through the guard.
+func newNotifier(cfg *config.Config, st *store.Store, o Options) (*notify.Notifier, error) {
+	no := notify.Options{Allow: cfg.Notify.Allow, Records: st, Clock: o.Clock, Log: o.Log.With("component", "notify")}
+	if sm := cfg.Notify.SMTP; sm.Host != "" {
+		s := &notify.SMTP{Host: sm.Host, Port: sm.Port, TLS: sm.TLS, Username: sm.Username, From: sm.From}
+		switch {
+		case sm.PasswordEnv != "":
+			v := os.Getenv(sm.PasswordEnv)
+			if v == "" {
+				return nil, fmt.Errorf("notify.smtp.password_env: environment variable %q is empty", sm.PasswordEnv)
+			}
+			s.Password = core.Secret(v)
+		case sm.PasswordFile != "":
+			b, err := os.ReadFile(sm.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("notify.smtp.password_file: %w", err)
+			}
+			s.Password = core.Secret(strings.TrimSpace(string(b)))
+		}
+		no.SMTP = s
+	}
+	n, err := notify.New(no)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	return n, nil
+}
+
+// newDigest builds the weekly digest's scheduler, or nil when no
+// organisation is configured to receive one.
+func newDigest(cfg *config.Config, st *store.Store, n *notify.Notifier, eng *engine.Engine, o Options) (*digest.Scheduler, error) {
+	dc := cfg.Digest
+	if len(dc.To) == 0 {
+		return nil, nil
+	}
+	sched, err := digest.ParseSchedule(cmp.Or(dc.Schedule, "mon 08:00"))
+	if err != nil {
+		return nil, fmt.Errorf("digest.%w", err)
+	}
+	loc, err := time.LoadLocation(cmp.Or(dc.Timezone, "UTC"))
+	if err != nil {
+		return nil, fmt.Errorf("digest.timezone %q: %w", dc.Timezone, err)
+	}
+	tmpl, err := digest.LoadTemplate(dc.Template)
+	if err != nil {
+		return nil, err
+	}
+	return &digest.Scheduler{Store: st, Mailer: n, Template: tmpl, Schedule: sched, Location: loc, To: dc.To,
+		Mappings: eng.Mappings, Clock: o.Clock, Log: o.Log.With("component", "digest"), Owner: o.Owner}, nil
 }
 
 // LoadMappings loads the admin's folder, or the embedded defaults when dir
@@ -140,6 +211,13 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engDone := make(chan error, 1)
 	go func() { engDone <- d.Engine.Run(engCtx) }()
+	digestDone := make(chan struct{})
+	go func() {
+		defer close(digestDone)
+		if d.Digest != nil {
+			d.Digest.Run(engCtx)
+		}
+	}()
 	if d.Config.Mappings != "" {
 		go mappings.Watch(engCtx, d.Config.Mappings, d.Config.Reload, d.mapOpts,
 			func(m *core.Mappings) {
@@ -168,6 +246,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopEngine()
 	<-engDone
+	<-digestDone
 	for _, c := range d.conns {
 		if cl, ok := c.(interface{ Close() }); ok {
 			cl.Close()
