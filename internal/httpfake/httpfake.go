@@ -172,6 +172,30 @@ func (f *Faults) DropWebhook() bool {
 	return true
 }
 
+// Receiver is where a fake sends its webhooks: the receiver's url and the
+// secret they are signed with. The zero value sends none.
+type Receiver struct {
+	mu     sync.Mutex
+	url    string
+	secret string
+}
+
+// Set points later webhooks at url, signed with secret; an empty url stops
+// them.
+func (r *Receiver) Set(url, secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.url, r.secret = url, secret
+}
+
+// Target returns the url and secret set last; url is "" when webhooks are
+// not to be sent.
+func (r *Receiver) Target() (url, secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.url, r.secret
+}
+
 // SetRetryAfter sets h's Retry-After to d in whole seconds, rounded up, as
 // servers send it; nothing when d is not positive.
 func SetRetryAfter(h http.Header, d time.Duration) {

@@ -196,3 +196,19 @@ func TestPost(t *testing.T) {
 		t.Fatalf("error %q repeats the body or a header", err)
 	}
 }
+
+func TestReceiver(t *testing.T) {
+	var r Receiver
+	if url, secret := r.Target(); url != "" || secret != "" {
+		t.Fatalf("zero Receiver targets %q %q", url, secret)
+	}
+	r.Set("http://127.0.0.1:1/webhooks/jira/jira", "s1")
+	r.Set("http://127.0.0.1:2/webhooks/jira/jira", "s2")
+	if url, secret := r.Target(); url != "http://127.0.0.1:2/webhooks/jira/jira" || secret != "s2" {
+		t.Fatalf("Target = %q %q; want the last Set", url, secret)
+	}
+	r.Set("", "")
+	if url, _ := r.Target(); url != "" {
+		t.Fatalf("after Set(\"\", \"\") Target = %q", url)
+	}
+}

@@ -181,8 +181,7 @@ type Server struct {
 	used        int
 	notModified int
 	faults      httpfake.Faults
-	hookURL     string
-	hookSecret  string
+	hook        httpfake.Receiver
 	failDeliv   int
 	deliveries  []*Delivery
 	nextID      int64
@@ -324,11 +323,7 @@ func (s *Server) ResetCalls() { s.calls.Reset() }
 
 // SetWebhook sets where person actions send their webhooks and the secret
 // they are signed with (X-Hub-Signature-256). An empty url sends none.
-func (s *Server) SetWebhook(url, secret string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hookURL, s.hookSecret = url, secret
-}
+func (s *Server) SetWebhook(url, secret string) { s.hook.Set(url, secret) }
 
 // FailNext makes the next n API requests fail with status. 403 and 429 are
 // GitHub's secondary rate limit (its message and documentation_url), with

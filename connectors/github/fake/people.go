@@ -434,12 +434,11 @@ var hookClient = &http.Client{Timeout: 20 * time.Second}
 // deliver sends a webhook and records the delivery (not under mu). guid is
 // "" for a new delivery; a redelivery keeps the original's.
 func (s *Server) deliver(event, action, repo string, payload []byte, guid string, redelivery bool) error {
-	s.mu.Lock()
-	target, secret := s.hookURL, s.hookSecret
+	target, secret := s.hook.Target()
 	if target == "" {
-		s.mu.Unlock()
 		return nil
 	}
+	s.mu.Lock()
 	if s.faults.DropWebhook() {
 		s.mu.Unlock()
 		return nil

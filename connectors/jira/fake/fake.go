@@ -70,8 +70,7 @@ type Server struct {
 	faults httpfake.Faults
 	limits map[string]*issueLimit
 
-	hookURL    string
-	hookSecret string
+	hook       httpfake.Receiver
 	hookSeq    int
 	deliveries httpfake.Recorder[Delivery]
 	pending    sync.WaitGroup
@@ -272,11 +271,7 @@ func (s *Server) ResetCalls() { s.calls.Reset() }
 // SetWebhook sets where person actions send webhooks and the secret they
 // are signed with (X-Hub-Signature: sha256=<hex>); an empty secret sends
 // them unsigned, as a webhook registered without one.
-func (s *Server) SetWebhook(url, secret string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hookURL, s.hookSecret = url, secret
-}
+func (s *Server) SetWebhook(url, secret string) { s.hook.Set(url, secret) }
 
 // FailNext makes the next n API requests fail with status (429, 503, ...),
 // with a Retry-After header when retryAfter > 0. It replaces failures still
@@ -415,8 +410,8 @@ type hook struct {
 // deliver sends a webhook the way Jira does and returns once it is
 // answered. Without a configured URL nothing is sent.
 func (s *Server) deliver(h hook) error {
+	url, secret := s.hook.Target()
 	s.mu.Lock()
-	url, secret := s.hookURL, s.hookSecret
 	s.hookSeq++
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])

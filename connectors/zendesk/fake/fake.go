@@ -173,8 +173,7 @@ type Server struct {
 
 	calls   httpfake.Recorder[Call]
 	faults  httpfake.Faults
-	hookURL string
-	hookKey string
+	hook    httpfake.Receiver
 	hooks   httpfake.Recorder[Delivery]
 	client  *http.Client
 	pending sync.WaitGroup
@@ -282,11 +281,7 @@ func (s *Server) ResetCalls() { s.calls.Reset() }
 
 // SetWebhook sets where person actions send their signed webhooks; an
 // empty url sends none.
-func (s *Server) SetWebhook(url, secret string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hookURL, s.hookKey = url, secret
-}
+func (s *Server) SetWebhook(url, secret string) { s.hook.Set(url, secret) }
 
 // SetWebhookForm switches the shape of later webhooks.
 func (s *Server) SetWebhookForm(f WebhookForm) {

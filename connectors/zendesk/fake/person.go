@@ -317,11 +317,11 @@ func (s *Server) DeleteTicket(id int64) error {
 // send delivers the webhook for what just happened to ticket id and
 // returns once the receiver answered: an error when it did not answer 2xx.
 func (s *Server) send(id int64, event string, _ map[string]any) error {
-	s.mu.Lock()
-	if s.hookURL == "" {
-		s.mu.Unlock()
+	url, key := s.hook.Target()
+	if url == "" {
 		return nil
 	}
+	s.mu.Lock()
 	body := s.payloadLocked(id, event)
 	ts := s.now().UTC().Format(time.RFC3339)
 	h := http.Header{}
@@ -330,7 +330,7 @@ func (s *Server) send(id int64, event string, _ map[string]any) error {
 	h.Set("X-Zendesk-Webhook-Id", "01EJFTSCC78X5V07NPY2MHR00M")
 	h.Set("X-Zendesk-Webhook-Invocation-Id", strconv.FormatInt(s.next("event"), 10))
 	h.Set("X-Zendesk-Webhook-Signature-Timestamp", ts)
-	mac := hmac.New(sha256.New, []byte(s.hookKey))
+	mac := hmac.New(sha256.New, []byte(key))
 	mac.Write([]byte(ts))
 	mac.Write(body)
 	h.Set("X-Zendesk-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
@@ -339,7 +339,7 @@ func (s *Server) send(id int64, event string, _ map[string]any) error {
 		s.mu.Unlock()
 		return nil
 	}
-	url, client := s.hookURL, s.client
+	client := s.client
 	idx := s.hooks.Record(Delivery{Body: body, Header: h})
 	s.mu.Unlock()
 
