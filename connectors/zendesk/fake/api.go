@@ -717,6 +717,19 @@ func (s *Server) newComment(in *commentIn, agent int64) *comment {
 		AuthorID: author, Attachments: s.takeUploads(in.Uploads)}
 }
 
+// readTicket reads the ticket of a create or update body, and answers 400
+// when it is not JSON.
+func readTicket(w http.ResponseWriter, body []byte) (ticketIn, bool) {
+	var in struct {
+		Ticket ticketIn `json:"ticket"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		apiError(w, 400, "InvalidJSON", "request body is not JSON")
+		return ticketIn{}, false
+	}
+	return in.Ticket, true
+}
+
 // ticketIn is what the fake reads from a create or update body.
 type ticketIn struct {
 	Subject     string     `json:"subject"`
@@ -762,15 +775,12 @@ func (s *Server) createTicket(w http.ResponseWriter, key string, body []byte, ag
 		}
 	}
 	s.mu.Unlock()
-	var in struct {
-		Ticket ticketIn `json:"ticket"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		apiError(w, 400, "InvalidJSON", "request body is not JSON")
+	in, ok := readTicket(w, body)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
-	out, status, perr := s.createLocked(in.Ticket, agent, "api")
+	out, status, perr := s.createLocked(in, agent, "api")
 	if perr != "" {
 		s.mu.Unlock()
 		apiError(w, status, "RecordInvalid", perr)
@@ -968,15 +978,12 @@ func normTag(t string) string {
 }
 
 func (s *Server) updateTicket(w http.ResponseWriter, id int64, body []byte, agent int64) {
-	var in struct {
-		Ticket ticketIn `json:"ticket"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		apiError(w, 400, "InvalidJSON", "request body is not JSON")
+	in, ok := readTicket(w, body)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
-	out, status, problem, event := s.updateLocked(id, in.Ticket, agent)
+	out, status, problem, event := s.updateLocked(id, in, agent)
 	s.mu.Unlock()
 	if problem != "" {
 		code := "RecordInvalid"
