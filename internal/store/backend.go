@@ -20,22 +20,29 @@ type backend interface {
 
 	// serial runs fn in a transaction serialised with every other serial
 	// transaction of the store, on every replica: the writes that can join
-	// or split cases or that resolve a record's case and act on it. fn may
-	// run more than once when the database asks for a retry, so it must
-	// keep no state across runs.
+	// or split cases. It is durable when it returns nil. fn may run more
+	// than once when the database asks for a retry, so it must keep no
+	// state across runs.
 	serial(ctx context.Context, fn func(q querier) error) error
-	// write runs fn in a transaction that only needs row locks.
-	write(ctx context.Context, fn func(q querier) error) error
+	// write runs fn in a transaction that only needs row locks. With
+	// durable false the commit need not reach the disk before write
+	// returns (a power failure may lose it, never half of it): for the
+	// bookkeeping whose loss only repeats work — claims, releases, failed
+	// attempts, leases, cursors.
+	write(ctx context.Context, durable bool, fn func(q querier) error) error
+	// writeOne runs one statement as a write of its own.
+	writeOne(ctx context.Context, durable bool, query string, args ...any) (int64, error)
 	// read runs fn against one consistent snapshot.
 	read(ctx context.Context, fn func(q querier) error) error
-	// reader answers single-statement reads; writeOne runs one statement
-	// as its own transaction.
+	// reader answers single-statement reads.
 	reader() querier
-	writeOne(ctx context.Context, query string, args ...any) (int64, error)
 
 	// forUpdate is appended to a SELECT that must lock the rows it reads
 	// (" FOR UPDATE" on PostgreSQL; SQLite has one writer and needs none).
 	forUpdate() string
+	// forShare locks the rows read against change but not against other
+	// readers (" FOR SHARE" on PostgreSQL).
+	forShare() string
 	// skipLocked is appended to the claim's inner SELECT, so replicas
 	// claiming at once pass over each other's rows instead of waiting.
 	skipLocked() string

@@ -94,57 +94,74 @@ func BenchmarkIngestConcurrent(b *testing.B) {
 	}
 }
 
-// BenchmarkClaimLoadComplete measures the worker's round: claim a dirty
-// case, load it, enqueue an action, complete it, release, reporting
-// cases/s.
+// BenchmarkClaimLoadComplete measures the workers' round: claim a dirty
+// case, load it, enqueue an action, complete it, release it — by one
+// worker and by eight at once, as the engine runs them — reporting cases/s.
 func BenchmarkClaimLoadComplete(b *testing.B) {
 	w := loadWorkload(b, 2000)
-	benchBackends(b, func(b *testing.B, s *Store) {
-		ctx := context.Background()
-		n := 0
-		refill := func() {
-			if _, err := s.Ingest(ctx, w.batch("run", n, 500)); err != nil {
-				b.Fatal(err)
-			}
-			n += 500
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			benchBackends(b, func(b *testing.B, s *Store) {
+				ctx := context.Background()
+				// Enough dirty cases for the whole run, made up front.
+				for n := 0; n < b.N+6000; n += 500 {
+					if _, err := s.Ingest(ctx, w.batch("run", n, 500)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var done atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				start := time.Now()
+				for i := range workers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						owner := fmt.Sprint("bench-", i)
+						for done.Load() < int64(b.N) {
+							ids, err := s.ClaimCases(ctx, owner, time.Now(), 4, time.Minute)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if len(ids) == 0 {
+								b.Error("ran out of dirty cases")
+								return
+							}
+							for _, id := range ids {
+								if err := workRound(ctx, s, owner, id, int(done.Add(1))); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.ReportMetric(float64(done.Load())/time.Since(start).Seconds(), "cases/s")
+
+			})
+		})
+	}
+}
+
+// workRound is one reconcile of a case as the engine does it, with one
+// action planned and applied.
+func workRound(ctx context.Context, s *Store, owner string, id core.CaseID, n int) error {
+	c, err := s.LoadCase(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(c.Items) > 0 {
+		subj := c.Items[0].Ref
+		a := core.Action{Key: fmt.Sprintf("bench|%d|%d", id, n), Case: id, Rule: "bench", Kind: core.AddComment,
+			Target: subj, Subject: subj, Body: "mirrored", SourceComment: fmt.Sprint(n)}
+		if _, err := s.Enqueue(ctx, []core.Action{a}); err != nil {
+			return err
 		}
-		b.ResetTimer()
-		start := time.Now()
-		done := 0
-		for done < b.N {
-			ids, err := s.ClaimCases(ctx, "bench", time.Now(), 50, time.Minute)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(ids) == 0 {
-				b.StopTimer()
-				refill()
-				b.StartTimer()
-				continue
-			}
-			for _, id := range ids {
-				c, err := s.LoadCase(ctx, id)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(c.Items) == 0 {
-					b.Fatalf("case %d loads empty", id)
-				}
-				subj := c.Items[0].Ref
-				a := core.Action{Key: fmt.Sprintf("bench|%d|%d", id, done), Case: id, Rule: "bench", Kind: core.AddComment,
-					Target: subj, Subject: subj, Body: "mirrored", SourceComment: fmt.Sprint(done)}
-				if _, err := s.Enqueue(ctx, []core.Action{a}); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Complete(ctx, a, core.Result{CommentID: "c"}, core.AuditEntry{Detail: "comment c"}); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.ReleaseCase(ctx, id, "bench", time.Time{}); err != nil {
-					b.Fatal(err)
-				}
-				done++
-			}
+		if err := s.Complete(ctx, a, core.Result{CommentID: "c"}, core.AuditEntry{Detail: "comment c"}); err != nil {
+			return err
 		}
-		b.ReportMetric(float64(done)/time.Since(start).Seconds(), "cases/s")
-	})
+	}
+	return s.ReleaseCase(ctx, id, owner, time.Time{})
 }

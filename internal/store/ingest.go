@@ -16,7 +16,8 @@ import (
 // older snapshot changes nothing but the comment and Seen unions), the
 // explicit links (never removed by Ingest), and the record's discovered
 // links, which replace the ones its previous event produced — a removal
-// can split the case. A link to an unknown record creates a placeholder row
+// can split the case. A nil Discovered leaves them as they are (the event
+// had no text to search); an empty one removes them. A link to an unknown record creates a placeholder row
 // for it in the same case; a link across two cases joins them. Every case
 // touched is marked dirty, due now.
 //
@@ -157,6 +158,12 @@ func (g *graph) ingest(ctx context.Context, in *core.Ingest) error {
 		if err := g.link(ctx, l, row.ref); err != nil {
 			return err
 		}
+	}
+	if in.Discovered == nil {
+		// Nothing was looked for (a comment-only event has no text to
+		// search): the record's discovered links stay as they are. An
+		// empty, non-nil list means "searched, found none".
+		return nil
 	}
 	return g.rediscover(ctx, row, in.Discovered)
 }

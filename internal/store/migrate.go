@@ -82,7 +82,7 @@ func migrate(ctx context.Context, be migrator, fsys fs.FS, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return be.write(ctx, func(q querier) error {
+	return be.write(ctx, true, func(q querier) error {
 		if err := be.lockMigrations(ctx, q); err != nil {
 			return fmt.Errorf("store: lock migrations: %w", err)
 		}

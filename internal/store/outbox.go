@@ -18,16 +18,31 @@ const maxErrorText = 2000
 // caseOf returns the case record r is in now, or, for a record not stored,
 // the case id given resolved through joins. Actions carry the case they
 // were planned for, which a join may have retired since.
-func caseOf(ctx context.Context, q querier, r core.Ref, given core.CaseID) (int64, error) {
-	var c int64
-	err := q.queryRow(ctx, `SELECT case_id FROM items WHERE ref = $1`, r.String()).Scan(&c)
-	if err == nil {
-		return c, nil
-	}
-	if !isNoRows(err) {
-		return 0, fmt.Errorf("store: case of %q: %w", r.String(), err)
+func (s *Store) caseOf(ctx context.Context, q querier, r core.Ref, given core.CaseID) (int64, error) {
+	c, err := s.recordCase(ctx, q, r)
+	if err != nil || c != 0 {
+		return c, err
 	}
 	return resolveCase(ctx, q, int64(given))
+}
+
+// recordCase returns the case record r is in, 0 when it is not stored.
+//
+// On PostgreSQL the record's row is locked against change until the
+// transaction ends (FOR SHARE), so a join or split that would move it
+// waits, and then also moves what this transaction filed under the case.
+// That is what lets Enqueue and Complete run beside Ingest rather than
+// serialised with it.
+func (s *Store) recordCase(ctx context.Context, q querier, r core.Ref) (int64, error) {
+	var c int64
+	err := q.queryRow(ctx, `SELECT case_id FROM items WHERE ref = $1`+s.be.forShare(), r.String()).Scan(&c)
+	switch {
+	case isNoRows(err):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("store: case of %q: %w", r.String(), err)
+	}
+	return c, nil
 }
 
 // resolveCase follows a joined case id to the case it went into.
@@ -71,14 +86,35 @@ func (s *Store) Enqueue(ctx context.Context, actions []core.Action) (int, error)
 		}
 		enc[i] = b
 	}
+	// Subjects are looked up (and locked) in one order, so that two
+	// Enqueues cannot each wait for a row the other holds.
+	subjects := make([]core.Ref, 0, len(actions))
+	for _, a := range actions {
+		subjects = append(subjects, a.Subject)
+	}
+	slices.SortFunc(subjects, func(a, b core.Ref) int { return strings.Compare(a.String(), b.String()) })
+	subjects = slices.Compact(subjects)
 	var added int
-	err := s.be.serial(ctx, func(q querier) error {
+	err := s.be.write(ctx, true, func(q querier) error {
 		added = 0
 		now := s.now()
-		for i, a := range actions {
-			c, err := caseOf(ctx, q, a.Subject, a.Case)
+		cases := make(map[core.Ref]int64, len(subjects))
+		for _, r := range subjects {
+			c, err := s.recordCase(ctx, q, r)
 			if err != nil {
 				return err
+			}
+			if c != 0 {
+				cases[r] = c
+			}
+		}
+		for i, a := range actions {
+			c, ok := cases[a.Subject]
+			if !ok {
+				var err error
+				if c, err = resolveCase(ctx, q, int64(a.Case)); err != nil {
+					return err
+				}
 			}
 			n, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, created_at, updated_at)
 VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
@@ -161,10 +197,16 @@ func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, au
 	if err != nil {
 		return err
 	}
-	return s.be.serial(ctx, func(q querier) error {
+	// Only a created record or a returned snapshot can change which case
+	// a record is in; without them Complete runs beside Ingest.
+	run := func(ctx context.Context, fn func(querier) error) error { return s.be.write(ctx, true, fn) }
+	if !res.Created.IsZero() || res.Item != nil {
+		run = s.be.serial
+	}
+	return run(ctx, func(q querier) error {
 		now := s.now()
 		g := newGraph(s, q, now)
-		c, err := caseOf(ctx, q, a.Subject, a.Case)
+		c, err := s.caseOf(ctx, q, a.Subject, a.Case)
 		if err != nil {
 			return err
 		}
@@ -257,17 +299,14 @@ ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
 		}
 		// The case the action's subject is in after the links above.
 		if audit.Case == 0 || len(g.touched) > 0 {
-			if audit.Case, err = caseOfID(ctx, q, a.Subject, c); err != nil {
+			id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(c))
+			if err != nil {
 				return err
 			}
+			audit.Case = core.CaseID(id)
 		}
 		return appendAudit(ctx, q, audit, now)
 	})
-}
-
-func caseOfID(ctx context.Context, q querier, r core.Ref, c int64) (core.CaseID, error) {
-	id, err := caseOf(ctx, q, r, core.CaseID(c))
-	return core.CaseID(id), err
 }
 
 func putSynced(ctx context.Context, q querier, x, y core.Ref, field, value string, now int64) error {
@@ -307,7 +346,7 @@ func (s *Store) Fail(ctx context.Context, key string, errText string, next time.
 	if len(errText) > maxErrorText {
 		errText = strings.ToValidUTF8(errText[:maxErrorText], "") + "…"
 	}
-	n, err := s.be.writeOne(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
+	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
 WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state), s.now())
 	if err != nil {
 		return fmt.Errorf("store: fail %q: %w", key, err)
@@ -328,7 +367,7 @@ WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state)
 // that are not dead are ignored.
 func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 	var n int
-	err := s.be.serial(ctx, func(q querier) error {
+	err := s.be.write(ctx, true, func(q querier) error {
 		n = 0
 		now := s.now()
 		cases := map[int64]bool{}
@@ -357,9 +396,15 @@ func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 		}
 		ids := make([]int64, 0, len(cases))
 		for c := range cases {
+			// A join may have retired the case since the row was read.
+			c, err := resolveCase(ctx, q, c)
+			if err != nil {
+				return err
+			}
 			ids = append(ids, c)
 		}
 		slices.Sort(ids)
+		ids = slices.Compact(ids)
 		return s.bulk.markDirty(ctx, q, ids, now)
 	})
 	return n, err
@@ -371,7 +416,7 @@ func (s *Store) RecordConflict(ctx context.Context, c core.Conflict) error {
 	if at == 0 {
 		at = s.now()
 	}
-	_, err := s.be.writeOne(ctx, `INSERT INTO conflicts (at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last)
+	_, err := s.be.writeOne(ctx, true, `INSERT INTO conflicts (at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		at, int64(c.Case), c.Rule, c.Field, c.A.String(), c.AVal, c.B.String(), c.BVal, c.Last)
 	if err != nil {

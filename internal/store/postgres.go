@@ -81,6 +81,7 @@ func lockKey(schema, purpose string) int64 {
 
 func (b *pgBackend) name() string       { return "postgres" }
 func (b *pgBackend) forUpdate() string  { return " FOR UPDATE" }
+func (b *pgBackend) forShare() string   { return " FOR SHARE" }
 func (b *pgBackend) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 func (b *pgBackend) least() string      { return "LEAST" }
 func (b *pgBackend) reader() querier    { return pgQuerier{b.pool} }
@@ -89,21 +90,30 @@ func (b *pgBackend) close() error       { b.pool.Close(); return nil }
 // reclaim: PostgreSQL's autovacuum reuses the space Prune frees.
 func (b *pgBackend) reclaim(context.Context) error { return nil }
 
-func (b *pgBackend) writeOne(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := b.pool.Exec(ctx, query, args...)
-	return tag.RowsAffected(), err
+func (b *pgBackend) writeOne(ctx context.Context, durable bool, query string, args ...any) (int64, error) {
+	if durable {
+		tag, err := b.pool.Exec(ctx, query, args...)
+		return tag.RowsAffected(), err
+	}
+	var n int64
+	err := b.write(ctx, false, func(q querier) error {
+		var err error
+		n, err = q.exec(ctx, query, args...)
+		return err
+	})
+	return n, err
 }
 
 func (b *pgBackend) serial(ctx context.Context, fn func(querier) error) error {
-	return b.tx(ctx, pgx.TxOptions{}, b.serialKey, fn)
+	return b.tx(ctx, pgx.TxOptions{}, b.serialKey, true, fn)
 }
 
-func (b *pgBackend) write(ctx context.Context, fn func(querier) error) error {
-	return b.tx(ctx, pgx.TxOptions{}, 0, fn)
+func (b *pgBackend) write(ctx context.Context, durable bool, fn func(querier) error) error {
+	return b.tx(ctx, pgx.TxOptions{}, 0, durable, fn)
 }
 
 func (b *pgBackend) read(ctx context.Context, fn func(querier) error) error {
-	return b.tx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, 0, fn)
+	return b.tx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, 0, true, fn)
 }
 
 func (b *pgBackend) lockMigrations(ctx context.Context, q querier) error {
@@ -137,9 +147,9 @@ func (b *pgBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int64, 
 // tx runs fn in a transaction, under the advisory lock key when it is not
 // zero, and runs it again when PostgreSQL aborted it to resolve a deadlock
 // or a serialisation failure.
-func (b *pgBackend) tx(ctx context.Context, o pgx.TxOptions, key int64, fn func(querier) error) error {
+func (b *pgBackend) tx(ctx context.Context, o pgx.TxOptions, key int64, durable bool, fn func(querier) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.tryTx(ctx, o, key, fn)
+		err := b.tryTx(ctx, o, key, durable, fn)
 		var pe *pgconn.PgError
 		if attempt < pgRetries && errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") {
 			continue
@@ -148,13 +158,20 @@ func (b *pgBackend) tx(ctx context.Context, o pgx.TxOptions, key int64, fn func(
 	}
 }
 
-func (b *pgBackend) tryTx(ctx context.Context, o pgx.TxOptions, key int64, fn func(querier) error) error {
+func (b *pgBackend) tryTx(ctx context.Context, o pgx.TxOptions, key int64, durable bool, fn func(querier) error) error {
 	tx, err := b.pool.BeginTx(ctx, o)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
 	q := pgQuerier{tx}
+	if !durable && o.AccessMode != pgx.ReadOnly {
+		// The commit returns without waiting for the WAL flush: a crash
+		// may lose it (whole), never corrupt anything.
+		if _, err := q.exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("store: asynchronous commit: %w", err)
+		}
+	}
 	if key != 0 {
 		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
 			return fmt.Errorf("store: serialise: %w", err)

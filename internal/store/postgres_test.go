@@ -97,7 +97,7 @@ func TestPostgres_Contract(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		// DELETE, not TRUNCATE: on tables this small it is much faster,
 		// as it creates no new files to sync.
-		err = s.be.write(context.Background(), func(q querier) error {
+		err = s.be.write(context.Background(), true, func(q querier) error {
 			for _, table := range []string{"items", "links", "inbox", "work", "case_merges", "outbox", "cursors",
 				"mirrors", "synced", "audit", "conflicts", "leases"} {
 				if _, err := q.exec(context.Background(), "DELETE FROM "+table); err != nil {

@@ -36,7 +36,7 @@ func (s *Store) ClaimCases(ctx context.Context, owner string, now time.Time, n i
 	at := unixNano(now)
 	type claimed struct{ id, due int64 }
 	var got []claimed
-	err := s.be.write(ctx, func(q querier) error {
+	err := s.be.write(ctx, false, func(q querier) error {
 		got = got[:0]
 		return all(q.query(ctx, `UPDATE work SET claimed_by = $1, claimed_until = $2, claimed_gen = dirty_gen
 WHERE case_id IN (SELECT case_id FROM work WHERE due_at <= $3 AND claimed_until <= $3
@@ -73,7 +73,9 @@ func (s *Store) ReleaseCase(ctx context.Context, id core.CaseID, owner string, r
 	if owner == "" {
 		return errors.New("store: release case: empty owner")
 	}
-	return s.be.write(ctx, func(q querier) error {
+	// Not durable: a release lost to a power failure only means the case
+	// is claimed again when its lease runs out.
+	return s.be.write(ctx, false, func(q querier) error {
 		c, err := resolveCase(ctx, q, int64(id))
 		if err != nil {
 			return err
@@ -112,7 +114,7 @@ func (s *Store) MarkDirty(ctx context.Context, id core.CaseID, at time.Time) err
 	if due == 0 {
 		due = s.now()
 	}
-	return s.be.write(ctx, func(q querier) error {
+	return s.be.write(ctx, true, func(q querier) error {
 		c, err := resolveCase(ctx, q, int64(id))
 		if err != nil {
 			return err

@@ -211,7 +211,7 @@ func (s *Store) Cursor(ctx context.Context, source string) (string, error) {
 
 // SetCursor stores a poll source's cursor.
 func (s *Store) SetCursor(ctx context.Context, source, cursor string) error {
-	_, err := s.be.writeOne(ctx, `INSERT INTO cursors (source, value, updated_at) VALUES ($1, $2, $3)
+	_, err := s.be.writeOne(ctx, false, `INSERT INTO cursors (source, value, updated_at) VALUES ($1, $2, $3)
 ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, source, cursor, s.now())
 	if err != nil {
 		return fmt.Errorf("store: set cursor of %q: %w", source, err)
@@ -224,7 +224,7 @@ ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded
 // statement decides, so two replicas asking at once cannot both win.
 func (s *Store) Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
 	at := unixNano(now)
-	n, err := s.be.writeOne(ctx, `INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3)
+	n, err := s.be.writeOne(ctx, false, `INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
 WHERE leases.owner = excluded.owner OR leases.expires_at <= $4`, name, owner, at+int64(ttl), at)
 	if err != nil {
@@ -258,7 +258,7 @@ func (s *Store) Prune(ctx context.Context, rawBefore, auditBefore time.Time) (in
 			continue
 		}
 		for {
-			n, err := s.be.writeOne(ctx, st.sql, unixNano(st.before), pruneChunk)
+			n, err := s.be.writeOne(ctx, false, st.sql, unixNano(st.before), pruneChunk)
 			if err != nil {
 				return total, fmt.Errorf("store: prune %s: %w", st.what, err)
 			}

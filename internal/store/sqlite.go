@@ -31,11 +31,20 @@ type sqliteBackend struct {
 	// turn is the writer's token, held for a whole write transaction: a
 	// channel rather than a mutex, so that a caller whose context ends
 	// stops waiting.
-	turn   chan struct{}
-	wdb    *sql.DB
-	wc     *sql.Conn            // the writer connection; nil after a failure, reopened on use
-	stmts  map[string]*sql.Stmt // prepared on wc
-	closed bool
+	turn chan struct{}
+	// queue holds the writes waiting for the group commit; leading says a
+	// caller is committing groups (see write).
+	qmu     sync.Mutex
+	queue   []*writeReq
+	leading bool
+
+	wdb   *sql.DB
+	wc    *sql.Conn            // the writer connection; nil after a failure, reopened on use
+	stmts map[string]*sql.Stmt // prepared on wc
+	// syncFull is the writer connection's synchronous setting: FULL (as
+	// opened) or NORMAL.
+	syncFull bool
+	closed   bool
 
 	r     *sql.DB
 	rstmt *stmtCache
@@ -180,7 +189,7 @@ func (b *sqliteBackend) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: open sqlite %q: %w", b.path, err)
 	}
-	b.wc, b.stmts = c, map[string]*sql.Stmt{}
+	b.wc, b.stmts, b.syncFull = c, map[string]*sql.Stmt{}, true
 	return nil
 }
 
@@ -198,6 +207,7 @@ func (b *sqliteBackend) dropConn(err error) {
 
 func (b *sqliteBackend) name() string       { return "sqlite" }
 func (b *sqliteBackend) forUpdate() string  { return "" }
+func (b *sqliteBackend) forShare() string   { return "" }
 func (b *sqliteBackend) skipLocked() string { return "" }
 func (b *sqliteBackend) least() string      { return "min" }
 func (b *sqliteBackend) reader() querier    { return dbQuerier{b.r, b.rstmt} }
@@ -258,33 +268,161 @@ func (b *sqliteBackend) close() error {
 // serial and write are the same on SQLite: the single writer connection
 // already serialises every write transaction.
 func (b *sqliteBackend) serial(ctx context.Context, fn func(querier) error) error {
-	return b.write(ctx, fn)
+	return b.write(ctx, true, fn)
 }
 
-// write runs fn in BEGIN IMMEDIATE … COMMIT on the writer connection.
-// IMMEDIATE takes SQLite's write lock up front, so a transaction never
-// fails half-way for want of it (another process, such as `liaison
-// migrate`, may hold the file). Once fn succeeded the commit is not
-// cancelled with ctx: the caller learns either that it is durable or that
-// it failed, never "maybe".
-func (b *sqliteBackend) write(ctx context.Context, fn func(querier) error) error {
-	if err := b.take(ctx); err != nil {
-		return err
+// writeReq is one write waiting for the group commit.
+type writeReq struct {
+	ctx     context.Context
+	durable bool
+	fn      func(querier) error
+	err     error
+	done    chan struct{}
+}
+
+// write runs fn in a transaction on the writer connection and returns once
+// it is durable (or failed).
+//
+// Writes that arrive while another commits are committed together (group
+// commit): the first caller to find no commit in progress becomes the
+// leader and runs every queued write, each in a savepoint of one BEGIN
+// IMMEDIATE … COMMIT, so that one fsync covers them all while a write that
+// fails rolls back alone. With several workers completing actions at once
+// this, not the disk's fsync rate, is what bounds their throughput.
+//
+// A group with a durable write in it is committed with synchronous=FULL
+// (the WAL is fsynced before the commit returns); a group of bookkeeping
+// only with synchronous=NORMAL, which skips the fsync — such a commit
+// reaches the disk with the next durable one or checkpoint, and a power
+// failure before that loses it whole, never half of it.
+//
+// A write whose context ended before its turn is not run. Once it runs,
+// its statements are not cancelled with its context: on SQLite an
+// interrupted statement rolls back the whole transaction, which would fail
+// the writes sharing it. Nor is the commit: the caller learns that its
+// write is durable or that it failed, never "maybe".
+func (b *sqliteBackend) write(ctx context.Context, durable bool, fn func(querier) error) error {
+	req := &writeReq{ctx: ctx, durable: durable, fn: fn, done: make(chan struct{})}
+	b.qmu.Lock()
+	b.queue = append(b.queue, req)
+	lead := !b.leading
+	b.leading = true
+	b.qmu.Unlock()
+	if lead {
+		b.lead()
+	}
+	<-req.done
+	return req.err
+}
+
+// lead commits queued writes in groups until the queue is empty.
+func (b *sqliteBackend) lead() {
+	for {
+		b.qmu.Lock()
+		group := b.queue
+		b.queue = nil
+		if len(group) == 0 {
+			b.leading = false
+		}
+		b.qmu.Unlock()
+		if len(group) == 0 {
+			return
+		}
+		b.commit(group)
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+// commit runs a group of writes in one transaction and sets each one's
+// outcome.
+func (b *sqliteBackend) commit(group []*writeReq) {
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	if err := b.take(context.Background()); err != nil {
+		fail(err)
+		return
 	}
 	defer b.give()
+	ctx := context.Background()
+	durable := false
+	for _, r := range group {
+		durable = durable || r.durable
+	}
+	// In memory (a throwaway file) the connection stays at OFF.
+	if b.tempDir == "" && durable != b.syncFull {
+		mode := "NORMAL"
+		if durable {
+			mode = "FULL"
+		}
+		if _, err := b.wc.ExecContext(ctx, `PRAGMA synchronous = `+mode); err != nil {
+			b.dropConn(err)
+			fail(fmt.Errorf("store: synchronous %s: %w", mode, err))
+			return
+		}
+		b.syncFull = durable
+	}
 	if _, err := b.wc.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		b.dropConn(err)
-		return fmt.Errorf("store: begin: %w", err)
+		fail(fmt.Errorf("store: begin: %w", err))
+		return
 	}
-	if err := fn(writerQuerier{b}); err != nil {
+	q := writerQuerier{b}
+	ran := 0
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("store: wait for the writer: %w", err)
+			continue
+		}
+		if _, err := q.exec(ctx, `SAVEPOINT write`); err != nil {
+			b.rollback()
+			fail(fmt.Errorf("store: savepoint: %w", err))
+			return
+		}
+		if err := runWrite(r.fn, q); err != nil {
+			r.err = err
+			if _, rerr := q.exec(ctx, `ROLLBACK TO write`); rerr != nil {
+				// SQLite rolled the whole transaction back (a full
+				// disk, an I/O error): the group's earlier writes are
+				// gone too.
+				b.rollback()
+				fail(fmt.Errorf("store: write rolled back with another that failed: %w", err))
+				return
+			}
+		}
+		if _, err := q.exec(ctx, `RELEASE write`); err != nil {
+			b.rollback()
+			fail(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+		ran++
+	}
+	if ran == 0 {
 		b.rollback()
-		return err
+		return
 	}
-	if _, err := b.wc.ExecContext(context.WithoutCancel(ctx), `COMMIT`); err != nil {
+	if _, err := b.wc.ExecContext(ctx, `COMMIT`); err != nil {
 		b.rollback()
-		return fmt.Errorf("store: commit: %w", err)
+		fail(fmt.Errorf("store: commit: %w", err))
 	}
-	return nil
+}
+
+// runWrite runs one write of a group, turning a panic into its error: the
+// writes sharing the transaction must still get their answer, and the
+// next group its leader.
+func runWrite(fn func(querier) error, q querier) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write panicked: %v", p)
+		}
+	}()
+	return fn(q)
 }
 
 func (b *sqliteBackend) rollback() {
@@ -295,14 +433,14 @@ func (b *sqliteBackend) rollback() {
 	}
 }
 
-// writeOne runs one statement as its own transaction.
-func (b *sqliteBackend) writeOne(ctx context.Context, query string, args ...any) (int64, error) {
-	if err := b.take(ctx); err != nil {
-		return 0, err
-	}
-	defer b.give()
-	n, err := writerQuerier{b}.exec(ctx, query, args...)
-	b.dropConn(err)
+// writeOne runs one statement as a write of its own (group-committed).
+func (b *sqliteBackend) writeOne(ctx context.Context, durable bool, query string, args ...any) (int64, error) {
+	var n int64
+	err := b.write(ctx, durable, func(q querier) error {
+		var err error
+		n, err = q.exec(ctx, query, args...)
+		return err
+	})
 	return n, err
 }
 

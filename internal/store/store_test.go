@@ -176,7 +176,7 @@ func TestMigrate_FromVersion1BackfillsKinds(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, ref := range []string{"jira/dev_ticket/KBOT-1", "github/pull_request/acme/kbot#1"} {
-				if _, err := old.be.writeOne(ctx, `INSERT INTO items (ref, case_id, snapshot, updated_at) VALUES ($1, 1, $2, 5)`,
+				if _, err := old.be.writeOne(ctx, true, `INSERT INTO items (ref, case_id, snapshot, updated_at) VALUES ($1, 1, $2, 5)`,
 					ref, `{"ref":{"System":"`+strings.Split(ref, "/")[0]+`"}}`); err != nil {
 					t.Fatal(err)
 				}
@@ -204,7 +204,7 @@ func TestMigrate_RefusesANewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.be.writeOne(context.Background(), `INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'from_the_future', 0)`); err != nil {
+	if _, err := s.be.writeOne(context.Background(), true, `INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'from_the_future', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

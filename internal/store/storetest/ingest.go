@@ -232,7 +232,8 @@ var ingestBehaviours = []behaviour{
 		f.drain()
 
 		in = event("github", "g2", snap(pr, "unrelated", "open", at(time.Minute)))
-		f.ingest(in) // no Discovered: the key is gone
+		in.Discovered = []core.Link{} // searched, and the key is gone
+		f.ingest(in)
 		if got := f.sameCase(ticket, dev); got != id {
 			t := f.t
 			t.Fatalf("the larger part changed id from %d to %d", id, got)
@@ -260,6 +261,24 @@ var ingestBehaviours = []behaviour{
 		f.connected(ticket, dev, pr)
 	}},
 
+	{"Ingest_AnEventNotSearchedForKeysKeepsTheDiscoveredLinks", func(f *fixture) {
+		in := event("github", "g1", snap(pr, "KBOT-88", "open", at(0)))
+		in.Discovered = discovered(pr, dev)
+		f.ingest(in)
+		id := f.sameCase(pr, dev)
+		// A comment-only event: the engine had no text to search, so
+		// Discovered is nil.
+		only := core.Item{Ref: pr, UpdatedAt: at(time.Minute), Seen: []core.EventType{core.Commented},
+			Comments: []core.Comment{{ID: "c1", Body: "LGTM", CreatedAt: at(time.Minute)}}}
+		f.ingest(event("github", "g2", only))
+		if got := f.sameCase(pr, dev); got != id {
+			f.t.Fatalf("a comment-only event moved the pull request from case %d to %d", id, got)
+		}
+		if c := f.load(id); len(c.Links) != 1 {
+			f.t.Fatalf("links = %+v, want the discovered link kept", c.Links)
+		}
+	}},
+
 	{"Ingest_RemovedLinkThatStillConnectsAnotherWayDoesNotSplit", func(f *fixture) {
 		f.ingest(event("jira", "j1", snap(dev, "A", "To Do", at(0)), core.Link{From: dev, To: dev2, Role: core.DuplicateOf}))
 		in := event("github", "g1", snap(pr, "KBOT-88 KBOT-89", "open", at(0)))
@@ -282,7 +301,9 @@ var ingestBehaviours = []behaviour{
 		in := event("github", "g2", snap(pr, "KBOT-88", "open", at(time.Minute)))
 		in.Discovered = discovered(pr, dev)
 		f.ingest(in)
-		f.ingest(event("github", "g3", snap(pr, "nothing", "open", at(2*time.Minute))))
+		in = event("github", "g3", snap(pr, "nothing", "open", at(2*time.Minute)))
+		in.Discovered = []core.Link{}
+		f.ingest(in)
 		id := f.sameCase(pr, dev)
 		if c := f.load(id); len(c.Links) != 1 || c.Links[0].Origin != core.Explicit {
 			f.t.Fatalf("links = %+v, want the explicit link kept", c.Links)

@@ -158,7 +158,9 @@ var queueBehaviours = []behaviour{
 		f.ingest(in)
 		id := f.sameCase(pr, dev)
 		f.wantDue("w1", id)
-		f.ingest(event("github", "g2", snap(pr, "none", "open", at(time.Minute))))
+		in = event("github", "g2", snap(pr, "none", "open", at(time.Minute)))
+		in.Discovered = []core.Link{}
+		f.ingest(in)
 		a, b := f.caseOf(pr), f.caseOf(dev)
 		if a == b {
 			f.t.Fatal("no split")
