@@ -9,32 +9,15 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/mappings"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // world is an engine on a real SQLite store with sandbox systems named like
 // the real connectors, driven synchronously.
@@ -43,12 +26,12 @@ type world struct {
 	st    *store.Store
 	eng   *Engine
 	sys   map[string]*sandbox.Connector
-	clock *fakeClock
+	clock *clock.Manual
 }
 
 func newWorld(t *testing.T, m *core.Mappings) *world {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	clock := clock.NewManual(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	path := filepath.Join(t.TempDir(), "l.db")
 	st, err := store.Open(context.Background(), "sqlite://"+path, store.Options{Clock: clock})
 	if err != nil {

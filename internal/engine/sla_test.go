@@ -26,7 +26,7 @@ func TestSLA_TimerSurvivesRestart(t *testing.T) {
 			return "No first response by " + e.SLA.Deadline.Format("Mon 15:04") + ".", nil
 		}}}}}}
 	w := newWorld(t, m)
-	w.clock.now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) // a Friday
+	w.clock.Set(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)) // a Friday
 	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "77"}
 	w.submit(t, w.put(t, core.Item{Ref: tk, Title: "Cannot log in", Native: "open", Priority: "high", Reporter: "ada@customer.example"}, core.Created))
 	w.drain(t)
@@ -37,7 +37,7 @@ func TestSLA_TimerSurvivesRestart(t *testing.T) {
 	w.st.Close()
 
 	// The gateway is down over the weekend; it starts again on Tuesday.
-	w.clock.now = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	w.clock.Set(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
 	st, err := store.Open(context.Background(), "sqlite://"+path, store.Options{Clock: w.clock})
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/engine"
 	"github.com/liaisonhq/liaison/internal/store"
 )
@@ -35,24 +35,6 @@ type Line struct {
 	Other   string            `json:"other,omitempty"`
 	To      string            `json:"to,omitempty"`
 	Created string            `json:"created,omitempty"`
-}
-
-// fakeClock advances only when the scenario says.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // recorder is a sandbox instance whose applied actions are written out.
@@ -85,7 +67,8 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
-	clock := &fakeClock{now: s.Start}
+	// The clock advances only when the scenario says.
+	clock := clock.NewManual(s.Start)
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "simulate.db"), store.Options{Clock: clock})
 	if err != nil {
 		return err
@@ -138,7 +121,7 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 	}
 	for i, ev := range s.Events {
 		step = i + 1
-		clock.add(cmpDur(ev.After, time.Minute))
+		clock.Add(cmpDur(ev.After, time.Minute))
 		sc := systems[sysOf(ev.Item.Ref)]
 		if sc == nil {
 			return fmt.Errorf("events[%d]: system %q is not in the mappings", i, sysOf(ev.Item.Ref))
