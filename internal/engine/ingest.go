@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -165,17 +166,24 @@ func (e *Engine) Sink() core.Sink { return sink{e} }
 // logLink says once per process that two records were linked; events that
 // repeat a link (every edit of a pull request) stay quiet.
 func (e *Engine) logLink(msg string, l core.Link) {
-	k := l.From.String() + ">" + l.To.String()
-	e.linkMu.Lock()
-	_, seen := e.linked[k]
-	if !seen {
-		if len(e.linked) > 100_000 {
-			clear(e.linked)
-		}
-		e.linked[k] = struct{}{}
-	}
-	e.linkMu.Unlock()
-	if !seen {
+	if e.firstSight("link", l.From.String(), l.To.String()) {
 		e.log.Info(msg, "from", l.From.String(), "to", l.To.String(), "role", string(l.Role))
 	}
+}
+
+// firstSight reports whether this process has not seen the thing the
+// parts name before. It bounds its memory by forgetting everything now and
+// then, which at worst reports a thing twice.
+func (e *Engine) firstSight(parts ...string) bool {
+	k := strings.Join(parts, "\x00")
+	e.linkMu.Lock()
+	defer e.linkMu.Unlock()
+	if _, seen := e.linked[k]; seen {
+		return false
+	}
+	if len(e.linked) > 100_000 {
+		clear(e.linked)
+	}
+	e.linked[k] = struct{}{}
+	return true
 }

@@ -85,6 +85,9 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 			}
 		}
 		for _, cf := range plan.Conflicts {
+			if !e.firstSight("conflict", cf.Rule, cf.A.String(), cf.AVal, cf.B.String(), cf.BVal, cf.Last) {
+				continue // a standing conflict is reported once, not on every reconcile
+			}
 			e.log.Warn("field changed on both sides; not overwritten", "case", id, "rule", cf.Rule, "field", cf.Field,
 				"a", cf.A.String(), "b", cf.B.String())
 			if err := e.o.Store.RecordConflict(ctx, cf); err != nil {
