@@ -11,15 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/liaisonhq/liaison/core"
 )
 
 // The crash test runs the store in a child process (this test binary,
-// re-executed into TestCrashChild) that ingests batches in a loop and
-// reports each batch on stdout once Ingest returned nil. The parent kills
+// re-executed into TestCrashChild) in which two goroutines ingest batches
+// in a loop, so that their writes share group commits, and report each
+// batch on stdout once Ingest returned nil. The parent kills
 // it with SIGKILL mid-stream, reopens the file and checks that every
 // reported batch is there whole, that the batch in flight is there whole
 // or not at all, and that SQLite finds the file intact.
@@ -27,7 +27,8 @@ const (
 	crashDBEnv     = "LIAISON_STORE_CRASH_DB"
 	crashRoundEnv  = "LIAISON_STORE_CRASH_ROUND"
 	crashBatchSize = 20
-	crashAcks      = 25 // batches acknowledged before the kill
+	crashAcks      = 25 // batches acknowledged by each ingester before the kill
+	crashIngesters = 2
 )
 
 func TestCrash_AcknowledgedIngestsSurviveSIGKILL(t *testing.T) {
@@ -38,35 +39,38 @@ func TestCrash_AcknowledgedIngestsSurviveSIGKILL(t *testing.T) {
 	w := loadWorkload(t, 50)
 	for round := range 3 {
 		acked := runCrashChild(t, path, round)
-		if len(acked) < crashAcks {
-			t.Fatalf("round %d: child acknowledged %d batches before it died, want >= %d", round, len(acked), crashAcks)
-		}
 		s, err := Open(context.Background(), "sqlite://"+path, Options{})
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		checkIntegrity(t, s)
-		last := acked[len(acked)-1]
-		for b := 0; b <= last+1; b++ {
-			present := presentEvents(t, s, w, round, b)
-			switch {
-			case b <= last && present != crashBatchSize:
-				t.Errorf("round %d: acknowledged batch %d has %d of %d events", round, b, present, crashBatchSize)
-			case b == last+1 && present != 0 && present != crashBatchSize:
-				t.Errorf("round %d: batch %d in flight at the kill is half there: %d of %d events", round, b, present, crashBatchSize)
+		for g, batches := range acked {
+			last := -1
+			if len(batches) > 0 {
+				last = batches[len(batches)-1]
 			}
+			for b := 0; b <= last+1; b++ {
+				present := presentEvents(t, s, w, round, g, b)
+				switch {
+				case b <= last && present != crashBatchSize:
+					t.Errorf("round %d: ingester %d's acknowledged batch %d has %d of %d events", round, g, b, present, crashBatchSize)
+				case b == last+1 && present != 0 && present != crashBatchSize:
+					t.Errorf("round %d: ingester %d's batch %d in flight at the kill is half there: %d of %d events", round, g, b, present, crashBatchSize)
+				}
+			}
+			if present := presentEvents(t, s, w, round, g, last+2); present != 0 {
+				t.Errorf("round %d: ingester %d's batch %d, never started, has %d events", round, g, last+2, present)
+			}
+			checkCases(t, s, w, round, g, last)
 		}
-		if present := presentEvents(t, s, w, round, last+2); present != 0 {
-			t.Errorf("round %d: batch %d, never started, has %d events", round, last+2, present)
-		}
-		checkCases(t, s, w, round, last)
 		s.Close()
 	}
 }
 
-// runCrashChild starts the child, kills it after crashAcks acknowledged
-// batches, and returns every batch it acknowledged.
-func runCrashChild(t *testing.T, path string, round int) []int {
+// runCrashChild starts the child, kills it once each ingester had
+// crashAcks batches acknowledged, and returns, per ingester, every batch
+// it acknowledged.
+func runCrashChild(t *testing.T, path string, round int) [crashIngesters][]int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDBEnv+"="+path, crashRoundEnv+"="+strconv.Itoa(round))
@@ -79,20 +83,16 @@ func runCrashChild(t *testing.T, path string, round int) []int {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var acked []int
+	var acked [crashIngesters][]int
 	sc := bufio.NewScanner(out)
 	killed := false
 	for sc.Scan() {
-		n, ok := strings.CutPrefix(sc.Text(), "acked ")
-		if !ok {
+		var g, b int
+		if _, err := fmt.Sscanf(sc.Text(), "acked %d %d", &g, &b); err != nil || g < 0 || g >= crashIngesters {
 			continue
 		}
-		b, err := strconv.Atoi(n)
-		if err != nil {
-			t.Fatalf("child said %q", sc.Text())
-		}
-		acked = append(acked, b)
-		if len(acked) >= crashAcks && !killed {
+		acked[g] = append(acked[g], b)
+		if len(acked[0]) >= crashAcks && len(acked[1]) >= crashAcks && !killed {
 			// SIGKILL: no deferred function, no Close, no flush runs.
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
@@ -108,9 +108,11 @@ func runCrashChild(t *testing.T, path string, round int) []int {
 	if !errors.As(err, &ee) {
 		t.Fatalf("child: %v", err)
 	}
-	for i, b := range acked {
-		if b != i {
-			t.Fatalf("child acknowledged batches %v out of order", acked)
+	for g := range acked {
+		for i, b := range acked[g] {
+			if b != i {
+				t.Fatalf("ingester %d acknowledged batches %v out of order", g, acked[g])
+			}
 		}
 	}
 	return acked
@@ -130,27 +132,33 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	w := loadWorkload(t, 50)
-	for b := 0; ; b++ {
-		if _, err := s.Ingest(context.Background(), crashBatch(w, round, b)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		// Written straight to the pipe, unbuffered: the parent knows of
-		// the batch only once Ingest has returned nil.
-		fmt.Printf("acked %d\n", b)
+	for g := range crashIngesters {
+		go func() {
+			for b := 0; ; b++ {
+				if _, err := s.Ingest(context.Background(), crashBatch(w, round, g, b)); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				// One write to the pipe, unbuffered: the parent knows of
+				// the batch only once Ingest has returned nil.
+				fmt.Printf("acked %d %d\n", g, b)
+			}
+		}()
 	}
+	select {} // until killed
 }
 
-func crashBatch(w *workload, round, b int) []core.Ingest {
-	return w.batch(fmt.Sprintf("r%d", round), b*crashBatchSize, crashBatchSize)
+// crashBatch is ingester g's batch b; the ingesters' records overlap.
+func crashBatch(w *workload, round, g, b int) []core.Ingest {
+	return w.batch(fmt.Sprintf("r%d-g%d", round, g), b*crashBatchSize, crashBatchSize)
 }
 
 // presentEvents counts the events of batch b that the store holds, and
 // checks their raw bodies came back byte for byte.
-func presentEvents(t *testing.T, s *Store, w *workload, round, b int) int {
+func presentEvents(t *testing.T, s *Store, w *workload, round, g, b int) int {
 	t.Helper()
 	n := 0
-	for _, in := range crashBatch(w, round, b) {
+	for _, in := range crashBatch(w, round, g, b) {
 		raw, err := s.Raw(context.Background(), in.Event.Source, in.Event.DeliveryID)
 		if errors.Is(err, core.ErrNotFound) {
 			continue
@@ -168,12 +176,12 @@ func presentEvents(t *testing.T, s *Store, w *workload, round, b int) int {
 
 // checkCases checks that every record of the acknowledged batches has its
 // snapshot and sits in a case that holds it.
-func checkCases(t *testing.T, s *Store, w *workload, round, last int) {
+func checkCases(t *testing.T, s *Store, w *workload, round, g, last int) {
 	t.Helper()
 	ctx := context.Background()
 	seen := map[core.Ref]bool{}
 	for b := 0; b <= last; b++ {
-		for _, in := range crashBatch(w, round, b) {
+		for _, in := range crashBatch(w, round, g, b) {
 			r := in.Event.Item.Ref
 			if seen[r] {
 				continue
