@@ -24,7 +24,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	// The defaults as one file, so that rules see their systems.
 	var all strings.Builder
-	for _, name := range []string{"systems.yaml", "links.yaml", "rules.yaml", "sync.yaml"} {
+	for _, name := range seeds {
 		b, _ := fs.ReadFile(Defaults(), name)
 		all.Write(b)
 		all.WriteString("\n")
