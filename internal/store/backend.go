@@ -102,7 +102,6 @@ type itemRow struct {
 	updatedAt  int64
 	version    int64
 	known      bool // a snapshot was seen (not only the Ref of a link's end)
-	inDB       bool // the row exists in the database
 	changed    bool // the row must be written
 }
 

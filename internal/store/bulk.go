@@ -154,7 +154,7 @@ func (b *bulkSQL) loadItems(ctx context.Context, q querier, refs []string, into 
 	at := 0
 	for _, n := range chunks(len(want)) {
 		err := all(q.query(ctx, b.load.text(n), want[at:at+n]...)).each(func(rs rows) error {
-			it := &itemRow{inDB: true}
+			it := &itemRow{}
 			var known int64
 			if err := rs.Scan(&it.ref, &it.caseID, &it.snapshot, &it.discovered, &it.updatedAt, &it.version, &known); err != nil {
 				return err

@@ -10,7 +10,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 )
 
-// graph is one serial transaction's working view of the records it
+// graph is one write transaction's working view of the records it
 // touches: Ingest and Complete load the item rows they need in bulk,
 // change them in memory and write them back in bulk at the end. Link rows
 // are written at once. Before a join or a split the pending item rows are
@@ -243,7 +243,7 @@ func (g *graph) flush(ctx context.Context) error {
 		return err
 	}
 	for _, row := range out {
-		row.changed, row.inDB = false, true
+		row.changed = false
 	}
 	return nil
 }

@@ -14,16 +14,26 @@
 //	sqlite::memory:                a private in-memory database (tests, simulate)
 //	postgres://user@host/db?...    PostgreSQL (also postgresql://)
 //
-// Durability: when a write method returns nil its effect survives a crash.
-// SQLite runs in WAL mode with synchronous=FULL, so every commit is fsynced;
-// PostgreSQL relies on the server's synchronous_commit.
+// Durability: when Ingest, Enqueue, Complete, Replay, MarkDirty or
+// RecordConflict return nil, their effect survives a crash of the process
+// or the machine. SQLite runs in WAL mode and fsyncs those commits
+// (synchronous=FULL); concurrent writes share one commit (group commit),
+// so many callers pay for one fsync. The bookkeeping whose loss in a power
+// failure only repeats work — ClaimCases, ReleaseCase, Fail, Lease,
+// SetCursor, Prune — commits without waiting for the disk (SQLite's
+// synchronous=NORMAL, PostgreSQL's synchronous_commit=off): a crash may
+// lose such a commit whole, never part of it, and a process kill loses
+// nothing.
 //
 // Consistency of cases: a case is a connected component of the link graph.
-// Every write that can change which case a record is in (Ingest, Complete,
-// Enqueue, Replay) is serialised — on SQLite by the single writer
-// connection, on PostgreSQL by a transaction-scoped advisory lock — so that
-// joining and splitting cases never interleave. Claims, releases and the
-// other bookkeeping writes run concurrently under row locks.
+// The writes that can join or split cases (Ingest, and Complete when it
+// links a created record or keeps a returned snapshot) are serialised — on
+// SQLite by the single writer connection, on PostgreSQL by a
+// transaction-scoped advisory lock — so that joins and splits never
+// interleave. Enqueue and Complete lock their subject's row (FOR SHARE) to
+// file actions under the case it is in; claims, releases and the other
+// bookkeeping run concurrently under row locks, claims skipping rows
+// another replica holds.
 package store
 
 import (
@@ -77,7 +87,6 @@ type Store struct {
 	bulk  *bulkSQL
 	opts  Options
 	clock core.Clock
-	log   *slog.Logger
 }
 
 var _ core.Store = (*Store)(nil)
@@ -116,7 +125,7 @@ func open(ctx context.Context, dsn string, opts Options, schema fs.FS) (*Store, 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{be: be, bulk: newBulkSQL(be), opts: opts, clock: opts.Clock, log: opts.Logger}, nil
+	return &Store{be: be, bulk: newBulkSQL(be), opts: opts, clock: opts.Clock}, nil
 }
 
 // Backend names the database in use: "sqlite" or "postgres".
