@@ -203,7 +203,12 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 					p.fail(r, spec.Pos, err)
 					continue
 				}
-				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Body: body},
+				title, err := render(spec.Title, env)
+				if err != nil {
+					p.fail(r, spec.Pos, err)
+					continue
+				}
+				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body},
 					"notify", r.Name, subj.Ref.String(), to)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -320,7 +321,7 @@ func describe(a core.Action, res core.Result) string {
 	case core.AddLink:
 		s = "linked " + a.Other.String()
 	case core.Notify:
-		s = "notified " + a.To
+		s = "notified " + destination(a.To)
 	}
 	if res.Note != "" && !strings.Contains(s, res.Note) {
 		s += " (" + res.Note + ")"
@@ -387,4 +388,18 @@ func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time
 	}
 	e.cand, e.candAt, e.candFor = out, now, m
 	return out
+}
+
+// destination names where a notification went without what could be a
+// credential: a webhook URL's path and query often are (chat webhooks), so
+// only its scheme and host are said.
+func destination(to string) string {
+	u, err := url.Parse(to)
+	if err != nil || u.Host == "" {
+		if strings.Contains(to, "://") {
+			return "a webhook"
+		}
+		return to // mail addresses
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -64,3 +64,17 @@ func TestSLA_TimerSurvivesRestart(t *testing.T) {
 		t.Fatalf("breach noted %d times", len(it.Comments))
 	}
 }
+
+func TestDescribe_NotifyNamesNoCredential(t *testing.T) {
+	cases := map[string]string{
+		"https://hooks.slack.example/services/T000/B000/XXXXSECRET": "notified https://hooks.slack.example",
+		"escalations@example.com":                                  "notified escalations@example.com",
+		"https://user:pass@chat.example/hook?token=abc":            "notified https://chat.example",
+	}
+	for to, want := range cases {
+		got := describe(core.Action{Kind: core.Notify, To: to}, core.Result{})
+		if got != want {
+			t.Errorf("describe(%q) = %q; want %q", to, got, want)
+		}
+	}
+}
