@@ -68,8 +68,8 @@ func TestSLA_TimerSurvivesRestart(t *testing.T) {
 func TestDescribe_NotifyNamesNoCredential(t *testing.T) {
 	cases := map[string]string{
 		"https://hooks.slack.example/services/T000/B000/XXXXSECRET": "notified https://hooks.slack.example",
-		"escalations@example.com":                                  "notified escalations@example.com",
-		"https://user:pass@chat.example/hook?token=abc":            "notified https://chat.example",
+		"escalations@example.com":                                   "notified escalations@example.com",
+		"https://user:pass@chat.example/hook?token=abc":             "notified https://chat.example",
 	}
 	for to, want := range cases {
 		got := describe(core.Action{Kind: core.Notify, To: to}, core.Result{})
