@@ -481,6 +481,15 @@ func clone(it *core.Item) core.Item {
 // webhook. It returns once the gateway acknowledged it (or with its error).
 func (c *Connector) Put(ctx context.Context, it core.Item, typ core.EventType) (core.Item, error) {
 	c.mu.Lock()
+	it, err := c.putLocked(it, typ)
+	c.mu.Unlock()
+	if err != nil {
+		return it, err
+	}
+	return it, c.Send(ctx, Delivery{ID: fmt.Sprintf("%s@v%d", it.Ref, it.Version), Type: typ, Item: it})
+}
+
+func (c *Connector) putLocked(it core.Item, typ core.EventType) (core.Item, error) {
 	it.Ref.System = c.name
 	if prev, ok := c.records[it.Ref]; ok {
 		it.Version = prev.Version + 1
@@ -506,15 +515,12 @@ func (c *Connector) Put(ctx context.Context, it core.Item, typ core.EventType) (
 	}
 	cp := clone(&it)
 	c.records[it.Ref] = &cp
-	err := c.save()
-	c.mu.Unlock()
-	if err != nil {
-		return it, err
-	}
-	return it, c.Send(ctx, Delivery{ID: fmt.Sprintf("%s@v%d", it.Ref, it.Version), Type: typ, Item: it})
+	return it, c.save()
 }
 
-// Update changes a record as a person would (status, fields, comment).
+// Update changes a record as a person would (status, fields, comment). The
+// change applies to the record as it is at that moment, atomically with
+// the gateway's writes, as a tracker's update of some fields does.
 func (c *Connector) Update(ctx context.Context, r core.Ref, typ core.EventType, change func(*core.Item)) (core.Item, error) {
 	c.mu.Lock()
 	prev, ok := c.records[r]
@@ -523,19 +529,20 @@ func (c *Connector) Update(ctx context.Context, r core.Ref, typ core.EventType, 
 		return core.Item{}, fmt.Errorf("sandbox %q: %s: %w", c.name, r, core.ErrNotFound)
 	}
 	it := clone(prev)
-	c.mu.Unlock()
 	change(&it)
-	return c.Put(ctx, it, typ)
+	it, err := c.putLocked(it, typ)
+	c.mu.Unlock()
+	if err != nil {
+		return it, err
+	}
+	return it, c.Send(ctx, Delivery{ID: fmt.Sprintf("%s@v%d", it.Ref, it.Version), Type: typ, Item: it})
 }
 
 // Comment adds a comment as a person would.
 func (c *Connector) Comment(ctx context.Context, r core.Ref, author, body string, public bool) (core.Item, error) {
 	return c.Update(ctx, r, core.Commented, func(it *core.Item) {
-		c.mu.Lock()
-		c.seq++
-		id := strconv.Itoa(c.seq)
-		c.mu.Unlock()
-		it.Comments = append(slices.Clone(it.Comments), core.Comment{ID: id, Author: author, Body: body, Public: public, CreatedAt: c.clock.Now()})
+		c.seq++ // Update holds the lock
+		it.Comments = append(slices.Clone(it.Comments), core.Comment{ID: strconv.Itoa(c.seq), Author: author, Body: body, Public: public, CreatedAt: c.clock.Now()})
 	})
 }
 

@@ -162,6 +162,17 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 	}); err != nil {
 		return o, err
 	}
+	if _, err := waitStatus(ctx, zd, tk.Ref, "pending"); err != nil {
+		return o, fmt.Errorf("waiting for the reporter to be asked what the report lacks: %w", err)
+	}
+	step("the reporter answers the questions")
+	if _, err := zd.Update(ctx, tk.Ref, core.Commented, func(it *core.Item) {
+		it.Native = "open" // an end user's reply reopens the ticket
+		it.Comments = append(slices.Clone(it.Comments), core.Comment{ID: "reply-1", Author: it.Reporter, Public: true,
+			Body: "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes."})
+	}); err != nil {
+		return o, err
+	}
 	dev, err := waitFor(ctx, "a developer ticket escalated from the customer ticket", func() (core.Item, bool) { return first(jira.Records(core.DevTicket)) })
 	if err != nil {
 		return o, err

@@ -368,6 +368,17 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	if err := w.Zendesk.SetFields(t.ID, map[string]string{"status": "open", "priority": "high", "tags": "bug"}); err != nil {
 		return o, err
 	}
+	if err := waitCond(ctx, "the reporter asked for what the report lacks", func() bool {
+		t, _ := w.Zendesk.Ticket(o.TicketID)
+		return t.Status == "pending"
+	}); err != nil {
+		return o, err
+	}
+
+	step("the reporter answers the questions", "ticket", t.ID)
+	if _, err := w.Zendesk.Reply(t.ID, t.Requester, "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes.", true); err != nil {
+		return o, err
+	}
 	if err := waitCond(ctx, "a developer ticket in KBOT", func() bool { return len(w.issues("KBOT")) > 0 }); err != nil {
 		return o, err
 	}

@@ -249,3 +249,28 @@ func TestIdempotentCreate(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReply_EndUserReopensPendingTicket: as in Zendesk, a requester's reply
+// reopens a pending ticket; an agent's does not.
+func TestReply_EndUserReopensPendingTicket(t *testing.T) {
+	s := New()
+	id, err := s.CreateTicket("ada@customer.example", "Reset broken", "It fails.", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStatus(id, "pending"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reply(id, Agent, "We are on it", true); err != nil {
+		t.Fatal(err)
+	}
+	if tk, _ := s.Ticket(id); tk.Status != "pending" {
+		t.Fatalf("an agent's reply changed the status to %q", tk.Status)
+	}
+	if _, err := s.Reply(id, "ada@customer.example", "Steps: open the link", true); err != nil {
+		t.Fatal(err)
+	}
+	if tk, _ := s.Ticket(id); tk.Status != "open" {
+		t.Fatalf("after the requester's reply the ticket is %q; want open", tk.Status)
+	}
+}

@@ -258,6 +258,12 @@ func (s *Server) Reply(id int64, authorEmail, body string, public bool) (int64, 
 	u := s.ensureUser(authorEmail, "")
 	in := ticketIn{}
 	in.Comment = &commentIn{Body: body, Public: &public, AuthorID: u.ID}
+	// As in Zendesk, an end user's reply puts a pending, on-hold or
+	// solved ticket back to open.
+	if t := s.tickets[id]; t != nil && u.Role == "end-user" && (t.Status == "pending" || t.Status == "hold" || t.Status == "solved") {
+		open := "open"
+		in.Status = &open
+	}
 	_, _, problem, event := s.updateLocked(id, in, u.ID)
 	if problem != "" {
 		s.mu.Unlock()
