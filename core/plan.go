@@ -190,7 +190,7 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 				p.setFields(r, spec, subj, tgt, env, reason)
 			case AddLink:
 				p.add(Action{Kind: AddLink, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-					Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title},
+					Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title, Role: spec.Role},
 					"link", r.Name, tgt.Ref.String(), subj.Ref.String())
 			case Notify:
 				to, err := render(spec.To, env)
@@ -266,6 +266,16 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 	}
 	if p.linkingDuplicate[subj.Ref.String()+">"+sel.String()] {
 		return // a duplicate is being linked instead
+	}
+	if spec.If != nil {
+		ok, err := spec.If.Eval(env)
+		if err != nil {
+			p.fail(r, spec.If.Pos, err)
+			return
+		}
+		if !ok {
+			return
+		}
 	}
 	km := p.m.Kind(sel.System, sel.Kind)
 	a := Action{Kind: Create, Rule: r.Name, Target: Ref{System: sel.System, Kind: sel.Kind}, Subject: subj.Ref,
@@ -664,7 +674,13 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		p.add(Action{Kind: AddLink, Rule: d.Name, Target: best.Ref, Subject: subj.Ref, Reason: reason,
 			Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title, Role: d.Role},
 			"link", d.Name, best.Ref.String(), subj.Ref.String())
-		env.Duplicate = p.view(best)
+		dup := *best
+		if km := p.m.Kind(dup.Ref.System, dup.Ref.Kind); km != nil {
+			if st := km.Canonical(dup.Native); st != "" {
+				dup.Status = st
+			}
+		}
+		env.Duplicate = p.view(&dup)
 		p.then(&Rule{Name: d.Name, Pos: d.Pos, When: d.When, Then: d.Then}, subj, env, reason)
 	}
 }

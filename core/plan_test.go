@@ -366,7 +366,7 @@ func TestPlanCase_DuplicateIsLinkedNotCreated(t *testing.T) {
 	m.Sync = nil
 	m.Duplicates = []*DuplicateRule{{Name: "known-problem", When: Selector{System: "zendesk", Kind: CustomerTicket},
 		Among: Selector{System: "jira", Kind: DevTicket}, Threshold: 0.5, Role: DuplicateOf,
-		Then: []*ActionSpec{{Kind: AddComment, Body: text(func(e *Env) string { return "Known problem: " + e.Duplicate.ID })}}}}
+		Then: []*ActionSpec{{Kind: AddComment, Body: text(func(e *Env) string { return "Known problem: " + e.Duplicate.ID + " " + e.Duplicate.Status })}}}}
 	tk := ticket("7", "open", "bug")
 	tk.Title, tk.Body = "Password reset link gives error 500", "The reset link opens an error page."
 	same := dev("KBOT-12", "In Progress")
@@ -389,7 +389,7 @@ func TestPlanCase_DuplicateIsLinkedNotCreated(t *testing.T) {
 			if got := kinds(p.Actions); !slices.Equal(got, c.want) {
 				t.Fatalf("planned %q; want %q", got, c.want)
 			}
-			if len(p.Actions) == 2 && (p.Actions[0].Role != DuplicateOf || p.Actions[0].Other != tk.Ref || p.Actions[1].Body != "Known problem: KBOT-12") {
+			if len(p.Actions) == 2 && (p.Actions[0].Role != DuplicateOf || p.Actions[0].Other != tk.Ref || p.Actions[1].Body != "Known problem: KBOT-12 in_progress") {
 				t.Fatalf("link %+v note %+v", p.Actions[0], p.Actions[1])
 			}
 		})
@@ -399,5 +399,26 @@ func TestPlanCase_DuplicateIsLinkedNotCreated(t *testing.T) {
 	}
 	if s := Similarity(&tk, &other); s > 0.2 {
 		t.Fatalf("similarity of different problems %.2f", s)
+	}
+}
+
+func TestPlanCase_CreateIfAndLinkRole(t *testing.T) {
+	m := testMappings()
+	m.Sync = nil
+	esc := m.Rules[3]
+	esc.Then = []*ActionSpec{
+		{Kind: Create, Target: Selector{System: "jira", Kind: DevTicket}, Role: EscalatedTo, Title: lit("t"),
+			If: cond("Item.Priority == \"urgent\"", func(e *Env) bool { return e.Item.Priority == "urgent" })},
+	}
+	m.Rules = append(m.Rules, &Rule{Name: "link-back", When: Selector{System: "zendesk", Kind: CustomerTicket},
+		Then: []*ActionSpec{{Kind: AddLink, Target: Selector{Kind: DevTicket}, Role: Mentions}}})
+	if p := PlanCase(&Case{ID: 1, Items: []Item{ticket("7", "open", "bug")}}, m, t0); len(p.Actions) != 0 {
+		t.Fatalf("a create whose if fails was planned: %v", kinds(p.Actions))
+	}
+	cs := &Case{ID: 1, Items: []Item{ticket("7", "open"), dev("KBOT-1", "To Do")}}
+	cs.Sort()
+	p := PlanCase(cs, m, t0)
+	if len(p.Actions) != 1 || p.Actions[0].Kind != AddLink || p.Actions[0].Role != Mentions || p.Actions[0].Other.ID != "7" {
+		t.Fatalf("link: %+v", p.Actions)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,20 @@ func (c *Connector) Applied(_ context.Context, a core.Action) (core.Result, bool
 		}
 	case core.Transition:
 		if it.Native == a.Native {
+			cp := clone(it)
+			return core.Result{Item: &cp}, true, nil
+		}
+	case core.SetFields:
+		probe := clone(it)
+		for k, v := range a.Fields {
+			setField(&probe, k, v)
+		}
+		if reflect.DeepEqual(probe, clone(it)) {
+			cp := clone(it)
+			return core.Result{Item: &cp}, true, nil
+		}
+	case core.AddLink:
+		if slices.Contains(strings.Fields(it.Fields["links"]), a.Other.String()) {
 			cp := clone(it)
 			return core.Result{Item: &cp}, true, nil
 		}

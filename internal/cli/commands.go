@@ -62,8 +62,8 @@ func check(_ context.Context, e *env, args []string) error {
 	if where == "" {
 		where = "embedded defaults"
 	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules)\n",
-		where, len(m.Systems), len(m.Patterns), len(m.Rules), len(m.Sync))
+	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules, %d response-time targets, %d duplicate rules)\n",
+		where, len(m.Systems), len(m.Patterns), len(m.Rules), len(m.Sync), len(m.SLAs), len(m.Duplicates))
 	return nil
 }
 
