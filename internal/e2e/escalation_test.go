@@ -9,16 +9,21 @@ import (
 	"strings"
 	"testing"
 
+	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
 	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
-	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
 const (
 	customer     = "ada@customer.example"
 	bugSubject   = "Password reset link gives error 500"
-	bugStatement = "Since this morning the password reset link opens an error page (500). It happens every time."
+	bugStatement = "Since this morning the password reset link opens an error page (500). I expected the form to set a new password."
+	bugSteps     = "1. Request a password reset\n2. Open the link in the mail"
 )
+
+// bugReport is what a customer fills in on the help center's bug form:
+// everything triage asks for, so the ticket goes to the developers as is.
+var bugReport = map[string]string{"priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "true"}
 
 // escalation is a customer ticket and the developer ticket the gateway
 // escalated it to.
@@ -27,12 +32,12 @@ type escalation struct {
 	key    string
 }
 
-// escalate has a customer write in through the help center with a ticket
-// tagged bug, and waits for the gateway to escalate it to a developer
-// ticket and note its key on the customer ticket.
+// escalate has a customer write in through the help center with a
+// complete bug report tagged bug, and waits for the gateway to escalate it
+// to a developer ticket and note its key on the customer ticket.
 func escalate(t *testing.T, w *sandbox.World) escalation {
 	t.Helper()
-	id, err := w.Zendesk.CreateTicket(customer, bugSubject, bugStatement, []string{"bug"}, map[string]string{"priority": "high"})
+	id, err := w.Zendesk.CreateTicket(customer, bugSubject, bugStatement, []string{"bug"}, bugReport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,15 +104,12 @@ func TestEscalatedBugIsLinkedBothWaysAndItsFixReachesTheCustomer(t *testing.T) {
 		t.Errorf("internal notes on the customer ticket: %+v; want one naming %s", notes, e.key)
 	}
 
-	t.Run("remote link from the developer ticket to the customer ticket", func(t *testing.T) {
-		if !rulesLinkDevTickets(w.Daemon.Engine.Mappings()) {
-			t.Skip("bug: the default rules have no link action, so the developer ticket gets no remote link to the customer ticket (only its URL in the description)")
-		}
-		is, _ := w.Jira.Issue(e.key)
-		if len(is.RemoteLinks) != 1 || is.RemoteLinks[0].URL != ticketItem.URL {
-			t.Errorf("remote links of %s: %+v; want one to %q", e.key, is.RemoteLinks, ticketItem.URL)
-		}
-	})
+	if len(is.RemoteLinks) != 1 || is.RemoteLinks[0].URL != ticketItem.URL {
+		t.Errorf("remote links of %s: %+v; want one to the customer ticket %q", e.key, is.RemoteLinks, ticketItem.URL)
+	}
+	if got := jiraField(is, "Help desk ticket"); got != fmt.Sprint(e.ticket) {
+		t.Errorf("%s's Help desk ticket field %q, want %d", e.key, got, e.ticket)
+	}
 
 	// The developers work; nothing reaches the customer until the fix is
 	// validated in pre-production.
@@ -144,14 +146,11 @@ func TestEscalatedBugIsLinkedBothWaysAndItsFixReachesTheCustomer(t *testing.T) {
 	}
 	// Exactly these writes, each once: the gateway's own writes came
 	// back as webhooks and changed nothing.
-	wantZendesk := []string{"internal note", "Developer ticket = " + e.key, "public comment", "status pending", "status solved"}
+	wantZendesk := []string{"internal note", "Developer ticket = " + e.key, "public comment", "status pending", "tag fix_explained", "status solved"}
 	if got := zendeskWrites(t, w, e.ticket); !slices.Equal(got, wantZendesk) {
 		t.Errorf("writes to the customer ticket:\n got %q\nwant %q", got, wantZendesk)
 	}
-	wantJira := []string{"jira POST /rest/api/2/issue"}
-	if rulesLinkDevTickets(w.Daemon.Engine.Mappings()) {
-		wantJira = append(wantJira, "jira POST /rest/api/2/issue/"+e.key+"/remotelink")
-	}
+	wantJira := []string{"jira POST /rest/api/2/issue", "jira POST /rest/api/2/issue/" + e.key + "/remotelink"}
 	var gotJira []string
 	for _, l := range allWrites(w) {
 		if !strings.HasPrefix(l, "zendesk ") {
@@ -209,23 +208,20 @@ func commentsWith(w *sandbox.World, id int64, text string) []zdfake.Comment {
 	return out
 }
 
-// rulesLinkDevTickets reports whether some rule links a developer ticket
-// to another record (a remote link in Jira).
-func rulesLinkDevTickets(m *core.Mappings) bool {
-	return slices.ContainsFunc(m.Rules, func(r *core.Rule) bool {
-		return slices.ContainsFunc(r.Then, func(a *core.ActionSpec) bool {
-			target := a.Target
-			if target == (core.Selector{}) {
-				target = r.When
-			}
-			return a.Kind == core.AddLink && target.Kind == core.DevTicket
-		})
-	})
+// jiraField returns the text of an issue's custom field, by name.
+func jiraField(is jirafake.Issue, name string) string {
+	for _, f := range jirafake.DefaultFields() {
+		if f.Name == name {
+			return fmt.Sprint(is.Fields[f.ID])
+		}
+	}
+	return ""
 }
 
 // zendeskWrites lists the writes the Zendesk fake received about a ticket,
 // in order, each update in a few words: "internal note", "public comment",
-// "status pending", "<field title> = <value>".
+// "status pending", "tag <tag>", "<field title> = <value>"; "" for an
+// update of none of these.
 func zendeskWrites(t *testing.T, w *sandbox.World, id int64) []string {
 	t.Helper()
 	titles := map[int64]string{}
@@ -242,8 +238,9 @@ func zendeskWrites(t *testing.T, w *sandbox.World, id int64) []string {
 				Comment *struct {
 					Public bool `json:"public"`
 				} `json:"comment"`
-				Status       string `json:"status"`
-				CustomFields []struct {
+				Status         string   `json:"status"`
+				AdditionalTags []string `json:"additional_tags"`
+				CustomFields   []struct {
 					ID    int64 `json:"id"`
 					Value any   `json:"value"`
 				} `json:"custom_fields"`
@@ -258,6 +255,9 @@ func zendeskWrites(t *testing.T, w *sandbox.World, id int64) []string {
 		}
 		if body.Ticket.Status != "" {
 			parts = append(parts, "status "+body.Ticket.Status)
+		}
+		if tags := body.Ticket.AdditionalTags; len(tags) > 0 {
+			parts = append(parts, "tag "+strings.Join(tags, " "))
 		}
 		for _, f := range body.Ticket.CustomFields {
 			parts = append(parts, fmt.Sprintf("%s = %v", titles[f.ID], f.Value))

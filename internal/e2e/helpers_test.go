@@ -12,6 +12,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ import (
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
+
+	_ "modernc.org/sqlite" // the store's driver, for dueCases
 )
 
 // waitLimit bounds every wait for the gateway to do something.
@@ -79,11 +82,18 @@ func startWorldEcho(t *testing.T, echo bool, opts ...sandbox.WorldOption) *sandb
 	if err != nil {
 		t.Fatalf("starting the world: %v", err)
 	}
+	db, err := sql.Open("sqlite", "file:"+w.DBPath+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueReaders.Store(w, db)
 	t.Cleanup(func() {
+		queueReaders.Delete(w)
+		db.Close()
 		if err := w.Stop(); err != nil {
 			t.Errorf("stopping the world: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_LOG") != "" {
 			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
@@ -102,11 +112,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// settle waits until the gateway has nothing left to do: no case queued
-// or being reconciled (claimed cases count as queued), no pending action,
-// and no webhook of its own writes still on its way back from a fake that
-// echoes them. Whatever a webhook answered 200 caused is then done, so a
-// test can assert that something did not happen.
+// settle waits until the gateway has nothing left to do now: no case due
+// or being reconciled, no pending action, and no webhook of its own writes
+// still on its way back from a fake that echoes them. (Cases wait in the
+// queue for response-time targets due later; those do not count.)
+// Whatever a webhook answered 200 caused is then done, so a test can
+// assert that something did not happen.
 func settle(t *testing.T, w *sandbox.World) {
 	t.Helper()
 	for {
@@ -114,8 +125,12 @@ func settle(t *testing.T, w *sandbox.World) {
 		w.Zendesk.Flush()
 		sent := len(w.Jira.Deliveries()) + len(w.Zendesk.Deliveries())
 		eventually(t, "the gateway to have nothing left to do", func() bool {
-			cases, actions, err := w.Daemon.Store.QueueDepth(context.Background())
-			return err == nil && cases == 0 && actions == 0 && w.Daemon.Engine.Busy() == 0
+			due, err := dueCases(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, actions, err := w.Daemon.Store.QueueDepth(context.Background())
+			return err == nil && due == 0 && actions == 0 && w.Daemon.Engine.Busy() == 0
 		})
 		w.Jira.Flush()
 		w.Zendesk.Flush()
@@ -123,6 +138,23 @@ func settle(t *testing.T, w *sandbox.World) {
 			return
 		}
 	}
+}
+
+// queueReaders holds a read-only connection to each running world's
+// database, for dueCases.
+var queueReaders sync.Map // *sandbox.World → *sql.DB
+
+// dueCases counts the cases of the work queue that are due now or
+// claimed by a worker. The store counts every queued case only
+// (QueueDepth), so this reads its queue table directly.
+func dueCases(w *sandbox.World) (int, error) {
+	db, ok := queueReaders.Load(w)
+	if !ok {
+		return 0, fmt.Errorf("no queue reader for the world at %s", w.Addr)
+	}
+	var n int
+	err := db.(*sql.DB).QueryRow(`SELECT COUNT(*) FROM work WHERE due_at <= ? OR claimed_by <> ''`, time.Now().UnixNano()).Scan(&n)
+	return n, err
 }
 
 // waitPolled waits until the start-up poll of every HTTP source stored its
@@ -158,7 +190,8 @@ func poll(t *testing.T, w *sandbox.World, source string) int {
 }
 
 // jiraWrites lists the writes the Jira fake received about one issue, in
-// order; a transition reads as "POST .../transitions → <status>".
+// order; a transition reads as "POST .../transitions → <status>", a
+// remote link as "POST .../remotelink → <url>".
 func jiraWrites(w *sandbox.World, key string) []string { return jiraCalls(w, key, false) }
 
 // jiraCalls lists the requests the Jira fake received about one issue,
@@ -178,12 +211,17 @@ func jiraCalls(w *sandbox.World, key string, reads bool) []string {
 		if c.Query != "" {
 			line += "?" + c.Query
 		}
-		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/transitions") {
-			var body struct {
-				Transition struct{ ID string } `json:"transition"`
-			}
+		var body struct {
+			Transition struct{ ID string }  `json:"transition"`
+			Object     struct{ URL string } `json:"object"`
+		}
+		switch {
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/transitions"):
 			json.Unmarshal(c.Body, &body)
 			line += " → " + to[body.Transition.ID]
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/remotelink"):
+			json.Unmarshal(c.Body, &body)
+			line += " → " + body.Object.URL
 		}
 		out = append(out, line)
 	}
@@ -221,6 +259,36 @@ func transitions(key string, statuses ...string) []string {
 		out[i] = "POST /rest/api/2/issue/" + key + "/transitions → " + s
 	}
 	return out
+}
+
+func remoteLinks(key string, urls ...string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = "POST /rest/api/2/issue/" + key + "/remotelink → " + u
+	}
+	return out
+}
+
+// only keeps the lines that contain part.
+func only(lines []string, part string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, part) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// prURL is the web address of a pull request of the world's repository,
+// as the gateway knows it.
+func prURL(t *testing.T, w *sandbox.World, n int) string {
+	t.Helper()
+	it, err := w.Daemon.Store.Item(context.Background(), pullRequest(w.Repo, n))
+	if err != nil || it.URL == "" {
+		t.Fatalf("pull request %d: %+v %v", n, it, err)
+	}
+	return it.URL
 }
 
 func jiraStatus(w *sandbox.World, key string) string {

@@ -37,13 +37,15 @@ func TestPullRequestMovesItsTicketOnceToEachStatusAndARedeliveryChangesNothing(t
 	merged := tap.last(t)
 	settle(t, w)
 
-	// The workflow reaches In Review only through In Progress: the
-	// connector walks it, one transition per status.
-	want := transitions(key, "In Progress", "In Review", "Ready for QA")
+	// The developer ticket links to the pull request once, and the
+	// workflow reaches In Review only through In Progress: the connector
+	// walks it, one transition per status.
+	want := append(remoteLinks(key, prURL(t, w, n)), transitions(key, "In Progress", "In Review", "Ready for QA")...)
 	if got := jiraWrites(w, key); !slices.Equal(got, want) {
 		t.Errorf("Jira writes to %s:\n got %q\nwant %q", key, got, want)
 	}
-	wantAll := slices.Repeat([]string{"jira POST /rest/api/2/issue/" + key + "/transitions"}, 3)
+	wantAll := append([]string{"jira POST /rest/api/2/issue/" + key + "/remotelink"},
+		slices.Repeat([]string{"jira POST /rest/api/2/issue/" + key + "/transitions"}, 3)...)
 	if got := allWrites(w); !slices.Equal(got, wantAll) {
 		t.Errorf("writes anywhere (GitHub and Zendesk should have none):\n got %q\nwant %q", got, wantAll)
 	}
@@ -158,8 +160,23 @@ func playPullRequests(t *testing.T, w *sandbox.World, tc prCase) {
 			t.Fatalf("after %s of pull request %d: %s is %q, want %q", s.do, s.pr, key, got, s.want)
 		}
 	}
-	if got, want := jiraWrites(w, key), transitions(key, tc.writes...); !slices.Equal(got, want) {
-		t.Errorf("Jira writes to %s:\n got %q\nwant %q", key, got, want)
+	// Each status once, in order; one remote link per pull request; and
+	// nothing else.
+	writes := jiraWrites(w, key)
+	if got, want := only(writes, "/transitions"), transitions(key, tc.writes...); !slices.Equal(got, want) {
+		t.Errorf("transitions of %s:\n got %q\nwant %q", key, got, want)
+	}
+	var urls []string
+	for i := range prs {
+		urls = append(urls, prURL(t, w, prs[i]))
+	}
+	links := only(writes, "/remotelink")
+	slices.Sort(links)
+	if want := remoteLinks(key, slices.Sorted(slices.Values(urls))...); !slices.Equal(links, want) {
+		t.Errorf("remote links of %s:\n got %q\nwant %q", key, links, want)
+	}
+	if len(writes) != len(tc.writes)+len(prs) {
+		t.Errorf("other writes to %s: %q", key, writes)
 	}
 }
 
