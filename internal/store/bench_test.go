@@ -21,8 +21,19 @@ func benchBackends(b *testing.B, run func(b *testing.B, s *Store)) {
 // BenchmarkIngest measures durable ingest (every batch committed with
 // fsync) of the production-shaped workload, reporting events/s.
 func BenchmarkIngest(b *testing.B) {
+	benchIngest(b, loadWorkload(b, 5000), []int{1, 100, 500})
+}
+
+// BenchmarkIngestNoBodies is BenchmarkIngest without raw bodies: the cost
+// of the snapshots, links and queue alone.
+func BenchmarkIngestNoBodies(b *testing.B) {
 	w := loadWorkload(b, 5000)
-	for _, size := range []int{1, 100, 500} {
+	w.noRaw = true
+	benchIngest(b, w, []int{100, 500})
+}
+
+func benchIngest(b *testing.B, w *workload, sizes []int) {
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			benchBackends(b, func(b *testing.B, s *Store) {
 				ctx := context.Background()

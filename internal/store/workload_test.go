@@ -18,6 +18,7 @@ import (
 // pull requests naming their Jira key so the link path runs.
 type workload struct {
 	records int
+	noRaw   bool // events without raw bodies
 	raw     [3][]byte
 	title   [3]string
 	body    [3]string
@@ -84,8 +85,11 @@ func (w *workload) event(prefix string, n int) core.Ingest {
 		Source: r.System, DeliveryID: fmt.Sprintf("%s-%d", prefix, n), Via: core.ViaWebhook, Type: core.Updated, At: at,
 		Item: core.Item{Ref: r, Title: fmt.Sprintf("%s: %s", jiraRef.ID, w.title[sys]), Body: w.body[sys], Native: w.native[sys],
 			UpdatedAt: at, Seen: []core.EventType{core.Updated}, Fields: map[string]string{"branch": "fix/" + jiraRef.ID}},
-		Raw: w.raw[sys][:len(w.raw[sys])*rawPct/100],
+		Raw: w.raw[sys],
 	}}
+	if w.noRaw {
+		in.Event.Raw = nil
+	}
 	if n%4 == 0 {
 		in.Event.Item.Comments = []core.Comment{{ID: fmt.Sprint(n), Author: "ada@example.com", Body: "Still failing on 2.3.1", Public: true, CreatedAt: at}}
 	}
@@ -102,5 +106,3 @@ func (w *workload) batch(prefix string, from, size int) []core.Ingest {
 	}
 	return out
 }
-
-var rawPct = 100
