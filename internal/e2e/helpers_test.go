@@ -6,7 +6,11 @@
 // end up holding and the exact writes they received.
 //
 // The world puts its credentials in the process environment, so these
-// tests never run in parallel.
+// tests never run in parallel. E2E_LOG=1 prints each world's daemon log
+// (it is printed anyway when a test fails). TestStoryMailThroughDovecot
+// uses the Dovecot of connectors/imap/testdata/dovecot.sh
+// (LIAISON_DOVECOT_ADDR, _USER, _PASSWORD; skipped without one unless
+// CI=true).
 package e2e_test
 
 import (
