@@ -85,7 +85,6 @@ func TestJiraOutageDeadLettersTheActionAndReplayCompletesIt(t *testing.T) {
 // on the same record: once Jira answers again, the pull request's move to
 // review is made without anyone replaying the failed link.
 func TestActionsQueuedBehindADeadLetterStillRun(t *testing.T) {
-	t.Skip("bug: engine.Reconcile blocks a target's later actions when one dead-letters and releases the case with no retry, so they stay pending until another event touches the case")
 	w := startWorld(t, sandbox.WithMaxAttempts(2))
 	waitPolled(t, w)
 	ctx := context.Background()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,13 +127,18 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 				retryAt = earliest(retryAt, a.NextAttempt)
 				continue
 			}
-			next, ok := e.apply(ctx, a)
-			if ok {
+			next, out := e.apply(ctx, a, c.Item(a.Target))
+			switch out {
+			case appliedOK:
 				applied++
-				continue
+			case deadLettered:
+				// A dead letter is finished as far as ordering goes: the
+				// writes after it still run, or they would wait for an
+				// event that may never come.
+			case retryLater:
+				blocked[a.Target] = true
+				retryAt = earliest(retryAt, next)
 			}
-			blocked[a.Target] = true
-			retryAt = earliest(retryAt, next)
 		}
 		if applied == 0 {
 			break
@@ -191,12 +198,24 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 	return true
 }
 
-// apply performs one outbox action and records the outcome. It returns
-// whether the action is done, and otherwise when to try again.
-func (e *Engine) apply(ctx context.Context, a core.Action) (time.Time, bool) {
+// outcome is what became of one attempt at an action.
+type outcome int
+
+const (
+	appliedOK outcome = iota
+	retryLater
+	deadLettered
+)
+
+// apply performs one outbox action and records the outcome, and when it is
+// to be retried, when. current is the target's snapshot, if known.
+func (e *Engine) apply(ctx context.Context, a core.Action, current *core.Item) (time.Time, outcome) {
 	res, err := e.perform(ctx, a)
 	now := e.o.Clock.Now()
 	if err == nil {
+		if res.Item == nil && current != nil {
+			res.Item = afterWrite(*current, a)
+		}
 		audit := core.AuditEntry{At: now, Case: a.Case, Target: a.Target, Rule: a.Rule, Kind: a.Kind, Key: a.Key,
 			Detail: describe(a, res), Reason: a.Reason}
 		if res.Created != (core.Ref{}) {
@@ -206,11 +225,11 @@ func (e *Engine) apply(ctx context.Context, a core.Action) (time.Time, bool) {
 			// Applied but not recorded: the next attempt asks the connector
 			// (AppliedChecker, markers) before writing again.
 			e.log.Error("recording applied action failed", "key", a.Key, "err", err)
-			return now.Add(e.o.BackoffBase), false
+			return now.Add(e.o.BackoffBase), retryLater
 		}
 		e.log.Info("applied", "rule", a.Rule, "action", string(a.Kind), "target", audit.Target.String(), "detail", audit.Detail)
 		e.count(a, "ok")
-		return time.Time{}, true
+		return time.Time{}, appliedOK
 	}
 	permanent, wait := core.Classify(err)
 	attempts := a.Attempts + 1
@@ -223,12 +242,51 @@ func (e *Engine) apply(ctx context.Context, a core.Action) (time.Time, bool) {
 		e.log.Error("action dead-lettered", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 			"attempts", attempts, "err", err)
 		e.count(a, "dead")
-		return time.Time{}, false
+		return time.Time{}, deadLettered
 	}
 	e.log.Warn("action failed; will retry", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "err", err)
 	e.count(a, "retry")
-	return next, false
+	return next, retryLater
+}
+
+// afterWrite is the target's snapshot as a write leaves it, for a connector
+// that does not return one: the next reconcile must see its own transition
+// or field write at once, not when (or whether) the source echoes it. The
+// update time stays, so the source's next real snapshot replaces it.
+func afterWrite(it core.Item, a core.Action) *core.Item {
+	switch a.Kind {
+	case core.Transition:
+		it.Native, it.Status = a.Native, a.Status
+	case core.SetFields:
+		it.Fields = maps.Clone(it.Fields)
+		for k, v := range a.Fields {
+			switch k {
+			case "priority":
+				it.Priority = v
+			case "assignee":
+				it.Assignee = v
+			case "status":
+				it.Native = v
+			case "tags", "labels":
+				it.Labels = slices.Clone(it.Labels)
+				for _, l := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+					if !slices.Contains(it.Labels, l) {
+						it.Labels = append(it.Labels, l)
+					}
+				}
+			default:
+				if it.Fields == nil {
+					it.Fields = map[string]string{}
+				}
+				it.Fields[k] = v
+			}
+		}
+	default:
+		return nil
+	}
+	it.Comments = nil // comments are merged by id; none changed
+	return &it
 }
 
 func (e *Engine) count(a core.Action, result string) {

@@ -150,9 +150,8 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 	}
 	o.Ticket = tk.Ref
 
-	step("an agent triages the ticket as a bug", "ticket", tk.Ref.String())
+	step("an agent sets the ticket's priority and organisation; the gateway triages it", "ticket", tk.Ref.String())
 	if _, err := zd.Update(ctx, tk.Ref, core.Updated, func(it *core.Item) {
-		it.Native = "open"
 		it.Priority = "high"
 		it.Labels = append(it.Labels, "bug")
 		if it.Fields == nil {

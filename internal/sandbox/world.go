@@ -364,8 +364,8 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	t := w.Zendesk.Tickets()[0]
 	o.TicketID = t.ID
 
-	step("an agent triages the ticket as a bug", "ticket", t.ID, "requester", t.Requester)
-	if err := w.Zendesk.SetFields(t.ID, map[string]string{"status": "open", "priority": "high", "tags": "bug"}); err != nil {
+	step("an agent sets the ticket's priority; the gateway triages it", "ticket", t.ID, "requester", t.Requester)
+	if err := w.Zendesk.SetFields(t.ID, map[string]string{"priority": "high"}); err != nil {
 		return o, err
 	}
 	if err := waitCond(ctx, "the reporter asked for what the report lacks", func() bool {
