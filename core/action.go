@@ -55,8 +55,11 @@ type Action struct {
 	Labels []string          `json:"labels,omitempty"`
 	Role   Role              `json:"role,omitempty"` // Create: link role from Subject to the new record
 
-	// AddComment.
+	// AddComment. Author is who wrote the mirrored source comment, for a
+	// system that can post on a person's behalf (a customer's mailed reply
+	// shown as theirs in the help desk).
 	Public        bool         `json:"public,omitempty"`
+	Author        string       `json:"author,omitempty"`
 	SourceComment string       `json:"source_comment,omitempty"` // mirrored from Subject's comment
 	Files         []Attachment `json:"attachments,omitempty"`
 

@@ -419,7 +419,7 @@ func (p *planner) mirror(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, r
 			}
 		}
 		p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-			Body: body, Public: spec.Public, SourceComment: c.ID, Files: c.Files},
+			Body: body, Public: spec.Public, SourceComment: c.ID, Files: c.Files, Author: c.Author},
 			"mirror", r.Name, mk)
 	}
 	env.Comment = CommentView{}

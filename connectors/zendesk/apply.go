@@ -213,11 +213,20 @@ func (c *Connector) addComment(ctx context.Context, a core.Action) (core.Result,
 	if err != nil {
 		return core.Result{}, err
 	}
-	return c.writeComment(ctx, id, a.Body+overText(over, c.attachMax), a.Public, tokens, a.Marker())
+	// A public comment mirrored from someone with an address (a customer's
+	// mailed reply) is posted as theirs, as Zendesk's own mail channel
+	// would; the gateway's account stays the submitter.
+	var author int64
+	if a.Public && strings.Contains(a.Author, "@") && !strings.EqualFold(a.Author, c.cfg.Email) {
+		if author, err = c.userID(ctx, a.Author, "", true); err != nil {
+			return core.Result{}, err
+		}
+	}
+	return c.writeComment(ctx, id, a.Body+overText(over, c.attachMax), a.Public, tokens, a.Marker(), author)
 }
 
-func (c *Connector) writeComment(ctx context.Context, id int64, body string, public bool, uploads []string, marker string) (core.Result, error) {
-	w := ticketWrite{Comment: &commentWrite{Body: body + markerLine(marker), Public: public, Uploads: uploads}}
+func (c *Connector) writeComment(ctx context.Context, id int64, body string, public bool, uploads []string, marker string, author int64) (core.Result, error) {
+	w := ticketWrite{Comment: &commentWrite{Body: body + markerLine(marker), Public: public, Uploads: uploads, AuthorID: author}}
 	var env ticketEnvelope
 	if err := c.put(ctx, fmt.Sprintf("/tickets/%d.json", id), ticketRequest{w}, &env); err != nil {
 		return core.Result{}, err
@@ -251,7 +260,7 @@ func (c *Connector) addLink(ctx context.Context, a core.Action) (core.Result, er
 		if a.OtherURL != "" {
 			text += ": " + a.OtherURL
 		}
-		return c.writeComment(ctx, id, text, false, nil, a.Marker())
+		return c.writeComment(ctx, id, text, false, nil, a.Marker(), 0)
 	}
 	cur, sl, k, err := c.current(ctx, id)
 	if err != nil {
