@@ -41,7 +41,9 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 		}
 		addr, db, ticket, stop = s.Addr, s.DBPath, out.Ticket.String(), s.Stop
 	} else {
-		w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log})
+		// The fakes echo the gateway's own writes back as webhooks, as the
+		// real services do: the log shows those echoes change nothing.
+		w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log}, sandbox.WithEchoWebhooks())
 		if err != nil {
 			return err
 		}

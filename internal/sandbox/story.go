@@ -94,7 +94,11 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		rand.Read(b)
 		os.Setenv(SecretEnv, hex.EncodeToString(b))
 	}
-	dbPath := filepath.Join(o.Dir, "liaison-sandbox.db")
+	dbPath, err := freshDB(o.Dir, o.Log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	addr := ln.Addr().String()
 	cfg, err := config.Parse("sandbox.yaml", []byte(Config(addr, dbPath, o.StateDir)))
 	if err != nil {
@@ -271,4 +275,20 @@ func waitFor[T any](ctx context.Context, what string, cond func() (T, bool)) (T,
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// freshDB returns the sandbox's database path in dir, removing what an
+// earlier run left there: the story replays the same deliveries, which
+// that database would take for duplicates.
+func freshDB(dir string, log *slog.Logger) (string, error) {
+	path := filepath.Join(dir, "liaison-sandbox.db")
+	if _, err := os.Stat(path); err == nil {
+		log.Info("starting from an empty database; removing the previous run's", "path", path)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return "", fmt.Errorf("removing the previous sandbox database: %w", err)
+		}
+	}
+	return path, nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,7 +260,10 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		return nil, err
 	}
 
-	w.DBPath = filepath.Join(o.Dir, "liaison-sandbox.db")
+	if w.DBPath, err = freshDB(o.Dir, o.Log); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	imapPort := w.IMAP.Port()
 	if ws.imap != nil {
 		imapPort = ws.imap.port
