@@ -71,8 +71,11 @@ type Engine struct {
 	// Submit writes directly (tools and tests that drive the engine
 	// synchronously).
 	committing atomic.Bool
-	linkMu     sync.Mutex
-	linked     map[string]struct{}
+	// untried holds the keys of actions planned by a running reconcile
+	// and not attempted yet (see perform).
+	untried sync.Map
+	linkMu  sync.Mutex
+	linked  map[string]struct{}
 
 	candMu  sync.Mutex
 	cand    []core.Item

@@ -39,11 +39,18 @@ func (e *Engine) workLoop(ctx context.Context) {
 			t.Stop()
 			continue
 		}
+		// The claim lapses at now+Lease, and then another replica may take
+		// the case and apply the same actions: the reconciles of this claim
+		// stop a margin before (their connector calls cancelled), leaving
+		// the case due.
+		until := now.Add(e.o.Lease - e.o.Lease/6)
 		for _, id := range ids {
 			// A claimed case is finished even during shutdown: its actions
 			// either complete or stay pending in the outbox, and the release
 			// keeps it due for whoever runs next.
-			e.Reconcile(context.WithoutCancel(ctx), id)
+			rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+			e.Reconcile(rctx, id)
+			cancel()
 		}
 		e.notify() // let a sleeping worker look for more
 	}
@@ -59,7 +66,20 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 	defer e.busy.Add(-1)
 	var retryAt time.Time
 	fetched := map[core.Ref]bool{}
+	// The actions this reconcile planned are marked untried until their
+	// first attempt: only they can be written without asking the connector
+	// whether an earlier attempt landed (see perform).
+	var planned []string
+	defer func() {
+		for _, k := range planned {
+			e.untried.Delete(k)
+		}
+	}()
 	for pass := 0; pass < maxPasses; pass++ {
+		if ctx.Err() != nil {
+			retryAt = e.o.Clock.Now() // the claim is running out: due again at once
+			break
+		}
 		c, err := e.o.Store.LoadCase(ctx, id)
 		if err != nil {
 			e.log.Error("loading case failed", "case", id, "err", err)
@@ -107,6 +127,10 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 				retryAt = now.Add(e.o.BackoffBase)
 				break
 			}
+			for _, a := range plan.Actions {
+				e.untried.Store(a.Key, true)
+				planned = append(planned, a.Key)
+			}
 		}
 		pending, err := e.o.Store.Actions(ctx, id, core.Pending)
 		if err != nil {
@@ -119,6 +143,10 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 		// the later ones wait too. Other records go on.
 		blocked := map[core.Ref]bool{}
 		for _, a := range pending {
+			if ctx.Err() != nil {
+				retryAt = e.o.Clock.Now()
+				break
+			}
 			if blocked[a.Target] {
 				continue
 			}
@@ -147,7 +175,11 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 	if e.m != nil {
 		e.m.ReconcileTime.Observe(time.Since(start).Seconds())
 	}
-	if err := e.o.Store.ReleaseCase(ctx, id, e.o.Owner, retryAt); err != nil {
+	// Released even when the claim's deadline has passed: the claim
+	// itself is good until the lease runs out.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.o.Store.ReleaseCase(rctx, id, e.o.Owner, retryAt); err != nil {
 		e.log.Error("releasing case failed", "case", id, "err", err)
 	}
 }
@@ -336,7 +368,12 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 			}
 		}
 	}
-	uncertain := a.Attempts > 0 || a.CreatedAt.Before(e.started)
+	// An action planned and enqueued by the reconcile running it, and not
+	// tried yet, cannot have reached its target. Any other pending action
+	// may have: an attempt whose Complete failed, or one by a replica that
+	// died before recording it.
+	_, untried := e.untried.LoadAndDelete(a.Key)
+	uncertain := !untried
 	if ch, ok := ap.(core.AppliedChecker); ok && uncertain && a.Kind != core.Create {
 		res, done, err := ch.Applied(actx, a)
 		if err != nil {
