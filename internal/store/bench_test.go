@@ -110,7 +110,13 @@ func BenchmarkIngestConcurrent(b *testing.B) {
 // BenchmarkClaimLoadComplete measures the workers' round: claim a dirty
 // case, load it, enqueue an action, complete it, release it — by one
 // worker and by eight at once, as the engine runs them — reporting cases/s.
-func BenchmarkClaimLoadComplete(b *testing.B) {
+func BenchmarkClaimLoadComplete(b *testing.B) { benchRounds(b, true) }
+
+// BenchmarkClaimLoadRelease is the round of a reconcile that finds nothing
+// to do, the common case: claim, load, release.
+func BenchmarkClaimLoadRelease(b *testing.B) { benchRounds(b, false) }
+
+func benchRounds(b *testing.B, act bool) {
 	w := loadWorkload(b, 2000)
 	for _, workers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
@@ -142,7 +148,7 @@ func BenchmarkClaimLoadComplete(b *testing.B) {
 								return
 							}
 							for _, id := range ids {
-								if err := workRound(ctx, s, owner, id, int(done.Add(1))); err != nil {
+								if err := workRound(ctx, s, owner, id, int(done.Add(1)), act); err != nil {
 									b.Error(err)
 									return
 								}
@@ -159,13 +165,13 @@ func BenchmarkClaimLoadComplete(b *testing.B) {
 }
 
 // workRound is one reconcile of a case as the engine does it, with one
-// action planned and applied.
-func workRound(ctx context.Context, s *Store, owner string, id core.CaseID, n int) error {
+// action planned and applied when act.
+func workRound(ctx context.Context, s *Store, owner string, id core.CaseID, n int, act bool) error {
 	c, err := s.LoadCase(ctx, id)
 	if err != nil {
 		return err
 	}
-	if len(c.Items) > 0 {
+	if act && len(c.Items) > 0 {
 		subj := c.Items[0].Ref
 		a := core.Action{Key: fmt.Sprintf("bench|%d|%d", id, n), Case: id, Rule: "bench", Kind: core.AddComment,
 			Target: subj, Subject: subj, Body: "mirrored", SourceComment: fmt.Sprint(n)}
