@@ -142,9 +142,15 @@ func Merge(prev *Item, next Item) Item {
 	out.Seen = uniqEvents(append(slices.Clone(prev.Seen), next.Seen...))
 	out.Comments = mergeComments(prev.Comments, next.Comments)
 	out.Deleted = prev.Deleted || next.Deleted
-	// The earliest creation time anyone reported stands.
+	// The earliest creation time anyone reported stands; a snapshot that
+	// reports none counts as made no later than it was seen, so the result
+	// is the same whichever snapshot arrived first.
 	out.CreatedAt = prev.CreatedAt
-	if c := next.CreatedAt; !c.IsZero() && (out.CreatedAt.IsZero() || c.Before(out.CreatedAt)) {
+	c := next.CreatedAt
+	if c.IsZero() {
+		c = next.UpdatedAt
+	}
+	if !c.IsZero() && (out.CreatedAt.IsZero() || c.Before(out.CreatedAt)) {
 		out.CreatedAt = c
 	}
 	return out

@@ -331,6 +331,16 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+func TestMerge_CreatedAtDoesNotDependOnArrivalOrder(t *testing.T) {
+	a := Item{Ref: Ref{"jira", DevTicket, "K-1"}, Title: "a", UpdatedAt: t0.Add(time.Hour)}
+	b := Item{Ref: a.Ref, Title: "b", UpdatedAt: t0}
+	x, y := Merge(nil, a), Merge(nil, b)
+	ab, ba := Merge(&x, b), Merge(&y, a)
+	if !ab.CreatedAt.Equal(t0) || !ba.CreatedAt.Equal(t0) {
+		t.Fatalf("created at %v and %v; want %v both ways", ab.CreatedAt, ba.CreatedAt, t0)
+	}
+}
+
 func TestParseRef(t *testing.T) {
 	for _, s := range []string{"jira/dev_ticket/KBOT-88", "github/pull_request/acme/kbot#341", "imap/email_thread/<a/b@c>"} {
 		r, err := ParseRef(s)

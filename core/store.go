@@ -97,7 +97,10 @@ type Store interface {
 
 // Ingest is one event with the links the resolver discovered in it. The
 // discovered links replace the record's earlier discovered links, so a key
-// removed from a pull request's title removes its link.
+// removed from a pull request's title removes its link. Nil Discovered
+// means the event's text was not searched (a comment-only event) and the
+// record's discovered links stay as they are; an empty, non-nil list means
+// it was searched and found none.
 type Ingest struct {
 	Event      Event
 	Discovered []Link

@@ -28,6 +28,14 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 	if len(events) == 0 {
 		return nil, nil
 	}
+	// One malformed event must not fail the others it would share a
+	// commit with: it is refused here, with its own request.
+	for i, ev := range events {
+		if ev.Source == "" || ev.DeliveryID == "" || ev.Item.Ref.System == "" || ev.Item.Ref.ID == "" || !ev.Item.Ref.Kind.Known() {
+			return nil, core.Malformed("event %d of %d: source, delivery id and a complete ref are required (source %q, ref %q)",
+				i+1, len(events), ev.Source, ev.Item.Ref)
+		}
+	}
 	m := e.mappings.Load()
 	req := &ingestReq{batch: make([]core.Ingest, len(events)), done: make(chan struct{})}
 	for i, ev := range events {

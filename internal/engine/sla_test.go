@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -76,5 +77,31 @@ func TestDescribe_NotifyNamesNoCredential(t *testing.T) {
 		if got != want {
 			t.Errorf("describe(%q) = %q; want %q", to, got, want)
 		}
+	}
+}
+
+// TestSubmit_RefusesAMalformedEventAlone: an event no store could ever
+// de-duplicate is refused as bad input with its own request; the next
+// request is stored as usual.
+func TestSubmit_RefusesAMalformedEventAlone(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	good := core.Event{Source: "zendesk", DeliveryID: "d1", Via: core.ViaWebhook, Type: core.Created,
+		Item: core.Item{Ref: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "1"}, Title: "t", UpdatedAt: w.clock.Now()}}
+	for _, bad := range []core.Event{
+		{Source: "zendesk", Item: good.Item},
+		{DeliveryID: "d2", Item: good.Item},
+		{Source: "zendesk", DeliveryID: "d3", Item: core.Item{Ref: core.Ref{System: "zendesk", Kind: "bug", ID: "1"}}},
+	} {
+		_, err := w.eng.Submit(context.Background(), []core.Event{good, bad})
+		var bi *core.BadInput
+		if !errors.As(err, &bi) {
+			t.Fatalf("Submit(%+v) = %v; want bad input", bad, err)
+		}
+	}
+	if _, err := w.st.Item(context.Background(), good.Item.Ref); err == nil {
+		t.Fatal("the refused request's good event was stored anyway")
+	}
+	if fresh, err := w.eng.Submit(context.Background(), []core.Event{good}); err != nil || !fresh[0] {
+		t.Fatalf("a good request after a refused one: %v %v", fresh, err)
 	}
 }

@@ -200,7 +200,8 @@ func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, au
 	// Only a created record or a returned snapshot can change which case
 	// a record is in; without them Complete runs beside Ingest.
 	run := func(ctx context.Context, fn func(querier) error) error { return s.be.write(ctx, true, fn) }
-	if !res.Created.IsZero() || res.Item != nil {
+	linking := a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero()
+	if !res.Created.IsZero() || res.Item != nil || linking {
 		run = s.be.serial
 	}
 	return run(ctx, func(q querier) error {
@@ -245,6 +246,30 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 			}
 		}
 
+		// A link the gateway made (a duplicate found in another case, a
+		// remote link) joins the two records here as well, so their cases
+		// become one.
+		if linking {
+			for _, r := range []core.Ref{a.Other, a.Target} {
+				known, err := g.item(ctx, r.String())
+				if err != nil {
+					return err
+				}
+				if known == nil {
+					if _, err := g.create(ctx, r, c, core.Item{}); err != nil {
+						return err
+					}
+				}
+			}
+			role := a.Role
+			if role == "" {
+				role = core.Mentions
+			}
+			if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: role, Origin: core.Ours}, a.Other.String()); err != nil {
+				return err
+			}
+		}
+
 		if res.Item != nil {
 			it := *res.Item
 			if it.Ref.IsZero() {
@@ -268,7 +293,14 @@ ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
 			}
 		}
 
-		if a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target {
+		switch {
+		case a.SyncField != "":
+			// A sync rule's write: the canonical value is what the
+			// planner compares with next time.
+			if err := putSynced(ctx, q, a.Subject, a.Target, a.SyncField, a.SyncValue, now); err != nil {
+				return err
+			}
+		case a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target:
 			for f, v := range a.Fields {
 				if err := putSynced(ctx, q, a.Subject, a.Target, f, v, now); err != nil {
 					return err

@@ -252,6 +252,9 @@ func (s *Store) Prune(ctx context.Context, rawBefore, auditBefore time.Time) (in
 		{"raw bodies", `UPDATE inbox SET raw = NULL WHERE id IN
 (SELECT id FROM inbox WHERE raw IS NOT NULL AND processed_at > 0 AND received_at < $1 LIMIT $2)`, rawBefore},
 		{"audit", `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)`, auditBefore},
+		// Old inbox rows go with the audit: a delivery that old is not
+		// re-sent, and a re-read one only merges an older snapshot.
+		{"inbox", `DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE received_at < $1 LIMIT $2)`, auditBefore},
 	}
 	for _, st := range steps {
 		if st.before.IsZero() {

@@ -225,6 +225,44 @@ var outboxBehaviours = []behaviour{
 		}
 	}},
 
+	{"Complete_RecordsTheCanonicalValueOfASyncWrite", func(f *fixture) {
+		id := f.linked()
+		a := core.Action{Key: "s2", Case: id, Rule: "priority", Kind: core.SetFields, Target: dev, Subject: ticket,
+			Fields: map[string]string{"priority": "Highest"}, SyncField: "priority", SyncValue: "urgent"}
+		if err := f.s.Complete(f.ctx, a, core.Result{}, core.AuditEntry{}); err != nil {
+			f.t.Fatal(err)
+		}
+		if got := f.load(id).Synced[core.SyncKey(ticket, dev, "priority")]; got != "urgent" {
+			f.t.Fatalf("synced priority = %q, want the canonical urgent", got)
+		}
+	}},
+
+	{"Complete_ALinkJoinsTheCasesOfItsTwoRecords", func(f *fixture) {
+		id := f.linked()
+		f.ingest(event("zendesk", "z2", snap(ticket2, "Login fails too", "open", at(0))))
+		if f.caseOf(ticket2) == id {
+			f.t.Fatal("the second ticket starts in the first case")
+		}
+		// A duplicate found: ticket2 is linked to the open developer ticket.
+		a := core.Action{Key: "dup", Case: f.caseOf(ticket2), Rule: "known-problem", Kind: core.AddLink,
+			Target: dev, Subject: ticket2, Other: ticket2, Role: core.DuplicateOf}
+		f.enqueue(a)
+		if err := f.s.Complete(f.ctx, a, core.Result{}, core.AuditEntry{}); err != nil {
+			f.t.Fatal(err)
+		}
+		joined := f.sameCase(ticket, dev, ticket2)
+		c := f.load(joined)
+		found := false
+		for _, l := range c.Links {
+			if l.From == ticket2 && l.To == dev && l.Role == core.DuplicateOf && l.Origin == core.Ours {
+				found = true
+			}
+		}
+		if !found {
+			f.t.Fatalf("links %+v lack ticket2 —duplicate_of→ dev", c.Links)
+		}
+	}},
+
 	{"Fail_CountsAttemptsAndSchedulesTheRetry", func(f *fixture) {
 		id := f.linked()
 		f.enqueue(comment("k", id))
