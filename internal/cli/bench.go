@@ -15,6 +15,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 	dir := fs.String("dir", "", "folder for the database (default: a temporary one)")
 	paced := fs.Duration("paced", 5*time.Second, "length of each paced phase")
 	n := fs.Int("n", 20000, "events in the ingest phase")
+	replicas := fs.Bool("replicas", false, "instead: end-to-end rate and event → write delay of 1 and 3 replicas on PostgreSQL and 1 on SQLite")
+	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas (default $LIAISON_TEST_POSTGRES or the local one)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -25,6 +27,18 @@ func bench(ctx context.Context, e *env, args []string) error {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	}
+	if *replicas {
+		if *pg == "" {
+			*pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		}
+		fmt.Fprintf(e.stdout, "liaison bench --replicas: `liaison serve` child processes behind a round-robin balancer, Zendesk and Jira fakes and load generator in this process, %d CPUs, %s\n",
+			runtime.NumCPU(), runtime.Version())
+		figs, err := loadtest.RunReplicas(ctx, loadtest.ReplicaOptions{Dir: *dir, Postgres: *pg, Paced: *paced})
+		for _, f := range figs {
+			fmt.Fprintln(e.stdout, f)
+		}
+		return err
 	}
 	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (synchronous=FULL), load generator in-process, %d CPUs, %s\n",
 		runtime.NumCPU(), runtime.Version())

@@ -407,17 +407,21 @@ func TestFaults_ReplicasUnderFaults(t *testing.T) {
 		}
 	}
 	kills = ch.counts["kills"]
+	takeover := "not tested"
+	if ch.lease != "" {
+		takeover = fmt.Sprintf("%s killed, now held by %s", ch.lease, leaseOwner)
+	}
 	fmt.Printf("faults summary: replicas=3 tickets=%d webhooks sent=%d (re-sent %d, dropped %d, unacknowledged %d) "+
 		"events stored=%d (zendesk webhook %d, zendesk poll %d, jira poll %d; acknowledged but missing %d) "+
 		"writes required=%d observed=%d (jira issues %d, jira comments %d, zendesk notes %d) duplicates=%d lost=%d unexpected=%d "+
 		"dead letters=%d kills=%d restarts=%d self-exits=%d pg connections terminated=%d in %d rounds "+
-		"service faults=%d generator=%s total=%s\n",
+		"service faults=%d jira poll lease: %s; generator=%s total=%s\n",
 		tickets, sent, resent, len(droppedIDs), unacked+int64(len(failedIDs)),
 		via["zendesk/webhook"]+via["zendesk/poll"]+via["jira/poll"], via["zendesk/webhook"], via["zendesk/poll"], via["jira/poll"], missing,
 		acc.required, acc.observed, acc.issues, acc.jiraComments, acc.notes, acc.duplicates, acc.lost, acc.unexpected,
 		len(dead), kills, restarts, exits, ch.pgKills, ch.counts["pg_terminations"],
 		ch.counts["jira_429"]+ch.counts["jira_5xx"]+ch.counts["jira_hangs"]+ch.counts["zendesk_429"]+ch.counts["zendesk_5xx"]+ch.counts["zendesk_hangs"]+ch.counts["zendesk_drops"],
-		genTime.Round(time.Second), elapsed.Round(time.Second))
+		takeover, genTime.Round(time.Second), elapsed.Round(time.Second))
 	for _, a := range dead {
 		fmt.Printf("dead letter: rule %s, %s on %s (subject %s), %d attempts, last error: %s\n",
 			a.Rule, a.Kind, a.Target, a.Subject, a.Attempts, a.LastError)

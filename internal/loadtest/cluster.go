@@ -572,7 +572,7 @@ func (c *Cluster) Deliver(ctx context.Context, act func() (int64, error)) (int64
 		return ticket, err
 	}
 	c.sent.Add(1)
-	d, ok := c.lastDelivery(ticket)
+	d, ok := c.LastDelivery(ticket)
 	if !ok {
 		return ticket, fmt.Errorf("ticket %d: webhook failed (%v) but no delivery is recorded", ticket, err)
 	}
@@ -594,9 +594,10 @@ func (c *Cluster) Deliver(ctx context.Context, act func() (int64, error)) (int64
 	}
 }
 
-// lastDelivery finds the newest webhook the fake sent about a ticket. Only
-// one sender acts on a ticket at a time, so it is the one just sent.
-func (c *Cluster) lastDelivery(ticket int64) (zdfake.Delivery, bool) {
+// LastDelivery finds the newest webhook the Zendesk fake sent about a
+// ticket. When only one sender acts on a ticket at a time, it is the one
+// that sender's action just sent.
+func (c *Cluster) LastDelivery(ticket int64) (zdfake.Delivery, bool) {
 	needle := []byte(`"subject":"zen:ticket:` + strconv.FormatInt(ticket, 10) + `"`)
 	ds := c.Zendesk.Deliveries()
 	for i := len(ds) - 1; i >= 0; i-- {
