@@ -1,0 +1,337 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/sandbox"
+)
+
+// The default process (mappings/default) end to end: each test drives the
+// people's side through the fakes and the in-process IMAP server and
+// asserts what every record ends up holding and the writes each service
+// received.
+
+// reporterAnswer is the reporter's answer to triage's question.
+const reporterAnswer = "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes."
+
+// storyStep is one thing the people of the main story do, and what the
+// gateway must have done once it has settled.
+type storyStep struct {
+	name string
+	do   func(t *testing.T, w *sandbox.World, s *storyState)
+	done func(w *sandbox.World, s *storyState) bool
+}
+
+// storyState is what the story made, in the services' own terms.
+type storyState struct {
+	ticket int64
+	key    string
+	pr     int
+}
+
+// mainStory is the support story of issue 7: a mail, triage's question,
+// the reporter's answer, escalation, a pull request opened and merged,
+// QA and pre-production validation, deployment.
+func mainStory() []storyStep {
+	ticketStatus := func(w *sandbox.World, s *storyState, st string) bool {
+		tk, ok := w.Zendesk.Ticket(s.ticket)
+		return ok && tk.Status == st
+	}
+	return []storyStep{
+		{"a customer mails support", func(t *testing.T, w *sandbox.World, s *storyState) {
+			if _, err := w.IMAP.Append("INBOX", sandbox.StoryMail()); err != nil {
+				t.Fatal(err)
+			}
+		}, func(w *sandbox.World, s *storyState) bool {
+			tks := w.Zendesk.Tickets()
+			if len(tks) == 0 {
+				return false
+			}
+			s.ticket = tks[0].ID
+			return ticketStatus(w, s, "pending")
+		}},
+		{"the reporter answers triage's question", func(t *testing.T, w *sandbox.World, s *storyState) {
+			if _, err := w.Zendesk.Reply(s.ticket, customer, reporterAnswer, true); err != nil {
+				t.Fatal(err)
+			}
+		}, func(w *sandbox.World, s *storyState) bool {
+			tk, _ := w.Zendesk.Ticket(s.ticket)
+			s.key, _ = tk.Fields["Developer ticket"].(string)
+			return s.key != ""
+		}},
+		{"a developer opens a pull request naming the developer ticket", func(t *testing.T, w *sandbox.World, s *storyState) {
+			n, err := w.GitHub.OpenPR(w.Repo, s.key+": expire reset tokens in UTC", "Reset tokens were compared in local time.", "fix/"+s.key+"-reset-token")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.pr = n
+		}, func(w *sandbox.World, s *storyState) bool { return jiraStatus(w, s.key) == "In Review" }},
+		{"the pull request is merged", func(t *testing.T, w *sandbox.World, s *storyState) {
+			if err := w.GitHub.MergePR(w.Repo, s.pr); err != nil {
+				t.Fatal(err)
+			}
+		}, func(w *sandbox.World, s *storyState) bool { return jiraStatus(w, s.key) == "Ready for QA" }},
+		{"QA, then a consultant in pre-production, validate the fix", func(t *testing.T, w *sandbox.World, s *storyState) {
+			for _, st := range []string{"QA Validated", "Preprod Validated"} {
+				if err := w.Jira.Transition(s.key, st); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func(w *sandbox.World, s *storyState) bool { return ticketStatus(w, s, "pending") }},
+		{"the fix is deployed", func(t *testing.T, w *sandbox.World, s *storyState) {
+			if err := w.Jira.Transition(s.key, "Done"); err != nil {
+				t.Fatal(err)
+			}
+		}, func(w *sandbox.World, s *storyState) bool { return ticketStatus(w, s, "solved") }},
+	}
+}
+
+// playStraight plays the story with every webhook delivered once, as it
+// happens.
+func playStraight(t *testing.T, w *sandbox.World) storyState {
+	t.Helper()
+	var s storyState
+	for _, st := range mainStory() {
+		st.do(t, w, &s)
+		eventually(t, st.name, func() bool { return st.done(w, &s) })
+		settle(t, w)
+	}
+	return s
+}
+
+// The main story through the default process: a mail becomes a
+// help-desk ticket; triage asks the reporter, in one public reply, for
+// exactly what the report lacks; the answer escalates the ticket to a
+// developer ticket in KBOT; the pull request that names it moves it to
+// review and to QA; QA and a consultant validate it in Jira; the customer
+// gets one public comment explaining the correction and the ticket waits;
+// the developer ticket done (deployed) solves it. Every record's final
+// state and every write each service received are asserted.
+func TestProcess_MainStory(t *testing.T) {
+	w := startWorld(t)
+	waitPolled(t, w)
+	ctx := context.Background()
+	s := playStraight(t, w)
+	key := s.key
+
+	// The help-desk ticket.
+	tk, _ := w.Zendesk.Ticket(s.ticket)
+	if tk.Status != "solved" || tk.Requester != customer || tk.Subject != bugSubject {
+		t.Errorf("ticket %d: status %q, requester %q, subject %q; want solved, %s, %q", tk.ID, tk.Status, tk.Requester, tk.Subject, customer, bugSubject)
+	}
+	if got := plainTags(tk.Tags); !slices.Equal(got, []string{"bug", "fix_explained", "triage_asked"}) {
+		t.Errorf("ticket tags (besides the gateway's marker): %q; want bug, fix_explained, triage_asked", got)
+	}
+	if got := tk.Fields["Developer ticket"]; got != key {
+		t.Errorf("ticket's Developer ticket field %v, want %s", got, key)
+	}
+	type comment struct {
+		author string
+		public bool
+		text   []string // parts the body must hold
+	}
+	want := []comment{
+		{customer, true, []string{"the password reset link in your e-mail opens an error page (500)"}},
+		{zdfake.Agent, true, []string{"could you tell us:", "- the steps to reproduce the problem, one by one",
+			"- whether the problem happens every time (yes or no)", "- how urgent it is for you"}},
+		{customer, true, []string{reporterAnswer}},
+		{zdfake.Agent, false, []string{"Developer ticket " + key + " tracks this problem"}},
+		{zdfake.Agent, false, []string{"The fix for " + key + " is merged and waits for QA", "/pull/" + fmt.Sprint(s.pr), "It is not deployed yet."}},
+		{zdfake.Agent, true, []string{"Our developers have corrected the problem you reported (" + bugSubject + ").", "will be deployed shortly"}},
+	}
+	if len(tk.Comments) != len(want) {
+		t.Errorf("ticket comments: %d; want %d:\n%s", len(tk.Comments), len(want), worldState(t, w, s))
+	}
+	for i, c := range tk.Comments[:min(len(want), len(tk.Comments))] {
+		ok := c.Author == want[i].author && c.Public == want[i].public
+		for _, part := range want[i].text {
+			ok = ok && strings.Contains(c.Body, part)
+		}
+		if !ok {
+			t.Errorf("ticket comment %d by %s, public %v: %q\nwant by %s, public %v, holding %q", i, c.Author, c.Public, c.Body, want[i].author, want[i].public, want[i].text)
+		}
+	}
+	// Triage asked only for what the mail lacked: its text has a summary
+	// and a description.
+	if q := tk.Comments[1].Body; strings.Contains(q, "short summary") || strings.Contains(q, "description of what happens") {
+		t.Errorf("triage asked for what the mail gave: %q", q)
+	}
+
+	// The developer ticket.
+	is, ok := w.Jira.Issue(key)
+	if !ok {
+		t.Fatalf("no developer ticket %s", key)
+	}
+	ticketURL := itemURL(t, w, customerTicket(s.ticket))
+	if is.Project != "KBOT" || is.Type != "Bug" || is.Status != "Done" || is.Summary != bugSubject || is.Priority != "Medium" {
+		t.Errorf("%s: project %s, type %s, status %q, summary %q, priority %q; want KBOT Bug Done %q Medium", key, is.Project, is.Type, is.Status, is.Summary, is.Priority, bugSubject)
+	}
+	if !slices.Contains(is.Labels, "backlog") || !strings.Contains(is.Description, fmt.Sprintf("Escalated from help-desk ticket #%d", s.ticket)) || !strings.Contains(is.Description, ticketURL) {
+		t.Errorf("%s: labels %q, description %q; want backlog and the escalation header naming %s", key, is.Labels, is.Description, ticketURL)
+	}
+	if got := jiraField(is, "Help desk ticket"); got != fmt.Sprint(s.ticket) {
+		t.Errorf("%s's Help desk ticket field %q, want %d", key, got, s.ticket)
+	}
+	prLink := prURL(t, w, s.pr)
+	var links []string
+	for _, l := range is.RemoteLinks {
+		links = append(links, l.URL)
+	}
+	if !slices.Equal(links, []string{ticketURL, prLink}) {
+		t.Errorf("%s's remote links %q; want the ticket's and the pull request's", key, links)
+	}
+	if len(is.Comments) != 1 || !strings.Contains(is.Comments[0].Body, "> It happens every time: yes.") || is.Comments[0].Internal {
+		t.Errorf("%s's comments %+v; want the reporter's answer, quoted, once", key, is.Comments)
+	}
+	if n := len(w.Jira.Issues()); n != 1 {
+		t.Errorf("Jira issues: %d; want one", n)
+	}
+
+	// The pull request is the developer's; the gateway wrote nothing to it.
+	if pr, _ := w.GitHub.PR(w.Repo, s.pr); !pr.Merged || pr.State != "closed" || len(pr.Comments) != 0 || len(pr.Labels) != 0 {
+		t.Errorf("pull request: %+v; want merged, no comments or labels", pr)
+	}
+
+	// The mail thread: read, filed, one case with the ticket; no mail sent.
+	thread := emailThread(messageID(t, sandbox.StoryMail()))
+	threadCase, err1 := w.Daemon.Store.CaseOf(ctx, thread)
+	ticketCase, err2 := w.Daemon.Store.CaseOf(ctx, customerTicket(s.ticket))
+	devCase, err3 := w.Daemon.Store.CaseOf(ctx, devTicket(key))
+	prCase, err4 := w.Daemon.Store.CaseOf(ctx, pullRequest(w.Repo, s.pr))
+	if err := errors.Join(err1, err2, err3, err4); err != nil || threadCase != ticketCase || devCase != ticketCase || prCase != ticketCase {
+		t.Errorf("cases: thread %d, ticket %d, developer ticket %d, pull request %d (%v); want one", threadCase, ticketCase, devCase, prCase, err)
+	}
+	if n, err := w.IMAP.Count(processed); err != nil || n != 1 {
+		t.Errorf("mails filed as processed: %d (%v); want 1", n, err)
+	}
+	if n, err := w.IMAP.Count("INBOX"); err != nil || n != 0 {
+		t.Errorf("mails left in the inbox: %d (%v); want 0", n, err)
+	}
+
+	// The writes, exactly.
+	wantZendesk := []string{"tag bug", "public comment", "status pending", "tag triage_asked", "internal note", "Developer ticket = " + key,
+		"internal note", "public comment", "status pending", "tag fix_explained", "status solved"}
+	if got := zendeskWrites(t, w, s.ticket); !slices.Equal(got, wantZendesk) {
+		t.Errorf("writes to the help-desk ticket:\n got %q\nwant %q", got, wantZendesk)
+	}
+	wantJira := append(append(remoteLinks(key, ticketURL), "POST /rest/api/2/issue/"+key+"/comment"),
+		append(remoteLinks(key, prLink), transitions(key, "In Progress", "In Review", "Ready for QA")...)...)
+	if got := jiraWrites(w, key); !slices.Equal(got, wantJira) {
+		t.Errorf("writes to %s:\n got %q\nwant %q", key, got, wantJira)
+	}
+	if got, want := writeCounts(w), map[string]int{"jira": 7, "zendesk": 13}; !maps.Equal(got, want) {
+		t.Errorf("writes per system %v, want %v:\n%s", got, want, strings.Join(allWrites(w), "\n"))
+	}
+	if got := only(allWrites(w), " POST "); !slices.Equal(got, []string{"jira POST /rest/api/2/issue", "jira POST /rest/api/2/issue/" + key + "/remotelink",
+		"jira POST /rest/api/2/issue/" + key + "/comment", "jira POST /rest/api/2/issue/" + key + "/remotelink",
+		"jira POST /rest/api/2/issue/" + key + "/transitions", "jira POST /rest/api/2/issue/" + key + "/transitions", "jira POST /rest/api/2/issue/" + key + "/transitions",
+		"zendesk POST /api/v2/users/create_or_update.json", "zendesk POST /api/v2/tickets.json"}) {
+		t.Errorf("creations: %q", got)
+	}
+}
+
+// plainTags are a ticket's tags without the gateway's marker, sorted.
+func plainTags(tags []string) []string {
+	var out []string
+	for _, tg := range tags {
+		if !strings.HasPrefix(tg, "liaison-") {
+			out = append(out, tg)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// writeCounts counts allWrites by system (jira, github, zendesk, smtp).
+func writeCounts(w *sandbox.World) map[string]int {
+	out := map[string]int{}
+	for _, l := range allWrites(w) {
+		sys, _, _ := strings.Cut(l, " ")
+		out[sys]++
+	}
+	return out
+}
+
+// itemURL is a record's web address as the gateway knows it.
+func itemURL(t *testing.T, w *sandbox.World, r core.Ref) string {
+	t.Helper()
+	it, err := w.Daemon.Store.Item(context.Background(), r)
+	if err != nil || it.URL == "" {
+		t.Fatalf("%s: %+v %v", r, it, err)
+	}
+	return it.URL
+}
+
+// worldState describes every record of the story as the services hold it,
+// with the fakes' addresses (which differ from world to world) replaced by
+// their names.
+func worldState(t *testing.T, w *sandbox.World, s storyState) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tk := range w.Zendesk.Tickets() {
+		tags := slices.Sorted(slices.Values(tk.Tags))
+		fmt.Fprintf(&b, "zendesk ticket %d: status %s, priority %s, requester %s, tags %v\n", tk.ID, tk.Status, tk.Priority, tk.Requester, tags)
+		for _, k := range sortedKeysOf(tk.Fields) {
+			fmt.Fprintf(&b, "  field %s = %v\n", k, tk.Fields[k])
+		}
+		for _, c := range tk.Comments {
+			fmt.Fprintf(&b, "  comment by %s, public %v: %q\n", c.Author, c.Public, c.Body)
+		}
+	}
+	var issues []jirafake.Issue
+	for _, is := range w.Jira.Issues() {
+		issues = append(issues, is)
+	}
+	sort.Slice(issues, func(i, j int) bool { return issues[i].Key < issues[j].Key })
+	for _, is := range issues {
+		fmt.Fprintf(&b, "jira %s (%s %s): status %s, priority %s, labels %v, summary %q\n  description %q\n", is.Key, is.Project, is.Type, is.Status, is.Priority, is.Labels, is.Summary, is.Description)
+		for _, k := range sortedKeysOf(is.Fields) {
+			if is.Fields[k] != nil {
+				fmt.Fprintf(&b, "  field %s = %v\n", k, is.Fields[k])
+			}
+		}
+		for _, l := range is.RemoteLinks {
+			fmt.Fprintf(&b, "  remote link %s %q\n", l.URL, l.Title)
+		}
+		for _, l := range is.Links {
+			fmt.Fprintf(&b, "  issue link %+v\n", l)
+		}
+		for _, c := range is.Comments {
+			fmt.Fprintf(&b, "  comment by %s, internal %v: %q\n", c.Author, c.Internal, c.Body)
+		}
+	}
+	if s.pr != 0 {
+		pr, _ := w.GitHub.PR(w.Repo, s.pr)
+		fmt.Fprintf(&b, "github %s#%d: %+v\n", w.Repo, s.pr, pr)
+	}
+	for _, m := range w.SMTP.Messages() {
+		fmt.Fprintf(&b, "smtp mail to %v\n", m.To)
+	}
+	return b.String()
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+}
+
+var _ = rand.New
+var _ = context.Background
+var _ = time.Now
