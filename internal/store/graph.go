@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -142,7 +143,18 @@ func (g *graph) merge(ctx context.Context, it core.Item) (*itemRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.set(row, core.Merge(prev, it))
+	merged := core.Merge(prev, it)
+	if row.known && !row.changed && len(row.snapshot) > 0 {
+		// An event that changes nothing (typically our own write coming
+		// back, carrying the snapshot Complete already stored) neither
+		// rewrites the row nor marks the case dirty: a reconcile would
+		// plan nothing from it.
+		if b, err := json.Marshal(&merged); err == nil && bytes.Equal(b, row.snapshot) {
+			row.known = true
+			return row, nil
+		}
+	}
+	g.set(row, merged)
 	row.known = true
 	g.touched[row.caseID] = true
 	return row, nil
@@ -189,14 +201,21 @@ func (g *graph) link(ctx context.Context, l core.Link, source string) error {
 	// A link the source states or we made outranks one a pattern found:
 	// a discovered link never overwrites it, so removing the key from a
 	// title does not remove a link someone stated.
-	if _, err := g.q.exec(ctx, `INSERT INTO links (from_ref, to_ref, role, origin, source_ref, created_at)
+	// The update is skipped when it would change nothing, so that a link
+	// stated again (every event of a record repeats its explicit links)
+	// does not mark the case dirty.
+	n, err := g.q.exec(ctx, `INSERT INTO links (from_ref, to_ref, role, origin, source_ref, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (from_ref, to_ref) DO UPDATE SET role = excluded.role, origin = excluded.origin, source_ref = excluded.source_ref
-WHERE links.origin = 'discovered' OR excluded.origin <> 'discovered'`,
-		from, to, string(role), string(l.Origin), source, g.now); err != nil {
+WHERE (links.origin = 'discovered' OR excluded.origin <> 'discovered')
+AND (links.role <> excluded.role OR links.origin <> excluded.origin OR links.source_ref <> excluded.source_ref)`,
+		from, to, string(role), string(l.Origin), source, g.now)
+	if err != nil {
 		return fmt.Errorf("store: link %q → %q: %w", from, to, err)
 	}
-	g.touched[a.caseID] = true
+	if n > 0 {
+		g.touched[a.caseID] = true
+	}
 	if a.caseID != b.caseID {
 		return g.join(ctx, a.caseID, b.caseID)
 	}

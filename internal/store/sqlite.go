@@ -48,6 +48,12 @@ type sqliteBackend struct {
 
 	r     *sql.DB
 	rstmt *stmtCache
+	// rtx holds the connections of read transactions; each is pinned in
+	// rconns with its own prepared statements (nil: not opened yet, or
+	// dropped after a failure), so a read transaction neither re-prepares
+	// its SQL nor needs a second connection to prepare it.
+	rtx    *sql.DB
+	rconns chan *readConn
 
 	ckpt     *sql.DB       // the background checkpointer's connection
 	stopCkpt chan struct{} // closed by close
@@ -130,6 +136,16 @@ func openSQLite(ctx context.Context, path string, opts Options, schema fs.FS) (b
 	be.r.SetMaxOpenConns(n)
 	be.r.SetMaxIdleConns(n)
 	be.rstmt = newStmtCache(be.r)
+	if be.rtx, err = sql.Open("sqlite", be.path+"?"+sqliteReaderParams.Encode()); err != nil {
+		be.close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	be.rtx.SetMaxOpenConns(n)
+	be.rtx.SetMaxIdleConns(n)
+	be.rconns = make(chan *readConn, n)
+	for range n {
+		be.rconns <- nil
+	}
 	if be.ckpt, err = sql.Open("sqlite", be.path+"?_busy_timeout=10000"); err != nil {
 		be.close()
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
@@ -244,6 +260,21 @@ func (b *sqliteBackend) close() error {
 	}
 	if b.rstmt != nil {
 		b.rstmt.close()
+	}
+	if b.rconns != nil {
+		// Waits for the read transactions in flight; later ones find rtx
+		// closed.
+		for range cap(b.rconns) {
+			if rc := <-b.rconns; rc != nil {
+				rc.close()
+			}
+		}
+		for range cap(b.rconns) {
+			b.rconns <- nil
+		}
+	}
+	if b.rtx != nil {
+		errs = append(errs, b.rtx.Close())
 	}
 	if b.r != nil {
 		errs = append(errs, b.r.Close())
@@ -445,12 +476,96 @@ func (b *sqliteBackend) writeOne(ctx context.Context, durable bool, query string
 }
 
 func (b *sqliteBackend) read(ctx context.Context, fn func(querier) error) error {
-	tx, err := b.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
+	var rc *readConn
+	select {
+	case rc = <-b.rconns:
+	case <-ctx.Done():
+		return fmt.Errorf("store: wait for a reader: %w", ctx.Err())
+	}
+	defer func() { b.rconns <- rc }()
+	if rc == nil {
+		c, err := b.rtx.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: begin read: %w", err)
+		}
+		rc = &readConn{c: c, stmts: map[string]*sql.Stmt{}}
+	}
+	q := readConnQuerier{rc}
+	if _, err := q.exec(ctx, `BEGIN`); err != nil {
+		rc.close()
+		rc = nil
 		return fmt.Errorf("store: begin read: %w", err)
 	}
-	defer tx.Rollback()
-	return fn(readTxQuerier{tx})
+	err := fn(q)
+	// Not cancelled with ctx: a connection left inside a transaction
+	// would pin an old snapshot of the WAL.
+	if _, rerr := q.exec(context.Background(), `ROLLBACK`); rerr != nil {
+		rc.close()
+		rc = nil
+	}
+	return err
+}
+
+// readConn is a reader connection pinned for read transactions, with the
+// statements prepared on it.
+type readConn struct {
+	c     *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (rc *readConn) close() {
+	for _, st := range rc.stmts {
+		st.Close()
+	}
+	rc.c.Close()
+}
+
+// readConnQuerier runs statements on a pinned reader connection, prepared
+// once each. Callers hold the connection.
+type readConnQuerier struct{ rc *readConn }
+
+func (r readConnQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := r.rc.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := r.rc.c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	r.rc.stmts[q] = st
+	return st, nil
+}
+
+func (r readConnQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	st, err := r.stmt(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (r readConnQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
+	st, err := r.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+
+func (r readConnQuerier) queryRow(ctx context.Context, q string, args ...any) row {
+	st, err := r.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (b *sqliteBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error) {
@@ -583,32 +698,6 @@ func (w writerQuerier) queryRow(ctx context.Context, q string, args ...any) row 
 		return errRow{err}
 	}
 	return st.QueryRowContext(ctx, args...)
-}
-
-// readTxQuerier runs statements in a read transaction. They are not taken
-// from the pool's statement cache: preparing there needs a second pooled
-// connection, and with every connection in a read transaction that would
-// wait forever.
-type readTxQuerier struct{ tx *sql.Tx }
-
-func (t readTxQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (t readTxQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
-	rs, err := t.tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rs}, nil
-}
-
-func (t readTxQuerier) queryRow(ctx context.Context, q string, args ...any) row {
-	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 type sqlRows struct{ *sql.Rows }

@@ -54,6 +54,33 @@ var ingestBehaviours = []behaviour{
 		}
 	}},
 
+	{"Ingest_EventThatChangesNothingLeavesTheCaseClean", func(f *fixture) {
+		link := core.Link{From: ticket, To: dev, Role: core.EscalatedTo}
+		f.ingest(event("zendesk", "d1", snap(ticket, "Login fails", "open", at(time.Minute)), link))
+		f.ingest(event("jira", "j1", snap(dev, "Crash", "To Do", at(time.Minute))))
+		f.drain()
+		// Our own write coming back: a new delivery, the same snapshot
+		// and the same link. Stored, but nothing to reconcile.
+		if fresh := f.ingest(event("zendesk", "d2", snap(ticket, "Login fails", "open", at(time.Minute)), link)); !fresh[0] {
+			f.t.Fatal("new delivery reported as duplicate")
+		}
+		if cases, _ := f.depth(); cases != 0 {
+			f.t.Fatalf("an event that changed nothing queued %d cases", cases)
+		}
+		evs, err := f.s.Events(f.ctx, ticket, 10)
+		if err != nil || len(evs) != 2 {
+			f.t.Fatalf("Events = %d, %v; want both deliveries", len(evs), err)
+		}
+		// A changed snapshot, or a changed link, does queue it.
+		c := f.caseOf(ticket)
+		f.ingest(event("zendesk", "d3", snap(ticket, "Login fails", "solved", at(2*time.Minute)), link))
+		f.wantDue("w", c)
+		f.release(c, "w", time.Time{})
+		f.ingest(event("zendesk", "d4", snap(ticket, "Login fails", "solved", at(2*time.Minute)),
+			core.Link{From: ticket, To: dev, Role: core.Fixes}))
+		f.wantDue("w", c)
+	}},
+
 	{"Ingest_DuplicateWithinOneBatchIsNewOnce", func(f *fixture) {
 		e := event("jira", "d1", snap(dev, "Crash", "To Do", at(0)))
 		fresh := f.ingest(e, e, event("jira", "d2", snap(dev, "Crash", "In Progress", at(time.Minute))))
