@@ -450,6 +450,85 @@ var paris = func() *time.Location {
 	return l
 }()
 
+// When the customer ticket has a developer ticket already, the change
+// ticket is linked to both; the customer is told once, when the fix is
+// validated, and the ticket is solved when the change is deployed.
+func TestProcess_InfrastructurePathWithDeveloperTicket(t *testing.T) {
+	w := startWorld(t)
+	waitPolled(t, w)
+	e := escalate(t, w)
+	agentEdit(t, w, e.ticket, `{"ticket":{"additional_tags":["infra"]}}`)
+	var change string
+	eventually(t, "a change ticket", func() bool {
+		for _, is := range w.Jira.Issues() {
+			if is.Project == "DO" {
+				change = is.Key
+			}
+		}
+		return change != ""
+	})
+	settle(t, w)
+	ticketURL := itemURL(t, w, customerTicket(e.ticket))
+	is, _ := w.Jira.Issue(change)
+	if is.Type != "Change" || len(is.RemoteLinks) != 1 || is.RemoteLinks[0].URL != ticketURL ||
+		len(is.Links) != 1 || is.Links[0].Inward != e.key || is.Links[0].Outward != change {
+		t.Errorf("change ticket %s: type %s, remote links %+v, issue links %+v; want a Change linked to the ticket and to %s", change, is.Type, is.RemoteLinks, is.Links, e.key)
+	}
+	if notes := gatewayComments(w, e.ticket, false); len(notes) != 2 || !strings.Contains(notes[1].Body, "DevOps change ticket "+change+" tracks this problem") {
+		t.Errorf("internal notes %+v; want the developer ticket's, then the change ticket's", notes)
+	}
+
+	// The fix is validated: the customer is told, once; the ticket waits
+	// for the deployment, which is the change ticket done.
+	for _, st := range []string{"In Progress", "In Review", "Ready for QA", "QA Validated", "Preprod Validated"} {
+		if err := w.Jira.Transition(e.key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the ticket pending", func() bool {
+		tk, _ := w.Zendesk.Ticket(e.ticket)
+		return tk.Status == "pending"
+	})
+	settle(t, w)
+	if err := w.Jira.SetStatus(change, "Preprod Validated"); err != nil { // see TestProcess_InfrastructurePath
+		t.Fatal(err)
+	}
+	if err := w.Jira.Transition(change, "Done"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ticket solved", func() bool {
+		tk, _ := w.Zendesk.Ticket(e.ticket)
+		return tk.Status == "solved"
+	})
+	settle(t, w)
+	public := gatewayComments(w, e.ticket, true)
+	if len(public) != 1 || !strings.Contains(public[0].Body, "Our developers have corrected the problem you reported") {
+		t.Errorf("public comments %+v; want one explaining the correction", public)
+	}
+	if st := jiraStatus(w, e.key); st != "Preprod Validated" {
+		t.Errorf("%s is %q; want it left in Preprod Validated", e.key, st)
+	}
+	wantZendesk := []string{"internal note", "Developer ticket = " + e.key, "tag infra", "internal note",
+		"public comment", "status pending", "tag fix_explained", "status solved"}
+	if got := zendeskWrites(t, w, e.ticket); !slices.Equal(got, wantZendesk) {
+		t.Errorf("updates of the ticket:\n got %q\nwant %q", got, wantZendesk)
+	}
+	wantJira := []string{"jira POST /rest/api/2/issue", "jira POST /rest/api/2/issue/" + e.key + "/remotelink",
+		"jira POST /rest/api/2/issue", "jira POST /rest/api/2/issueLink", "jira POST /rest/api/2/issue/" + change + "/remotelink"}
+	var gotJira []string
+	for _, l := range allWrites(w) {
+		if strings.HasPrefix(l, "jira ") {
+			gotJira = append(gotJira, l)
+		}
+	}
+	if !slices.Equal(gotJira, wantJira) {
+		t.Errorf("Jira writes:\n got %q\nwant %q", gotJira, wantJira)
+	}
+	if got, want := writeCounts(w), map[string]int{"jira": 5, "zendesk": 8}; !maps.Equal(got, want) {
+		t.Errorf("writes per system %v, want %v:\n%s", got, want, strings.Join(allWrites(w), "\n"))
+	}
+}
+
 // agentEdit updates a ticket through the Zendesk API as an agent does
 // from an app (the fake knows the gateway's agent account only), which
 // Zendesk's trigger sends as a webhook.
