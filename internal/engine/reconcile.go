@@ -120,20 +120,37 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 				e.m.Conflicts.Inc()
 			}
 		}
+		allNew := true
 		if len(plan.Actions) > 0 {
 			core.SortActions(plan.Actions)
-			if _, err := e.o.Store.Enqueue(ctx, plan.Actions); err != nil {
+			added, err := e.o.Store.Enqueue(ctx, plan.Actions)
+			if err != nil {
 				e.log.Error("enqueueing actions failed", "case", id, "err", err)
 				retryAt = now.Add(e.o.BackoffBase)
 				break
 			}
-			for _, a := range plan.Actions {
-				e.untried.Store(a.Key, true)
-				planned = append(planned, a.Key)
+			// Only when every planned action was new can none of them
+			// have been tried before: an outbox row already there may be
+			// another claim's attempt.
+			allNew = added == len(plan.Actions)
+			if allNew {
+				for _, a := range plan.Actions {
+					e.untried.Store(a.Key, true)
+					planned = append(planned, a.Key)
+				}
 			}
 		}
-		pending, err := e.o.Store.Actions(ctx, id, core.Pending)
-		if err != nil {
+		var pending []core.Action
+		if allNew && !hasPending(c) {
+			// Nothing was pending when the case was loaded and every
+			// planned action is new: the plan, in enqueue order, is what
+			// is pending, without reading it back.
+			pending = make([]core.Action, 0, len(plan.Actions))
+			for _, a := range plan.Actions {
+				a.State = core.Pending
+				pending = append(pending, a)
+			}
+		} else if pending, err = e.o.Store.Actions(ctx, id, core.Pending); err != nil {
 			e.log.Error("listing actions failed", "case", id, "err", err)
 			retryAt = now.Add(e.o.BackoffBase)
 			break
@@ -182,6 +199,17 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 	if err := e.o.Store.ReleaseCase(rctx, id, e.o.Owner, retryAt); err != nil {
 		e.log.Error("releasing case failed", "case", id, "err", err)
 	}
+}
+
+// hasPending reports whether the loaded case has actions pending in the
+// outbox.
+func hasPending(c *core.Case) bool {
+	for _, st := range c.Keys {
+		if st == core.Pending {
+			return true
+		}
+	}
+	return false
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -357,7 +385,13 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 	}
 	actx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
 	defer cancel()
-	if a.Kind == core.Create {
+	// An action planned and enqueued by the reconcile running it, and not
+	// tried yet, cannot have reached its target. Any other pending action
+	// may have: an attempt whose Complete failed, or one by a replica that
+	// died before recording it.
+	_, untried := e.untried.LoadAndDelete(a.Key)
+	uncertain := !untried
+	if a.Kind == core.Create && uncertain {
 		if f, ok := ap.(core.MarkerFinder); ok {
 			ref, err := f.FindByMarker(actx, a.Target.Kind, a.Marker())
 			switch {
@@ -368,12 +402,6 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 			}
 		}
 	}
-	// An action planned and enqueued by the reconcile running it, and not
-	// tried yet, cannot have reached its target. Any other pending action
-	// may have: an attempt whose Complete failed, or one by a replica that
-	// died before recording it.
-	_, untried := e.untried.LoadAndDelete(a.Key)
-	uncertain := !untried
 	if ch, ok := ap.(core.AppliedChecker); ok && uncertain && a.Kind != core.Create {
 		res, done, err := ch.Applied(actx, a)
 		if err != nil {
