@@ -191,7 +191,9 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 			case AddLink:
 				p.add(Action{Kind: AddLink, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
 					Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title, Role: spec.Role},
-					"link", r.Name, tgt.Ref.String(), subj.Ref.String())
+					// A link between two records is one fact, whichever rule
+					// asks for it: the key names the records only.
+					"link", tgt.Ref.String(), subj.Ref.String())
 			case Notify:
 				to, err := render(spec.To, env)
 				if err != nil {
@@ -638,9 +640,8 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		if !d.When.Matches(subj.Ref) || !subj.Known() || subj.Deleted || len(p.c.OfKind(d.Among.System, d.Among.Kind)) > 0 {
 			continue
 		}
-		prefix := ActionKey("link", d.Name, "")
 		for k, st := range p.c.Keys {
-			if st == Pending && strings.HasPrefix(k, prefix) && strings.HasSuffix(k, "|"+subj.Ref.String()) {
+			if st == Pending && strings.HasPrefix(k, "link|") && strings.HasSuffix(k, "|"+subj.Ref.String()) {
 				p.linkingDuplicate[subj.Ref.String()+">"+d.Among.String()] = true
 			}
 		}
@@ -673,7 +674,7 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		reason := fmt.Sprintf("duplicate of %s (similarity %.2f >= %.2f)", best.Ref, bestScore, d.Threshold)
 		p.add(Action{Kind: AddLink, Rule: d.Name, Target: best.Ref, Subject: subj.Ref, Reason: reason,
 			Other: subj.Ref, OtherURL: subj.URL, Title: subj.Title, Role: d.Role},
-			"link", d.Name, best.Ref.String(), subj.Ref.String())
+			"link", best.Ref.String(), subj.Ref.String())
 		dup := *best
 		if km := p.m.Kind(dup.Ref.System, dup.Ref.Kind); km != nil {
 			if st := km.Canonical(dup.Native); st != "" {
