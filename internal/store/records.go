@@ -138,32 +138,27 @@ JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs row
 		if err != nil {
 			return fmt.Errorf("links: %w", err)
 		}
-		err = all(q.query(ctx, `SELECT key, state FROM outbox WHERE case_id = $1`, cid)).each(func(rs rows) error {
-			var k, st string
-			err := rs.Scan(&k, &st)
-			c.Keys[k] = core.ActionState(st)
-			return err
+		// The outbox states, mirrors and synced values in one statement:
+		// LoadCase runs for every reconcile pass.
+		err = all(q.query(ctx, `SELECT 'o', key, state FROM outbox WHERE case_id = $1
+UNION ALL SELECT 'm', m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1
+UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+			var t, k, v string
+			if err := rs.Scan(&t, &k, &v); err != nil {
+				return err
+			}
+			switch t {
+			case "o":
+				c.Keys[k] = core.ActionState(v)
+			case "m":
+				c.Mirrors[k] = v
+			case "s":
+				c.Synced[k] = v
+			}
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("outbox keys: %w", err)
-		}
-		err = all(q.query(ctx, `SELECT m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
-			var k, v string
-			err := rs.Scan(&k, &v)
-			c.Mirrors[k] = v
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("mirrors: %w", err)
-		}
-		err = all(q.query(ctx, `SELECT y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
-			var k, v string
-			err := rs.Scan(&k, &v)
-			c.Synced[k] = v
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("synced: %w", err)
+			return fmt.Errorf("outbox keys, mirrors and synced values: %w", err)
 		}
 		return nil
 	})

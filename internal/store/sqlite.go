@@ -392,14 +392,16 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 		if durable {
 			mode = "FULL"
 		}
-		if _, err := b.wc.ExecContext(ctx, `PRAGMA synchronous = `+mode); err != nil {
+		if _, err := (writerQuerier{b}).exec(ctx, `PRAGMA synchronous = `+mode); err != nil {
 			b.dropConn(err)
 			fail(fmt.Errorf("store: synchronous %s: %w", mode, err))
 			return
 		}
 		b.syncFull = durable
 	}
-	if _, err := b.wc.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+	// BEGIN, COMMIT and the pragma are prepared once like every other
+	// statement on the writer: they run for every group.
+	if _, err := (writerQuerier{b}).exec(ctx, `BEGIN IMMEDIATE`); err != nil {
 		b.dropConn(err)
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
@@ -438,7 +440,7 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 		b.rollback()
 		return
 	}
-	if _, err := b.wc.ExecContext(ctx, `COMMIT`); err != nil {
+	if _, err := q.exec(ctx, `COMMIT`); err != nil {
 		b.rollback()
 		fail(fmt.Errorf("store: commit: %w", err))
 	}
