@@ -267,10 +267,23 @@ func TestProcess_MainStory(t *testing.T) {
 // and the gateway's markers, which differ between worlds, replaced) and the
 // writes (by system, and the list of them, sorted) must be equal.
 func TestProcess_MainStoryReplayedTwiceShuffled(t *testing.T) {
-	straight := startWorld(t)
-	waitPolled(t, straight)
-	s1 := playStraight(t, straight)
-	skipIfAppliedTwice(t, straight, s1.ticket)
+	// The reference run must be clean of the bug of skipIfAppliedTwice;
+	// it is tried up to three times.
+	var straight *sandbox.World
+	var s1 storyState
+	for try := 0; ; try++ {
+		straight = startWorld(t)
+		waitPolled(t, straight)
+		s1 = playStraight(t, straight)
+		what := appliedTwice(straight, s1.ticket)
+		if what == "" {
+			break
+		}
+		if try == 2 {
+			t.Skipf("%s (%s)", doubledActionsBug, what)
+		}
+		t.Logf("straight run %d: %s; again", try+1, what)
+	}
 	wantState, wantWrites := worldState(t, straight, s1), sortedWrites(straight)
 
 	seed := uint64(time.Now().UnixNano())
@@ -322,6 +335,19 @@ func TestProcess_MainStoryReplayedTwiceShuffled(t *testing.T) {
 	}
 	if got, want := writeCounts(w), writeCounts(straight); !maps.Equal(got, want) {
 		t.Errorf("writes per system %v, straight run %v", got, want)
+	}
+	// Each record's writes in the same order, too.
+	if got, want := zendeskWrites(t, w, s.ticket), zendeskWrites(t, straight, s1.ticket); !slices.Equal(got, want) {
+		t.Errorf("writes to the help-desk ticket:\n got %q\nwant %q", got, want)
+	}
+	norm := func(ls []string) []string {
+		for i, l := range ls {
+			ls[i] = addrRE.ReplaceAllString(l, "http://FAKE")
+		}
+		return ls
+	}
+	if got, want := norm(jiraWrites(w, s.key)), norm(jiraWrites(straight, s1.key)); !slices.Equal(got, want) {
+		t.Errorf("writes to %s:\n got %q\nwant %q", s.key, got, want)
 	}
 }
 
@@ -546,17 +572,25 @@ func TestProcess_InfrastructurePathWithDeveloperTicket(t *testing.T) {
 // the exact writes.
 func skipIfAppliedTwice(t *testing.T, w *sandbox.World, ticket int64) {
 	t.Helper()
-	const bug = "bug: right after the gateway creates a developer or change ticket, the actions that follow " +
-		"(dev-ticket-noted, change-ticket-noted, help-desk-ticket-linked, change-ticket-linked) are sometimes applied twice, " +
-		"by two reconciles in the same millisecond: the remote link and the issue link posted twice, or two internal notes " +
-		"with the same marker. One action key, so one outbox row; likely two claims of cases that the new issue's links " +
-		"(the create, and the echo of the issue with its Help desk ticket field) joined, each applying the joined case's pending actions"
+	if what := appliedTwice(w, ticket); what != "" {
+		t.Skipf("%s (%s)", doubledActionsBug, what)
+	}
+}
+
+const doubledActionsBug = "bug: right after the gateway creates a developer or change ticket, the actions that follow " +
+	"(dev-ticket-noted, change-ticket-noted, help-desk-ticket-linked, change-ticket-linked) are sometimes applied twice, " +
+	"by two reconciles in the same millisecond: the remote link and the issue link posted twice, or two internal notes " +
+	"with the same marker. One action key, so one outbox row; likely two claims of cases that the new issue's links " +
+	"(the create, and the echo of the issue with its Help desk ticket field) joined, each applying the joined case's pending actions"
+
+// appliedTwice says which write was made twice, or "".
+func appliedTwice(w *sandbox.World, ticket int64) string {
 	tk, _ := w.Zendesk.Ticket(ticket)
 	markers := map[string]bool{}
 	for _, c := range tk.Comments {
 		if m := markerRE.FindString(c.Body); m != "" {
 			if markers[m] {
-				t.Skipf("%s (comment %q twice)", bug, m)
+				return fmt.Sprintf("comment %q twice", m)
 			}
 			markers[m] = true
 		}
@@ -568,7 +602,7 @@ func skipIfAppliedTwice(t *testing.T, w *sandbox.World, ticket int64) {
 		}
 		k := c.Method + " " + c.Path + " " + string(c.Body)
 		if k == last { // no step of the process writes the same update twice in a row
-			t.Skipf("%s (%s %s twice in a row)", bug, c.Method, c.Path)
+			return fmt.Sprintf("%s %s twice in a row", c.Method, c.Path)
 		}
 		last = k
 	}
@@ -579,10 +613,11 @@ func skipIfAppliedTwice(t *testing.T, w *sandbox.World, ticket int64) {
 		}
 		k := c.Method + " " + c.Path + " " + string(c.Body)
 		if writes[k] {
-			t.Skipf("%s (%s %s twice)", bug, c.Method, c.Path)
+			return fmt.Sprintf("%s %s twice", c.Method, c.Path)
 		}
 		writes[k] = true
 	}
+	return ""
 }
 
 var markerRE = regexp.MustCompile(`liaison-[0-9a-f]{12}`)
