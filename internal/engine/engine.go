@@ -77,6 +77,8 @@ type Engine struct {
 	linkMu  sync.Mutex
 	linked  map[string]struct{}
 
+	gate *actionGate
+
 	candMu  sync.Mutex
 	cand    []core.Item
 	candAt  time.Time
@@ -105,7 +107,7 @@ func New(o Options) (*Engine, error) {
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), linked: map[string]struct{}{}}
+		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), linked: map[string]struct{}{}, gate: newActionGate()}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())

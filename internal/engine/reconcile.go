@@ -172,7 +172,14 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 				retryAt = earliest(retryAt, a.NextAttempt)
 				continue
 			}
+			if !e.gate.enter(a.Key, now) {
+				// Another worker of this process is applying it, or just
+				// did: theirs is the attempt that counts.
+				blocked[a.Target] = true
+				continue
+			}
 			next, out := e.apply(ctx, a, c.Item(a.Target))
+			e.gate.leave(a.Key, out == appliedOK, e.o.Clock.Now())
 			switch out {
 			case appliedOK:
 				applied++

@@ -250,6 +250,18 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 		// remote link) joins the two records here as well, so their cases
 		// become one.
 		if linking {
+			// Only a link that does not exist yet is added: a link a pattern
+			// discovered (a key in a pull request's title) must stay
+			// discovered, so that removing the key removes it.
+			var exists int
+			err := q.queryRow(ctx, `SELECT count(*) FROM links WHERE (from_ref = $1 AND to_ref = $2) OR (from_ref = $2 AND to_ref = $1)`,
+				a.Other.String(), a.Target.String()).Scan(&exists)
+			if err != nil {
+				return fmt.Errorf("store: look up link of %q: %w", a.Key, err)
+			}
+			linking = exists == 0
+		}
+		if linking {
 			for _, r := range []core.Ref{a.Other, a.Target} {
 				known, err := g.item(ctx, r.String())
 				if err != nil {

@@ -263,6 +263,26 @@ var outboxBehaviours = []behaviour{
 		}
 	}},
 
+	{"Complete_ALinkLeavesADiscoveredLinkDiscovered", func(f *fixture) {
+		pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
+		discovered := core.Link{From: pr, To: dev, Role: core.Fixes, Origin: core.Discovered}
+		f.ingest(core.Ingest{Event: event("github", "g1", snap(pr, "KBOT-88 fix", "open", at(0))).Event, Discovered: []core.Link{discovered}})
+		id := f.sameCase(pr, dev)
+		// A rule adds a remote link on the developer ticket to the PR.
+		a := core.Action{Key: "rl", Case: id, Rule: "pull-request-linked", Kind: core.AddLink, Target: dev, Subject: pr, Other: pr}
+		f.enqueue(a)
+		if err := f.s.Complete(f.ctx, a, core.Result{}, core.AuditEntry{}); err != nil {
+			f.t.Fatal(err)
+		}
+		// The key leaves the title: the link goes, since it was only ever discovered.
+		f.ingest(core.Ingest{Event: event("github", "g2", snap(pr, "a fix", "open", at(time.Minute))).Event, Discovered: []core.Link{}})
+		for _, l := range f.load(f.caseOf(pr)).Links {
+			if (l.From == pr && l.To == dev) || (l.From == dev && l.To == pr) {
+				f.t.Fatalf("link %+v outlived its key", l)
+			}
+		}
+	}},
+
 	{"Fail_CountsAttemptsAndSchedulesTheRetry", func(f *fixture) {
 		id := f.linked()
 		f.enqueue(comment("k", id))
