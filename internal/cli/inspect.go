@@ -10,37 +10,50 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/store"
 )
 
-func refArg(e *env, name string, args []string) (ref core.Ref, cfg, dsn string, err error) {
+// openRecord parses `REF (--config FILE | --store DSN)`, opens the store
+// and reads the record, or says the gateway does not know it. The caller
+// closes the store.
+func openRecord(ctx context.Context, e *env, name string, args []string) (*store.Store, *core.Item, error) {
 	fs := flags(e, name)
-	c := fs.String("config", "", "configuration file")
-	d := fs.String("store", "", "database DSN (instead of --config)")
+	cfg := fs.String("config", "", "configuration file")
+	dsn := fs.String("store", "", "database DSN (instead of --config)")
 	rest, err := parse(fs, args)
 	if err != nil {
-		return core.Ref{}, "", "", err
+		return nil, nil, err
 	}
 	if len(rest) != 1 {
-		return core.Ref{}, "", "", errUsage
+		return nil, nil, errUsage
 	}
-	ref, err = core.ParseRef(rest[0])
-	return ref, *c, *d, err
+	ref, err := core.ParseRef(rest[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, *cfg, *dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	it, err := st.Item(ctx, ref)
+	if err != nil {
+		st.Close()
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, nil, &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
+		}
+		return nil, nil, err
+	}
+	return st, it, nil
 }
 
 func links(ctx context.Context, e *env, args []string) error {
-	ref, cfg, dsn, err := refArg(e, "links", args)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg, dsn)
+	st, it, err := openRecord(ctx, e, "links", args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ref := it.Ref
 	id, err := st.CaseOf(ctx, ref)
-	if errors.Is(err, core.ErrNotFound) {
-		return &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
-	}
 	if err != nil {
 		return err
 	}
@@ -130,22 +143,12 @@ func clip(s string, n int) string {
 // why answers, for each status and field of a record, which rule last set
 // it and when, from the audit log; and lists the events seen about it.
 func why(ctx context.Context, e *env, args []string) error {
-	ref, cfg, dsn, err := refArg(e, "why", args)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg, dsn)
+	st, it, err := openRecord(ctx, e, "why", args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	it, err := st.Item(ctx, ref)
-	if errors.Is(err, core.ErrNotFound) {
-		return &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
-	}
-	if err != nil {
-		return err
-	}
+	ref := it.Ref
 	audit, err := st.Audit(ctx, ref, 500)
 	if err != nil {
 		return err
