@@ -1,7 +1,9 @@
 package core
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -78,8 +80,59 @@ type Item struct {
 // HasSeen reports whether an event of type t was ever observed on the item.
 func (it *Item) HasSeen(t EventType) bool { return slices.Contains(it.Seen, t) }
 
-// Field returns a field's value, or "" when it is not set.
-func (it *Item) Field(name string) string { return it.Fields[name] }
+// Field returns a field's value by its native name, or "" when it is not
+// set. The well-known names read the item's own fields, as SetField
+// writes them.
+func (it *Item) Field(name string) string {
+	switch name {
+	case "priority":
+		return it.Priority
+	case "assignee":
+		return it.Assignee
+	case "title", "summary", "subject":
+		return it.Title
+	}
+	return it.Fields[name]
+}
+
+// SetField writes a field by its native name, as an action's Fields name
+// it: priority, assignee, requester or reporter, and status go to the
+// item's own fields; tags or labels (space- or comma-separated) are added
+// to Labels; anything else is a custom field. It changes the item's maps
+// and slices in place: Clone first to keep the original.
+func (it *Item) SetField(name, v string) {
+	switch name {
+	case "priority":
+		it.Priority = v
+	case "assignee":
+		it.Assignee = v
+	case "requester", "reporter":
+		it.Reporter = v
+	case "status":
+		it.Native = v
+	case "tags", "labels":
+		for _, l := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if !slices.Contains(it.Labels, l) {
+				it.Labels = append(it.Labels, l)
+			}
+		}
+	default:
+		if it.Fields == nil {
+			it.Fields = map[string]string{}
+		}
+		it.Fields[name] = v
+	}
+}
+
+// Clone returns a copy that shares no map or slice with it.
+func (it *Item) Clone() Item {
+	cp := *it
+	cp.Labels = slices.Clone(it.Labels)
+	cp.Fields = maps.Clone(it.Fields)
+	cp.Comments = slices.Clone(it.Comments)
+	cp.Seen = slices.Clone(it.Seen)
+	return cp
+}
 
 // Comment is one comment, reply or note on a record.
 type Comment struct {

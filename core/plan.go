@@ -434,7 +434,7 @@ func (p *planner) setFields(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env
 		return
 	}
 	for k, v := range want {
-		if current(tgt, k) == v {
+		if tgt.Field(k) == v {
 			delete(want, k)
 		}
 	}
@@ -443,20 +443,6 @@ func (p *planner) setFields(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env
 	}
 	p.add(Action{Kind: SetFields, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, Fields: want},
 		"fields", r.Name, tgt.Ref.String(), digest(want))
-}
-
-// current reads a field of a record by native name; the well-known ones
-// live in Item's own fields.
-func current(it *Item, name string) string {
-	switch name {
-	case "priority":
-		return it.Priority
-	case "assignee":
-		return it.Assignee
-	case "title", "summary", "subject":
-		return it.Title
-	}
-	return it.Fields[name]
 }
 
 func digest(m map[string]string) string {

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -248,7 +247,7 @@ func (c *Connector) Poll(_ context.Context, cursor string) ([]core.Event, string
 	}
 	evs := make([]core.Event, len(changed))
 	for i, it := range changed {
-		evs[i] = core.Event{Source: c.name, Via: core.ViaPoll, Type: core.Updated, Item: clone(it),
+		evs[i] = core.Event{Source: c.name, Via: core.ViaPoll, Type: core.Updated, Item: it.Clone(),
 			DeliveryID: it.Ref.String() + "@" + it.UpdatedAt.UTC().Format(time.RFC3339Nano), At: c.clock.Now()}
 	}
 	last := changed[len(changed)-1]
@@ -266,7 +265,7 @@ func (c *Connector) Fetch(_ context.Context, r core.Ref) (*core.Item, error) {
 	if !ok {
 		return nil, fmt.Errorf("sandbox %q: %s: %w", c.name, r, core.ErrNotFound)
 	}
-	cp := clone(it)
+	cp := it.Clone()
 	return &cp, nil
 }
 
@@ -294,27 +293,27 @@ func (c *Connector) Applied(_ context.Context, a core.Action) (core.Result, bool
 	case core.AddComment:
 		for _, cm := range it.Comments {
 			if cm.Marker == a.Marker() {
-				cp := clone(it)
+				cp := it.Clone()
 				return core.Result{CommentID: cm.ID, Item: &cp}, true, nil
 			}
 		}
 	case core.Transition:
 		if it.Native == a.Native {
-			cp := clone(it)
+			cp := it.Clone()
 			return core.Result{Item: &cp}, true, nil
 		}
 	case core.SetFields:
-		probe := clone(it)
+		probe := it.Clone()
 		for k, v := range a.Fields {
-			setField(&probe, k, v)
+			probe.SetField(k, v)
 		}
-		if reflect.DeepEqual(probe, clone(it)) {
-			cp := clone(it)
+		if reflect.DeepEqual(probe, it.Clone()) {
+			cp := it.Clone()
 			return core.Result{Item: &cp}, true, nil
 		}
 	case core.AddLink:
 		if slices.Contains(strings.Fields(it.Fields["links"]), a.Other.String()) {
-			cp := clone(it)
+			cp := it.Clone()
 			return core.Result{Item: &cp}, true, nil
 		}
 	}
@@ -363,7 +362,7 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 			Native: c.initial(a.Target.Kind), Labels: slices.Clone(a.Labels), Fields: map[string]string{},
 			Marker: a.Marker(), UpdatedAt: now, Version: 1, Seen: []core.EventType{core.Created}}
 		for k, v := range a.Fields {
-			setField(it, k, v)
+			it.SetField(k, v)
 		}
 		it.Labels = append(it.Labels, a.Marker())
 		c.records[it.Ref] = it
@@ -378,7 +377,7 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 	switch a.Kind {
 	case core.Transition:
 		if it.Native == a.Native {
-			cp := clone(it)
+			cp := it.Clone()
 			return core.Result{Item: &cp, Note: "already in status"}, nil, nil
 		}
 		it.Native = a.Native
@@ -392,18 +391,18 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 		typ = core.Commented
 	case core.SetFields:
 		for k, v := range a.Fields {
-			setField(it, k, v)
+			it.SetField(k, v)
 		}
 	case core.AddLink:
 		links := strings.Fields(it.Fields["links"])
 		if slices.Contains(links, a.Other.String()) {
-			cp := clone(it)
+			cp := it.Clone()
 			return core.Result{Item: &cp, Note: "already linked"}, nil, nil
 		}
 		// Kept sorted, as a tracker lists remote links, not in arrival order.
 		links = append(links, a.Other.String())
 		slices.Sort(links)
-		setField(it, "links", strings.Join(links, " "))
+		it.SetField("links", strings.Join(links, " "))
 	default:
 		return core.Result{}, nil, core.Permanent(fmt.Errorf("sandbox %q cannot %s", c.name, a.Kind))
 	}
@@ -421,9 +420,9 @@ func (c *Connector) wrote(a core.Action, it *core.Item, typ core.EventType, res 
 	if err := c.save(); err != nil {
 		return core.Result{}, nil, err
 	}
-	cp := clone(it)
+	cp := it.Clone()
 	res.Item = &cp
-	ev := core.Event{Source: c.name, Via: core.ViaWebhook, Type: typ, Item: clone(it), At: it.UpdatedAt,
+	ev := core.Event{Source: c.name, Via: core.ViaWebhook, Type: typ, Item: it.Clone(), At: it.UpdatedAt,
 		DeliveryID: fmt.Sprintf("%s@v%d", it.Ref, it.Version)}
 	return res, &ev, nil
 }
@@ -453,41 +452,6 @@ func (c *Connector) initial(k core.Kind) string {
 		return "received"
 	}
 	return "new"
-}
-
-// setField writes a field by native name; the well-known names live in the
-// item's own fields.
-func setField(it *core.Item, k, v string) {
-	switch k {
-	case "priority":
-		it.Priority = v
-	case "assignee":
-		it.Assignee = v
-	case "requester", "reporter":
-		it.Reporter = v
-	case "status":
-		it.Native = v
-	case "tags", "labels":
-		for _, l := range strings.Fields(v) {
-			if !slices.Contains(it.Labels, l) {
-				it.Labels = append(it.Labels, l)
-			}
-		}
-	default:
-		if it.Fields == nil {
-			it.Fields = map[string]string{}
-		}
-		it.Fields[k] = v
-	}
-}
-
-func clone(it *core.Item) core.Item {
-	cp := *it
-	cp.Labels = slices.Clone(it.Labels)
-	cp.Fields = maps.Clone(it.Fields)
-	cp.Comments = slices.Clone(it.Comments)
-	cp.Seen = slices.Clone(it.Seen)
-	return cp
 }
 
 // Person actions: what a customer, agent or developer does in the system.
@@ -528,7 +492,7 @@ func (c *Connector) putLocked(it core.Item, typ core.EventType) (core.Item, erro
 	if !slices.Contains(it.Seen, typ) {
 		it.Seen = append(slices.Clone(it.Seen), typ)
 	}
-	cp := clone(&it)
+	cp := it.Clone()
 	c.records[it.Ref] = &cp
 	return it, c.save()
 }
@@ -543,7 +507,7 @@ func (c *Connector) Update(ctx context.Context, r core.Ref, typ core.EventType, 
 		c.mu.Unlock()
 		return core.Item{}, fmt.Errorf("sandbox %q: %s: %w", c.name, r, core.ErrNotFound)
 	}
-	it := clone(prev)
+	it := prev.Clone()
 	change(&it)
 	it, err := c.putLocked(it, typ)
 	c.mu.Unlock()
@@ -569,7 +533,7 @@ func (c *Connector) Record(r core.Ref) (core.Item, bool) {
 	if !ok {
 		return core.Item{}, false
 	}
-	return clone(it), true
+	return it.Clone(), true
 }
 
 // Records returns the records of a kind, in id order.
@@ -579,7 +543,7 @@ func (c *Connector) Records(k core.Kind) []core.Item {
 	var out []core.Item
 	for _, it := range c.records {
 		if it.Ref.Kind == k {
-			out = append(out, clone(it))
+			out = append(out, it.Clone())
 		}
 	}
 	slices.SortFunc(out, func(a, b core.Item) int { return strings.Compare(a.Ref.ID, b.Ref.ID) })

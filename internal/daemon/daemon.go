@@ -186,7 +186,7 @@ func newDigest(cfg *config.Config, st *store.Store, n *notify.Notifier, eng *eng
 func LoadMappings(dir string, o mappings.Options) (*core.Mappings, error) {
 	if dir == "" {
 		o.Source = "embedded defaults"
-		return mappings.Load(mappings.Defaults(), o)
+		return mappings.LoadDefaults(o)
 	}
 	return mappings.LoadDir(dir, o)
 }

@@ -74,8 +74,10 @@ type Engine struct {
 	// untried holds the keys of actions planned by a running reconcile
 	// and not attempted yet (see perform).
 	untried sync.Map
-	linkMu  sync.Mutex
-	linked  map[string]struct{}
+	// seen holds what firstSight reported (links, conflicts), so that each
+	// is logged once per process.
+	seenMu sync.Mutex
+	seen   map[string]struct{}
 
 	gate *actionGate
 
@@ -107,7 +109,7 @@ func New(o Options) (*Engine, error) {
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), linked: map[string]struct{}{}, gate: newActionGate()}
+		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate()}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())

@@ -184,14 +184,14 @@ func (e *Engine) logLink(msg string, l core.Link) {
 // then, which at worst reports a thing twice.
 func (e *Engine) firstSight(parts ...string) bool {
 	k := strings.Join(parts, "\x00")
-	e.linkMu.Lock()
-	defer e.linkMu.Unlock()
-	if _, seen := e.linked[k]; seen {
+	e.seenMu.Lock()
+	defer e.seenMu.Unlock()
+	if _, seen := e.seen[k]; seen {
 		return false
 	}
-	if len(e.linked) > 100_000 {
-		clear(e.linked)
+	if len(e.seen) > 100_000 {
+		clear(e.seen)
 	}
-	e.linked[k] = struct{}{}
+	e.seen[k] = struct{}{}
 	return true
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -326,28 +324,9 @@ func afterWrite(it core.Item, a core.Action) *core.Item {
 	case core.Transition:
 		it.Native, it.Status = a.Native, a.Status
 	case core.SetFields:
-		it.Fields = maps.Clone(it.Fields)
+		it = it.Clone()
 		for k, v := range a.Fields {
-			switch k {
-			case "priority":
-				it.Priority = v
-			case "assignee":
-				it.Assignee = v
-			case "status":
-				it.Native = v
-			case "tags", "labels":
-				it.Labels = slices.Clone(it.Labels)
-				for _, l := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-					if !slices.Contains(it.Labels, l) {
-						it.Labels = append(it.Labels, l)
-					}
-				}
-			default:
-				if it.Fields == nil {
-					it.Fields = map[string]string{}
-				}
-				it.Fields[k] = v
-			}
+			it.SetField(k, v)
 		}
 	default:
 		return nil

@@ -7,9 +7,8 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,20 +78,12 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:8080"
-	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := listen(o)
 	if err != nil {
-		o.Log.Info("address busy; using a free port", "wanted", o.Listen)
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	if os.Getenv(SecretEnv) == "" {
-		b := make([]byte, 16)
-		rand.Read(b)
-		os.Setenv(SecretEnv, hex.EncodeToString(b))
+		os.Setenv(SecretEnv, randomSecret())
 	}
 	dbPath, err := freshDB(o.Dir, o.Log)
 	if err != nil {
@@ -275,6 +266,18 @@ func waitFor[T any](ctx context.Context, what string, cond func() (T, bool)) (T,
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// listen opens the daemon's address (127.0.0.1:8080 by default), or a
+// free loopback port when that one is busy.
+func listen(o Options) (net.Listener, error) {
+	addr := cmp.Or(o.Listen, "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		o.Log.Info("address busy; using a free port", "wanted", addr)
+		return net.Listen("tcp", "127.0.0.1:0")
+	}
+	return ln, nil
 }
 
 // freshDB returns the sandbox's database path in dir, removing what an

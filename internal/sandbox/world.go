@@ -208,16 +208,9 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		os.Setenv(k, secrets[k])
 	}
 	w.secrets = secrets
-	listen := o.Listen
-	if listen == "" {
-		listen = "127.0.0.1:8080"
-	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listen(o)
 	if err != nil {
-		o.Log.Info("address busy; using a free port", "wanted", listen)
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	w.Addr = ln.Addr().String()
 	hook := func(kind, name string) string { return "http://" + w.Addr + "/webhooks/" + kind + "/" + name }

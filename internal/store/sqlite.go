@@ -221,6 +221,9 @@ func (b *sqliteBackend) dropConn(err error) {
 	}
 }
 
+// writer is the querier of the writer connection; callers hold its turn.
+func (b *sqliteBackend) writer() connQuerier { return connQuerier{b.wc, b.stmts} }
+
 func (b *sqliteBackend) name() string       { return "sqlite" }
 func (b *sqliteBackend) forUpdate() string  { return "" }
 func (b *sqliteBackend) forShare() string   { return "" }
@@ -392,7 +395,7 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 		if durable {
 			mode = "FULL"
 		}
-		if _, err := (writerQuerier{b}).exec(ctx, `PRAGMA synchronous = `+mode); err != nil {
+		if _, err := b.writer().exec(ctx, `PRAGMA synchronous = `+mode); err != nil {
 			b.dropConn(err)
 			fail(fmt.Errorf("store: synchronous %s: %w", mode, err))
 			return
@@ -401,12 +404,12 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 	}
 	// BEGIN, COMMIT and the pragma are prepared once like every other
 	// statement on the writer: they run for every group.
-	if _, err := (writerQuerier{b}).exec(ctx, `BEGIN IMMEDIATE`); err != nil {
+	if _, err := b.writer().exec(ctx, `BEGIN IMMEDIATE`); err != nil {
 		b.dropConn(err)
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
 	}
-	q := writerQuerier{b}
+	q := b.writer()
 	ran := 0
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
@@ -492,7 +495,7 @@ func (b *sqliteBackend) read(ctx context.Context, fn func(querier) error) error 
 		}
 		rc = &readConn{c: c, stmts: map[string]*sql.Stmt{}}
 	}
-	q := readConnQuerier{rc}
+	q := connQuerier{rc.c, rc.stmts}
 	if _, err := q.exec(ctx, `BEGIN`); err != nil {
 		rc.close()
 		rc = nil
@@ -522,23 +525,27 @@ func (rc *readConn) close() {
 	rc.c.Close()
 }
 
-// readConnQuerier runs statements on a pinned reader connection, prepared
-// once each. Callers hold the connection.
-type readConnQuerier struct{ rc *readConn }
+// connQuerier runs statements on one pinned connection (the writer, or
+// a reader), each prepared once and kept in stmts. Callers hold the
+// connection.
+type connQuerier struct {
+	c     *sql.Conn
+	stmts map[string]*sql.Stmt
+}
 
-func (r readConnQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := r.rc.stmts[q]; ok {
+func (r connQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := r.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := r.rc.c.PrepareContext(ctx, q)
+	st, err := r.c.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	r.rc.stmts[q] = st
+	r.stmts[q] = st
 	return st, nil
 }
 
-func (r readConnQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
+func (r connQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	st, err := r.stmt(ctx, q)
 	if err != nil {
 		return 0, err
@@ -550,7 +557,7 @@ func (r readConnQuerier) exec(ctx context.Context, q string, args ...any) (int64
 	return res.RowsAffected()
 }
 
-func (r readConnQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
+func (r connQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
 	st, err := r.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -562,7 +569,7 @@ func (r readConnQuerier) query(ctx context.Context, q string, args ...any) (rows
 	return sqlRows{rs}, nil
 }
 
-func (r readConnQuerier) queryRow(ctx context.Context, q string, args ...any) row {
+func (r connQuerier) queryRow(ctx context.Context, q string, args ...any) row {
 	st, err := r.stmt(ctx, q)
 	if err != nil {
 		return errRow{err}
@@ -648,54 +655,6 @@ func (d dbQuerier) query(ctx context.Context, q string, args ...any) (rows, erro
 
 func (d dbQuerier) queryRow(ctx context.Context, q string, args ...any) row {
 	st, err := d.cache.get(ctx, q)
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// writerQuerier runs statements on the writer connection, prepared once
-// each. Callers hold the writer's turn.
-type writerQuerier struct{ b *sqliteBackend }
-
-func (w writerQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := w.b.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := w.b.wc.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	w.b.stmts[q] = st
-	return st, nil
-}
-
-func (w writerQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (w writerQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
-	st, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rs}, nil
-}
-
-func (w writerQuerier) queryRow(ctx context.Context, q string, args ...any) row {
-	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return errRow{err}
 	}
