@@ -26,6 +26,8 @@ type Store interface {
 	// was claimed, it is due again at once; otherwise, when retryAt is not
 	// zero it becomes due then, and when it is zero the case leaves the queue.
 	ReleaseCase(ctx context.Context, id CaseID, owner string, retryAt time.Time) error
+	// ReleaseCases is ReleaseCase for several claims in one transaction.
+	ReleaseCases(ctx context.Context, owner string, rel []Release) error
 	// MarkDirty makes a case due at the given time (now for an admin's
 	// request, later for a timer).
 	MarkDirty(ctx context.Context, id CaseID, at time.Time) error
@@ -38,6 +40,8 @@ type Store interface {
 	// action keys, mirrors and sync state. A case that no longer exists
 	// (merged into another) loads empty without error.
 	LoadCase(ctx context.Context, id CaseID) (*Case, error)
+	// LoadCases loads several cases from one snapshot, in the order of ids.
+	LoadCases(ctx context.Context, ids []CaseID) ([]*Case, error)
 	// Item returns one record's snapshot, or ErrNotFound.
 	Item(ctx context.Context, r Ref) (*Item, error)
 	// Records returns known records (not placeholders) that sel selects,
@@ -56,6 +60,10 @@ type Store interface {
 	// (joining cases), keeps the returned snapshot, records the mirror of a
 	// comment, stores synced field values and appends the audit entry.
 	Complete(ctx context.Context, a Action, res Result, audit AuditEntry) error
+	// CompleteAll records several applied actions in one transaction, each
+	// as Complete would; each is recorded or fails alone, and errs[i] is
+	// the outcome of done[i].
+	CompleteAll(ctx context.Context, done []Completion) (errs []error)
 	// Fail records a failed attempt: the error, and either the next attempt
 	// time or, when dead, the move to the dead-letter list.
 	Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error
@@ -104,6 +112,19 @@ type Store interface {
 type Ingest struct {
 	Event      Event
 	Discovered []Link
+}
+
+// Completion is one applied action to record (Store.CompleteAll).
+type Completion struct {
+	Action Action
+	Result Result
+	Audit  AuditEntry
+}
+
+// Release ends one claim (Store.ReleaseCases): RetryAt as in ReleaseCase.
+type Release struct {
+	Case    CaseID
+	RetryAt time.Time
 }
 
 // Clock tells the time. Tests inject a fake one; nothing in the engine calls

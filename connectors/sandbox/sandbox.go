@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"os"
@@ -84,12 +85,14 @@ type Connector struct {
 	records map[core.Ref]*core.Item
 	writes  []Write
 	seq     int
-	echoes  chan core.Event
-	// inflight counts echoes queued and not yet sent; loopDone closes when
-	// the echo loop has exited.
-	inflight sync.WaitGroup
-	loopDone chan struct{}
-	onWrite  func(Write)
+	// echoes are the lanes of the webhook queue: a record's echoes go
+	// through one lane, in order; lanes send beside each other.
+	echoes []chan core.Event
+	// inflight counts echoes queued and not yet sent; lanesDone when the
+	// lanes' senders have exited.
+	inflight  sync.WaitGroup
+	lanesDone sync.WaitGroup
+	onWrite   func(Write)
 }
 
 type state struct {
@@ -105,7 +108,8 @@ func New(s core.Setup) (core.Connector, error) {
 		return nil, err
 	}
 	c := &Connector{name: s.Name, cfg: cfg, clock: cmp.Or[core.Clock](s.Clock, core.SystemClock{}), log: s.Log,
-		client: &http.Client{Timeout: 10 * time.Second}, records: map[core.Ref]*core.Item{}}
+		client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: echoLanes}},
+		records: map[core.Ref]*core.Item{}}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -132,9 +136,12 @@ func New(s core.Setup) (core.Connector, error) {
 		}
 	}
 	if c.cfg.WebhookURL != "" && (c.cfg.Echo == nil || *c.cfg.Echo) {
-		c.echoes = make(chan core.Event, 1024)
-		c.loopDone = make(chan struct{})
-		go c.echoLoop()
+		c.echoes = make([]chan core.Event, echoLanes)
+		for i := range c.echoes {
+			c.echoes[i] = make(chan core.Event, 256)
+			c.lanesDone.Add(1)
+			go c.echoLoop(c.echoes[i])
+		}
 	}
 	return c, nil
 }
@@ -155,8 +162,10 @@ func (c *Connector) OnWrite(f func(Write)) {
 // Close stops sending echoes, after those queued are sent.
 func (c *Connector) Close() {
 	if c.echoes != nil {
-		close(c.echoes)
-		<-c.loopDone
+		for _, lane := range c.echoes {
+			close(lane)
+		}
+		c.lanesDone.Wait()
 		c.echoes = nil
 	}
 }
@@ -583,19 +592,27 @@ func (c *Connector) Send(ctx context.Context, d Delivery) error {
 	return nil
 }
 
+// echoLanes is how many webhooks a sandbox sends at once. Trackers deliver
+// in parallel too; one lane at a time made the echoes, not the gateway,
+// the limit of a load test.
+const echoLanes = 32
+
 func (c *Connector) echo(ev core.Event) {
 	if c.echoes == nil {
 		return
 	}
 	c.inflight.Add(1)
-	c.echoes <- ev
+	h := fnv.New32a()
+	h.Write([]byte(ev.Item.Ref.String()))
+	c.echoes[h.Sum32()%uint32(len(c.echoes))] <- ev
 }
 
-// echoLoop sends echoes in order, like a tracker's webhook queue; a failed
-// echo is dropped, as trackers drop them, and polling catches up.
-func (c *Connector) echoLoop() {
-	defer close(c.loopDone)
-	for ev := range c.echoes {
+// echoLoop sends one lane's echoes in order, like a tracker's webhook
+// queue; a failed echo is dropped, as trackers drop them, and polling
+// catches up.
+func (c *Connector) echoLoop(lane <-chan core.Event) {
+	defer c.lanesDone.Done()
+	for ev := range lane {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := c.Send(ctx, Delivery{ID: ev.DeliveryID, Type: ev.Type, Item: ev.Item}); err != nil {
 			c.log.Debug("sandbox echo not delivered", "connector", c.name, "err", err)

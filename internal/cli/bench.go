@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/liaisonhq/liaison/internal/loadtest"
@@ -17,8 +18,20 @@ func bench(ctx context.Context, e *env, args []string) error {
 	n := fs.Int("n", 20000, "events in the ingest phase")
 	replicas := fs.Bool("replicas", false, "instead: end-to-end rate and event → write delay of 1 and 3 replicas on PostgreSQL and 1 on SQLite")
 	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas (default $LIAISON_TEST_POSTGRES or the local one)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "liaison-bench-")

@@ -49,6 +49,9 @@ type Options struct {
 	IdleWait time.Duration
 	// MaxBatch caps events per group commit (default 512).
 	MaxBatch int
+	// Batch is how many cases a worker claims and reconciles together,
+	// sharing their store reads and writes (default 32).
+	Batch int
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
 	// Notifier applies Notify actions (mail or outbound webhook); nil
@@ -106,6 +109,7 @@ func New(o Options) (*Engine, error) {
 	o.PollInterval = cmp.Or(o.PollInterval, time.Minute)
 	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
+	o.Batch = cmp.Or(o.Batch, 32)
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,

@@ -17,11 +17,20 @@ type actionGate struct {
 	mu       sync.Mutex
 	inflight map[string]bool
 	done     map[string]time.Time
+	// order holds the done keys oldest first, so that forgetting them
+	// costs nothing per key however many there are.
+	order []doneKey
+}
+
+type doneKey struct {
+	key string
+	at  time.Time
 }
 
 // doneMemory is how long a done key is remembered: longer than a worker
-// holds a stale list of pending actions.
-const doneMemory = 10 * time.Minute
+// holds a stale list of pending actions (one pass of a claim, which ends
+// before its lease).
+const doneMemory = 2 * time.Minute
 
 func newActionGate() *actionGate {
 	return &actionGate{inflight: map[string]bool{}, done: map[string]time.Time{}}
@@ -50,12 +59,12 @@ func (g *actionGate) leave(key string, done bool, now time.Time) {
 	if !done {
 		return
 	}
-	if len(g.done) > 50_000 {
-		for k, at := range g.done {
-			if now.Sub(at) >= doneMemory {
-				delete(g.done, k)
-			}
+	n := 0
+	for ; n < len(g.order) && now.Sub(g.order[n].at) >= doneMemory; n++ {
+		if g.done[g.order[n].key] == g.order[n].at {
+			delete(g.done, g.order[n].key)
 		}
 	}
+	g.order = append(g.order[n:], doneKey{key, now})
 	g.done[key] = now
 }

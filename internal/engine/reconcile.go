@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -19,7 +20,7 @@ const maxPasses = 6
 func (e *Engine) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := e.o.Clock.Now()
-		ids, err := e.o.Store.ClaimCases(ctx, e.o.Owner, now, 4, e.o.Lease)
+		ids, err := e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("claiming dirty cases failed", "err", err)
@@ -37,33 +38,54 @@ func (e *Engine) workLoop(ctx context.Context) {
 			t.Stop()
 			continue
 		}
+		e.notify() // a full batch may leave more: let a sleeping worker look
 		// The claim lapses at now+Lease, and then another replica may take
-		// the case and apply the same actions: the reconciles of this claim
-		// stop a margin before (their connector calls cancelled), leaving
-		// the case due.
+		// the cases and apply the same actions: the reconciles of this
+		// claim stop a margin before (their connector calls cancelled),
+		// leaving the cases due. A claimed case is finished even during
+		// shutdown: its actions either complete or stay pending in the
+		// outbox, and the release keeps it due for whoever runs next.
 		until := now.Add(e.o.Lease - e.o.Lease/6)
-		for _, id := range ids {
-			// A claimed case is finished even during shutdown: its actions
-			// either complete or stay pending in the outbox, and the release
-			// keeps it due for whoever runs next.
-			rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
-			e.Reconcile(rctx, id)
-			cancel()
-		}
-		e.notify() // let a sleeping worker look for more
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+		e.ReconcileAll(rctx, ids)
+		cancel()
 	}
 }
 
-// Reconcile brings one claimed case to the state its rules want: it loads
-// the case, plans, enqueues what is new, applies what is due, and repeats
-// while writes change the case. Failures are recorded per action and never
-// stop the other actions or cases. It releases the claim when done.
+// Reconcile brings one claimed case to the state its rules want and
+// releases the claim (see ReconcileAll).
 func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
+	e.ReconcileAll(ctx, []core.CaseID{id})
+}
+
+// caseRun is one case's progress through a batch of reconciles.
+type caseRun struct {
+	id      core.CaseID
+	c       *core.Case
+	retryAt time.Time
+	active  bool // needs another pass
+	fetched map[core.Ref]bool
+	plan    []core.Action
+	pending []core.Action
+	done    []core.Completion // applied this pass, to record
+	applied int               // recorded this pass
+}
+
+// ReconcileAll brings claimed cases to the state their rules want: it loads
+// them, plans, enqueues what is new, applies what is due, and repeats for
+// the cases whose writes changed them. The cases of a batch share each
+// pass's read, enqueue, completion record and release, so that the store
+// commits once for all of them; their connector calls run side by side.
+// Failures are recorded per action and never stop the other actions or
+// cases. It releases the claims when done.
+func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 	start := time.Now()
-	e.busy.Add(1)
-	defer e.busy.Add(-1)
-	var retryAt time.Time
-	fetched := map[core.Ref]bool{}
+	e.busy.Add(int64(len(ids)))
+	defer e.busy.Add(-int64(len(ids)))
+	runs := make([]*caseRun, len(ids))
+	for i, id := range ids {
+		runs[i] = &caseRun{id: id, active: true, fetched: map[core.Ref]bool{}}
+	}
 	// The actions this reconcile planned are marked untried until their
 	// first attempt: only they can be written without asking the connector
 	// whether an earlier attempt landed (see perform).
@@ -74,135 +96,232 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 		}
 	}()
 	for pass := 0; pass < maxPasses; pass++ {
+		var active []*caseRun
+		for _, r := range runs {
+			if r.active {
+				active = append(active, r)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
 		if ctx.Err() != nil {
-			retryAt = e.o.Clock.Now() // the claim is running out: due again at once
+			for _, r := range active {
+				r.retryAt = e.o.Clock.Now() // the claim is running out: due again at once
+			}
 			break
 		}
-		c, err := e.o.Store.LoadCase(ctx, id)
-		if err != nil {
-			e.log.Error("loading case failed", "case", id, "err", err)
-			retryAt = e.o.Clock.Now().Add(e.o.BackoffBase)
-			break
-		}
-		if len(c.Items) == 0 {
-			break // joined into another case since it was marked
-		}
-		if e.fetchPlaceholders(ctx, c, fetched) {
-			continue
-		}
-		now := e.o.Clock.Now()
-		m := e.mappings.Load()
-		if len(m.Duplicates) > 0 {
-			c.Candidates = e.candidates(ctx, m, now)
-		}
-		plan := core.PlanCase(c, m, now)
-		// A target falling due is a retry time like any other: stored with
-		// the case, so it survives a restart.
-		retryAt = earliest(retryAt, plan.WakeAt)
-		for _, err := range plan.Errors {
-			e.log.Error("rule failed", "case", id, "err", err)
-			if e.m != nil {
-				e.m.PlanErrors.Inc()
-			}
-		}
-		for _, cf := range plan.Conflicts {
-			if !e.firstSight("conflict", cf.Rule, cf.A.String(), cf.AVal, cf.B.String(), cf.BVal, cf.Last) {
-				continue // a standing conflict is reported once, not on every reconcile
-			}
-			e.log.Warn("field changed on both sides; not overwritten", "case", id, "rule", cf.Rule, "field", cf.Field,
-				"a", cf.A.String(), "b", cf.B.String())
-			if err := e.o.Store.RecordConflict(ctx, cf); err != nil {
-				e.log.Error("recording conflict failed", "err", err)
-			}
-			if e.m != nil {
-				e.m.Conflicts.Inc()
-			}
-		}
-		allNew := true
-		if len(plan.Actions) > 0 {
-			core.SortActions(plan.Actions)
-			added, err := e.o.Store.Enqueue(ctx, plan.Actions)
-			if err != nil {
-				e.log.Error("enqueueing actions failed", "case", id, "err", err)
-				retryAt = now.Add(e.o.BackoffBase)
-				break
-			}
-			// Only when every planned action was new can none of them
-			// have been tried before: an outbox row already there may be
-			// another claim's attempt.
-			allNew = added == len(plan.Actions)
-			if allNew {
-				for _, a := range plan.Actions {
-					e.untried.Store(a.Key, true)
-					planned = append(planned, a.Key)
-				}
-			}
-		}
-		var pending []core.Action
-		if allNew && !hasPending(c) {
-			// Nothing was pending when the case was loaded and every
-			// planned action is new: the plan, in enqueue order, is what
-			// is pending, without reading it back.
-			pending = make([]core.Action, 0, len(plan.Actions))
-			for _, a := range plan.Actions {
-				a.State = core.Pending
-				pending = append(pending, a)
-			}
-		} else if pending, err = e.o.Store.Actions(ctx, id, core.Pending); err != nil {
-			e.log.Error("listing actions failed", "case", id, "err", err)
-			retryAt = now.Add(e.o.BackoffBase)
-			break
-		}
-		applied := 0
-		// Writes to one record keep their order: once one of them waits,
-		// the later ones wait too. Other records go on.
-		blocked := map[core.Ref]bool{}
-		for _, a := range pending {
-			if ctx.Err() != nil {
-				retryAt = e.o.Clock.Now()
-				break
-			}
-			if blocked[a.Target] {
-				continue
-			}
-			if a.NextAttempt.After(now) {
-				blocked[a.Target] = true
-				retryAt = earliest(retryAt, a.NextAttempt)
-				continue
-			}
-			if !e.gate.enter(a.Key, now) {
-				// Another worker of this process is applying it, or just
-				// did: theirs is the attempt that counts.
-				blocked[a.Target] = true
-				continue
-			}
-			next, out := e.apply(ctx, a, c.Item(a.Target))
-			e.gate.leave(a.Key, out == appliedOK, e.o.Clock.Now())
-			switch out {
-			case appliedOK:
-				applied++
-			case deadLettered:
-				// A dead letter is finished as far as ordering goes: the
-				// writes after it still run, or they would wait for an
-				// event that may never come.
-			case retryLater:
-				blocked[a.Target] = true
-				retryAt = earliest(retryAt, next)
-			}
-		}
-		if applied == 0 {
-			break
-		}
+		planned = append(planned, e.pass(ctx, active)...)
 	}
 	if e.m != nil {
-		e.m.ReconcileTime.Observe(time.Since(start).Seconds())
+		d := time.Since(start).Seconds()
+		for range ids {
+			e.m.ReconcileTime.Observe(d)
+		}
 	}
 	// Released even when the claim's deadline has passed: the claim
 	// itself is good until the lease runs out.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := e.o.Store.ReleaseCase(rctx, id, e.o.Owner, retryAt); err != nil {
-		e.log.Error("releasing case failed", "case", id, "err", err)
+	rel := make([]core.Release, len(runs))
+	for i, r := range runs {
+		rel[i] = core.Release{Case: r.id, RetryAt: r.retryAt}
+	}
+	if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
+		e.log.Error("releasing cases failed", "cases", len(rel), "err", err)
+	}
+}
+
+// pass runs one plan→apply round over the active cases and leaves active
+// those whose writes changed them. It returns the keys it marked untried.
+func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string) {
+	ids := make([]core.CaseID, len(active))
+	for i, r := range active {
+		ids[i] = r.id
+		r.active, r.plan, r.pending, r.done, r.applied = false, nil, nil, nil, 0
+	}
+	cases, err := e.o.Store.LoadCases(ctx, ids)
+	if err != nil {
+		e.log.Error("loading cases failed", "cases", len(ids), "err", err)
+		for _, r := range active {
+			r.retryAt = e.o.Clock.Now().Add(e.o.BackoffBase)
+		}
+		return nil
+	}
+	now := e.o.Clock.Now()
+	m := e.mappings.Load()
+	var all []core.Action
+	var planning []*caseRun
+	for i, r := range active {
+		r.c = cases[i]
+		if len(r.c.Items) == 0 {
+			continue // joined into another case since it was marked
+		}
+		if e.fetchPlaceholders(ctx, r.c, r.fetched) {
+			r.active = true // plan again with what was fetched
+			continue
+		}
+		r.plan = e.planCase(ctx, r, m, now)
+		all = append(all, r.plan...)
+		planning = append(planning, r)
+	}
+	allNew := true
+	if len(all) > 0 {
+		added, err := e.o.Store.Enqueue(ctx, all)
+		if err != nil {
+			e.log.Error("enqueueing actions failed", "cases", len(planning), "err", err)
+			for _, r := range planning {
+				r.retryAt = now.Add(e.o.BackoffBase)
+			}
+			return nil
+		}
+		// Only when every planned action was new can none of them have
+		// been tried before: an outbox row already there may be another
+		// claim's attempt.
+		if allNew = added == len(all); allNew {
+			for _, a := range all {
+				e.untried.Store(a.Key, true)
+				untried = append(untried, a.Key)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, r := range planning {
+		if allNew && !hasPending(r.c) {
+			// Nothing was pending when the case was loaded and every
+			// planned action is new: the plan, in enqueue order, is what
+			// is pending, without reading it back.
+			r.pending = make([]core.Action, 0, len(r.plan))
+			for _, a := range r.plan {
+				a.State = core.Pending
+				r.pending = append(r.pending, a)
+			}
+		} else if r.pending, err = e.o.Store.Actions(ctx, r.id, core.Pending); err != nil {
+			e.log.Error("listing actions failed", "case", r.id, "err", err)
+			r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+			continue
+		}
+		if len(r.pending) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); e.applyPending(ctx, r, now) }()
+	}
+	wg.Wait()
+	e.record(ctx, planning)
+	return untried
+}
+
+// planCase plans one case, reporting rule errors and new conflicts, and
+// returns its actions in enqueue order.
+func (e *Engine) planCase(ctx context.Context, r *caseRun, m *core.Mappings, now time.Time) []core.Action {
+	if len(m.Duplicates) > 0 {
+		r.c.Candidates = e.candidates(ctx, m, now)
+	}
+	plan := core.PlanCase(r.c, m, now)
+	// A target falling due is a retry time like any other: stored with
+	// the case, so it survives a restart.
+	r.retryAt = earliest(r.retryAt, plan.WakeAt)
+	for _, err := range plan.Errors {
+		e.log.Error("rule failed", "case", r.id, "err", err)
+		if e.m != nil {
+			e.m.PlanErrors.Inc()
+		}
+	}
+	for _, cf := range plan.Conflicts {
+		if !e.firstSight("conflict", cf.Rule, cf.A.String(), cf.AVal, cf.B.String(), cf.BVal, cf.Last) {
+			continue // a standing conflict is reported once, not on every reconcile
+		}
+		e.log.Warn("field changed on both sides; not overwritten", "case", r.id, "rule", cf.Rule, "field", cf.Field,
+			"a", cf.A.String(), "b", cf.B.String())
+		if err := e.o.Store.RecordConflict(ctx, cf); err != nil {
+			e.log.Error("recording conflict failed", "err", err)
+		}
+		if e.m != nil {
+			e.m.Conflicts.Inc()
+		}
+	}
+	core.SortActions(plan.Actions)
+	return plan.Actions
+}
+
+// applyPending applies a case's due actions in order and keeps what
+// succeeded for record. Writes to one record keep their order: once one of
+// them waits, the later ones wait too. Other records go on.
+func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
+	blocked := map[core.Ref]bool{}
+	for _, a := range r.pending {
+		if ctx.Err() != nil {
+			r.retryAt = e.o.Clock.Now()
+			return
+		}
+		if blocked[a.Target] {
+			continue
+		}
+		if a.NextAttempt.After(now) {
+			blocked[a.Target] = true
+			r.retryAt = earliest(r.retryAt, a.NextAttempt)
+			continue
+		}
+		if !e.gate.enter(a.Key, now) {
+			// Another worker of this process is applying it, or just
+			// did: theirs is the attempt that counts.
+			blocked[a.Target] = true
+			continue
+		}
+		res, next, out := e.apply(ctx, a)
+		switch out {
+		case appliedOK:
+			res.Item = orAfterWrite(res.Item, r.c.Item(a.Target), a)
+			r.done = append(r.done, core.Completion{Action: a, Result: res, Audit: e.auditOf(a, res)})
+			continue // the gate is left once the completion is recorded
+		case deadLettered:
+			// A dead letter is finished as far as ordering goes: the
+			// writes after it still run, or they would wait for an
+			// event that may never come.
+		case retryLater:
+			blocked[a.Target] = true
+			r.retryAt = earliest(r.retryAt, next)
+		}
+		e.gate.leave(a.Key, false, e.o.Clock.Now())
+	}
+}
+
+// record stores the completions of a pass in one transaction and marks
+// active the cases whose writes were recorded.
+func (e *Engine) record(ctx context.Context, runs []*caseRun) {
+	var done []core.Completion
+	for _, r := range runs {
+		done = append(done, r.done...)
+	}
+	if len(done) == 0 {
+		return
+	}
+	// Recorded even when the claim's deadline has passed: the writes were
+	// made, and an unrecorded one costs a check at the target next time.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	errs := e.o.Store.CompleteAll(rctx, done)
+	i := 0
+	for _, r := range runs {
+		for _, d := range r.done {
+			err := errs[i]
+			i++
+			now := e.o.Clock.Now()
+			e.gate.leave(d.Action.Key, err == nil, now)
+			a := d.Action
+			if err != nil {
+				// Applied but not recorded: the next attempt asks the
+				// connector (AppliedChecker, markers) before writing again.
+				e.log.Error("recording applied action failed", "key", a.Key, "err", err)
+				r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+				continue
+			}
+			e.log.Info("applied", "rule", a.Rule, "action", string(a.Kind), "target", d.Audit.Target.String(), "detail", d.Audit.Detail)
+			e.count(a, "ok")
+			r.applied++
+		}
+		r.active = r.active || r.applied > 0
 	}
 }
 
@@ -272,30 +391,14 @@ const (
 	deadLettered
 )
 
-// apply performs one outbox action and records the outcome, and when it is
-// to be retried, when. current is the target's snapshot, if known.
-func (e *Engine) apply(ctx context.Context, a core.Action, current *core.Item) (time.Time, outcome) {
+// apply performs one outbox action; on failure it records the attempt and
+// says whether and when to retry. A success is recorded by the caller.
+func (e *Engine) apply(ctx context.Context, a core.Action) (core.Result, time.Time, outcome) {
 	res, err := e.perform(ctx, a)
-	now := e.o.Clock.Now()
 	if err == nil {
-		if res.Item == nil && current != nil {
-			res.Item = afterWrite(*current, a)
-		}
-		audit := core.AuditEntry{At: now, Case: a.Case, Target: a.Target, Rule: a.Rule, Kind: a.Kind, Key: a.Key,
-			Detail: describe(a, res), Reason: a.Reason}
-		if res.Created != (core.Ref{}) {
-			audit.Target = res.Created
-		}
-		if err := e.o.Store.Complete(ctx, a, res, audit); err != nil {
-			// Applied but not recorded: the next attempt asks the connector
-			// (AppliedChecker, markers) before writing again.
-			e.log.Error("recording applied action failed", "key", a.Key, "err", err)
-			return now.Add(e.o.BackoffBase), retryLater
-		}
-		e.log.Info("applied", "rule", a.Rule, "action", string(a.Kind), "target", audit.Target.String(), "detail", audit.Detail)
-		e.count(a, "ok")
-		return time.Time{}, appliedOK
+		return res, time.Time{}, appliedOK
 	}
+	now := e.o.Clock.Now()
 	permanent, wait := core.Classify(err)
 	attempts := a.Attempts + 1
 	dead := permanent || attempts >= e.o.MaxAttempts
@@ -307,12 +410,31 @@ func (e *Engine) apply(ctx context.Context, a core.Action, current *core.Item) (
 		e.log.Error("action dead-lettered", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 			"attempts", attempts, "err", err)
 		e.count(a, "dead")
-		return time.Time{}, deadLettered
+		return res, time.Time{}, deadLettered
 	}
 	e.log.Warn("action failed; will retry", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "err", err)
 	e.count(a, "retry")
-	return next, retryLater
+	return res, next, retryLater
+}
+
+// auditOf is the audit entry of an applied action.
+func (e *Engine) auditOf(a core.Action, res core.Result) core.AuditEntry {
+	audit := core.AuditEntry{At: e.o.Clock.Now(), Case: a.Case, Target: a.Target, Rule: a.Rule, Kind: a.Kind, Key: a.Key,
+		Detail: describe(a, res), Reason: a.Reason}
+	if res.Created != (core.Ref{}) {
+		audit.Target = res.Created
+	}
+	return audit
+}
+
+// orAfterWrite is the snapshot a write returned, or, for a connector that
+// returns none, the target's snapshot as the write leaves it.
+func orAfterWrite(got, current *core.Item, a core.Action) *core.Item {
+	if got != nil || current == nil {
+		return got
+	}
+	return afterWrite(*current, a)
 }
 
 // afterWrite is the target's snapshot as a write leaves it, for a connector

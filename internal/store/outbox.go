@@ -190,167 +190,230 @@ func (s *Store) DeadLetters(ctx context.Context) ([]core.Action, error) {
 // When the case's records or links changed, the case is marked dirty, so
 // the planner sees the write once.
 func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, audit core.AuditEntry) error {
-	if a.Key == "" {
-		return fmt.Errorf("store: complete action of rule %q: empty key", a.Rule)
+	return s.CompleteAll(ctx, []core.Completion{{Action: a, Result: res, Audit: audit}})[0]
+}
+
+// CompleteAll records several applied actions in one transaction, each in
+// a savepoint of its own, so that one that cannot be recorded fails alone.
+func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error {
+	errs := make([]error, len(done))
+	bodies := make([][]byte, len(done))
+	// Only a created record or a returned snapshot can change which case
+	// a record is in; without them the completions run beside Ingest.
+	serial := false
+	todo := 0
+	for i, d := range done {
+		a := d.Action
+		if a.Key == "" {
+			errs[i] = fmt.Errorf("store: complete action of rule %q: empty key", a.Rule)
+			continue
+		}
+		if bodies[i], errs[i] = encodeAction(a); errs[i] != nil {
+			continue
+		}
+		todo++
+		serial = serial || !d.Result.Created.IsZero() || d.Result.Item != nil || links(a)
 	}
-	body, err := encodeAction(a)
+	if todo == 0 {
+		return errs
+	}
+	run := func(ctx context.Context, fn func(querier) error) error { return s.be.write(ctx, true, fn) }
+	if serial {
+		run = s.be.serial
+	}
+	failed := make([]error, len(done))
+	err := run(ctx, func(q querier) error {
+		now := s.now()
+		for i, d := range done {
+			failed[i] = nil
+			if bodies[i] == nil {
+				continue
+			}
+			if len(done) == 1 {
+				failed[i] = s.complete(ctx, q, d.Action, d.Result, d.Audit, bodies[i], now)
+				if failed[i] != nil {
+					return failed[i]
+				}
+				continue
+			}
+			if _, err := q.exec(ctx, `SAVEPOINT complete`); err != nil {
+				return fmt.Errorf("store: savepoint: %w", err)
+			}
+			if failed[i] = s.complete(ctx, q, d.Action, d.Result, d.Audit, bodies[i], now); failed[i] != nil {
+				if _, err := q.exec(ctx, `ROLLBACK TO complete`); err != nil {
+					return fmt.Errorf("store: roll back %q: %w (after %w)", d.Action.Key, err, failed[i])
+				}
+			}
+			if _, err := q.exec(ctx, `RELEASE complete`); err != nil {
+				return fmt.Errorf("store: release savepoint: %w", err)
+			}
+		}
+		return nil
+	})
+	for i := range done {
+		switch {
+		case bodies[i] == nil:
+		case err != nil:
+			errs[i] = err
+		default:
+			errs[i] = failed[i]
+		}
+	}
+	return errs
+}
+
+// links reports whether a is a link the gateway makes between two records.
+func links(a core.Action) bool {
+	return a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero()
+}
+
+// complete records one applied action (see Complete).
+func (s *Store) complete(ctx context.Context, q querier, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) error {
+	linking := links(a)
+	g := newGraph(s, q, now)
+	c, err := s.caseOf(ctx, q, a.Subject, a.Case)
 	if err != nil {
 		return err
 	}
-	// Only a created record or a returned snapshot can change which case
-	// a record is in; without them Complete runs beside Ingest.
-	run := func(ctx context.Context, fn func(querier) error) error { return s.be.write(ctx, true, fn) }
-	linking := a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero()
-	if !res.Created.IsZero() || res.Item != nil || linking {
-		run = s.be.serial
+	if _, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, attempts, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'done', 1, $5, $5)
+ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, last_error = '', updated_at = excluded.updated_at`,
+		a.Key, c, a.Subject.String(), string(body), now); err != nil {
+		return fmt.Errorf("store: complete %q: %w", a.Key, err)
 	}
-	return run(ctx, func(q querier) error {
-		now := s.now()
-		g := newGraph(s, q, now)
-		c, err := s.caseOf(ctx, q, a.Subject, a.Case)
+
+	if !res.Created.IsZero() && !a.Subject.IsZero() {
+		subj, err := g.item(ctx, a.Subject.String())
 		if err != nil {
 			return err
 		}
-		if _, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, attempts, created_at, updated_at)
-VALUES ($1, $2, $3, $4, 'done', 1, $5, $5)
-ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, last_error = '', updated_at = excluded.updated_at`,
-			a.Key, c, a.Subject.String(), string(body), now); err != nil {
-			return fmt.Errorf("store: complete %q: %w", a.Key, err)
-		}
-
-		if !res.Created.IsZero() && !a.Subject.IsZero() {
-			subj, err := g.item(ctx, a.Subject.String())
-			if err != nil {
-				return err
-			}
-			if subj == nil {
-				if subj, err = g.create(ctx, a.Subject, c, core.Item{}); err != nil {
-					return err
-				}
-			}
-			made, err := g.item(ctx, res.Created.String())
-			if err != nil {
-				return err
-			}
-			if made == nil {
-				if _, err := g.create(ctx, res.Created, subj.caseID, core.Item{Marker: a.Marker()}); err != nil {
-					return err
-				}
-			}
-			role := a.Role
-			if role == "" {
-				role = core.Mentions
-			}
-			if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: role, Origin: core.Ours}, a.Subject.String()); err != nil {
+		if subj == nil {
+			if subj, err = g.create(ctx, a.Subject, c, core.Item{}); err != nil {
 				return err
 			}
 		}
-
-		// A link the gateway made (a duplicate found in another case, a
-		// remote link) joins the two records here as well, so their cases
-		// become one.
-		if linking {
-			// Only a link that does not exist yet is added: a link a pattern
-			// discovered (a key in a pull request's title) must stay
-			// discovered, so that removing the key removes it.
-			var exists int
-			err := q.queryRow(ctx, `SELECT count(*) FROM links WHERE (from_ref = $1 AND to_ref = $2) OR (from_ref = $2 AND to_ref = $1)`,
-				a.Other.String(), a.Target.String()).Scan(&exists)
-			if err != nil {
-				return fmt.Errorf("store: look up link of %q: %w", a.Key, err)
-			}
-			linking = exists == 0
-		}
-		if linking {
-			for _, r := range []core.Ref{a.Other, a.Target} {
-				known, err := g.item(ctx, r.String())
-				if err != nil {
-					return err
-				}
-				if known == nil {
-					if _, err := g.create(ctx, r, c, core.Item{}); err != nil {
-						return err
-					}
-				}
-			}
-			role := a.Role
-			if role == "" {
-				role = core.Mentions
-			}
-			if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: role, Origin: core.Ours}, a.Other.String()); err != nil {
-				return err
-			}
-		}
-
-		if res.Item != nil {
-			it := *res.Item
-			if it.Ref.IsZero() {
-				it.Ref = res.Created
-				if it.Ref.IsZero() {
-					it.Ref = a.Target
-				}
-			}
-			if it.Ref.ID != "" {
-				if _, err := g.merge(ctx, it); err != nil {
-					return err
-				}
-			}
-		}
-
-		if a.Kind == core.AddComment && a.SourceComment != "" {
-			if _, err := q.exec(ctx, `INSERT INTO mirrors (key, src_ref, target_ref, mirror_id, created_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
-				core.MirrorKey(a.Subject, a.SourceComment, a.Target), a.Subject.String(), a.Target.String(), res.CommentID, now); err != nil {
-				return fmt.Errorf("store: record mirror of comment %q: %w", a.SourceComment, err)
-			}
-		}
-
-		switch {
-		case a.SyncField != "":
-			// A sync rule's write: the canonical value is what the
-			// planner compares with next time.
-			if err := putSynced(ctx, q, a.Subject, a.Target, a.SyncField, a.SyncValue, now); err != nil {
-				return err
-			}
-		case a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target:
-			for f, v := range a.Fields {
-				if err := putSynced(ctx, q, a.Subject, a.Target, f, v, now); err != nil {
-					return err
-				}
-			}
-		}
-
-		if audit.Key == "" {
-			audit.Key = a.Key
-		}
-		if audit.Rule == "" {
-			audit.Rule = a.Rule
-		}
-		if audit.Kind == "" {
-			audit.Kind = a.Kind
-		}
-		if audit.Target.IsZero() {
-			audit.Target = a.Target
-			if a.Kind == core.Create && !res.Created.IsZero() {
-				audit.Target = res.Created
-			}
-		}
-		if audit.Reason == "" {
-			audit.Reason = a.Reason
-		}
-		if err := g.finish(ctx); err != nil {
+		made, err := g.item(ctx, res.Created.String())
+		if err != nil {
 			return err
 		}
-		// The case the action's subject is in after the links above.
-		if audit.Case == 0 || len(g.touched) > 0 {
-			id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(c))
+		if made == nil {
+			if _, err := g.create(ctx, res.Created, subj.caseID, core.Item{Marker: a.Marker()}); err != nil {
+				return err
+			}
+		}
+		role := a.Role
+		if role == "" {
+			role = core.Mentions
+		}
+		if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: role, Origin: core.Ours}, a.Subject.String()); err != nil {
+			return err
+		}
+	}
+
+	// A link the gateway made (a duplicate found in another case, a
+	// remote link) joins the two records here as well, so their cases
+	// become one.
+	if linking {
+		// Only a link that does not exist yet is added: a link a pattern
+		// discovered (a key in a pull request's title) must stay
+		// discovered, so that removing the key removes it.
+		var exists int
+		err := q.queryRow(ctx, `SELECT count(*) FROM links WHERE (from_ref = $1 AND to_ref = $2) OR (from_ref = $2 AND to_ref = $1)`,
+			a.Other.String(), a.Target.String()).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("store: look up link of %q: %w", a.Key, err)
+		}
+		linking = exists == 0
+	}
+	if linking {
+		for _, r := range []core.Ref{a.Other, a.Target} {
+			known, err := g.item(ctx, r.String())
 			if err != nil {
 				return err
 			}
-			audit.Case = core.CaseID(id)
+			if known == nil {
+				if _, err := g.create(ctx, r, c, core.Item{}); err != nil {
+					return err
+				}
+			}
 		}
-		return appendAudit(ctx, q, audit, now)
-	})
+		role := a.Role
+		if role == "" {
+			role = core.Mentions
+		}
+		if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: role, Origin: core.Ours}, a.Other.String()); err != nil {
+			return err
+		}
+	}
+
+	if res.Item != nil {
+		it := *res.Item
+		if it.Ref.IsZero() {
+			it.Ref = res.Created
+			if it.Ref.IsZero() {
+				it.Ref = a.Target
+			}
+		}
+		if it.Ref.ID != "" {
+			if _, err := g.merge(ctx, it); err != nil {
+				return err
+			}
+		}
+	}
+
+	if a.Kind == core.AddComment && a.SourceComment != "" {
+		if _, err := q.exec(ctx, `INSERT INTO mirrors (key, src_ref, target_ref, mirror_id, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
+			core.MirrorKey(a.Subject, a.SourceComment, a.Target), a.Subject.String(), a.Target.String(), res.CommentID, now); err != nil {
+			return fmt.Errorf("store: record mirror of comment %q: %w", a.SourceComment, err)
+		}
+	}
+
+	switch {
+	case a.SyncField != "":
+		// A sync rule's write: the canonical value is what the
+		// planner compares with next time.
+		if err := putSynced(ctx, q, a.Subject, a.Target, a.SyncField, a.SyncValue, now); err != nil {
+			return err
+		}
+	case a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target:
+		for f, v := range a.Fields {
+			if err := putSynced(ctx, q, a.Subject, a.Target, f, v, now); err != nil {
+				return err
+			}
+		}
+	}
+
+	if audit.Key == "" {
+		audit.Key = a.Key
+	}
+	if audit.Rule == "" {
+		audit.Rule = a.Rule
+	}
+	if audit.Kind == "" {
+		audit.Kind = a.Kind
+	}
+	if audit.Target.IsZero() {
+		audit.Target = a.Target
+		if a.Kind == core.Create && !res.Created.IsZero() {
+			audit.Target = res.Created
+		}
+	}
+	if audit.Reason == "" {
+		audit.Reason = a.Reason
+	}
+	if err := g.finish(ctx); err != nil {
+		return err
+	}
+	// The case the action's subject is in after the links above.
+	if audit.Case == 0 || len(g.touched) > 0 {
+		id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(c))
+		if err != nil {
+			return err
+		}
+		audit.Case = core.CaseID(id)
+	}
+	return appendAudit(ctx, q, audit, now)
 }
 
 func putSynced(ctx context.Context, q querier, x, y core.Ref, field, value string, now int64) error {

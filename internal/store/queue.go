@@ -34,9 +34,19 @@ func (s *Store) ClaimCases(ctx context.Context, owner string, now time.Time, n i
 		return nil, nil
 	}
 	at := unixNano(now)
+	// Idle workers look often; asking a reader first keeps a look that
+	// finds nothing off the writer.
+	var due int
+	err := s.be.reader().queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM work WHERE due_at <= $1 AND claimed_until <= $1 LIMIT 1) d`, at).Scan(&due)
+	if err != nil {
+		return nil, fmt.Errorf("store: look for due cases: %w", err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
 	type claimed struct{ id, due int64 }
 	var got []claimed
-	err := s.be.write(ctx, false, func(q querier) error {
+	err = s.be.write(ctx, false, func(q querier) error {
 		got = got[:0]
 		return all(q.query(ctx, `UPDATE work SET claimed_by = $1, claimed_until = $2, claimed_gen = dirty_gen
 WHERE case_id IN (SELECT case_id FROM work WHERE due_at <= $3 AND claimed_until <= $3
@@ -70,41 +80,59 @@ RETURNING case_id, due_at`, owner, at+int64(lease), at, n)).each(func(rs rows) e
 // by someone who no longer holds the claim (the lease ran out and another
 // worker took it) changes nothing.
 func (s *Store) ReleaseCase(ctx context.Context, id core.CaseID, owner string, retryAt time.Time) error {
+	return s.ReleaseCases(ctx, owner, []core.Release{{Case: id, RetryAt: retryAt}})
+}
+
+// ReleaseCases ends owner's claims on several cases in one transaction.
+func (s *Store) ReleaseCases(ctx context.Context, owner string, rel []core.Release) error {
 	if owner == "" {
 		return errors.New("store: release case: empty owner")
 	}
+	// In one order, so that two releases cannot each wait for a row the
+	// other locked (PostgreSQL).
+	rel = slices.Clone(rel)
+	slices.SortFunc(rel, func(a, b core.Release) int { return cmp.Compare(a.Case, b.Case) })
 	// Not durable: a release lost to a power failure only means the case
 	// is claimed again when its lease runs out.
 	return s.be.write(ctx, false, func(q querier) error {
-		c, err := resolveCase(ctx, q, int64(id))
-		if err != nil {
-			return err
-		}
-		var (
-			gen, clGen int64
-			by         string
-		)
-		err = q.queryRow(ctx, `SELECT dirty_gen, claimed_by, claimed_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), c).
-			Scan(&gen, &by, &clGen)
-		if isNoRows(err) || (err == nil && by != owner) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("store: release case %d: %w", c, err)
-		}
-		switch {
-		case gen > clGen:
-			_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
-		case !retryAt.IsZero():
-			_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, unixNano(retryAt))
-		default:
-			_, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1`, c)
-		}
-		if err != nil {
-			return fmt.Errorf("store: release case %d: %w", c, err)
+		for _, r := range rel {
+			if err := s.release(ctx, q, r.Case, owner, r.RetryAt); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+func (s *Store) release(ctx context.Context, q querier, id core.CaseID, owner string, retryAt time.Time) error {
+	c, err := resolveCase(ctx, q, int64(id))
+	if err != nil {
+		return err
+	}
+	var (
+		gen, clGen int64
+		by         string
+	)
+	err = q.queryRow(ctx, `SELECT dirty_gen, claimed_by, claimed_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), c).
+		Scan(&gen, &by, &clGen)
+	if isNoRows(err) || (err == nil && by != owner) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: release case %d: %w", c, err)
+	}
+	switch {
+	case gen > clGen:
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
+	case !retryAt.IsZero():
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, unixNano(retryAt))
+	default:
+		_, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1`, c)
+	}
+	if err != nil {
+		return fmt.Errorf("store: release case %d: %w", c, err)
+	}
+	return nil
 }
 
 // MarkDirty makes a case (or the case it was joined into) due at at, or

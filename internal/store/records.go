@@ -96,10 +96,38 @@ func (s *Store) Refs(ctx context.Context, id core.CaseID) ([]core.Ref, error) {
 // planned for it, and the mirrors and synced values whose source (or first)
 // record is in it. A case that was joined into another loads empty.
 func (s *Store) LoadCase(ctx context.Context, id core.CaseID) (*core.Case, error) {
+	cs, err := s.LoadCases(ctx, []core.CaseID{id})
+	if err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// LoadCases loads several cases from one read transaction: a batch of
+// reconciles shares its snapshot and the pages it reads.
+func (s *Store) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core.Case, error) {
+	out := make([]*core.Case, len(ids))
+	err := s.be.read(ctx, func(q querier) error {
+		for i, id := range ids {
+			c, err := s.loadCase(ctx, q, id)
+			if err != nil {
+				return err
+			}
+			out[i] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) loadCase(ctx context.Context, q querier, id core.CaseID) (*core.Case, error) {
 	c := &core.Case{ID: id, Items: []core.Item{}, Keys: map[string]core.ActionState{},
 		Mirrors: map[string]string{}, Synced: map[string]string{}}
 	cid := int64(id)
-	err := s.be.read(ctx, func(q querier) error {
+	err := func() error {
 		err := all(q.query(ctx, `SELECT ref, snapshot FROM items WHERE case_id = $1`, cid)).each(func(rs rows) error {
 			var (
 				ref string
@@ -161,7 +189,7 @@ UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_r
 			return fmt.Errorf("outbox keys, mirrors and synced values: %w", err)
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("store: load case %d: %w", id, err)
 	}

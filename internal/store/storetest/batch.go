@@ -1,0 +1,111 @@
+package storetest
+
+import (
+	"slices"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// The batch methods a worker uses for a whole claim: one read, one record
+// of the writes, one release.
+var batchBehaviours = []behaviour{
+	{"LoadCases_InTheOrderAsked", func(f *fixture) {
+		f.ingest(event("zendesk", "z1", snap(ticket, "a", "open", at(0))))
+		f.ingest(event("jira", "j1", snap(dev, "b", "To Do", at(0))))
+		a, b := f.caseOf(ticket), f.caseOf(dev)
+		cs, err := f.s.LoadCases(f.ctx, []core.CaseID{b, 999_999, a})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(cs) != 3 {
+			f.t.Fatalf("LoadCases returned %d cases for 3 ids", len(cs))
+		}
+		if cs[0].ID != b || !slices.Equal(refs(cs[0]), []core.Ref{dev}) {
+			f.t.Fatalf("first case = %d %v, want %d [%s]", cs[0].ID, refs(cs[0]), b, dev)
+		}
+		if cs[1].ID != 999_999 || len(cs[1].Items) != 0 {
+			f.t.Fatalf("an unknown case loaded as %d with %d records, want empty", cs[1].ID, len(cs[1].Items))
+		}
+		if cs[2].ID != a || !slices.Equal(refs(cs[2]), []core.Ref{ticket}) {
+			f.t.Fatalf("last case = %d %v, want %d [%s]", cs[2].ID, refs(cs[2]), a, ticket)
+		}
+	}},
+
+	{"CompleteAll_OneThatCannotBeRecordedFailsAlone", func(f *fixture) {
+		id := f.linked()
+		a, b, c := comment("a", id), comment("b", id), comment("c", id)
+		f.enqueue(a, b, c)
+		// A snapshot that cannot be encoded fails b after its outbox row
+		// was already marked done inside the transaction.
+		bad := core.Item{Ref: dev, Title: "Crash", Native: "In Progress", UpdatedAt: time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC)}
+		errs := f.s.CompleteAll(f.ctx, []core.Completion{
+			{Action: a, Result: core.Result{CommentID: "1"}},
+			{Action: b, Result: core.Result{CommentID: "2", Item: &bad}},
+			{Action: c, Result: core.Result{CommentID: "3"}},
+		})
+		if len(errs) != 3 || errs[0] != nil || errs[1] == nil || errs[2] != nil {
+			f.t.Fatalf("CompleteAll errors = %v, want only the second", errs)
+		}
+		if got := keys(f.actions(id, core.Done)); !slices.Equal(got, []string{"a", "c"}) {
+			f.t.Fatalf("done = %v, want [a c]", got)
+		}
+		if got := keys(f.actions(id, core.Pending)); !slices.Equal(got, []string{"b"}) {
+			f.t.Fatalf("pending = %v, want [b]: its half-recorded completion must roll back", got)
+		}
+		if st := f.item(dev).Native; st != "To Do" {
+			f.t.Fatalf("dev ticket status = %q: the failed completion's snapshot was kept", st)
+		}
+		c2 := f.load(id)
+		if c2.Mirrors[core.MirrorKey(ticket, "c-a", dev)] != "1" || c2.Mirrors[core.MirrorKey(ticket, "c-c", dev)] != "3" {
+			f.t.Fatalf("mirrors = %v, want those of a and c", c2.Mirrors)
+		}
+		if _, ok := c2.Mirrors[core.MirrorKey(ticket, "c-b", dev)]; ok {
+			f.t.Fatal("the failed completion's mirror was kept")
+		}
+		audit, err := f.s.Audit(f.ctx, dev, 10)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var audited []string
+		for _, e := range audit {
+			audited = append(audited, e.Key)
+		}
+		slices.Sort(audited)
+		if !slices.Equal(audited, []string{"a", "c"}) {
+			f.t.Fatalf("audited = %v, want [a c]", audited)
+		}
+	}},
+
+	{"ReleaseCases_EachAsReleaseCaseWould", func(f *fixture) {
+		var ids []core.CaseID
+		for i, r := range []core.Ref{ticket, ticket2, dev, dev2} {
+			f.ingest(event(r.System, key("d", i), snap(r, "x", "open", at(0))))
+			ids = append(ids, f.caseOf(r))
+		}
+		if got := f.claim("w1", 3); len(got) != 3 {
+			f.t.Fatalf("claimed %v, want 3 cases", got)
+		}
+		other := f.claim("w2", 1)
+		// The ticket is marked dirty while claimed; ticket2 wants a
+		// retry in an hour; dev is done.
+		if err := f.s.MarkDirty(f.ctx, ids[0], time.Time{}); err != nil {
+			f.t.Fatal(err)
+		}
+		retry := f.clock.Now().Add(time.Hour)
+		err := f.s.ReleaseCases(f.ctx, "w1", []core.Release{
+			{Case: ids[2]}, {Case: ids[0]}, {Case: ids[1], RetryAt: retry}, {Case: other[0]},
+		})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.wantDue("w3", ids[0])
+		if c, _ := f.depth(); c != 3 {
+			f.t.Fatalf("queue holds %d cases, want 3 (the dirty one, the retry, and w2's claim)", c)
+		}
+		f.clock.Advance(2 * time.Hour)
+		if got := f.claim("w3", 10); !slices.Contains(got, ids[1]) || slices.Contains(got, ids[2]) {
+			f.t.Fatalf("after the retry time claimed %v, want %d and not %d", got, ids[1], ids[2])
+		}
+	}},
+}
