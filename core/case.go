@@ -28,6 +28,10 @@ type Case struct {
 	// Candidates are records of other cases that a duplicate rule may link
 	// this case to; the engine fills them when the mappings have one.
 	Candidates []Item `json:"-"`
+	// Marks counts the times the case was marked dirty, as of the load:
+	// a release after planning from this load keeps the case queued only
+	// when it was marked since (Release.Seen).
+	Marks int64 `json:"-"`
 }
 
 // Item returns the case's record r, or nil.

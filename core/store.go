@@ -122,9 +122,14 @@ type Completion struct {
 }
 
 // Release ends one claim (Store.ReleaseCases): RetryAt as in ReleaseCase.
+// Seen, when not zero, is the Case.Marks the owner last planned from: the
+// case stays due only if it was marked after that load, rather than after
+// the claim, so the owner's own writes, already planned from, do not
+// queue it once more.
 type Release struct {
 	Case    CaseID
 	RetryAt time.Time
+	Seen    int64
 }
 
 // Clock tells the time. Tests inject a fake one; nothing in the engine calls

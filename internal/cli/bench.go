@@ -16,6 +16,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 	dir := fs.String("dir", "", "folder for the database (default: a temporary one)")
 	paced := fs.Duration("paced", 5*time.Second, "length of each paced phase")
 	n := fs.Int("n", 20000, "events in the ingest phase")
+	cases := fs.Int("cases", 5000, "cases in the reconcile phase")
+	conc := fs.Int("clients", 64, "concurrent webhook senders in the ingest and reconcile phases")
 	replicas := fs.Bool("replicas", false, "instead: end-to-end rate and event → write delay of 1 and 3 replicas on PostgreSQL and 1 on SQLite")
 	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas (default $LIAISON_TEST_POSTGRES or the local one)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -55,7 +57,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (synchronous=FULL), load generator in-process, %d CPUs, %s\n",
 		runtime.NumCPU(), runtime.Version())
-	r, err := loadtest.Run(ctx, loadtest.Options{Dir: *dir, Paced: *paced, IngestN: *n})
+	r, err := loadtest.Run(ctx, loadtest.Options{Dir: *dir, Paced: *paced, IngestN: *n, ReconcileN: *cases, Concurrency: *conc})
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,8 @@ type caseRun struct {
 	id      core.CaseID
 	c       *core.Case
 	retryAt time.Time
-	active  bool // needs another pass
+	seen    int64 // the case's marks at the last load (core.Release.Seen)
+	active  bool  // needs another pass
 	fetched map[core.Ref]bool
 	plan    []core.Action
 	pending []core.Action
@@ -125,7 +126,7 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 	defer cancel()
 	rel := make([]core.Release, len(runs))
 	for i, r := range runs {
-		rel[i] = core.Release{Case: r.id, RetryAt: r.retryAt}
+		rel[i] = core.Release{Case: r.id, RetryAt: r.retryAt, Seen: r.seen}
 	}
 	if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
 		e.log.Error("releasing cases failed", "cases", len(rel), "err", err)
@@ -154,8 +155,10 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 	var planning []*caseRun
 	for i, r := range active {
 		r.c = cases[i]
+		r.seen = r.c.Marks
 		if len(r.c.Items) == 0 {
-			continue // joined into another case since it was marked
+			r.seen = 0 // joined into another case since it was marked
+			continue
 		}
 		if e.fetchPlaceholders(ctx, r.c, r.fetched) {
 			r.active = true // plan again with what was fetched

@@ -96,7 +96,7 @@ func (s *Store) ReleaseCases(ctx context.Context, owner string, rel []core.Relea
 	// is claimed again when its lease runs out.
 	return s.be.write(ctx, false, func(q querier) error {
 		for _, r := range rel {
-			if err := s.release(ctx, q, r.Case, owner, r.RetryAt); err != nil {
+			if err := s.release(ctx, q, r, owner); err != nil {
 				return err
 			}
 		}
@@ -104,11 +104,12 @@ func (s *Store) ReleaseCases(ctx context.Context, owner string, rel []core.Relea
 	})
 }
 
-func (s *Store) release(ctx context.Context, q querier, id core.CaseID, owner string, retryAt time.Time) error {
-	c, err := resolveCase(ctx, q, int64(id))
+func (s *Store) release(ctx context.Context, q querier, r core.Release, owner string) error {
+	c, err := resolveCase(ctx, q, int64(r.Case))
 	if err != nil {
 		return err
 	}
+	retryAt := r.RetryAt
 	var (
 		gen, clGen int64
 		by         string
@@ -120,6 +121,11 @@ func (s *Store) release(ctx context.Context, q querier, id core.CaseID, owner st
 	}
 	if err != nil {
 		return fmt.Errorf("store: release case %d: %w", c, err)
+	}
+	// What the owner saw of a case joined into another since says nothing
+	// about the other's marks.
+	if r.Seen > clGen && c == int64(r.Case) {
+		clGen = r.Seen
 	}
 	switch {
 	case gen > clGen:

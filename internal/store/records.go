@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -166,11 +167,12 @@ JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs row
 		if err != nil {
 			return fmt.Errorf("links: %w", err)
 		}
-		// The outbox states, mirrors and synced values in one statement:
-		// LoadCase runs for every reconcile pass.
+		// The outbox states, mirrors, synced values and the case's marks in
+		// one statement: LoadCase runs for every reconcile pass.
 		err = all(q.query(ctx, `SELECT 'o', key, state FROM outbox WHERE case_id = $1
 UNION ALL SELECT 'm', m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1
-UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1
+UNION ALL SELECT 'g', '', CAST(dirty_gen AS TEXT) FROM work WHERE case_id = $1`, cid)).each(func(rs rows) error {
 			var t, k, v string
 			if err := rs.Scan(&t, &k, &v); err != nil {
 				return err
@@ -182,6 +184,11 @@ UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_r
 				c.Mirrors[k] = v
 			case "s":
 				c.Synced[k] = v
+			case "g":
+				var err error
+				if c.Marks, err = strconv.ParseInt(v, 10, 64); err != nil {
+					return fmt.Errorf("dirty generation %q: %w", v, err)
+				}
 			}
 			return nil
 		})

@@ -108,4 +108,33 @@ var batchBehaviours = []behaviour{
 			f.t.Fatalf("after the retry time claimed %v, want %d and not %d", got, ids[1], ids[2])
 		}
 	}},
+
+	{"ReleaseCases_MarksAlreadyPlannedFromDoNotRequeue", func(f *fixture) {
+		f.ingest(event("zendesk", "z1", snap(ticket, "a", "open", at(0))))
+		f.ingest(event("zendesk", "z2", snap(ticket2, "b", "open", at(0))))
+		a, b := f.caseOf(ticket), f.caseOf(ticket2)
+		if got := f.claim("w1", 2); len(got) != 2 {
+			f.t.Fatalf("claimed %v", got)
+		}
+		// The owner's own writes mark both cases; it then loads them
+		// again and plans from what it wrote.
+		for _, id := range []core.CaseID{a, b} {
+			if err := f.s.MarkDirty(f.ctx, id, time.Time{}); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		seenA, seenB := f.load(a).Marks, f.load(b).Marks
+		if seenA == 0 || seenB == 0 {
+			f.t.Fatal("a queued case loaded with no marks")
+		}
+		// b is marked once more after that load: an event the plan did
+		// not see.
+		if err := f.s.MarkDirty(f.ctx, b, time.Time{}); err != nil {
+			f.t.Fatal(err)
+		}
+		if err := f.s.ReleaseCases(f.ctx, "w1", []core.Release{{Case: a, Seen: seenA}, {Case: b, Seen: seenB}}); err != nil {
+			f.t.Fatal(err)
+		}
+		f.wantDue("w2", b)
+	}},
 }
