@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 // The bulk statements of Ingest write many rows per statement, which
@@ -85,7 +87,7 @@ func (s *shape) text(rows int) string {
 
 // bulkSQL holds a store's multi-row statements, in its backend's dialect.
 type bulkSQL struct {
-	inbox, load, save, dirty *shape
+	inbox, load, save, dirty, audit *shape
 }
 
 func newBulkSQL(be backend) *bulkSQL {
@@ -101,6 +103,8 @@ func newBulkSQL(be backend) *bulkSQL {
 			head: `INSERT INTO items (ref, system, kind, case_id, snapshot, discovered, updated_at, version, known) VALUES `,
 			tail: ` ON CONFLICT (ref) DO UPDATE SET case_id = excluded.case_id, snapshot = excluded.snapshot,
 discovered = excluded.discovered, updated_at = excluded.updated_at, version = excluded.version, known = excluded.known`},
+		audit: &shape{anon: anon, width: 8,
+			head: `INSERT INTO audit (at, case_id, target_ref, rule, kind, key, detail, reason) VALUES `},
 		dirty: &shape{anon: anon, width: 3,
 			head: `INSERT INTO work (case_id, due_at, dirty_gen) VALUES `,
 			tail: ` ON CONFLICT (case_id) DO UPDATE SET dirty_gen = work.dirty_gen + 1, due_at = ` + be.least() + `(work.due_at, excluded.due_at)`},
@@ -203,6 +207,26 @@ func (b *bulkSQL) markDirty(ctx context.Context, q querier, cases []int64, at in
 		}
 		if _, err := q.exec(ctx, b.dirty.text(n), args...); err != nil {
 			return fmt.Errorf("store: mark cases dirty: %w", err)
+		}
+		i += n
+	}
+	return nil
+}
+
+// insertAudit appends audit entries; an entry without a time gets now.
+func (b *bulkSQL) insertAudit(ctx context.Context, q querier, es []core.AuditEntry, now int64) error {
+	i := 0
+	for _, n := range chunks(len(es)) {
+		args := make([]any, 0, 8*n)
+		for _, e := range es[i : i+n] {
+			at := unixNano(e.At)
+			if at == 0 {
+				at = now
+			}
+			args = append(args, at, int64(e.Case), e.Target.String(), e.Rule, string(e.Kind), e.Key, e.Detail, e.Reason)
+		}
+		if _, err := q.exec(ctx, b.audit.text(n), args...); err != nil {
+			return fmt.Errorf("store: append audit: %w", err)
 		}
 		i += n
 	}

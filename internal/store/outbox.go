@@ -224,12 +224,32 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 	failed := make([]error, len(done))
 	err := run(ctx, func(q querier) error {
 		now := s.now()
+		if todo > 1 {
+			// Together first; if that fails, each alone in a savepoint,
+			// so that one completion that cannot be recorded does not
+			// hold back the others.
+			if _, err := q.exec(ctx, `SAVEPOINT together`); err != nil {
+				return fmt.Errorf("store: savepoint: %w", err)
+			}
+			terr := s.completeTogether(ctx, q, done, bodies, now)
+			if terr == nil {
+				clear(failed)
+				_, err := q.exec(ctx, `RELEASE together`)
+				return err
+			}
+			if _, err := q.exec(ctx, `ROLLBACK TO together`); err != nil {
+				return fmt.Errorf("store: roll back: %w (after %w)", err, terr)
+			}
+			if _, err := q.exec(ctx, `RELEASE together`); err != nil {
+				return fmt.Errorf("store: release savepoint: %w", err)
+			}
+		}
 		for i, d := range done {
 			failed[i] = nil
 			if bodies[i] == nil {
 				continue
 			}
-			if len(done) == 1 {
+			if todo == 1 {
 				failed[i] = s.complete(ctx, q, d.Action, d.Result, d.Audit, bodies[i], now)
 				if failed[i] != nil {
 					return failed[i]
@@ -267,38 +287,119 @@ func links(a core.Action) bool {
 	return a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero()
 }
 
-// complete records one applied action (see Complete).
+// complete records one applied action (see Complete) in a graph of its
+// own.
 func (s *Store) complete(ctx context.Context, q querier, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) error {
-	linking := links(a)
 	g := newGraph(s, q, now)
-	c, err := s.caseOf(ctx, q, a.Subject, a.Case)
+	audit, err := s.recordIn(ctx, q, g, false, a, res, audit, body, now)
 	if err != nil {
 		return err
+	}
+	if err := g.finish(ctx); err != nil {
+		return err
+	}
+	// The case the action's subject is in after the links above.
+	if audit.Case == 0 || len(g.touched) > 0 {
+		id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(audit.Case))
+		if err != nil {
+			return err
+		}
+		audit.Case = core.CaseID(id)
+	}
+	return appendAudit(ctx, q, audit, now)
+}
+
+// completeTogether records several applied actions in one graph: the
+// records they touch are loaded and written back once, the cases marked
+// dirty in one statement, the audit entries appended in one. Any failure
+// fails them all; CompleteAll then records them one by one.
+func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64) error {
+	g := newGraph(s, q, now)
+	// One load for the subjects and created records.
+	var refs []string
+	for i, d := range done {
+		if bodies[i] != nil {
+			refs = append(refs, d.Action.Subject.String())
+			if !d.Result.Created.IsZero() {
+				refs = append(refs, d.Result.Created.String())
+			}
+		}
+	}
+	if err := s.bulk.loadItems(ctx, q, refs, g.items); err != nil {
+		return err
+	}
+	audits := make([]core.AuditEntry, 0, len(done))
+	var subjects []core.Action
+	for i, d := range done {
+		if bodies[i] == nil {
+			continue
+		}
+		audit, err := s.recordIn(ctx, q, g, true, d.Action, d.Result, d.Audit, bodies[i], now)
+		if err != nil {
+			return err
+		}
+		audits = append(audits, audit)
+		subjects = append(subjects, d.Action)
+	}
+	if err := g.finish(ctx); err != nil {
+		return err
+	}
+	for i, a := range subjects {
+		// The case the action's subject is in after every link above.
+		row, err := g.item(ctx, a.Subject.String())
+		switch {
+		case err != nil:
+			return err
+		case row != nil:
+			audits[i].Case = core.CaseID(row.caseID)
+		case audits[i].Case == 0 || len(g.touched) > 0:
+			id, err := s.caseOf(ctx, q, a.Subject, audits[i].Case)
+			if err != nil {
+				return err
+			}
+			audits[i].Case = core.CaseID(id)
+		}
+	}
+	return s.bulk.insertAudit(ctx, q, audits, now)
+}
+
+// recordIn records one applied action in graph g, except for writing the
+// graph back and appending the audit entry, which it returns completed.
+// With shared set, g holds other completions' rows too, and the subject's
+// case is read from it.
+func (s *Store) recordIn(ctx context.Context, q querier, g *graph, shared bool, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) (core.AuditEntry, error) {
+	linking := links(a)
+	var c int64
+	var err error
+	if row, _ := g.items[a.Subject.String()]; shared && row != nil {
+		c = row.caseID
+	} else if c, err = s.caseOf(ctx, q, a.Subject, a.Case); err != nil {
+		return audit, err
 	}
 	if _, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, attempts, created_at, updated_at)
 VALUES ($1, $2, $3, $4, 'done', 1, $5, $5)
 ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, last_error = '', updated_at = excluded.updated_at`,
 		a.Key, c, a.Subject.String(), string(body), now); err != nil {
-		return fmt.Errorf("store: complete %q: %w", a.Key, err)
+		return audit, fmt.Errorf("store: complete %q: %w", a.Key, err)
 	}
 
 	if !res.Created.IsZero() && !a.Subject.IsZero() {
 		subj, err := g.item(ctx, a.Subject.String())
 		if err != nil {
-			return err
+			return audit, err
 		}
 		if subj == nil {
 			if subj, err = g.create(ctx, a.Subject, c, core.Item{}); err != nil {
-				return err
+				return audit, err
 			}
 		}
 		made, err := g.item(ctx, res.Created.String())
 		if err != nil {
-			return err
+			return audit, err
 		}
 		if made == nil {
 			if _, err := g.create(ctx, res.Created, subj.caseID, core.Item{Marker: a.Marker()}); err != nil {
-				return err
+				return audit, err
 			}
 		}
 		role := a.Role
@@ -306,7 +407,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 			role = core.Mentions
 		}
 		if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: role, Origin: core.Ours}, a.Subject.String()); err != nil {
-			return err
+			return audit, err
 		}
 	}
 
@@ -321,7 +422,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 		err := q.queryRow(ctx, `SELECT count(*) FROM links WHERE (from_ref = $1 AND to_ref = $2) OR (from_ref = $2 AND to_ref = $1)`,
 			a.Other.String(), a.Target.String()).Scan(&exists)
 		if err != nil {
-			return fmt.Errorf("store: look up link of %q: %w", a.Key, err)
+			return audit, fmt.Errorf("store: look up link of %q: %w", a.Key, err)
 		}
 		linking = exists == 0
 	}
@@ -329,11 +430,11 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 		for _, r := range []core.Ref{a.Other, a.Target} {
 			known, err := g.item(ctx, r.String())
 			if err != nil {
-				return err
+				return audit, err
 			}
 			if known == nil {
 				if _, err := g.create(ctx, r, c, core.Item{}); err != nil {
-					return err
+					return audit, err
 				}
 			}
 		}
@@ -342,7 +443,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 			role = core.Mentions
 		}
 		if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: role, Origin: core.Ours}, a.Other.String()); err != nil {
-			return err
+			return audit, err
 		}
 	}
 
@@ -356,7 +457,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 		}
 		if it.Ref.ID != "" {
 			if _, err := g.merge(ctx, it); err != nil {
-				return err
+				return audit, err
 			}
 		}
 	}
@@ -365,7 +466,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 		if _, err := q.exec(ctx, `INSERT INTO mirrors (key, src_ref, target_ref, mirror_id, created_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
 			core.MirrorKey(a.Subject, a.SourceComment, a.Target), a.Subject.String(), a.Target.String(), res.CommentID, now); err != nil {
-			return fmt.Errorf("store: record mirror of comment %q: %w", a.SourceComment, err)
+			return audit, fmt.Errorf("store: record mirror of comment %q: %w", a.SourceComment, err)
 		}
 	}
 
@@ -374,12 +475,12 @@ ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
 		// A sync rule's write: the canonical value is what the
 		// planner compares with next time.
 		if err := putSynced(ctx, q, a.Subject, a.Target, a.SyncField, a.SyncValue, now); err != nil {
-			return err
+			return audit, err
 		}
 	case a.Kind == core.SetFields && !a.Subject.IsZero() && !a.Target.IsZero() && a.Subject != a.Target:
 		for f, v := range a.Fields {
 			if err := putSynced(ctx, q, a.Subject, a.Target, f, v, now); err != nil {
-				return err
+				return audit, err
 			}
 		}
 	}
@@ -402,18 +503,10 @@ ON CONFLICT (key) DO UPDATE SET mirror_id = excluded.mirror_id`,
 	if audit.Reason == "" {
 		audit.Reason = a.Reason
 	}
-	if err := g.finish(ctx); err != nil {
-		return err
+	if audit.Case == 0 {
+		audit.Case = core.CaseID(c)
 	}
-	// The case the action's subject is in after the links above.
-	if audit.Case == 0 || len(g.touched) > 0 {
-		id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(c))
-		if err != nil {
-			return err
-		}
-		audit.Case = core.CaseID(id)
-	}
-	return appendAudit(ctx, q, audit, now)
+	return audit, nil
 }
 
 func putSynced(ctx context.Context, q querier, x, y core.Ref, field, value string, now int64) error {
