@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -585,6 +586,8 @@ func (c *Connector) Send(ctx context.Context, d Delivery) error {
 	if err != nil {
 		return fmt.Errorf("sandbox %q: sending webhook: %w", c.name, err)
 	}
+	// Read to the end, so that the connection is used again.
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("sandbox %q: webhook answered %d", c.name, resp.StatusCode)
