@@ -83,6 +83,8 @@ type Engine struct {
 	seen   map[string]struct{}
 
 	gate *actionGate
+	// held stops the workers from claiming (Hold).
+	held atomic.Bool
 
 	candMu  sync.Mutex
 	cand    []core.Item
@@ -185,6 +187,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	e.committing.Store(false)
 	return nil
+}
+
+// Hold stops the workers from taking up dirty cases until Resume: events
+// are still made durable and their cases marked, but nothing is acted on.
+// Reconciles under way finish.
+func (e *Engine) Hold() { e.held.Store(true) }
+
+// Resume lets the workers take up dirty cases again.
+func (e *Engine) Resume() {
+	e.held.Store(false)
+	e.notify()
 }
 
 func (e *Engine) notify() {

@@ -20,7 +20,11 @@ const maxPasses = 6
 func (e *Engine) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := e.o.Clock.Now()
-		ids, err := e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+		var ids []core.CaseID
+		var err error
+		if !e.held.Load() {
+			ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("claiming dirty cases failed", "err", err)
@@ -45,8 +49,9 @@ func (e *Engine) workLoop(ctx context.Context) {
 		// leaving the cases due. A claimed case is finished even during
 		// shutdown: its actions either complete or stay pending in the
 		// outbox, and the release keeps it due for whoever runs next.
-		until := now.Add(e.o.Lease - e.o.Lease/6)
-		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+		// (A timeout rather than a deadline from the engine's clock,
+		// which tests set to another day.)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.Lease-e.o.Lease/6)
 		e.ReconcileAll(rctx, ids)
 		cancel()
 	}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// sandboxIDs matches the ids the sandbox help desk hands out in the order
+// it is asked: a batch asks in no fixed order.
+var sandboxIDs = regexp.MustCompile(`customer_ticket/\d+|#\d+`)
+
+func normalized(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = sandboxIDs.ReplaceAllString(l, "customer_ticket/N")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// mails puts n support mails at the mailbox and returns their webhooks.
+func mails(t *testing.T, w *world, n int) []core.Event {
+	var evs []core.Event
+	for i := range n {
+		evs = append(evs, w.put(t, core.Item{Ref: core.Ref{System: "imap", Kind: core.EmailThread, ID: fmt.Sprintf("<m%d@customer.example>", i)},
+			Title: fmt.Sprintf("Invoice %d is empty", i), Body: "The invoice PDF is empty.", Native: "received",
+			Reporter: fmt.Sprintf("payer%d@customer.example", i)}, core.Mailed))
+	}
+	return evs
+}
+
+// TestReconcileAll_ABatchEndsAsOneByOne: cases reconciled together, their
+// connector calls side by side and their store writes shared, end as they
+// do one at a time, with the same writes, and a batch's own writes do not
+// queue its cases for another reconcile.
+func TestReconcileAll_ABatchEndsAsOneByOne(t *testing.T) {
+	m := defaults(t)
+	ref := newWorld(t, m)
+	ref.submit(t, append(story(t, ref), mails(t, ref, 12)...)...)
+	ref.drain(t)
+	want, wantKeys := normalized(strings.Split(ref.state(), "\n")), normalized(ref.writeKeys())
+
+	w := newWorld(t, m)
+	w.submit(t, append(story(t, w), mails(t, w, 12)...)...)
+	ctx := context.Background()
+	w.clock.Add(time.Second)
+	ids, err := w.st.ClaimCases(ctx, w.eng.o.Owner, w.clock.Now(), 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 13 {
+		t.Fatalf("claimed %d cases, want 13 (the story and 12 mails)", len(ids))
+	}
+	w.eng.ReconcileAll(ctx, ids)
+	if again, err := w.st.ClaimCases(ctx, "other", w.clock.Now(), 100, time.Minute); err != nil || len(again) != 0 {
+		t.Fatalf("after the batch, cases %v (err %v) were due again: its own writes queued them", again, err)
+	}
+	if got := normalized(strings.Split(w.state(), "\n")); !slices.Equal(got, want) {
+		t.Fatalf("state after one batch differs from one by one\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	keys := normalized(w.writeKeys())
+	if !slices.Equal(keys, wantKeys) {
+		t.Fatalf("writes of the batch\n %q\nwant\n %q", keys, wantKeys)
+	}
+	if n := strings.Count(strings.Join(keys, "\n"), "create|"); n < 12 {
+		t.Fatalf("%d creates, want one ticket per mail", n)
+	}
+}
+
+// TestHold_IngestsButActsOnNothingUntilResume: a held engine makes events
+// durable and leaves their cases due; on Resume the workers take them up.
+func TestHold_IngestsButActsOnNothingUntilResume(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	w.eng.o.IdleWait = 5 * time.Millisecond
+	w.eng.Hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	w.submit(t, mails(t, w, 3)...)
+	time.Sleep(50 * time.Millisecond)
+	if n := len(w.sys["zendesk"].Writes()); n != 0 {
+		t.Fatalf("a held engine made %d writes", n)
+	}
+	if cases, _, err := w.st.QueueDepth(ctx); err != nil || cases != 3 {
+		t.Fatalf("queue holds %d cases (err %v), want the 3 mails' cases", cases, err)
+	}
+	w.eng.Resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.sys["zendesk"].Records(core.CustomerTicket)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Resume, %d of 3 tickets were created", len(w.sys["zendesk"].Records(core.CustomerTicket)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
