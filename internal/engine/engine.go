@@ -85,6 +85,10 @@ type Engine struct {
 	gate *actionGate
 	// held stops the workers from claiming (Hold).
 	held atomic.Bool
+	// handed holds cases claimed by ingest (IngestClaimer) for the
+	// workers, oldest first.
+	handMu sync.Mutex
+	handed []core.CaseID
 
 	candMu  sync.Mutex
 	cand    []core.Item
@@ -181,6 +185,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { defer workers.Done(); e.retentionLoop(ctx) }()
 	<-ctx.Done()
 	workers.Wait()
+	// Cases claimed at ingest that no worker took up are released, due:
+	// whoever runs next takes them without waiting for the lease.
+	if left := e.takeHanded(e.handedLen()); len(left) > 0 {
+		rel := make([]core.Release, len(left))
+		for i, id := range left {
+			rel[i] = core.Release{Case: id}
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
+			e.log.Error("releasing cases claimed at ingest failed", "cases", len(rel), "err", err)
+		}
+		cancel()
+	}
 	// Workers are done; nobody submits any more. Stop the committer last so
 	// that a poll page read before shutdown is still made durable.
 	stopCommit()

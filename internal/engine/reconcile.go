@@ -23,7 +23,9 @@ func (e *Engine) workLoop(ctx context.Context) {
 		var ids []core.CaseID
 		var err error
 		if !e.held.Load() {
-			ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+			if ids = e.takeHanded(e.o.Batch); len(ids) == 0 {
+				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+			}
 		}
 		if err != nil {
 			if ctx.Err() == nil {

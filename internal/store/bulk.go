@@ -35,6 +35,9 @@ type shape struct {
 	head  string
 	width int
 	tail  string
+	// params is how many placeholders head holds ($1..$params on
+	// PostgreSQL); the rows' are numbered after them.
+	params int
 	// anon writes anonymous "?" placeholders instead of "$N": SQLite
 	// looks a numbered parameter's name up by a linear scan, which made
 	// binding a 64-row statement quadratic.
@@ -52,7 +55,7 @@ func (s *shape) text(rows int) string {
 	}
 	var b strings.Builder
 	b.WriteString(s.head)
-	n := 1
+	n := s.params + 1
 	for r := range rows {
 		if r > 0 {
 			b.WriteByte(',')
@@ -87,7 +90,7 @@ func (s *shape) text(rows int) string {
 
 // bulkSQL holds a store's multi-row statements, in its backend's dialect.
 type bulkSQL struct {
-	inbox, load, save, dirty, audit *shape
+	inbox, load, save, dirty, audit, claims *shape
 }
 
 func newBulkSQL(be backend) *bulkSQL {
@@ -103,6 +106,8 @@ func newBulkSQL(be backend) *bulkSQL {
 			head: `INSERT INTO items (ref, system, kind, case_id, snapshot, discovered, updated_at, version, known) VALUES `,
 			tail: ` ON CONFLICT (ref) DO UPDATE SET case_id = excluded.case_id, snapshot = excluded.snapshot,
 discovered = excluded.discovered, updated_at = excluded.updated_at, version = excluded.version, known = excluded.known`},
+		claims: &shape{anon: anon, width: 1, params: 4, head: claimHead(anon),
+			tail: `) RETURNING case_id`},
 		audit: &shape{anon: anon, width: 8,
 			head: `INSERT INTO audit (at, case_id, target_ref, rule, kind, key, detail, reason) VALUES `},
 		dirty: &shape{anon: anon, width: 3,
@@ -227,6 +232,43 @@ func (b *bulkSQL) insertAudit(ctx context.Context, q querier, es []core.AuditEnt
 		}
 		if _, err := q.exec(ctx, b.audit.text(n), args...); err != nil {
 			return fmt.Errorf("store: append audit: %w", err)
+		}
+		i += n
+	}
+	return nil
+}
+
+func claimHead(anon bool) string {
+	h := `UPDATE work SET claimed_by = $1, claimed_until = $2, claimed_gen = dirty_gen
+WHERE due_at <= $3 AND claimed_until <= $4 AND case_id IN (`
+	if anon {
+		for i := 1; i <= 4; i++ {
+			h = strings.Replace(h, "$"+strconv.Itoa(i), "?", 1)
+		}
+	}
+	return h
+}
+
+// claim claims those of cases that are due at now and not claimed, for
+// owner until until, and calls got with each.
+func (b *bulkSQL) claim(ctx context.Context, q querier, cases []int64, owner string, now, until int64, got func(int64)) error {
+	i := 0
+	for _, n := range chunks(len(cases)) {
+		args := make([]any, 0, 4+n)
+		args = append(args, owner, until, now, now)
+		for _, c := range cases[i : i+n] {
+			args = append(args, c)
+		}
+		err := all(q.query(ctx, b.claims.text(n), args...)).each(func(rs rows) error {
+			var c int64
+			if err := rs.Scan(&c); err != nil {
+				return err
+			}
+			got(c)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: claim marked cases: %w", err)
 		}
 		i += n
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/liaisonhq/liaison/core"
 )
@@ -25,15 +27,26 @@ import (
 // with an error before anything is written: it could never be
 // de-duplicated or found again.
 func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error) {
+	fresh, _, err := s.IngestClaim(ctx, batch, "", 0)
+	return fresh, err
+}
+
+// IngestClaim is Ingest that also claims, for owner until now+lease, the
+// cases it marked dirty that are free, in the same transaction: the replica
+// that received the events hands them to its workers without another
+// write. With owner "" it claims nothing.
+func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
 	if len(batch) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	rows, err := encodeBatch(batch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []bool
+	var claimed []core.CaseID
 	err = s.be.serial(ctx, func(q querier) error {
+		claimed = claimed[:0]
 		now := s.now()
 		for i := range rows {
 			rows[i].receivedAt = now
@@ -74,12 +87,22 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 			return err
 		}
 		out = fresh
-		return nil
+		if owner == "" || len(g.touched) == 0 {
+			return nil
+		}
+		cases := make([]int64, 0, len(g.touched))
+		for c := range g.touched {
+			cases = append(cases, c)
+		}
+		slices.Sort(cases)
+		return s.bulk.claim(ctx, q, cases, owner, now, now+int64(lease), func(c int64) {
+			claimed = append(claimed, core.CaseID(c))
+		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, claimed, nil
 }
 
 // encodeBatch validates the events and encodes their inbox rows (event

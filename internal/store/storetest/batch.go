@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -136,5 +137,41 @@ var batchBehaviours = []behaviour{
 			f.t.Fatal(err)
 		}
 		f.wantDue("w2", b)
+	}},
+
+	{"IngestClaim_ClaimsTheFreeCasesItMarks", func(f *fixture) {
+		ic, ok := f.s.(interface {
+			IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error)
+		})
+		if !ok {
+			f.t.Skip("this store does not claim at ingest")
+		}
+		f.ingest(event("zendesk", "z1", snap(ticket, "a", "open", at(0))))
+		busy := f.caseOf(ticket)
+		if got := f.claim("other", 10); !slices.Equal(got, []core.CaseID{busy}) {
+			f.t.Fatalf("setup: claimed %v", got)
+		}
+		fresh, claimed, err := ic.IngestClaim(f.ctx, []core.Ingest{
+			event("zendesk", "z2", snap(ticket, "a", "pending", at(time.Minute))),
+			event("jira", "j1", snap(dev, "b", "To Do", at(0))),
+		}, "w1", time.Minute)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if !slices.Equal(fresh, []bool{true, true}) {
+			f.t.Fatalf("fresh = %v", fresh)
+		}
+		free := f.caseOf(dev)
+		if !slices.Equal(claimed, []core.CaseID{free}) {
+			f.t.Fatalf("claimed %v at ingest, want only the free case %d (not %d, which other holds)", claimed, free, busy)
+		}
+		if got := f.claim("w2", 10); len(got) != 0 {
+			f.t.Fatalf("cases %v could be claimed again while held", got)
+		}
+		// The busy case was marked while other held it: other's release
+		// leaves it due, and w1's release of its own case ends its claim.
+		f.release(busy, "other", time.Time{})
+		f.release(free, "w1", time.Time{})
+		f.wantDue("w2", busy)
 	}},
 }
