@@ -88,7 +88,7 @@ type Engine struct {
 	// handed holds cases claimed by ingest (IngestClaimer) for the
 	// workers, oldest first.
 	handMu sync.Mutex
-	handed []core.CaseID
+	handed []handedCase
 
 	candMu  sync.Mutex
 	cand    []core.Item
@@ -187,7 +187,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	workers.Wait()
 	// Cases claimed at ingest that no worker took up are released, due:
 	// whoever runs next takes them without waiting for the lease.
-	if left := e.takeHanded(e.handedLen()); len(left) > 0 {
+	if left, _ := e.takeHanded(e.handedLen()); len(left) > 0 {
 		rel := make([]core.Release, len(left))
 		for i, id := range left {
 			rel[i] = core.Release{Case: id}

@@ -160,13 +160,23 @@ func (e *Engine) ingest(ctx context.Context, all []core.Ingest) ([]bool, error) 
 	if !ok || e.held.Load() || e.handedLen() >= maxHanded {
 		return e.o.Store.Ingest(ctx, all)
 	}
+	at := time.Now()
 	fresh, claimed, err := ic.IngestClaim(ctx, all, e.o.Owner, e.o.Lease)
 	if err == nil && len(claimed) > 0 {
 		e.handMu.Lock()
-		e.handed = append(e.handed, claimed...)
+		for _, id := range claimed {
+			e.handed = append(e.handed, handedCase{id, at})
+		}
 		e.handMu.Unlock()
 	}
 	return fresh, err
+}
+
+// handedCase is a case claimed at ingest, and when (by the wall clock, as
+// the claim's timeout is counted).
+type handedCase struct {
+	id core.CaseID
+	at time.Time
 }
 
 func (e *Engine) handedLen() int {
@@ -175,17 +185,22 @@ func (e *Engine) handedLen() int {
 	return len(e.handed)
 }
 
-// takeHanded takes up to n of the cases claimed at ingest.
-func (e *Engine) takeHanded(n int) []core.CaseID {
+// takeHanded takes up to n of the cases claimed at ingest, and says when
+// the oldest of them was claimed.
+func (e *Engine) takeHanded(n int) ([]core.CaseID, time.Time) {
 	e.handMu.Lock()
 	defer e.handMu.Unlock()
 	n = min(n, len(e.handed))
 	if n == 0 {
-		return nil
+		return nil, time.Time{}
 	}
-	ids := slices.Clone(e.handed[:n])
-	e.handed = e.handed[n:]
-	return ids
+	ids := make([]core.CaseID, n)
+	for i, h := range e.handed[:n] {
+		ids[i] = h.id
+	}
+	oldest := e.handed[0].at
+	e.handed = slices.Delete(e.handed, 0, n)
+	return ids, oldest
 }
 
 func (e *Engine) drainStopped() {

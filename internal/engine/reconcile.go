@@ -22,8 +22,10 @@ func (e *Engine) workLoop(ctx context.Context) {
 		now := e.o.Clock.Now()
 		var ids []core.CaseID
 		var err error
+		claimed := time.Now()
 		if !e.held.Load() {
-			if ids = e.takeHanded(e.o.Batch); len(ids) == 0 {
+			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
+				claimed = time.Now()
 				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
 			}
 		}
@@ -51,9 +53,9 @@ func (e *Engine) workLoop(ctx context.Context) {
 		// leaving the cases due. A claimed case is finished even during
 		// shutdown: its actions either complete or stay pending in the
 		// outbox, and the release keeps it due for whoever runs next.
-		// (A timeout rather than a deadline from the engine's clock,
-		// which tests set to another day.)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.Lease-e.o.Lease/6)
+		// (By the wall clock from the claim, not the engine's clock, which
+		// tests set to another day.)
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(e.o.Lease-e.o.Lease/6))
 		e.ReconcileAll(rctx, ids)
 		cancel()
 	}
