@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -275,15 +276,28 @@ func pct(d []time.Duration, p int) time.Duration {
 	return s[min(max(i-1, 0), len(s)-1)]
 }
 
-// quiesce waits until the engine has nothing queued.
+// quiesce waits until the engine has nothing queued, then lets the store
+// catch up (its log checkpointed) and collects garbage, so that a phase
+// measures its own load at a steady rate and not the tail of the previous
+// phase's burst.
 func quiesce(ctx context.Context, s *sandbox.Sandbox) error {
 	for _, c := range s.Systems {
 		c.FlushEchoes()
 	}
-	return waitUntil(ctx, 5*time.Minute, func() bool {
+	err := waitUntil(ctx, 5*time.Minute, func() bool {
 		cases, actions, err := s.Daemon.Store.QueueDepth(ctx)
 		return err == nil && cases == 0 && actions == 0 && s.Daemon.Engine.Busy() == 0
 	})
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.Daemon.Store.Checkpoint(cctx); err != nil {
+		return err
+	}
+	runtime.GC()
+	return nil
 }
 
 func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error {

@@ -52,6 +52,10 @@ type backend interface {
 	// newCaseIDs reserves n fresh case ids.
 	newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error)
 
+	// checkpoint brings the database file up to date with its write-ahead
+	// log (SQLite; PostgreSQL needs nothing).
+	checkpoint(ctx context.Context) error
+
 	// reclaim gives space freed by Prune back (SQLite's incremental
 	// vacuum; PostgreSQL's autovacuum needs no help).
 	reclaim(ctx context.Context) error

@@ -87,6 +87,9 @@ func (b *pgBackend) least() string      { return "LEAST" }
 func (b *pgBackend) reader() querier    { return pgQuerier{b.pool} }
 func (b *pgBackend) close() error       { b.pool.Close(); return nil }
 
+// checkpoint: PostgreSQL checkpoints by itself.
+func (b *pgBackend) checkpoint(context.Context) error { return nil }
+
 // reclaim: PostgreSQL's autovacuum reuses the space Prune frees.
 func (b *pgBackend) reclaim(context.Context) error { return nil }
 

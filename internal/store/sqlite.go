@@ -179,6 +179,35 @@ func (b *sqliteBackend) checkpoints(log *slog.Logger) {
 	}
 }
 
+// checkpoint runs passive checkpoints until every frame of the log is in
+// the database file: they do not block the writer, so a busy writer can
+// keep it from finishing until ctx ends.
+func (b *sqliteBackend) checkpoint(ctx context.Context) error {
+	for {
+		var busy, frames, done int
+		if err := b.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			return fmt.Errorf("store: sqlite checkpoint: %w", err)
+		}
+		if done >= frames {
+			return nil
+		}
+		if !sleepCtx(ctx, 10*time.Millisecond) {
+			return fmt.Errorf("store: sqlite checkpoint: %d of %d frames: %w", done, frames, ctx.Err())
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // take waits for the writer's turn (or ctx) and makes sure the writer
 // connection is open; give ends the turn.
 func (b *sqliteBackend) take(ctx context.Context) error {
