@@ -29,7 +29,10 @@ type Options struct {
 	// Owner names this replica in claims and leases (default: random).
 	Owner string
 	// Workers reconcile cases concurrently (default 16: they spend most of
-	// their time waiting on connectors and on the group commit).
+	// their time waiting on connectors and on the group commit). It is
+	// also how many connector calls are made at once, all batches
+	// together, so that a tracker sees no more than it did one case per
+	// worker.
 	Workers int
 	// Lease bounds how long a claimed case or a poll source stays with a
 	// replica that stopped answering (default 30s).
@@ -50,7 +53,7 @@ type Options struct {
 	// MaxBatch caps events per group commit (default 512).
 	MaxBatch int
 	// Batch is how many cases a worker claims and reconciles together,
-	// sharing their store reads and writes (default 32).
+	// sharing their store reads and writes (default 128).
 	Batch int
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
@@ -83,6 +86,8 @@ type Engine struct {
 	seen   map[string]struct{}
 
 	gate *actionGate
+	// calls holds a token per connector call under way (Workers of them).
+	calls chan struct{}
 	// held stops the workers from claiming (Hold).
 	held atomic.Bool
 	// handed holds cases claimed by ingest (IngestClaimer) for the
@@ -115,11 +120,12 @@ func New(o Options) (*Engine, error) {
 	o.PollInterval = cmp.Or(o.PollInterval, time.Minute)
 	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
-	o.Batch = cmp.Or(o.Batch, 32)
+	o.Batch = cmp.Or(o.Batch, 128)
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate()}
+		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
+		calls: make(chan struct{}, o.Workers)}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())

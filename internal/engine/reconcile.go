@@ -281,7 +281,15 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 			blocked[a.Target] = true
 			continue
 		}
+		select {
+		case e.calls <- struct{}{}:
+		case <-ctx.Done():
+			e.gate.leave(a.Key, false, e.o.Clock.Now())
+			r.retryAt = e.o.Clock.Now()
+			return
+		}
 		res, next, out := e.apply(ctx, a)
+		<-e.calls
 		switch out {
 		case appliedOK:
 			res.Item = orAfterWrite(res.Item, r.c.Item(a.Target), a)
