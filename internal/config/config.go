@@ -33,7 +33,8 @@ type Config struct {
 	Store string `yaml:"store"`
 	// Mappings is the admin's mapping folder; empty uses the embedded defaults.
 	Mappings string `yaml:"mappings"`
-	// Workers reconcile cases concurrently (default 16).
+	// Workers reconcile cases concurrently, each a batch of up to 128 at
+	// a time, and bound the connector calls made at once (default 16).
 	Workers int `yaml:"workers"`
 	// MaxAttempts before an action is dead-lettered (default 8).
 	MaxAttempts int           `yaml:"max_attempts"`
