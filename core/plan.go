@@ -615,6 +615,23 @@ func slaMet(it *Item, m SLAMeasure) bool {
 	return false
 }
 
+// Searches reports whether the rule looks for a duplicate of one of c's
+// records: one its when selects, known and not deleted, in a case without
+// a record of the kind it looks among. Only then does the planner need
+// Case.Candidates.
+func (d *DuplicateRule) Searches(c *Case) bool {
+	for i := range c.Items {
+		if d.subject(c, &c.Items[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *DuplicateRule) subject(c *Case, it *Item) bool {
+	return d.When.Matches(it.Ref) && it.Known() && !it.Deleted && len(c.OfKind(d.Among.System, d.Among.Kind)) == 0
+}
+
 // duplicate links subjects to the most similar open record of another
 // case, when their own case has none of that kind.
 func (p *planner) duplicate(d *DuplicateRule) {
@@ -623,7 +640,7 @@ func (p *planner) duplicate(d *DuplicateRule) {
 	}
 	for i := range p.c.Items {
 		subj := &p.c.Items[i]
-		if !d.When.Matches(subj.Ref) || !subj.Known() || subj.Deleted || len(p.c.OfKind(d.Among.System, d.Among.Kind)) > 0 {
+		if !d.subject(p.c, subj) {
 			continue
 		}
 		for k, st := range p.c.Keys {

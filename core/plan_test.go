@@ -432,3 +432,33 @@ func TestPlanCase_CreateIfAndLinkRole(t *testing.T) {
 		t.Fatalf("link: %+v", p.Actions)
 	}
 }
+
+// TestDuplicateRule_Searches: the candidates are needed only for a case
+// holding a record the rule selects, known and live, and none of the kind
+// it looks among.
+func TestDuplicateRule_Searches(t *testing.T) {
+	d := &DuplicateRule{Name: "bug-duplicates", When: Selector{System: "zendesk", Kind: CustomerTicket},
+		Among: Selector{System: "jira", Kind: DevTicket}}
+	tk := Item{Ref: Ref{System: "zendesk", Kind: CustomerTicket, ID: "4521"}, Title: "Export fails", Native: "open"}
+	dev := Item{Ref: Ref{System: "jira", Kind: DevTicket, ID: "KBOT-88"}, Title: "Export 500", Native: "To Do"}
+	mail := Item{Ref: Ref{System: "imap", Kind: EmailThread, ID: "<m@x>"}, Title: "Export fails"}
+	placeholder := Item{Ref: tk.Ref}
+	deleted := tk
+	deleted.Deleted = true
+	for _, tc := range []struct {
+		name  string
+		items []Item
+		want  bool
+	}{
+		{"a ticket alone", []Item{tk}, true},
+		{"a ticket already escalated", []Item{tk, dev}, false},
+		{"a mail thread only", []Item{mail}, false},
+		{"a ticket known only by a link", []Item{placeholder}, false},
+		{"a deleted ticket", []Item{deleted}, false},
+		{"no records", nil, false},
+	} {
+		if got := d.Searches(&Case{Items: tc.items}); got != tc.want {
+			t.Errorf("%s: Searches = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

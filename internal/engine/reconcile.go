@@ -227,8 +227,13 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 // planCase plans one case, reporting rule errors and new conflicts, and
 // returns its actions in enqueue order.
 func (e *Engine) planCase(ctx context.Context, r *caseRun, m *core.Mappings, now time.Time) []core.Action {
-	if len(m.Duplicates) > 0 {
-		r.c.Candidates = e.candidates(ctx, m, now)
+	// The candidates are read only for a case a duplicate rule searches
+	// from: the read holds every other worker that needs them.
+	for _, d := range m.Duplicates {
+		if d.Searches(r.c) {
+			r.c.Candidates = e.candidates(ctx, m, now)
+			break
+		}
 	}
 	plan := core.PlanCase(r.c, m, now)
 	// A target falling due is a retry time like any other: stored with
