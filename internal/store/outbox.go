@@ -231,7 +231,7 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 			if _, err := q.exec(ctx, `SAVEPOINT together`); err != nil {
 				return fmt.Errorf("store: savepoint: %w", err)
 			}
-			terr := s.completeTogether(ctx, q, done, bodies, now)
+			terr := s.completeTogether(ctx, q, done, bodies, now, serial)
 			if terr == nil {
 				clear(failed)
 				_, err := q.exec(ctx, `RELEASE together`)
@@ -313,8 +313,13 @@ func (s *Store) complete(ctx context.Context, q querier, a core.Action, res core
 // records they touch are loaded and written back once, the cases marked
 // dirty in one statement, the audit entries appended in one. Any failure
 // fails them all; CompleteAll then records them one by one.
-func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64) error {
+func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64, serial bool) error {
 	g := newGraph(s, q, now)
+	if !serial {
+		// Beside Ingest (PostgreSQL), each subject's case is read with
+		// its row locked (recordCase), not from an unlocked load.
+		return s.recordTogether(ctx, q, g, false, done, bodies, now)
+	}
 	// One load for the subjects and created records.
 	var refs []string
 	for i, d := range done {
@@ -328,13 +333,19 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 	if err := s.bulk.loadItems(ctx, q, refs, g.items); err != nil {
 		return err
 	}
+	return s.recordTogether(ctx, q, g, true, done, bodies, now)
+}
+
+// recordTogether records the completions in g and appends their audit
+// entries. With shared, a subject's case is read from g's rows.
+func (s *Store) recordTogether(ctx context.Context, q querier, g *graph, shared bool, done []core.Completion, bodies [][]byte, now int64) error {
 	audits := make([]core.AuditEntry, 0, len(done))
 	var subjects []core.Action
 	for i, d := range done {
 		if bodies[i] == nil {
 			continue
 		}
-		audit, err := s.recordIn(ctx, q, g, true, d.Action, d.Result, d.Audit, bodies[i], now)
+		audit, err := s.recordIn(ctx, q, g, shared, d.Action, d.Result, d.Audit, bodies[i], now)
 		if err != nil {
 			return err
 		}
@@ -344,20 +355,24 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 	if err := g.finish(ctx); err != nil {
 		return err
 	}
-	for i, a := range subjects {
-		// The case the action's subject is in after every link above.
-		row, err := g.item(ctx, a.Subject.String())
-		switch {
-		case err != nil:
-			return err
-		case row != nil:
-			audits[i].Case = core.CaseID(row.caseID)
-		case audits[i].Case == 0 || len(g.touched) > 0:
-			id, err := s.caseOf(ctx, q, a.Subject, audits[i].Case)
-			if err != nil {
+	// Without shared nothing was linked or merged (see CompleteAll): the
+	// cases stand as recordIn read them.
+	if shared {
+		for i, a := range subjects {
+			// The case the action's subject is in after every link above.
+			row, err := g.item(ctx, a.Subject.String())
+			switch {
+			case err != nil:
 				return err
+			case row != nil:
+				audits[i].Case = core.CaseID(row.caseID)
+			case audits[i].Case == 0 || len(g.touched) > 0:
+				id, err := s.caseOf(ctx, q, a.Subject, audits[i].Case)
+				if err != nil {
+					return err
+				}
+				audits[i].Case = core.CaseID(id)
 			}
-			audits[i].Case = core.CaseID(id)
 		}
 	}
 	return s.bulk.insertAudit(ctx, q, audits, now)
