@@ -69,16 +69,17 @@ func (e *Engine) Reconcile(ctx context.Context, id core.CaseID) {
 
 // caseRun is one case's progress through a batch of reconciles.
 type caseRun struct {
-	id      core.CaseID
-	c       *core.Case
-	retryAt time.Time
-	seen    int64 // the case's marks at the last load (core.Release.Seen)
-	active  bool  // needs another pass
-	fetched map[core.Ref]bool
-	plan    []core.Action
-	pending []core.Action
-	done    []core.Completion // applied this pass, to record
-	applied int               // recorded this pass
+	id       core.CaseID
+	c        *core.Case
+	retryAt  time.Time
+	seen     int64 // the case's marks at the last load (core.Release.Seen)
+	active   bool  // needs another pass
+	fetched  map[core.Ref]bool
+	plan     []core.Action
+	pending  []core.Action
+	done     []core.Completion // applied this pass, to record
+	applied  int               // recorded this pass
+	released bool
 }
 
 // ReconcileAll brings claimed cases to the state their rules want: it loads
@@ -122,10 +123,29 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 			break
 		}
 		planned = append(planned, e.pass(ctx, active)...)
+		// Cases that are done go at once: a case waiting for the slowest
+		// of its batch could not be taken up for its next event.
+		e.release(ctx, runs, start, false)
+	}
+	e.release(ctx, runs, start, true)
+}
+
+// release ends the claims of the runs that are done (all when final).
+func (e *Engine) release(ctx context.Context, runs []*caseRun, start time.Time, final bool) {
+	var rel []core.Release
+	for _, r := range runs {
+		if r.released || (r.active && !final) {
+			continue
+		}
+		r.released = true
+		rel = append(rel, core.Release{Case: r.id, RetryAt: r.retryAt, Seen: r.seen})
+	}
+	if len(rel) == 0 {
+		return
 	}
 	if e.m != nil {
 		d := time.Since(start).Seconds()
-		for range ids {
+		for range rel {
 			e.m.ReconcileTime.Observe(d)
 		}
 	}
@@ -133,10 +153,6 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 	// itself is good until the lease runs out.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	rel := make([]core.Release, len(runs))
-	for i, r := range runs {
-		rel[i] = core.Release{Case: r.id, RetryAt: r.retryAt, Seen: r.seen}
-	}
 	if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
 		e.log.Error("releasing cases failed", "cases", len(rel), "err", err)
 	}
