@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
 )
 
@@ -99,5 +100,75 @@ func TestHold_IngestsButActsOnNothingUntilResume(t *testing.T) {
 			t.Fatalf("after Resume, %d of 3 tickets were created", len(w.sys["zendesk"].Records(core.CustomerTicket)))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// slowSetFields holds a help desk's field writes until released.
+type slowSetFields struct {
+	*sandbox.Connector
+	release chan struct{}
+}
+
+func (s slowSetFields) Apply(ctx context.Context, a core.Action) (core.Result, error) {
+	if a.Kind == core.SetFields {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return core.Result{}, ctx.Err()
+		}
+	}
+	return s.Connector.Apply(ctx, a)
+}
+
+// TestReconcileAll_ReleasesACaseOnceItIsDone: a case with nothing more to
+// do is released while another of its batch still waits on a tracker, so
+// its next event is taken up without waiting for the slowest.
+func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
+	m := defaults(t)
+	w := newWorld(t, m)
+	slow := slowSetFields{w.sys["zendesk"], make(chan struct{})}
+	eng, err := New(Options{Store: w.st, Mappings: m, Clock: w.clock, Log: w.eng.log,
+		Connectors: []core.Connector{w.sys["imap"], slow, w.sys["jira"], w.sys["github"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	closed := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
+	w.submit(t, w.put(t, core.Item{Ref: closed, Title: "Thanks, all good", Native: "closed"}, core.Updated))
+	w.submit(t, mails(t, w, 1)...)
+	ctx := context.Background()
+	w.clock.Add(time.Second)
+	ids, err := w.st.ClaimCases(ctx, eng.o.Owner, w.clock.Now(), 10, time.Minute)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("claimed %v (err %v), want the closed ticket's case and the mail's", ids, err)
+	}
+	done := make(chan struct{})
+	go func() { eng.ReconcileAll(ctx, ids); close(done) }()
+	defer func() { close(slow.release); <-done }()
+
+	// The mail's ticket is created, then its triage waits on the help
+	// desk; the closed ticket had nothing to do.
+	quiet, _ := w.st.CaseOf(ctx, closed)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := w.st.MarkDirty(ctx, quiet, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.st.ClaimCases(ctx, "other", w.clock.Now(), 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(got, quiet) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the closed ticket's case stayed claimed while the rest of its batch waited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("the batch ended before the held write: the test proves nothing")
+	default:
 	}
 }
