@@ -1,4 +1,5 @@
-// Package clock holds clocks for tests and fakes.
+// Package clock holds clocks for tests and fakes, and Sleep, the wait of
+// the loops that run on the wall clock.
 //
 // Manual is a core.Clock that moves only when told, so a test decides
 // exactly when a deadline, a pause or a replay window passes, without
@@ -6,6 +7,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -46,3 +48,16 @@ func (m *Manual) Set(t time.Time) {
 }
 
 var _ core.Clock = (*Manual)(nil)
+
+// Sleep waits for d or until ctx ends, and reports whether ctx is still
+// alive.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -193,16 +194,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	workers.Wait()
 	// Cases claimed at ingest that no worker took up are released, due:
 	// whoever runs next takes them without waiting for the lease.
-	if left, _ := e.takeHanded(e.handedLen()); len(left) > 0 {
+	if left, _ := e.takeHanded(math.MaxInt); len(left) > 0 {
 		rel := make([]core.Release, len(left))
 		for i, id := range left {
 			rel[i] = core.Release{Case: id}
 		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
-			e.log.Error("releasing cases claimed at ingest failed", "cases", len(rel), "err", err)
-		}
-		cancel()
+		e.releaseCases(ctx, rel)
 	}
 	// Workers are done; nobody submits any more. Stop the committer last so
 	// that a poll page read before shutdown is still made durable.
@@ -227,17 +224,5 @@ func (e *Engine) notify() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
-	}
-}
-
-// sleep waits for d or ctx, and reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

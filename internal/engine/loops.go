@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // PollIntervaler is implemented by pollers that want their own interval.
@@ -28,7 +29,7 @@ func (e *Engine) pollLoop(ctx context.Context, name string, p core.Poller) {
 				e.log.Warn("poll failed; will try again", "source", name, "err", err)
 			}
 		}
-		if !sleep(ctx, every) {
+		if !clock.Sleep(ctx, every) {
 			return
 		}
 	}
@@ -80,7 +81,7 @@ func (e *Engine) runLoop(ctx context.Context, name string, r core.Runner) {
 			return
 		}
 		e.log.Warn("connector stopped; restarting", "connector", name, "in", wait.String(), "err", err)
-		if !sleep(ctx, wait) {
+		if !clock.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, 5*time.Minute)
@@ -97,7 +98,7 @@ func (e *Engine) retentionLoop(ctx context.Context) {
 		case n > 0:
 			e.log.Info("pruned old raw bodies and audit entries", "rows", n)
 		}
-		if !sleep(ctx, time.Hour) {
+		if !clock.Sleep(ctx, time.Hour) {
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // maxPasses bounds plan→apply rounds within one claim: a create makes a
@@ -21,8 +22,8 @@ func (e *Engine) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := e.o.Clock.Now()
 		var ids []core.CaseID
+		var claimed time.Time
 		var err error
-		claimed := time.Now()
 		if !e.held.Load() {
 			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
 				claimed = time.Now()
@@ -32,7 +33,7 @@ func (e *Engine) workLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("claiming dirty cases failed", "err", err)
-				sleep(ctx, e.o.IdleWait)
+				clock.Sleep(ctx, e.o.IdleWait)
 			}
 			continue
 		}
@@ -78,7 +79,6 @@ type caseRun struct {
 	plan     []core.Action
 	pending  []core.Action
 	done     []core.Completion // applied this pass, to record
-	applied  int               // recorded this pass
 	released bool
 }
 
@@ -149,8 +149,12 @@ func (e *Engine) release(ctx context.Context, runs []*caseRun, start time.Time, 
 			e.m.ReconcileTime.Observe(d)
 		}
 	}
-	// Released even when the claim's deadline has passed: the claim
-	// itself is good until the lease runs out.
+	e.releaseCases(ctx, rel)
+}
+
+// releaseCases ends claims, even when ctx has ended or the claim's deadline
+// has passed: the claim itself is good until the lease runs out.
+func (e *Engine) releaseCases(ctx context.Context, rel []core.Release) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := e.o.Store.ReleaseCases(rctx, e.o.Owner, rel); err != nil {
@@ -164,7 +168,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
-		r.active, r.plan, r.pending, r.done, r.applied = false, nil, nil, nil, 0
+		r.active, r.plan, r.pending, r.done = false, nil, nil, nil
 	}
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
@@ -360,9 +364,8 @@ func (e *Engine) record(ctx context.Context, runs []*caseRun) {
 			}
 			e.log.Info("applied", "rule", a.Rule, "action", string(a.Kind), "target", d.Audit.Target.String(), "detail", d.Audit.Detail)
 			e.count(a, "ok")
-			r.applied++
+			r.active = true // its writes changed it: plan again
 		}
-		r.active = r.active || r.applied > 0
 	}
 }
 

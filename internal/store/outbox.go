@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -193,8 +194,8 @@ func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, au
 	return s.CompleteAll(ctx, []core.Completion{{Action: a, Result: res, Audit: audit}})[0]
 }
 
-// CompleteAll records several applied actions in one transaction, each in
-// a savepoint of its own, so that one that cannot be recorded fails alone.
+// CompleteAll records several applied actions in one transaction, as
+// Complete would each; one that cannot be recorded fails alone.
 func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error {
 	errs := make([]error, len(done))
 	bodies := make([][]byte, len(done))
@@ -224,48 +225,26 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 	failed := make([]error, len(done))
 	err := run(ctx, func(q querier) error {
 		now := s.now()
-		if todo > 1 {
-			// Together first; if that fails, each alone in a savepoint,
-			// so that one completion that cannot be recorded does not
-			// hold back the others.
-			if _, err := q.exec(ctx, `SAVEPOINT together`); err != nil {
-				return fmt.Errorf("store: savepoint: %w", err)
-			}
-			terr := s.completeTogether(ctx, q, done, bodies, now, serial)
-			if terr == nil {
-				clear(failed)
-				_, err := q.exec(ctx, `RELEASE together`)
-				return err
-			}
-			if _, err := q.exec(ctx, `ROLLBACK TO together`); err != nil {
-				return fmt.Errorf("store: roll back: %w (after %w)", err, terr)
-			}
-			if _, err := q.exec(ctx, `RELEASE together`); err != nil {
-				return fmt.Errorf("store: release savepoint: %w", err)
-			}
+		clear(failed)
+		if todo == 1 {
+			// Alone, a failure fails the write, which undoes it (and
+			// lets PostgreSQL run it again after a deadlock).
+			return s.completeTogether(ctx, q, done, bodies, now, serial)
 		}
-		for i, d := range done {
-			failed[i] = nil
+		// Together first; if that fails, each alone, so that one
+		// completion that cannot be recorded does not hold back the
+		// others.
+		terr, err := savepoint(ctx, q, func() error { return s.completeTogether(ctx, q, done, bodies, now, serial) })
+		if err != nil || terr == nil {
+			return err
+		}
+		for i := range done {
 			if bodies[i] == nil {
 				continue
 			}
-			if todo == 1 {
-				failed[i] = s.complete(ctx, q, d.Action, d.Result, d.Audit, bodies[i], now)
-				if failed[i] != nil {
-					return failed[i]
-				}
-				continue
-			}
-			if _, err := q.exec(ctx, `SAVEPOINT complete`); err != nil {
-				return fmt.Errorf("store: savepoint: %w", err)
-			}
-			if failed[i] = s.complete(ctx, q, d.Action, d.Result, d.Audit, bodies[i], now); failed[i] != nil {
-				if _, err := q.exec(ctx, `ROLLBACK TO complete`); err != nil {
-					return fmt.Errorf("store: roll back %q: %w (after %w)", d.Action.Key, err, failed[i])
-				}
-			}
-			if _, err := q.exec(ctx, `RELEASE complete`); err != nil {
-				return fmt.Errorf("store: release savepoint: %w", err)
+			one := func() error { return s.completeTogether(ctx, q, done[i:i+1], bodies[i:i+1], now, serial) }
+			if failed[i], err = savepoint(ctx, q, one); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -287,92 +266,81 @@ func links(a core.Action) bool {
 	return a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero()
 }
 
-// complete records one applied action (see Complete) in a graph of its
-// own.
-func (s *Store) complete(ctx context.Context, q querier, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) error {
-	g := newGraph(s, q, now)
-	audit, err := s.recordIn(ctx, q, g, false, a, res, audit, body, now)
-	if err != nil {
-		return err
+// savepoint runs fn in a savepoint, undoing its writes when it fails. It
+// returns fn's error, and err when the savepoint itself failed, which
+// loses the transaction.
+func savepoint(ctx context.Context, q querier, fn func() error) (failed, err error) {
+	if _, err := q.exec(ctx, `SAVEPOINT complete`); err != nil {
+		return nil, fmt.Errorf("store: savepoint: %w", err)
 	}
-	if err := g.finish(ctx); err != nil {
-		return err
-	}
-	// The case the action's subject is in after the links above.
-	if audit.Case == 0 || len(g.touched) > 0 {
-		id, err := s.caseOf(ctx, q, a.Subject, core.CaseID(audit.Case))
-		if err != nil {
-			return err
+	if failed = fn(); failed != nil {
+		if _, err := q.exec(ctx, `ROLLBACK TO complete`); err != nil {
+			return failed, fmt.Errorf("store: roll back: %w (after %w)", err, failed)
 		}
-		audit.Case = core.CaseID(id)
 	}
-	return appendAudit(ctx, q, audit, now)
+	if _, err := q.exec(ctx, `RELEASE complete`); err != nil {
+		return failed, fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return failed, nil
 }
 
-// completeTogether records several applied actions in one graph: the
-// records they touch are loaded and written back once, the cases marked
-// dirty in one statement, the audit entries appended in one. Any failure
-// fails them all; CompleteAll then records them one by one.
+// completeTogether records applied actions in one graph: the records they
+// touch are loaded and written back once, the cases marked dirty in one
+// statement, the audit entries appended in one. Any failure fails them all.
+//
+// Serial (links or snapshots among them), the subjects and created records
+// are loaded up front and each subject's case read from the graph. Beside
+// Ingest (PostgreSQL), nothing is loaded: each subject's case is read with
+// its row locked (recordCase).
 func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64, serial bool) error {
 	g := newGraph(s, q, now)
-	if !serial {
-		// Beside Ingest (PostgreSQL), each subject's case is read with
-		// its row locked (recordCase), not from an unlocked load.
-		return s.recordTogether(ctx, q, g, false, done, bodies, now)
-	}
-	// One load for the subjects and created records.
-	var refs []string
-	for i, d := range done {
-		if bodies[i] != nil {
-			refs = append(refs, d.Action.Subject.String())
-			if !d.Result.Created.IsZero() {
-				refs = append(refs, d.Result.Created.String())
+	if serial {
+		var refs []string
+		for i, d := range done {
+			if bodies[i] != nil {
+				refs = append(refs, d.Action.Subject.String())
+				if !d.Result.Created.IsZero() {
+					refs = append(refs, d.Result.Created.String())
+				}
 			}
 		}
+		if err := s.bulk.loadItems(ctx, q, refs, g.items); err != nil {
+			return err
+		}
 	}
-	if err := s.bulk.loadItems(ctx, q, refs, g.items); err != nil {
-		return err
-	}
-	return s.recordTogether(ctx, q, g, true, done, bodies, now)
-}
-
-// recordTogether records the completions in g and appends their audit
-// entries. With shared, a subject's case is read from g's rows.
-func (s *Store) recordTogether(ctx context.Context, q querier, g *graph, shared bool, done []core.Completion, bodies [][]byte, now int64) error {
 	audits := make([]core.AuditEntry, 0, len(done))
-	var subjects []core.Action
+	var subjects []core.Ref
 	for i, d := range done {
 		if bodies[i] == nil {
 			continue
 		}
-		audit, err := s.recordIn(ctx, q, g, shared, d.Action, d.Result, d.Audit, bodies[i], now)
+		audit, err := s.recordIn(ctx, q, g, d.Action, d.Result, d.Audit, bodies[i], now)
 		if err != nil {
 			return err
 		}
 		audits = append(audits, audit)
-		subjects = append(subjects, d.Action)
+		subjects = append(subjects, d.Action.Subject)
 	}
 	if err := g.finish(ctx); err != nil {
 		return err
 	}
-	// Without shared nothing was linked or merged (see CompleteAll): the
-	// cases stand as recordIn read them.
-	if shared {
-		for i, a := range subjects {
-			// The case the action's subject is in after every link above.
-			row, err := g.item(ctx, a.Subject.String())
-			switch {
-			case err != nil:
+	// A link or a snapshot may have joined cases: each entry names the
+	// case its subject is in now. Nothing touched, the cases stand.
+	if len(g.touched) > 0 {
+		for i, subj := range subjects {
+			row, err := g.item(ctx, subj.String())
+			if err != nil {
 				return err
-			case row != nil:
-				audits[i].Case = core.CaseID(row.caseID)
-			case audits[i].Case == 0 || len(g.touched) > 0:
-				id, err := s.caseOf(ctx, q, a.Subject, audits[i].Case)
-				if err != nil {
-					return err
-				}
-				audits[i].Case = core.CaseID(id)
 			}
+			if row != nil {
+				audits[i].Case = core.CaseID(row.caseID)
+				continue
+			}
+			id, err := s.caseOf(ctx, q, subj, audits[i].Case)
+			if err != nil {
+				return err
+			}
+			audits[i].Case = core.CaseID(id)
 		}
 	}
 	return s.bulk.insertAudit(ctx, q, audits, now)
@@ -380,13 +348,13 @@ func (s *Store) recordTogether(ctx context.Context, q querier, g *graph, shared 
 
 // recordIn records one applied action in graph g, except for writing the
 // graph back and appending the audit entry, which it returns completed.
-// With shared set, g holds other completions' rows too, and the subject's
-// case is read from it.
-func (s *Store) recordIn(ctx context.Context, q querier, g *graph, shared bool, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) (core.AuditEntry, error) {
+// The subject's case is read from g when g holds its row (see
+// completeTogether).
+func (s *Store) recordIn(ctx context.Context, q querier, g *graph, a core.Action, res core.Result, audit core.AuditEntry, body []byte, now int64) (core.AuditEntry, error) {
 	linking := links(a)
 	var c int64
 	var err error
-	if row, _ := g.items[a.Subject.String()]; shared && row != nil {
+	if row := g.items[a.Subject.String()]; row != nil {
 		c = row.caseID
 	} else if c, err = s.caseOf(ctx, q, a.Subject, a.Case); err != nil {
 		return audit, err
@@ -417,11 +385,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 				return audit, err
 			}
 		}
-		role := a.Role
-		if role == "" {
-			role = core.Mentions
-		}
-		if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: role, Origin: core.Ours}, a.Subject.String()); err != nil {
+		if err := g.link(ctx, core.Link{From: a.Subject, To: res.Created, Role: cmp.Or(a.Role, core.Mentions), Origin: core.Ours}, a.Subject.String()); err != nil {
 			return audit, err
 		}
 	}
@@ -453,11 +417,7 @@ ON CONFLICT (key) DO UPDATE SET state = 'done', attempts = outbox.attempts + 1, 
 				}
 			}
 		}
-		role := a.Role
-		if role == "" {
-			role = core.Mentions
-		}
-		if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: role, Origin: core.Ours}, a.Other.String()); err != nil {
+		if err := g.link(ctx, core.Link{From: a.Other, To: a.Target, Role: cmp.Or(a.Role, core.Mentions), Origin: core.Ours}, a.Other.String()); err != nil {
 			return audit, err
 		}
 	}
@@ -533,18 +493,6 @@ func putSynced(ctx context.Context, q querier, x, y core.Ref, field, value strin
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
 		core.SyncKey(x, y, field), a, b, value, now); err != nil {
 		return fmt.Errorf("store: record synced %q: %w", field, err)
-	}
-	return nil
-}
-
-func appendAudit(ctx context.Context, q querier, e core.AuditEntry, now int64) error {
-	at := unixNano(e.At)
-	if at == 0 {
-		at = now
-	}
-	if _, err := q.exec(ctx, `INSERT INTO audit (at, case_id, target_ref, rule, kind, key, detail, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		at, int64(e.Case), e.Target.String(), e.Rule, string(e.Kind), e.Key, e.Detail, e.Reason); err != nil {
-		return fmt.Errorf("store: append audit for %q: %w", e.Key, err)
 	}
 	return nil
 }

@@ -109,7 +109,6 @@ func (s *Store) release(ctx context.Context, q querier, r core.Release, owner st
 	if err != nil {
 		return err
 	}
-	retryAt := r.RetryAt
 	var (
 		gen, clGen int64
 		by         string
@@ -130,8 +129,8 @@ func (s *Store) release(ctx context.Context, q querier, r core.Release, owner st
 	switch {
 	case gen > clGen:
 		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
-	case !retryAt.IsZero():
-		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, unixNano(retryAt))
+	case !r.RetryAt.IsZero():
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, unixNano(r.RetryAt))
 	default:
 		_, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1`, c)
 	}

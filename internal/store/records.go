@@ -53,21 +53,7 @@ func (s *Store) Records(ctx context.Context, sel core.Selector, since time.Time,
 	args = append(args, limit(n))
 	q += fmt.Sprintf(` ORDER BY updated_at DESC, ref LIMIT $%d`, len(args))
 	var out []core.Item
-	err := all(s.be.reader().query(ctx, q, args...)).each(func(rs rows) error {
-		var (
-			ref string
-			b   []byte
-		)
-		if err := rs.Scan(&ref, &b); err != nil {
-			return err
-		}
-		it, err := decodeItem(ref, b)
-		if err != nil {
-			return err
-		}
-		out = append(out, *it)
-		return nil
-	})
+	err := all(s.be.reader().query(ctx, q, args...)).each(appendItem(&out))
 	if err != nil {
 		return nil, fmt.Errorf("store: records of %s: %w", sel, err)
 	}
@@ -127,81 +113,89 @@ func (s *Store) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core.Case,
 func (s *Store) loadCase(ctx context.Context, q querier, id core.CaseID) (*core.Case, error) {
 	c := &core.Case{ID: id, Items: []core.Item{}, Keys: map[string]core.ActionState{},
 		Mirrors: map[string]string{}, Synced: map[string]string{}}
-	cid := int64(id)
-	err := func() error {
-		err := all(q.query(ctx, `SELECT ref, snapshot FROM items WHERE case_id = $1`, cid)).each(func(rs rows) error {
-			var (
-				ref string
-				b   []byte
-			)
-			if err := rs.Scan(&ref, &b); err != nil {
-				return err
-			}
-			it, err := decodeItem(ref, b)
-			if err != nil {
-				return err
-			}
-			c.Items = append(c.Items, *it)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("items: %w", err)
-		}
-		err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
-JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
-			var from, to, role, origin string
-			if err := rs.Scan(&from, &to, &role, &origin); err != nil {
-				return err
-			}
-			l := core.Link{Role: core.Role(role), Origin: core.Origin(origin)}
-			var err error
-			if l.From, err = parseRef(from); err != nil {
-				return err
-			}
-			if l.To, err = parseRef(to); err != nil {
-				return err
-			}
-			c.Links = append(c.Links, l)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("links: %w", err)
-		}
-		// The outbox states, mirrors, synced values and the case's marks in
-		// one statement: LoadCase runs for every reconcile pass.
-		err = all(q.query(ctx, `SELECT 'o', key, state FROM outbox WHERE case_id = $1
-UNION ALL SELECT 'm', m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1
-UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1
-UNION ALL SELECT 'g', '', CAST(dirty_gen AS TEXT) FROM work WHERE case_id = $1`, cid)).each(func(rs rows) error {
-			var t, k, v string
-			if err := rs.Scan(&t, &k, &v); err != nil {
-				return err
-			}
-			switch t {
-			case "o":
-				c.Keys[k] = core.ActionState(v)
-			case "m":
-				c.Mirrors[k] = v
-			case "s":
-				c.Synced[k] = v
-			case "g":
-				var err error
-				if c.Marks, err = strconv.ParseInt(v, 10, 64); err != nil {
-					return fmt.Errorf("dirty generation %q: %w", v, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("outbox keys, mirrors and synced values: %w", err)
-		}
-		return nil
-	}()
-	if err != nil {
+	if err := s.fillCase(ctx, q, c); err != nil {
 		return nil, fmt.Errorf("store: load case %d: %w", id, err)
 	}
 	c.Sort()
 	return c, nil
+}
+
+// fillCase reads case c's records, links, outbox states, mirrors, synced
+// values and marks.
+func (s *Store) fillCase(ctx context.Context, q querier, c *core.Case) error {
+	cid := int64(c.ID)
+	err := all(q.query(ctx, `SELECT ref, snapshot FROM items WHERE case_id = $1`, cid)).each(appendItem(&c.Items))
+	if err != nil {
+		return fmt.Errorf("items: %w", err)
+	}
+	err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
+JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+		var from, to, role, origin string
+		if err := rs.Scan(&from, &to, &role, &origin); err != nil {
+			return err
+		}
+		l := core.Link{Role: core.Role(role), Origin: core.Origin(origin)}
+		var err error
+		if l.From, err = parseRef(from); err != nil {
+			return err
+		}
+		if l.To, err = parseRef(to); err != nil {
+			return err
+		}
+		c.Links = append(c.Links, l)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("links: %w", err)
+	}
+	// The outbox states, mirrors, synced values and the case's marks in
+	// one statement: LoadCase runs for every reconcile pass.
+	err = all(q.query(ctx, `SELECT 'o', key, state FROM outbox WHERE case_id = $1
+UNION ALL SELECT 'm', m.key, m.mirror_id FROM mirrors m JOIN items i ON i.ref = m.src_ref WHERE i.case_id = $1
+UNION ALL SELECT 's', y.key, y.value FROM synced y JOIN items i ON i.ref = y.a_ref WHERE i.case_id = $1
+UNION ALL SELECT 'g', '', CAST(dirty_gen AS TEXT) FROM work WHERE case_id = $1`, cid)).each(func(rs rows) error {
+		var t, k, v string
+		if err := rs.Scan(&t, &k, &v); err != nil {
+			return err
+		}
+		switch t {
+		case "o":
+			c.Keys[k] = core.ActionState(v)
+		case "m":
+			c.Mirrors[k] = v
+		case "s":
+			c.Synced[k] = v
+		case "g":
+			var err error
+			if c.Marks, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("dirty generation %q: %w", v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox keys, mirrors and synced values: %w", err)
+	}
+	return nil
+}
+
+// appendItem scans (ref, snapshot) rows into *out.
+func appendItem(out *[]core.Item) func(rows) error {
+	return func(rs rows) error {
+		var (
+			ref string
+			b   []byte
+		)
+		if err := rs.Scan(&ref, &b); err != nil {
+			return err
+		}
+		it, err := decodeItem(ref, b)
+		if err != nil {
+			return err
+		}
+		*out = append(*out, *it)
+		return nil
+	}
 }
 
 // Events returns the inbox entries about record r, newest first, at most n

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // sqliteBackend keeps one writer connection and a pool of readers on the
@@ -191,20 +193,9 @@ func (b *sqliteBackend) checkpoint(ctx context.Context) error {
 		if done >= frames {
 			return nil
 		}
-		if !sleepCtx(ctx, 10*time.Millisecond) {
+		if !clock.Sleep(ctx, 10*time.Millisecond) {
 			return fmt.Errorf("store: sqlite checkpoint: %d of %d frames: %w", done, frames, ctx.Err())
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -64,16 +64,7 @@ var batchBehaviours = []behaviour{
 		if _, ok := c2.Mirrors[core.MirrorKey(ticket, "c-b", dev)]; ok {
 			f.t.Fatal("the failed completion's mirror was kept")
 		}
-		audit, err := f.s.Audit(f.ctx, dev, 10)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		var audited []string
-		for _, e := range audit {
-			audited = append(audited, e.Key)
-		}
-		slices.Sort(audited)
-		if !slices.Equal(audited, []string{"a", "c"}) {
+		if audited := f.audited(dev); !slices.Equal(audited, []string{"a", "c"}) {
 			f.t.Fatalf("audited = %v, want [a c]", audited)
 		}
 	}},

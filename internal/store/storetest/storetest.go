@@ -156,6 +156,21 @@ func (f *fixture) load(id core.CaseID) *core.Case {
 	return c
 }
 
+// audited returns the keys of the audit entries about r, sorted.
+func (f *fixture) audited(r core.Ref) []string {
+	f.t.Helper()
+	entries, err := f.s.Audit(f.ctx, r, 0)
+	if err != nil {
+		f.t.Fatalf("Audit(%s): %v", r, err)
+	}
+	var keys []string
+	for _, e := range entries {
+		keys = append(keys, e.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func (f *fixture) claim(owner string, n int) []core.CaseID {
 	f.t.Helper()
 	ids, err := f.s.ClaimCases(f.ctx, owner, f.clock.Now(), n, time.Minute)
