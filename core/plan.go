@@ -70,6 +70,7 @@ type planner struct {
 	seen         map[string]bool // keys planned in this pass
 	transitioned map[Ref]bool    // one transition per target per pass: the first rule wins
 	refsDigest   string
+	scratch      Env // see env
 	// linkingDuplicate holds subject>selector for duplicate links planned
 	// or pending, so no rule creates that record meanwhile.
 	linkingDuplicate map[string]bool
@@ -124,8 +125,12 @@ func (p *planner) view(it *Item) ItemView {
 	return v
 }
 
+// env returns the environment of expressions and templates about subj.
+// It is one value, reset for each use: planning a case evaluates dozens
+// of rules, which only read it, and each use ends before the next begins.
 func (p *planner) env(subj *Item) *Env {
-	return &Env{Item: p.views[subj.Ref], Case: p.caseView, Now: p.now}
+	p.scratch = Env{Item: p.views[subj.Ref], Case: p.caseView, Now: p.now}
+	return &p.scratch
 }
 
 func (p *planner) fail(r *Rule, pos Pos, err error) {

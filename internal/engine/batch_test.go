@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,5 +171,52 @@ func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	case <-done:
 		t.Fatal("the batch ended before the held write: the test proves nothing")
 	default:
+	}
+}
+
+// claimCounter counts the store's claims.
+type claimCounter struct {
+	core.Store
+	claims atomic.Int64
+}
+
+func (c *claimCounter) ClaimCases(ctx context.Context, owner string, now time.Time, n int, lease time.Duration) ([]core.CaseID, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimCases(ctx, owner, now, n, lease)
+}
+
+// TestIdle_OneWorkerLooksForDueCases: idle workers look for due cases once
+// per IdleWait between them, not once each; a case that comes due with no
+// one waking them is still found.
+func TestIdle_OneWorkerLooksForDueCases(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	counter := &claimCounter{Store: w.st}
+	w.eng.o.Store = counter
+	w.eng.o.IdleWait = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const idle = 300 * time.Millisecond
+	time.Sleep(idle)
+	// 16 workers looking each would make about 480 claims; one, about 30.
+	if n := counter.claims.Load(); n > 2*int64(idle/w.eng.o.IdleWait) {
+		t.Errorf("%d idle workers made %d claims in %s with IdleWait %s: more than one of them is looking",
+			w.eng.o.Workers, n, idle, w.eng.o.IdleWait)
+	}
+
+	// A case marked due behind the engine's back (as another replica's
+	// ingest would) is found by the looking worker.
+	fresh, err := w.st.Ingest(ctx, []core.Ingest{{Event: mails(t, w, 1)[0]}})
+	if err != nil || !fresh[0] {
+		t.Fatalf("ingest: %v %v", fresh, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.sys["zendesk"].Records(core.CustomerTicket)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a due case nobody woke the workers for was not taken up")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

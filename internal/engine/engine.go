@@ -91,6 +91,8 @@ type Engine struct {
 	calls chan struct{}
 	// held stops the workers from claiming (Hold).
 	held atomic.Bool
+	// looking is held by the idle worker that looks for due cases (idle).
+	looking atomic.Bool
 	// handed holds cases claimed by ingest (IngestClaimer) for the
 	// workers, oldest first.
 	handMu sync.Mutex

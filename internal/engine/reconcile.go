@@ -38,13 +38,7 @@ func (e *Engine) workLoop(ctx context.Context) {
 			continue
 		}
 		if len(ids) == 0 {
-			t := time.NewTimer(e.o.IdleWait)
-			select {
-			case <-ctx.Done():
-			case <-e.wake:
-			case <-t.C:
-			}
-			t.Stop()
+			e.idle(ctx)
 			continue
 		}
 		e.notify() // a full batch may leave more: let a sleeping worker look
@@ -59,6 +53,25 @@ func (e *Engine) workLoop(ctx context.Context) {
 		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(e.o.Lease-e.o.Lease/6))
 		e.ReconcileAll(rctx, ids)
 		cancel()
+	}
+}
+
+// idle waits for work. Ingest and full batches wake a worker; the cases
+// that come due later (retries, another replica's events, claims that
+// lapsed) are found by looking every IdleWait, which one idle worker does
+// for all: the others would only repeat its look.
+func (e *Engine) idle(ctx context.Context) {
+	var tick <-chan time.Time
+	if e.looking.CompareAndSwap(false, true) {
+		defer e.looking.Store(false)
+		t := time.NewTimer(e.o.IdleWait)
+		defer t.Stop()
+		tick = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-e.wake:
+	case <-tick:
 	}
 }
 

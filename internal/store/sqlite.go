@@ -616,34 +616,63 @@ func (r connQuerier) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 
 func (r connQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	st, err := r.stmt(ctx, q)
+	return execStmt(ctx, st, err, args)
+}
+
+func (r connQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
+	st, err := r.stmt(ctx, q)
+	return queryStmt(ctx, st, err, args)
+}
+
+func (r connQuerier) queryRow(ctx context.Context, q string, args ...any) row {
+	st, err := r.stmt(ctx, q)
+	return queryRowStmt(ctx, st, err, args)
+}
+
+// execStmt, queryStmt and queryRowStmt run a prepared statement (or
+// return err, from preparing it) with a context that cannot end; a
+// statement whose caller's context has already ended is not started. The
+// driver watches a context that can end from a goroutine of its own, one
+// per statement — a goroutine started and stopped for every statement a
+// webhook costs — and interrupting a statement on the writer would roll
+// back the transaction of the whole group, not only the caller's write
+// (see write).
+func execStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (int64, error) {
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(ctx, args...)
+	res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-func (r connQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
-	st, err := r.stmt(ctx, q)
+func queryStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (rows, error) {
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, err
 	}
-	rs, err := st.QueryContext(ctx, args...)
+	rs, err := st.QueryContext(context.WithoutCancel(ctx), args...)
 	if err != nil {
 		return nil, err
 	}
 	return sqlRows{rs}, nil
 }
 
-func (r connQuerier) queryRow(ctx context.Context, q string, args ...any) row {
-	st, err := r.stmt(ctx, q)
+func queryRowStmt(ctx context.Context, st *sql.Stmt, err error, args []any) row {
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
 }
 
 func (b *sqliteBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error) {
@@ -700,34 +729,17 @@ type dbQuerier struct {
 
 func (d dbQuerier) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	st, err := d.cache.get(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return execStmt(ctx, st, err, args)
 }
 
 func (d dbQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
 	st, err := d.cache.get(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rs}, nil
+	return queryStmt(ctx, st, err, args)
 }
 
 func (d dbQuerier) queryRow(ctx context.Context, q string, args ...any) row {
 	st, err := d.cache.get(ctx, q)
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(ctx, args...)
+	return queryRowStmt(ctx, st, err, args)
 }
 
 type sqlRows struct{ *sql.Rows }
