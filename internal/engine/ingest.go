@@ -95,14 +95,7 @@ func hasText(it *core.Item) bool {
 	return it.Title != "" || it.Body != "" || len(it.Fields) > 0
 }
 
-// committers is how many group committers run. With two, a batch is
-// written while the one before it waits for the disk (the SQLite store
-// syncs its log after the writer's turn): the next webhook waits for the
-// statements ahead of it, not also for their fsync. More would only queue
-// for the writer.
-const committers = 2
-
-// commitLoop is a group committer: it takes every request waiting, up to
+// commitLoop is the group committer: it takes every request waiting, up to
 // MaxBatch events, and commits them in one store transaction.
 func (e *Engine) commitLoop(ctx context.Context) {
 	for {
