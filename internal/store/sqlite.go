@@ -584,21 +584,12 @@ func (r connQuerier) queryRow(ctx context.Context, q string, args ...any) row {
 }
 
 // execStmt, queryStmt and queryRowStmt run a prepared statement (or
-// return err, from preparing it) with a context that cannot end; a
-// statement whose caller's context has already ended is not started. The
-// driver watches a context that can end from a goroutine of its own, one
-// per statement — a goroutine started and stopped for every statement a
-// webhook costs — and interrupting a statement on the writer would roll
-// back the transaction of the whole group, not only the caller's write
-// (see write).
+// return err, from preparing it) with stmtContext.
 func execStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (int64, error) {
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
+	if ctx, err = stmtContext(ctx, err); err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
+	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -606,13 +597,10 @@ func execStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (int64, 
 }
 
 func queryStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (rows, error) {
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
+	if ctx, err = stmtContext(ctx, err); err != nil {
 		return nil, err
 	}
-	rs, err := st.QueryContext(context.WithoutCancel(ctx), args...)
+	rs, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -620,13 +608,24 @@ func queryStmt(ctx context.Context, st *sql.Stmt, err error, args []any) (rows, 
 }
 
 func queryRowStmt(ctx context.Context, st *sql.Stmt, err error, args []any) row {
+	if ctx, err = stmtContext(ctx, err); err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// stmtContext is the context a statement runs with: one that cannot end.
+// A statement whose caller's context has already ended is not started
+// (err). The driver watches a context that can end from a goroutine of
+// its own, one per statement — a goroutine started and stopped for every
+// statement a webhook costs — and interrupting a statement on the writer
+// would roll back the transaction of the whole group, not only the
+// caller's write (see write).
+func stmtContext(ctx context.Context, err error) (context.Context, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
+	return context.WithoutCancel(ctx), err
 }
 
 func (b *sqliteBackend) newCaseIDs(ctx context.Context, q querier, n int) ([]int64, error) {
