@@ -198,17 +198,21 @@ func runBackfill(ctx context.Context, e *env, d *daemon.Daemon, c core.Connector
 	}
 	start, total, fresh := time.Now(), 0, 0
 	span := time.Since(since)
+	// What is stored stays stored, and the cursor says where to go on.
+	resumable := func(records int, err error) error {
+		return fmt.Errorf("after %d records: %w (run the same command again to resume)", records, err)
+	}
 	for {
 		evs, next, more, err := p.Poll(ctx, cur)
 		if err != nil {
-			return fmt.Errorf("after %d records: %w (run the same command again to resume)", total, err)
+			return resumable(total, err)
 		}
 		ok, err := d.Engine.Submit(ctx, evs)
 		if err != nil {
-			return fmt.Errorf("after %d records: %w (run the same command again to resume)", total, err)
+			return resumable(total, err)
 		}
 		if err := d.Store.SetCursor(ctx, key, next); err != nil {
-			return err
+			return resumable(total+len(evs), err)
 		}
 		cur = next
 		total += len(evs)
