@@ -104,14 +104,15 @@ func TestHold_IngestsButActsOnNothingUntilResume(t *testing.T) {
 	}
 }
 
-// slowSetFields holds a help desk's field writes until released.
-type slowSetFields struct {
+// heldWrites holds a system's writes of one kind until released.
+type heldWrites struct {
 	*sandbox.Connector
+	kind    core.ActionKind
 	release chan struct{}
 }
 
-func (s slowSetFields) Apply(ctx context.Context, a core.Action) (core.Result, error) {
-	if a.Kind == core.SetFields {
+func (s heldWrites) Apply(ctx context.Context, a core.Action) (core.Result, error) {
+	if a.Kind == s.kind {
 		select {
 		case <-s.release:
 		case <-ctx.Done():
@@ -127,13 +128,8 @@ func (s slowSetFields) Apply(ctx context.Context, a core.Action) (core.Result, e
 func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	m := defaults(t)
 	w := newWorld(t, m)
-	slow := slowSetFields{w.sys["zendesk"], make(chan struct{})}
-	eng, err := New(Options{Store: w.st, Mappings: m, Clock: w.clock, Log: w.eng.log,
-		Connectors: []core.Connector{w.sys["imap"], slow, w.sys["jira"], w.sys["github"]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.eng = eng
+	slow := heldWrites{w.sys["zendesk"], core.SetFields, make(chan struct{})}
+	eng := w.holding(t, slow)
 	closed := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
 	w.submit(t, w.put(t, core.Item{Ref: closed, Title: "Thanks, all good", Native: "closed"}, core.Updated))
 	w.submit(t, mails(t, w, 1)...)
@@ -171,6 +167,75 @@ func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	case <-done:
 		t.Fatal("the batch ended before the held write: the test proves nothing")
 	default:
+	}
+}
+
+// holding replaces the world's engine by one whose help desk is held.
+func (w *world) holding(t *testing.T, h heldWrites) *Engine {
+	t.Helper()
+	eng, err := New(Options{Store: w.st, Mappings: w.eng.Mappings(), Clock: w.clock, Log: w.eng.log,
+		Connectors: []core.Connector{w.sys["imap"], h, w.sys["jira"], w.sys["github"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	return eng
+}
+
+// TestReconcileAll_AnActionInFlightKeepsItsCaseQueued: when a join hands
+// one case to two workers of this process, the second finds the first's
+// action in flight and leaves it alone. Its release must not take the case
+// off the queue: if the process died before the first worker recorded the
+// write, no one would ever try the action again (the SIGKILL crash test
+// found this as triage transitions left pending with the queue empty).
+func TestReconcileAll_AnActionInFlightKeepsItsCaseQueued(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	held := heldWrites{w.sys["zendesk"], core.Create, make(chan struct{})}
+	eng := w.holding(t, held)
+	w.submit(t, mails(t, w, 1)...)
+	ctx := context.Background()
+	w.clock.Add(time.Second)
+	ids, err := w.st.ClaimCases(ctx, eng.o.Owner, w.clock.Now(), 10, time.Minute)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("claimed %v (err %v), want the mail's case", ids, err)
+	}
+	first := make(chan struct{})
+	go func() { eng.ReconcileAll(ctx, ids); close(first) }()
+	released := false
+	defer func() {
+		if !released {
+			close(held.release)
+		}
+		<-first
+	}()
+	// Wait until the first worker is creating the customer ticket.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, n, err := w.st.QueueDepth(ctx); err != nil {
+			t.Fatal(err)
+		} else if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the create was never enqueued")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// A second worker of the same owner, as after a join, reconciles the
+	// same case while the create is in flight.
+	eng.ReconcileAll(ctx, ids)
+	if cases, actions, err := w.st.QueueDepth(ctx); err != nil || cases != 1 || actions != 1 {
+		t.Fatalf("with the create in flight: %d queued cases, %d pending actions (err %v); want 1 and 1", cases, actions, err)
+	}
+	close(held.release)
+	released = true
+	<-first
+	w.drain(t)
+	if cases, actions, err := w.st.QueueDepth(ctx); err != nil || cases != 0 || actions != 0 {
+		t.Fatalf("after draining: %d queued cases, %d pending actions (err %v)", cases, actions, err)
+	}
+	if n := len(w.sys["zendesk"].Writes()); n == 0 {
+		t.Fatal("the help desk saw no write")
 	}
 }
 

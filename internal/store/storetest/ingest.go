@@ -255,7 +255,11 @@ var ingestBehaviours = []behaviour{
 		f.ingest(in)
 		id := f.sameCase(ticket, dev, pr)
 		// Enqueue an action about the pull request: it must follow it.
+		// (Dead, so that it does not keep the case due by itself.)
 		f.enqueue(core.Action{Key: "pr-comment", Case: id, Rule: "r", Kind: core.AddComment, Target: pr, Subject: pr})
+		if err := f.s.Fail(f.ctx, "pr-comment", "403 forbidden", time.Time{}, true); err != nil {
+			f.t.Fatal(err)
+		}
 		f.drain()
 
 		in = event("github", "g2", snap(pr, "unrelated", "open", at(time.Minute)))

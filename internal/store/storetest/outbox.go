@@ -345,6 +345,11 @@ var outboxBehaviours = []behaviour{
 		if dl, _ := f.s.DeadLetters(f.ctx); !slices.Equal(keys(dl), []string{"a", "b"}) {
 			f.t.Fatalf("dead letters = %v", keys(dl))
 		}
+		// c waits for a retry in an hour, so that only the replay can
+		// make the case due now.
+		if err := f.s.Fail(f.ctx, "c", "503 unavailable", f.clock.Now().Add(time.Hour), false); err != nil {
+			f.t.Fatal(err)
+		}
 		f.drain()
 		n, err := f.s.Replay(f.ctx, "b", "c", "unknown")
 		if err != nil || n != 1 {

@@ -98,6 +98,32 @@ var queueBehaviours = []behaviour{
 		}
 	}},
 
+	{"Release_ACaseWithPendingActionsStaysQueued", func(f *fixture) {
+		id := f.linked()
+		f.wantDue("w1", id)
+		// Enqueued under the claim by a worker the releaser did not
+		// know of (a join can hand a case to two workers of one owner).
+		f.enqueue(comment("a", id))
+		f.release(id, "w1", time.Time{})
+		f.wantDue("w2", id)
+		// Not due before its next attempt.
+		if err := f.s.Fail(f.ctx, "a", "503 from the tracker", f.clock.Now().Add(time.Hour), false); err != nil {
+			f.t.Fatal(err)
+		}
+		f.release(id, "w2", time.Time{})
+		f.wantDue("w3")
+		f.clock.Advance(time.Hour)
+		f.wantDue("w3", id)
+		// Done: the release lets it go.
+		if err := f.s.Complete(f.ctx, f.actions(id, core.Pending)[0], core.Result{CommentID: "9"}, core.AuditEntry{}); err != nil {
+			f.t.Fatal(err)
+		}
+		f.release(id, "w3", time.Time{})
+		if cases, actions := f.depth(); cases != 0 || actions != 0 {
+			f.t.Fatalf("queue holds %d cases and %d pending actions after the action was done, want 0 and 0", cases, actions)
+		}
+	}},
+
 	{"MarkDirty_ATimerIsNotDueEarly", func(f *fixture) {
 		f.ingest(event("zendesk", "d1", snap(ticket, "x", "open", at(0))))
 		id := f.caseOf(ticket)
