@@ -55,7 +55,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (synchronous=FULL), load generator in-process, %d CPUs, %s\n",
+	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (every webhook fsynced before its answer), load generator in-process, %d CPUs, %s\n",
 		runtime.NumCPU(), runtime.Version())
 	r, err := loadtest.Run(ctx, loadtest.Options{Dir: *dir, Paced: *paced, IngestN: *n, ReconcileN: *cases, Concurrency: *conc})
 	if err != nil {

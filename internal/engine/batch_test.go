@@ -104,15 +104,20 @@ func TestHold_IngestsButActsOnNothingUntilResume(t *testing.T) {
 	}
 }
 
-// heldWrites holds a system's writes of one kind until released.
+// heldWrites holds a system's writes of one kind until released, and
+// says on entered (when not nil) that one is held.
 type heldWrites struct {
 	*sandbox.Connector
 	kind    core.ActionKind
 	release chan struct{}
+	entered chan struct{}
 }
 
 func (s heldWrites) Apply(ctx context.Context, a core.Action) (core.Result, error) {
 	if a.Kind == s.kind {
+		if s.entered != nil {
+			s.entered <- struct{}{}
+		}
 		select {
 		case <-s.release:
 		case <-ctx.Done():
@@ -128,7 +133,7 @@ func (s heldWrites) Apply(ctx context.Context, a core.Action) (core.Result, erro
 func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	m := defaults(t)
 	w := newWorld(t, m)
-	slow := heldWrites{w.sys["zendesk"], core.SetFields, make(chan struct{})}
+	slow := heldWrites{w.sys["zendesk"], core.SetFields, make(chan struct{}), nil}
 	eng := w.holding(t, slow)
 	closed := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
 	w.submit(t, w.put(t, core.Item{Ref: closed, Title: "Thanks, all good", Native: "closed"}, core.Updated))
@@ -190,7 +195,7 @@ func (w *world) holding(t *testing.T, h heldWrites) *Engine {
 // found this as triage transitions left pending with the queue empty).
 func TestReconcileAll_AnActionInFlightKeepsItsCaseQueued(t *testing.T) {
 	w := newWorld(t, defaults(t))
-	held := heldWrites{w.sys["zendesk"], core.Create, make(chan struct{})}
+	held := heldWrites{w.sys["zendesk"], core.Create, make(chan struct{}), make(chan struct{}, 1)}
 	eng := w.holding(t, held)
 	w.submit(t, mails(t, w, 1)...)
 	ctx := context.Background()
@@ -208,18 +213,10 @@ func TestReconcileAll_AnActionInFlightKeepsItsCaseQueued(t *testing.T) {
 		}
 		<-first
 	}()
-	// Wait until the first worker is creating the customer ticket.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, n, err := w.st.QueueDepth(ctx); err != nil {
-			t.Fatal(err)
-		} else if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the create was never enqueued")
-		}
-		time.Sleep(2 * time.Millisecond)
+	select {
+	case <-held.entered: // the first worker is creating the customer ticket
+	case <-time.After(10 * time.Second):
+		t.Fatal("the create was never tried")
 	}
 	// A second worker of the same owner, as after a join, reconciles the
 	// same case while the create is in flight.

@@ -74,7 +74,7 @@ type Engine struct {
 	started  time.Time
 	m        *Metrics
 	busy     atomic.Int64 // cases being reconciled now
-	// committing is set while Run's group committer is up; without it,
+	// committing is set while Run's group committers are up; without them,
 	// Submit writes directly (tools and tests that drive the engine
 	// synchronously).
 	committing atomic.Bool
@@ -159,16 +159,18 @@ func (e *Engine) Store() core.Store { return e.o.Store }
 // Metrics returns the engine's metrics (nil when none were configured).
 func (e *Engine) Metrics() *Metrics { return e.m }
 
-// Run starts the group committer, workers, pollers, runners and the
+// Run starts the group committers, workers, pollers, runners and the
 // retention loop, and blocks until ctx ends. In-flight reconciles finish
 // (their actions complete or stay in the outbox) before Run returns.
 func (e *Engine) Run(ctx context.Context) error {
 	e.started = e.o.Clock.Now()
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(1)
 	e.committing.Store(true)
-	go func() { defer wg.Done(); e.commitLoop(commitCtx) }()
+	for range committers {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.commitLoop(commitCtx) }()
+	}
 
 	var workers sync.WaitGroup
 	for i := 0; i < e.o.Workers; i++ {

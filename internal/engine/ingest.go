@@ -95,7 +95,14 @@ func hasText(it *core.Item) bool {
 	return it.Title != "" || it.Body != "" || len(it.Fields) > 0
 }
 
-// commitLoop is the group committer: it takes every request waiting, up to
+// committers is how many group committers run. Several, so that a batch
+// is written while those before it wait for the disk (the SQLite store
+// syncs its log after the writer's turn, several syncs at once): the next
+// webhook waits for the statements ahead of it, not also for their fsync.
+// As many as the store's concurrent log syncs; more would only queue.
+const committers = 4
+
+// commitLoop is a group committer: it takes every request waiting, up to
 // MaxBatch events, and commits them in one store transaction.
 func (e *Engine) commitLoop(ctx context.Context) {
 	for {

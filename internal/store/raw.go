@@ -13,7 +13,7 @@ import (
 
 // Raw bodies are kept for inspection until Prune drops them. Webhook JSON
 // is bulky (a GitHub pull-request delivery is ~28 KB) and compresses about
-// sevenfold, and with every commit fsynced the bytes written are what
+// sevenfold, and with every durable commit fsynced the bytes written are what
 // bounds durable ingest on a slow disk: so bodies from minRawDeflate bytes
 // up are stored deflated (BestSpeed), in the caller's goroutine, before the
 // writer is taken.

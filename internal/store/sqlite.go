@@ -40,13 +40,13 @@ type sqliteBackend struct {
 	queue   []*writeReq
 	leading bool
 
-	wdb   *sql.DB
-	wc    *sql.Conn            // the writer connection; nil after a failure, reopened on use
-	stmts map[string]*sql.Stmt // prepared on wc
-	// syncFull is the writer connection's synchronous setting: FULL (as
-	// opened) or NORMAL.
-	syncFull bool
-	closed   bool
+	wdb    *sql.DB
+	wc     *sql.Conn            // the writer connection; nil after a failure, reopened on use
+	stmts  map[string]*sql.Stmt // prepared on wc
+	closed bool
+	// log syncs the write-ahead log for durable groups, after the writer's
+	// turn (see write); nil in memory, where nothing is synced.
+	log *logSyncer
 
 	r     *sql.DB
 	rstmt *stmtCache
@@ -66,15 +66,17 @@ type sqliteBackend struct {
 // into the database file.
 const checkpointEvery = 500 * time.Millisecond
 
-// sqliteWriterParams: every commit is fsynced (synchronous=FULL in WAL mode
-// syncs the WAL on commit, so a transaction that returned is on disk);
+// sqliteWriterParams: the writer commits with synchronous=NORMAL, which in
+// WAL mode writes the log without syncing it (it still syncs around
+// checkpoints and when the log restarts); a durable write is synced by
+// the store itself, once the writer's turn is over (see write).
 // auto_vacuum=INCREMENTAL (effective on a new file) lets Prune give space
 // back.
 var sqliteWriterParams = url.Values{
 	"_busy_timeout": {"10000"},
 	"_auto_vacuum":  {"INCREMENTAL"},
 	"_journal_mode": {"WAL"},
-	"_synchronous":  {"FULL"},
+	"_synchronous":  {"NORMAL"},
 	"_foreign_keys": {"1"},
 	// A 16 MB page cache. Checkpoints run in the background (see
 	// checkpoints); the writer only checkpoints itself, stalling commits,
@@ -106,7 +108,7 @@ func openSQLite(ctx context.Context, path string, opts Options, schema fs.FS) (b
 		return nil, fmt.Errorf("store: sqlite path %q: no query parameters allowed", path)
 	}
 	wp := maps.Clone(sqliteWriterParams)
-	be := &sqliteBackend{path: path, turn: make(chan struct{}, 1)}
+	be := &sqliteBackend{path: path, turn: make(chan struct{}, 1), log: &logSyncer{}}
 	if path == ":memory:" {
 		dir, err := os.MkdirTemp("", "liaison-store-")
 		if err != nil {
@@ -114,6 +116,7 @@ func openSQLite(ctx context.Context, path string, opts Options, schema fs.FS) (b
 		}
 		be.tempDir, be.path = dir, filepath.Join(dir, "liaison.db")
 		wp["_synchronous"] = []string{"OFF"}
+		be.log = nil
 	}
 	var err error
 	if be.wdb, err = sql.Open("sqlite", be.path+"?"+wp.Encode()); err != nil {
@@ -228,7 +231,22 @@ func (b *sqliteBackend) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: open sqlite %q: %w", b.path, err)
 	}
-	b.wc, b.stmts, b.syncFull = c, map[string]*sql.Stmt{}, true
+	b.wc, b.stmts = c, map[string]*sql.Stmt{}
+	if b.log == nil {
+		return nil // synchronous=OFF: nothing to sync
+	}
+	// The log file exists once the connection has read the database in
+	// WAL mode. It is opened again with every writer connection: SQLite
+	// deletes it when its last connection closes, and the writer's is
+	// the one that stays open.
+	if _, err := c.ExecContext(ctx, `SELECT count(*) FROM sqlite_schema`); err != nil {
+		b.dropConn(driver.ErrBadConn)
+		return fmt.Errorf("store: open sqlite %q: %w", b.path, err)
+	}
+	if err := b.log.open(b.path + "-wal"); err != nil {
+		b.dropConn(driver.ErrBadConn)
+		return err
+	}
 	return nil
 }
 
@@ -315,6 +333,9 @@ func (b *sqliteBackend) close() error {
 	if b.wdb != nil {
 		errs = append(errs, b.wdb.Close())
 	}
+	if b.log != nil {
+		errs = append(errs, b.log.close())
+	}
 	if b.tempDir != "" {
 		errs = append(errs, os.RemoveAll(b.tempDir))
 	}
@@ -347,11 +368,15 @@ type writeReq struct {
 // fails rolls back alone. With several workers completing actions at once
 // this, not the disk's fsync rate, is what bounds their throughput.
 //
-// A group with a durable write in it is committed with synchronous=FULL
-// (the WAL is fsynced before the commit returns); a group of bookkeeping
-// only with synchronous=NORMAL, which skips the fsync — such a commit
-// reaches the disk with the next durable one or checkpoint, and a power
-// failure before that loses it whole, never half of it.
+// The commit itself does not wait for the disk (synchronous=NORMAL). A
+// group with a durable write in it is synced after the writer's turn is
+// over: the leader hands the turn to the writes queued meanwhile, then
+// syncs the log, and only then answers its group. The next group's
+// statements so run during this group's fsync instead of after it, which
+// halves the writer's time per webhook; what a write returns is still on
+// disk. A group of bookkeeping only is not synced: it reaches the disk
+// with the next durable group or checkpoint, and a power failure before
+// that loses it whole, never half of it.
 //
 // A write whose context ended before its turn is not run. Once it runs,
 // its statements are not cancelled with its context: on SQLite an
@@ -372,7 +397,9 @@ func (b *sqliteBackend) write(ctx context.Context, durable bool, fn func(querier
 	return req.err
 }
 
-// lead commits queued writes in groups until the queue is empty.
+// lead commits queued writes in groups until the queue is empty, or until
+// a group must be synced: then another goroutine leads the writes queued
+// meanwhile, while this one syncs.
 func (b *sqliteBackend) lead() {
 	for {
 		b.qmu.Lock()
@@ -385,16 +412,37 @@ func (b *sqliteBackend) lead() {
 		if len(group) == 0 {
 			return
 		}
-		b.commit(group)
-		for _, r := range group {
-			close(r.done)
+		seq, ok := b.commit(group)
+		if !ok || b.log == nil {
+			answer(group, nil)
+			continue
 		}
+		b.qmu.Lock()
+		if len(b.queue) > 0 {
+			go b.lead()
+		} else {
+			b.leading = false
+		}
+		b.qmu.Unlock()
+		answer(group, b.log.sync(seq))
+		return
+	}
+}
+
+// answer ends a group's writes, failing those that succeeded with err.
+func answer(group []*writeReq, err error) {
+	for _, r := range group {
+		if r.err == nil {
+			r.err = err
+		}
+		close(r.done)
 	}
 }
 
 // commit runs a group of writes in one transaction and sets each one's
-// outcome.
-func (b *sqliteBackend) commit(group []*writeReq) {
+// outcome. It reports whether the group committed a durable write that
+// must now be synced, and the commit's number for logSyncer.sync.
+func (b *sqliteBackend) commit(group []*writeReq) (seq uint64, mustSync bool) {
 	fail := func(err error) {
 		for _, r := range group {
 			if r.err == nil {
@@ -404,36 +452,27 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 	}
 	if err := b.take(context.Background()); err != nil {
 		fail(err)
-		return
+		return 0, false
 	}
 	defer b.give()
+	if b.log != nil {
+		// A failed sync leaves nothing written since then provably on
+		// disk: refuse to build on it.
+		if err := b.log.failed(); err != nil {
+			fail(err)
+			return 0, false
+		}
+	}
 	ctx := context.Background()
-	durable := false
-	for _, r := range group {
-		durable = durable || r.durable
-	}
-	// In memory (a throwaway file) the connection stays at OFF.
-	if b.tempDir == "" && durable != b.syncFull {
-		mode := "NORMAL"
-		if durable {
-			mode = "FULL"
-		}
-		if _, err := b.writer().exec(ctx, `PRAGMA synchronous = `+mode); err != nil {
-			b.dropConn(err)
-			fail(fmt.Errorf("store: synchronous %s: %w", mode, err))
-			return
-		}
-		b.syncFull = durable
-	}
-	// BEGIN, COMMIT and the pragma are prepared once like every other
-	// statement on the writer: they run for every group.
+	// BEGIN and COMMIT are prepared once like every other statement on the
+	// writer: they run for every group.
 	if _, err := b.writer().exec(ctx, `BEGIN IMMEDIATE`); err != nil {
 		b.dropConn(err)
 		fail(fmt.Errorf("store: begin: %w", err))
-		return
+		return 0, false
 	}
 	q := b.writer()
-	ran := 0
+	ran, durable := 0, false
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("store: wait for the writer: %w", err)
@@ -442,7 +481,7 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 		if _, err := q.exec(ctx, `SAVEPOINT write`); err != nil {
 			b.rollback()
 			fail(fmt.Errorf("store: savepoint: %w", err))
-			return
+			return 0, false
 		}
 		if err := runWrite(r.fn, q); err != nil {
 			r.err = err
@@ -452,24 +491,31 @@ func (b *sqliteBackend) commit(group []*writeReq) {
 				// gone too.
 				b.rollback()
 				fail(fmt.Errorf("store: write rolled back with another that failed: %w", err))
-				return
+				return 0, false
 			}
+		} else {
+			durable = durable || r.durable
 		}
 		if _, err := q.exec(ctx, `RELEASE write`); err != nil {
 			b.rollback()
 			fail(fmt.Errorf("store: release savepoint: %w", err))
-			return
+			return 0, false
 		}
 		ran++
 	}
 	if ran == 0 {
 		b.rollback()
-		return
+		return 0, false
 	}
 	if _, err := q.exec(ctx, `COMMIT`); err != nil {
 		b.rollback()
 		fail(fmt.Errorf("store: commit: %w", err))
+		return 0, false
 	}
+	if b.log == nil {
+		return 0, false
+	}
+	return b.log.committed(), durable
 }
 
 // runWrite runs one write of a group, turning a panic into its error: the

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/store/storetest"
@@ -97,5 +103,166 @@ func TestSQLite_AWriteWhoseContextEndedIsNotRun(t *testing.T) {
 	err := s.be.write(ctx, true, func(q querier) error { ran = true; return nil })
 	if !errors.Is(err, context.Canceled) || ran {
 		t.Fatalf("write with a cancelled context: ran %v, %v", ran, err)
+	}
+}
+
+// setCursorWrite is a write that sets cursor key (bypassing the store's
+// own choice of durability).
+func setCursorWrite(key string) func(querier) error {
+	return func(q querier) error {
+		_, err := q.exec(context.Background(), `INSERT INTO cursors (source, value, updated_at) VALUES ($1, 'x', 0)`, key)
+		return err
+	}
+}
+
+// TestSQLite_DurableWriteReturnsAfterItsLogSync: a durable write answers
+// only once the log is synced, and the writer is free while it syncs;
+// bookkeeping is never synced.
+func TestSQLite_DurableWriteReturnsAfterItsLogSync(t *testing.T) {
+	s := openSQLiteTest(t, core.SystemClock{})
+	ctx := context.Background()
+	be := s.be.(*sqliteBackend)
+	var syncs atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	releaseSync := sync.OnceFunc(func() { close(release) })
+	defer releaseSync() // a failing test must not leave the sync, and Close, waiting
+	be.log.mu.Lock()
+	be.log.syncFile = func(f *os.File) error {
+		syncs.Add(1)
+		entered <- struct{}{}
+		<-release
+		return f.Sync()
+	}
+	be.log.mu.Unlock()
+
+	if err := be.write(ctx, false, setCursorWrite("bookkeeping")); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Fatalf("a bookkeeping write synced the log %d times", n)
+	}
+	// The durable write waits behind another, so that it is not the
+	// goroutine that commits and syncs its group.
+	started, hold, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		first <- be.write(ctx, false, func(q querier) error {
+			close(started)
+			<-hold
+			return setCursorWrite("first")(q)
+		})
+	}()
+	<-started
+	done := make(chan error, 1)
+	go func() { done <- be.write(ctx, true, setCursorWrite("durable")) }()
+	for queued := 0; queued == 0; runtime.Gosched() {
+		be.qmu.Lock()
+		queued = len(be.queue)
+		be.qmu.Unlock()
+	}
+	close(hold)
+	<-entered
+	// Give a write that answered early the time to say so.
+	select {
+	case err := <-done:
+		t.Fatalf("the durable write returned (%v) before its log sync ended", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := be.write(ctx, false, setCursorWrite("during the sync")); err != nil {
+		t.Fatalf("a write while another's log syncs: %v", err)
+	}
+	releaseSync()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"bookkeeping", "first", "durable", "during the sync"} {
+		if v, err := s.Cursor(ctx, k); err != nil || v != "x" {
+			t.Errorf("cursor %q = %q, %v; want x", k, v, err)
+		}
+	}
+	if n := syncs.Load(); n != 1 {
+		t.Errorf("log synced %d times, want 1", n)
+	}
+}
+
+// TestSQLite_FailedLogSyncFailsEveryLaterWrite: after a failed fsync the
+// kernel may call lost pages clean, so nothing committed since can be
+// called durable: the write fails, and so does every write after it.
+func TestSQLite_FailedLogSyncFailsEveryLaterWrite(t *testing.T) {
+	s := openSQLiteTest(t, core.SystemClock{})
+	ctx := context.Background()
+	be := s.be.(*sqliteBackend)
+	be.log.mu.Lock()
+	be.log.syncFile = func(*os.File) error { return syscall.EIO }
+	be.log.mu.Unlock()
+
+	err := be.write(ctx, true, setCursorWrite("durable"))
+	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "write-ahead log") {
+		t.Fatalf("durable write with a failing log sync: %v; want the sync's error", err)
+	}
+	ran := false
+	err = be.write(ctx, false, func(q querier) error { ran = true; return nil })
+	if !errors.Is(err, syscall.EIO) || ran {
+		t.Fatalf("write after a failed sync: ran %v, %v; want refused with the sync's error", ran, err)
+	}
+	if _, err := s.Ingest(ctx, []core.Ingest{{Event: core.Event{Source: "zendesk", DeliveryID: "d1",
+		Item: core.Item{Ref: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "1"}}}}}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("ingest after a failed sync: %v; want refused", err)
+	}
+}
+
+// TestSQLite_ADurableWriteDoesNotWaitForAnEarlierSync: a group committed
+// while another group's fsync runs is synced by an fsync of its own, which
+// can end first; its write then returns without waiting for the earlier
+// one. A write the running sync already covers waits for that sync.
+func TestSQLite_ADurableWriteDoesNotWaitForAnEarlierSync(t *testing.T) {
+	s := openSQLiteTest(t, core.SystemClock{})
+	ctx := context.Background()
+	be := s.be.(*sqliteBackend)
+	var calls atomic.Int32
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	releaseSync := sync.OnceFunc(func() { close(release) })
+	defer releaseSync()
+	be.log.mu.Lock()
+	be.log.syncFile = func(f *os.File) error {
+		if calls.Add(1) == 1 { // the first sync hangs on the disk
+			entered <- struct{}{}
+			<-release
+		}
+		return f.Sync()
+	}
+	be.log.mu.Unlock()
+
+	first := make(chan error, 1)
+	go func() { first <- be.write(ctx, true, setCursorWrite("first")) }()
+	<-entered
+	second := make(chan error, 1)
+	go func() { second <- be.write(ctx, true, setCursorWrite("second")) }()
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a durable write waited for the sync of a group committed before it")
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first write returned (%v) before its sync ended", err)
+	default:
+	}
+	releaseSync()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("log synced %d times, want 2", n)
+	}
+	for _, k := range []string{"first", "second"} {
+		if v, err := s.Cursor(ctx, k); err != nil || v != "x" {
+			t.Errorf("cursor %q = %q, %v; want x", k, v, err)
+		}
 	}
 }
