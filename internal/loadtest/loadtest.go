@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,15 +47,18 @@ type Report struct {
 	AckP50, AckP99 time.Duration
 	AckRate        float64 // achieved paced rate
 	// DiskP50, DiskP99: the disk alone, just before the ack phase (see
-	// diskProbe): the floor under every acknowledgement.
-	DiskP50, DiskP99 time.Duration
-	ReconcileCases   int
-	ReconcileRate    float64 // cases/s
-	E2EP50, E2EP99   time.Duration
-	E2ERate          float64
-	E2ECount         int
-	PeakRSSBytes     int64
-	Errors           int
+	// diskProbe); FloorP50, FloorP99: a minimal durable receiver at the
+	// same rate, just after it (see floorProbe). Both bound every
+	// acknowledgement from below on the machine as it was then.
+	DiskP50, DiskP99   time.Duration
+	FloorP50, FloorP99 time.Duration
+	ReconcileCases     int
+	ReconcileRate      float64 // cases/s
+	E2EP50, E2EP99     time.Duration
+	E2ERate            float64
+	E2ECount           int
+	PeakRSSBytes       int64
+	Errors             int
 }
 
 func (r Report) String() string {
@@ -63,6 +67,7 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "  with workers reconciling:    %8.0f events/s   (the same, each case reconciled beside the intake)\n", r.IngestBusyRate)
 	fmt.Fprintf(&b, "acknowledgement latency:       p50 %-9s p99 %-9s at %.0f requests/s\n", r.AckP50.Round(time.Microsecond), r.AckP99.Round(time.Microsecond), r.AckRate)
 	fmt.Fprintf(&b, "  the disk alone, just before: p50 %-9s p99 %-9s (write %d KB + fsync every %s, as one webhook's commit)\n", r.DiskP50.Round(time.Microsecond), r.DiskP99.Round(time.Microsecond), probeBytes>>10, probeEvery)
+	fmt.Fprintf(&b, "  a minimal receiver, after:   p50 %-9s p99 %-9s (same rate and client; it reads, appends to a file, fsyncs, answers)\n", r.FloorP50.Round(time.Microsecond), r.FloorP99.Round(time.Microsecond))
 	fmt.Fprintf(&b, "reconcile:                     %8.0f cases/s    (a backlog of %d mails: each case plans and applies a create, then triage)\n", r.ReconcileRate, r.ReconcileCases)
 	fmt.Fprintf(&b, "event received → action done:  p50 %-9s p99 %-9s at %.0f events/s (%d events)\n", r.E2EP50.Round(time.Microsecond), r.E2EP99.Round(time.Microsecond), r.E2ERate, r.E2ECount)
 	fmt.Fprintf(&b, "peak memory (RSS):             %8.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
@@ -81,7 +86,12 @@ type client struct {
 // post sends one signed sandbox delivery and returns the latency.
 func (c *client) post(ctx context.Context, system string, d sb.Delivery) (time.Duration, error) {
 	body, _ := json.Marshal(d)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/webhooks/sandbox/"+system, bytes.NewReader(body))
+	return c.send(ctx, c.base+"/webhooks/sandbox/"+system, body)
+}
+
+// send posts a signed body to url and returns the latency.
+func (c *client) send(ctx context.Context, url string, body []byte) (time.Duration, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set(sb.SignatureHeader, sb.Sign(c.secret, body))
 	start := time.Now()
 	resp, err := c.http.Do(req)
@@ -155,6 +165,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}, &errs)
 	r.AckP50, r.AckP99, r.AckRate = pct(lat, 50), pct(lat, 99), rate
 	if err := quiesce(ctx, s); err != nil {
+		return r, err
+	}
+	if r.FloorP50, r.FloorP99, err = floorProbe(ctx, c, filepath.Dir(s.DBPath), o.Rate, o.Paced, &errs); err != nil {
 		return r, err
 	}
 
@@ -331,6 +344,55 @@ func diskProbe(dir string) (p50, p99 time.Duration, err error) {
 		lat = append(lat, time.Since(start))
 		time.Sleep(probeEvery)
 	}
+	return pct(lat, 50), pct(lat, 99), nil
+}
+
+// floorProbe sends paced webhooks, as the acknowledgement phase does, to
+// the least a durable receiver must do: read the body, append it to a
+// file, fsync, answer (fsyncs run side by side, as the store's do). No
+// verification, parsing or database: what remains is what this machine's
+// loopback HTTP, scheduler and disk cost at that rate, measured beside
+// the figure they bound.
+func floorProbe(ctx context.Context, c *client, dir string, rate int, d time.Duration, errs *atomic.Int64) (p50, p99 time.Duration, err error) {
+	f, err := os.CreateTemp(dir, "floor-probe-")
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor probe: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var mu sync.Mutex
+	var off int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "read", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		at := off
+		off += int64(len(body))
+		mu.Unlock()
+		if _, err := f.WriteAt(body, at); err != nil {
+			http.Error(w, "write", http.StatusServiceUnavailable)
+			return
+		}
+		if err := f.Sync(); err != nil {
+			http.Error(w, "sync", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"accepted":1,"duplicates":0}`)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor probe: %w", err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/"
+	lat, _, _ := paced(ctx, rate, d, func(i int) (time.Duration, error) {
+		body, _ := json.Marshal(ticket(int64(i), "floor"))
+		return c.send(ctx, url, body)
+	}, errs)
 	return pct(lat, 50), pct(lat, 99), nil
 }
 

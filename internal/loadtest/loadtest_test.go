@@ -17,7 +17,7 @@ func TestRun_Small(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Errors != 0 || r.IngestRate <= 0 || r.IngestBusyRate <= 0 || r.ReconcileRate <= 0 || r.E2ECount != 200 || r.AckP99 <= 0 {
+	if r.Errors != 0 || r.IngestRate <= 0 || r.IngestBusyRate <= 0 || r.ReconcileRate <= 0 || r.E2ECount != 200 || r.AckP99 <= 0 || r.FloorP99 <= 0 {
 		t.Fatalf("report: %+v", r)
 	}
 	t.Logf("\n%s", r)
