@@ -371,7 +371,8 @@ type writeReq struct {
 // The commit itself does not wait for the disk (synchronous=NORMAL). A
 // group with a durable write in it is synced after the writer's turn is
 // over: the leader hands the turn to the writes queued meanwhile, then
-// syncs the log, and only then answers its group. The next group's
+// syncs the log (several groups' syncs may run at once, see logSyncer),
+// and only then answers its group. The next group's
 // statements so run during this group's fsync instead of after it, which
 // halves the writer's time per webhook; what a write returns is still on
 // disk. A group of bookkeeping only is not synced: it reaches the disk
