@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/store"
 )
 
 // sandboxIDs matches the ids the sandbox help desk hands out in the order
@@ -278,6 +279,97 @@ func TestIdle_OneWorkerLooksForDueCases(t *testing.T) {
 	for len(w.sys["zendesk"].Records(core.CustomerTicket)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("a due case nobody woke the workers for was not taken up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// loadCounter counts the store's case loads.
+type loadCounter struct {
+	*store.Store
+	loads atomic.Int64
+}
+
+func (l *loadCounter) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core.Case, error) {
+	l.loads.Add(1)
+	return l.Store.LoadCases(ctx, ids)
+}
+
+// running starts an engine on the world's store, its loads counted, and
+// returns a function that submits one closed help-desk ticket (a case no
+// rule acts on) and one that waits until the queue is empty.
+func (w *world) running(t *testing.T, linger time.Duration) (lc *loadCounter, submit func(i int), settle func()) {
+	t.Helper()
+	lc = &loadCounter{Store: w.st}
+	var conns []core.Connector
+	for _, c := range w.sys {
+		conns = append(conns, c)
+	}
+	eng, err := New(Options{Store: lc, Mappings: w.eng.Mappings(), Clock: w.clock, Log: w.eng.log, Connectors: conns, Linger: linger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for !eng.committing.Load() { // until then Submit writes directly, handing nothing
+		time.Sleep(time.Millisecond)
+	}
+	submit = func(i int) {
+		ref := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: fmt.Sprint(7000 + i)}
+		ev := core.Event{Source: "zendesk", Via: core.ViaWebhook, Type: core.Created, DeliveryID: fmt.Sprint("linger-", i),
+			Item: core.Item{Ref: ref, Title: "Thanks, all good", Native: "closed", UpdatedAt: w.clock.Now()}, At: w.clock.Now()}
+		if _, err := eng.Submit(ctx, []core.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle = func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			cases, _, err := w.st.QueueDepth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cases == 0 && eng.Busy() == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d cases still queued", cases)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return lc, submit, settle
+}
+
+// TestLinger_CasesComingFastShareAReconcile: cases handed more often than
+// once per Linger wait for each other and are loaded together; the first
+// of them, after a quiet spell, goes at once.
+func TestLinger_CasesComingFastShareAReconcile(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	lc, submit, settle := w.running(t, 300*time.Millisecond)
+	for i := range 9 {
+		submit(i)
+		time.Sleep(5 * time.Millisecond)
+	}
+	settle()
+	// Without lingering each case is loaded alone: 9 loads.
+	if n := lc.loads.Load(); n > 4 {
+		t.Fatalf("9 cases arriving 5 ms apart took %d loads, want them to share (at most 4)", n)
+	}
+}
+
+// TestLinger_ALoneCaseGoesAtOnce: a case that arrives after a quiet spell
+// does not wait for others that may never come.
+func TestLinger_ALoneCaseGoesAtOnce(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	lc, submit, _ := w.running(t, 10*time.Second)
+	submit(1)
+	deadline := time.Now().Add(5 * time.Second)
+	for lc.loads.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a lone case waited for others (Linger is 10s)")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -56,6 +56,11 @@ type Options struct {
 	// Batch is how many cases a worker claims and reconciles together,
 	// sharing their store reads and writes (default 128).
 	Batch int
+	// Linger is how long a case claimed at ingest may wait for others to
+	// share its reconcile, while ingests come more often than once per
+	// Linger (default 10ms; negative: never). A case that arrives after
+	// a quiet spell is reconciled at once.
+	Linger time.Duration
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
 	// Notifier applies Notify actions (mail or outbound webhook); nil
@@ -91,12 +96,14 @@ type Engine struct {
 	calls chan struct{}
 	// held stops the workers from claiming (Hold).
 	held atomic.Bool
-	// looking is held by the idle worker that looks for due cases (idle).
-	looking atomic.Bool
+	// looking is held by the idle worker that looks for due cases (idle),
+	// lingering by the one that waits for handed cases to gather (linger).
+	looking, lingering atomic.Bool
 	// handed holds cases claimed by ingest (IngestClaimer) for the
-	// workers, oldest first.
-	handMu sync.Mutex
-	handed []handedCase
+	// workers, oldest first; lastHand is when cases were last handed.
+	handMu   sync.Mutex
+	handed   []handedCase
+	lastHand time.Time
 
 	candMu  sync.Mutex
 	cand    []core.Item
@@ -124,6 +131,7 @@ func New(o Options) (*Engine, error) {
 	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
 	o.Batch = cmp.Or(o.Batch, 128)
+	o.Linger = cmp.Or(o.Linger, 10*time.Millisecond)
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 type ingestReq struct {
@@ -171,8 +172,10 @@ func (e *Engine) ingest(ctx context.Context, all []core.Ingest) ([]bool, error) 
 	fresh, claimed, err := ic.IngestClaim(ctx, all, e.o.Owner, e.o.Lease)
 	if err == nil && len(claimed) > 0 {
 		e.handMu.Lock()
+		gap := at.Sub(e.lastHand)
+		e.lastHand = at
 		for _, id := range claimed {
-			e.handed = append(e.handed, handedCase{id, at})
+			e.handed = append(e.handed, handedCase{id, at, gap})
 		}
 		e.handMu.Unlock()
 	}
@@ -180,10 +183,43 @@ func (e *Engine) ingest(ctx context.Context, all []core.Ingest) ([]bool, error) 
 }
 
 // handedCase is a case claimed at ingest, and when (by the wall clock, as
-// the claim's timeout is counted).
+// the claim's timeout is counted), and how long after the hand-off before.
 type handedCase struct {
-	id core.CaseID
-	at time.Time
+	id  core.CaseID
+	at  time.Time
+	gap time.Duration
+}
+
+// lingerBatch is how many handed cases end a linger at once.
+const lingerBatch = 16
+
+// linger makes a worker about to take up handed cases wait, while they
+// come more often than once per Linger, until the oldest has waited
+// Linger or lingerBatch have gathered: several cases reconciled together
+// cost little more than one (one read, whose SQLite page cache starts
+// empty whenever the database changed, and one release), and at a steady
+// rate they would otherwise go one by one. One worker lingers; it reports
+// true to the others, which go back to waiting instead of taking the
+// cases it waits for.
+func (e *Engine) linger(ctx context.Context) (another bool) {
+	if e.o.Linger <= 0 {
+		return false
+	}
+	e.handMu.Lock()
+	var wait time.Duration
+	if n := len(e.handed); n > 0 && n < lingerBatch && e.handed[0].gap < e.o.Linger {
+		wait = e.o.Linger - time.Since(e.handed[0].at)
+	}
+	e.handMu.Unlock()
+	if wait <= 0 {
+		return false
+	}
+	if !e.lingering.CompareAndSwap(false, true) {
+		return true
+	}
+	defer e.lingering.Store(false)
+	clock.Sleep(ctx, wait)
+	return false
 }
 
 func (e *Engine) handedLen() int {

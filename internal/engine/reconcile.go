@@ -25,6 +25,10 @@ func (e *Engine) workLoop(ctx context.Context) {
 		var claimed time.Time
 		var err error
 		if !e.held.Load() {
+			if e.linger(ctx) {
+				e.idle(ctx)
+				continue
+			}
 			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
 				claimed = time.Now()
 				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
