@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,13 +141,7 @@ func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	w.submit(t, w.put(t, core.Item{Ref: closed, Title: "Thanks, all good", Native: "closed"}, core.Updated))
 	w.submit(t, mails(t, w, 1)...)
 	ctx := context.Background()
-	w.clock.Add(time.Second)
-	ids, err := w.st.ClaimCases(ctx, eng.o.Owner, w.clock.Now(), 10, time.Minute)
-	if err != nil || len(ids) != 2 {
-		t.Fatalf("claimed %v (err %v), want the closed ticket's case and the mail's", ids, err)
-	}
-	done := make(chan struct{})
-	go func() { eng.ReconcileAll(ctx, ids); close(done) }()
+	_, done := w.reconcileDue(t, eng, 2, "the closed ticket's case and the mail's")
 	defer func() { close(slow.release); <-done }()
 
 	// The mail's ticket is created, then its triage waits on the help
@@ -176,16 +171,43 @@ func TestReconcileAll_ReleasesACaseOnceItIsDone(t *testing.T) {
 	}
 }
 
-// holding replaces the world's engine by one whose help desk is held.
-func (w *world) holding(t *testing.T, h heldWrites) *Engine {
+// newEngine replaces the world's engine by one made from o, with the
+// world's store, mappings, clock, log and systems where o has none.
+func (w *world) newEngine(t *testing.T, o Options) *Engine {
 	t.Helper()
-	eng, err := New(Options{Store: w.st, Mappings: w.eng.Mappings(), Clock: w.clock, Log: w.eng.log,
-		Connectors: []core.Connector{w.sys["imap"], h, w.sys["jira"], w.sys["github"]}})
+	if o.Store == nil {
+		o.Store = w.st
+	}
+	if o.Connectors == nil {
+		o.Connectors = []core.Connector{w.sys["imap"], w.sys["zendesk"], w.sys["jira"], w.sys["github"]}
+	}
+	o.Mappings, o.Clock, o.Log = w.eng.Mappings(), w.clock, w.eng.log
+	eng, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.eng = eng
 	return eng
+}
+
+// holding replaces the world's engine by one whose help desk is held.
+func (w *world) holding(t *testing.T, h heldWrites) *Engine {
+	return w.newEngine(t, Options{Connectors: []core.Connector{w.sys["imap"], h, w.sys["jira"], w.sys["github"]}})
+}
+
+// reconcileDue claims the cases due a second from now for eng, expecting
+// want of them (what), and reconciles them in the background until done
+// is closed.
+func (w *world) reconcileDue(t *testing.T, eng *Engine, want int, what string) (ids []core.CaseID, done chan struct{}) {
+	t.Helper()
+	w.clock.Add(time.Second)
+	ids, err := w.st.ClaimCases(context.Background(), eng.o.Owner, w.clock.Now(), 10, time.Minute)
+	if err != nil || len(ids) != want {
+		t.Fatalf("claimed %v (err %v), want %s", ids, err, what)
+	}
+	done = make(chan struct{})
+	go func() { eng.ReconcileAll(context.Background(), ids); close(done) }()
+	return ids, done
 }
 
 // TestReconcileAll_AnActionInFlightKeepsItsCaseQueued: when a join hands
@@ -200,20 +222,9 @@ func TestReconcileAll_AnActionInFlightKeepsItsCaseQueued(t *testing.T) {
 	eng := w.holding(t, held)
 	w.submit(t, mails(t, w, 1)...)
 	ctx := context.Background()
-	w.clock.Add(time.Second)
-	ids, err := w.st.ClaimCases(ctx, eng.o.Owner, w.clock.Now(), 10, time.Minute)
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("claimed %v (err %v), want the mail's case", ids, err)
-	}
-	first := make(chan struct{})
-	go func() { eng.ReconcileAll(ctx, ids); close(first) }()
-	released := false
-	defer func() {
-		if !released {
-			close(held.release)
-		}
-		<-first
-	}()
+	ids, first := w.reconcileDue(t, eng, 1, "the mail's case")
+	release := sync.OnceFunc(func() { close(held.release) })
+	defer func() { release(); <-first }()
 	select {
 	case <-held.entered: // the first worker is creating the customer ticket
 	case <-time.After(10 * time.Second):
@@ -225,8 +236,7 @@ func TestReconcileAll_AnActionInFlightKeepsItsCaseQueued(t *testing.T) {
 	if cases, actions, err := w.st.QueueDepth(ctx); err != nil || cases != 1 || actions != 1 {
 		t.Fatalf("with the create in flight: %d queued cases, %d pending actions (err %v); want 1 and 1", cases, actions, err)
 	}
-	close(held.release)
-	released = true
+	release()
 	<-first
 	w.drain(t)
 	if cases, actions, err := w.st.QueueDepth(ctx); err != nil || cases != 0 || actions != 0 {
@@ -301,14 +311,7 @@ func (l *loadCounter) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core
 func (w *world) running(t *testing.T, linger time.Duration) (lc *loadCounter, submit func(i int), settle func()) {
 	t.Helper()
 	lc = &loadCounter{Store: w.st}
-	var conns []core.Connector
-	for _, c := range w.sys {
-		conns = append(conns, c)
-	}
-	eng, err := New(Options{Store: lc, Mappings: w.eng.Mappings(), Clock: w.clock, Log: w.eng.log, Connectors: conns, Linger: linger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := w.newEngine(t, Options{Store: lc, Linger: linger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()

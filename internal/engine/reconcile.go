@@ -319,10 +319,10 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 		}
 		if !e.gate.enter(a.Key, now) {
 			// Another worker of this process is applying it, or just
-			// did: theirs is the attempt that counts. The case stays
-			// queued for a look once theirs has ended: the other worker
-			// may hold the case under an id a join retired, and its
-			// release then keeps nothing queued.
+			// did: theirs is the attempt that counts. The store keeps
+			// the case queued while the action is pending; the retry
+			// time makes the next look wait a moment, rather than
+			// come back at once and find it in flight again.
 			blocked[a.Target] = true
 			r.retryAt = earliest(r.retryAt, now.Add(e.o.IdleWait))
 			continue

@@ -360,19 +360,15 @@ func floorProbe(ctx context.Context, c *client, dir string, rate int, d time.Dur
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	var mu sync.Mutex
-	var off int64
+	var end atomic.Int64 // of what the file holds
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, "read", http.StatusBadRequest)
 			return
 		}
-		mu.Lock()
-		at := off
-		off += int64(len(body))
-		mu.Unlock()
-		if _, err := f.WriteAt(body, at); err != nil {
+		n := int64(len(body))
+		if _, err := f.WriteAt(body, end.Add(n)-n); err != nil {
 			http.Error(w, "write", http.StatusServiceUnavailable)
 			return
 		}

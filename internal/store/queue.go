@@ -126,24 +126,28 @@ func (s *Store) release(ctx context.Context, q querier, r core.Release, owner st
 	if r.Seen > clGen && c == int64(r.Case) {
 		clGen = r.Seen
 	}
-	retryAt := unixNano(r.RetryAt)
-	if gen <= clGen && retryAt == 0 {
+	due := unixNano(r.RetryAt)
+	switch {
+	case gen > clGen:
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
+	case due == 0:
 		// A case with actions pending stays queued, due when the first
 		// may be tried, whatever its releaser saw: a join can hand one
 		// case to two workers of one owner, and the other may have
 		// enqueued since. Only a queued case is sure to be taken up
 		// again after a crash.
-		if retryAt, err = s.pendingDue(ctx, q, c); err != nil {
-			return err
+		var n int64
+		n, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1
+AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $1 AND state = 'pending')`, c)
+		if err != nil || n > 0 {
+			break
 		}
-	}
-	switch {
-	case gen > clGen:
-		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
-	case retryAt != 0:
-		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, retryAt)
+		if due, err = s.pendingDue(ctx, q, c); err != nil {
+			break
+		}
+		fallthrough
 	default:
-		_, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1`, c)
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, due)
 	}
 	if err != nil {
 		return fmt.Errorf("store: release case %d: %w", c, err)
@@ -152,15 +156,13 @@ func (s *Store) release(ctx context.Context, q querier, r core.Release, owner st
 }
 
 // pendingDue returns when the first of a case's pending actions may be
-// tried (not before now), or 0 when none is pending.
+// tried, not before now (now when none is left: one may have been
+// completed since the caller looked).
 func (s *Store) pendingDue(ctx context.Context, q querier, c int64) (int64, error) {
 	var next int64
-	err := q.queryRow(ctx, `SELECT COALESCE(MIN(next_attempt), -1) FROM outbox WHERE case_id = $1 AND state = 'pending'`, c).Scan(&next)
+	err := q.queryRow(ctx, `SELECT COALESCE(MIN(next_attempt), 0) FROM outbox WHERE case_id = $1 AND state = 'pending'`, c).Scan(&next)
 	if err != nil {
-		return 0, fmt.Errorf("store: pending actions of case %d: %w", c, err)
-	}
-	if next < 0 {
-		return 0, nil
+		return 0, fmt.Errorf("pending actions: %w", err)
 	}
 	return max(next, s.now()), nil
 }

@@ -413,8 +413,8 @@ func (b *sqliteBackend) lead() {
 		if len(group) == 0 {
 			return
 		}
-		seq, ok := b.commit(group)
-		if !ok || b.log == nil {
+		seq, mustSync := b.commit(group)
+		if !mustSync {
 			answer(group, nil)
 			continue
 		}
