@@ -30,10 +30,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
-// ErrClosed is returned by Append once the journal is closed.
-var ErrClosed = errors.New("journal: closed")
+var (
+	// ErrClosed is returned by Append once the journal is closed.
+	ErrClosed = errors.New("journal: closed")
+	// ErrInUse is returned by Open while another process has the journal.
+	ErrInUse = errors.New("journal: in use by another process")
+)
 
 // Options tune a journal.
 type Options struct {
@@ -60,6 +65,7 @@ type Record struct {
 type Journal struct {
 	dir  string
 	o    Options
+	lock *os.File // holds the folder's lock until Close
 	reqs chan *appendReq
 	// slots holds a token per record appended by this process and not
 	// yet applied (MaxPending).
@@ -74,14 +80,16 @@ type Journal struct {
 	// replayed is the last Seq of the records Open read back; they hold
 	// no slot.
 	replayed uint64
+	// failure is a failed write or sync: nothing appended since is
+	// durable. Only the writer goroutine uses it.
+	failure error
+	// syncFile is (*os.File).Sync; tests replace it.
+	syncFile func(*os.File) error
 
 	mu       sync.Mutex // guards the fields below
 	segments []*segment // oldest first; the last is being written
 	nextSeq  uint64
 	nextNum  uint64
-	failure  error // a failed write or sync: nothing appended since is durable
-	// syncFile is (*os.File).Sync; tests replace it.
-	syncFile func(*os.File) error
 }
 
 // segment is one file of the journal and the records in it.
@@ -127,6 +135,38 @@ func Open(dir string, o Options) (*Journal, []Record, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("journal: create %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, left, err := load(dir, o)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	j.lock = lock
+	go j.writeLoop()
+	return j, left, nil
+}
+
+// lockDir takes the folder's lock: two processes appending to one journal
+// would each apply and delete the other's records.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrInUse, dir)
+		}
+		return nil, fmt.Errorf("journal: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+func load(dir string, o Options) (*Journal, []Record, error) {
 	j := &Journal{dir: dir, o: o, reqs: make(chan *appendReq, 256), slots: make(chan struct{}, o.MaxPending),
 		exited: make(chan struct{}), nextSeq: 1, nextNum: 1, syncFile: (*os.File).Sync}
 	var left []Record
@@ -162,7 +202,6 @@ func Open(dir string, o Options) (*Journal, []Record, error) {
 	if err := j.startSegment(); err != nil {
 		return nil, nil, err
 	}
-	go j.writeLoop()
 	return j, left, nil
 }
 
@@ -334,12 +373,15 @@ func (j *Journal) writeLoop() {
 
 // write appends the frames of batch, syncs them, and numbers the records.
 func (j *Journal) write(buf []byte, batch []*appendReq) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.failure != nil {
 		return j.failure
 	}
+	// Only this goroutine writes, and only it changes which segment is
+	// written: mu is not held for the write and the sync, so that Applied
+	// never waits for the disk.
+	j.mu.Lock()
 	seg := j.segments[len(j.segments)-1]
+	j.mu.Unlock()
 	_, err := seg.f.Write(buf)
 	if err == nil {
 		err = j.syncFile(seg.f)
@@ -351,6 +393,8 @@ func (j *Journal) write(buf []byte, batch []*appendReq) error {
 		j.failure = fmt.Errorf("journal: append to %s (no webhook can be acknowledged from now on; restart once the disk is healthy): %w", seg.path, err)
 		return j.failure
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	for _, r := range batch {
 		r.seq = j.nextSeq
 		j.nextSeq++
@@ -372,6 +416,12 @@ func (j *Journal) seal(seg *segment) error {
 	if err := j.startSegment(); err != nil {
 		return err
 	}
+	return j.closeSegment(seg)
+}
+
+// closeSegment closes a segment's file, and deletes the segment if all of
+// it is applied. The caller holds mu.
+func (j *Journal) closeSegment(seg *segment) error {
 	err := seg.f.Close()
 	seg.f = nil
 	if seg.pending == 0 {
@@ -438,14 +488,8 @@ func (j *Journal) Close() error {
 	<-j.exited
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	seg := j.segments[len(j.segments)-1]
-	if seg.f == nil {
-		return nil
-	}
-	err := seg.f.Close()
-	seg.f = nil
-	if seg.pending == 0 {
-		j.remove(seg)
-	}
-	return err
+	// The last segment is always the one being written (seal starts the
+	// next before it closes one).
+	err := j.closeSegment(j.segments[len(j.segments)-1])
+	return errors.Join(err, j.lock.Close())
 }

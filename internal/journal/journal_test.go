@@ -316,3 +316,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestOpen_OneProcessAtATime(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := open(t, dir, Options{})
+	if _, _, err := Open(dir, Options{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("a second open of a journal in use: %v, want ErrInUse", err)
+	}
+	j.Close()
+	j2, _ := open(t, dir, Options{})
+	appendAll(t, j2, "after the first closed")
+}
