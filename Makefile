@@ -35,4 +35,4 @@ lint:
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin liaison-sandbox.db liaison-sandbox.db-*
+	rm -rf bin liaison-sandbox.db liaison-sandbox.db-* liaison-sandbox.db.intake

@@ -112,6 +112,9 @@ type Store interface {
 type Ingest struct {
 	Event      Event
 	Discovered []Link
+	// Encoded is Event's JSON when the caller has it already (the intake
+	// journal wrote it), so that the store need not encode it again.
+	Encoded []byte
 }
 
 // Completion is one applied action to record (Store.CompleteAll).

@@ -313,6 +313,8 @@ func TestForgedOrUnsignedWebhooksAreRefusedAndNothingIsStored(t *testing.T) {
 			if got := resend(t, w, src.real); got.Accepted != 1 {
 				t.Errorf("answer %+v, want it accepted", got)
 			}
+			// Accepted is durable (journaled); the store takes it in behind.
+			settle(t, w)
 			if evs, err := w.Daemon.Store.Events(ctx, src.ref, 10); err != nil || len(evs) != 1 {
 				t.Errorf("events about %s: %d (%v); want one", src.ref, len(evs), err)
 			}

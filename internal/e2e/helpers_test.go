@@ -428,8 +428,26 @@ func (d delivery) clone() delivery {
 
 // intakeAnswer is what the daemon answers a webhook it accepted.
 type intakeAnswer struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
+	Accepted int `json:"accepted"`
+}
+
+// duplicateEvents is how many re-deliveries the daemon's store has
+// recognised so far, all sources together.
+func duplicateEvents(t *testing.T, w *sandbox.World) float64 {
+	t.Helper()
+	mfs, err := w.Daemon.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "liaison_events_duplicate_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 // resend sends a recorded delivery to the daemon again and returns its

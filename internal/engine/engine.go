@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/journal"
 )
 
 // Options configure an Engine. Store, Connectors and Mappings are required.
@@ -61,6 +62,17 @@ type Options struct {
 	// Linger (default 10ms; negative: never). A case that arrives after
 	// a quiet spell is reconciled at once.
 	Linger time.Duration
+	// Journal is the folder of the intake journal ("": none). With one,
+	// Accept answers once a webhook's events are appended to it, and the
+	// store takes them in behind: the acknowledgement does not wait for
+	// the store's writer. It must be on the store's disk (see
+	// store.JournalDir).
+	Journal string
+	// IntakeLinger is how long journaled events wait for others to share
+	// their commit (default 5ms). Nobody waits for that commit, and a
+	// commit of one event costs nearly what one of dozens does: the pages
+	// of the same indexes written again, and a sync.
+	IntakeLinger time.Duration
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
 	// Notifier applies Notify actions (mail or outbound webhook); nil
@@ -105,6 +117,16 @@ type Engine struct {
 	handed   []handedCase
 	lastHand time.Time
 
+	// journal is the intake journal while Run runs (nil: none); intake
+	// holds it while Accept may append to it.
+	journal *journal.Journal
+	intake  atomic.Pointer[journal.Journal]
+	// journalCh takes journaled requests to gatherLoop.
+	journalCh chan *ingestReq
+	// unapplied counts journaled requests handed to the committers and
+	// not yet in the store.
+	unapplied atomic.Int64
+
 	candMu  sync.Mutex
 	cand    []core.Item
 	candAt  time.Time
@@ -132,10 +154,11 @@ func New(o Options) (*Engine, error) {
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
 	o.Batch = cmp.Or(o.Batch, 128)
 	o.Linger = cmp.Or(o.Linger, 10*time.Millisecond)
+	o.IntakeLinger = cmp.Or(o.IntakeLinger, 5*time.Millisecond)
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
+		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
 		calls: make(chan struct{}, o.Workers)}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
@@ -174,11 +197,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.started = e.o.Clock.Now()
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
+	e.journal = e.openJournal(commitCtx)
+	e.intake.Store(e.journal)
 	e.committing.Store(true)
 	for range committers {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.commitLoop(commitCtx) }()
 	}
+	gatherCtx, stopGather := context.WithCancel(context.WithoutCancel(ctx))
+	gathered := make(chan struct{})
+	go func() { defer close(gathered); e.gatherLoop(gatherCtx) }()
 
 	var workers sync.WaitGroup
 	for i := 0; i < e.o.Workers; i++ {
@@ -213,11 +241,22 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.releaseCases(ctx, rel)
 	}
-	// Workers are done; nobody submits any more. Stop the committer last so
-	// that a poll page read before shutdown is still made durable.
+	// Workers are done; nobody submits any more. Stop the committers last,
+	// once the journal takes no more: they take in what is still waiting
+	// (a poll page read before shutdown, webhooks acknowledged).
+	var err error
+	if e.journal != nil {
+		e.intake.Store(nil)
+		err = e.journal.Close()
+	}
+	stopGather()
+	<-gathered
 	stopCommit()
 	wg.Wait()
 	e.committing.Store(false)
+	if err != nil {
+		return fmt.Errorf("engine: close the intake journal: %w", err)
+	}
 	return nil
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -16,10 +15,13 @@ type ingestReq struct {
 	fresh []bool
 	err   error
 	done  chan struct{}
+	// seqs are the request's records in the intake journal (none: not
+	// journaled). Nobody waits for a journaled request: it was
+	// acknowledged once appended.
+	seqs []uint64
+	// parts are the journaled requests gathered into this one.
+	parts []*ingestReq
 }
-
-// ErrStopped is returned by Submit once the engine has shut down.
-var ErrStopped = errors.New("engine stopped")
 
 // Submit makes events durable and returns, per event, whether it was new
 // (not a re-delivery). It returns only after the store committed them, so
@@ -30,8 +32,38 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 	if len(events) == 0 {
 		return nil, nil
 	}
-	// One malformed event must not fail the others it would share a
-	// commit with: it is refused here, with its own request.
+	req, err := e.prepare(events)
+	if err != nil {
+		return nil, err
+	}
+	if e.committing.Load() {
+		select {
+		case e.ingestCh <- req:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			// The batch may still commit; the sender's retry then de-duplicates.
+			return nil, ctx.Err()
+		}
+	} else {
+		req.fresh, req.err = e.o.Store.Ingest(ctx, req.batch)
+		if req.err == nil {
+			e.account(req.batch, req.fresh)
+		}
+	}
+	if req.err != nil {
+		return nil, req.err
+	}
+	return req.fresh, nil
+}
+
+// prepare checks events and finds the links their text states, for an
+// ingest request. One malformed event must not fail the others it would
+// share a commit with: it is refused here, with its own request.
+func (e *Engine) prepare(events []core.Event) (*ingestReq, error) {
 	for i, ev := range events {
 		if ev.Source == "" || ev.DeliveryID == "" || ev.Item.Ref.System == "" || ev.Item.Ref.ID == "" || !ev.Item.Ref.Kind.Known() {
 			return nil, core.Malformed("event %d of %d: source, delivery id and a complete ref are required (source %q, ref %q)",
@@ -52,27 +84,15 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 		}
 		req.batch[i] = in
 	}
-	if e.committing.Load() {
-		select {
-		case e.ingestCh <- req:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		select {
-		case <-req.done:
-		case <-ctx.Done():
-			// The batch may still commit; the sender's retry then de-duplicates.
-			return nil, ctx.Err()
-		}
-	} else {
-		req.fresh, req.err = e.o.Store.Ingest(ctx, req.batch)
-	}
-	if req.err != nil {
-		return nil, req.err
-	}
-	for i, ev := range events {
-		if req.fresh[i] {
-			for _, l := range req.batch[i].Discovered {
+	return req, nil
+}
+
+// account logs and counts a stored batch, and wakes the workers.
+func (e *Engine) account(batch []core.Ingest, fresh []bool) {
+	for i := range batch {
+		ev := &batch[i].Event
+		if fresh[i] {
+			for _, l := range batch[i].Discovered {
 				e.logLink("linked by a key in its text", l)
 			}
 			for _, l := range ev.Links {
@@ -81,7 +101,7 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 		}
 		if e.m != nil {
 			e.m.EventsIn.WithLabelValues(ev.Source, string(ev.Via)).Inc()
-			if !req.fresh[i] {
+			if !fresh[i] {
 				e.m.Duplicates.WithLabelValues(ev.Source).Inc()
 			} else if ev.Via == core.ViaPoll {
 				e.m.PollFound.WithLabelValues(ev.Source).Inc()
@@ -89,7 +109,6 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 		}
 	}
 	e.notify()
-	return req.fresh, nil
 }
 
 func hasText(it *core.Item) bool {
@@ -104,15 +123,20 @@ func hasText(it *core.Item) bool {
 const committers = 4
 
 // commitLoop is a group committer: it takes every request waiting, up to
-// MaxBatch events, and commits them in one store transaction.
+// MaxBatch events, and commits them in one store transaction. Once ctx
+// ends it commits what is still waiting, then returns: Run stops the
+// committers last, when nothing more is submitted.
 func (e *Engine) commitLoop(ctx context.Context) {
 	for {
 		var first *ingestReq
 		select {
 		case first = <-e.ingestCh:
 		case <-ctx.Done():
-			e.drainStopped()
-			return
+			select {
+			case first = <-e.ingestCh:
+			default:
+				return
+			}
 		}
 		reqs := []*ingestReq{first}
 		n := len(first.batch)
@@ -130,11 +154,14 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		for _, r := range reqs {
 			all = append(all, r.batch...)
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		fresh, err := e.ingest(cctx, all)
 		cancel()
 		if e.m != nil {
 			e.m.IngestBatch.Observe(float64(len(all)))
+		}
+		if err == nil {
+			e.account(all, fresh)
 		}
 		off := 0
 		for _, r := range reqs {
@@ -144,6 +171,9 @@ func (e *Engine) commitLoop(ctx context.Context) {
 				r.fresh = fresh[off : off+len(r.batch)]
 			}
 			off += len(r.batch)
+			if len(r.seqs) > 0 {
+				e.journaled(ctx, r)
+			}
 			close(r.done)
 		}
 	}
@@ -244,18 +274,6 @@ func (e *Engine) takeHanded(n int) ([]core.CaseID, time.Time) {
 	oldest := e.handed[0].at
 	e.handed = slices.Delete(e.handed, 0, n)
 	return ids, oldest
-}
-
-func (e *Engine) drainStopped() {
-	for {
-		select {
-		case r := <-e.ingestCh:
-			r.err = ErrStopped
-			close(r.done)
-		default:
-			return
-		}
-	}
 }
 
 // sink adapts the engine for core.Runner connectors.

@@ -648,8 +648,13 @@ func (e *Engine) Drain(ctx context.Context) (int, error) {
 	}
 }
 
-// Busy reports how many cases are being reconciled right now.
-func (e *Engine) Busy() int { return int(e.busy.Load()) }
+// Busy reports how much work is under way: cases being reconciled, and
+// acknowledged webhooks that the store has not taken in yet.
+func (e *Engine) Busy() int { return int(e.busy.Load() + e.unapplied.Load()) }
+
+// IntakeBacklog reports how many acknowledged webhooks the store has not
+// taken in yet (held in the intake journal).
+func (e *Engine) IntakeBacklog() int { return int(e.unapplied.Load()) }
 
 // candidateWindow bounds how far back a duplicate search looks, and
 // candidateTTL how long one read of the candidates serves every reconcile.

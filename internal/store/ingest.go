@@ -120,7 +120,10 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 				errs[i] = fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
 				continue
 			}
-			b, err := json.Marshal(ev)
+			b, err := batch[i].Encoded, error(nil)
+			if b == nil {
+				b, err = json.Marshal(ev)
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
 				continue

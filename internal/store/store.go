@@ -134,6 +134,18 @@ func open(ctx context.Context, dsn string, opts Options, schema fs.FS) (*Store, 
 // Backend names the database in use: "sqlite" or "postgres".
 func (s *Store) Backend() string { return s.be.name() }
 
+// JournalDir is where an intake journal may live beside this store, or ""
+// where none should: it must be on the store's own disk, so that a journal
+// survives what the store survives. A SQLite file has its folder; replicas
+// sharing PostgreSQL have none (a replica's disk may go with it), and an
+// in-memory store is gone with the process anyway.
+func (s *Store) JournalDir() string {
+	if b, ok := s.be.(*sqliteBackend); ok && b.tempDir == "" {
+		return b.path + ".intake"
+	}
+	return ""
+}
+
 // Close releases the database connections.
 func (s *Store) Close() error { return s.be.close() }
 
