@@ -49,7 +49,7 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 		return err
 	}
 	req.seqs = []uint64{seq}
-	e.unapplied.Add(1)
+	e.backlog(1)
 	// The journal holds at most journalPending records of this run
 	// unapplied, as many as the channel holds: this waits, if at all,
 	// for the gatherer to take records an earlier run left.
@@ -160,11 +160,11 @@ func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.
 			continue
 		}
 		req.seqs = []uint64{rec.Seq}
-		e.unapplied.Add(1)
+		e.backlog(1)
 		select {
 		case e.journalCh <- req:
 		case <-ctx.Done():
-			e.unapplied.Add(-1)
+			e.backlog(-1)
 			return // left in the journal for the next run
 		}
 	}
@@ -182,20 +182,20 @@ func (e *Engine) journaled(ctx context.Context, r *ingestReq) {
 		for _, seq := range r.seqs {
 			j.Applied(seq)
 		}
-		e.unapplied.Add(-n)
+		e.backlog(-n)
 	case errors.As(r.err, &bad) && n == 1:
 		e.log.Error("intake journal: the store refused an acknowledged event; dropped", "err", r.err)
 		j.Applied(r.seqs[0])
-		e.unapplied.Add(-1)
+		e.backlog(-1)
 	case ctx.Err() != nil:
 		// Stopping: the next run takes them from the journal.
-		e.unapplied.Add(-n)
+		e.backlog(-n)
 	default:
 		e.log.Warn("intake journal: the store could not take in acknowledged events; trying again", "records", n, "err", r.err)
 		go func() {
 			clock.Sleep(ctx, time.Second)
 			if ctx.Err() != nil {
-				e.unapplied.Add(-n) // the next run takes them from the journal
+				e.backlog(-n) // the next run takes them from the journal
 				return
 			}
 			// One by one: a malformed one among them fails alone.
@@ -203,6 +203,15 @@ func (e *Engine) journaled(ctx context.Context, r *ingestReq) {
 				e.ingestCh <- one
 			}
 		}()
+	}
+}
+
+// backlog counts journaled requests handed to the committers (n > 0) or
+// settled (n < 0).
+func (e *Engine) backlog(n int64) {
+	e.unapplied.Add(n)
+	if e.m != nil {
+		e.m.IntakeBacklog.Add(float64(n))
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/journal"
 	"github.com/liaisonhq/liaison/internal/store"
@@ -54,7 +57,7 @@ func (s *ingestCounter) IngestClaim(ctx context.Context, batch []core.Ingest, ow
 // store, and returns it with a function that stops it.
 func (w *world) journaling(t *testing.T, dir string, st core.Store) (*Engine, func()) {
 	t.Helper()
-	eng := w.newEngine(t, Options{Store: st, Journal: dir})
+	eng := w.newEngine(t, Options{Store: st, Journal: dir, Metrics: NewMetrics(prometheus.NewRegistry(), w.st)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -208,7 +211,13 @@ func TestAccept_AStoreThatFailsIsTriedAgain(t *testing.T) {
 	if err := eng.Accept(context.Background(), []core.Event{ev}); err != nil {
 		t.Fatalf("accept while the store fails: %v; the journal should take it", err)
 	}
+	if n := testutil.ToFloat64(eng.m.IntakeBacklog); n != 1 {
+		t.Errorf("intake backlog %v while the store fails, want 1", n)
+	}
 	waitIntake(t, eng)
+	if n := testutil.ToFloat64(eng.m.IntakeBacklog); n != 0 {
+		t.Errorf("intake backlog %v once the store has it, want 0", n)
+	}
 	wantEvents(t, w.st, []core.Event{ev})
 	if n := st.calls.Load(); n < 3 {
 		t.Errorf("%d store commits; want the two failures and a success", n)
