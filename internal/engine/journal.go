@@ -133,14 +133,17 @@ func (e *Engine) openJournal(ctx context.Context) *journal.Journal {
 	}
 	if len(left) > 0 {
 		e.log.Info("intake journal: taking in what an earlier run acknowledged", "records", len(left))
+		e.backlog(int64(len(left)))
 		go e.replay(ctx, j, left)
 	}
 	return j
 }
 
 // replay hands the records an earlier process left to the committers.
+// They count in the backlog from the start (openJournal), so that Busy
+// and IntakeBacklog say so before this goroutine has run.
 func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.Record) {
-	for _, rec := range left {
+	for i, rec := range left {
 		events, encoded, err := decodeRecord(rec.Data)
 		var req *ingestReq
 		if err == nil {
@@ -157,14 +160,14 @@ func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.
 			// it in; it goes with its segment.
 			e.log.Error("intake journal: a record that cannot be taken in was skipped", "err", err)
 			j.Applied(rec.Seq)
+			e.backlog(-1)
 			continue
 		}
 		req.seqs = []uint64{rec.Seq}
-		e.backlog(1)
 		select {
 		case e.journalCh <- req:
 		case <-ctx.Done():
-			e.backlog(-1)
+			e.backlog(-int64(len(left) - i))
 			return // left in the journal for the next run
 		}
 	}
