@@ -26,6 +26,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -110,10 +111,26 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(waitLimit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", waitLimit, what)
+			stalled(t, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// stalled fails a test that waited in vain, with the stacks of the
+// gateway's goroutines: where a stalled runner or worker waits is what a
+// rare timeout leaves no other trace of.
+func stalled(t *testing.T, what string) {
+	t.Helper()
+	var all bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&all, 2)
+	var ours []string
+	for _, g := range strings.Split(all.String(), "\n\n") {
+		if strings.Contains(g, "liaisonhq/liaison/") && !strings.Contains(g, "internal/e2e.") {
+			ours = append(ours, g)
+		}
+	}
+	t.Fatalf("waited %s for %s; the gateway's goroutines:\n%s", waitLimit, what, strings.Join(ours, "\n\n"))
 }
 
 // settle waits until the gateway has nothing left to do now: no case due

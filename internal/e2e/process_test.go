@@ -313,7 +313,7 @@ func TestProcess_MainStoryReplayedTwiceShuffled(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("waited %s for %s", waitLimit, st.name)
+					stalled(t, st.name)
 				}
 				time.Sleep(20 * time.Millisecond) // the mail is read by a poll
 				continue
