@@ -305,6 +305,27 @@ func (l *loadCounter) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core
 	return l.Store.LoadCases(ctx, ids)
 }
 
+// run runs eng until the test ends or stop is called, and returns once
+// its group committers are up (until then Submit writes directly, and
+// hands nothing to the workers).
+func run(t *testing.T, eng *Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		if err := eng.Run(ctx); err != nil {
+			t.Error(err)
+		}
+		close(done)
+	}()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	for !eng.committing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	return stop
+}
+
 // running starts an engine on the world's store, its loads counted, and
 // returns a function that submits one closed help-desk ticket (a case no
 // rule acts on) and one that waits until the queue is empty.
@@ -312,13 +333,8 @@ func (w *world) running(t *testing.T, linger time.Duration) (lc *loadCounter, su
 	t.Helper()
 	lc = &loadCounter{Store: w.st}
 	eng := w.newEngine(t, Options{Store: lc, Linger: linger})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for !eng.committing.Load() { // until then Submit writes directly, handing nothing
-		time.Sleep(time.Millisecond)
-	}
+	run(t, eng)
+	ctx := context.Background()
 	submit = func(i int) {
 		ref := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: fmt.Sprint(7000 + i)}
 		ev := core.Event{Source: "zendesk", Via: core.ViaWebhook, Type: core.Created, DeliveryID: fmt.Sprint("linger-", i),

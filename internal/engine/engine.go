@@ -117,15 +117,11 @@ type Engine struct {
 	handed   []handedCase
 	lastHand time.Time
 
-	// journal is the intake journal while Run runs (nil: none); intake
-	// holds it while Accept may append to it.
-	journal *journal.Journal
-	intake  atomic.Pointer[journal.Journal]
+	// journal is the intake journal while Run runs (nil: none). Once it
+	// is closed, Accept's appends fail with ErrClosed and go to Submit.
+	journal atomic.Pointer[journal.Journal]
 	// journalCh takes journaled requests to gatherLoop.
 	journalCh chan *ingestReq
-	// unapplied counts journaled requests handed to the committers and
-	// not yet in the store.
-	unapplied atomic.Int64
 
 	candMu  sync.Mutex
 	cand    []core.Item
@@ -167,6 +163,10 @@ func New(o Options) (*Engine, error) {
 		e.conns[c.Name()] = c
 	}
 	e.mappings.Store(o.Mappings)
+	if e.m != nil {
+		backlog := e.IntakeBacklog
+		e.m.backlog.Store(&backlog)
+	}
 	return e, nil
 }
 
@@ -197,8 +197,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.started = e.o.Clock.Now()
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
-	e.journal = e.openJournal(commitCtx)
-	e.intake.Store(e.journal)
+	j := e.openJournal(commitCtx)
+	e.journal.Store(j)
 	e.committing.Store(true)
 	for range committers {
 		wg.Add(1)
@@ -245,15 +245,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	// once the journal takes no more: they take in what is still waiting
 	// (a poll page read before shutdown, webhooks acknowledged).
 	var err error
-	if e.journal != nil {
-		e.intake.Store(nil)
-		err = e.journal.Close()
+	if j != nil {
+		err = j.Close()
 	}
 	stopGather()
 	<-gathered
 	stopCommit()
 	wg.Wait()
 	e.committing.Store(false)
+	e.journal.Store(nil)
 	if err != nil {
 		return fmt.Errorf("engine: close the intake journal: %w", err)
 	}

@@ -128,15 +128,9 @@ const committers = 4
 // committers last, when nothing more is submitted.
 func (e *Engine) commitLoop(ctx context.Context) {
 	for {
-		var first *ingestReq
-		select {
-		case first = <-e.ingestCh:
-		case <-ctx.Done():
-			select {
-			case first = <-e.ingestCh:
-			default:
-				return
-			}
+		first, ok := next(ctx, e.ingestCh)
+		if !ok {
+			return
 		}
 		reqs := []*ingestReq{first}
 		n := len(first.batch)
@@ -176,6 +170,22 @@ func (e *Engine) commitLoop(ctx context.Context) {
 			}
 			close(r.done)
 		}
+	}
+}
+
+// next waits for the next request on ch; once ctx has ended, it takes
+// one only if it is waiting, and reports false when none is.
+func next(ctx context.Context, ch <-chan *ingestReq) (*ingestReq, bool) {
+	select {
+	case r := <-ch:
+		return r, true
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-ch:
+		return r, true
+	default:
+		return nil, false
 	}
 }
 

@@ -23,7 +23,7 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	j := e.intake.Load()
+	j := e.journal.Load()
 	if j == nil {
 		_, err := e.Submit(ctx, events)
 		return err
@@ -49,7 +49,6 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 		return err
 	}
 	req.seqs = []uint64{seq}
-	e.backlog(1)
 	// The journal holds at most journalPending records of this run
 	// unapplied, as many as the channel holds: this waits, if at all,
 	// for the gatherer to take records an earlier run left.
@@ -59,27 +58,16 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 
 // gatherLoop hands journaled requests to the committers, gathered: all
 // that come within IntakeLinger of the first, up to MaxBatch events and
-// gatherRecords records. Once
-// ctx ends it hands over what is left, then returns.
+// gatherRecords records. Once ctx ends it hands over what is left, then
+// returns.
 func (e *Engine) gatherLoop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	<-timer.C
 	for {
-		var g *ingestReq
-		select {
-		case g = <-e.journalCh:
-		case <-ctx.Done():
-			for {
-				select {
-				case r := <-e.journalCh:
-					e.ingestCh <- r
-				default:
-					return
-				}
-			}
+		g, ok := next(ctx, e.journalCh)
+		if !ok {
+			return
 		}
-		timer.Reset(e.o.IntakeLinger)
 		g = &ingestReq{batch: slices.Clip(g.batch), seqs: g.seqs, parts: []*ingestReq{g}, done: make(chan struct{})}
+		linger := time.NewTimer(e.o.IntakeLinger)
 	gather:
 		for len(g.batch) < e.o.MaxBatch && len(g.seqs) < gatherRecords {
 			select {
@@ -87,18 +75,13 @@ func (e *Engine) gatherLoop(ctx context.Context) {
 				g.batch = append(g.batch, r.batch...)
 				g.seqs = append(slices.Clip(g.seqs), r.seqs...)
 				g.parts = append(g.parts, r)
-			case <-timer.C:
+			case <-linger.C:
 				break gather
 			case <-ctx.Done():
 				break gather
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		linger.Stop()
 		e.ingestCh <- g
 	}
 }
@@ -133,17 +116,14 @@ func (e *Engine) openJournal(ctx context.Context) *journal.Journal {
 	}
 	if len(left) > 0 {
 		e.log.Info("intake journal: taking in what an earlier run acknowledged", "records", len(left))
-		e.backlog(int64(len(left)))
 		go e.replay(ctx, j, left)
 	}
 	return j
 }
 
 // replay hands the records an earlier process left to the committers.
-// They count in the backlog from the start (openJournal), so that Busy
-// and IntakeBacklog say so before this goroutine has run.
 func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.Record) {
-	for i, rec := range left {
+	for _, rec := range left {
 		events, encoded, err := decodeRecord(rec.Data)
 		var req *ingestReq
 		if err == nil {
@@ -160,14 +140,12 @@ func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.
 			// it in; it goes with its segment.
 			e.log.Error("intake journal: a record that cannot be taken in was skipped", "err", err)
 			j.Applied(rec.Seq)
-			e.backlog(-1)
 			continue
 		}
 		req.seqs = []uint64{rec.Seq}
 		select {
 		case e.journalCh <- req:
 		case <-ctx.Done():
-			e.backlog(-int64(len(left) - i))
 			return // left in the journal for the next run
 		}
 	}
@@ -177,44 +155,29 @@ func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.
 // or tried again a little later. An event the store refuses as malformed
 // would be refused forever, so it is logged and dropped.
 func (e *Engine) journaled(ctx context.Context, r *ingestReq) {
-	j := e.journal
+	j := e.journal.Load()
 	var bad *core.BadInput
-	n := int64(len(r.seqs))
 	switch {
 	case r.err == nil:
 		for _, seq := range r.seqs {
 			j.Applied(seq)
 		}
-		e.backlog(-n)
-	case errors.As(r.err, &bad) && n == 1:
+	case errors.As(r.err, &bad) && len(r.seqs) == 1:
 		e.log.Error("intake journal: the store refused an acknowledged event; dropped", "err", r.err)
 		j.Applied(r.seqs[0])
-		e.backlog(-1)
 	case ctx.Err() != nil:
 		// Stopping: the next run takes them from the journal.
-		e.backlog(-n)
 	default:
-		e.log.Warn("intake journal: the store could not take in acknowledged events; trying again", "records", n, "err", r.err)
+		e.log.Warn("intake journal: the store could not take in acknowledged events; trying again", "records", len(r.seqs), "err", r.err)
 		go func() {
-			clock.Sleep(ctx, time.Second)
-			if ctx.Err() != nil {
-				e.backlog(-n) // the next run takes them from the journal
-				return
+			if !clock.Sleep(ctx, time.Second) {
+				return // the next run takes them from the journal
 			}
 			// One by one: a malformed one among them fails alone.
 			for _, one := range r.split() {
 				e.ingestCh <- one
 			}
 		}()
-	}
-}
-
-// backlog counts journaled requests handed to the committers (n > 0) or
-// settled (n < 0).
-func (e *Engine) backlog(n int64) {
-	e.unapplied.Add(n)
-	if e.m != nil {
-		e.m.IntakeBacklog.Add(float64(n))
 	}
 }
 

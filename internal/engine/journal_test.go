@@ -58,26 +58,7 @@ func (s *ingestCounter) IngestClaim(ctx context.Context, batch []core.Ingest, ow
 func (w *world) journaling(t *testing.T, dir string, st core.Store) (*Engine, func()) {
 	t.Helper()
 	eng := w.newEngine(t, Options{Store: st, Journal: dir, Metrics: NewMetrics(prometheus.NewRegistry(), w.st)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		if err := eng.Run(ctx); err != nil {
-			t.Error(err)
-		}
-		close(done)
-	}()
-	var once atomic.Bool
-	stop := func() {
-		if once.CompareAndSwap(false, true) {
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	for eng.intake.Load() == nil {
-		time.Sleep(time.Millisecond)
-	}
-	return eng, stop
+	return eng, run(t, eng)
 }
 
 func closedTicket(w *world, i int) core.Event {
@@ -230,8 +211,8 @@ func TestAccept_WithoutAJournalTheStoreHasThemOnReturn(t *testing.T) {
 	w := newWorld(t, defaults(t))
 	dir := filepath.Join(t.TempDir(), "intake")
 	first, _ := w.journaling(t, dir, w.st)
-	second, _ := w.journaling2(t, dir)
-	if second.intake.Load() != nil || first.intake.Load() == nil {
+	second, _ := w.journaling(t, dir, w.st) // the folder's lock is the first's
+	if second.journal.Load() != nil || first.journal.Load() == nil {
 		t.Fatal("two engines hold one journal")
 	}
 	ev := closedTicket(w, 1)
@@ -239,21 +220,6 @@ func TestAccept_WithoutAJournalTheStoreHasThemOnReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEvents(t, w.st, []core.Event{ev})
-}
-
-// journaling2 starts a second engine on the same journal folder, which it
-// cannot have.
-func (w *world) journaling2(t *testing.T, dir string) (*Engine, func()) {
-	t.Helper()
-	eng := w.newEngine(t, Options{Journal: dir})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for !eng.committing.Load() {
-		time.Sleep(time.Millisecond)
-	}
-	return eng, cancel
 }
 
 func TestRecord_RoundTrip(t *testing.T) {

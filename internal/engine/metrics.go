@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,9 +22,9 @@ type Metrics struct {
 	PlanErrors    prometheus.Counter
 	ReconcileTime prometheus.Histogram
 	IngestBatch   prometheus.Histogram
-	// IntakeBacklog is the webhook events acknowledged (in the intake
-	// journal) and not yet in the store.
-	IntakeBacklog prometheus.Gauge
+	// IntakeBacklog reads Engine.IntakeBacklog at scrape time.
+	IntakeBacklog prometheus.GaugeFunc
+	backlog       atomic.Pointer[func() int] // set by the engine (New)
 }
 
 // NewMetrics creates the series and registers them, with a collector that
@@ -48,9 +49,14 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 			Help: "Time to reconcile one case, actions included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		IngestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liaison_ingest_batch_events",
 			Help: "Events per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
-		IntakeBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liaison_intake_backlog",
-			Help: "Webhooks acknowledged (in the intake journal) and not yet taken in by the store."}),
 	}
+	m.IntakeBacklog = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liaison_intake_backlog",
+		Help: "Webhooks acknowledged (in the intake journal) and not yet taken in by the store."}, func() float64 {
+		if f := m.backlog.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Actions, m.Conflicts,
 		m.PlanErrors, m.ReconcileTime, m.IngestBatch, m.IntakeBacklog, &storeCollector{st: st})
 	return m

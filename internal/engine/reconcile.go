@@ -650,11 +650,16 @@ func (e *Engine) Drain(ctx context.Context) (int, error) {
 
 // Busy reports how much work is under way: cases being reconciled, and
 // acknowledged webhooks that the store has not taken in yet.
-func (e *Engine) Busy() int { return int(e.busy.Load() + e.unapplied.Load()) }
+func (e *Engine) Busy() int { return int(e.busy.Load()) + e.IntakeBacklog() }
 
 // IntakeBacklog reports how many acknowledged webhooks the store has not
-// taken in yet (held in the intake journal).
-func (e *Engine) IntakeBacklog() int { return int(e.unapplied.Load()) }
+// taken in yet: the records the intake journal holds unapplied.
+func (e *Engine) IntakeBacklog() int {
+	if j := e.journal.Load(); j != nil {
+		return j.Pending()
+	}
+	return 0
+}
 
 // candidateWindow bounds how far back a duplicate search looks, and
 // candidateTTL how long one read of the candidates serves every reconcile.

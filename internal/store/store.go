@@ -22,11 +22,11 @@
 // once, so a commit waits for its own sync and not also for the one
 // before it; concurrent writes share one commit (group commit), and a
 // commit that a running sync already covers waits for that one. A failed
-// fsync fails every later write. The bookkeeping whose loss in a power failure only repeats
-// work — ClaimCases, ReleaseCase, Fail, Lease, SetCursor, Prune — commits
-// without waiting for the disk (on SQLite, not synced; PostgreSQL's
-// synchronous_commit=off): a crash may lose such a commit whole, never
-// part of it, and a process kill loses nothing.
+// fsync fails every later write. The bookkeeping whose loss in a power
+// failure only repeats work — ClaimCases, ReleaseCase, Fail, Lease,
+// SetCursor, Prune — commits without waiting for the disk (on SQLite, not
+// synced; PostgreSQL's synchronous_commit=off): a crash may lose such a
+// commit whole, never part of it, and a process kill loses nothing.
 //
 // Consistency of cases: a case is a connected component of the link graph.
 // The writes that can join or split cases (Ingest, and Complete when it
