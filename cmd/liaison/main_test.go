@@ -34,3 +34,19 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestProcs(t *testing.T) {
+	for _, tc := range []struct {
+		env       string
+		def, want int
+	}{
+		{"", 2, 4},
+		{"", 1, 2},
+		{"3", 3, 3}, // the admin's choice stands
+		{"1", 1, 1},
+	} {
+		if got := procs(tc.env, tc.def); got != tc.want {
+			t.Errorf("procs(%q, %d) = %d, want %d", tc.env, tc.def, got, tc.want)
+		}
+	}
+}

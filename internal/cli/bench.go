@@ -55,8 +55,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (every webhook fsynced before its answer), load generator in-process, %d CPUs, %s\n",
-		runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(e.stdout, "liaison bench: sandbox daemon on SQLite (every webhook fsynced before its answer), load generator in-process, %d CPUs, GOMAXPROCS %d, %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	r, err := loadtest.Run(ctx, loadtest.Options{Dir: *dir, Paced: *paced, IngestN: *n, ReconcileN: *cases, Concurrency: *conc})
 	if err != nil {
 		return err
