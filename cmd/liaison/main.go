@@ -21,15 +21,12 @@ func main() {
 // The daemon spends much of its time in blocking system calls: the fsyncs
 // of the intake journal and of SQLite's log, and SQLite's reads and
 // writes. A goroutine in a system call keeps its processor until the
-// runtime's monitor hands it over, and on a 2-CPU machine one fsync then
-// leaves half the processors to everything else: the webhook answers, the
-// committers and the workers wait in the run queue. With twice as many,
-// in 15 alternating pairs of `liaison bench` on 2 CPUs, intake beside
-// reconciling rose by about a fifth in every pair, the scheduler's p99
-// wait fell from about 0.9 ms to 0.5–0.65 ms, and the acknowledgement p99
-// fell at the median from 3.9 to 2.8 ms. (Setting it stops the runtime
-// from following a later change of the container's CPU limit; a restart
-// picks that up.)
+// runtime's monitor hands it over, so on a 2-CPU machine one fsync left
+// half the processors to the webhook answers, the committers and the
+// workers (README, Performance: intake beside reconciling rose by about a
+// quarter, the acknowledgement p99 fell by about a quarter). Setting it
+// stops the runtime from following a later change of the container's CPU
+// limit; a restart picks that up.
 func procs(env string, def int) int {
 	if env != "" {
 		return def // the runtime already took the admin's value
