@@ -288,6 +288,7 @@ type workRow struct {
 	caseID, due, gen    int64
 	claimedBy           string
 	claimedUntil, clGen int64
+	heldUntil           int64 // another owner's lease, from a join (see join)
 	exists              bool
 }
 
@@ -295,8 +296,8 @@ func (w workRow) claimed(now int64) bool { return w.exists && w.claimedUntil > n
 
 func (g *graph) work(ctx context.Context, c int64) (workRow, error) {
 	w := workRow{caseID: c}
-	err := g.q.queryRow(ctx, `SELECT due_at, dirty_gen, claimed_by, claimed_until, claimed_gen FROM work WHERE case_id = $1`+g.s.be.forUpdate(), c).
-		Scan(&w.due, &w.gen, &w.claimedBy, &w.claimedUntil, &w.clGen)
+	err := g.q.queryRow(ctx, `SELECT due_at, dirty_gen, claimed_by, claimed_until, claimed_gen, held_until FROM work WHERE case_id = $1`+g.s.be.forUpdate(), c).
+		Scan(&w.due, &w.gen, &w.claimedBy, &w.claimedUntil, &w.clGen, &w.heldUntil)
 	if isNoRows(err) {
 		return w, nil
 	}
@@ -308,10 +309,10 @@ func (g *graph) work(ctx context.Context, c int64) (workRow, error) {
 }
 
 func (g *graph) putWork(ctx context.Context, w workRow) error {
-	_, err := g.q.exec(ctx, `INSERT INTO work (case_id, due_at, dirty_gen, claimed_by, claimed_until, claimed_gen) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := g.q.exec(ctx, `INSERT INTO work (case_id, due_at, dirty_gen, claimed_by, claimed_until, claimed_gen, held_until) VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (case_id) DO UPDATE SET due_at = excluded.due_at, dirty_gen = excluded.dirty_gen,
-claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until, claimed_gen = excluded.claimed_gen`,
-		w.caseID, w.due, w.gen, w.claimedBy, w.claimedUntil, w.clGen)
+claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until, claimed_gen = excluded.claimed_gen, held_until = excluded.held_until`,
+		w.caseID, w.due, w.gen, w.claimedBy, w.claimedUntil, w.clGen, w.heldUntil)
 	if err != nil {
 		return fmt.Errorf("store: write work row of case %d: %w", w.caseID, err)
 	}
@@ -380,13 +381,25 @@ ON CONFLICT (old_id) DO UPDATE SET new_id = excluded.new_id`, gone, keep); err !
 		}
 		switch ck, cg := wk.claimed(g.now), wg.claimed(g.now); {
 		case ck && cg && wk.claimedBy != wg.claimedBy:
-			m.claimedUntil = max(wk.claimedUntil, wg.claimedUntil)
+			// Two owners, each of whom may be acting on the records it
+			// loaded: the one whose lease ends later keeps the claim, and
+			// the other's lease is held beside it. The keeper's release
+			// then leaves the case to no one until the held lease is over
+			// too, not until the keeper's own would have been (after a
+			// crash, the earlier lease is often a dead worker's).
+			later, earlier := wk, wg
+			if wg.claimedUntil > wk.claimedUntil {
+				later, earlier = wg, wk
+			}
+			m.claimedBy, m.claimedUntil, m.clGen = later.claimedBy, later.claimedUntil, later.clGen
+			m.heldUntil = max(earlier.claimedUntil, wk.heldUntil, wg.heldUntil)
 		case ck && cg:
 			m.claimedBy, m.claimedUntil, m.clGen = wk.claimedBy, max(wk.claimedUntil, wg.claimedUntil), min(wk.clGen, wg.clGen)
+			m.heldUntil = max(wk.heldUntil, wg.heldUntil)
 		case ck:
-			m.claimedBy, m.claimedUntil, m.clGen = wk.claimedBy, wk.claimedUntil, wk.clGen
+			m.claimedBy, m.claimedUntil, m.clGen, m.heldUntil = wk.claimedBy, wk.claimedUntil, wk.clGen, wk.heldUntil
 		case cg:
-			m.claimedBy, m.claimedUntil, m.clGen = wg.claimedBy, wg.claimedUntil, wg.clGen
+			m.claimedBy, m.claimedUntil, m.clGen, m.heldUntil = wg.claimedBy, wg.claimedUntil, wg.clGen, wg.heldUntil
 		}
 		// clGen <= gen here, and finish marks keep dirty again, so a
 		// kept claim's release finds the case dirty and requeues it.

@@ -14,6 +14,8 @@ import (
 // The work queue holds one row per dirty case: due_at (when it may be
 // claimed), dirty_gen (bumped by every mark), and the claim (claimed_by,
 // claimed_until, and claimed_gen, the dirty_gen seen at claim time).
+// held_until is another owner's lease that a join put beside the claim: a
+// release hands the case to no one until then (see graph.join).
 //
 // A row is claimable when it is due and not under a live claim. Claiming
 // leaves due_at as it was (in the past), so a claim whose worker died
@@ -129,16 +131,18 @@ func (s *Store) release(ctx context.Context, q querier, r core.Release, owner st
 	due := unixNano(r.RetryAt)
 	switch {
 	case gen > clGen:
-		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0 WHERE case_id = $1`, c)
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = held_until, held_until = 0 WHERE case_id = $1`, c)
 	case due == 0:
 		// A case with actions pending stays queued, due when the first
 		// may be tried, whatever its releaser saw: a join can hand one
 		// case to two workers of one owner, and the other may have
 		// enqueued since. Only a queued case is sure to be taken up
 		// again after a crash.
+		// A case holding another owner's lease stays queued until that
+		// lease is over, for the records that owner may still act on.
 		var n int64
-		n, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1
-AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $1 AND state = 'pending')`, c)
+		n, err = q.exec(ctx, `DELETE FROM work WHERE case_id = $1 AND held_until <= $2
+AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $1 AND state = 'pending')`, c, s.now())
 		if err != nil || n > 0 {
 			break
 		}
@@ -147,7 +151,7 @@ AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $1 AND state = 'pending')`,
 		}
 		fallthrough
 	default:
-		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, due_at = $2 WHERE case_id = $1`, c, due)
+		_, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = held_until, held_until = 0, due_at = $2 WHERE case_id = $1`, c, due)
 	}
 	if err != nil {
 		return fmt.Errorf("store: release case %d: %w", c, err)
