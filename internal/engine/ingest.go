@@ -32,7 +32,7 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 	if len(events) == 0 {
 		return nil, nil
 	}
-	req, err := e.prepare(events)
+	req, err := e.prepare(events, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +62,10 @@ func (e *Engine) Submit(ctx context.Context, events []core.Event) ([]bool, error
 
 // prepare checks events and finds the links their text states, for an
 // ingest request. One malformed event must not fail the others it would
-// share a commit with: it is refused here, with its own request.
-func (e *Engine) prepare(events []core.Event) (*ingestReq, error) {
+// share a commit with: it is refused here, with its own request. encoded
+// is each event's JSON where the caller has it (the intake journal's), or
+// nil.
+func (e *Engine) prepare(events []core.Event, encoded [][]byte) (*ingestReq, error) {
 	for i, ev := range events {
 		if ev.Source == "" || ev.DeliveryID == "" || ev.Item.Ref.System == "" || ev.Item.Ref.ID == "" || !ev.Item.Ref.Kind.Known() {
 			return nil, core.Malformed("event %d of %d: source, delivery id and a complete ref are required (source %q, ref %q)",
@@ -74,6 +76,9 @@ func (e *Engine) prepare(events []core.Event) (*ingestReq, error) {
 	req := &ingestReq{batch: make([]core.Ingest, len(events)), done: make(chan struct{})}
 	for i, ev := range events {
 		in := core.Ingest{Event: ev}
+		if encoded != nil {
+			in.Encoded = encoded[i]
+		}
 		// Only a snapshot that carries text can say which keys it mentions;
 		// a comment-only event leaves the discovered links as they are.
 		if hasText(&ev.Item) {

@@ -28,16 +28,13 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 		_, err := e.Submit(ctx, events)
 		return err
 	}
-	req, err := e.prepare(events)
-	if err != nil {
-		return err
-	}
 	rec, encoded, err := encodeRecord(events)
 	if err != nil {
 		return err
 	}
-	for i := range req.batch {
-		req.batch[i].Encoded = encoded[i]
+	req, err := e.prepare(events, encoded)
+	if err != nil {
+		return err
 	}
 	seq, err := j.Append(ctx, rec)
 	if errors.Is(err, journal.ErrClosed) {
@@ -127,12 +124,7 @@ func (e *Engine) replay(ctx context.Context, j *journal.Journal, left []journal.
 		events, encoded, err := decodeRecord(rec.Data)
 		var req *ingestReq
 		if err == nil {
-			req, err = e.prepare(events)
-		}
-		if err == nil {
-			for i := range req.batch {
-				req.batch[i].Encoded = encoded[i]
-			}
+			req, err = e.prepare(events, encoded)
 		}
 		if err != nil {
 			// Its checksum matched, so the journal is not torn: this is a

@@ -89,6 +89,19 @@ func segments(t *testing.T, dir string) []string {
 	return m
 }
 
+// wantTakenInAndStopped waits until the store has evs, stops the engine,
+// and checks that the stop left no journal segment: everything in it was
+// in the store.
+func wantTakenInAndStopped(t *testing.T, eng *Engine, stop func(), st *store.Store, dir string, evs []core.Event) {
+	t.Helper()
+	waitIntake(t, eng)
+	wantEvents(t, st, evs)
+	stop()
+	if left := segments(t, dir); len(left) != 0 {
+		t.Errorf("journal segments left after a clean stop with everything in the store: %q", left)
+	}
+}
+
 func wantEvents(t *testing.T, st *store.Store, evs []core.Event) {
 	t.Helper()
 	for _, ev := range evs {
@@ -114,12 +127,7 @@ func TestAccept_JournaledEventsReachTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitIntake(t, eng)
-	wantEvents(t, w.st, evs)
-	stop()
-	if left := segments(t, dir); len(left) != 0 {
-		t.Errorf("journal segments left after a clean stop with everything in the store: %q", left)
-	}
+	wantTakenInAndStopped(t, eng, stop, w.st, dir, evs)
 }
 
 // Journaled events that come within IntakeLinger of each other go to the
@@ -172,12 +180,7 @@ func TestRun_TakesInWhatAnEarlierRunAcknowledged(t *testing.T) {
 	j.Close() // as a kill leaves it: appended, never applied
 
 	eng, stop := w.journaling(t, dir, w.st)
-	waitIntake(t, eng)
-	wantEvents(t, w.st, evs)
-	stop()
-	if left := segments(t, dir); len(left) != 0 {
-		t.Errorf("journal segments left once their records are in the store: %q", left)
-	}
+	wantTakenInAndStopped(t, eng, stop, w.st, dir, evs)
 }
 
 // A store that refuses writes for a while loses nothing acknowledged: the

@@ -120,13 +120,13 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 				errs[i] = fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
 				continue
 			}
-			b, err := batch[i].Encoded, error(nil)
+			b := batch[i].Encoded
 			if b == nil {
-				b, err = json.Marshal(ev)
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
-				continue
+				var err error
+				if b, err = json.Marshal(ev); err != nil {
+					errs[i] = fmt.Errorf("store: encode event %q from %q: %w", ev.DeliveryID, ev.Source, err)
+					continue
+				}
 			}
 			raw, enc := encodeRaw(ev.Raw)
 			rows[i] = inboxRow{

@@ -162,15 +162,7 @@ var queueBehaviours = []behaviour{
 	}},
 
 	{"Claim_AJoinOfTwoClaimedCasesWaitsForBothLeases", func(f *fixture) {
-		f.ingest(event("zendesk", "z1", snap(ticket, "x", "open", at(0))))
-		f.ingest(event("jira", "j1", snap(dev, "y", "To Do", at(0))))
-		a, b := f.caseOf(ticket), f.caseOf(dev)
-		if got := f.claim("w1", 1); !slices.Equal(got, []core.CaseID{a}) {
-			f.t.Fatalf("w1 claimed %v, want %v", got, a)
-		}
-		f.wantDue("w2", b)
-		f.ingest(event("zendesk", "z2", snap(ticket, "x", "open", at(time.Minute)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
-		id := f.sameCase(ticket, dev)
+		a, b, id := f.joinTwoClaims(0)
 		f.release(a, "w1", time.Time{})
 		f.release(b, "w2", time.Time{})
 		f.wantDue("w3")
@@ -182,16 +174,7 @@ var queueBehaviours = []behaviour{
 		// As after a crash: w1's claim is a dead worker's, still running;
 		// w2 claimed the other case later, and finished. The joined case
 		// waits for w1's lease, not for w2's.
-		f.ingest(event("zendesk", "z1", snap(ticket, "x", "open", at(0))))
-		f.ingest(event("jira", "j1", snap(dev, "y", "To Do", at(0))))
-		a, b := f.caseOf(ticket), f.caseOf(dev)
-		if got := f.claim("w1", 1); !slices.Equal(got, []core.CaseID{a}) {
-			f.t.Fatalf("w1 claimed %v, want %v", got, a)
-		}
-		f.clock.Advance(30 * time.Second)
-		f.wantDue("w2", b)
-		f.ingest(event("zendesk", "z2", snap(ticket, "x", "open", at(time.Minute)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
-		id := f.sameCase(ticket, dev)
+		_, b, id := f.joinTwoClaims(30 * time.Second)
 		f.clock.Advance(31 * time.Second) // w1's lease is over, w2's is not
 		f.wantDue("w3")
 		f.release(b, "w2", time.Time{})
@@ -199,16 +182,7 @@ var queueBehaviours = []behaviour{
 	}},
 
 	{"Claim_AJoinOfTwoClaimsWaitsForTheEarlierLeaseAfterTheLaterOwnerReleased", func(f *fixture) {
-		f.ingest(event("zendesk", "z1", snap(ticket, "x", "open", at(0))))
-		f.ingest(event("jira", "j1", snap(dev, "y", "To Do", at(0))))
-		a, b := f.caseOf(ticket), f.caseOf(dev)
-		if got := f.claim("w1", 1); !slices.Equal(got, []core.CaseID{a}) {
-			f.t.Fatalf("w1 claimed %v, want %v", got, a)
-		}
-		f.clock.Advance(30 * time.Second)
-		f.wantDue("w2", b)
-		f.ingest(event("zendesk", "z2", snap(ticket, "x", "open", at(time.Minute)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
-		id := f.sameCase(ticket, dev)
+		_, b, id := f.joinTwoClaims(30 * time.Second)
 		// w1 may still be working on the ticket it loaded.
 		f.release(b, "w2", time.Time{})
 		f.wantDue("w3")
@@ -220,16 +194,7 @@ var queueBehaviours = []behaviour{
 		// w2 loads the joined case after the join, so its release finds
 		// nothing new; the row must still hold w1's lease, or the next
 		// mark would hand the ticket w1 loaded to a third worker.
-		f.ingest(event("zendesk", "z1", snap(ticket, "x", "open", at(0))))
-		f.ingest(event("jira", "j1", snap(dev, "y", "To Do", at(0))))
-		a := f.caseOf(ticket)
-		if got := f.claim("w1", 1); !slices.Equal(got, []core.CaseID{a}) {
-			f.t.Fatalf("w1 claimed %v, want %v", got, a)
-		}
-		f.clock.Advance(30 * time.Second)
-		f.wantDue("w2", f.caseOf(dev))
-		f.ingest(event("zendesk", "z2", snap(ticket, "x", "open", at(time.Minute)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
-		id := f.sameCase(ticket, dev)
+		_, _, id := f.joinTwoClaims(30 * time.Second)
 		if err := f.s.ReleaseCases(f.ctx, "w2", []core.Release{{Case: id, Seen: f.load(id).Marks}}); err != nil {
 			f.t.Fatal(err)
 		}

@@ -300,6 +300,23 @@ func CheckCases(t testing.TB, s core.Store, rs ...core.Ref) {
 	}
 }
 
+// joinTwoClaims gives the ticket and the dev ticket a case each, claimed
+// by w1 and, stagger later, by w2 (leases of a minute), then links them:
+// the two claimed cases a and b join into id.
+func (f *fixture) joinTwoClaims(stagger time.Duration) (a, b, id core.CaseID) {
+	f.t.Helper()
+	f.ingest(event("zendesk", "z1", snap(ticket, "x", "open", at(0))))
+	f.ingest(event("jira", "j1", snap(dev, "y", "To Do", at(0))))
+	a, b = f.caseOf(ticket), f.caseOf(dev)
+	if got := f.claim("w1", 1); !slices.Equal(got, []core.CaseID{a}) {
+		f.t.Fatalf("w1 claimed %v, want %v", got, a)
+	}
+	f.clock.Advance(stagger)
+	f.wantDue("w2", b)
+	f.ingest(event("zendesk", "z2", snap(ticket, "x", "open", at(time.Minute)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
+	return a, b, f.sameCase(ticket, dev)
+}
+
 func (f *fixture) wantDue(owner string, want ...core.CaseID) {
 	f.t.Helper()
 	got := f.claim(owner, 100)
