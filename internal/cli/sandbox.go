@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
@@ -66,7 +68,9 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	return stop()
 }
 
+// interactive says whether standard input is a terminal. /dev/null is a
+// character device too, and CI, nohup and systemd give it to the daemon:
+// only a terminal keeps the sandbox serving.
 func interactive() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return isatty.IsTerminal(os.Stdin.Fd())
 }

@@ -284,6 +284,9 @@ func listen(o Options) (net.Listener, error) {
 // earlier run left there: the story replays the same deliveries, which
 // that database would take for duplicates.
 func freshDB(dir string, log *slog.Logger) (string, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("sandbox: %q is not a folder (--dir names where the database goes)", dir)
+	}
 	path := filepath.Join(dir, "liaison-sandbox.db")
 	if _, err := os.Stat(path); err == nil {
 		log.Info("starting from an empty database; removing the previous run's", "path", path)

@@ -194,11 +194,17 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		opt(&ws)
 	}
 	w = &World{log: o.Log, done: make(chan error, 1), Repo: "acme/app"}
+	// The error returns below set w to nil; the services close through
+	// this copy.
+	started := w
 	defer func() {
 		if err != nil {
-			w.closeServices()
+			started.closeServices()
 		}
 	}()
+	if w.DBPath, err = freshDB(o.Dir, o.Log); err != nil {
+		return nil, err
+	}
 	secrets := map[string]string{}
 	for _, k := range []string{envJiraToken, envJiraSecret, envGitHubToken, envGitHubSecret, envZendeskToken, envZendeskSecret, envIMAPPassword} {
 		secrets[k] = randomSecret()
@@ -253,10 +259,6 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		return nil, err
 	}
 
-	if w.DBPath, err = freshDB(o.Dir, o.Log); err != nil {
-		ln.Close()
-		return nil, err
-	}
 	imapPort := w.IMAP.Port()
 	if ws.imap != nil {
 		imapPort = ws.imap.port
