@@ -156,7 +156,7 @@ func New(s core.Setup) (core.Connector, error) {
 	if clock == nil {
 		clock = core.SystemClock{}
 	}
-	c := &Connector{name: s.Name, cfg: st, log: log.With("connector", "imap", "instance", s.Name), clock: clock}
+	c := &Connector{name: s.Name, cfg: st, log: log, clock: clock} // the daemon names the connector in log
 	c.loop = newLoopBreaker(st.LoopThreshold, st.loopWindow, func(sender string, n int) {
 		loopTrips.WithLabelValues(c.name).Inc()
 		c.log.Warn("loop breaker tripped: sender gets no automatic mail", "sender", sender, "mails", n, "window", st.loopWindow)

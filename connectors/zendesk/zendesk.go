@@ -180,7 +180,7 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 	c := &Connector{
 		name:      s.Name,
 		cfg:       cfg,
-		log:       s.Log.With("connector", "zendesk", "instance", s.Name),
+		log:       s.Log, // the daemon names the connector
 		clock:     s.Clock,
 		maxSkew:   durOr(cfg.MaxSkew, DefaultMaxSkew),
 		poll:      durOr(cfg.PollInterval, DefaultPollInterval),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler), IdleWait: 10 * time.Millisecond})
+	var logs lockedBuffer
+	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(&logs, nil)), IdleWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +31,11 @@ func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 	}
 	if err := w.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Count(line, " connector=") > 1 {
+			t.Errorf("a log line names its connector twice: %s", line)
+		}
 	}
 	ticket := "zendesk/customer_ticket/" + strconv.FormatInt(out.TicketID, 10)
 	var buf bytes.Buffer
@@ -104,4 +111,22 @@ func TestMain_UsageAndUnknownCommand(t *testing.T) {
 	if code := Main([]string{"links"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: liaison links") {
 		t.Fatalf("links without a ref: %d %q", code, errb.String())
 	}
+}
+
+// lockedBuffer collects the daemon's log lines from its goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
