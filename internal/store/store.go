@@ -12,6 +12,7 @@
 //	sqlite://data/liaison.db       a file, relative to the working directory
 //	sqlite:///var/lib/liaison.db   an absolute path
 //	sqlite::memory:                a private in-memory database (tests, simulate)
+//	data/liaison.db                a bare path is a SQLite file too
 //	postgres://user@host/db?...    PostgreSQL (also postgresql://)
 //
 // Durability: when Ingest, Enqueue, Complete, Replay, MarkDirty or
@@ -120,10 +121,16 @@ func open(ctx context.Context, dsn string, opts Options, schema fs.FS) (*Store, 
 			schema = postgresMigrations
 		}
 		be, err = openPostgres(ctx, dsn, opts, schema)
+	case dsn != "" && !strings.Contains(dsn, "://"):
+		// A bare path, as people type it: liaison.db, /var/lib/liaison.db.
+		if schema == nil {
+			schema = sqliteMigrations
+		}
+		be, err = openSQLite(ctx, dsn, opts, schema)
 	default:
 		// The DSN may hold a password: name only its scheme.
 		scheme, _, _ := strings.Cut(dsn, ":")
-		return nil, fmt.Errorf("store: unknown dsn scheme %q (want sqlite:// or postgres://)", scheme)
+		return nil, fmt.Errorf("store: unknown dsn scheme %q (want a SQLite file path, sqlite://path or postgres://…)", scheme)
 	}
 	if err != nil {
 		return nil, err

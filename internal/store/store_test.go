@@ -45,7 +45,8 @@ func TestOpen_DSNForms(t *testing.T) {
 		{dsn: "sqlite://", wantErr: "names no file"},
 		{dsn: "sqlite://x.db?_pragma=foo", wantErr: "no query parameters"},
 		{dsn: "mysql://root:hunter2@db/liaison", wantErr: `unknown dsn scheme "mysql"`},
-		{dsn: "liaison.db", wantErr: "unknown dsn scheme"},
+		{dsn: "liaison.db", file: filepath.Join(dir, "liaison.db")},
+		{dsn: filepath.Join(dir, "bare-abs.db"), file: filepath.Join(dir, "bare-abs.db")},
 	} {
 		t.Run(c.dsn, func(t *testing.T) {
 			s, err := Open(context.Background(), c.dsn, Options{})
