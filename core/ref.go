@@ -52,11 +52,11 @@ func (r Ref) IsZero() bool { return r == Ref{} }
 func ParseRef(s string) (Ref, error) {
 	sys, rest, ok := strings.Cut(s, "/")
 	if !ok || sys == "" {
-		return Ref{}, fmt.Errorf("ref %q: want system/kind/id", s)
+		return Ref{}, fmt.Errorf("ref %q: want system/kind/id, e.g. jira/dev_ticket/KBOT-1", s)
 	}
 	kind, id, ok := strings.Cut(rest, "/")
 	if !ok || id == "" {
-		return Ref{}, fmt.Errorf("ref %q: want system/kind/id", s)
+		return Ref{}, fmt.Errorf("ref %q: want system/kind/id, e.g. jira/dev_ticket/KBOT-1", s)
 	}
 	if !Kind(kind).Known() {
 		return Ref{}, fmt.Errorf("ref %q: unknown kind %q (known: %s)", s, kind, joinKinds())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -27,12 +28,13 @@ func openRecord(ctx context.Context, e *env, name string, args []string) (*store
 	if len(rest) != 1 {
 		return nil, nil, errUsage
 	}
-	ref, err := core.ParseRef(rest[0])
+	st, err := openStore(ctx, *cfg, *dsn)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, *cfg, *dsn)
+	ref, err := resolveRef(ctx, st, rest[0])
 	if err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	it, err := st.Item(ctx, ref)
@@ -44,6 +46,48 @@ func openRecord(ctx context.Context, e *env, name string, args []string) (*store
 		return nil, nil, err
 	}
 	return st, it, nil
+}
+
+// resolveRef reads a record's name as an admin types it: the full
+// system/kind/id, or a short form the store can pin down: an id alone
+// (KBOT-1, 4521), a pull request's URL or repo#n, a Message-ID.
+func resolveRef(ctx context.Context, st *store.Store, s string) (core.Ref, error) {
+	if ref, err := core.ParseRef(s); err == nil {
+		return ref, nil
+	}
+	id := shortID(s)
+	refs, err := st.RefsWithID(ctx, id)
+	if err != nil {
+		return core.Ref{}, err
+	}
+	switch len(refs) {
+	case 1:
+		return refs[0], nil
+	case 0:
+		return core.Ref{}, &exitError{code: 1, msg: fmt.Sprintf("%q is not known to this gateway: no record has the id %q "+
+			"(name a record as system/kind/id, e.g. jira/dev_ticket/KBOT-1, or by its id alone: KBOT-1, 4521, acme/app#12)", s, id)}
+	default:
+		names := make([]string, len(refs))
+		for i, r := range refs {
+			names[i] = r.String()
+		}
+		return core.Ref{}, &exitError{code: 2, msg: fmt.Sprintf("%q names %d records; say which: %s", s, len(refs), strings.Join(names, ", "))}
+	}
+}
+
+// shortID is the record id a short form stands for: a GitHub pull
+// request's URL becomes owner/repo#n, a Message-ID loses its brackets.
+func shortID(s string) string {
+	s = strings.TrimSpace(s)
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		if parts := strings.Split(strings.Trim(u.Path, "/"), "/"); len(parts) == 4 && (parts[2] == "pull" || parts[2] == "pulls") {
+			return parts[0] + "/" + parts[1] + "#" + parts[3]
+		}
+	}
+	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 func links(ctx context.Context, e *env, args []string) error {

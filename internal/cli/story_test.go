@@ -65,6 +65,29 @@ func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 			t.Errorf("why output lacks %q:\n%s", want, buf.String())
 		}
 	}
+
+	// The short forms an admin types name the same records.
+	dev := "jira/dev_ticket/" + out.IssueKey
+	pr := "github/pull_request/acme/app#" + strconv.Itoa(out.PR)
+	for short, want := range map[string]string{
+		out.IssueKey:                                               dev,
+		strconv.FormatInt(out.TicketID, 10):                        ticket,
+		"acme/app#" + strconv.Itoa(out.PR):                         pr,
+		"https://github.com/acme/app/pull/" + strconv.Itoa(out.PR): pr,
+	} {
+		buf.Reset()
+		if err := why(ctx, e, []string{"--store", w.DBPath, short}); err != nil {
+			t.Errorf("why %s: %v", short, err)
+			continue
+		}
+		if !strings.HasPrefix(buf.String(), want+"  ") {
+			t.Errorf("why %s names %q, want %s", short, strings.SplitN(buf.String(), "\n", 2)[0], want)
+		}
+	}
+	err = why(ctx, e, []string{"--store", w.DBPath, "NOPE-9"})
+	if err == nil || !strings.Contains(err.Error(), `no record has the id "NOPE-9"`) || !strings.Contains(err.Error(), "jira/dev_ticket/KBOT-1") {
+		t.Errorf("an unknown short form: %v; want a hint with an example", err)
+	}
 }
 
 // TestStandIns_StoryCompletes plays the same story against the in-process

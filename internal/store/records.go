@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -74,6 +75,28 @@ func (s *Store) Refs(ctx context.Context, id core.CaseID) ([]core.Ref, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: refs of case %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// RefsWithID returns the records (placeholders too) whose id is id,
+// whatever their system and kind, for the CLI's short forms (KBOT-1, 4521).
+func (s *Store) RefsWithID(ctx context.Context, id string) ([]core.Ref, error) {
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(id)
+	var out []core.Ref
+	err := all(s.be.reader().query(ctx, `SELECT ref FROM items WHERE ref LIKE $1 ESCAPE '\' ORDER BY ref LIMIT 20`, "%/"+esc)).each(func(rs rows) error {
+		var ref string
+		if err := rs.Scan(&ref); err != nil {
+			return err
+		}
+		r, err := parseRef(ref)
+		if err == nil && r.ID == id {
+			out = append(out, r)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: records with id %q: %w", id, err)
 	}
 	return out, nil
 }
