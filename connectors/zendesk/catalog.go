@@ -3,6 +3,7 @@ package zendesk
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -21,7 +22,10 @@ type catalog struct {
 	formNames    map[int64]string
 	groups       map[string]int64
 	groupNames   map[int64]string
-	loaded       time.Time
+	// noForms says why the account has no ticket forms to list (a plan
+	// without them answers 403 or 404); nil when it has them.
+	noForms error
+	loaded  time.Time
 }
 
 type ticketField struct {
@@ -90,7 +94,13 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 		Active bool `json:"active"`
 	}
 	if err := c.list(ctx, "/ticket_forms.json", "ticket_forms", &forms); err != nil {
-		return nil, err
+		// Ticket forms come with some plans only. Without them a ticket
+		// has no form to read, and only a mapping that writes one needs
+		// them: CheckMappings names it.
+		if s := statusOf(err); s != http.StatusForbidden && s != http.StatusNotFound {
+			return nil, err
+		}
+		k.noForms = err
 	}
 	for _, f := range forms {
 		k.forms[strings.ToLower(f.Name)] = f.ID
@@ -241,7 +251,11 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 				add("group %q not found (%s)", value, where)
 			}
 		case "form":
-			if literal && k.forms[strings.ToLower(value)] == 0 {
+			switch {
+			case !literal:
+			case k.noForms != nil:
+				add("ticket form %q: this account has no ticket forms (a plan without them: %v) (%s)", value, k.noForms, where)
+			case k.forms[strings.ToLower(value)] == 0:
 				add("ticket form %q not found (%s)", value, where)
 			}
 		case "type":
@@ -318,7 +332,10 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 		missingField = true
 	}
 	for _, f := range c.cfg.Forms {
-		if k.forms[strings.ToLower(f)] == 0 {
+		switch {
+		case k.noForms != nil:
+			add("ticket form %q: this account has no ticket forms (a plan without them: %v) (config forms)", f, k.noForms)
+		case k.forms[strings.ToLower(f)] == 0:
 			add("ticket form %q not found (config forms)", f)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
@@ -152,6 +153,28 @@ func TestCheckMappings(t *testing.T) {
 	}
 	if tk, _ := e.zd.Ticket(mustAtoi(t, res.Created.ID)); tk.Group != "Escalations" || tk.Type != "problem" || tk.Form != "Bug report" {
 		t.Fatalf("create defaults not applied: %+v", tk)
+	}
+}
+
+// TestCheckMappings_PlanWithoutTicketForms: an account whose plan has no
+// ticket forms (403 on the list) starts with mappings that only read a
+// form, and a mapping that writes one is named with the reason.
+func TestCheckMappings_PlanWithoutTicketForms(t *testing.T) {
+	e := newEnv(t, nil, fake.WithoutTicketForms())
+	m := &core.Mappings{Systems: map[string]*core.SystemMap{"zendesk": {Name: "zendesk", Connector: "zendesk", Kinds: map[core.Kind]*core.KindMap{
+		core.CustomerTicket: {Statuses: map[string]core.Status{"new": core.StatusNew, "open": core.StatusOpen}},
+	}}}}
+	if err := e.c.CheckMappings(context.Background(), m); err != nil {
+		t.Fatalf("mappings that write no form refused on a plan without forms: %v", err)
+	}
+	m.Rules = []*core.Rule{{Name: "route-bugs", Pos: core.Pos{File: "rules.yaml", Line: 7, Col: 3}, Then: []*core.ActionSpec{
+		{Kind: core.SetFields, Pos: core.Pos{File: "rules.yaml", Line: 9, Col: 9}, Target: core.Selector{Kind: core.CustomerTicket},
+			Fields: map[string]*core.Text{"form": {Source: "Bug report"}}},
+	}}}
+	err := e.c.CheckMappings(context.Background(), m)
+	if err == nil || !strings.Contains(err.Error(), `ticket form "Bug report": this account has no ticket forms`) ||
+		!strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), `rule "route-bugs" at rules.yaml:9:9`) {
+		t.Fatalf("a form written on a plan without forms: %v; want the form, the reason and the rule", err)
 	}
 }
 

@@ -299,6 +299,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, agen
 		s.export(w, q)
 	case r.Method == "GET" && p == "/api/v2/ticket_fields.json":
 		catalogOut(s, w, "ticket_fields", &s.fields, func(_ int, f *field) any { return f.obj })
+	case r.Method == "GET" && p == "/api/v2/ticket_forms.json" && s.noForms:
+		jsonOut(w, http.StatusForbidden, map[string]any{"error": "Forbidden", "description": "You do not have access to this page. Please contact the account owner of this help desk for further help."})
 	case r.Method == "GET" && p == "/api/v2/ticket_forms.json":
 		catalogOut(s, w, "ticket_forms", &s.forms, s.formJSON)
 	case r.Method == "GET" && p == "/api/v2/groups.json":

@@ -143,6 +143,10 @@ func WithWebhookForm(f WebhookForm) Option { return func(s *Server) { s.form = f
 // Flush waits for them.
 func WithEchoWebhooks() Option { return func(s *Server) { s.echo = true } }
 
+// WithoutTicketForms makes the account one whose plan has no ticket forms:
+// GET ticket_forms.json answers 403 as Zendesk does there.
+func WithoutTicketForms() Option { return func(s *Server) { s.noForms = true } }
+
 // WithBaseURL sets the URL the fake believes it is served at, used in
 // "url" attributes and ticket links (default: the Host of the first request).
 func WithBaseURL(u string) Option { return func(s *Server) { s.base = strings.TrimSuffix(u, "/") } }
@@ -158,6 +162,7 @@ type Server struct {
 	pageSize  int
 	form      WebhookForm
 	echo      bool
+	noForms   bool
 
 	stamp   time.Time // last ticket timestamp handed out
 	seq     int64     // export order: bumped on every ticket change
