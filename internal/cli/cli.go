@@ -47,7 +47,7 @@ func (e *exitError) Error() string { return e.msg }
 func commands() []command {
 	return []command{
 		{"serve", "--config FILE", "run the daemon", serve},
-		{"check", "[DIR] [--config FILE]", "validate mapping files (exit 1 with file:line:col errors)", check},
+		{"check", "[DIR] [--config FILE [--online]]", "validate mapping files (exit 1 with file:line:col errors); with --config the connectors' sections and secrets; --online contacts each system", check},
 		{"simulate", "--scenario FILE [--mappings DIR]", "replay a scenario against empty state and print the actions, one JSON object a line", simulateCmd},
 		{"links", "REF (--config FILE | --store DSN)", "show a record's case: linked records, statuses, pending and dead actions, audit", links},
 		{"why", "REF (--config FILE | --store DSN)", "show which rule last set each status and field of a record, from which event, when", why},

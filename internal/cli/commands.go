@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -32,30 +33,42 @@ func serve(ctx context.Context, e *env, args []string) error {
 	return d.Run(ctx, nil)
 }
 
-func check(_ context.Context, e *env, args []string) error {
+func check(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "check")
-	cfgPath := fs.String("config", "", "configuration file: also check that rules name only configured systems")
+	cfgPath := fs.String("config", "", "configuration file: also check every connector's section and secrets, and that rules name only configured systems")
+	online := fs.Bool("online", false, "with --config: also contact every configured system and check the mappings against it, as serve does at start")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) > 1 {
+	if len(rest) > 1 || (*online && *cfgPath == "") {
 		return errUsage
 	}
-	var o mappings.Options
+	var (
+		o     mappings.Options
+		cfg   *config.Config
+		conns []core.Connector
+		errs  []error
+	)
 	dir := ""
 	if *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
+		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
 		o.Systems, dir = cfg.Systems(), cfg.Mappings
+		// Quiet: the connectors are built to be checked, not run.
+		conns, err = daemon.Connectors(cfg, daemon.Options{Log: slog.New(slog.DiscardHandler)})
+		errs = append(errs, err)
 	}
 	if len(rest) == 1 {
 		dir = rest[0]
 	}
 	m, err := daemon.LoadMappings(dir, o)
-	if err != nil {
+	errs = append(errs, err)
+	if err == nil && *online {
+		errs = append(errs, daemon.CheckSystems(ctx, conns, m))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	where := dir
@@ -64,6 +77,13 @@ func check(_ context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules, %d response-time targets, %d duplicate rules)\n",
 		where, len(m.Systems), len(m.Patterns), len(m.Rules), len(m.Sync), len(m.SLAs), len(m.Duplicates))
+	if cfg != nil {
+		what := "sections and secrets"
+		if *online {
+			what += "; each system has what the mappings name"
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (%d connectors: %s)\n", *cfgPath, len(conns), what)
+	}
 	return nil
 }
 

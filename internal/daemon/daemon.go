@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,24 +75,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	if err != nil {
 		return nil, err
 	}
-	var conns []core.Connector
-	for _, in := range cfg.Instances() {
-		f, _ := core.Lookup(in.Kind)
-		c, err := f(core.Setup{Name: in.Name, Decode: in.Decode, Log: o.Log.With("connector", in.Name), Clock: o.Clock, Env: os.Getenv})
-		if err != nil {
-			return nil, fmt.Errorf("connector %q: %w", in.Name, err)
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		if mc, ok := c.(core.MappingChecker); ok {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := mc.CheckMappings(cctx, m)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err)
-			}
-		}
+	// Every problem at once: a fix-and-restart loop per problem is what
+	// an admin setting up several systems must not meet.
+	conns, cerr := Connectors(cfg, o)
+	if err := errors.Join(cerr, CheckSystems(ctx, conns, m)); err != nil {
+		return nil, err
 	}
 	dsn, err := cfg.StoreDSN()
 	if err != nil {
@@ -127,6 +115,62 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}})
 	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
 		log: o.Log, conns: conns, mapOpts: mopts}, nil
+}
+
+// Connectors builds every configured connector instance (decoding its
+// section strictly and reading its secrets). The error names every
+// instance that could not be built, not only the first.
+func Connectors(cfg *config.Config, o Options) ([]core.Connector, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	var (
+		conns []core.Connector
+		errs  []error
+	)
+	for _, in := range cfg.Instances() {
+		f, _ := core.Lookup(in.Kind)
+		c, err := f(core.Setup{Name: in.Name, Decode: in.Decode, Log: o.Log.With("connector", in.Name), Clock: o.Clock, Env: os.Getenv})
+		if err != nil {
+			errs = append(errs, perLine(fmt.Sprintf("connector %q: ", in.Name), err))
+			continue
+		}
+		conns = append(conns, c)
+	}
+	return conns, errors.Join(errs...)
+}
+
+// perLine prefixes every line of a joined error, so that each problem
+// names its connector.
+func perLine(prefix string, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// CheckSystems has every connector that can check the mappings against
+// its system (statuses, fields, projects…) do so, all at once, and
+// reports every problem of every system.
+func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings) error {
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		mc, ok := c.(core.MappingChecker)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := mc.CheckMappings(cctx, m); err != nil {
+				errs[i] = fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // newNotifier builds the notifier from the notify section. Without an

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ghfake "github.com/liaisonhq/liaison/connectors/github/fake"
+	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/daemon"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// incompleteSite is a Jira without the change tickets' statuses the
+// default rules walk (Open, Awaiting Approval, Approved) and a Zendesk on a
+// plan without ticket forms whose config asks for one: two systems, each
+// with problems. It returns the path of a configuration that names them.
+func incompleteSite(t *testing.T) string {
+	t.Helper()
+	const token, secret = "check-test-token", "check-test-secret"
+	for _, k := range []string{"CHECK_JIRA_TOKEN", "CHECK_ZD_TOKEN", "CHECK_GH_TOKEN", "CHECK_SECRET", "CHECK_MAIL"} {
+		t.Setenv(k, token)
+	}
+	t.Setenv("CHECK_SECRET", secret)
+	jira := httptest.NewServer(jirafake.New(jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(jirafake.DefaultWorkflow())))
+	t.Cleanup(jira.Close)
+	zd := httptest.NewServer(zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms()))
+	t.Cleanup(zd.Close)
+	ghf := ghfake.New(ghfake.WithToken(token))
+	if err := ghf.AddRepo("acme/app"); err != nil {
+		t.Fatal(err)
+	}
+	gh := httptest.NewServer(ghf)
+	t.Cleanup(gh.Close)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+store: sqlite://%s
+connectors:
+  imap:
+    {host: 127.0.0.1, port: 1, tls: plain, username: support@example.com, password_env: CHECK_MAIL, own_address: support@example.com,
+     smtp: {host: 127.0.0.1, port: 1, tls: plain}}
+  zendesk:
+    {base_url: %s, email: %s, token_env: CHECK_ZD_TOKEN, webhook_secret_env: CHECK_SECRET, forms: [Bug report]}
+  jira:
+    {base_url: %s, deployment: cloud, email: liaison@example.com, token_env: CHECK_JIRA_TOKEN, webhook_secret_env: CHECK_SECRET,
+     projects: {dev: [KBOT], change: DO}, timezone: UTC}
+  github:
+    {base_url: %s, token_env: CHECK_GH_TOKEN, webhook_secret_env: CHECK_SECRET, repos: [acme/app]}
+`, filepath.Join(dir, "l.db"), zd.URL, zdfake.Agent, jira.URL, gh.URL)
+	path := filepath.Join(dir, "liaison.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCheckOnline_ListsEveryProblemOfEverySystem: `check --online` names
+// what each system lacks, all systems in one run, and serve refuses to
+// start with the same list.
+func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
+	path := incompleteSite(t)
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 0 {
+		t.Fatalf("offline check of a well-formed config: exit %d\n%s", code, errb.String())
+	}
+	out.Reset()
+	code := Main([]string{"check", "--config", path, "--online"}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("check --online on an incomplete site: exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	golden := filepath.Join("testdata", "check-online-incomplete.golden")
+	if *update {
+		if err := os.WriteFile(golden, errb.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := os.ReadFile(golden); err != nil || errb.String() != string(want) {
+		t.Errorf("check --online differs from %s (go test -update rewrites it; %v):\n%s", golden, err, errb.String())
+	}
+	want := []string{`ticket form "Bug report": this account has no ticket forms`, `change_ticket status "awaiting approval"`, `change_ticket status "approved"`}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = daemon.Build(context.Background(), cfg, daemon.Options{})
+	if err == nil {
+		t.Fatal("serve started on an incomplete site")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("serve's refusal does not name %s:\n%v", w, err)
+		}
+	}
+}
+
+// TestCheckConfig_EveryConnectorsProblemsAtOnce: a misspelt key (with its
+// position) and missing secrets of several connectors, in one run.
+func TestCheckConfig_EveryConnectorsProblemsAtOnce(t *testing.T) {
+	path := incompleteSite(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("{base_url: "), []byte("{sub_domain: acme, base_url: "), 1) // zendesk's section
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHECK_JIRA_TOKEN", "")
+	t.Setenv("CHECK_GH_TOKEN", "")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	for _, w := range []string{path + `:8:6: unknown field "sub_domain"`, `connector "jira": `, `"CHECK_JIRA_TOKEN" is empty`, `connector "github": `, `"CHECK_GH_TOKEN" is empty`} {
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
+		}
+	}
+}
