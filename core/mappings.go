@@ -54,6 +54,8 @@ type KindMap struct {
 	// listed is written.
 	Statuses map[string]Status
 	Native   map[Status]string
+	// Listed is the native statuses as the mappings spell them, in order.
+	Listed []string
 	// Priorities maps native priority to canonical priority and back.
 	Priorities map[string]string
 	NativePrio map[string]string

@@ -262,6 +262,7 @@ func (c *compiler) kind(prefix string, raw rawKind) *core.KindMap {
 		}
 		km.Statuses[lower] = st
 		spelled[lower] = native
+		km.Listed = append(km.Listed, native)
 		c.order[km] = append(c.order[km], native)
 		if _, ok := km.Native[st]; !ok {
 			km.Native[st] = native

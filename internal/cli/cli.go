@@ -57,6 +57,7 @@ func commands() []command {
 		{"digest", "--org ORG [--week 2026-W47] (--config FILE | --store DSN)", "print an organisation's weekly digest: tickets raised, done and scheduled", digestCmd},
 		{"sandbox", "[--dir DIR] [--listen ADDR] [--stand-ins]", "run the daemon against fakes of Jira, GitHub, Zendesk and IMAP on loopback and play the support story (make run)", sandboxCmd},
 		{"bench", "[--dir DIR] [--duration D]", "measure ingest, acknowledgement, reconcile and event-to-action figures on the sandbox", bench},
+		{"setup", "[--config FILE] [--mappings DIR] [--url URL] [--system NAME]", "print, as Markdown, what to create in each tracker for the mappings in force", setupCmd},
 		{"version", "", "print the release, its commit and the Go version it was built with", versionCmd},
 	}
 }

@@ -1,0 +1,99 @@
+package core
+
+import (
+	"maps"
+	"slices"
+	"sync"
+)
+
+// SetupStep is one thing an admin creates in a system before the mappings
+// can run there: a field, the statuses of a workflow, a webhook.
+type SetupStep struct {
+	Title string   // what to create
+	Where string   // where in the system's administration
+	Items []string // one line each
+	Code  string   // a block to paste as it is (JSON), if any
+	Lang  string   // the block's language, for Markdown
+}
+
+// SetupGuide lists what system (an instance of the guide's connector kind)
+// must have for the mappings in force; publicURL is where the gateway's
+// webhooks are reached. It reads the mappings only: no credentials, no call.
+type SetupGuide func(system string, m *Mappings, publicURL string) []SetupStep
+
+var (
+	guidesMu sync.RWMutex
+	guides   = map[string]SetupGuide{}
+)
+
+// RegisterSetupGuide makes a connector kind's guide available to `liaison
+// setup`. Connector packages call it from init, beside Register.
+func RegisterSetupGuide(kind string, g SetupGuide) {
+	guidesMu.Lock()
+	defer guidesMu.Unlock()
+	guides[kind] = g
+}
+
+// LookupSetupGuide returns the guide registered for a connector kind.
+func LookupSetupGuide(kind string) (SetupGuide, bool) {
+	guidesMu.RLock()
+	defer guidesMu.RUnlock()
+	g, ok := guides[kind]
+	return g, ok
+}
+
+// StatusesWritten returns, in workflow order, the canonical statuses the
+// rules move records of system/kind to: the statuses its workflow must
+// reach.
+func (m *Mappings) StatusesWritten(system string, k Kind) []Status {
+	seen := map[Status]bool{}
+	for _, a := range m.actionsOn(system, k) {
+		if a.Kind == Transition && a.Status != "" {
+			seen[a.Status] = true
+		}
+	}
+	out := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(out, func(a, b Status) int { return a.Rank() - b.Rank() })
+	return out
+}
+
+// FieldsWritten returns the native field names the rules set or create
+// records of system/kind with, sorted.
+func (m *Mappings) FieldsWritten(system string, k Kind) []string {
+	seen := map[string]bool{}
+	for _, a := range m.actionsOn(system, k) {
+		if a.Kind == SetFields || a.Kind == Create {
+			for f := range a.Fields {
+				seen[f] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// actionsOn returns the rules' actions that may act on records of
+// system/kind (their target names it, or names only the kind).
+func (m *Mappings) actionsOn(system string, k Kind) []*ActionSpec {
+	var out []*ActionSpec
+	add := func(as []*ActionSpec, subject Selector) {
+		for _, a := range as {
+			t := a.Target
+			if t == (Selector{}) {
+				t = subject
+			}
+			if (t.System == "" || t.System == system) && (t.Kind == "" || t.Kind == k) {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, r := range m.Rules {
+		add(r.Then, r.When)
+	}
+	for _, s := range m.SLAs {
+		add(s.Breach, s.When)
+	}
+	for _, d := range m.Duplicates {
+		add(d.Then, d.When)
+	}
+	return out
+}

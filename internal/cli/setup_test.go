@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSetup_DocsAreTheDefaultsGuide: docs/setup/<system>.md is what
+// `liaison setup --system <system>` prints for the embedded defaults, so
+// the pages never drift from the mappings (go test -update rewrites them).
+func TestSetup_DocsAreTheDefaultsGuide(t *testing.T) {
+	for _, system := range []string{"github", "imap", "jira", "zendesk"} {
+		var out, errb bytes.Buffer
+		if code := Main([]string{"setup", "--system", system}, &out, &errb); code != 0 {
+			t.Fatalf("setup --system %s: exit %d: %s", system, code, errb.String())
+		}
+		page := filepath.Join("..", "..", "docs", "setup", system+".md")
+		if *update {
+			if err := os.WriteFile(page, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(page)
+		if err != nil || !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("%s differs from `liaison setup --system %s` (go test ./internal/cli -run Setup -update rewrites it; %v)", page, system, err)
+		}
+	}
+}
+
+// TestSetup_NamesWhatTheDefaultsNeed: the checklist names the statuses,
+// fields and issue types that the connectors check at start, and the
+// Zendesk trigger body is one the connector's webhook reads.
+func TestSetup_NamesWhatTheDefaultsNeed(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"setup", "--url", "https://gw.example.org/"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"Ready for QA (ready_for_qa)", "Awaiting Approval (on_hold)", "issue type Change in project DO",
+		"In Progress → In Review → Ready for QA", "- Steps to reproduce", "- Developer ticket", "- Reproducible",
+		"https://gw.example.org/webhooks/jira/jira", "https://gw.example.org/webhooks/zendesk/zendesk",
+		"https://gw.example.org/webhooks/github/github", "Liaison/Processed",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("setup lacks %q", want)
+		}
+	}
+	_, after, ok := strings.Cut(got, "```json\n")
+	body, _, ok2 := strings.Cut(after, "\n```")
+	if !ok || !ok2 {
+		t.Fatalf("no trigger body in:\n%s", got)
+	}
+	var tb struct {
+		Ticket struct {
+			ID           string            `json:"id"`
+			UpdatedAt    string            `json:"updated_at"`
+			CustomFields map[string]string `json:"custom_fields"`
+		} `json:"ticket"`
+	}
+	if err := json.Unmarshal([]byte(body), &tb); err != nil {
+		t.Fatalf("the trigger body is not JSON: %v\n%s", err, body)
+	}
+	if tb.Ticket.ID != "{{ticket.id}}" || tb.Ticket.UpdatedAt == "" || tb.Ticket.CustomFields["Developer ticket"] == "" {
+		t.Errorf("the trigger body lacks what the connector reads: %+v", tb.Ticket)
+	}
+}
