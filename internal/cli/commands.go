@@ -24,6 +24,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	log := newLogger(e.stderr, cfg.Log.Level, cfg.Log.Format)
 	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: log})
 	if err != nil {
@@ -49,7 +50,7 @@ func check(_ context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Systems, dir = cfg.Systems(), cfg.Mappings
+		o, dir = daemon.MappingOptions(cfg), cfg.Mappings
 	}
 	if len(rest) == 1 {
 		dir = rest[0]

@@ -36,7 +36,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		mapDir, mopts.Systems = cfg.Mappings, cfg.Systems()
+		mapDir, mopts = cfg.Mappings, daemon.MappingOptions(cfg)
 		*tmplPath = cmp.Or(*tmplPath, cfg.Digest.Template)
 		*tz = cmp.Or(*tz, cfg.Digest.Timezone)
 	}
