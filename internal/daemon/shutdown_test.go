@@ -118,4 +118,3 @@ func cpuTicks(t *testing.T, pid int) int {
 	k, _ := strconv.Atoi(f[12])
 	return u + k
 }
-
