@@ -61,7 +61,7 @@ func links(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := e.stdout
+	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "case %d: %d records\n\n", c.ID, len(c.Items))
 	for _, it := range c.Items {
 		mark := " "
@@ -153,7 +153,7 @@ func why(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := e.stdout
+	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "%s  %q\n\n", ref, clip(it.Title, 70))
 	// Audit is newest first: the first entry per field is the last setter.
 	type setter struct {
