@@ -12,6 +12,7 @@
 // Configuration (snake_case YAML, decoded strictly):
 //
 //	base_url: https://acme.atlassian.net   # required
+//	insecure_http: false                   # allow an http:// base_url off loopback (token in clear)
 //	deployment: cloud                      # cloud | datacenter; default from the host (*.atlassian.net is cloud)
 //	email: bot@acme.example                # cloud: the account the API token belongs to
 //	token_env: JIRA_TOKEN                  # or token_file: API token (cloud) or personal access token (datacenter)
