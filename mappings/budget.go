@@ -48,10 +48,8 @@ func (b Budget) orDefaults() Budget {
 type meter struct {
 	b     Budget
 	steps int
-	start time.Time
+	start time.Time // taken at the first step: an evaluation without loops never reads the clock
 }
-
-func newMeter(b Budget) *meter { return &meter{b: b, start: time.Now()} }
 
 // timeEvery is how many steps pass between two looks at the clock.
 const timeEvery = 256
@@ -59,6 +57,9 @@ const timeEvery = 256
 // step counts one step and fails once the budget is spent.
 func (m *meter) step() error {
 	m.steps++
+	if m.steps == 1 {
+		m.start = time.Now()
+	}
 	if m.steps > m.b.Steps {
 		return fmt.Errorf("%w: more than %d steps", core.ErrOverBudget, m.b.Steps)
 	}
@@ -68,13 +69,16 @@ func (m *meter) step() error {
 	return nil
 }
 
-// ruleEnv is what a compiled if runs on: the rule's Env, whose fields and
-// methods it promotes, and the evaluation's meter, which expressions cannot
-// see (it is unexported) but the step function reaches through $env.
+// ruleEnv is what a compiled if or template runs on: the rule's Env, whose
+// fields and methods it promotes, and the evaluation's meter, which rules
+// cannot see (it is unexported) but the step functions reach through $env
+// and $.
 type ruleEnv struct {
 	*core.Env
-	meter *meter
+	meter meter
 }
+
+func newRuleEnv(env *core.Env, b Budget) *ruleEnv { return &ruleEnv{Env: env, meter: meter{b: b}} }
 
 // stepFunc is the function the budget patch calls; "$" keeps it out of the
 // names an admin would write.
@@ -114,7 +118,7 @@ func isStep(n ast.Node) bool {
 // expression once the budget is spent.
 func exprStep(params ...any) (any, error) {
 	env, ok := params[0].(*ruleEnv)
-	if !ok || env.meter == nil {
+	if !ok {
 		return true, nil
 	}
 	return true, env.meter.step()
@@ -127,7 +131,7 @@ const templateStepFunc = "budget_step"
 // templateStep is templateStepFunc: it writes nothing and fails once the
 // budget is spent, which stops the template.
 func templateStep(env *ruleEnv) (string, error) {
-	if env == nil || env.meter == nil {
+	if env == nil {
 		return "", nil
 	}
 	return "", env.meter.step()

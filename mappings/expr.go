@@ -79,7 +79,7 @@ func (c *compiler) cond(s str, sc scope, prefix string) *core.Cond {
 			if env == nil {
 				env = &core.Env{}
 			}
-			out, err := expr.Run(prog, &ruleEnv{Env: env, meter: newMeter(budget)})
+			out, err := expr.Run(prog, newRuleEnv(env, budget))
 			if errors.Is(err, core.ErrOverBudget) {
 				// expr's message quotes the expression at the step function.
 				_, why, _ := strings.Cut(err.Error(), core.ErrOverBudget.Error())

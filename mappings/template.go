@@ -170,7 +170,7 @@ func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text 
 // error wraps core.ErrOverBudget and says which part of the budget, not
 // where in the template: text/template would point into the inserted step.
 func execute(t *template.Template, w io.Writer, env *core.Env, b Budget) error {
-	err := t.Execute(&cappedWriter{w: w, max: b.Output}, &ruleEnv{Env: env, meter: newMeter(b)})
+	err := t.Execute(&cappedWriter{w: w, max: b.Output}, newRuleEnv(env, b))
 	if err != nil && errors.Is(err, core.ErrOverBudget) {
 		_, why, _ := strings.Cut(err.Error(), core.ErrOverBudget.Error())
 		return fmt.Errorf("template %w%s", core.ErrOverBudget, why)
