@@ -16,6 +16,12 @@ func loadBudget(t *testing.T, rules string, b Budget) (*core.Mappings, error) {
 		Options{Budget: b})
 }
 
+// commentRule is a rules file of one rule on customer tickets that
+// comments body.
+func commentRule(name, body string) string {
+	return "rules:\n  - name: " + name + "\n    when: {kind: zendesk/customer_ticket}\n    then:\n      - comment:\n          body: '" + body + "'\n"
+}
+
 // An if that would run 10^12 steps stops at the budget with
 // ErrOverBudget; an if within it still answers.
 func TestBudget_ExpressionOverBudgetFails(t *testing.T) {
@@ -61,24 +67,12 @@ func TestBudget_ExpressionOverBudgetFails(t *testing.T) {
 // load (it is linted within the budget, not run to the end); one whose
 // loops depend on the data loads, and stops at the budget when it runs.
 func TestBudget_TemplateOverBudget(t *testing.T) {
-	_, err := loadBudget(t, `rules:
-  - name: spin
-    when: {kind: zendesk/customer_ticket}
-    then:
-      - comment:
-          body: '{{range 100000}}{{range 100000}}x{{end}}{{end}}'
-`, Budget{Steps: 5000})
+	_, err := loadBudget(t, commentRule("spin", `{{range 100000}}{{range 100000}}x{{end}}{{end}}`), Budget{Steps: 5000})
 	if err == nil || !strings.Contains(err.Error(), "over its evaluation budget: more than 5000 steps even for an empty record") {
 		t.Fatalf("Load error = %v; want the template refused as over budget", err)
 	}
 
-	m, err := loadBudget(t, `rules:
-  - name: labels
-    when: {kind: zendesk/customer_ticket}
-    then:
-      - comment:
-          body: '{{range .Item.Labels}}{{range $.Item.Labels}}{{range $.Item.Labels}}.{{end}}{{end}}{{end}}'
-`, Budget{Steps: 5000})
+	m, err := loadBudget(t, commentRule("labels", `{{range .Item.Labels}}{{range $.Item.Labels}}{{range $.Item.Labels}}.{{end}}{{end}}{{end}}`), Budget{Steps: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +89,7 @@ func TestBudget_TemplateOverBudget(t *testing.T) {
 
 // Output past the budget fails the template too.
 func TestBudget_TemplateOutput(t *testing.T) {
-	m, err := loadBudget(t, `rules:
-  - name: long
-    when: {kind: zendesk/customer_ticket}
-    then:
-      - comment:
-          body: '{{range .Item.Labels}}{{$.Item.Body}}{{end}}'
-`, Budget{Output: 1000})
+	m, err := loadBudget(t, commentRule("long", `{{range .Item.Labels}}{{$.Item.Body}}{{end}}`), Budget{Output: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +102,7 @@ func TestBudget_TemplateOutput(t *testing.T) {
 // A rule's template may not define or call templates: the budget could
 // not follow a call.
 func TestBudget_TemplateCallsRefused(t *testing.T) {
-	_, err := loadBudget(t, `rules:
-  - name: calls
-    when: {kind: zendesk/customer_ticket}
-    then:
-      - comment:
-          body: '{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}'
-`, Budget{})
+	_, err := loadBudget(t, commentRule("calls", `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`), Budget{})
 	if err == nil || !strings.Contains(err.Error(), "cannot define or call other templates") {
 		t.Fatalf("Load error = %v; want template calls refused", err)
 	}

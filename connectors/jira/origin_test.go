@@ -23,17 +23,8 @@ func TestCredentials_NotSentAcrossHostsOnRedirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = conn.Fetch(context.Background(), core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-1"})
-		if at := r.AtAPI.All(); len(at) == 0 || at[0] == "" {
-			t.Fatalf("cloud %v: the API got %q; want the credentials there", cloud, at)
-		}
-		got := r.Elsewhere.All()
-		if len(got) == 0 {
-			t.Fatalf("cloud %v: the redirect was not followed", cloud)
-		}
-		for _, h := range got {
-			if h != "" {
-				t.Errorf("cloud %v: the other host received Authorization %q", cloud, h)
-			}
+		if p := r.Problem(); p != "" {
+			t.Errorf("cloud %v: %s", cloud, p)
 		}
 	}
 }

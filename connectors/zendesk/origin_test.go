@@ -21,17 +21,8 @@ func TestCredentials_NotSentAcrossHostsOnRedirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = c.Fetch(context.Background(), core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "1"})
-		if at := r.AtAPI.All(); len(at) == 0 || at[0] == "" {
-			t.Fatalf("%s: the API got %q; want the credentials there", other, at)
-		}
-		got := r.Elsewhere.All()
-		if len(got) == 0 {
-			t.Fatalf("%s: the redirect was not followed", other)
-		}
-		for _, h := range got {
-			if h != "" {
-				t.Errorf("%s: the other host received Authorization %q", other, h)
-			}
+		if p := r.Problem(); p != "" {
+			t.Errorf("%s: %s", other, p)
 		}
 	}
 }

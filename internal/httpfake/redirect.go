@@ -1,6 +1,7 @@
 package httpfake
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,4 +42,23 @@ func NewRedirect(t interface{ Cleanup(func()) }, otherHost string) *Redirect {
 	t.Cleanup(api.Close)
 	r.API = api.URL
 	return r
+}
+
+// Problem says what went wrong in a test of credentials and redirects, or
+// returns "": the API must have received credentials, and the redirect
+// must have been followed without them.
+func (r *Redirect) Problem() string {
+	at, elsewhere := r.AtAPI.All(), r.Elsewhere.All()
+	switch {
+	case len(at) == 0 || at[0] == "":
+		return fmt.Sprintf("the API received Authorization %q; want the credentials there", at)
+	case len(elsewhere) == 0:
+		return "the redirect was not followed"
+	}
+	for _, h := range elsewhere {
+		if h != "" {
+			return fmt.Sprintf("the other host received Authorization %q", h)
+		}
+	}
+	return ""
 }
