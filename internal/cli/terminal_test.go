@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/internal/store"
+	"github.com/liaisonhq/liaison/mappings"
 )
 
 // A mail whose subject carries terminal escape sequences (retitle the
@@ -45,5 +48,47 @@ func TestInspect_ControlCharactersStripped(t *testing.T) {
 		if !strings.Contains(out, "Invoice]0;pwned [31mempty[0m") && !strings.Contains(out, `Invoice\x1b]0;pwned`) {
 			t.Errorf("%s does not show the title's text:\n%q", cmd, out)
 		}
+	}
+}
+
+// why, given the configuration, names the rules that fail on the record's
+// case now: a rule over its evaluation budget shows there, by record.
+func TestWhy_NamesRulesOverBudget(t *testing.T) {
+	dir := t.TempDir()
+	mapDir := filepath.Join(dir, "mappings")
+	if err := os.CopyFS(mapDir, mappings.Defaults()); err != nil {
+		t.Fatal(err)
+	}
+	spin := "rules:\n  - name: spin\n    when: {kind: imap/email_thread}\n    if: 'let r = 1..1000; all(r, all(r, true))'\n" +
+		"    then:\n      - comment: {target: zendesk/customer_ticket, public: false, body: never}\n"
+	if err := os.WriteFile(filepath.Join(mapDir, "zz-spin.yaml"), []byte(spin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "l.db")
+	cfg := filepath.Join(dir, "liaison.yaml")
+	t.Setenv(sandbox.SecretEnv, "why-secret")
+	conf := sandbox.Config("127.0.0.1:1", db, dir) + "mappings: " + mapDir + "\nrule_budget: {steps: 1000}\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), "sqlite://"+db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := core.Ref{System: "imap", Kind: core.EmailThread, ID: "<spin@customer.example>"}
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	ev := core.Event{Source: "imap", Via: core.ViaWebhook, Type: core.Mailed, DeliveryID: "d1", At: at,
+		Item: core.Item{Ref: ref, Title: "Spin", Body: "x", Native: "received", Reporter: "ada@customer.example", UpdatedAt: at}}
+	if _, err := st.Ingest(context.Background(), []core.Ingest{{Event: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	code, out, errOut := runCLI("why", "--config", cfg, ref.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "rules failing on its case now:") || !strings.Contains(out, `rule "spin": if over its evaluation budget: more than 1000 steps`) {
+		t.Errorf("why does not name the rule over budget:\n%s", out)
 	}
 }
