@@ -55,14 +55,11 @@ func links(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 	ref := it.Ref
-	id, err := st.CaseOf(ctx, ref)
+	c, err := caseOf(ctx, st, ref)
 	if err != nil {
 		return err
 	}
-	c, err := st.LoadCase(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := c.ID
 	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "case %d: %d records\n\n", c.ID, len(c.Items))
 	for _, it := range c.Items {
@@ -237,11 +234,7 @@ func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfgPat
 	if err != nil {
 		return err
 	}
-	id, err := st.CaseOf(ctx, ref)
-	if err != nil {
-		return err
-	}
-	c, err := st.LoadCase(ctx, id)
+	c, err := caseOf(ctx, st, ref)
 	if err != nil {
 		return err
 	}
@@ -254,4 +247,13 @@ func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfgPat
 		fmt.Fprintf(w, "  %v\n", err)
 	}
 	return nil
+}
+
+// caseOf loads the case a record belongs to.
+func caseOf(ctx context.Context, st *store.Store, ref core.Ref) (*core.Case, error) {
+	id, err := st.CaseOf(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return st.LoadCase(ctx, id)
 }
