@@ -3,6 +3,7 @@ package core
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/mail"
 	"strings"
 	"time"
 )
@@ -68,8 +69,11 @@ type Action struct {
 	Other    Ref    `json:"other,omitempty"`
 	OtherURL string `json:"other_url,omitempty"`
 
-	// Notify: a mail address or webhook URL.
-	To string `json:"to,omitempty"`
+	// Notify: a webhook URL, or a mail address as the rule wrote it. A
+	// mail address is parsed once, when planned, into Recipients, which is
+	// what the mail goes to: a formatted address is never split again.
+	To         string         `json:"to,omitempty"`
+	Recipients []mail.Address `json:"recipients,omitempty"`
 
 	// SyncField and SyncValue, set on writes made by a sync rule, name the
 	// canonical field and value; Complete stores them as the last synced

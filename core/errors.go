@@ -55,3 +55,9 @@ func Classify(err error) (permanent bool, wait time.Duration) {
 	}
 	return false, 0
 }
+
+// ErrOverBudget is wrapped by the error of a rule's condition or template
+// that took more steps or time than its evaluation budget allows (an
+// unbounded loop written by mistake). That rule fails for that case; the
+// others go on.
+var ErrOverBudget = errors.New("over its evaluation budget")

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/mail"
 	"slices"
 	"sort"
 	"strings"
@@ -215,8 +216,16 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 					p.fail(r, spec.Pos, err)
 					continue
 				}
-				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body},
-					"notify", r.Name, subj.Ref.String(), to)
+				a := Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body}
+				if strings.TrimSpace(to) != "" && !strings.Contains(to, "://") {
+					rcpt, err := ParseRecipient(to)
+					if err != nil {
+						p.fail(r, spec.Pos, fmt.Errorf("notify: to: %w", err))
+						continue
+					}
+					a.Recipients = []mail.Address{rcpt}
+				}
+				p.add(a, "notify", r.Name, subj.Ref.String(), to)
 			}
 		}
 		env.Target = ItemView{}

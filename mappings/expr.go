@@ -38,7 +38,8 @@ func (c *compiler) compileExpr(src string) (prog *vm.Program, err error) {
 			prog, err = nil, fmt.Errorf("the expression compiler failed (%v)", r)
 		}
 	}()
-	opts := append([]expr.Option{expr.Env(&core.Env{}), expr.AsBool()}, c.x.exprFunctions()...)
+	opts := append([]expr.Option{expr.Env(&ruleEnv{Env: &core.Env{}}), expr.AsBool(),
+		expr.Function(stepFunc, exprStep, new(func(*ruleEnv) bool)), expr.Patch(stepper{})}, c.x.exprFunctions()...)
 	return expr.Compile(src, opts...)
 }
 
@@ -70,7 +71,7 @@ func (c *compiler) cond(s str, sc scope, prefix string) *core.Cond {
 		return nil
 	}
 	where := strings.TrimSuffix(prefix, ": ")
-	pos := s.Pos
+	pos, budget := s.Pos, c.opts.Budget.orDefaults()
 	return &core.Cond{
 		Source: s.V,
 		Pos:    pos,
@@ -78,7 +79,13 @@ func (c *compiler) cond(s str, sc scope, prefix string) *core.Cond {
 			if env == nil {
 				env = &core.Env{}
 			}
-			out, err := expr.Run(prog, env)
+			out, err := expr.Run(prog, newRuleEnv(env, budget))
+			if errors.Is(err, core.ErrOverBudget) {
+				// expr's message quotes the expression at the step function.
+				_, why, _ := strings.Cut(err.Error(), core.ErrOverBudget.Error())
+				why, _, _ = strings.Cut(why, " (")
+				return false, fmt.Errorf("%s: %s: if %w%s", pos, where, core.ErrOverBudget, why)
+			}
 			if err != nil {
 				return false, fmt.Errorf("%s: %s: if: %w", pos, where, err)
 			}

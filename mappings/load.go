@@ -30,6 +30,9 @@ type Options struct {
 	// they name the file as the admin knows it ("mappings/rules.yaml").
 	// LoadDir sets it to the folder as given.
 	Dir string
+	// Budget bounds each evaluation of an if or a template (zero: the
+	// defaults). Templates are linted within it too.
+	Budget Budget
 }
 
 //go:embed default/*.yaml

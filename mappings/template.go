@@ -2,7 +2,9 @@ package mappings
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,6 +95,9 @@ func templateFuncs(x *extras) template.FuncMap {
 		// add_working_days is the close of the nth working day after a
 		// time's, in the default calendar: {{.Now | add_working_days 2 | date "2006-01-02"}}.
 		"add_working_days": x.addWorkingDays,
+		// budget_step counts a range iteration against the evaluation
+		// budget; the compiler puts it in every range (see meterRanges).
+		templateStepFunc: templateStep,
 	}
 }
 
@@ -133,10 +138,18 @@ func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text 
 		c.errf(p, "%stemplate %s does not parse: %s", prefix, excerpt(s.V, line), msg)
 		return nil
 	}
+	if n := findTemplateCall(t); n != "" {
+		c.errf(s.Pos, "%stemplate %s: %s is not allowed here: a rule's template cannot define or call other templates", prefix, excerpt(s.V, 0), n)
+		return nil
+	}
+	if err := c.meterRanges(t); err != nil {
+		c.errf(s.Pos, "%stemplate %s: %v", prefix, excerpt(s.V, 0), err)
+		return nil
+	}
 	if !c.lintTemplate(t, s, sc, prefix) {
 		return nil
 	}
-	pos, where := s.Pos, strings.TrimSuffix(prefix, ": ")
+	pos, where, budget := s.Pos, strings.TrimSuffix(prefix, ": "), c.opts.Budget.orDefaults()
 	return &core.Text{
 		Source: s.V,
 		Pos:    pos,
@@ -145,12 +158,91 @@ func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text 
 				env = &core.Env{}
 			}
 			var buf bytes.Buffer
-			if err := t.Execute(&buf, env); err != nil {
+			if err := execute(t, &buf, env, budget); err != nil {
 				return "", fmt.Errorf("%s: %s: %w", pos, where, err)
 			}
 			return buf.String(), nil
 		},
 	}
+}
+
+// execute runs a compiled template on env within the budget. Over it, the
+// error wraps core.ErrOverBudget and says which part of the budget, not
+// where in the template: text/template would point into the inserted step.
+func execute(t *template.Template, w io.Writer, env *core.Env, b Budget) error {
+	err := t.Execute(&cappedWriter{w: w, max: b.Output}, newRuleEnv(env, b))
+	if err != nil && errors.Is(err, core.ErrOverBudget) {
+		_, why, _ := strings.Cut(err.Error(), core.ErrOverBudget.Error())
+		return fmt.Errorf("template %w%s", core.ErrOverBudget, why)
+	}
+	return err
+}
+
+// meterRanges puts a budget step at the start of every range body of t, so
+// that nested ranges over large numbers (range 100000) stop at the budget.
+func (c *compiler) meterRanges(t *template.Template) error {
+	step, err := template.New("step").Funcs(c.funcs).Parse("{{" + templateStepFunc + " $}}")
+	if err != nil {
+		return err
+	}
+	node := step.Tree.Root.Nodes[0]
+	if t.Tree == nil {
+		return nil
+	}
+	eachNode(t.Tree.Root, func(n parse.Node) {
+		if r, ok := n.(*parse.RangeNode); ok && r.List != nil {
+			r.List.Nodes = append([]parse.Node{node.Copy()}, r.List.Nodes...)
+		}
+	})
+	return nil
+}
+
+// eachNode calls f for n and for every node under it in lists and in the
+// bodies of if, range and with, parents first.
+func eachNode(n parse.Node, f func(parse.Node)) {
+	if l, ok := n.(*parse.ListNode); ok && l == nil {
+		return
+	}
+	f(n)
+	var b *parse.BranchNode
+	switch x := n.(type) {
+	case *parse.ListNode:
+		for _, ch := range x.Nodes {
+			eachNode(ch, f)
+		}
+		return
+	case *parse.IfNode:
+		b = &x.BranchNode
+	case *parse.RangeNode:
+		b = &x.BranchNode
+	case *parse.WithNode:
+		b = &x.BranchNode
+	default:
+		return
+	}
+	eachNode(b.List, f)
+	eachNode(b.ElseList, f)
+}
+
+// findTemplateCall names the first {{define}}, {{block}} or {{template}}
+// of t, or returns "". A called template's $ is not the rule's Env, so
+// the budget could not follow it there; rules have no need of them.
+func findTemplateCall(t *template.Template) string {
+	for _, d := range t.Templates() {
+		if d.Name() != t.Name() {
+			return "{{define}}"
+		}
+	}
+	found := ""
+	if t.Tree == nil {
+		return ""
+	}
+	eachNode(t.Tree.Root, func(n parse.Node) {
+		if _, ok := n.(*parse.TemplateNode); ok {
+			found = "{{template}}"
+		}
+	})
+	return found
 }
 
 func safeParseTemplate(name, src string, funcs template.FuncMap) (t *template.Template, err error) {
@@ -248,9 +340,13 @@ func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix st
 		})
 	}
 	env := &core.Env{Item: core.ItemView{Fields: map[string]string{}}}
-	err := t.Execute(discard{}, env)
+	err := execute(t, discard{}, env, c.opts.Budget.orDefaults())
 	if err == nil {
 		return ok
+	}
+	if errors.Is(err, core.ErrOverBudget) {
+		c.errf(s.Pos, "%s%v even for an empty record: bound its loops", prefix, err)
+		return false
 	}
 	m := execErrRe.FindStringSubmatch(err.Error())
 	if m == nil {

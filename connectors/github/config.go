@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/retryhttp"
 	"github.com/liaisonhq/liaison/internal/secret"
 )
 
@@ -30,6 +31,9 @@ type config struct {
 	PollInterval      string           `yaml:"poll_interval" json:"poll_interval"`
 	RedeliverInterval string           `yaml:"redeliver_interval" json:"redeliver_interval"`
 	StatusContext     string           `yaml:"status_context" json:"status_context"`
+	// InsecureHTTP allows an http:// base_url for a host other than
+	// loopback: the token then crosses the network in clear.
+	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
 }
 
 // settings is the validated configuration the connector runs on.
@@ -107,6 +111,8 @@ func (c *config) validate(env func(string) string) (*settings, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("base_url %q: want an http(s) URL such as https://github.example.com/api/v3", c.BaseURL)
+	} else if err := retryhttp.CheckBaseURL(u, c.InsecureHTTP); err != nil {
+		bad("%v", err)
 	} else {
 		s.baseURL = u
 	}

@@ -124,6 +124,13 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		c.repos[strings.ToLower(r)] = r
 	}
 
+	// The credentials set on a request go to the configured API origin
+	// only: net/http keeps them on a redirect to another port of the host
+	// or to a subdomain, and the retrying client follows redirects.
+	if ro.Transport == nil {
+		ro.Transport = http.DefaultTransport
+	}
+	ro.Transport = retryhttp.ForOrigin(set.baseURL, ro.Transport, ro.Transport)
 	retrying := retryhttp.New(ro).Transport
 	var auth http.RoundTripper
 	if set.appID != 0 {

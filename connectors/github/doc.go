@@ -9,6 +9,7 @@
 // # Configuration
 //
 //	base_url:            API root; default https://api.github.com/ (GHES: https://HOST/api/v3)
+//	insecure_http:       true allows an http:// base_url off loopback (token in clear)
 //	token_env:           env var holding a personal access token, or
 //	token_file:          file holding it
 //	app_id:              GitHub App id           } instead of a token: the App's

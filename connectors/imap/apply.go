@@ -229,11 +229,18 @@ func (t *threadState) reporterName() string {
 // recipients: Action.To when set; else the requester, with the other
 // participants in copy for a person's reply.
 func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc []string) {
-	if a.To != "" {
-		for _, f := range strings.FieldsFunc(a.To, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
-			if addr, err := mail.ParseAddress(f); err == nil {
-				to = append(to, strings.ToLower(addr.Address))
+	if a.To != "" || len(a.Recipients) > 0 {
+		// Each recipient is one parsed address (an action planned before
+		// Recipients existed: To, read as one); a comma inside an address
+		// never makes two.
+		rcpts := a.Recipients
+		if len(rcpts) == 0 {
+			if r, err := core.ParseRecipient(a.To); err == nil {
+				rcpts = []mail.Address{r}
 			}
+		}
+		for _, r := range rcpts {
+			to = append(to, strings.ToLower(r.Address))
 		}
 		return to, nil
 	}
@@ -409,7 +416,13 @@ func (c *Connector) send(ctx context.Context, from string, rcpts []string, msg [
 			return classifySMTP(fmt.Errorf("imap %q: smtp login as %q: %w", c.name, sm.Username, err))
 		}
 	}
-	if err := cl.SendMail(from, rcpts, bytes.NewReader(msg)); err != nil {
+	// On the envelope, a local part that needs quotes gets them, so that
+	// the server reads one address.
+	envelope := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		envelope[i] = core.AddrSpec(mail.Address{Address: r})
+	}
+	if err := cl.SendMail(from, envelope, bytes.NewReader(msg)); err != nil {
 		return classifySMTP(fmt.Errorf("imap %q: send mail via %q: %w", c.name, c.cfg.smtpAddr, err))
 	}
 	if err := cl.Quit(); err != nil {

@@ -12,6 +12,7 @@
 // Configuration (snake_case YAML, decoded strictly):
 //
 //	base_url: https://acme.atlassian.net   # required
+//	insecure_http: false                   # allow an http:// base_url off loopback (token in clear)
 //	deployment: cloud                      # cloud | datacenter; default from the host (*.atlassian.net is cloud)
 //	email: bot@acme.example                # cloud: the account the API token belongs to
 //	token_env: JIRA_TOKEN                  # or token_file: API token (cloud) or personal access token (datacenter)
@@ -84,6 +85,9 @@ type Config struct {
 	Timezone          string   `yaml:"timezone" json:"timezone"`
 	InternalComments  string   `yaml:"internal_comments" json:"internal_comments"`
 	IssueLinkType     string   `yaml:"issue_link_type" json:"issue_link_type"`
+	// InsecureHTTP allows an http:// base_url for a host other than
+	// loopback: the token then crosses the network in clear.
+	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
 }
 
 // Projects says which Jira projects hold which kind of record.
@@ -190,7 +194,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 	if ro.Transport == nil {
 		ro.Transport = http.DefaultTransport
 	}
-	ro.Transport = &authTransport{base: ro.Transport, conn: c}
+	ro.Transport = retryhttp.ForOrigin(c.base, &authTransport{base: ro.Transport, conn: c}, ro.Transport)
 	hc := retryhttp.New(ro)
 	// A per-issue write limit is not waited out in place: the action goes
 	// back to the outbox and other issues' work goes on (see pauses).
@@ -222,6 +226,9 @@ func (c *Connector) configure(env func(string) string) error {
 	}
 	if u.User != nil || u.RawQuery != "" {
 		return errors.New("base_url must not carry credentials or a query; use email and token_env/token_file")
+	}
+	if err := retryhttp.CheckBaseURL(u, cfg.InsecureHTTP); err != nil {
+		return err
 	}
 	c.base = u
 	switch cfg.Deployment {
@@ -378,7 +385,8 @@ func (c *Connector) browseURL(key string) string {
 }
 
 // authTransport adds the credentials to every attempt and counts them. It
-// sits under the retrying client so that each retry is authenticated.
+// sits under the retrying client so that each retry is authenticated, and
+// behind retryhttp.ForOrigin so that a redirect to another host is not.
 type authTransport struct {
 	base http.RoundTripper
 	conn *Connector

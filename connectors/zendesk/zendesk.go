@@ -52,6 +52,9 @@ type Config struct {
 	// host-mapped account or a fake), exactly one.
 	Subdomain string `yaml:"subdomain" json:"subdomain"`
 	BaseURL   string `yaml:"base_url" json:"base_url"`
+	// InsecureHTTP allows an http:// base_url for a host other than
+	// loopback: the token then crosses the network in clear.
+	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
 
 	// Email with an API token, or an OAuth access token; exactly one kind.
 	Email          string `yaml:"email" json:"email"`
@@ -243,6 +246,9 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 		if u.User != nil || u.RawQuery != "" {
 			return nil, fail("base_url: must not carry credentials or a query")
 		}
+		if err := retryhttp.CheckBaseURL(u, cfg.InsecureHTTP); err != nil {
+			return nil, fail("%w", err)
+		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		if !strings.HasSuffix(u.Path, "/api/v2") {
 			u.Path += "/api/v2"
@@ -301,6 +307,10 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 		ro.Transport = http.DefaultTransport
 	}
 	ro.Transport = &instrumented{next: ro.Transport, m: c.metrics}
+	// go-zendesk sets the credentials on each request, and net/http keeps
+	// them on a redirect to a subdomain or another port of the host:
+	// only the configured origin gets them.
+	ro.Transport = retryhttp.ForOrigin(c.base, ro.Transport, ro.Transport)
 	zd, err := zendesk.NewClient(retryhttp.New(ro))
 	if err != nil {
 		return nil, fail("client: %w", err)

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/liaisonhq/liaison/internal/config"
 	"github.com/liaisonhq/liaison/internal/store"
@@ -31,6 +33,9 @@ type command struct {
 
 type env struct {
 	stdout, stderr io.Writer
+	// shutdownTimeout is how long the command may take to stop once a
+	// signal came, in nanoseconds (serve sets it from the configuration).
+	shutdownTimeout atomic.Int64
 }
 
 // errUsage makes Main exit 2 without repeating the message.
@@ -74,7 +79,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		err := c.run(ctx, &env{stdout: stdout, stderr: stderr}, args[1:])
+		e := &env{stdout: stdout, stderr: stderr}
+		e.shutdownTimeout.Store(int64(config.DefaultShutdownTimeout))
+		finished := make(chan struct{})
+		defer close(finished)
+		go stopWithin(ctx, stop, e, c.name, finished)
+		err := c.run(ctx, e, args[1:])
 		var ee *exitError
 		switch {
 		case err == nil:
@@ -94,6 +104,28 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "liaison: unknown command %q\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// stopWithin bounds a stop: once a signal ends ctx, the command has the
+// shutdown timeout to return (finished) before the process exits anyway,
+// whatever it is doing (a rule, a connector call, a slow disk). A second
+// signal ends it at once: stop restores the default handling.
+func stopWithin(ctx context.Context, stop func(), e *env, name string, finished <-chan struct{}) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	stop()
+	wait := time.Duration(e.shutdownTimeout.Load())
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		fmt.Fprintf(e.stderr, "liaison %s: not stopped %s after the signal (shutdown_timeout); exiting now\n", name, wait)
+		os.Exit(1)
+	}
 }
 
 func usage(w io.Writer) {

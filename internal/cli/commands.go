@@ -25,6 +25,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	log := newLogger(e.stderr, cfg.Log.Level, cfg.Log.Format)
 	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: log})
 	if err != nil {
@@ -55,7 +56,7 @@ func check(ctx context.Context, e *env, args []string) error {
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
-		o.Systems, dir = cfg.Systems(), cfg.Mappings
+		o, dir = daemon.MappingOptions(cfg), cfg.Mappings
 		// Quiet: the connectors are built to be checked, not run.
 		conns, err = daemon.Connectors(cfg, daemon.Options{Log: slog.New(slog.DiscardHandler)})
 		errs = append(errs, err)

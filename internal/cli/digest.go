@@ -36,7 +36,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		mapDir, mopts.Systems = cfg.Mappings, cfg.Systems()
+		mapDir, mopts = cfg.Mappings, daemon.MappingOptions(cfg)
 		*tmplPath = cmp.Or(*tmplPath, cfg.Digest.Template)
 		*tz = cmp.Or(*tz, cfg.Digest.Timezone)
 	}
@@ -72,7 +72,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Subject: %s\n\n%s", subject, body)
+	fmt.Fprintf(plainWriter{e.stdout}, "Subject: %s\n\n%s", subject, body)
 	if len(r.Raised)+len(r.Done)+len(r.Scheduled) == 0 {
 		fmt.Fprintf(e.stderr, "note: no ticket of organisation %q was raised, done or open in %s; check the name against the tickets' org field\n", *org, week)
 	}

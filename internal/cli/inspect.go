@@ -11,41 +11,43 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/store"
 )
 
 // openRecord parses `REF (--config FILE | --store DSN)`, opens the store
-// and reads the record, or says the gateway does not know it. The caller
-// closes the store.
-func openRecord(ctx context.Context, e *env, name string, args []string) (*store.Store, *core.Item, error) {
+// and reads the record, or says the gateway does not know it. It returns
+// the configuration file named (or ""). The caller closes the store.
+func openRecord(ctx context.Context, e *env, name string, args []string) (*store.Store, *core.Item, string, error) {
 	fs := flags(e, name)
 	cfg := fs.String("config", "", "configuration file")
 	dsn := fs.String("store", "", "database DSN (instead of --config)")
 	rest, err := parse(fs, args)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if len(rest) != 1 {
-		return nil, nil, errUsage
+		return nil, nil, "", errUsage
 	}
 	st, err := openStore(ctx, *cfg, *dsn)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	ref, err := resolveRef(ctx, st, rest[0])
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	it, err := st.Item(ctx, ref)
 	if err != nil {
 		st.Close()
 		if errors.Is(err, core.ErrNotFound) {
-			return nil, nil, &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
+			return nil, nil, "", &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return st, it, nil
+	return st, it, *cfg, nil
 }
 
 // resolveRef reads a record's name as an admin types it: the full
@@ -91,21 +93,18 @@ func shortID(s string) string {
 }
 
 func links(ctx context.Context, e *env, args []string) error {
-	st, it, err := openRecord(ctx, e, "links", args)
+	st, it, _, err := openRecord(ctx, e, "links", args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ref := it.Ref
-	id, err := st.CaseOf(ctx, ref)
+	c, err := caseOf(ctx, st, ref)
 	if err != nil {
 		return err
 	}
-	c, err := st.LoadCase(ctx, id)
-	if err != nil {
-		return err
-	}
-	w := e.stdout
+	id := c.ID
+	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "case %d: %d records\n\n", c.ID, len(c.Items))
 	for _, it := range c.Items {
 		mark := " "
@@ -187,7 +186,7 @@ func clip(s string, n int) string {
 // why answers, for each status and field of a record, which rule last set
 // it and when, from the audit log; and lists the events seen about it.
 func why(ctx context.Context, e *env, args []string) error {
-	st, it, err := openRecord(ctx, e, "why", args)
+	st, it, cfgPath, err := openRecord(ctx, e, "why", args)
 	if err != nil {
 		return err
 	}
@@ -197,7 +196,7 @@ func why(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := e.stdout
+	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "%s  %q\n\n", ref, clip(it.Title, 70))
 	// Audit is newest first: the first entry per field is the last setter.
 	type setter struct {
@@ -247,6 +246,11 @@ func why(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "  %s  rule %q: %s\n", a.At.UTC().Format(time.DateTime), a.Rule, a.Detail)
 		}
 	}
+	if cfgPath != "" {
+		if err := printFailingRules(ctx, w, st, cfgPath, ref); err != nil {
+			return err
+		}
+	}
 	evs, err := st.Events(ctx, ref, 10)
 	if err != nil {
 		return err
@@ -259,4 +263,41 @@ func why(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "  %s  %-14s via %-7s from %s (delivery %s)\n", ev.At.UTC().Format(time.DateTime), ev.Type, ev.Via, ev.Source, clip(ev.DeliveryID, 50))
 	}
 	return nil
+}
+
+// printFailingRules plans the record's case with the configured mappings,
+// touching nothing, and lists the rules that fail on it now: a rule over
+// its evaluation budget, a template that breaks on this case's data. The
+// daemon logs these on every reconcile; here the admin sees them by record.
+func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfgPath string, ref core.Ref) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	m, err := daemon.LoadMappings(cfg.Mappings, daemon.MappingOptions(cfg))
+	if err != nil {
+		return err
+	}
+	c, err := caseOf(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	plan := core.PlanCase(c, m, time.Now())
+	fmt.Fprintln(w, "\nrules failing on its case now:")
+	if len(plan.Errors) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, err := range plan.Errors {
+		fmt.Fprintf(w, "  %v\n", err)
+	}
+	return nil
+}
+
+// caseOf loads the case a record belongs to.
+func caseOf(ctx context.Context, st *store.Store, ref core.Ref) (*core.Case, error) {
+	id, err := st.CaseOf(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return st.LoadCase(ctx, id)
 }

@@ -37,7 +37,7 @@ func setupCmd(_ context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Systems, systems = cfg.Systems(), cfg.Systems()
+		o, systems = daemon.MappingOptions(cfg), cfg.Systems()
 		if *dir == "" {
 			*dir = cfg.Mappings
 		}

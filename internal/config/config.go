@@ -49,6 +49,11 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Digest configures the weekly digest mail.
 	Digest Digest `yaml:"digest"`
+	// RuleBudget bounds each evaluation of a rule's if or template.
+	RuleBudget RuleBudget `yaml:"rule_budget"`
+	// ShutdownTimeout is how long a stop (SIGTERM, Ctrl-C) may take before
+	// the process exits anyway, whatever is still running (default 30s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	path  string
 	nodes map[string]*ast.MappingNode
@@ -59,6 +64,15 @@ type Config struct {
 type Retention struct {
 	Raw   time.Duration `yaml:"raw"`
 	Audit time.Duration `yaml:"audit"`
+}
+
+// RuleBudget is the rule_budget section: how many steps (predicate and
+// range iterations) and how much time one evaluation of an if or a
+// template may take (defaults: mappings.DefaultBudgetSteps and
+// mappings.DefaultBudgetTime).
+type RuleBudget struct {
+	Steps int           `yaml:"steps"`
+	Time  time.Duration `yaml:"time"`
 }
 
 // Log configures logging.
@@ -106,6 +120,9 @@ type Digest struct {
 	Timezone string              `yaml:"timezone"`
 	To       map[string][]string `yaml:"to"`
 }
+
+// DefaultShutdownTimeout is shutdown_timeout's default.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Instance is one configured connector instance.
 type Instance struct {
@@ -171,6 +188,12 @@ func Parse(path string, b []byte) (*Config, error) {
 	}
 	if c.Reload == 0 {
 		c.Reload = 5 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.RuleBudget.Steps < 0 {
+		return nil, fmt.Errorf("%s: rule_budget.steps %d: want a positive number", path, c.RuleBudget.Steps)
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
@@ -294,7 +317,7 @@ func (c *Config) Check() error {
 // checkDurations validates the duration settings first, because the
 // decoder reports a bad duration without its position.
 func checkDurations(path string, body ast.Node) error {
-	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload"} {
+	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload", "$.rule_budget.time", "$.shutdown_timeout"} {
 		yp, err := yaml.PathString(p)
 		if err != nil {
 			return err

@@ -21,8 +21,12 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:9090" || c.Retention.Raw != 48*time.Hour || c.Workers != 16 {
+	if c.Listen != "127.0.0.1:9090" || c.Retention.Raw != 48*time.Hour || c.Workers != 16 || c.ShutdownTimeout != 30*time.Second {
 		t.Fatalf("parsed %+v", c)
+	}
+	b, err := Parse("liaison.yaml", []byte("rule_budget: {steps: 5000, time: 250ms}\nshutdown_timeout: 5s\n"))
+	if err != nil || b.RuleBudget != (RuleBudget{Steps: 5000, Time: 250 * time.Millisecond}) || b.ShutdownTimeout != 5*time.Second {
+		t.Fatalf("rule_budget and shutdown_timeout: %v %+v", err, b)
 	}
 	in := c.Instances()
 	if len(in) != 2 || in[0].Name != "jira" || in[0].Kind != "jira" || in[1].Name != "helpdesk" || in[1].Kind != "zendesk" {
@@ -49,6 +53,9 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "listen: [x\n", "liaison.yaml:"},
 		{"bad duration", "retention:\n  raw: soon\n", "liaison.yaml:2:8: "},
 		{"bad level", "log: {level: loud}\n", `log.level "loud"`},
+		{"bad shutdown timeout", "shutdown_timeout: soon\n", "liaison.yaml:1:19: shutdown_timeout"},
+		{"bad rule budget time", "rule_budget:\n  time: forever\n", "liaison.yaml:2:9: rule_budget.time"},
+		{"negative rule budget", "rule_budget: {steps: -1}\n", "rule_budget.steps -1"},
 		{"connector not a map", "connectors:\n  jira: 3\n", "liaison.yaml:2:9: "},
 	}
 	for _, c := range cases {

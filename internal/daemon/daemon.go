@@ -70,7 +70,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	mopts := mappings.Options{Systems: cfg.Systems()}
+	mopts := MappingOptions(cfg)
 	m, err := LoadMappings(cfg.Mappings, mopts)
 	if err != nil {
 		return nil, err
@@ -223,6 +223,12 @@ func newDigest(cfg *config.Config, st *store.Store, n *notify.Notifier, eng *eng
 	}
 	return &digest.Scheduler{Store: st, Mailer: n, Template: tmpl, Schedule: sched, Location: loc, To: dc.To,
 		Mappings: eng.Mappings, Clock: o.Clock, Log: o.Log.With("component", "digest"), Owner: o.Owner}, nil
+}
+
+// MappingOptions are the options the configuration gives the mappings:
+// the configured systems and the rule budget.
+func MappingOptions(cfg *config.Config) mappings.Options {
+	return mappings.Options{Systems: cfg.Systems(), Budget: mappings.Budget{Steps: cfg.RuleBudget.Steps, Time: cfg.RuleBudget.Time}}
 }
 
 // LoadMappings loads the admin's folder, or the embedded defaults when dir

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/mail"
 	"slices"
 	"sync"
 	"time"
@@ -147,7 +148,15 @@ func (s *Scheduler) send(ctx context.Context, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)
 	}
-	m := notify.Mail{To: s.To[r.Org], Subject: subject, Body: body, ID: CursorKey(r.Org) + "@" + r.Week.String(),
+	to := make([]mail.Address, 0, len(s.To[r.Org]))
+	for _, a := range s.To[r.Org] {
+		rcpt, err := core.ParseRecipient(a)
+		if err != nil {
+			return fmt.Errorf("digest for %q: to: %w", r.Org, err)
+		}
+		to = append(to, rcpt)
+	}
+	m := notify.Mail{To: to, Subject: subject, Body: body, ID: CursorKey(r.Org) + "@" + r.Week.String(),
 		Headers: map[string]string{"X-Liaison-Digest": r.Week.String()}}
 	if err := s.Mailer.Mail(ctx, m); err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)

@@ -43,8 +43,8 @@ type mailbox struct {
 func (m *mailbox) Mail(_ context.Context, x notify.Mail) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.fail[x.To[0]] > 0 {
-		m.fail[x.To[0]]--
+	if m.fail[x.To[0].Address] > 0 {
+		m.fail[x.To[0].Address]--
 		return core.RetryAfter(errors.New("451 try again later"), time.Minute)
 	}
 	m.mails = append(m.mails, x)
@@ -57,7 +57,11 @@ func (m *mailbox) take() []string {
 	defer m.mu.Unlock()
 	var out []string
 	for _, x := range m.mails {
-		out = append(out, strings.Join(x.To, ",")+": "+x.Subject)
+		var to []string
+		for _, a := range x.To {
+			to = append(to, a.Address)
+		}
+		out = append(out, strings.Join(to, ",")+": "+x.Subject)
 	}
 	m.mails = nil
 	return out

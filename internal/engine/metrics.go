@@ -20,6 +20,7 @@ type Metrics struct {
 	Actions       *prometheus.CounterVec // system, kind, result
 	Conflicts     prometheus.Counter
 	PlanErrors    prometheus.Counter
+	OverBudget    prometheus.Counter // rule evaluations stopped by their budget (also in PlanErrors)
 	ReconcileTime prometheus.Histogram
 	IngestBatch   prometheus.Histogram
 	// IntakeBacklog reads Engine.IntakeBacklog at scrape time.
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 			Help: "Synced fields changed on both sides since the last sync."}),
 		PlanErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_rule_errors_total",
 			Help: "Rule evaluations that failed (see the log for the rule and position)."}),
+		OverBudget: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_rules_over_budget_total",
+			Help: "Rule evaluations stopped because they passed the evaluation budget (rule_budget)."}),
 		ReconcileTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liaison_reconcile_seconds",
 			Help: "Time to reconcile one case, actions included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		IngestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liaison_ingest_batch_events",
@@ -58,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 		return 0
 	})
 	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Actions, m.Conflicts,
-		m.PlanErrors, m.ReconcileTime, m.IngestBatch, m.IntakeBacklog, &storeCollector{st: st})
+		m.PlanErrors, m.OverBudget, m.ReconcileTime, m.IngestBatch, m.IntakeBacklog, &storeCollector{st: st})
 	return m
 }
 

@@ -277,9 +277,17 @@ func (e *Engine) planCase(ctx context.Context, r *caseRun, m *core.Mappings, now
 	// the case, so it survives a restart.
 	r.retryAt = earliest(r.retryAt, plan.WakeAt)
 	for _, err := range plan.Errors {
-		e.log.Error("rule failed", "case", r.id, "err", err)
+		over := errors.Is(err, core.ErrOverBudget)
+		if over {
+			e.log.Error("rule stopped: over its evaluation budget; it fails for this case until the rule is fixed", "case", r.id, "err", err)
+		} else {
+			e.log.Error("rule failed", "case", r.id, "err", err)
+		}
 		if e.m != nil {
 			e.m.PlanErrors.Inc()
+			if over {
+				e.m.OverBudget.Inc()
+			}
 		}
 	}
 	for _, cf := range plan.Conflicts {

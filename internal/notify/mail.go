@@ -86,7 +86,8 @@ func (s *SMTP) addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Po
 
 // Mail is one plain-text mail the notifier sends.
 type Mail struct {
-	To      []string
+	// To are the recipients, each one address (never a list to split).
+	To      []mail.Address
 	Subject string
 	Body    string
 	// ID seeds the Message-ID, so that a resent mail (a retried action,
@@ -103,21 +104,22 @@ type Mail struct {
 func (n *Notifier) Mail(ctx context.Context, m Mail) error {
 	sm := n.o.SMTP
 	if sm == nil {
-		return core.Permanent(fmt.Errorf("notify: cannot mail %s: no smtp server is configured (notify.smtp)", strings.Join(m.To, ", ")))
+		return core.Permanent(fmt.Errorf("notify: cannot mail %s: no smtp server is configured (notify.smtp)", addrSpecs(m.To)))
 	}
 	if len(m.To) == 0 {
 		return core.Permanent(errors.New("notify: a mail with no recipient"))
 	}
 	msg, err := n.compose(sm, m)
 	if err != nil {
-		return core.Permanent(fmt.Errorf("notify: compose mail to %s: %w", strings.Join(m.To, ", "), err))
+		return core.Permanent(fmt.Errorf("notify: compose mail to %s: %w", addrSpecs(m.To), err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.o.Timeout)
 	defer cancel()
-	if err := n.send(ctx, sm, m.To, msg); err != nil {
+	rcpts := envelope(m.To)
+	if err := n.send(ctx, sm, rcpts, msg); err != nil {
 		return err
 	}
-	n.log.Info("notification mailed", "to", strings.Join(m.To, ", "), "via", sm.addr())
+	n.log.Info("notification mailed", "to", strings.Join(rcpts, ", "), "via", sm.addr())
 	return nil
 }
 
@@ -127,7 +129,7 @@ func (n *Notifier) compose(sm *SMTP, m Mail) ([]byte, error) {
 	h.SetAddressList("From", []*gomail.Address{{Name: "Liaison", Address: sm.From}})
 	to := make([]*gomail.Address, len(m.To))
 	for i, a := range m.To {
-		to[i] = &gomail.Address{Address: a}
+		to[i] = &gomail.Address{Name: a.Name, Address: a.Address}
 	}
 	h.SetAddressList("To", to)
 	h.SetSubject(m.Subject)
@@ -153,6 +155,18 @@ func (n *Notifier) compose(sm *SMTP, m Mail) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// envelope is the addresses as the SMTP envelope carries them.
+func envelope(as []mail.Address) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = core.AddrSpec(a)
+	}
+	return out
+}
+
+// addrSpecs lists addresses for a message or a note.
+func addrSpecs(as []mail.Address) string { return strings.Join(envelope(as), ", ") }
 
 // messageID derives a Message-ID from seed (random when empty) in the
 // sender's domain.

@@ -239,30 +239,16 @@ func classifyStatus(shown string, resp *http.Response, now time.Time) error {
 	return core.Permanent(err)
 }
 
-// recipients parses a comma- or semicolon-separated list of addresses.
-func recipients(to string) ([]string, error) {
-	var out []string
-	for _, f := range strings.FieldsFunc(to, func(r rune) bool { return r == ',' || r == ';' }) {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		a, err := mail.ParseAddress(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is neither a mail address nor an http(s) URL", f)
-		}
-		out = append(out, a.Address)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%q names no mail address", to)
-	}
-	return out, nil
-}
-
 func (n *Notifier) mailAction(ctx context.Context, a core.Action, to string, subj core.Item) (core.Result, error) {
-	rcpts, err := recipients(to)
-	if err != nil {
-		return core.Result{}, core.Permanent(fmt.Errorf("notify: rule %q: %w", a.Rule, err))
+	// The planner parsed the address; an action planned before it did
+	// carries To alone, read as one address all the same.
+	rcpts := a.Recipients
+	if len(rcpts) == 0 {
+		r, err := core.ParseRecipient(to)
+		if err != nil {
+			return core.Result{}, core.Permanent(fmt.Errorf("notify: rule %q: %w", a.Rule, err))
+		}
+		rcpts = []mail.Address{r}
 	}
 	body := a.Body
 	if subj.URL != "" && !strings.Contains(body, subj.URL) {
@@ -273,7 +259,7 @@ func (n *Notifier) mailAction(ctx context.Context, a core.Action, to string, sub
 	if err := n.Mail(ctx, m); err != nil {
 		return core.Result{}, err
 	}
-	return core.Result{Note: "mailed " + strings.Join(rcpts, ", ")}, nil
+	return core.Result{Note: "mailed " + addrSpecs(rcpts)}, nil
 }
 
 var _ core.Applier = (*Notifier)(nil)

@@ -486,7 +486,8 @@ func TestMail_ArrivesWithHeaders(t *testing.T) {
 	sink := startSMTP(t)
 	records := fakeRecords{ref("4521"): {Ref: ref("4521"), Title: "Export fails", URL: "https://acme.zendesk.com/agent/tickets/4521"}}
 	n, logs := newNotifier(t, Options{SMTP: smtpConf(sink, smtpPassword), Records: records})
-	a := action("support-leads@example.com, Duty Manager <duty@example.com>")
+	a := action("support-leads@example.com")
+	a.Recipients = []mail.Address{{Address: "support-leads@example.com"}, {Name: "Duty Manager", Address: "duty@example.com"}}
 	res, err := n.Apply(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
@@ -513,7 +514,7 @@ func TestMail_ArrivesWithHeaders(t *testing.T) {
 		"X-Auto-Response-Suppress": "All",
 		"Subject":                  `Liaison: zendesk/customer_ticket/4521 "Export fails" (sla-first-response-breach)`,
 		"From":                     `"Liaison" <liaison@support.example.com>`,
-		"To":                       "<support-leads@example.com>, <duty@example.com>",
+		"To":                       `<support-leads@example.com>, "Duty Manager" <duty@example.com>`,
 		"X-Liaison-Marker":         a.Marker(),
 		"Date":                     "Wed, 18 Nov 2026 14:30:00 +0000",
 	} {
@@ -631,4 +632,46 @@ func portOf(addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// A sender's address whose quoted local part holds a comma and another
+// address, as a notify rule renders it from the reporter, reaches one
+// recipient: the attacker's domain, with the local part quoted, never the
+// address inside it.
+func TestMail_QuotedCommaAddressIsOneRecipient(t *testing.T) {
+	sink := startSMTP(t)
+	n, _ := newNotifier(t, Options{SMTP: smtpConf(sink, smtpPassword)})
+	// How the imap connector keeps From: "victim@corp.example,x"@attacker.example
+	reporter := "victim@corp.example,x@attacker.example"
+	planned := action(reporter)
+	rcpt, err := core.ParseRecipient(reporter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned.Recipients = []mail.Address{rcpt}
+	stored := action(reporter) // planned before Recipients existed: To alone
+	for _, a := range []core.Action{planned, stored} {
+		sink.Reset()
+		if _, err := n.Apply(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		mails, err := sink.Wait(ctx, 1)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server reads the quoted local part back unquoted.
+		if got := mails[0].To; len(got) != 1 || got[0] != reporter {
+			t.Errorf("envelope recipients %q; want only %q", got, reporter)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(mails[0].Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := msg.Header.AddressList("To")
+		if err != nil || len(to) != 1 || to[0].Address != reporter {
+			t.Errorf("To header %q reads as %v (%v); want the one address", msg.Header.Get("To"), to, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package retryhttp
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,4 +147,24 @@ func TestPostIsNotRetriedInPlaceOn502(t *testing.T) {
 
 func itoa(i int) string {
 	return http.StatusText(0) + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
+
+func TestSameOrigin(t *testing.T) {
+	base, _ := url.Parse("https://api.github.com/")
+	for _, tc := range []struct {
+		u    string
+		same bool
+	}{
+		{"https://api.github.com/repos/x", true},
+		{"https://API.github.com:443/repos/x", true},
+		{"https://api.github.com:8443/repos/x", false},
+		{"http://api.github.com/repos/x", false},
+		{"https://evil.api.github.com/repos/x", false},
+		{"https://objects.githubusercontent.com/x", false},
+	} {
+		u, _ := url.Parse(tc.u)
+		if got := SameOrigin(base, u); got != tc.same {
+			t.Errorf("SameOrigin(%s, %s) = %v; want %v", base, tc.u, got, tc.same)
+		}
+	}
 }
