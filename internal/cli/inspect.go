@@ -50,6 +50,12 @@ func openRecord(ctx context.Context, e *env, name string, args []string) (*store
 	return st, it, *cfg, nil
 }
 
+// oneLine folds a rule's condition, written over several indented lines
+// in its mapping file, into one line of at most n characters.
+func oneLine(s string, n int) string {
+	return clip(strings.Join(strings.Fields(s), " "), n)
+}
+
 // resolveRef reads a record's name as an admin types it: the full
 // system/kind/id, or a short form the store can pin down: an id alone
 // (KBOT-1, 4521), a pull request's URL or repo#n, a Message-ID.
@@ -217,7 +223,13 @@ func why(ctx context.Context, e *env, args []string) error {
 		case core.Transition:
 			note("status", strings.TrimPrefix(a.Detail, "status → "), a)
 		case core.SetFields:
-			for _, kv := range strings.Split(strings.TrimPrefix(a.Detail, "set "), ", ") {
+			// "set k = v, … (note)": the connector's note is about the
+			// write, not the last value.
+			detail := a.Detail
+			if i := strings.LastIndex(detail, " ("); i > 0 && strings.HasSuffix(detail, ")") {
+				detail = detail[:i]
+			}
+			for _, kv := range strings.Split(strings.TrimPrefix(detail, "set "), ", ") {
 				k, v, _ := strings.Cut(kv, " = ")
 				note(k, v, a)
 			}
@@ -229,7 +241,7 @@ func why(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "status: %s\n", it.Native)
 	if s, ok := last["status"]; ok {
-		fmt.Fprintf(w, "  set to %q by rule %q at %s\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), s.a.Reason)
+		fmt.Fprintf(w, "  set to %q by rule %q at %s UTC\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), oneLine(s.a.Reason, 200))
 	} else {
 		fmt.Fprintln(w, "  never set by the gateway (a person or the system set it)")
 	}
@@ -238,7 +250,7 @@ func why(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		s := last[f]
-		fmt.Fprintf(w, "%s: %s\n  by rule %q at %s\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), s.a.Reason)
+		fmt.Fprintf(w, "%s: %s\n  set by rule %q at %s UTC\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), oneLine(s.a.Reason, 200))
 	}
 	if len(comments) > 0 {
 		fmt.Fprintf(w, "comments written by the gateway: %d\n", len(comments))
