@@ -2,39 +2,17 @@ package mail
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 )
 
-// nestedBomb builds a mail of depth multiparts, each the only child of the
-// one above, around one line of text: at depth 10,000 it is the 690 KB
-// shape of mail that once held the mailbox for half a minute of CPU.
-func nestedBomb(depth int) []byte {
-	var b strings.Builder
-	b.WriteString("From: Mallory <mallory@attacker.example>\r\nTo: support@liaison.example\r\nSubject: nested\r\nMessage-ID: <bomb@attacker.example>\r\nMIME-Version: 1.0\r\n")
-	b.WriteString("Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
-	for i := range depth {
-		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i, i+1)
-	}
-	fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain\r\n\r\nhello from the bottom\r\n", depth)
-	for i := depth; i >= 0; i-- {
-		fmt.Fprintf(&b, "--b%d--\r\n", i)
-	}
-	return []byte(b.String())
-}
-
-// manyParts builds a mail of n sibling text parts.
-func manyParts(n int) []byte {
-	var b strings.Builder
-	b.WriteString("From: Mallory <mallory@attacker.example>\r\nSubject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n")
-	for i := range n {
-		fmt.Fprintf(&b, "--=_b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n", i)
-	}
-	b.WriteString("--=_b--\r\n")
-	return []byte(b.String())
-}
+var (
+	nestedBomb = imaptest.NestedMultiparts
+	manyParts  = imaptest.ManyParts
+)
 
 // steppingClock returns a clock that moves step forward each time it is read.
 func steppingClock(step time.Duration) func() time.Time {
