@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -580,8 +581,12 @@ func (c *Connector) userID(ctx context.Context, email, name string, create bool)
 	return out.User.ID, nil
 }
 
+// UseBlobs implements core.BlobUser: the content of files named by hash.
+func (c *Connector) UseBlobs(b core.Blobs) { c.blobs = b }
+
 // uploadFiles uploads the files that fit (POST /uploads, one token for
-// all) and returns those that do not: over the limit, or without content.
+// all), each streamed from where it is kept, and returns those that do
+// not: over the limit, or whose content is not available.
 func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([]string, []core.Attachment, error) {
 	var token string
 	var over []core.Attachment
@@ -590,7 +595,14 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 		if len(f.Content) > 0 {
 			size = int64(len(f.Content))
 		}
-		if f.Over || len(f.Content) == 0 || size > c.attachMax {
+		var content io.ReadCloser
+		if !f.Over && size <= c.attachMax {
+			var err error
+			if content, err = core.OpenAttachment(ctx, c.blobs, f); err != nil {
+				return nil, nil, err
+			}
+		}
+		if content == nil {
 			f.Size = size
 			over = append(over, f)
 			continue
@@ -600,7 +612,9 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 			name = "attachment"
 		}
 		w := c.zd.UploadAttachment(ctx, name, token)
-		if _, err := w.Write(f.Content); err != nil {
+		_, err := io.Copy(w, content)
+		content.Close()
+		if err != nil {
 			return nil, nil, c.classify("POST", "/uploads.json", err)
 		}
 		up, err := w.Close()
