@@ -286,7 +286,7 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 	}
 	km := p.m.Kind(sel.System, sel.Kind)
 	a := Action{Kind: Create, Rule: r.Name, Target: Ref{System: sel.System, Kind: sel.Kind}, Subject: subj.Ref,
-		Reason: reason, Role: spec.Role, Fields: map[string]string{}}
+		Reason: reason, Role: spec.Role, Fields: map[string]string{}, Files: reportedFiles(subj)}
 	if km != nil {
 		maps.Copy(a.Fields, km.Create)
 	}
@@ -314,6 +314,19 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 		}
 	}
 	p.add(a, "create", sel.String(), r.Name, subj.Ref.String())
+}
+
+// reportedFiles are the files of what was first reported on a record (a
+// thread's first mail, a ticket's description): its earliest public
+// comment's. A record made from it carries them, as its text carries the
+// report's.
+func reportedFiles(it *Item) []Attachment {
+	for _, c := range it.Comments {
+		if c.Public && !c.Deleted {
+			return c.Files
+		}
+	}
+	return nil
 }
 
 // renderFields renders field templates into out. A field named "priority"

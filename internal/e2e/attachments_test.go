@@ -1,0 +1,99 @@
+package e2e_test
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/liaisonhq/liaison/connectors/imap/mail"
+	"github.com/liaisonhq/liaison/internal/sandbox"
+)
+
+// dovecotBox connects to the test Dovecot and gives the test a mailbox of
+// its own, emptied first, and a way to deliver to it.
+func dovecotBox(t *testing.T, box string) (opt sandbox.WorldOption, deliverTo func(raw []byte), count func(string) int) {
+	t.Helper()
+	host, port, user, pass := dovecot(t)
+	admin, err := imapclient.DialInsecure(net.JoinHostPort(host, strconv.Itoa(port)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{box + "/Processed", box + "/Failed", box} {
+		_ = admin.Delete(b).Wait() // absent on a fresh server
+	}
+	if err := admin.Create(box, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	deliverTo = func(raw []byte) {
+		t.Helper()
+		cmd := admin.Append(box, int64(len(raw)), nil)
+		if _, err := cmd.Write(raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count = func(mailbox string) int {
+		data, err := admin.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil || data.NumMessages == nil {
+			return -1
+		}
+		return int(*data.NumMessages)
+	}
+	return sandbox.WithIMAPServer(host, port, user, pass, box), deliverTo, count
+}
+
+// The files of the mail that opens a ticket reach the ticket's first
+// comment, byte for byte; a file over the help desk's attachment limit is
+// named in the ticket's text instead. Mail read from a real Dovecot.
+func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
+	opt, deliverTo, count := dovecotBox(t, "LiaisonAttach")
+	w := startWorld(t, opt, sandbox.WithAttachmentLimit(20<<10))
+	photo := readEML(t, "iphone-mail-image-attachment.eml") // photo.JPG, under 20 KiB
+	large := readEML(t, "png-image-attachment-84k.eml")     // mailgun.png, 60168 bytes
+	deliverTo(photo)
+	deliverTo(large)
+	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
+	eventually(t, "the mail filed", func() bool { return count("LiaisonAttach/Processed") == 2 })
+	settle(t, w)
+
+	want, err := mail.Parse(photo)
+	if err != nil || len(want.Attachments) != 1 {
+		t.Fatalf("the photo mail: %v, %d files", err, len(want.Attachments))
+	}
+	byRequester := map[string]int{}
+	tickets := w.Zendesk.Tickets()
+	for i, tk := range tickets {
+		byRequester[tk.Requester] = i
+	}
+	withPhoto := tickets[byRequester["someone@somewhere.com"]]
+	if len(withPhoto.Comments) == 0 || len(withPhoto.Comments[0].Attachments) != 1 {
+		t.Fatalf("the photo's ticket: %+v; want its first comment to carry the photo", withPhoto.Comments)
+	}
+	got := withPhoto.Comments[0].Attachments[0]
+	if got.Name != "photo.JPG" || !bytes.Equal(got.Content, want.Attachments[0].Content) {
+		t.Errorf("attachment %q of %d bytes; want photo.JPG, the %d bytes that were mailed", got.Name, len(got.Content), len(want.Attachments[0].Content))
+	}
+
+	withPNG := tickets[byRequester["hello@example.com"]]
+	if len(withPNG.Comments) == 0 {
+		t.Fatal("the PNG's ticket has no comment")
+	}
+	first := withPNG.Comments[0]
+	if len(first.Attachments) != 0 || strings.Count(first.Body, "mailgun.png") != 1 {
+		t.Errorf("the PNG's ticket: %d attachments, text %q; want the file named once, not carried", len(first.Attachments), first.Body)
+	}
+}
