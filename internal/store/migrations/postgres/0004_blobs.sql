@@ -1,4 +1,4 @@
--- Version 5: attachment content, kept once per content hash and apart from
+-- Attachment content, kept once per content hash and apart from
 -- the snapshots, events and actions, which name it by hash. A file is cut
 -- in chunks so that it is read, and sent on, a piece at a time.
 CREATE TABLE blobs (
