@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Blobs reads attachment content that the store keeps once per content
@@ -54,4 +55,35 @@ func OpenAttachment(ctx context.Context, blobs Blobs, f Attachment) (io.ReadClos
 		return nil, fmt.Errorf("attachment %q: %w", f.Name, err)
 	}
 	return r, nil
+}
+
+// NotCarried is the text that names the files a record or comment could
+// not carry (over limit, the target's size limit, or not available), to
+// append to its text; "" when there are none.
+func NotCarried(over []Attachment, limit int64) string {
+	if len(over) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n\nAttachments not carried over (larger than %s, or not available):", humanSize(limit))
+	for _, f := range over {
+		fmt.Fprintf(&b, "\n- %s", f.Name)
+		if f.Size > 0 {
+			fmt.Fprintf(&b, " (%s)", humanSize(f.Size))
+		}
+		if f.URL != "" {
+			fmt.Fprintf(&b, " %s", f.URL)
+		}
+	}
+	return b.String()
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -137,7 +137,7 @@ func (c *Connector) create(ctx context.Context, a core.Action) (core.Result, err
 		return core.Result{}, err
 	}
 	w.Comment.Uploads = tokens
-	w.Comment.Body += overText(over, c.attachMax)
+	w.Comment.Body += core.NotCarried(over, c.attachMax)
 
 	var env ticketEnvelope
 	if err := c.post(withIdempotencyKey(ctx, marker), "/tickets.json", ticketRequest{w}, &env); err != nil {
@@ -223,7 +223,7 @@ func (c *Connector) addComment(ctx context.Context, a core.Action) (core.Result,
 			return core.Result{}, err
 		}
 	}
-	return c.writeComment(ctx, id, a.Body+overText(over, c.attachMax), a.Public, tokens, a.Marker(), author)
+	return c.writeComment(ctx, id, a.Body+core.NotCarried(over, c.attachMax), a.Public, tokens, a.Marker(), author)
 }
 
 func (c *Connector) writeComment(ctx context.Context, id int64, body string, public bool, uploads []string, marker string, author int64) (core.Result, error) {
@@ -627,35 +627,6 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 		return nil, over, nil
 	}
 	return []string{token}, over, nil
-}
-
-// overText names the files a comment could not carry.
-func overText(over []core.Attachment, limit int64) string {
-	if len(over) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n\nAttachments not carried over (larger than %s, or not available):", humanSize(limit))
-	for _, f := range over {
-		fmt.Fprintf(&b, "\n- %s", f.Name)
-		if f.Size > 0 {
-			fmt.Fprintf(&b, " (%s)", humanSize(f.Size))
-		}
-		if f.URL != "" {
-			fmt.Fprintf(&b, " %s", f.URL)
-		}
-	}
-	return b.String()
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // FindByMarker implements core.MarkerFinder with a search for the marker

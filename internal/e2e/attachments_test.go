@@ -97,3 +97,75 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 		t.Errorf("the PNG's ticket: %d attachments, text %q; want the file named once, not carried", len(first.Attachments), first.Body)
 	}
 }
+
+// The customer's files travel with the escalation: the developer ticket
+// made from a help-desk ticket that a mail opened carries the mail's file,
+// byte for byte, and names the one over the bug tracker's limit; a later
+// reply by mail brings its file to the developer ticket with its comment.
+func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
+	opt, deliverTo, count := dovecotBox(t, "LiaisonEscalate")
+	w := startWorld(t, opt, sandbox.WithAttachmentLimit(50<<10))
+	photo := readEML(t, "iphone-mail-image-attachment.eml") // photo.JPG, under 50 KiB
+	large := readEML(t, "png-image-attachment-84k.eml")     // mailgun.png, 60168 bytes
+	deliverTo(photo)
+	deliverTo(large)
+	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
+	eventually(t, "the mail filed", func() bool { return count("LiaisonEscalate/Processed") == 2 })
+	settle(t, w)
+
+	// An agent completes both reports as bugs: they go to the developers.
+	for _, tk := range w.Zendesk.Tickets() {
+		if err := w.Zendesk.SetFields(tk.ID, map[string]string{"tags": "bug", "priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "true"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "two developer tickets", func() bool { return len(w.Jira.Issues()) == 2 })
+	settle(t, w)
+
+	want, err := mail.Parse(photo)
+	if err != nil || len(want.Attachments) != 1 {
+		t.Fatalf("the photo mail: %v", err)
+	}
+	var withPhoto, withPNG string
+	for _, is := range w.Jira.Issues() {
+		switch {
+		case len(is.Attachments) == 1 && is.Attachments[0].Filename == "photo.JPG":
+			withPhoto = is.Key
+			if !bytes.Equal(is.Attachments[0].Content, want.Attachments[0].Content) {
+				t.Errorf("%s: photo.JPG of %d bytes; want the %d bytes mailed", is.Key, len(is.Attachments[0].Content), len(want.Attachments[0].Content))
+			}
+		case strings.Contains(is.Description, "mailgun.png"):
+			withPNG = is.Key
+			if len(is.Attachments) != 0 {
+				t.Errorf("%s carries %d files; want mailgun.png named, not carried", is.Key, len(is.Attachments))
+			}
+		}
+	}
+	if withPhoto == "" || withPNG == "" {
+		for _, is := range w.Jira.Issues() {
+			t.Logf("%s: %d files, description %q", is.Key, len(is.Attachments), is.Description)
+		}
+		t.Fatal("want one developer ticket with the photo, one naming mailgun.png")
+	}
+
+	// The customer answers by mail with another file (a real mail with an
+	// image, its From and In-Reply-To pointed at the thread: rewritten in
+	// memory only).
+	reply := readEML(t, "iphone-multiple-text-blocks-with-attachments.eml")
+	reply = replaceHeader(t, reply, "From", want.From.String())
+	reply = replaceHeader(t, reply, "In-Reply-To", "<"+want.MessageID+">")
+	deliverTo(reply)
+	eventually(t, "the reply's file on the developer ticket", func() bool {
+		is, _ := w.Jira.Issue(withPhoto)
+		return len(is.Attachments) == 2
+	})
+	settle(t, w)
+	is, _ := w.Jira.Issue(withPhoto)
+	if is.Attachments[1].Filename != "image1.jpeg" || len(is.Attachments[1].Content) != 37211 {
+		t.Errorf("second file %q of %d bytes; want image1.jpeg, 37211 bytes", is.Attachments[1].Filename, len(is.Attachments[1].Content))
+	}
+	last := is.Comments[len(is.Comments)-1]
+	if !strings.Contains(last.Body, "[^image1.jpeg]") {
+		t.Errorf("the reply's comment does not show its file: %q", last.Body)
+	}
+}
