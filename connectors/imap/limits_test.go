@@ -1,14 +1,11 @@
 package imap
 
 import (
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
-	"github.com/liaisonhq/liaison/internal/clock"
 )
 
 // TestDovecot_MIMEBombGoesToFailedWithATicket: a mail of 10,000 nested
@@ -16,19 +13,8 @@ import (
 // at once: it goes to the failed mailbox, its sender gets a ticket saying
 // it could not be read in full, and the mail after it is taken in as usual.
 func TestDovecot_MIMEBombGoesToFailedWithATicket(t *testing.T) {
-	addr, user, pass := dovecotServer(t)
-	host, port, _ := net.SplitHostPort(addr)
-	admin := newDovecotAdmin(t, addr, user, pass)
 	const done, bad = "LiaisonBomb/Processed", "LiaisonBomb/Failed"
-	admin.reset(done, bad, "LiaisonBomb")
-
-	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
-	t.Cleanup(func() { f.dumpLogs(t) })
-	cfg := Config{Host: host, TLS: "plain", Username: user, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
-		ProcessedMailbox: done, FailedMailbox: bad}
-	cfg.Port = atoi(port)
-	f.c = buildWithPassword(t, cfg, f.clock, f.logs, pass)
-	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
+	f, admin := newDovecotFixture(t, "LiaisonBomb")
 
 	admin.append(eml(t, "outlook2000-windows1252-qp.eml"))
 	admin.append(imaptest.NestedMultiparts(10000))

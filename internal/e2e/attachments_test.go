@@ -56,19 +56,27 @@ func dovecotBox(t *testing.T, box string) (opt sandbox.WorldOption, deliverTo fu
 	return sandbox.WithIMAPServer(host, port, user, pass, box), deliverTo, count
 }
 
+// photoAndPNG mails two customers' files to box: photo.JPG (8.8 KiB) and
+// mailgun.png (60,168 bytes, over the tests' limits), and waits for their
+// tickets. It returns the photo's mail.
+func photoAndPNG(t *testing.T, w *sandbox.World, deliverTo func([]byte), count func(string) int, box string) []byte {
+	t.Helper()
+	photo := readEML(t, "iphone-mail-image-attachment.eml")
+	deliverTo(photo)
+	deliverTo(readEML(t, "png-image-attachment-84k.eml"))
+	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
+	eventually(t, "the mail filed", func() bool { return count(box+"/Processed") == 2 })
+	settle(t, w)
+	return photo
+}
+
 // The files of the mail that opens a ticket reach the ticket's first
 // comment, byte for byte; a file over the help desk's attachment limit is
 // named in the ticket's text instead. Mail read from a real Dovecot.
 func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 	opt, deliverTo, count := dovecotBox(t, "LiaisonAttach")
 	w := startWorld(t, opt, sandbox.WithAttachmentLimit(20<<10))
-	photo := readEML(t, "iphone-mail-image-attachment.eml") // photo.JPG, under 20 KiB
-	large := readEML(t, "png-image-attachment-84k.eml")     // mailgun.png, 60168 bytes
-	deliverTo(photo)
-	deliverTo(large)
-	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
-	eventually(t, "the mail filed", func() bool { return count("LiaisonAttach/Processed") == 2 })
-	settle(t, w)
+	photo := photoAndPNG(t, w, deliverTo, count, "LiaisonAttach")
 
 	want, err := mail.Parse(photo)
 	if err != nil || len(want.Attachments) != 1 {
@@ -105,13 +113,7 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
 	opt, deliverTo, count := dovecotBox(t, "LiaisonEscalate")
 	w := startWorld(t, opt, sandbox.WithAttachmentLimit(50<<10))
-	photo := readEML(t, "iphone-mail-image-attachment.eml") // photo.JPG, under 50 KiB
-	large := readEML(t, "png-image-attachment-84k.eml")     // mailgun.png, 60168 bytes
-	deliverTo(photo)
-	deliverTo(large)
-	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
-	eventually(t, "the mail filed", func() bool { return count("LiaisonEscalate/Processed") == 2 })
-	settle(t, w)
+	photo := photoAndPNG(t, w, deliverTo, count, "LiaisonEscalate")
 
 	// An agent completes both reports as bugs: they go to the developers.
 	for _, tk := range w.Zendesk.Tickets() {
