@@ -433,26 +433,11 @@ func (c *Connector) messageFields(m *mail.Message, mailbox string) map[string]st
 	return f
 }
 
-// commentBody is the comment text of a mail: its new text, and a line for
-// each attachment too large to carry, so the ticket names it.
+// commentBody is the comment text of a mail: its new text. A file too
+// large to keep is not named here: it goes with the comment's files,
+// marked Over, and whatever writes the comment names it (once).
 func commentBody(m *mail.Message) string {
-	body := m.Reply
-	for _, a := range m.Attachments {
-		if a.Over {
-			body += fmt.Sprintf("\n\n[attachment %q (%s, %s) is over the size limit and was not carried; it is kept in the mailbox]", a.Name, a.ContentType, humanSize(a.Size))
-		}
-	}
-	return strings.TrimSpace(body)
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return strings.TrimSpace(m.Reply)
 }
 
 func files(m *mail.Message) []core.Attachment {

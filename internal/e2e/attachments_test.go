@@ -104,6 +104,22 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 	if len(first.Attachments) != 0 || strings.Count(first.Body, "mailgun.png") != 1 {
 		t.Errorf("the PNG's ticket: %d attachments, text %q; want the file named once, not carried", len(first.Attachments), first.Body)
 	}
+
+	// A reply with a file over the limit: the comment names it, once.
+	reply := readEML(t, "iphone-multiple-text-blocks-with-attachments.eml") // image1.jpeg, 37211 bytes
+	reply = replaceHeader(t, reply, "From", want.From.String())
+	reply = replaceHeader(t, reply, "In-Reply-To", "<"+want.MessageID+">")
+	deliverTo(reply)
+	eventually(t, "the reply on the photo's ticket", func() bool {
+		tk, _ := w.Zendesk.Ticket(withPhoto.ID)
+		return len(tk.Comments) >= 2
+	})
+	settle(t, w)
+	tk, _ := w.Zendesk.Ticket(withPhoto.ID)
+	last := tk.Comments[len(tk.Comments)-1]
+	if len(last.Attachments) != 0 || strings.Count(last.Body, "image1.jpeg") != 1 {
+		t.Errorf("the reply's comment: %d attachments, text %q; want image1.jpeg named once, not carried", len(last.Attachments), last.Body)
+	}
 }
 
 // The customer's files travel with the escalation: the developer ticket

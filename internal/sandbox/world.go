@@ -82,8 +82,9 @@ func WithMappings(dir string) WorldOption {
 	return func(s *worldSettings) { s.mappings = dir }
 }
 
-// WithAttachmentLimit sets the help desk's and the bug tracker's
-// attachment_limit: the largest file, in bytes, carried onto their records.
+// WithAttachmentLimit sets the mailbox's, the help desk's and the bug
+// tracker's attachment_limit: the largest file, in bytes, kept from a mail
+// or carried onto a record.
 func WithAttachmentLimit(n int64) WorldOption {
 	return func(s *worldSettings) { s.attachMax = n }
 }
@@ -278,7 +279,7 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 			supportAddress, ws.imap.mailbox, ws.imap.mailbox+"/Processed", ws.imap.mailbox+"/Failed"), 1)
 	}
 	if ws.attachMax > 0 {
-		for _, system := range []string{"zendesk", "jira"} {
+		for _, system := range []string{"imap", "zendesk", "jira"} {
 			cfgText = strings.Replace(cfgText, "  "+system+":\n", fmt.Sprintf("  %s:\n    attachment_limit: %d\n", system, ws.attachMax), 1)
 		}
 	}
