@@ -149,15 +149,21 @@ type Comment struct {
 	Marker string `json:"marker,omitempty"`
 }
 
-// Attachment is a file on a comment. Content is fetched by the connector that
-// applies it; Over is set when the file exceeded a size limit and was named
-// rather than carried.
+// Attachment is a file on a comment. Over is set when the file exceeded a
+// size limit and was named rather than carried.
+//
+// Its content is kept once, by Hash, in the store's blobs (see Blobs),
+// never in a snapshot, an event's or an action's JSON: a connector that
+// read the file (a mail's attachment) hands it over in Content, which only
+// travels in memory to the store's Ingest; one that applies it opens the
+// blob by Hash. A file known only at its source has a URL instead.
 type Attachment struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type,omitempty"`
 	Size        int64  `json:"size,omitempty"`
 	URL         string `json:"url,omitempty"`
-	Content     []byte `json:"content,omitempty"`
+	Hash        string `json:"hash,omitempty"`
+	Content     []byte `json:"-"`
 	Over        bool   `json:"over_limit,omitempty"`
 }
 

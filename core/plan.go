@@ -295,7 +295,7 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 	}
 	km := p.m.Kind(sel.System, sel.Kind)
 	a := Action{Kind: Create, Rule: r.Name, Target: Ref{System: sel.System, Kind: sel.Kind}, Subject: subj.Ref,
-		Reason: reason, Role: spec.Role, Fields: map[string]string{}}
+		Reason: reason, Role: spec.Role, Fields: map[string]string{}, Files: p.withContent(reportedFiles(subj))}
 	if km != nil {
 		maps.Copy(a.Fields, km.Create)
 	}
@@ -323,6 +323,57 @@ func (p *planner) create(r *Rule, spec *ActionSpec, subj *Item, env *Env, reason
 		}
 	}
 	p.add(a, "create", sel.String(), r.Name, subj.Ref.String())
+}
+
+// reportedFiles are the files of what was first reported on a record (a
+// thread's first mail, a ticket's description): its earliest public
+// comment's. A record made from it carries them, as its text carries the
+// report's.
+func reportedFiles(it *Item) []Attachment {
+	for _, c := range it.Comments {
+		if c.Public && !c.Deleted {
+			return c.Files
+		}
+	}
+	return nil
+}
+
+// withContent names, for each file known only by its URL at its source
+// (a help-desk comment's), the kept content of the same file elsewhere in
+// the case, where it has any: the customer's mail that the help desk got
+// it from. A record made or written from the help desk then carries the
+// customer's file rather than a link to it.
+func (p *planner) withContent(files []Attachment) []Attachment {
+	var out []Attachment
+	for i, f := range files {
+		if f.Hash != "" || f.Over {
+			continue
+		}
+		if h := p.keptHash(f.Name, f.Size); h != "" {
+			if out == nil {
+				out = slices.Clone(files)
+			}
+			out[i].Hash = h
+		}
+	}
+	if out == nil {
+		return files
+	}
+	return out
+}
+
+// keptHash is the hash of a kept file of the case with this name and size.
+func (p *planner) keptHash(name string, size int64) string {
+	for _, it := range p.c.Items {
+		for _, c := range it.Comments {
+			for _, f := range c.Files {
+				if f.Hash != "" && f.Name == name && f.Size == size {
+					return f.Hash
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // renderFields renders field templates into out. A field named "priority"
@@ -435,7 +486,7 @@ func (p *planner) mirror(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, r
 			}
 		}
 		p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-			Body: body, Public: spec.Public, SourceComment: c.ID, Files: c.Files, Author: c.Author},
+			Body: body, Public: spec.Public, SourceComment: c.ID, Files: p.withContent(c.Files), Author: c.Author},
 			"mirror", r.Name, mk)
 	}
 	env.Comment = CommentView{}

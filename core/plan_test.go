@@ -462,3 +462,39 @@ func TestDuplicateRule_Searches(t *testing.T) {
 		}
 	}
 }
+
+// A created record carries the files of its subject's first public
+// comment (the report); a file known there only by URL gets the content
+// the case keeps of the same file (name and size), as the thread of the
+// mail it came from has it.
+func TestPlanCase_CreateCarriesTheReportsFiles(t *testing.T) {
+	tk := ticket("7", "open", "bug")
+	tk.Comments = []Comment{
+		{ID: "c0", Body: "agents only", CreatedAt: t0, Files: []Attachment{{Name: "notes.txt", Size: 9, URL: "https://z/notes"}}},
+		{ID: "c1", Body: "it crashes", Public: true, CreatedAt: t0.Add(time.Minute), Files: []Attachment{
+			{Name: "photo.jpg", Size: 9000, URL: "https://z/photo"},
+			{Name: "trace.log", Size: 40, URL: "https://z/trace"},
+		}},
+		{ID: "c2", Body: "later", Public: true, CreatedAt: t0.Add(time.Hour), Files: []Attachment{{Name: "later.png", Size: 5}}},
+	}
+	mailThread := Item{Ref: Ref{"imap", EmailThread, "m1@example.com"}, UpdatedAt: t0, Comments: []Comment{
+		{ID: "m1@example.com", Public: true, CreatedAt: t0, Files: []Attachment{{Name: "photo.jpg", Size: 9000, Hash: "sha256:ab"}}},
+	}}
+	p := PlanCase(&Case{ID: 3, Items: []Item{tk, mailThread}}, testMappings(), t0)
+	var create *Action
+	for i := range p.Actions {
+		if p.Actions[i].Kind == Create {
+			create = &p.Actions[i]
+		}
+	}
+	if create == nil {
+		t.Fatalf("planned %v", kinds(p.Actions))
+	}
+	got := create.Files
+	if len(got) != 2 || got[0].Name != "photo.jpg" || got[0].Hash != "sha256:ab" || got[1].Name != "trace.log" || got[1].Hash != "" {
+		t.Fatalf("create files %+v; want photo.jpg with the mail's hash and trace.log by URL", got)
+	}
+	if tk.Comments[1].Files[0].Hash != "" {
+		t.Fatal("planning wrote the hash into the ticket's snapshot")
+	}
+}

@@ -120,19 +120,8 @@ func (a *dovecotAdmin) count(mailbox string) int {
 // appended, the connector ingests them over IDLE with CONDSTORE, files
 // them, and a restart reads only what arrived meanwhile.
 func TestDovecot(t *testing.T) {
-	addr, user, pass := dovecotServer(t)
-	host, port, _ := net.SplitHostPort(addr)
-	admin := newDovecotAdmin(t, addr, user, pass)
-	const done, bad = "LiaisonTest/Processed", "LiaisonTest/Failed"
-	admin.reset(done, bad, "LiaisonTest")
-
-	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
-	t.Cleanup(func() { f.dumpLogs(t) })
-	cfg := Config{Host: host, TLS: "plain", Username: user, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
-		ProcessedMailbox: done, FailedMailbox: bad}
-	cfg.Port = atoi(port)
-	f.c = buildWithPassword(t, cfg, f.clock, f.logs, pass)
-	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
+	const done = "LiaisonTest/Processed"
+	f, admin := newDovecotFixture(t, "LiaisonTest")
 	idles := &idleCounter{}
 	f.c.hooks.idling = idles.hook
 
@@ -176,6 +165,26 @@ func TestDovecot(t *testing.T) {
 	if f.sink.delivered != 3 || f.sink.dups != 0 || evs[2].Item.Title != "まみむめも" {
 		t.Errorf("after restart: %d delivered, %d duplicates, last %q", f.sink.delivered, f.sink.dups, evs[2].Item.Title)
 	}
+}
+
+// newDovecotFixture builds a connector for the test Dovecot that files
+// mail under box/Processed and box/Failed, emptied first with INBOX.
+func newDovecotFixture(t *testing.T, box string) (*fixture, *dovecotAdmin) {
+	t.Helper()
+	addr, user, pass := dovecotServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	admin := newDovecotAdmin(t, addr, user, pass)
+	done, bad := box+"/Processed", box+"/Failed"
+	admin.reset(done, bad, box)
+
+	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
+	t.Cleanup(func() { f.dumpLogs(t) })
+	cfg := Config{Host: host, TLS: "plain", Username: user, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
+		ProcessedMailbox: done, FailedMailbox: bad}
+	cfg.Port = atoi(port)
+	f.c = buildWithPassword(t, cfg, f.clock, f.logs, pass)
+	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
+	return f, admin
 }
 
 func excerptOf(s string) string {

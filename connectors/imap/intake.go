@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -48,12 +49,37 @@ func deliveryID(raw []byte) string {
 // thread state in st. An error means the state could not be read: the
 // batch is retried later. A message that cannot be used is a verdict with
 // outcome outFailed, not an error.
+//
+// A mail over one of the parser's limits (a MIME bomb) is taken in as far
+// as it was read, with a line saying it was not read in full, and goes to
+// the failed mailbox all the same.
 func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox string) (verdict, error) {
-	now := c.clock.Now()
 	m, err := mail.Parser{AttachmentLimit: c.cfg.AttachmentLimit}.Parse(raw)
-	if err != nil {
-		return verdict{outcome: outFailed, reason: err.Error()}, nil
+	if !errors.Is(err, mail.ErrOverLimit) {
+		if err != nil {
+			return verdict{outcome: outFailed, reason: err.Error()}, nil
+		}
+		return c.intakeParsed(ctx, st, raw, m, mailbox)
 	}
+	m.Reply = strings.TrimSpace(m.Reply + "\n\n" + unreadNotice(err))
+	v, ierr := c.intakeParsed(ctx, st, raw, m, mailbox)
+	if ierr != nil {
+		return verdict{}, ierr
+	}
+	v.outcome, v.reason = outFailed, v.reason+": "+err.Error()
+	return v, nil
+}
+
+// unreadNotice is the line a ticket gets for a mail that was not read in
+// full; err wraps mail.ErrOverLimit and says why.
+func unreadNotice(err error) string {
+	why := strings.TrimPrefix(err.Error(), mail.ErrOverLimit.Error()+": ")
+	return fmt.Sprintf("[This mail could not be read in full (%s). The support team has the original.]", why)
+}
+
+// intakeParsed is intake once the mail is parsed.
+func (c *Connector) intakeParsed(ctx context.Context, st *state, raw []byte, m *mail.Message, mailbox string) (verdict, error) {
+	now := c.clock.Now()
 	if c.isOwn(m) {
 		return verdict{outcome: outOwn, reason: "copy of the gateway's own mail " + m.MessageID}, nil
 	}
@@ -407,26 +433,11 @@ func (c *Connector) messageFields(m *mail.Message, mailbox string) map[string]st
 	return f
 }
 
-// commentBody is the comment text of a mail: its new text, and a line for
-// each attachment too large to carry, so the ticket names it.
+// commentBody is the comment text of a mail: its new text. A file too
+// large to keep is not named here: it goes with the comment's files,
+// marked Over, and whatever writes the comment names it (once).
 func commentBody(m *mail.Message) string {
-	body := m.Reply
-	for _, a := range m.Attachments {
-		if a.Over {
-			body += fmt.Sprintf("\n\n[attachment %q (%s, %s) is over the size limit and was not carried; it is kept in the mailbox]", a.Name, a.ContentType, humanSize(a.Size))
-		}
-	}
-	return strings.TrimSpace(body)
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return strings.TrimSpace(m.Reply)
 }
 
 func files(m *mail.Message) []core.Attachment {

@@ -138,8 +138,12 @@ func (c *Connector) create(ctx context.Context, a core.Action) (core.Result, err
 		"issuetype": map[string]string{"id": typeID},
 		"summary":   title,
 	}
-	if strings.TrimSpace(a.Body) != "" {
-		out["description"] = a.Body
+	carry, over, err := c.carried(ctx, a.Files)
+	if err != nil {
+		return core.Result{}, err
+	}
+	if desc := strings.TrimSpace(a.Body + core.NotCarried(over, c.cfg.AttachmentLimit)); desc != "" {
+		out["description"] = desc
 	}
 	labels := []string{}
 	for _, l := range a.Labels {
@@ -168,7 +172,15 @@ func (c *Connector) create(ctx context.Context, a core.Action) (core.Result, err
 		return core.Result{}, core.RetryAfter(fmt.Errorf("jira answered the create without a key of project %q", project), 0)
 	}
 	c.keys.remember(created.ID, created.Key)
-	return core.Result{Created: core.Ref{System: c.name, Kind: kind, ID: created.Key}}, nil
+	res := core.Result{Created: core.Ref{System: c.name, Kind: kind, ID: created.Key}}
+	// The issue exists: a failed upload must not make the create look
+	// failed (a retry would find the issue by its marker and stop there),
+	// so it is kept in the audit note and the log.
+	if err := c.attach(ctx, created.Key, carry); err != nil {
+		c.log.Warn("jira: the new issue is made, but a file did not reach it", "instance", c.name, "issue", created.Key, "err", err)
+		res.Note = "files not attached: " + err.Error()
+	}
+	return res, nil
 }
 
 // summaryOf makes a title fit Jira's summary: one line, at most 255 characters.
@@ -511,7 +523,21 @@ func parseInternal(s string) (internalMode, error) {
 // {"internal": true}, or a role or group visibility, as configured.
 func (c *Connector) comment(ctx context.Context, a core.Action) (core.Result, error) {
 	key := a.Target.ID
-	body := strings.TrimRight(a.Body, " \t\r\n") + "\n\n" + markerLine(a.Marker())
+	carry, over, err := c.carried(ctx, a.Files)
+	if err != nil {
+		return core.Result{}, err
+	}
+	// The comment's files go on the issue first, so that the comment can
+	// show them ([^name] is Jira's link to an issue's attachment). A retry
+	// after a failure here uploads them again; Jira keeps both copies.
+	if err := c.attach(ctx, key, carry); err != nil {
+		return core.Result{}, err
+	}
+	text := strings.TrimRight(a.Body, " \t\r\n")
+	for _, f := range carry {
+		text += "\n[^" + f.Name + "]"
+	}
+	body := text + core.NotCarried(over, c.cfg.AttachmentLimit) + "\n\n" + markerLine(a.Marker())
 	payload := map[string]any{"body": body}
 	if !a.Public {
 		mode, _ := parseInternal(c.cfg.InternalComments)

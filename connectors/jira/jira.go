@@ -88,6 +88,10 @@ type Config struct {
 	// InsecureHTTP allows an http:// base_url for a host other than
 	// loopback: the token then crosses the network in clear.
 	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
+	// AttachmentLimit is the largest file (bytes) uploaded to an issue;
+	// larger ones are named in the text instead. Default 10 MB, Jira's
+	// own default limit.
+	AttachmentLimit int64 `yaml:"attachment_limit" json:"attachment_limit"`
 }
 
 // Projects says which Jira projects hold which kind of record.
@@ -119,6 +123,7 @@ const (
 	defaultPageSize      = 50
 	defaultWebhookMaxAge = time.Hour
 	defaultPerIssuePause = 5 * time.Second
+	defaultAttachLimit   = 10 << 20
 )
 
 var projectKeyRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,19}$`)
@@ -145,6 +150,9 @@ type Connector struct {
 	keys    issueKeys                     // issue id → key, for server comment webhooks
 	flows   workflows                     // workflow edges learned from transitions and changelogs
 	metrics *instanceMetrics
+	// blobs holds the content of files that actions name by hash; nil
+	// until the engine hands it over (core.BlobUser).
+	blobs core.Blobs
 }
 
 // credentials are the instance's secrets.
@@ -303,6 +311,12 @@ func (c *Connector) configure(env func(string) string) error {
 	if cfg.WebhookMaxAge == 0 {
 		cfg.WebhookMaxAge = Duration(defaultWebhookMaxAge)
 	}
+	switch {
+	case cfg.AttachmentLimit == 0:
+		cfg.AttachmentLimit = defaultAttachLimit
+	case cfg.AttachmentLimit < 0:
+		return fmt.Errorf("attachment_limit %d: want a positive number of bytes", cfg.AttachmentLimit)
+	}
 	if cfg.Timezone != "" {
 		loc, err := time.LoadLocation(cfg.Timezone)
 		if err != nil {
@@ -430,6 +444,12 @@ func (c *Connector) do(ctx context.Context, method, path string, query url.Value
 	if err != nil {
 		return core.Permanent(fmt.Errorf("building %s /%s: %w", method, strings.TrimLeft(path, "/"), err))
 	}
+	return c.send(req, out, issueKey)
+}
+
+// send is do for a request already built (a multipart upload).
+func (c *Connector) send(req *http.Request, out any, issueKey string) error {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.jc.Do(req, out)
 	var hr *http.Response
 	if resp != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -136,7 +137,7 @@ func (c *Connector) create(ctx context.Context, a core.Action) (core.Result, err
 		return core.Result{}, err
 	}
 	w.Comment.Uploads = tokens
-	w.Comment.Body += overText(over, c.attachMax)
+	w.Comment.Body += core.NotCarried(over, c.attachMax)
 
 	var env ticketEnvelope
 	if err := c.post(withIdempotencyKey(ctx, marker), "/tickets.json", ticketRequest{w}, &env); err != nil {
@@ -222,7 +223,7 @@ func (c *Connector) addComment(ctx context.Context, a core.Action) (core.Result,
 			return core.Result{}, err
 		}
 	}
-	return c.writeComment(ctx, id, a.Body+overText(over, c.attachMax), a.Public, tokens, a.Marker(), author)
+	return c.writeComment(ctx, id, a.Body+core.NotCarried(over, c.attachMax), a.Public, tokens, a.Marker(), author)
 }
 
 func (c *Connector) writeComment(ctx context.Context, id int64, body string, public bool, uploads []string, marker string, author int64) (core.Result, error) {
@@ -580,8 +581,12 @@ func (c *Connector) userID(ctx context.Context, email, name string, create bool)
 	return out.User.ID, nil
 }
 
+// UseBlobs implements core.BlobUser: the content of files named by hash.
+func (c *Connector) UseBlobs(b core.Blobs) { c.blobs = b }
+
 // uploadFiles uploads the files that fit (POST /uploads, one token for
-// all) and returns those that do not: over the limit, or without content.
+// all), each streamed from where it is kept, and returns those that do
+// not: over the limit, or whose content is not available.
 func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([]string, []core.Attachment, error) {
 	var token string
 	var over []core.Attachment
@@ -590,7 +595,14 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 		if len(f.Content) > 0 {
 			size = int64(len(f.Content))
 		}
-		if f.Over || len(f.Content) == 0 || size > c.attachMax {
+		var content io.ReadCloser
+		if !f.Over && size <= c.attachMax {
+			var err error
+			if content, err = core.OpenAttachment(ctx, c.blobs, f); err != nil {
+				return nil, nil, err
+			}
+		}
+		if content == nil {
 			f.Size = size
 			over = append(over, f)
 			continue
@@ -600,7 +612,9 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 			name = "attachment"
 		}
 		w := c.zd.UploadAttachment(ctx, name, token)
-		if _, err := w.Write(f.Content); err != nil {
+		_, err := io.Copy(w, content)
+		content.Close()
+		if err != nil {
 			return nil, nil, c.classify("POST", "/uploads.json", err)
 		}
 		up, err := w.Close()
@@ -613,35 +627,6 @@ func (c *Connector) uploadFiles(ctx context.Context, files []core.Attachment) ([
 		return nil, over, nil
 	}
 	return []string{token}, over, nil
-}
-
-// overText names the files a comment could not carry.
-func overText(over []core.Attachment, limit int64) string {
-	if len(over) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n\nAttachments not carried over (larger than %s, or not available):", humanSize(limit))
-	for _, f := range over {
-		fmt.Fprintf(&b, "\n- %s", f.Name)
-		if f.Size > 0 {
-			fmt.Fprintf(&b, " (%s)", humanSize(f.Size))
-		}
-		if f.URL != "" {
-			fmt.Fprintf(&b, " %s", f.URL)
-		}
-	}
-	return b.String()
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // FindByMarker implements core.MarkerFinder with a search for the marker

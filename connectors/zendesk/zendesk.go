@@ -137,6 +137,9 @@ type Connector struct {
 	pageSize   int
 	attachMax  int64
 	linkTarget core.Selector
+	// blobs holds the content of the files actions name by hash (a mail's
+	// attachments); nil until the engine hands it over.
+	blobs core.Blobs
 
 	pace *pacer
 

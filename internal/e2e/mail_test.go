@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/mappings"
@@ -272,44 +269,12 @@ func envOr(k, def string) string {
 // The story's first mail, delivered to a real Dovecot, becomes a
 // help-desk ticket with the customer as requester, and is filed.
 func TestStoryMailThroughDovecotBecomesATicket(t *testing.T) {
-	host, port, user, pass := dovecot(t)
 	// A mailbox of this test's own, emptied first: the server is shared
 	// with the imap connector's test, which reads INBOX.
 	const box = "LiaisonE2E"
-	admin, err := imapclient.DialInsecure(net.JoinHostPort(host, strconv.Itoa(port)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{box + "/Processed", box + "/Failed", box} {
-		_ = admin.Delete(b).Wait() // absent on a fresh server
-	}
-	if err := admin.Create(box, nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	count := func(mailbox string) int {
-		data, err := admin.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
-		if err != nil || data.NumMessages == nil {
-			return -1
-		}
-		return int(*data.NumMessages)
-	}
-
-	w := startWorld(t, sandbox.WithIMAPServer(host, port, user, pass, box))
-	raw := sandbox.StoryMail()
-	cmd := admin.Append(box, int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	opt, deliverTo, count := dovecotBox(t, box)
+	w := startWorld(t, opt)
+	deliverTo(sandbox.StoryMail())
 
 	eventually(t, "a ticket for the mail in Dovecot", func() bool { return len(w.Zendesk.Tickets()) > 0 })
 	eventually(t, "the mail filed in Dovecot", func() bool { return count(box) == 0 && count(box+"/Processed") == 1 })

@@ -161,6 +161,11 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())
 		}
 		e.conns[c.Name()] = c
+		if u, ok := c.(core.BlobUser); ok {
+			if b, ok := o.Store.(core.Blobs); ok {
+				u.UseBlobs(b)
+			}
+		}
 	}
 	e.mappings.Store(o.Mappings)
 	if e.m != nil {

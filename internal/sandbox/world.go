@@ -53,6 +53,7 @@ type worldSettings struct {
 	maxAttempts int
 	mappings    string
 	imap        *imapAccount
+	attachMax   int64
 }
 
 type imapAccount struct {
@@ -79,6 +80,13 @@ func WithMaxAttempts(n int) WorldOption {
 // embedded defaults.
 func WithMappings(dir string) WorldOption {
 	return func(s *worldSettings) { s.mappings = dir }
+}
+
+// WithAttachmentLimit sets the mailbox's, the help desk's and the bug
+// tracker's attachment_limit: the largest file, in bytes, kept from a mail
+// or carried onto a record.
+func WithAttachmentLimit(n int64) WorldOption {
+	return func(s *worldSettings) { s.attachMax = n }
 }
 
 // WithIMAPServer points the imap connector at another server (a real
@@ -271,6 +279,11 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		cfgText = strings.Replace(cfgText, "own_address: "+supportAddress+"\n", fmt.Sprintf(
 			"own_address: %s\n    mailboxes: [%q]\n    processed_mailbox: %q\n    failed_mailbox: %q\n",
 			supportAddress, ws.imap.mailbox, ws.imap.mailbox+"/Processed", ws.imap.mailbox+"/Failed"), 1)
+	}
+	if ws.attachMax > 0 {
+		for _, system := range []string{"imap", "zendesk", "jira"} {
+			cfgText = strings.Replace(cfgText, "  "+system+":\n", fmt.Sprintf("  %s:\n    attachment_limit: %d\n", system, ws.attachMax), 1)
+		}
 	}
 	if ws.maxAttempts > 0 {
 		cfgText += fmt.Sprintf("max_attempts: %d\n", ws.maxAttempts)

@@ -55,6 +55,9 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 		if err != nil {
 			return err
 		}
+		if err := putBlobs(ctx, q, batch, fresh, now); err != nil {
+			return err
+		}
 		g := newGraph(s, q, now)
 		var refs []string
 		for i, in := range batch {
@@ -117,6 +120,10 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 		for i := from; i < to; i++ {
 			ev := &batch[i].Event
 			if err := checkEvent(ev); err != nil {
+				errs[i] = fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
+				continue
+			}
+			if err := hashFiles(ev); err != nil {
 				errs[i] = fmt.Errorf("store: ingest event %d of %d: %w", i+1, len(batch), err)
 				continue
 			}

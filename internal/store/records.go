@@ -302,6 +302,14 @@ func (s *Store) Prune(ctx context.Context, rawBefore, auditBefore time.Time) (in
 		// Old inbox rows go with the audit: a delivery that old is not
 		// re-sent, and a re-read one only merges an older snapshot.
 		{"inbox", `DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE received_at < $1 LIMIT $2)`, auditBefore},
+		// Attachments go with the raw bodies they came in, unless an
+		// action still to be applied names them; the snapshots then name
+		// a file that is no longer there, which an upload reports.
+		{"attachment pieces", `DELETE FROM blob_chunks WHERE hash IN (SELECT hash FROM blobs b WHERE seen_at < $1
+AND EXISTS (SELECT 1 FROM blob_chunks c WHERE c.hash = b.hash)
+AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.action LIKE '%' || b.hash || '%') LIMIT $2)`, rawBefore},
+		{"attachments", `DELETE FROM blobs WHERE hash IN (SELECT hash FROM blobs b WHERE seen_at < $1
+AND NOT EXISTS (SELECT 1 FROM blob_chunks c WHERE c.hash = b.hash) LIMIT $2)`, rawBefore},
 	}
 	for _, st := range steps {
 		if st.before.IsZero() {

@@ -12,11 +12,13 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"net/mail"
 	"net/textproto"
 	"path"
@@ -121,6 +123,8 @@ type Parser struct {
 	// AttachmentLimit is the largest attachment kept, in bytes; 0 means
 	// DefaultAttachmentLimit, a negative value keeps none.
 	AttachmentLimit int64
+	// Limits bound the cost of one message; zero fields take the defaults.
+	Limits Limits
 }
 
 // Parse reads a message with the default attachment limit.
@@ -130,7 +134,36 @@ func Parse(raw []byte) (*Message, error) { return Parser{}.Parse(raw) }
 // raw holds no header block at all, which is what a mailbox reader moves to
 // its failed folder; every lesser defect (a missing sender included: the
 // caller decides what a mail without one is worth) becomes a Warning.
+//
+// A message over one of p.Limits comes back with an error wrapping
+// ErrOverLimit and, beside it, the Message as far as it was read: at least
+// its header (sender, subject, thread). It took at most about MaxTime.
 func (p Parser) Parse(raw []byte) (m *Message, err error) {
+	lim := p.Limits.withDefaults()
+	type parsed struct {
+		m   *Message
+		err error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		m, err := p.parse(raw, lim)
+		done <- parsed{m, err}
+	}()
+	// The limits keep the work small and the MIME library gives up soon
+	// after MaxTime; this is the bound for what neither foresaw. A message
+	// past it is answered for from its header, and the goroutine left to
+	// finish on its own, so that the next mail is not kept waiting.
+	hard := time.NewTimer(lim.MaxTime + lim.MaxTime/2)
+	defer hard.Stop()
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-hard.C:
+		return headerOnly(raw, trimLeadingJunk(raw)), overLimit("reading took longer than %s", lim.MaxTime)
+	}
+}
+
+func (p Parser) parse(raw []byte, lim Limits) (m *Message, err error) {
 	if len(raw) > MaxMessageSize {
 		return nil, fmt.Errorf("%w: message of %d bytes is over the %d byte limit", ErrNotMail, len(raw), MaxMessageSize)
 	}
@@ -146,13 +179,20 @@ func (p Parser) Parse(raw []byte) (m *Message, err error) {
 		limit = DefaultAttachmentLimit
 	}
 	body := trimLeadingJunk(raw)
+	if err := checkShape(body, lim); err != nil {
+		return headerOnly(raw, body), err
+	}
+	clocked := &clockedReader{r: bytes.NewReader(body), now: lim.Now, deadline: lim.Now().Add(lim.MaxTime)}
 	root, err := enmime.NewParser(
 		enmime.SkipMalformedParts(true),
 		enmime.RawContent(true),
 		enmime.MultipartWOBoundaryAsSinglePart(true),
 		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
 		enmime.StripMediaTypeInvalidCharacters(true),
-	).ReadParts(bytes.NewReader(body))
+	).ReadParts(clocked)
+	if clocked.expired {
+		return headerOnly(raw, body), overLimit("reading took longer than %s", lim.MaxTime)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotMail, firstLine(err.Error()))
 	}
@@ -165,7 +205,7 @@ func (p Parser) Parse(raw []byte) (m *Message, err error) {
 		m.warn("no sender address in From or Sender")
 	}
 
-	w := walker{m: m, limit: limit}
+	w := walker{m: m, limit: limit, lim: lim, budget: lim.MaxDecoded, deadline: clocked.deadline}
 	w.walk(root, false)
 	m.Text = normalizeText(strings.Join(w.texts, "\n\n"))
 	m.FromHTML = w.fromHTML
@@ -183,7 +223,24 @@ func (p Parser) Parse(raw []byte) (m *Message, err error) {
 	for _, pe := range collectPartErrors(root) {
 		m.warn(pe)
 	}
-	return m, nil
+	return m, w.over
+}
+
+// headerOnly is the Message of a mail over a limit: what its header says,
+// classified by its header alone.
+func headerOnly(raw, body []byte) *Message {
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
+	if h == nil {
+		h = textproto.MIMEHeader{}
+	}
+	m := &Message{header: h}
+	m.readHeaders(raw)
+	root := &enmime.Part{Header: h}
+	if ct, _, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil {
+		root.ContentType = ct
+	}
+	m.classify(root, walker{m: m})
+	return m
 }
 
 func (m *Message) warn(s string) {
@@ -358,11 +415,18 @@ func splitAddressList(s string) []string {
 // walker collects the body texts, the HTML alternative and the attachments
 // of a part tree.
 type walker struct {
-	m       *Message
-	limit   int64
-	texts   []string
-	html    string
-	reports []*enmime.Part // message/delivery-status and friends
+	m     *Message
+	limit int64
+	// lim bounds the walk: the decoded bytes (budget is what may still be
+	// decoded) and the time (until deadline). over is set, and the walk
+	// stops, at the first limit reached; a zero lim is no bound.
+	lim      Limits
+	budget   int64
+	deadline time.Time
+	over     error
+	texts    []string
+	html     string
+	reports  []*enmime.Part // message/delivery-status and friends
 	// enclosed holds message/rfc822 and text/rfc822-headers parts.
 	enclosed []*enmime.Part
 	nAtt     int
@@ -372,6 +436,9 @@ type walker struct {
 // walk visits p. inAlt is set below a multipart/alternative, whose children
 // are versions of one body rather than several bodies.
 func (w *walker) walk(p *enmime.Part, inAlt bool) {
+	if w.stopped() {
+		return
+	}
 	ct := strings.ToLower(p.ContentType)
 	if p.FirstChild != nil || strings.HasPrefix(ct, "multipart/") {
 		switch ct {
@@ -504,11 +571,30 @@ func (w *walker) leaf(p *enmime.Part, first bool) {
 	}
 }
 
-// content returns a part's content with its transfer encoding undone.
+// stopped reports whether the walk is over a limit: out of time or of
+// decoding budget.
+func (w *walker) stopped() bool {
+	if w.over == nil && w.lim.Now != nil && w.lim.Now().After(w.deadline) {
+		w.over = overLimit("reading took longer than %s", w.lim.MaxTime)
+	}
+	return w.over != nil
+}
+
+// content returns a part's content with its transfer encoding undone, or
+// nil once the decoding budget is spent.
 func (w *walker) content(p *enmime.Part) []byte {
+	if w.stopped() {
+		return nil
+	}
 	out, warn := decodeTransfer(p.Header.Get("Content-Transfer-Encoding"), p.Content)
 	if warn != "" {
 		w.m.warn(warn)
+	}
+	if w.lim.MaxDecoded > 0 {
+		if w.budget -= int64(len(out)); w.budget < 0 {
+			w.over = overLimit("decoded content over %d bytes", w.lim.MaxDecoded)
+			return nil
+		}
 	}
 	return out
 }
@@ -542,6 +628,9 @@ func htmlCharset(b []byte) string {
 
 func (w *walker) attach(p *enmime.Part) {
 	data := w.content(p)
+	if w.over != nil {
+		return
+	}
 	w.nAtt++
 	name := decodeHeader(p.FileName)
 	ct := strings.ToLower(p.ContentType)

@@ -305,11 +305,21 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Mail built to be expensive, generated rather than kept in testdata:
+	// nested past the depth limit, just under it, and too many parts.
+	f.Add(nestedBomb(10000))
+	f.Add(nestedBomb(DefaultMaxDepth - 1))
+	f.Add(manyParts(DefaultMaxParts + 1))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := Parse(raw)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrOverLimit):
+			if m == nil {
+				t.Fatal("no message beside ErrOverLimit")
+			}
+		case err != nil:
 			if !errors.Is(err, ErrNotMail) {
-				t.Fatalf("error %v does not wrap ErrNotMail", err)
+				t.Fatalf("error %v wraps neither ErrNotMail nor ErrOverLimit", err)
 			}
 			return
 		}

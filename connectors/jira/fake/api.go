@@ -130,6 +130,8 @@ func (s *Server) route(r *http.Request, body []byte, hooks *[]hook) (int, any) {
 			return http.StatusOK, out
 		case sub == "remotelink" && m == http.MethodPost:
 			return s.addRemoteLink(iss, body)
+		case sub == "attachments" && m == http.MethodPost:
+			return s.addAttachments(iss, r, body)
 		}
 	}
 	return http.StatusNotFound, errBody("null for uri: " + p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -285,5 +286,49 @@ func TestIssueLinkKeysAreCaseSensitive(t *testing.T) {
 	links := body["fields"].(map[string]any)["issuelinks"].([]any)
 	if in := links[0].(map[string]any)["inwardIssue"].(map[string]any); in["key"] != a {
 		t.Fatalf("issuelinks of %s: %v", b, links)
+	}
+}
+
+func TestAttachmentsAreKeptAndShownOnTheIssue(t *testing.T) {
+	f, c := start(t)
+	key, err := f.CreateIssue(IssueSpec{Summary: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(xsrf string) (int, []any) {
+		var body strings.Builder
+		mw := multipart.NewWriter(&body)
+		pw, _ := mw.CreateFormFile("file", "trace.log")
+		pw.Write([]byte("line 1\n"))
+		mw.Close()
+		req, _ := http.NewRequest("POST", c.srv.URL+"/rest/api/2/issue/"+key+"/attachments", strings.NewReader(body.String()))
+		req.SetBasicAuth("bot@acme.example", "tok")
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if xsrf != "" {
+			req.Header.Set("X-Atlassian-Token", xsrf)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, _ := post(""); code != http.StatusForbidden {
+		t.Fatalf("upload without X-Atlassian-Token: %d, want 403 (XSRF check)", code)
+	}
+	code, out := post("no-check")
+	if code != 200 || len(out) != 1 || out[0].(map[string]any)["filename"] != "trace.log" || out[0].(map[string]any)["size"] != float64(7) {
+		t.Fatalf("upload: %d %v; want the new attachment in a list", code, out)
+	}
+	_, _, issue := c.do("GET", "/rest/api/2/issue/"+key, "", false)
+	atts := issue["fields"].(map[string]any)["attachment"].([]any)
+	if len(atts) != 1 || atts[0].(map[string]any)["mimeType"] != "application/octet-stream" {
+		t.Fatalf("fields.attachment %v", atts)
+	}
+	if is, _ := f.Issue(key); len(is.Attachments) != 1 || string(is.Attachments[0].Content) != "line 1\n" {
+		t.Fatalf("kept attachments %+v", is.Attachments)
 	}
 }

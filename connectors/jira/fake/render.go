@@ -296,6 +296,11 @@ func (s *Server) renderIssue(iss *issue, fs fieldSet, expand string) map[string]
 	}
 	f["issuelinks"] = s.renderLinks(iss)
 	f["comment"] = s.renderComments(iss)
+	atts := []any{}
+	for _, a := range iss.attachments {
+		atts = append(atts, s.renderAttachment(a))
+	}
+	f["attachment"] = atts
 	for _, cf := range s.fields {
 		f[cf.ID] = iss.custom[cf.ID]
 	}

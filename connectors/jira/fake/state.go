@@ -25,6 +25,7 @@ type issue struct {
 	comments             []*comment
 	remote               []*RemoteLink
 	histories            []history
+	attachments          []*attachment
 	deleted              bool
 }
 
@@ -59,6 +60,7 @@ type Issue struct {
 	Fields                 map[string]any // custom fields by id, as Jira returns them
 	Comments               []Comment
 	RemoteLinks            []RemoteLink
+	Attachments            []Attachment
 	Links                  []IssueLink
 	Created, Updated       time.Time
 	Deleted                bool
@@ -131,6 +133,9 @@ func (s *Server) snapshot(iss *issue) Issue {
 	}
 	for _, r := range iss.remote {
 		out.RemoteLinks = append(out.RemoteLinks, *r)
+	}
+	for _, a := range iss.attachments {
+		out.Attachments = append(out.Attachments, Attachment{ID: itoa(a.id), Filename: a.filename, MimeType: a.mimeType, Author: a.author, Content: a.content, Created: a.created})
 	}
 	for _, l := range s.links {
 		if l.Inward == iss.key || l.Outward == iss.key {

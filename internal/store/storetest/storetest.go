@@ -335,4 +335,4 @@ func errIs(t *testing.T, err, target error, what string) {
 func key(parts ...any) string { return fmt.Sprint(parts...) }
 
 // behaviours is the whole contract, by area.
-var behaviours = slices.Concat(ingestBehaviours, queueBehaviours, outboxBehaviours, batchBehaviours, miscBehaviours, recordsBehaviours)
+var behaviours = slices.Concat(ingestBehaviours, queueBehaviours, outboxBehaviours, batchBehaviours, miscBehaviours, recordsBehaviours, blobBehaviours)
