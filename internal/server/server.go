@@ -6,12 +6,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,10 +44,22 @@ type Options struct {
 	// answering 503 (default 900ms: Jira counts answers slower than a
 	// second as failures).
 	AckTimeout time.Duration
+	// BodyBudget bounds the bytes of webhook bodies held in memory at
+	// once (default DefaultBodyBudget); a request past it is answered 503
+	// with Retry-After before its body is read.
+	BodyBudget int64
 }
 
 // Server serves the daemon's HTTP endpoints.
-type Server struct{ o Options }
+type Server struct {
+	o      Options
+	bodies *bodyBudget
+}
+
+// unknownSource labels what is refused for naming no configured instance:
+// label values come from the configuration or a closed set, never from
+// the request, so that made-up names cannot grow the metrics.
+const unknownSource = "unknown"
 
 // New returns a server.
 func New(o Options) *Server {
@@ -58,7 +72,10 @@ func New(o Options) *Server {
 	if o.Gatherer == nil {
 		o.Gatherer = prometheus.DefaultGatherer
 	}
-	return &Server{o: o}
+	if o.BodyBudget <= 0 {
+		o.BodyBudget = DefaultBodyBudget
+	}
+	return &Server{o: o, bodies: newBodyBudget(o.BodyBudget)}
 }
 
 // Handler returns the routes.
@@ -93,29 +110,43 @@ func (s *Server) reject(w http.ResponseWriter, source, reason string, status int
 }
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
-	kind, name := r.PathValue("kind"), r.PathValue("instance")
-	c, ok := s.o.Intake.Connector(name)
-	if !ok || s.o.Kinds[name] != kind {
-		s.reject(w, name, "unknown", http.StatusNotFound, "no such webhook endpoint")
-		return
-	}
-	recv, ok := c.(core.WebhookReceiver)
+	name, recv, ok := s.receiver(r.PathValue("kind"), r.PathValue("instance"))
 	if !ok {
-		s.reject(w, name, "unknown", http.StatusNotFound, "this connector receives no webhooks")
+		s.reject(w, unknownSource, "unknown", http.StatusNotFound, "no such webhook endpoint")
 		return
 	}
-	body, err := readBody(w, r)
+	// What can be checked before reading is checked first: every source
+	// sends JSON, and a declared length over the limit is refused unread.
+	if !jsonContent(r.Header.Get("Content-Type")) {
+		s.reject(w, name, "content_type", http.StatusUnsupportedMediaType, "want a JSON body")
+		return
+	}
+	if r.ContentLength > core.MaxWebhookBody {
+		s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
+		s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
+	b, err := s.readBody(w, r)
+	defer b.free()
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.Is(err, errBusy):
+			s.o.Log.Warn("webhook refused: bodies in flight at their memory budget; sender will retry", "source", name, "budget", s.o.BodyBudget)
+			s.reject(w, name, "busy", http.StatusServiceUnavailable, "busy, try again later")
+		case errors.As(err, &tooBig):
 			s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
 			s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
-			return
+		default:
+			s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
 		}
-		s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
 		return
 	}
+	body := b.data
 	events, err := recv.ReceiveWebhook(r.Context(), core.WebhookRequest{Header: r.Header, Body: body, Query: r.URL.Query()})
+	// The body's buffer goes back to the pool when this returns; events
+	// that keep the body as received get a copy of their own.
+	ownRaw(events, body)
 	var bad *core.BadInput
 	switch {
 	case errors.Is(err, core.ErrForged):
@@ -145,6 +176,47 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]int{"accepted": len(events)})
 }
 
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, core.MaxWebhookBody))
+// receiver returns the configured instance of kind named name, if it
+// receives webhooks.
+func (s *Server) receiver(kind, name string) (string, core.WebhookReceiver, bool) {
+	if s.o.Kinds[name] != kind {
+		return "", nil, false
+	}
+	c, ok := s.o.Intake.Connector(name)
+	if !ok {
+		return "", nil, false
+	}
+	recv, ok := c.(core.WebhookReceiver)
+	return name, recv, ok
+}
+
+// jsonContent reports whether a Content-Type names JSON. A request without
+// one is let through: the receiver's decoding decides.
+func jsonContent(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// ownRaw gives events' Raw bytes of their own: the body's buffer goes back
+// to its pool once the request is answered, while the events live on in
+// the engine until the store has them. Events that keep the whole body, as
+// connectors do, share one copy.
+func ownRaw(events []core.Event, body []byte) {
+	var own []byte
+	for i := range events {
+		raw := events[i].Raw
+		switch {
+		case len(raw) == 0:
+		case len(raw) == len(body) && &raw[0] == &body[0]:
+			if own == nil {
+				own = bytes.Clone(body)
+			}
+			events[i].Raw = own
+		default:
+			events[i].Raw = bytes.Clone(raw)
+		}
+	}
 }
