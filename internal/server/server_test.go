@@ -8,10 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -210,5 +214,179 @@ func TestChunkedBodiesAreReadWithinTheLimit(t *testing.T) {
 	}
 	if n := srv.bodies.inUse(); n != 0 {
 		t.Errorf("%d bytes still reserved after the requests", n)
+	}
+}
+
+// countingListener counts, per connection, the bytes the server has read.
+type countingListener struct {
+	net.Listener
+	mu   sync.Mutex
+	read map[string]*atomic.Int64 // by the client's address
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := new(atomic.Int64)
+	l.mu.Lock()
+	l.read[c.RemoteAddr().String()] = n
+	l.mu.Unlock()
+	return countingConn{c, n}, nil
+}
+
+func (l *countingListener) readFrom(client string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.read[client]; n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
+// heldMemory is the memory the Go runtime holds from the system (mapped
+// and not returned), which is what the process's RSS is made of.
+func heldMemory() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() - s[1].Value.Uint64()
+}
+
+// 250 connections each send an unsigned 5 MiB body but its last byte, and
+// hold it open. The bodies in flight stay within their budget: the process
+// (server and these clients together) holds less than 300 MiB, and a
+// signed webhook sent meanwhile is still accepted. Without the budget each
+// handler would hold its whole body: 1.25 GiB.
+func TestAbusiveBodiesStayWithinMemoryBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 1.25 GiB over loopback")
+	}
+	const conns, size = 250, core.MaxWebhookBody
+	const limit = 300 << 20
+	srv, in := newServer(t, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln, read: map[string]*atomic.Int64{}}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(cl)
+	defer hs.Close()
+	addr := ln.Addr().String()
+
+	legit := func(id string) (int, time.Duration) {
+		body, sig := signedDelivery(t, id)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/sandbox/sandbox", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(sandbox.SignatureHeader, sig)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("signed webhook: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, time.Since(start)
+	}
+	if code, _ := legit("warm-up"); code != http.StatusOK {
+		t.Fatalf("signed webhook before the abuse answered %d", code)
+	}
+	_, quiet := legit("before")
+
+	peak := heldMemory()
+	stopSampling := make(chan struct{})
+	sampled := make(chan uint64)
+	go func() {
+		top := peak
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				top = max(top, heldMemory())
+			case <-stopSampling:
+				sampled <- max(top, heldMemory())
+				return
+			}
+		}
+	}()
+
+	noise := bytes.Repeat([]byte("x"), size-1)
+	type attacker struct {
+		conn     net.Conn
+		written  int64 // bytes the server must read, headers included
+		answered atomic.Bool
+	}
+	attackers := make([]*attacker, conns)
+	var wg sync.WaitGroup
+	for i := range attackers {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &attacker{conn: c}
+		attackers[i] = a
+		defer c.Close()
+		go func() {
+			// Whatever comes back (a refusal, a reset) means the server
+			// is done with the connection.
+			io.ReadAll(c)
+			a.answered.Store(true)
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			head := fmt.Sprintf("POST /webhooks/sandbox/sandbox HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", addr, size)
+			if _, err := io.WriteString(c, head); err != nil {
+				return
+			}
+			if _, err := c.Write(noise); err != nil {
+				return
+			}
+			a.written = int64(len(head) + len(noise))
+		}()
+	}
+	wg.Wait()
+	// Every connection is either answered or has all it sent read by the
+	// server, which then waits for the last byte.
+	deadline := time.Now().Add(time.Minute)
+	for _, a := range attackers {
+		for !a.answered.Load() && cl.readFrom(a.conn.LocalAddr().String()) < a.written {
+			if time.Now().After(deadline) {
+				t.Fatal("the server neither answered nor read the bodies sent")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	code, during := legit("during")
+	close(stopSampling)
+	peak = <-sampled
+	held := 0
+	for _, a := range attackers {
+		if !a.answered.Load() {
+			held++
+		}
+	}
+	t.Logf("bodies held open: %d of %d; peak memory held from the system: %d MiB; signed webhook answered in %v (%v before the abuse)",
+		held, conns, peak>>20, during.Round(time.Microsecond), quiet.Round(time.Microsecond))
+	if code != http.StatusOK {
+		t.Errorf("signed webhook during the abuse answered %d, want 200", code)
+	}
+	if peak >= limit {
+		t.Errorf("peak memory %d MiB, want under %d MiB", peak>>20, limit>>20)
+	}
+	if got := in.accepted(); len(got) != 3 || got[2].DeliveryID != "during" {
+		t.Errorf("accepted %d events, want the three signed ones", len(got))
 	}
 }
