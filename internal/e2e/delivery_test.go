@@ -261,6 +261,16 @@ func TestForgedOrUnsignedWebhooksAreRefusedAndNothingIsStored(t *testing.T) {
 			s.sign(d, secret)
 			return d
 		}},
+		{"signed, dated a year ahead", []string{"jira"}, func(d delivery, s signer, secret string) delivery {
+			var body map[string]any
+			if err := json.Unmarshal(d.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			body["timestamp"] = time.Now().AddDate(1, 0, 0).UnixMilli()
+			d.Body, _ = json.Marshal(body)
+			s.sign(d, secret)
+			return d
+		}},
 		{"signed, from two hours ago", []string{"jira"}, func(d delivery, s signer, secret string) delivery {
 			var body map[string]any
 			if err := json.Unmarshal(d.Body, &body); err != nil {
