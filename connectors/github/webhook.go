@@ -45,6 +45,17 @@ var (
 	eventNameRe = regexp.MustCompile(`^[a-z_]{1,50}$`)
 )
 
+// VerifyWebhook implements core.WebhookVerifier. The signature covers the
+// body alone, so a delivery re-sent under a fresh X-GitHub-Delivery has the
+// key of the first.
+func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	sig := req.Header.Get("X-Hub-Signature-256")
+	if !c.set.webhooks || !verifySignature(c.set.secret, sig, req.Body) {
+		return "", core.ErrForged
+	}
+	return strings.ToLower(sig), nil
+}
+
 // ReceiveWebhook verifies a delivery's X-Hub-Signature-256 (core.ErrForged
 // when missing or wrong, before anything else is read), decodes it and
 // returns its events, each with the delivery id as DeliveryID. Pull request

@@ -54,7 +54,7 @@ var errNotSigned = errors.New("no " + HeaderSignature + " header")
 // not seen yet, which the next poll catches up). Nothing of the body or the
 // headers reaches a log line or an error.
 func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
-	if err := c.verify(req.Header, req.Body); err != nil {
+	if _, err := c.verify(req.Header, req.Body); err != nil {
 		c.metrics.webhook("forged")
 		c.log.Warn("jira webhook refused", "instance", c.name, "reason", err.Error())
 		return nil, fmt.Errorf("jira %q: %v: %w", c.name, err, core.ErrForged)
@@ -77,30 +77,41 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 	return events, nil
 }
 
-// verify checks the HMAC-SHA256 signature of body. Its errors say what was
-// wrong without quoting what was sent.
-func (c *Connector) verify(h http.Header, body []byte) error {
+// VerifyWebhook implements core.WebhookVerifier: the key is the verified
+// signature, which covers the body (and so its timestamp) alone. The age
+// of the timestamp is checked when the body is decoded.
+func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	mac, err := c.verify(req.Header, req.Body)
+	if err != nil {
+		return "", fmt.Errorf("jira %q: %v: %w", c.name, err, core.ErrForged)
+	}
+	return string(mac), nil
+}
+
+// verify checks the HMAC-SHA256 signature of body and returns it. Its
+// errors say what was wrong without quoting what was sent.
+func (c *Connector) verify(h http.Header, body []byte) ([]byte, error) {
 	if c.creds.secret == "" {
-		return errors.New("webhooks are off for this instance (webhooks: false)")
+		return nil, errors.New("webhooks are off for this instance (webhooks: false)")
 	}
 	sig := h.Get(HeaderSignature)
 	if sig == "" {
-		return errNotSigned
+		return nil, errNotSigned
 	}
 	method, digest, ok := strings.Cut(sig, "=")
 	if !ok || !strings.EqualFold(strings.TrimSpace(method), "sha256") {
-		return errors.New("signature is not of the form sha256=<hex>")
+		return nil, errors.New("signature is not of the form sha256=<hex>")
 	}
 	got, err := hex.DecodeString(strings.TrimSpace(digest))
 	if err != nil {
-		return errors.New("signature is not hexadecimal")
+		return nil, errors.New("signature is not hexadecimal")
 	}
 	mac := hmac.New(sha256.New, []byte(c.creds.secret.Reveal()))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return errors.New("signature does not match the body")
+		return nil, errors.New("signature does not match the body")
 	}
-	return nil
+	return got, nil
 }
 
 // decodeWebhook turns a verified delivery into events (see ReceiveWebhook).

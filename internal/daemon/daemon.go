@@ -123,7 +123,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		st.Close()
 		return nil, err
 	}
-	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected,
+	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}})
 	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
 		log: o.Log, conns: conns, mapOpts: mopts}, nil

@@ -39,6 +39,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Rejected counts refused webhooks by source and reason (may be nil).
 	Rejected *prometheus.CounterVec
+	// Replayed counts, by source, deliveries answered as replays of one
+	// stored before (may be nil).
+	Replayed *prometheus.CounterVec
 	Log      *slog.Logger
 	// AckTimeout bounds the time to make a delivery durable before
 	// answering 503 (default 900ms: Jira counts answers slower than a
@@ -52,8 +55,9 @@ type Options struct {
 
 // Server serves the daemon's HTTP endpoints.
 type Server struct {
-	o      Options
-	bodies *bodyBudget
+	o       Options
+	bodies  *bodyBudget
+	replays *replays
 }
 
 // unknownSource labels what is refused for naming no configured instance:
@@ -75,7 +79,7 @@ func New(o Options) *Server {
 	if o.BodyBudget <= 0 {
 		o.BodyBudget = DefaultBodyBudget
 	}
-	return &Server{o: o, bodies: newBodyBudget(o.BodyBudget)}
+	return &Server{o: o, bodies: newBodyBudget(o.BodyBudget), replays: newReplays()}
 }
 
 // Handler returns the routes.
@@ -142,11 +146,27 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	body := b.data
-	events, err := recv.ReceiveWebhook(r.Context(), core.WebhookRequest{Header: r.Header, Body: body, Query: r.URL.Query()})
+	req := core.WebhookRequest{Header: r.Header, Body: b.data, Query: r.URL.Query()}
+	var key string
+	if v, ok := recv.(core.WebhookVerifier); ok {
+		// A replay of a delivery stored before is answered here: a
+		// receiver that completes deliveries from its API would fetch
+		// again for every copy.
+		if key, err = v.VerifyWebhook(req); err == nil && s.replays.stored(name, key) {
+			if s.o.Replayed != nil {
+				s.o.Replayed.WithLabelValues(name).Inc()
+			}
+			answer(w, 0)
+			return
+		}
+	}
+	var events []core.Event
+	if err == nil {
+		events, err = recv.ReceiveWebhook(r.Context(), req)
+	}
 	// The body's buffer goes back to the pool when this returns; events
 	// that keep the body as received get a copy of their own.
-	ownRaw(events, body)
+	ownRaw(events, req.Body)
 	var bad *core.BadInput
 	switch {
 	case errors.Is(err, core.ErrForged):
@@ -170,10 +190,18 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, name, "store", http.StatusServiceUnavailable, "temporarily unable to store")
 		return
 	}
+	if key != "" {
+		s.replays.remember(name, key)
+	}
 	// Re-deliveries are counted as the store takes the events in
 	// (liaison_events_duplicate_total), which may be after this answer.
+	answer(w, len(events))
+}
+
+// answer acknowledges a delivery of which n events were made durable.
+func answer(w http.ResponseWriter, n int) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]int{"accepted": len(events)})
+	json.NewEncoder(w).Encode(map[string]int{"accepted": n})
 }
 
 // receiver returns the configured instance of kind named name, if it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,11 +31,16 @@ type intake struct {
 	conns map[string]core.Connector
 	mu    sync.Mutex
 	got   []core.Event
+	fail  int // Accept calls still to fail
 }
 
 func (in *intake) Accept(_ context.Context, events []core.Event) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.fail > 0 {
+		in.fail--
+		return errors.New("the store is unreachable")
+	}
 	in.got = append(in.got, events...)
 	return nil
 }
@@ -175,6 +182,50 @@ func TestAcceptedEventKeepsItsBodyAfterTheBufferIsReused(t *testing.T) {
 		if !bytes.Equal(ev.Raw, sent[i]) {
 			t.Errorf("event %d: Raw %q, want %q", i, ev.Raw, sent[i])
 		}
+	}
+}
+
+// A signed delivery sent again is answered without being decoded, once it
+// was stored; one refused because it could not be stored is taken when
+// its sender retries it.
+func TestReplayOfAStoredDeliveryIsANoOp(t *testing.T) {
+	replayed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_replayed_total"}, []string{"source"})
+	srv, in := newServer(t, Options{Replayed: replayed})
+	in.fail = 1
+	h := srv.Handler()
+	body, sig := signedDelivery(t, "d-1")
+	send := func() (int, string) {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/sandbox/sandbox", bytes.NewReader(body))
+		req.Header.Set(sandbox.SignatureHeader, sig)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	for i, want := range []struct {
+		code   int
+		answer string
+	}{
+		{http.StatusServiceUnavailable, "temporarily unable to store"},
+		{http.StatusOK, `{"accepted":1}`},
+		{http.StatusOK, `{"accepted":0}`},
+		{http.StatusOK, `{"accepted":0}`},
+	} {
+		if code, answer := send(); code != want.code || answer != want.answer {
+			t.Errorf("send %d: %d %s, want %d %s", i+1, code, answer, want.code, want.answer)
+		}
+	}
+	if got := in.accepted(); len(got) != 1 {
+		t.Errorf("accepted %d events, want 1", len(got))
+	}
+	if got := testutil.ToFloat64(replayed.WithLabelValues("sandbox")); got != 2 {
+		t.Errorf("replays counted: %v, want 2", got)
+	}
+	// The memory of stored deliveries is bounded: the oldest is forgotten.
+	for i := range storedKeys {
+		srv.replays.remember("sandbox", fmt.Sprint(i))
+	}
+	if code, answer := send(); code != http.StatusOK || answer != `{"accepted":1}` {
+		t.Errorf("once forgotten: %d %s, want it decoded and accepted again", code, answer)
 	}
 }
 
