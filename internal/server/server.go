@@ -37,6 +37,9 @@ type Options struct {
 	// /webhooks/<kind>/<instance>.
 	Kinds    map[string]string
 	Gatherer prometheus.Gatherer
+	// MetricsApart leaves /metrics out of Handler: MetricsHandler serves
+	// it on a listener of its own.
+	MetricsApart bool
 	// Rejected counts refused webhooks by source and reason (may be nil).
 	Rejected *prometheus.CounterVec
 	// Replayed counts, by source, deliveries answered as replays of one
@@ -88,8 +91,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/{kind}/{instance}", s.webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	if !s.o.MetricsApart {
+		mux.Handle("GET /metrics", s.metrics())
+	}
 	return mux
+}
+
+// MetricsHandler serves /metrics alone, for a listener of its own.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics())
+	return mux
+}
+
+func (s *Server) metrics() http.Handler {
+	return promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
