@@ -31,10 +31,25 @@ type WebhookReceiver interface {
 	ReceiveWebhook(ctx context.Context, req WebhookRequest) ([]Event, error)
 }
 
+// WebhookVerifier is implemented by a WebhookReceiver that can check a
+// delivery's signature (and, where the signature covers one, its time)
+// without decoding it. VerifyWebhook returns an error wrapping ErrForged
+// when ReceiveWebhook would, and otherwise a key of what the signature
+// covers: the same for a delivery and every replay of it, whatever the
+// headers the signature leaves out (a delivery id) say. The server verifies
+// first and answers a replay of a delivery it has stored without calling
+// ReceiveWebhook, so that a replay costs no decoding, fetch or API call.
+// The key is compared, never logged.
+type WebhookVerifier interface {
+	VerifyWebhook(req WebhookRequest) (key string, err error)
+}
+
 // MaxWebhookBody bounds a webhook body; a larger one is refused with 413.
 const MaxWebhookBody = 5 << 20
 
-// WebhookRequest is what the server passes to a receiver.
+// WebhookRequest is what the server passes to a receiver. Body's buffer is
+// reused once the request is answered: a receiver keeps it only as the
+// Raw of the events it returns (the server copies those).
 type WebhookRequest struct {
 	Header http.Header
 	Body   []byte

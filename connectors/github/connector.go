@@ -225,6 +225,7 @@ func (c *Connector) now() time.Time { return c.clock.Now() }
 var (
 	_ core.Connector       = (*Connector)(nil)
 	_ core.WebhookReceiver = (*Connector)(nil)
+	_ core.WebhookVerifier = (*Connector)(nil)
 	_ core.Poller          = (*Connector)(nil)
 	_ core.PollSince       = (*Connector)(nil)
 	_ core.Fetcher         = (*Connector)(nil)

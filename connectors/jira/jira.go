@@ -538,6 +538,7 @@ func safeJSONError(err error) error {
 // Interface guards.
 var (
 	_ core.WebhookReceiver = (*Connector)(nil)
+	_ core.WebhookVerifier = (*Connector)(nil)
 	_ core.Poller          = (*Connector)(nil)
 	_ core.PollSince       = (*Connector)(nil)
 	_ core.Fetcher         = (*Connector)(nil)

@@ -36,6 +36,10 @@ const (
 	eventCommentDeleted = "comment_deleted"
 )
 
+// webhookFutureSkew is how far in the future a delivery's timestamp may
+// be: the clock skew between Jira and this host.
+const webhookFutureSkew = 2 * time.Minute
+
 // errNotSigned is why an unsigned delivery is refused.
 var errNotSigned = errors.New("no " + HeaderSignature + " header")
 
@@ -43,13 +47,14 @@ var errNotSigned = errors.New("no " + HeaderSignature + " header")
 // it into events; it does no I/O, so it answers within Jira's timeout
 // whatever the database is doing. It returns core.ErrForged for a missing,
 // malformed or wrong signature and for a signed delivery older than
-// webhook_max_age, a *core.BadInput for a body that is not a Jira event, and
+// webhook_max_age, dated more than webhookFutureSkew ahead, or not dated
+// at all, a *core.BadInput for a body that is not a Jira event, and
 // no events for deliveries it acknowledges without acting on (other event
 // types, projects that are not ours, a Data Center comment about an issue
 // not seen yet, which the next poll catches up). Nothing of the body or the
 // headers reaches a log line or an error.
 func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
-	if err := c.verify(req.Header, req.Body); err != nil {
+	if _, err := c.verify(req.Header, req.Body); err != nil {
 		c.metrics.webhook("forged")
 		c.log.Warn("jira webhook refused", "instance", c.name, "reason", err.Error())
 		return nil, fmt.Errorf("jira %q: %v: %w", c.name, err, core.ErrForged)
@@ -72,30 +77,41 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 	return events, nil
 }
 
-// verify checks the HMAC-SHA256 signature of body. Its errors say what was
-// wrong without quoting what was sent.
-func (c *Connector) verify(h http.Header, body []byte) error {
+// VerifyWebhook implements core.WebhookVerifier: the key is the verified
+// signature, which covers the body (and so its timestamp) alone. The age
+// of the timestamp is checked when the body is decoded.
+func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	mac, err := c.verify(req.Header, req.Body)
+	if err != nil {
+		return "", fmt.Errorf("jira %q: %v: %w", c.name, err, core.ErrForged)
+	}
+	return string(mac), nil
+}
+
+// verify checks the HMAC-SHA256 signature of body and returns it. Its
+// errors say what was wrong without quoting what was sent.
+func (c *Connector) verify(h http.Header, body []byte) ([]byte, error) {
 	if c.creds.secret == "" {
-		return errors.New("webhooks are off for this instance (webhooks: false)")
+		return nil, errors.New("webhooks are off for this instance (webhooks: false)")
 	}
 	sig := h.Get(HeaderSignature)
 	if sig == "" {
-		return errNotSigned
+		return nil, errNotSigned
 	}
 	method, digest, ok := strings.Cut(sig, "=")
 	if !ok || !strings.EqualFold(strings.TrimSpace(method), "sha256") {
-		return errors.New("signature is not of the form sha256=<hex>")
+		return nil, errors.New("signature is not of the form sha256=<hex>")
 	}
 	got, err := hex.DecodeString(strings.TrimSpace(digest))
 	if err != nil {
-		return errors.New("signature is not hexadecimal")
+		return nil, errors.New("signature is not hexadecimal")
 	}
 	mac := hmac.New(sha256.New, []byte(c.creds.secret.Reveal()))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return errors.New("signature does not match the body")
+		return nil, errors.New("signature does not match the body")
 	}
-	return nil
+	return got, nil
 }
 
 // decodeWebhook turns a verified delivery into events (see ReceiveWebhook).
@@ -107,14 +123,21 @@ func (c *Connector) decodeWebhook(h http.Header, body []byte, now time.Time) ([]
 	if w.WebhookEvent == "" {
 		return nil, core.Malformed("jira webhook: no webhookEvent")
 	}
-	at := now
-	if w.Timestamp > 0 {
-		at = time.UnixMilli(w.Timestamp)
-		// Jira signs no time of its own, but the signed body carries one:
-		// an old delivery is a replay (Jira itself retries for ~30 minutes).
-		if age := now.Sub(at); age > time.Duration(c.cfg.WebhookMaxAge) {
-			return nil, fmt.Errorf("jira %q: stale delivery, sent %s ago: %w", c.name, age.Round(time.Second), core.ErrForged)
-		}
+	// Jira signs no time of its own, but the signed body carries one, in
+	// every delivery of Cloud and Data Center: an old delivery is a replay
+	// (Jira itself retries for ~30 minutes), and one from the future would
+	// stay replayable for as long as it is early. A delivery without a
+	// timestamp cannot be dated, so it is refused like a stale one.
+	if w.Timestamp <= 0 {
+		return nil, fmt.Errorf("jira %q: delivery without a timestamp: %w", c.name, core.ErrForged)
+	}
+	at := time.UnixMilli(w.Timestamp)
+	switch age := now.Sub(at); {
+	case age > time.Duration(c.cfg.WebhookMaxAge):
+		return nil, fmt.Errorf("jira %q: stale delivery, sent %s ago: %w", c.name, age.Round(time.Second), core.ErrForged)
+	case age < -webhookFutureSkew:
+		return nil, fmt.Errorf("jira %q: delivery dated %s in the future (more than the %s of clock skew allowed): %w",
+			c.name, (-age).Round(time.Second), webhookFutureSkew, core.ErrForged)
 	}
 	id := h.Get(HeaderDelivery)
 	if id == "" {

@@ -3,6 +3,7 @@ package jira
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -45,6 +46,8 @@ func TestReceiveWebhook_Signature(t *testing.T) {
 		{"not hex", "sha256=zz", time.Second, false, true},
 		{"no method", strings.TrimPrefix(good, "sha256="), time.Second, false, true},
 		{"stale replay", good, 2 * time.Hour, false, true},
+		{"dated a minute ahead (clock skew)", good, -time.Minute, false, false},
+		{"dated a year ahead", good, -365 * 24 * time.Hour, false, true},
 		{"webhooks off", good, time.Second, true, true},
 	}
 	for _, c := range cases {
@@ -74,6 +77,22 @@ func TestReceiveWebhook_Signature(t *testing.T) {
 	}
 }
 
+// A signed delivery without a timestamp cannot be dated, so it could be
+// replayed forever: it is refused like a stale one.
+func TestReceiveWebhook_UndatedDeliveryRefused(t *testing.T) {
+	var body map[string]any
+	if err := json.Unmarshal(readTestdata(t, "webhook-issue_updated-status-todo-to-inprogress.json"), &body); err != nil {
+		t.Fatal(err)
+	}
+	delete(body, "timestamp")
+	undated, _ := json.Marshal(body)
+	c := decoderEnv(t)
+	h := map[string]string{HeaderSignature: fake.Sign(testSecret, undated), HeaderDelivery: "d-1"}
+	if evs, err := c.ReceiveWebhook(context.Background(), webhookRequest(undated, h)); !errors.Is(err, core.ErrForged) || evs != nil {
+		t.Fatalf("got %d events, %v; want core.ErrForged", len(evs), err)
+	}
+}
+
 func TestReceiveWebhook_Outcomes(t *testing.T) {
 	issueUpdated := readTestdata(t, "webhook-issue_updated-status-todo-to-inprogress.json")
 	serverComment := readTestdata(t, "webhook-comment_created-server.json")
@@ -89,10 +108,10 @@ func TestReceiveWebhook_Outcomes(t *testing.T) {
 		{name: "malformed json", body: []byte(`{"webhookEvent": "jira:issue_updated", "issue": {`), bad: true},
 		{name: "not an object", body: []byte(`[1,2]`), bad: true},
 		{name: "no event name", body: []byte(`{"timestamp": 1}`), bad: true},
-		{name: "issue event without issue", body: []byte(`{"webhookEvent": "jira:issue_updated"}`), bad: true},
-		{name: "wrong type of field", body: []byte(`{"webhookEvent": "jira:issue_updated", "issue": {"key": "TES-1", "fields": {"summary": 3}}}`), bad: true},
-		{name: "event we do not handle", body: []byte(`{"webhookEvent": "worklog_created", "worklog": {}}`), events: 0},
-		{name: "project not ours", body: []byte(`{"webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1", "fields": {}}}`), events: 0},
+		{name: "issue event without issue", body: []byte(`{"timestamp": 1559607317234, "webhookEvent": "jira:issue_updated"}`), bad: true},
+		{name: "wrong type of field", body: []byte(`{"timestamp": 1559607317234, "webhookEvent": "jira:issue_updated", "issue": {"key": "TES-1", "fields": {"summary": 3}}}`), bad: true},
+		{name: "event we do not handle", body: []byte(`{"timestamp": 1559607317234, "webhookEvent": "worklog_created", "worklog": {}}`), events: 0},
+		{name: "project not ours", body: []byte(`{"timestamp": 1559607317234, "webhookEvent": "jira:issue_updated", "issue": {"key": "OPS-1", "fields": {}}}`), events: 0},
 		{name: "server comment about an unknown issue", body: serverComment, events: 0},
 		{name: "server comment about a known issue", body: serverComment, prepare: func(c *Connector) { c.keys.remember("10013", "TES-9") }, events: 1,
 			check: func(t *testing.T, evs []core.Event) {

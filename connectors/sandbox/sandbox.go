@@ -191,15 +191,24 @@ type Delivery struct {
 	Links []core.Link    `json:"links,omitempty"`
 }
 
-// ReceiveWebhook implements core.WebhookReceiver.
-func (c *Connector) ReceiveWebhook(_ context.Context, req core.WebhookRequest) ([]core.Event, error) {
+// VerifyWebhook implements core.WebhookVerifier: the key is the
+// signature, which covers the body.
+func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
 	if c.secret == "" {
-		return nil, fmt.Errorf("sandbox %q does not accept webhooks: %w", c.name, core.ErrForged)
+		return "", fmt.Errorf("sandbox %q does not accept webhooks: %w", c.name, core.ErrForged)
 	}
 	got := req.Header.Get(SignatureHeader)
 	want := Sign(c.secret, req.Body)
 	if got == "" || !hmac.Equal([]byte(got), []byte(want)) {
-		return nil, core.ErrForged
+		return "", core.ErrForged
+	}
+	return got, nil
+}
+
+// ReceiveWebhook implements core.WebhookReceiver.
+func (c *Connector) ReceiveWebhook(_ context.Context, req core.WebhookRequest) ([]core.Event, error) {
+	if _, err := c.VerifyWebhook(req); err != nil {
+		return nil, err
 	}
 	var d Delivery
 	dec := json.NewDecoder(bytes.NewReader(req.Body))
@@ -690,6 +699,7 @@ func (c *Connector) save() error {
 
 var (
 	_ core.WebhookReceiver = (*Connector)(nil)
+	_ core.WebhookVerifier = (*Connector)(nil)
 	_ core.Poller          = (*Connector)(nil)
 	_ core.PollSince       = (*Connector)(nil)
 	_ core.Fetcher         = (*Connector)(nil)

@@ -32,31 +32,46 @@ func Sign(secret, timestamp string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// verify checks a delivery's signature and freshness. Every failure is
-// core.ErrForged; the message says which check failed, never what was sent.
-func (c *Connector) verify(h http.Header, body []byte) error {
+// VerifyWebhook implements core.WebhookVerifier: the key is the verified
+// signature, which covers the timestamp and the body, so the replays of one
+// delivery within its window share it.
+func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	if !c.hooks {
+		return "", fmt.Errorf("zendesk %q: %w: webhooks are turned off for this instance", c.name, core.ErrForged)
+	}
+	mac, err := c.verify(req.Header, req.Body)
+	if err != nil {
+		return "", err
+	}
+	return string(mac), nil
+}
+
+// verify checks a delivery's signature and freshness, and returns the
+// signature. Every failure is core.ErrForged; the message says which check
+// failed, never what was sent.
+func (c *Connector) verify(h http.Header, body []byte) ([]byte, error) {
 	sig, ts := h.Get(HeaderSignature), h.Get(HeaderTimestamp)
 	if sig == "" || ts == "" {
-		return fmt.Errorf("zendesk %q: %w: %s or %s header missing", c.name, core.ErrForged, HeaderSignature, HeaderTimestamp)
+		return nil, fmt.Errorf("zendesk %q: %w: %s or %s header missing", c.name, core.ErrForged, HeaderSignature, HeaderTimestamp)
 	}
 	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
 	if err != nil {
-		return fmt.Errorf("zendesk %q: %w: signature is not base64", c.name, core.ErrForged)
+		return nil, fmt.Errorf("zendesk %q: %w: signature is not base64", c.name, core.ErrForged)
 	}
 	mac := hmac.New(sha256.New, []byte(c.secret.Reveal()))
 	mac.Write([]byte(ts))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return fmt.Errorf("zendesk %q: %w: signature does not match", c.name, core.ErrForged)
+		return nil, fmt.Errorf("zendesk %q: %w: signature does not match", c.name, core.ErrForged)
 	}
 	at, ok := parseStamp(ts)
 	if !ok {
-		return fmt.Errorf("zendesk %q: %w: signature timestamp unreadable", c.name, core.ErrForged)
+		return nil, fmt.Errorf("zendesk %q: %w: signature timestamp unreadable", c.name, core.ErrForged)
 	}
 	if d := c.clock.Now().Sub(at); d > c.maxSkew || d < -c.maxSkew {
-		return fmt.Errorf("zendesk %q: %w: signature timestamp more than %s from now (replay or clock skew)", c.name, core.ErrForged, c.maxSkew)
+		return nil, fmt.Errorf("zendesk %q: %w: signature timestamp more than %s from now (replay or clock skew)", c.name, core.ErrForged, c.maxSkew)
 	}
-	return nil
+	return got, nil
 }
 
 // parseStamp reads the signature timestamp: RFC 3339 as Zendesk sends it,
@@ -365,7 +380,7 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 		c.metrics.webhooks.WithLabelValues("forged").Inc()
 		return nil, fmt.Errorf("zendesk %q: %w: webhooks are turned off for this instance", c.name, core.ErrForged)
 	}
-	if err := c.verify(req.Header, req.Body); err != nil {
+	if _, err := c.verify(req.Header, req.Body); err != nil {
 		c.metrics.webhooks.WithLabelValues("forged").Inc()
 		return nil, err
 	}

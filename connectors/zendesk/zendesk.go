@@ -353,6 +353,7 @@ func (c *Connector) ticketURL(id int64) string {
 var (
 	_ core.Connector       = (*Connector)(nil)
 	_ core.WebhookReceiver = (*Connector)(nil)
+	_ core.WebhookVerifier = (*Connector)(nil)
 	_ core.Poller          = (*Connector)(nil)
 	_ core.PollSince       = (*Connector)(nil)
 	_ core.Fetcher         = (*Connector)(nil)

@@ -26,8 +26,13 @@ import (
 
 // Config is the daemon's configuration.
 type Config struct {
-	// Listen is the HTTP address (default 127.0.0.1:8080).
+	// Listen is the HTTP address of the webhooks, /healthz and /readyz
+	// (default 127.0.0.1:8080), and of /metrics unless MetricsListen is set.
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is an address of its own for /metrics, so
+	// that the webhook listener can face the internet while the metrics
+	// stay on a private interface.
+	MetricsListen string `yaml:"metrics_listen"`
 	// Store is sqlite://PATH or postgres://… (or the name of an environment
 	// variable holding it, as env:NAME, so that a password stays out of the file).
 	Store string `yaml:"store"`

@@ -111,8 +111,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		st.Close()
 		return nil, err
 	}
-	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected,
-		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}})
+	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
+		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != ""})
 	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
 		log: o.Log, conns: conns, mapOpts: mopts}, nil
 }
@@ -251,8 +251,22 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening on %s: %w", d.Config.Listen, err)
 		}
 	}
+	// Webhook senders send a few kilobytes of headers: 64 KiB bounds what
+	// a connection can make the server hold before its body is read.
 	hs := &http.Server{Handler: d.Server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	var ms *http.Server
+	if addr := d.Config.MetricsListen; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics on %s: %w", addr, err)
+		}
+		ms = &http.Server{Handler: d.Server.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		go ms.Serve(mln)
+		d.log.Info("liaison serving metrics", "addr", mln.Addr().String())
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- hs.Serve(ln) }()
 	d.log.Info("liaison serving", "addr", ln.Addr().String(), "store", d.Store.Backend(),
@@ -293,6 +307,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if e := hs.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
 		d.log.Warn("http shutdown", "err", e)
+	}
+	if ms != nil {
+		ms.Close()
 	}
 	stopEngine()
 	<-engDone

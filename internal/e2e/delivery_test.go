@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"net/http"
 	"slices"
@@ -261,6 +262,16 @@ func TestForgedOrUnsignedWebhooksAreRefusedAndNothingIsStored(t *testing.T) {
 			s.sign(d, secret)
 			return d
 		}},
+		{"signed, dated a year ahead", []string{"jira"}, func(d delivery, s signer, secret string) delivery {
+			var body map[string]any
+			if err := json.Unmarshal(d.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			body["timestamp"] = time.Now().AddDate(1, 0, 0).UnixMilli()
+			d.Body, _ = json.Marshal(body)
+			s.sign(d, secret)
+			return d
+		}},
 		{"signed, from two hours ago", []string{"jira"}, func(d delivery, s signer, secret string) delivery {
 			var body map[string]any
 			if err := json.Unmarshal(d.Body, &body); err != nil {
@@ -388,4 +399,78 @@ func TestDroppedWebhookIsCaughtUpByPolling(t *testing.T) {
 
 func jiraIssue(summary string) jirafake.IssueSpec {
 	return jirafake.IssueSpec{Project: "KBOT", Summary: summary}
+}
+
+// A signed delivery sent again, byte for byte or under a fresh delivery
+// id, is answered without being decoded again: no fetch, no API call, no
+// second event stored. (Zendesk's deliveries are completed by reading the
+// ticket, so each replay used to cost an API call; a GitHub delivery re-sent
+// under a fresh X-GitHub-Delivery used to be stored again.)
+func TestReplayedDeliveriesCostNoAPICallAndAreNotStoredAgain(t *testing.T) {
+	w := startWorld(t)
+	waitPolled(t, w)
+	ctx := context.Background()
+	tap := newHookTap(t, w, true)
+	for _, system := range []string{"github", "zendesk"} {
+		tap.route(w, system)
+	}
+	first := func(path string, from int) delivery {
+		t.Helper()
+		w.Zendesk.Flush()
+		for _, d := range tap.deliveries()[from:] {
+			if d.Path == path {
+				return d
+			}
+		}
+		t.Fatalf("no delivery to %s went through the tap", path)
+		return delivery{}
+	}
+	from := len(tap.deliveries())
+	id, err := w.Zendesk.CreateTicket(customer, "Cannot log in", "Since Monday.", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zd := first("/webhooks/zendesk/zendesk", from)
+	from = len(tap.deliveries())
+	n, err := w.GitHub.OpenPR(w.Repo, "Speed up the invoice list", "", "perf/invoices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := first("/webhooks/github/github", from)
+	settle(t, w)
+
+	type before struct {
+		calls  int
+		events int
+	}
+	count := func(ref core.Ref, calls int) before {
+		evs, err := w.Daemon.Store.Events(ctx, ref, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return before{calls, len(evs)}
+	}
+	zdBefore := count(customerTicket(id), len(w.Zendesk.Calls()))
+	ghBefore := count(pullRequest(w.Repo, n), len(w.GitHub.Calls()))
+	accepted := 0
+	for range 50 {
+		accepted += resend(t, w, zd).Accepted
+	}
+	for i := range 5 {
+		fresh := gh.clone()
+		fresh.Header.Set("X-GitHub-Delivery", fmt.Sprintf("8a3b5c6d-0000-11f0-9000-%012d", i))
+		accepted += resend(t, w, fresh).Accepted
+	}
+	if accepted != 0 {
+		t.Errorf("the replays made %d events, want none", accepted)
+	}
+	settle(t, w)
+	if got := count(customerTicket(id), len(w.Zendesk.Calls())); got != zdBefore {
+		t.Errorf("after 50 replays of a Zendesk delivery: %d API calls and %d events, before %d and %d",
+			got.calls, got.events, zdBefore.calls, zdBefore.events)
+	}
+	if got := count(pullRequest(w.Repo, n), len(w.GitHub.Calls())); got != ghBefore {
+		t.Errorf("after a GitHub delivery re-sent under fresh ids: %d API calls and %d events, before %d and %d",
+			got.calls, got.events, ghBefore.calls, ghBefore.events)
+	}
 }

@@ -448,9 +448,9 @@ type intakeAnswer struct {
 	Accepted int `json:"accepted"`
 }
 
-// duplicateEvents is how many re-deliveries the daemon's store has
-// recognised so far, all sources together.
-func duplicateEvents(t *testing.T, w *sandbox.World) float64 {
+// replayedDeliveries is how many deliveries the daemon has recognised as
+// replays of one it stored, all sources together.
+func replayedDeliveries(t *testing.T, w *sandbox.World) float64 {
 	t.Helper()
 	mfs, err := w.Daemon.Registry.Gather()
 	if err != nil {
@@ -458,7 +458,7 @@ func duplicateEvents(t *testing.T, w *sandbox.World) float64 {
 	}
 	n := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == "liaison_events_duplicate_total" {
+		if mf.GetName() == "liaison_webhooks_replayed_total" {
 			for _, m := range mf.GetMetric() {
 				n += m.GetCounter().GetValue()
 			}

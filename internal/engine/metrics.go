@@ -17,6 +17,7 @@ type Metrics struct {
 	Duplicates    *prometheus.CounterVec // source
 	PollFound     *prometheus.CounterVec // source: changes polling found that no webhook had delivered
 	Rejected      *prometheus.CounterVec // source, reason
+	Replayed      *prometheus.CounterVec // source: webhooks answered as replays of one stored before
 	Actions       *prometheus.CounterVec // system, kind, result
 	Conflicts     prometheus.Counter
 	PlanErrors    prometheus.Counter
@@ -40,6 +41,8 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 			Help: "Changes that polling found but no webhook had delivered."}, []string{"source"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_rejected_total",
 			Help: "Webhook requests refused, by source and reason."}, []string{"source", "reason"}),
+		Replayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_replayed_total",
+			Help: "Signed webhook deliveries answered without decoding, as replays of one this process stored."}, []string{"source"}),
 		Actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_actions_total",
 			Help: "Actions attempted, by target system, kind and result (ok, retry, dead)."}, []string{"system", "kind", "result"}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_conflicts_total",
@@ -60,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Actions, m.Conflicts,
+	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Replayed, m.Actions, m.Conflicts,
 		m.PlanErrors, m.OverBudget, m.ReconcileTime, m.IngestBatch, m.IntakeBacklog, &storeCollector{st: st})
 	return m
 }

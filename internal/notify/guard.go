@@ -42,8 +42,8 @@ func (e *RefusedError) Error() string {
 
 // blocked lists the address ranges an outbound webhook may not reach unless
 // allowed, with the reason named in errors. IPv4-mapped IPv6 addresses are
-// unmapped before the check, and NAT64 and 6to4 addresses checked by the
-// IPv4 address they embed, so no other spelling slips past.
+// unmapped before the check, and NAT64, 6to4 and IPv4-compatible addresses
+// checked by the IPv4 address they embed, so no other spelling slips past.
 var blocked = []struct {
 	prefix netip.Prefix
 	reason string
@@ -61,6 +61,9 @@ var blocked = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
 	{netip.MustParsePrefix("::/128"), "unspecified"},
 	{netip.MustParsePrefix("::1/128"), "loopback"},
+	// The local-use translation prefix (RFC 8215) embeds IPv4 addresses
+	// at a position each network chooses: a gateway into local IPv4.
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use IPv4/IPv6 translation"},
 	{netip.MustParsePrefix("fc00::/7"), "unique-local"},
 	{netip.MustParsePrefix("fe80::/10"), "link-local"},
 	{netip.MustParsePrefix("ff00::/8"), "multicast"},
@@ -69,7 +72,14 @@ var blocked = []struct {
 var (
 	nat64  = netip.MustParsePrefix("64:ff9b::/96")
 	sixTo4 = netip.MustParsePrefix("2002::/16")
+	// IPv4-compatible addresses (::a.b.c.d, RFC 4291 §2.5.5.1) are
+	// deprecated; some stacks still reach the embedded IPv4 address.
+	v4Compatible = netip.MustParsePrefix("::/96")
 )
+
+// v4CompatibleReason is why an IPv4-compatible address of a public IPv4
+// address is refused.
+const v4CompatibleReason = "IPv4-compatible (deprecated)"
 
 // Guard decides which addresses outbound webhooks may reach. The zero
 // Guard refuses every blocked range.
@@ -156,25 +166,34 @@ func (g *Guard) Refused(a netip.Addr) string {
 			return ""
 		}
 	}
-	check := a
+	check, compatible := a, false
 	switch b := a.As16(); {
 	case nat64.Contains(a):
 		check = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 	case sixTo4.Contains(a):
 		check = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+	case v4Compatible.Contains(a) && !a.IsLoopback() && !a.IsUnspecified():
+		check, compatible = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
 	}
+	reason := ""
 	for _, b := range blocked {
 		if b.prefix.Contains(check) {
-			// An allowlisted IPv4 range also covers its NAT64 form.
-			for _, p := range g.nets {
-				if p.Contains(check) {
-					return ""
-				}
-			}
-			return b.reason
+			reason = b.reason
+			break
 		}
 	}
-	return ""
+	if reason == "" && compatible {
+		reason = v4CompatibleReason
+	}
+	if reason != "" && check != a {
+		// An allowlisted IPv4 range also covers its embedded forms.
+		for _, p := range g.nets {
+			if p.Contains(check) {
+				return ""
+			}
+		}
+	}
+	return reason
 }
 
 // control runs after name resolution and before each connection attempt,

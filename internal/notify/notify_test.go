@@ -390,6 +390,12 @@ func TestGuard_Refused(t *testing.T) {
 		{"64:ff9b::a14:304", "private", ""}, // NAT64 of 10.20.3.4
 		{"64:ff9b::7f00:1", "loopback", "loopback"},
 		{"2002:7f00:1::1", "loopback", "loopback"}, // 6to4 of 127.0.0.1
+		{"64:ff9b:1::a00:1", "local-use IPv4/IPv6 translation", "local-use IPv4/IPv6 translation"},
+		{"64:ff9b:1:ffff:ffff::1", "local-use IPv4/IPv6 translation", "local-use IPv4/IPv6 translation"},
+		{"::127.0.0.1", "loopback", "loopback"}, // IPv4-compatible
+		{"::10.20.3.4", "private", ""},
+		{"::169.254.169.254", "link-local", "link-local"},
+		{"::8.8.8.8", v4CompatibleReason, v4CompatibleReason},
 		{"224.0.0.1", "multicast", "multicast"},
 		{"255.255.255.255", "reserved", "reserved"},
 	} {

@@ -6,12 +6,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,17 +37,36 @@ type Options struct {
 	// /webhooks/<kind>/<instance>.
 	Kinds    map[string]string
 	Gatherer prometheus.Gatherer
+	// MetricsApart leaves /metrics out of Handler: MetricsHandler serves
+	// it on a listener of its own.
+	MetricsApart bool
 	// Rejected counts refused webhooks by source and reason (may be nil).
 	Rejected *prometheus.CounterVec
+	// Replayed counts, by source, deliveries answered as replays of one
+	// stored before (may be nil).
+	Replayed *prometheus.CounterVec
 	Log      *slog.Logger
 	// AckTimeout bounds the time to make a delivery durable before
 	// answering 503 (default 900ms: Jira counts answers slower than a
 	// second as failures).
 	AckTimeout time.Duration
+	// BodyBudget bounds the bytes of webhook bodies held in memory at
+	// once (default DefaultBodyBudget); a request past it is answered 503
+	// with Retry-After before its body is read.
+	BodyBudget int64
 }
 
 // Server serves the daemon's HTTP endpoints.
-type Server struct{ o Options }
+type Server struct {
+	o       Options
+	bodies  *bodyBudget
+	replays *replays
+}
+
+// unknownSource labels what is refused for naming no configured instance:
+// label values come from the configuration or a closed set, never from
+// the request, so that made-up names cannot grow the metrics.
+const unknownSource = "unknown"
 
 // New returns a server.
 func New(o Options) *Server {
@@ -58,7 +79,10 @@ func New(o Options) *Server {
 	if o.Gatherer == nil {
 		o.Gatherer = prometheus.DefaultGatherer
 	}
-	return &Server{o: o}
+	if o.BodyBudget <= 0 {
+		o.BodyBudget = DefaultBodyBudget
+	}
+	return &Server{o: o, bodies: newBodyBudget(o.BodyBudget), replays: newReplays()}
 }
 
 // Handler returns the routes.
@@ -67,8 +91,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/{kind}/{instance}", s.webhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	if !s.o.MetricsApart {
+		mux.Handle("GET /metrics", s.metrics())
+	}
 	return mux
+}
+
+// MetricsHandler serves /metrics alone, for a listener of its own.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics())
+	return mux
+}
+
+func (s *Server) metrics() http.Handler {
+	return promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -93,29 +130,59 @@ func (s *Server) reject(w http.ResponseWriter, source, reason string, status int
 }
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
-	kind, name := r.PathValue("kind"), r.PathValue("instance")
-	c, ok := s.o.Intake.Connector(name)
-	if !ok || s.o.Kinds[name] != kind {
-		s.reject(w, name, "unknown", http.StatusNotFound, "no such webhook endpoint")
-		return
-	}
-	recv, ok := c.(core.WebhookReceiver)
+	name, recv, ok := s.receiver(r.PathValue("kind"), r.PathValue("instance"))
 	if !ok {
-		s.reject(w, name, "unknown", http.StatusNotFound, "this connector receives no webhooks")
+		s.reject(w, unknownSource, "unknown", http.StatusNotFound, "no such webhook endpoint")
 		return
 	}
-	body, err := readBody(w, r)
+	// What can be checked before reading is checked first: every source
+	// sends JSON, and a declared length over the limit is refused unread.
+	if !jsonContent(r.Header.Get("Content-Type")) {
+		s.reject(w, name, "content_type", http.StatusUnsupportedMediaType, "want a JSON body")
+		return
+	}
+	if r.ContentLength > core.MaxWebhookBody {
+		s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
+		s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
+	b, err := s.readBody(w, r)
+	defer b.free()
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.Is(err, errBusy):
+			s.o.Log.Warn("webhook refused: bodies in flight at their memory budget; sender will retry", "source", name, "budget", s.o.BodyBudget)
+			s.reject(w, name, "busy", http.StatusServiceUnavailable, "busy, try again later")
+		case errors.As(err, &tooBig):
 			s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
 			s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
-			return
+		default:
+			s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
 		}
-		s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
 		return
 	}
-	events, err := recv.ReceiveWebhook(r.Context(), core.WebhookRequest{Header: r.Header, Body: body, Query: r.URL.Query()})
+	req := core.WebhookRequest{Header: r.Header, Body: b.data, Query: r.URL.Query()}
+	var key string
+	if v, ok := recv.(core.WebhookVerifier); ok {
+		// A replay of a delivery stored before is answered here: a
+		// receiver that completes deliveries from its API would fetch
+		// again for every copy.
+		if key, err = v.VerifyWebhook(req); err == nil && s.replays.stored(name, key) {
+			if s.o.Replayed != nil {
+				s.o.Replayed.WithLabelValues(name).Inc()
+			}
+			answer(w, 0)
+			return
+		}
+	}
+	var events []core.Event
+	if err == nil {
+		events, err = recv.ReceiveWebhook(r.Context(), req)
+	}
+	// The body's buffer goes back to the pool when this returns; events
+	// that keep the body as received get a copy of their own.
+	ownRaw(events, req.Body)
 	var bad *core.BadInput
 	switch {
 	case errors.Is(err, core.ErrForged):
@@ -139,12 +206,61 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, name, "store", http.StatusServiceUnavailable, "temporarily unable to store")
 		return
 	}
+	if key != "" {
+		s.replays.remember(name, key)
+	}
 	// Re-deliveries are counted as the store takes the events in
 	// (liaison_events_duplicate_total), which may be after this answer.
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]int{"accepted": len(events)})
+	answer(w, len(events))
 }
 
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, core.MaxWebhookBody))
+// answer acknowledges a delivery of which n events were made durable.
+func answer(w http.ResponseWriter, n int) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]int{"accepted": n})
+}
+
+// receiver returns the configured instance of kind named name, if it
+// receives webhooks.
+func (s *Server) receiver(kind, name string) (string, core.WebhookReceiver, bool) {
+	if s.o.Kinds[name] != kind {
+		return "", nil, false
+	}
+	c, ok := s.o.Intake.Connector(name)
+	if !ok {
+		return "", nil, false
+	}
+	recv, ok := c.(core.WebhookReceiver)
+	return name, recv, ok
+}
+
+// jsonContent reports whether a Content-Type names JSON. A request without
+// one is let through: the receiver's decoding decides.
+func jsonContent(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// ownRaw gives events' Raw bytes of their own: the body's buffer goes back
+// to its pool once the request is answered, while the events live on in
+// the engine until the store has them. Events that keep the whole body, as
+// connectors do, share one copy.
+func ownRaw(events []core.Event, body []byte) {
+	var own []byte
+	for i := range events {
+		raw := events[i].Raw
+		switch {
+		case len(raw) == 0:
+		case len(raw) == len(body) && &raw[0] == &body[0]:
+			if own == nil {
+				own = bytes.Clone(body)
+			}
+			events[i].Raw = own
+		default:
+			events[i].Raw = bytes.Clone(raw)
+		}
+	}
 }

@@ -118,6 +118,17 @@ func openSQLite(ctx context.Context, path string, opts Options, schema fs.FS) (b
 		wp["_synchronous"] = []string{"OFF"}
 		be.log = nil
 	}
+	// SQLite would create the file 0644 and gives its WAL and shared
+	// memory files the file's mode: created here first, all three are
+	// readable by the daemon's user alone, as the customer mail and
+	// attachments they hold should be (the intake journal is, too). An
+	// existing file keeps the mode it has.
+	if f, err := os.OpenFile(be.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		be.close()
+		return nil, fmt.Errorf("store: create sqlite %q: %w", path, err)
+	}
 	var err error
 	if be.wdb, err = sql.Open("sqlite", be.path+"?"+wp.Encode()); err != nil {
 		be.close()

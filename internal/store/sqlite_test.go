@@ -29,6 +29,29 @@ func openSQLiteTest(t testing.TB, clock core.Clock) *Store {
 	return s
 }
 
+// A new database, its WAL and its shared-memory file are readable by the
+// daemon's user alone: they hold customer mail and attachments.
+func TestSQLite_NewDatabaseFilesAreOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "liaison.db")
+	s, err := Open(context.Background(), "sqlite://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetCursor(context.Background(), "zendesk", "42"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(f), perm)
+		}
+	}
+}
+
 func TestSQLite_Contract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store { return openSQLiteTest(t, clock) })
 }
