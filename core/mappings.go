@@ -32,6 +32,9 @@ type Mappings struct {
 	// Source describes where the mappings came from ("embedded defaults"
 	// or a folder), for logs.
 	Source string
+	// Disabled says, a line per system, what was dropped because the
+	// system is not configured (Without).
+	Disabled []string
 }
 
 // Priorities are the canonical priorities, lowest first.

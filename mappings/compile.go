@@ -51,6 +51,9 @@ type compiler struct {
 	// kindPos is where each system's kinds are described.
 	kindPos map[string]map[core.Kind]core.Pos
 	connBad map[string]bool // a connector value of the wrong type was reported
+	// unconfigured are the systems the mappings describe and the
+	// configuration does not run; load disables them.
+	unconfigured map[string]core.Pos
 }
 
 func newCompiler(d *diags, opts Options) *compiler {
@@ -58,7 +61,7 @@ func newCompiler(d *diags, opts Options) *compiler {
 	x := &extras{m: m, checklists: map[string][]checkItem{}}
 	return &compiler{d: d, opts: opts, m: m, x: x, funcs: templateFuncs(x), names: map[string]map[string]namePlace{},
 		order: map[*core.KindMap][]string{}, prios: map[*core.KindMap][]string{},
-		kindPos: map[string]map[core.Kind]core.Pos{}, connBad: map[string]bool{}}
+		kindPos: map[string]map[core.Kind]core.Pos{}, connBad: map[string]bool{}, unconfigured: map[string]core.Pos{}}
 }
 
 func (c *compiler) errf(p core.Pos, format string, args ...any) { c.d.add(p, format, args...) }
@@ -77,6 +80,7 @@ func (c *compiler) compile(files []rawFile) {
 			c.errf(sm.Pos, "system %q: missing connector: add connector: <kind> (e.g. connector: %s)", name, guessConnector(name))
 		}
 	}
+	c.misnamed()
 	// The calendar and the checklists next: sla and rules use them.
 	c.calendars(files)
 	c.checklists(files)
@@ -189,8 +193,10 @@ func (c *compiler) system(key str, raw rawSystem) {
 		c.m.Systems[name] = sm
 		c.kindPos[name] = map[core.Kind]core.Pos{}
 		if _, ok := c.opts.Systems[name]; c.opts.Systems != nil && !ok {
-			configured := slices.Sorted(maps.Keys(c.opts.Systems))
-			c.errf(key.Pos, "%snot configured (configured systems: %s): add it to the configuration or remove it from the mappings", prefix, orNone(configured))
+			// Disabled (load drops what names it), unless an instance of
+			// the same connector runs under another name: that is a
+			// misnaming, not a system the team does without.
+			c.unconfigured[name] = key.Pos
 		}
 	}
 	if sm.Connector == "" && raw.Connector.V != "" {
@@ -217,6 +223,31 @@ func (c *compiler) system(key str, raw rawSystem) {
 		c.kindPos[name][k] = e.Key.Pos
 		sm.Kinds[k] = c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
 	}
+}
+
+// misnamed refuses an unconfigured system whose connector runs under
+// another name that the mappings do not describe: the admin renamed the
+// instance, and disabling the system would quietly drop its rules.
+func (c *compiler) misnamed() {
+	for _, name := range slices.Sorted(maps.Keys(c.unconfigured)) {
+		sm := c.m.Systems[name]
+		for _, inst := range slices.Sorted(maps.Keys(c.opts.Systems)) {
+			if _, described := c.m.Systems[inst]; !described && c.opts.Systems[inst] == sm.Connector {
+				c.errf(c.unconfigured[name], "system %q: not configured, but instance %q runs its connector %q: name the instance %q in the configuration, or the system %q in the mappings",
+					name, inst, sm.Connector, name, inst)
+			}
+		}
+	}
+}
+
+// unconfiguredSet returns the systems the mappings describe that the
+// configuration does not run.
+func (c *compiler) unconfiguredSet() map[string]bool {
+	out := map[string]bool{}
+	for name := range c.unconfigured {
+		out[name] = true
+	}
+	return out
 }
 
 func guessConnector(name string) string {

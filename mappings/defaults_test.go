@@ -1,6 +1,7 @@
 package mappings
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -40,11 +41,62 @@ func TestDefaults_LoadWithoutDiagnostics(t *testing.T) {
 	if len(m.Rules) < 20 || len(m.Patterns) != 5 || len(m.Sync) != 0 || len(m.SLAs) != 2 || len(m.Duplicates) != 1 {
 		t.Errorf("rules %d, patterns %d, sync %d, sla %d, duplicates %d", len(m.Rules), len(m.Patterns), len(m.Sync), len(m.SLAs), len(m.Duplicates))
 	}
-	// A configured system the mappings do not know is fine; a mapped one
-	// that is not configured is not.
-	ds := Check(Defaults(), Options{Systems: map[string]string{"zendesk": "zendesk", "jira": "jira", "github": "github"}})
-	if len(ds) != 1 || !strings.Contains(ds[0].String(), `default/systems.yaml:`) || !strings.Contains(ds[0].Msg, `system "imap": not configured`) {
-		t.Errorf("without imap configured: %v", ds)
+}
+
+// TestDefaults_RunWithTheSystemsATeamHas: the defaults load with only
+// some systems configured; what names the others is disabled and said.
+func TestDefaults_RunWithTheSystemsATeamHas(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		systems  map[string]string
+		disabled []string // systems
+		gone     []string // rules no longer there
+		kept     []string // rules still there
+	}{
+		{"Jira and Zendesk alone", map[string]string{"zendesk": "zendesk", "jira": "jira"}, []string{"github", "imap"},
+			[]string{"mail-becomes-ticket"}, []string{"escalate-bug", "correction-explained", "pr-opened"}},
+		{"Zendesk and a mailbox alone", map[string]string{"zendesk": "zendesk", "imap": "imap"}, []string{"github", "jira"},
+			[]string{"escalate-bug", "pr-opened"}, []string{"mail-becomes-ticket"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := LoadDefaults(Options{Systems: tc.systems})
+			if err != nil {
+				t.Fatalf("the defaults refuse to load: %v", err)
+			}
+			if len(m.Disabled) != len(tc.disabled) {
+				t.Fatalf("disabled %q, want a line for each of %v", m.Disabled, tc.disabled)
+			}
+			for i, sys := range tc.disabled {
+				if _, ok := m.Systems[sys]; ok || !strings.HasPrefix(m.Disabled[i], fmt.Sprintf("system %q is not configured; disabled: ", sys)) {
+					t.Errorf("system %s still there, or not said: %q", sys, m.Disabled)
+				}
+			}
+			names := map[string]bool{}
+			for _, r := range m.Rules {
+				names[r.Name] = true
+				for _, a := range r.Then {
+					if sys := a.Target.System; sys != "" && m.Systems[sys] == nil {
+						t.Errorf("rule %s keeps an action on the unconfigured %s", r.Name, sys)
+					}
+				}
+			}
+			for _, r := range tc.gone {
+				if names[r] {
+					t.Errorf("rule %s still runs", r)
+				}
+			}
+			for _, r := range tc.kept {
+				if !names[r] {
+					t.Errorf("rule %s was disabled", r)
+				}
+			}
+		})
+	}
+	// A mapped system whose connector runs under another instance name is
+	// a misnaming: refused, not disabled.
+	ds := Check(Defaults(), Options{Systems: map[string]string{"zendesk": "zendesk", "jira": "jira", "github": "github", "support-mail": "imap"}})
+	if len(ds) != 1 || !strings.Contains(ds[0].String(), `default/systems.yaml:`) || !strings.Contains(ds[0].Msg, `system "imap": not configured, but instance "support-mail" runs its connector`) {
+		t.Errorf("imap configured as support-mail: %v", ds)
 	}
 }
 

@@ -17,11 +17,12 @@ import (
 // Options says what a load checks the files against and how it names them.
 type Options struct {
 	// Systems maps each configured connector instance to its connector kind
-	// (jira → jira, "jira-eu" → jira). When non-nil, every system the
-	// mappings define must be configured, with the same connector kind;
-	// rules, links, sync and people may only name systems the mappings
-	// define. When nil (liaison check without a config), this is not
-	// checked.
+	// (jira → jira, "jira-eu" → jira). When non-nil, a system the mappings
+	// define must run with the same connector kind; one that is not
+	// configured is disabled with what names it (Mappings.Disabled), unless
+	// its connector runs under another instance name (an error). Rules,
+	// links, sync and people may only name systems the mappings define.
+	// When nil (liaison check without a config), this is not checked.
 	Systems map[string]string
 	// Source describes where the mappings come from, for logs; it becomes
 	// Mappings.Source.
@@ -165,6 +166,7 @@ func load(fsys fs.FS, opts Options) (*core.Mappings, Diagnostics) {
 	if len(d.list) > 0 {
 		return nil, d.list.sorted()
 	}
+	c.m.Disabled = c.m.Without(c.unconfiguredSet())
 	return c.m, nil
 }
 

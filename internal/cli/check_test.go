@@ -26,12 +26,20 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // with problems. It returns the path of a configuration that names them.
 func incompleteSite(t *testing.T) string {
 	t.Helper()
+	return site(t, jirafake.DefaultWorkflow(), true, "imap", "zendesk", "jira", "github")
+}
+
+// site serves Jira (with workflow wf), Zendesk (without ticket forms;
+// the config asks for one when wantForm) and GitHub fakes, and writes a
+// configuration running the instances named.
+func site(t *testing.T, wf jirafake.Workflow, wantForm bool, instances ...string) string {
+	t.Helper()
 	const token, secret = "check-test-token", "check-test-secret"
 	for _, k := range []string{"CHECK_JIRA_TOKEN", "CHECK_ZD_TOKEN", "CHECK_GH_TOKEN", "CHECK_SECRET", "CHECK_MAIL"} {
 		t.Setenv(k, token)
 	}
 	t.Setenv("CHECK_SECRET", secret)
-	jira := httptest.NewServer(jirafake.New(jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(jirafake.DefaultWorkflow())))
+	jira := httptest.NewServer(jirafake.New(jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(wf)))
 	t.Cleanup(jira.Close)
 	zd := httptest.NewServer(zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms()))
 	t.Cleanup(zd.Close)
@@ -42,20 +50,31 @@ func incompleteSite(t *testing.T) string {
 	gh := httptest.NewServer(ghf)
 	t.Cleanup(gh.Close)
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-store: sqlite://%s
-connectors:
+	forms := ""
+	if wantForm {
+		forms = ", forms: [Bug report]"
+	}
+	sections := map[string]string{
+		"imap": `
   imap:
     {host: 127.0.0.1, port: 1, tls: plain, username: support@example.com, password_env: CHECK_MAIL, own_address: support@example.com,
-     smtp: {host: 127.0.0.1, port: 1, tls: plain}}
+     smtp: {host: 127.0.0.1, port: 1, tls: plain}}`,
+		"zendesk": fmt.Sprintf(`
   zendesk:
-    {base_url: %s, email: %s, token_env: CHECK_ZD_TOKEN, webhook_secret_env: CHECK_SECRET, forms: [Bug report]}
+    {base_url: %s, email: %s, token_env: CHECK_ZD_TOKEN, webhook_secret_env: CHECK_SECRET%s}`, zd.URL, zdfake.Agent, forms),
+		"jira": fmt.Sprintf(`
   jira:
     {base_url: %s, deployment: cloud, email: liaison@example.com, token_env: CHECK_JIRA_TOKEN, webhook_secret_env: CHECK_SECRET,
-     projects: {dev: [KBOT], change: DO}, timezone: UTC}
+     projects: {dev: [KBOT], change: DO}, timezone: UTC}`, jira.URL),
+		"github": fmt.Sprintf(`
   github:
-    {base_url: %s, token_env: CHECK_GH_TOKEN, webhook_secret_env: CHECK_SECRET, repos: [acme/app]}
-`, filepath.Join(dir, "l.db"), zd.URL, zdfake.Agent, jira.URL, gh.URL)
+    {base_url: %s, token_env: CHECK_GH_TOKEN, webhook_secret_env: CHECK_SECRET, repos: [acme/app]}`, gh.URL),
+	}
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstore: sqlite://%s\nconnectors:", filepath.Join(dir, "l.db"))
+	for _, in := range instances {
+		cfg += sections[in]
+	}
+	cfg += "\n"
 	path := filepath.Join(dir, "liaison.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,5 +143,32 @@ func TestCheckConfig_EveryConnectorsProblemsAtOnce(t *testing.T) {
 		if !strings.Contains(errb.String(), w) {
 			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
 		}
+	}
+}
+
+// TestServe_TheDefaultsRunWithTheSystemsATeamHas: the daemon starts on the
+// shipped defaults with only some systems configured, and says what it
+// disabled.
+func TestServe_TheDefaultsRunWithTheSystemsATeamHas(t *testing.T) {
+	wf := jirafake.DefaultWorkflow()
+	wf.Statuses = append(wf.Statuses, "Open", "Awaiting Approval", "Approved")
+	for _, instances := range [][]string{{"zendesk", "jira"}, {"zendesk", "imap"}} {
+		path := site(t, wf, false, instances...)
+		var out, errb bytes.Buffer
+		if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 0 {
+			t.Fatalf("%v: check --online: exit %d\n%s", instances, code, errb.String())
+		}
+		if !strings.Contains(out.String(), `system "github" is not configured; disabled: `) {
+			t.Errorf("%v: check does not list what it disabled:\n%s", instances, out.String())
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := daemon.Build(context.Background(), cfg, daemon.Options{})
+		if err != nil {
+			t.Fatalf("%v: serve refuses the defaults: %v", instances, err)
+		}
+		d.Store.Close()
 	}
 }

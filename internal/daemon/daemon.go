@@ -75,6 +75,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	if err != nil {
 		return nil, err
 	}
+	for _, line := range m.Disabled {
+		o.Log.Info(line)
+	}
 	// Every problem at once: a fix-and-restart loop per problem is what
 	// an admin setting up several systems must not meet.
 	conns, cerr := Connectors(cfg, o)
