@@ -63,6 +63,99 @@ type KindMap struct {
 	// Project, issue type and similar defaults a connector needs to create
 	// a record of this kind, by native name.
 	Create map[string]string
+	// Outcomes maps a native resolution name (lower-cased; Jira's
+	// "Cannot Reproduce") to what it means. A resolution not listed has
+	// no outcome, which rules read as "not fixed".
+	Outcomes map[string]Outcome
+	// Validation is the chain of canonical statuses a fix passes, in
+	// order, before it counts as validated (qa_validated, then
+	// preprod_validated); empty when the chain is off, and then a record
+	// done with a fixed outcome counts.
+	Validation []Status
+}
+
+// Outcome is what a resolved record's resolution means, in Liaison's words.
+type Outcome string
+
+// Canonical outcomes. Only Fixed says that something was corrected.
+const (
+	OutcomeFixed           Outcome = "fixed"
+	OutcomeNotFixed        Outcome = "not_fixed"
+	OutcomeWontFix         Outcome = "wont_fix"
+	OutcomeCannotReproduce Outcome = "cannot_reproduce"
+	OutcomeDuplicate       Outcome = "duplicate"
+	OutcomeIncomplete      Outcome = "incomplete"
+	OutcomeNotABug         Outcome = "not_a_bug"
+)
+
+// Outcomes lists the canonical outcomes.
+var Outcomes = []Outcome{OutcomeFixed, OutcomeNotFixed, OutcomeWontFix, OutcomeCannotReproduce,
+	OutcomeDuplicate, OutcomeIncomplete, OutcomeNotABug}
+
+// Outcome returns the canonical outcome of a native resolution, or "".
+func (km *KindMap) Outcome(resolution string) Outcome {
+	if km == nil || resolution == "" {
+		return ""
+	}
+	return km.Outcomes[strings.ToLower(strings.TrimSpace(resolution))]
+}
+
+// Cycle returns the canonical statuses of the record's current round of
+// work, oldest first: its observed path from the last time it was in a
+// status before the validation chain (a reopened ticket starts again). A
+// step whose native status the mappings do not list is left out.
+func (km *KindMap) Cycle(it *Item) []Status {
+	if km == nil {
+		return nil
+	}
+	var path []Status
+	for _, st := range it.Path {
+		if s := km.Canonical(st.Native); s != "" {
+			path = append(path, s)
+		}
+	}
+	start := StatusReadyForQA
+	if len(km.Validation) > 0 {
+		start = km.Validation[0]
+	}
+	from := 0
+	for i, s := range path {
+		if s.Rank() < start.Rank() {
+			from = i
+		}
+	}
+	return path[from:]
+}
+
+// Validated reports whether the record holds a validated fix: it stands at
+// the end of the validation chain having passed every step of it in order
+// in its current round (Cycle), or it is done (or later) with a fixed
+// outcome (any outcome when the kind maps no resolutions) and passed the
+// chain before. A step the gateway did not see counts as skipped: the
+// customer is told of a correction only when every step was seen.
+func (km *KindMap) Validated(it *Item) bool {
+	if km == nil {
+		return false
+	}
+	st := it.Status
+	if st == "" {
+		st = km.Canonical(it.Native)
+	}
+	switch {
+	case st.Rank() >= StatusDone.Rank():
+		if len(km.Outcomes) > 0 && km.Outcome(it.Fields["resolution"]) != OutcomeFixed {
+			return false
+		}
+	case len(km.Validation) == 0 || st != km.Validation[len(km.Validation)-1]:
+		return false
+	}
+	next := 0
+	for _, s := range km.Cycle(it) {
+		if next < len(km.Validation) && s == km.Validation[next] {
+			next++
+		}
+	}
+	return next == len(km.Validation)
 }
 
 // Kind returns the map of system/kind, or nil.
@@ -327,6 +420,16 @@ type ItemView struct {
 	Created               time.Time
 	Comments              []CommentView
 	Events                []string // every event type seen
+	// Resolution is the native resolution ("" while unresolved), Outcome
+	// its canonical meaning ("" when the mappings do not say), Path the
+	// canonical statuses of the current round of work in order (see
+	// KindMap.Cycle), and Validated whether the record holds a validated
+	// fix (KindMap.Validated): the one condition for telling a customer
+	// that their problem was corrected.
+	Resolution string
+	Outcome    string
+	Path       []string
+	Validated  bool
 	Exists                bool     // false for the zero view First returns when there is none
 }
 

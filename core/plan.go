@@ -114,6 +114,12 @@ func (p *planner) view(it *Item) ItemView {
 	if v.Fields == nil {
 		v.Fields = map[string]string{}
 	}
+	v.Resolution = it.Fields["resolution"]
+	v.Outcome = string(km.Outcome(v.Resolution))
+	for _, s := range km.Cycle(it) {
+		v.Path = append(v.Path, string(s))
+	}
+	v.Validated = km.Validated(it)
 	for _, s := range it.Seen {
 		v.Events = append(v.Events, string(s))
 	}

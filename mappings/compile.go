@@ -326,7 +326,60 @@ func (c *compiler) kind(prefix string, raw rawKind) *core.KindMap {
 	for _, e := range raw.Create.Entries {
 		km.Create[e.Key.V] = e.Val.V
 	}
+	c.outcomes(prefix, raw, km)
 	return km
+}
+
+// outcomes compiles a kind's resolutions (native → canonical outcome) and
+// its validation chain. Without validation:, the chain is the validation
+// statuses the kind maps, in canonical order: a tracker that has a QA
+// status gets it required unless the admin turns the chain off with
+// validation: [].
+func (c *compiler) outcomes(prefix string, raw rawKind, km *core.KindMap) {
+	for _, e := range raw.Resolutions.Entries {
+		native, lower := strings.TrimSpace(e.Key.V), strings.ToLower(strings.TrimSpace(e.Key.V))
+		if native == "" {
+			c.errf(e.Key.Pos, "%sresolutions: empty resolution name", prefix)
+			continue
+		}
+		if km.Outcomes == nil {
+			km.Outcomes = map[string]core.Outcome{}
+		}
+		if _, dup := km.Outcomes[lower]; dup {
+			c.errf(e.Key.Pos, "%sresolution %q is listed twice (resolutions compare without case)", prefix, native)
+			continue
+		}
+		o := core.Outcome(e.Val.V)
+		if !slices.Contains(core.Outcomes, o) {
+			c.errf(e.Val.Pos, "%sunknown outcome %q for resolution %q (outcomes: %s)%s", prefix, e.Val.V, native, quoteList(core.Outcomes), suggest(e.Val.V, core.Outcomes))
+			continue
+		}
+		km.Outcomes[lower] = o
+	}
+	if !raw.Validation.Set {
+		for _, st := range []core.Status{core.StatusQAValidated, core.StatusPreprodValidated} {
+			if _, ok := km.Native[st]; ok {
+				km.Validation = append(km.Validation, st)
+			}
+		}
+		return
+	}
+	for _, v := range raw.Validation.Items {
+		st := core.Status(v.V)
+		switch {
+		case v.Bad:
+		case !st.Known():
+			c.errf(v.Pos, "%svalidation: unknown status %q (canonical statuses: %s)%s", prefix, v.V, quoteList(core.Statuses), suggest(v.V, core.Statuses))
+		case km.Native[st] == "":
+			c.errf(v.Pos, "%svalidation: status %q has no native status in this kind: map one to it under statuses", prefix, st)
+		case len(km.Validation) > 0 && st.Rank() <= km.Validation[len(km.Validation)-1].Rank():
+			c.errf(v.Pos, "%svalidation: %q must come after %q in the canonical order (%s): list the chain in the order it is passed", prefix, st, km.Validation[len(km.Validation)-1], quoteList(core.Statuses))
+		case st.Rank() >= core.StatusDone.Rank():
+			c.errf(v.Pos, "%svalidation: %q ends the work; the chain lists the steps before it, e.g. [qa_validated, preprod_validated]", prefix, st)
+		default:
+			km.Validation = append(km.Validation, st)
+		}
+	}
 }
 
 func nativeNames(m omap[str]) []string {
