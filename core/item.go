@@ -67,7 +67,7 @@ type Item struct {
 	// Seen is every event type ever observed on the record (a set, merged by
 	// the store), so that rules can ask "was it ever merged" in a way that
 	// does not depend on the order events arrive in.
-	Seen     []EventType `json:"seen,omitempty"`
+	Seen []EventType `json:"seen,omitempty"`
 	// Path is the record's native statuses as observed, oldest first, each
 	// with the time of the first snapshot seen in it (a run of snapshots in
 	// one status is one step). The store merges it like Seen, so rules can

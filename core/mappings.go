@@ -430,7 +430,7 @@ type ItemView struct {
 	Outcome    string
 	Path       []string
 	Validated  bool
-	Exists                bool     // false for the zero view First returns when there is none
+	Exists     bool // false for the zero view First returns when there is none
 }
 
 // Seen reports whether an event of type t was ever observed on the record.
