@@ -37,6 +37,17 @@ func devTicket(native string) core.Item {
 		URL: "https://jira.example/browse/KBOT-88"}
 }
 
+// walked is it having passed through the native statuses path (one an
+// hour, ending an hour before monday), in the status it stands in now.
+func walked(it core.Item, path ...string) core.Item {
+	at := monday.Add(-time.Duration(len(path)+1) * time.Hour)
+	for _, native := range path {
+		it.Path = append(it.Path, core.StatusStep{Native: native, At: at})
+		at = at.Add(time.Hour)
+	}
+	return it
+}
+
 // with returns a copy of it changed by f.
 func with(it core.Item, f func(*core.Item)) core.Item {
 	it.Labels = slices.Clone(it.Labels)
@@ -337,9 +348,10 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 		it.Comments = []core.Comment{{ID: "5", Body: "Developer ticket KBOT-88 tracks this problem", Marker: "liaison-000000000003"}}
 	})
 	quiet := func(items ...core.Item) []core.Item { return items }
-	validated := with(devTicket("Preprod Validated"), func(it *core.Item) {
-		it.Fields = map[string]string{"resolution": "Reset tokens now expire in UTC."}
-	})
+	validated := walked(devTicket("Preprod Validated"), "In Review", "Ready for QA", "QA Validated", "Preprod Validated")
+	skipped := walked(devTicket("Preprod Validated"), "In Review", "Ready for QA", "Preprod Validated")
+	shipped := with(walked(devTicket("Done"), "Ready for QA", "QA Validated", "Preprod Validated", "Done"),
+		func(it *core.Item) { it.Fields = map[string]string{"resolution": "Fixed"} })
 	explained := with(escalated, func(it *core.Item) { it.Native, it.Labels = "pending", []string{"bug", "fix_explained"} })
 	runProcess(t, []processCase{
 		{name: "pre-production validated: one explanation, pending, and the mark",
@@ -350,12 +362,25 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 				"correction-explained transition zendesk/customer_ticket/4521 → pending",
 				"correction-explained set_fields zendesk/customer_ticket/4521 tags=fix_explained",
 			}},
+		{name: "pre-production validated without QA: the agents are told, the customer is not",
+			items: quiet(escalated, skipped),
+			want: []string{
+				"help-desk-ticket-linked link jira/dev_ticket/KBOT-88 ↔ zendesk/customer_ticket/4521",
+				"validation-skipped comment zendesk/customer_ticket/4521",
+			}},
+		{name: "closed as Cannot Reproduce: the agents are told, the customer is not, the ticket stays open",
+			items: quiet(escalated, with(walked(devTicket("Done"), "In Progress", "Done"),
+				func(it *core.Item) { it.Fields = map[string]string{"resolution": "Cannot Reproduce"} })),
+			want: []string{
+				"help-desk-ticket-linked link jira/dev_ticket/KBOT-88 ↔ zendesk/customer_ticket/4521",
+				"resolution-explained-to-agents comment zendesk/customer_ticket/4521",
+			}},
 		{name: "the customer reopens the solved ticket: the developer ticket goes back to work, with a note",
-			before: [][]core.Item{quiet(escalated, validated), quiet(explained, devTicket("Done"))},
+			before: [][]core.Item{quiet(escalated, validated), quiet(explained, shipped)},
 			items: quiet(with(escalated, func(it *core.Item) {
 				it.Labels = []string{"bug", "fix_explained"}
 				it.Comments = append(it.Comments, core.Comment{ID: "9", Author: "ada@customer.example", Body: "Still broken.", Public: true})
-			}), devTicket("Done")),
+			}), shipped),
 			want: []string{
 				"customer-reopened transition jira/dev_ticket/KBOT-88 → In Progress",
 				"customer-reopened comment jira/dev_ticket/KBOT-88",
