@@ -160,6 +160,11 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 		for _, kind := range slices.Sorted(maps.Keys(sm.Kinds)) {
 			missing = append(missing, c.checkKind(cat, kind, sm.Kinds[kind])...)
 		}
+		bad, err := c.checkResolutions(ctx, sm)
+		if err != nil {
+			return fmt.Errorf("jira %q: checking the mappings: %w", c.name, err)
+		}
+		missing = append(missing, bad...)
 	}
 	for _, r := range m.Rules {
 		for _, spec := range r.Then {
@@ -185,6 +190,41 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 		return nil
 	}
 	return fmt.Errorf("jira %q: the mappings name what this Jira does not have:\n  - %s", c.name, strings.Join(missing, "\n  - "))
+}
+
+// checkResolutions reads this Jira's resolutions when the mappings say
+// what resolutions mean, and names each one they list that Jira does not
+// have: a misspelt "Cannot Reproduce" would otherwise never match, and
+// a ticket closed with it would read as closed without an outcome.
+func (c *Connector) checkResolutions(ctx context.Context, sm *core.SystemMap) ([]string, error) {
+	listed := false
+	for _, km := range sm.Kinds {
+		listed = listed || len(km.Outcomes) > 0
+	}
+	if !listed {
+		return nil, nil
+	}
+	var site []struct {
+		Name string `json:"name"`
+	}
+	if err := c.do(ctx, http.MethodGet, "rest/api/2/resolution", nil, nil, &site, ""); err != nil {
+		return nil, fmt.Errorf("reading the resolutions: %w", err)
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, r := range site {
+		known[strings.ToLower(r.Name)] = true
+		names = append(names, r.Name)
+	}
+	var out []string
+	for _, kind := range slices.Sorted(maps.Keys(sm.Kinds)) {
+		for _, n := range slices.Sorted(maps.Keys(sm.Kinds[kind].Outcomes)) {
+			if !known[n] {
+				out = append(out, fmt.Sprintf("%s resolution %q: no such resolution (known: %s)", kind, n, quoteList(names)))
+			}
+		}
+	}
+	return out, nil
 }
 
 func (c *Connector) checkKind(cat *catalog, kind core.Kind, km *core.KindMap) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,7 @@ func TestCheckMappings(t *testing.T) {
 	dev.Priorities["blocker"] = "urgent"
 	dev.Fields["mood"] = "Customer mood"
 	dev.Create["issue_type"] = "Epic"
+	dev.Outcomes = map[string]core.Outcome{"fixed": core.OutcomeFixed, "cannot reproduce": core.OutcomeCannotReproduce, "works for me": core.OutcomeNotFixed}
 	chg := m.Systems["jira"].Kinds[core.ChangeTicket]
 	chg.Create["project"] = "KBOT"
 	chg.Create["Rollback plan"] = "none"
@@ -131,4 +133,16 @@ func TestCheckMappings(t *testing.T) {
 		t.Fatal("bad mappings accepted")
 	}
 	goldenText(t, "checkmappings-error.txt", err.Error()+"\n")
+
+	// The resolutions the mappings list are read from Jira only when
+	// they list some, and every one Jira has is accepted.
+	m = testMappings()
+	m.Systems["jira"].Kinds[core.DevTicket].Outcomes = map[string]core.Outcome{"fixed": core.OutcomeFixed, "cannot reproduce": core.OutcomeCannotReproduce, "won't do": core.OutcomeNotFixed}
+	e.calls()
+	if err := e.conn.CheckMappings(ctx, m); err != nil {
+		t.Fatalf("resolutions Jira has: %v", err)
+	}
+	if got := e.calls(); !slices.Contains(got, "GET /rest/api/2/resolution") {
+		t.Fatalf("resolutions not read: %q", got)
+	}
 }
