@@ -29,6 +29,11 @@ type Mappings struct {
 	SLAs       []*SLA
 	Duplicates []*DuplicateRule
 	People     []Person
+	// FieldNames is every field name the mappings read or write, as
+	// written (fields maps, checklists, literal names given to Field in
+	// rules, field keys of create and set_fields), sorted: connectors check
+	// at start that none of them is ambiguous on their system.
+	FieldNames []string
 	// Source describes where the mappings came from ("embedded defaults"
 	// or a folder), for logs.
 	Source string
@@ -439,8 +444,67 @@ func (v ItemView) Seen(t string) bool { return slices.Contains(v.Events, t) }
 // HasLabel reports whether the record carries label l.
 func (v ItemView) HasLabel(l string) bool { return slices.Contains(v.Labels, l) }
 
-// Field returns a custom field's value, or "".
-func (v ItemView) Field(name string) string { return v.Fields[name] }
+// Field returns a custom field's value, or "". The name is matched as
+// MatchName matches it, so a rule that writes "Steps to reproduce" reads
+// the field a site titles "Steps to Reproduce", as check found it.
+func (v ItemView) Field(name string) string {
+	if s, ok := v.Fields[name]; ok {
+		return s
+	}
+	var keys []string
+	for k := range v.Fields {
+		if strings.EqualFold(k, name) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) != 1 {
+		return "" // none, or two that differ only in case: check refuses those
+	}
+	return v.Fields[keys[0]]
+}
+
+// AmbiguousNameError is MatchName's error when a name matches two or more
+// names that differ only in case, none exactly.
+type AmbiguousNameError struct {
+	Name       string
+	Candidates []string
+}
+
+func (e *AmbiguousNameError) Error() string {
+	q := make([]string, len(e.Candidates))
+	for i, c := range e.Candidates {
+		q[i] = fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("%q matches %s, which differ only in case: write one of them exactly (or rename one)", e.Name, strings.Join(q, " and "))
+}
+
+// MatchName finds the name the mappings wrote among a system's names
+// (field titles): the one spelled exactly the same, else the one equal
+// without regard to case. It returns false when there is none, and an
+// *AmbiguousNameError naming every candidate when several differ from it
+// only in case. Connectors resolve field names at start this way, and
+// ItemView.Field reads them the same way, so that what check accepts is
+// what rules see.
+func MatchName(name string, names []string) (string, bool, error) {
+	name = strings.TrimSpace(name)
+	var folded []string
+	for _, n := range names {
+		if n == name {
+			return n, true, nil
+		}
+		if strings.EqualFold(n, name) && !slices.Contains(folded, n) {
+			folded = append(folded, n)
+		}
+	}
+	switch len(folded) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return folded[0], true, nil
+	}
+	slices.Sort(folded)
+	return "", false, &AmbiguousNameError{Name: name, Candidates: folded}
+}
 
 // CommentView is a comment as rules see it.
 type CommentView struct {

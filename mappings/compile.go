@@ -112,6 +112,88 @@ func (c *compiler) compile(files []rawFile) {
 		people = append(people, f.People.Items...)
 	}
 	c.people(people)
+	c.m.FieldNames = c.fieldNames()
+}
+
+// fieldCall finds the literal names rules give to Field, in templates
+// (.Item.Field "Steps to reproduce") and expressions (Item.Field("org")).
+var fieldCall = regexp.MustCompile(`\bField\s*\(?\s*"((?:[^"\\]|\\.)*)"`)
+
+// builtinSources are the checklist sources that are not fields.
+var builtinSources = []string{"title", "summary", "body", "description", "priority", "reporter", "assignee"}
+
+// canonicalField reports whether name is a canonical field name of some
+// kind (a checklist names fields that way too).
+func (c *compiler) canonicalField(name string) bool {
+	for _, sm := range c.m.Systems {
+		for _, km := range sm.Kinds {
+			if _, ok := km.Fields[name]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fieldNames lists every field name the mappings use (Mappings.FieldNames).
+func (c *compiler) fieldNames() []string {
+	names := map[string]bool{}
+	add := func(n string) {
+		if n = strings.TrimSpace(n); n != "" {
+			names[n] = true
+		}
+	}
+	scan := func(src string) {
+		for _, m := range fieldCall.FindAllStringSubmatch(src, -1) {
+			add(m[1])
+		}
+	}
+	for _, sm := range c.m.Systems {
+		for _, km := range sm.Kinds {
+			for _, n := range km.Fields {
+				add(n)
+			}
+		}
+	}
+	for _, items := range c.x.checklists {
+		for _, it := range items {
+			if !slices.Contains(builtinSources, strings.ToLower(it.source)) && !c.canonicalField(it.source) {
+				add(it.source)
+			}
+		}
+	}
+	specs := func(list []*core.ActionSpec) {
+		for _, a := range list {
+			for k, t := range a.Fields {
+				add(k)
+				scan(t.Source)
+			}
+			for _, t := range append([]*core.Text{a.Title, a.Body, a.To}, a.Labels...) {
+				if t != nil {
+					scan(t.Source)
+				}
+			}
+			if a.If != nil {
+				scan(a.If.Source)
+			}
+		}
+	}
+	for _, r := range c.m.Rules {
+		if r.If != nil {
+			scan(r.If.Source)
+		}
+		specs(r.Then)
+	}
+	for _, s := range c.m.SLAs {
+		specs(s.Breach)
+	}
+	for _, d := range c.m.Duplicates {
+		if d.If != nil {
+			scan(d.If.Source)
+		}
+		specs(d.Then)
+	}
+	return slices.Sorted(maps.Keys(names))
 }
 
 // namePlace is where a name was first given, and to what.

@@ -78,7 +78,7 @@ func (x *extras) value(v core.ItemView, source string) string {
 			source = native
 		}
 	}
-	return v.Fields[source]
+	return v.Field(source)
 }
 
 // identity translates a person's identity in any system into their

@@ -227,6 +227,16 @@ func TestProcess_Triage(t *testing.T) {
 				it.Native, it.Labels = "pending", []string{"bug", "triage_asked"}
 			})},
 			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "a site that titles its fields in another case: the checklist finds them, escalated, steps copied",
+			items: []core.Item{with(complete(), func(it *core.Item) {
+				it.Fields = map[string]string{"org": "Customer Corp", "Steps To Reproduce": "Ask for a reset, open the link.", "REPRODUCIBLE": "yes"}
+			})},
+			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"},
+			check: func(t *testing.T, plan core.Plan) {
+				if a := actionOf(t, plan, "escalate-bug", core.Create); a.Fields["Steps to reproduce"] != "Ask for a reset, open the link." {
+					t.Errorf("steps not copied: %v", a.Fields)
+				}
+			}},
 		{name: "a complete urgent report is escalated at once, into the current sprint",
 			items: []core.Item{with(complete(), func(it *core.Item) { it.Priority = "urgent" })},
 			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,current-sprint"},

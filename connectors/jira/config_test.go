@@ -2,6 +2,7 @@ package jira
 
 import (
 	"context"
+	"github.com/liaisonhq/liaison/connectors/jira/fake"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,5 +145,30 @@ func TestCheckMappings(t *testing.T) {
 	}
 	if got := e.calls(); !slices.Contains(got, "GET /rest/api/2/resolution") {
 		t.Fatalf("resolutions not read: %q", got)
+	}
+}
+
+// TestCheckMappings_FieldNameCase: a field the mappings name in another
+// case than Jira is accepted; two Jira fields whose names differ only in
+// case, neither as the mappings write it, are refused with both names.
+func TestCheckMappings_FieldNameCase(t *testing.T) {
+	m := testMappings()
+	m.Systems["jira"].Kinds[core.DevTicket].Fields["steps"] = "STEPS TO REPRODUCE"
+	m.FieldNames = []string{"STEPS TO REPRODUCE"}
+	if err := newEnv(t, envOpts{}).conn.CheckMappings(context.Background(), m); err != nil {
+		t.Fatalf("a name in another case refused: %v", err)
+	}
+	e := newEnv(t, envOpts{fakeOpts: []fake.Option{fake.WithField(fake.Field{ID: "customfield_10200", Name: "Steps to Reproduce", Type: "string"})}})
+	err := e.conn.CheckMappings(context.Background(), m)
+	if err == nil {
+		t.Fatal("two fields differing only in case accepted")
+	}
+	for _, want := range []string{`"Steps to Reproduce"`, `"Steps to reproduce"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+	if strings.Count(err.Error(), "differ only in case") != 1 {
+		t.Errorf("the ambiguity is reported more than once:\n%v", err)
 	}
 }
