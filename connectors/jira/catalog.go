@@ -17,9 +17,9 @@ import (
 // (by id and display name), priorities, and per project its issue types and
 // their statuses. It is immutable once loaded; a reload swaps it whole.
 type catalog struct {
-	fields     map[string]fieldDef // by id
+	fields     map[string]fieldDef   // by id
 	byName     map[string][]fieldDef // by lower-cased display name, in list order
-	priorities map[string]string   // lower-cased name → id
+	priorities map[string]string     // lower-cased name → id
 	prioNames  []string
 	projects   map[string]*projectCatalog
 }

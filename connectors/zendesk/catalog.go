@@ -17,7 +17,7 @@ import (
 type catalog struct {
 	fields       map[int64]*ticketField
 	fieldByTitle map[string][]*ticketField // lower-case title → the custom fields so titled
-	forms        map[string]int64        // lower-case name
+	forms        map[string]int64          // lower-case name
 	formNames    map[int64]string
 	groups       map[string]int64
 	groupNames   map[int64]string
