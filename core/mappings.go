@@ -435,6 +435,10 @@ type ItemView struct {
 	Outcome    string
 	Path       []string
 	Validated  bool
+	// Said is what the reporter wrote after the description: their public
+	// comments on the record and their mails in the case's threads, oldest
+	// first per record. Checklists look there for what the fields lack.
+	Said []string
 	Exists     bool // false for the zero view First returns when there is none
 }
 

@@ -157,8 +157,10 @@ func (c *compiler) fieldNames() []string {
 	}
 	for _, items := range c.x.checklists {
 		for _, it := range items {
-			if !slices.Contains(builtinSources, strings.ToLower(it.source)) && !c.canonicalField(it.source) {
-				add(it.source)
+			for _, src := range it.sources {
+				if !slices.Contains(builtinSources, strings.ToLower(src)) && !c.canonicalField(src) && !strings.HasPrefix(src, textSource) {
+					add(src)
+				}
 			}
 		}
 	}

@@ -37,6 +37,19 @@ func devTicket(native string) core.Item {
 		URL: "https://jira.example/browse/KBOT-88"}
 }
 
+// answered is a bug report lacking its steps whose reporter was asked and
+// replied reply (the ticket open again).
+func answered(reply string) core.Item {
+	return with(complete(), func(it *core.Item) {
+		delete(it.Fields, "Steps to reproduce")
+		it.Labels = []string{"bug", "triage_asked"}
+		it.Comments = []core.Comment{
+			{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001", CreatedAt: monday.Add(-2 * time.Hour)},
+			{ID: "2", Author: "ada@customer.example", Body: reply, Public: true, CreatedAt: monday.Add(-time.Hour)},
+		}
+	})
+}
+
 // walked is it having passed through the native statuses path (one an
 // hour, ending an hour before monday), in the status it stands in now.
 func walked(it core.Item, path ...string) core.Item {
@@ -157,6 +170,21 @@ func TestProcess_Triage(t *testing.T) {
 		{name: "a new ticket is classified by its words",
 			items: []core.Item{fresh},
 			want:  []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=bug"}},
+		{name: "a how-to question that mentions an error: not a bug, an agent is asked",
+			items: []core.Item{with(fresh, func(it *core.Item) {
+				it.Title, it.Body = "How do I hide the error column?", "Is there a way to hide the error column of the report?"
+			})},
+			want: []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=needs_triage"}},
+		{name: "unsure: the agents are asked once, nothing else",
+			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"needs_triage"} })},
+			want:  []string{"triage-unsure comment zendesk/customer_ticket/4521"}},
+		{name: "unsure, then an agent says bug: the reporter is asked",
+			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"needs_triage", "bug"} })},
+			want: []string{
+				"triage-ask-reporter comment zendesk/customer_ticket/4521 public",
+				"triage-ask-reporter transition zendesk/customer_ticket/4521 → pending",
+				"triage-ask-reporter set_fields zendesk/customer_ticket/4521 tags=triage_asked",
+			}},
 		{name: "a question is misc",
 			items: []core.Item{with(fresh, func(it *core.Item) { it.Title, it.Body = "How do I add a user?", "We hired someone." })},
 			want:  []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=misc"}},
@@ -212,14 +240,48 @@ func TestProcess_Triage(t *testing.T) {
 				it.Comments = []core.Comment{{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001"}}
 			})},
 			want: nil},
-		{name: "the reporter answered (the ticket is open again): escalated without a second ask",
-			items: []core.Item{with(complete(), func(it *core.Item) {
-				delete(it.Fields, "Steps to reproduce")
-				it.Labels = []string{"bug", "triage_asked"}
-				it.Comments = []core.Comment{
-					{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001", CreatedAt: monday.Add(-2 * time.Hour)},
-					{ID: "2", Author: "ada@customer.example", Body: "Ask for a reset, open the link.", Public: true, CreatedAt: monday.Add(-time.Hour)},
+		{name: "the reporter answered with the steps (the ticket is open again): escalated without a second ask",
+			items: []core.Item{answered("Steps: ask for a reset, open the link.")},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "the reporter answered with a numbered list, in French: escalated",
+			items: []core.Item{answered("Voici :\n1. Demander un nouveau mot de passe\n2. Ouvrir le lien reçu")},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "a reply that does not give what was asked: not escalated, the agents are asked",
+			items: []core.Item{answered("It is not a bug.")},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			},
+			check: func(t *testing.T, plan core.Plan) {
+				if body := actionOf(t, plan, "triage-reply-incomplete", core.AddComment).Body; !strings.Contains(body, "- the steps to reproduce the problem, one by one\n") {
+					t.Errorf("the note does not say what is missing:\n%s", body)
 				}
+			}},
+		{name: "the gateway's own question names every item: it is not an answer",
+			items: []core.Item{with(answered("Thanks"), func(it *core.Item) {
+				it.Comments[0].Body = "Could you tell us:\n- the steps to reproduce the problem, one by one\n- whether the problem happens every time (yes or no)\n- how urgent it is for you (low, normal, high or urgent)"
+				it.Comments[0].Author = it.Reporter
+			})},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			}},
+		{name: "a quoted question in a mail reply is not an answer",
+			items: []core.Item{answered("Thanks, see below.\n\n> Steps: the steps to reproduce the problem, one by one\n> 1. a\n> 2. b")},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			}},
+		{name: "an agent forces the escalation: escalated as it is",
+			items: []core.Item{with(answered("It is not a bug."), func(it *core.Item) { it.Labels = append(it.Labels, "needs_triage", "escalate") })},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "an agent stops the escalation of a complete report",
+			items: []core.Item{with(complete(), func(it *core.Item) { it.Labels = []string{"bug", "do_not_escalate"} })},
+			want:  nil},
+		{name: "a complete report in the text alone: no questions, escalated",
+			items: []core.Item{with(complete(), func(it *core.Item) {
+				it.Fields, it.Priority = map[string]string{"org": "Customer Corp"}, ""
+				it.Body = "The reset link opens an error page.\n\n- Ask for a reset\n- Open the link\n\nIt happens every time and it is blocking us."
 			})},
 			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
 		{name: "the reporter filled the fields in, the ticket still pending: escalated",
