@@ -438,8 +438,8 @@ type ItemView struct {
 	// Said is what the reporter wrote after the description: their public
 	// comments on the record and their mails in the case's threads, oldest
 	// first per record. Checklists look there for what the fields lack.
-	Said []string
-	Exists     bool // false for the zero view First returns when there is none
+	Said   []string
+	Exists bool // false for the zero view First returns when there is none
 }
 
 // Seen reports whether an event of type t was ever observed on the record.
