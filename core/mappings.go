@@ -68,6 +68,10 @@ type KindMap struct {
 	// Project, issue type and similar defaults a connector needs to create
 	// a record of this kind, by native name.
 	Create map[string]string
+	// Projects are the configured projects that hold this kind (Jira's
+	// projects: {dev: [...], change: ...}), first the default; empty when
+	// the mappings were loaded without a configuration.
+	Projects []string
 	// Outcomes maps a native resolution name (lower-cased; Jira's
 	// "Cannot Reproduce") to what it means. A resolution not listed has
 	// no outcome, which rules read as "not fixed".

@@ -299,7 +299,14 @@ func (c *compiler) system(key str, raw rawSystem) {
 			continue
 		}
 		c.kindPos[name][k] = e.Key.Pos
-		sm.Kinds[k] = c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
+		km := c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
+		km.Projects = c.opts.Projects[name][k]
+		for _, cr := range e.Val.Create.Entries {
+			if cr.Key.V == "project" && c.opts.Projects != nil && !slices.Contains(km.Projects, cr.Val.V) {
+				c.errf(cr.Val.Pos, "%skind %q: create project %q is not a project of %s/%s in the configuration (configured: %s): remove it to use the first configured one, or configure it", prefix, k, cr.Val.V, name, k, orNone(km.Projects))
+			}
+		}
+		sm.Kinds[k] = km
 	}
 }
 
@@ -603,10 +610,16 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 	} else {
 		ok = false
 	}
+	pattern := raw.Pattern.V
+	if ok && raw.Pattern.Set {
+		var good bool
+		pattern, good = c.projectPattern(raw.Pattern, p.To, prefix)
+		ok = ok && good
+	}
 	if !raw.Pattern.Set || raw.Pattern.V == "" {
-		c.errf(raw.Pos, `%smissing pattern: a regular expression whose first group is the key, e.g. pattern: '\b(KBOT-\d+)\b'`, prefix)
+		c.errf(raw.Pos, `%smissing pattern: a regular expression whose first group is the key, e.g. pattern: '\b({projects}-\d+)\b'`, prefix)
 		ok = false
-	} else if re, err := regexp.Compile(raw.Pattern.V); err != nil {
+	} else if re, err := regexp.Compile(pattern); err != nil {
 		c.errf(raw.Pattern.Pos, "%spattern '%s' does not compile: %s", prefix, raw.Pattern.V, regexpReason(err, raw.Pattern.V))
 		ok = false
 	} else {
@@ -634,6 +647,50 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 		return nil
 	}
 	return p
+}
+
+// projectsPlaceholder in a link pattern stands for the configured
+// projects of the pattern's to kind.
+const projectsPlaceholder = "{projects}"
+
+// anyProject is what {projects} stands for when the configuration does
+// not say which projects the system has (liaison check without a config,
+// a stand-in): any Jira project key.
+const anyProject = `[A-Z][A-Z0-9_]+`
+
+// keyPrefix finds the literal project keys a pattern names: "KBOT-".
+var keyPrefix = regexp.MustCompile(`(?:^|[^A-Za-z0-9_\\{])([A-Z][A-Z0-9_]+)-`)
+
+// projectPattern replaces {projects} in a pattern by the configured
+// projects of to, and, with a configuration, refuses a pattern that names
+// a project key the configuration does not have for to: pull requests
+// naming the real keys would stay unlinked without a word.
+func (c *compiler) projectPattern(s str, to core.Selector, prefix string) (string, bool) {
+	configured := c.opts.Projects[to.System][to.Kind]
+	if c.opts.Projects != nil && len(configured) > 0 {
+		for _, m := range keyPrefix.FindAllStringSubmatch(strings.NewReplacer(`\b`, " ", `\B`, " ").Replace(s.V), -1) {
+			if !slices.Contains(configured, m[1]) {
+				c.errf(s.Pos, "%spattern names project %q, which is not a project of %s in the configuration (configured: %s): write {projects} for the configured ones", prefix, m[1], to, strings.Join(configured, ", "))
+				return s.V, false
+			}
+		}
+	}
+	if !strings.Contains(s.V, projectsPlaceholder) {
+		return s.V, true
+	}
+	alt := anyProject
+	switch {
+	case len(configured) > 0:
+		q := make([]string, len(configured))
+		for i, p := range configured {
+			q[i] = regexp.QuoteMeta(p)
+		}
+		alt = "(?:" + strings.Join(q, "|") + ")"
+	case c.opts.Projects[to.System] != nil:
+		c.errf(s.Pos, "%spattern uses {projects}, but the configuration names no project holding %s (projects: in its connector's section)", prefix, to)
+		return s.V, false
+	}
+	return strings.ReplaceAll(s.V, projectsPlaceholder, alt), true
 }
 
 // regexpReason says what is wrong with a pattern, and where when the
@@ -798,6 +855,17 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		}
 		spec.Body = text(x.Body, "body", sc)
 		spec.Fields = c.fieldTexts(x.Fields, sc, prefix, &ok)
+		for _, e := range x.Fields.Entries {
+			// A rule may create in another project than the kind's first
+			// one; the configuration must have it.
+			if e.Key.V != "project" || strings.Contains(e.Val.V, "{{") || c.opts.Projects == nil || spec.Target.System == "" {
+				continue
+			}
+			if configured := c.opts.Projects[spec.Target.System][spec.Target.Kind]; !slices.Contains(configured, e.Val.V) {
+				c.errf(e.Val.Pos, "%sproject %q is not a project of %s in the configuration (configured: %s)", prefix, e.Val.V, spec.Target, orNone(configured))
+				ok = false
+			}
+		}
 		for _, l := range x.Labels.Items {
 			spec.Labels = append(spec.Labels, text(l, "label", sc))
 		}

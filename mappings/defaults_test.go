@@ -11,12 +11,15 @@ import (
 
 func loadDefaults(t *testing.T) *core.Mappings {
 	t.Helper()
-	m, err := LoadDefaults(Options{})
+	m, err := LoadDefaults(Options{Projects: sandboxProjects})
 	if err != nil {
 		t.Fatalf("default mappings do not load:\n%v", err)
 	}
 	return m
 }
+
+// sandboxProjects are the projects of the sandbox's configuration.
+var sandboxProjects = map[string]map[core.Kind][]string{"jira": {core.DevTicket: {"KBOT"}, core.ChangeTicket: {"DO"}}}
 
 func TestDefaults_LoadWithoutDiagnostics(t *testing.T) {
 	for _, tc := range []struct {
@@ -92,8 +95,9 @@ func TestDefaults_KindMaps(t *testing.T) {
 	if got := change.Priorities["medium"]; got != "normal" {
 		t.Errorf("change ticket priorities (an alias of the dev ones) = %v", change.Priorities)
 	}
-	if dev.Create["project"] != "KBOT" || change.Create["project"] != "DO" {
-		t.Errorf("create defaults: dev %v, change %v", dev.Create, change.Create)
+	// New records go to the first configured project of their kind.
+	if _, set := dev.Create["project"]; set || !slices.Equal(dev.Projects, []string{"KBOT"}) || !slices.Equal(change.Projects, []string{"DO"}) {
+		t.Errorf("create defaults: dev %v in %v, change %v in %v", dev.Create, dev.Projects, change.Create, change.Projects)
 	}
 	if tk.Fields["dev_key"] != "Developer ticket" {
 		t.Errorf("zendesk fields = %v", tk.Fields)
@@ -523,7 +527,7 @@ func TestDefaults_Plan(t *testing.T) {
 	}
 	a := plan.Actions[0]
 	if a.Kind != core.Create || a.Target.String() != "jira/dev_ticket/" || a.Title != "Reset broken" ||
-		a.Fields["project"] != "KBOT" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
+		a.Fields["project"] != "" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
 		!slices.Equal(a.Labels, []string{"customer-corp", "current-sprint"}) || a.Role != core.EscalatedTo ||
 		a.Fields["Help desk ticket"] != "4521" || a.Fields["Steps to reproduce"] != "Open the link." {
 		t.Errorf("create = %+v", a)

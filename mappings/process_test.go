@@ -304,7 +304,7 @@ func TestProcess_Triage(t *testing.T) {
 			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,current-sprint"},
 			check: func(t *testing.T, plan core.Plan) {
 				a := plan.Actions[0]
-				if a.Fields["priority"] != "Highest" || a.Fields["project"] != "KBOT" || a.Fields["Help desk ticket"] != "4521" ||
+				if a.Fields["priority"] != "Highest" || a.Fields["project"] != "" || a.Fields["Help desk ticket"] != "4521" ||
 					a.Fields["Steps to reproduce"] != "Ask for a reset, open the link." || a.Role != core.EscalatedTo {
 					t.Errorf("create = %+v", a)
 				}
@@ -381,7 +381,7 @@ func TestProcess_ChangeTicket(t *testing.T) {
 			want:  []string{"escalate-infrastructure create jira/change_ticket/ labels=tenant-ag"},
 			check: func(t *testing.T, plan core.Plan) {
 				a := plan.Actions[0]
-				want := map[string]string{"project": "DO", "issue_type": "Change", "priority": "High",
+				want := map[string]string{"issue_type": "Change", "priority": "High",
 					"Target resources": "the production tenant of Tenant AG", "Approvers": "",
 					// Two working days after Monday 23 November.
 					"Target date": "2026-11-25", "Help desk ticket": "4521"}

@@ -49,7 +49,7 @@ func check(_ context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Systems, dir = cfg.Systems(), cfg.Mappings
+		o.Systems, o.Projects, dir = cfg.Systems(), cfg.Projects(), cfg.Mappings
 	}
 	if len(rest) == 1 {
 		dir = rest[0]
@@ -85,7 +85,7 @@ func simulateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	m, err := daemon.LoadMappings(*dir, mappings.Options{})
+	m, err := daemon.LoadMappings(*dir, mappings.Options{Projects: simulate.Projects})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}

@@ -69,7 +69,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	mopts := mappings.Options{Systems: cfg.Systems()}
+	mopts := mappings.Options{Systems: cfg.Systems(), Projects: cfg.Projects()}
 	m, err := LoadMappings(cfg.Mappings, mopts)
 	if err != nil {
 		return nil, err
