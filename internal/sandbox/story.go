@@ -132,7 +132,7 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 	step("a customer mails support about a broken password reset")
 	mail, err := imap.Put(ctx, core.Item{Ref: core.Ref{Kind: core.EmailThread, ID: "<reset-500@customer.example>"},
 		Title: "Password reset link gives error 500", Native: "received", Reporter: "ada@customer.example",
-		Body: "Hello, since this morning the password reset link in your e-mail opens an error page (500).\nAda",
+		Body:   "Hello, since this morning the password reset link in your e-mail opens an error page (500).\nAda",
 		Fields: map[string]string{"from": "ada@customer.example", "org": "customer-corp"}}, core.Mailed)
 	if err != nil {
 		return o, err
