@@ -453,25 +453,24 @@ func (v ItemView) Seen(t string) bool { return slices.Contains(v.Events, t) }
 func (v ItemView) HasLabel(l string) bool { return slices.Contains(v.Labels, l) }
 
 // Field returns a custom field's value, or "". The name is matched as
-// MatchName matches it, so a rule that writes "Steps to reproduce" reads
+// MatchNamed matches it, so a rule that writes "Steps to reproduce" reads
 // the field a site titles "Steps to Reproduce", as check found it.
 func (v ItemView) Field(name string) string {
 	if s, ok := v.Fields[name]; ok {
 		return s
 	}
-	var keys []string
+	keys := make([]string, 0, len(v.Fields))
 	for k := range v.Fields {
-		if strings.EqualFold(k, name) {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
-	if len(keys) != 1 {
+	got, err := MatchNamed(name, keys, func(k string) string { return k })
+	if err != nil || len(got) == 0 {
 		return "" // none, or two that differ only in case: check refuses those
 	}
-	return v.Fields[keys[0]]
+	return v.Fields[got[0]]
 }
 
-// AmbiguousNameError is MatchName's error when a name matches two or more
+// AmbiguousNameError is MatchNamed's error when a name matches two or more
 // names that differ only in case, none exactly.
 type AmbiguousNameError struct {
 	Name       string
@@ -486,32 +485,37 @@ func (e *AmbiguousNameError) Error() string {
 	return fmt.Sprintf("%q matches %s, which differ only in case: write one of them exactly (or rename one)", e.Name, strings.Join(q, " and "))
 }
 
-// MatchName finds the name the mappings wrote among a system's names
-// (field titles): the one spelled exactly the same, else the one equal
-// without regard to case. It returns false when there is none, and an
-// *AmbiguousNameError naming every candidate when several differ from it
-// only in case. Connectors resolve field names at start this way, and
-// ItemView.Field reads them the same way, so that what check accepts is
-// what rules see.
-func MatchName(name string, names []string) (string, bool, error) {
+// MatchNamed finds the name the mappings wrote among a system's named
+// things (fields, by nameOf): those spelled exactly the same, else those
+// of the one name equal to it without regard to case. It returns none when
+// nothing matches, and an *AmbiguousNameError naming every candidate when
+// several names differ from it only in case. Connectors resolve field
+// names at start this way, and ItemView.Field reads them the same way, so
+// that what check accepts is what rules see.
+func MatchNamed[T any](name string, items []T, nameOf func(T) string) ([]T, error) {
 	name = strings.TrimSpace(name)
-	var folded []string
-	for _, n := range names {
-		if n == name {
-			return n, true, nil
-		}
-		if strings.EqualFold(n, name) && !slices.Contains(folded, n) {
-			folded = append(folded, n)
+	var exact, folded []T
+	var names []string
+	for _, it := range items {
+		n := nameOf(it)
+		switch {
+		case n == name:
+			exact = append(exact, it)
+		case strings.EqualFold(n, name):
+			folded = append(folded, it)
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
 		}
 	}
-	switch len(folded) {
-	case 0:
-		return "", false, nil
-	case 1:
-		return folded[0], true, nil
+	switch {
+	case len(exact) > 0:
+		return exact, nil
+	case len(names) > 1:
+		slices.Sort(names)
+		return nil, &AmbiguousNameError{Name: name, Candidates: names}
 	}
-	slices.Sort(folded)
-	return "", false, &AmbiguousNameError{Name: name, Candidates: folded}
+	return folded, nil
 }
 
 // CommentView is a comment as rules see it.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -72,6 +73,30 @@ func TestKindMap_Validated(t *testing.T) {
 	} {
 		if got := tc.km.Validated(tc.it); got != tc.want {
 			t.Errorf("%s: Validated = %v, want %v (cycle %v)", tc.name, got, tc.want, tc.km.Cycle(tc.it))
+		}
+	}
+}
+
+func TestMatchNamed(t *testing.T) {
+	id := func(s string) string { return s }
+	for _, tc := range []struct {
+		name  string
+		names []string
+		want  []string
+		amb   bool
+	}{
+		{"Steps to reproduce", []string{"Steps to Reproduce"}, []string{"Steps to Reproduce"}, false},
+		{"Steps to Reproduce", []string{"Steps to reproduce", "Steps to Reproduce"}, []string{"Steps to Reproduce"}, false},
+		{"steps to reproduce", []string{"Steps to reproduce", "Steps To Reproduce"}, nil, true},
+		{"steps", []string{"Steps to reproduce"}, nil, false},
+	} {
+		got, err := MatchNamed(tc.name, tc.names, id)
+		var amb *AmbiguousNameError
+		if !slices.Equal(got, tc.want) || errors.As(err, &amb) != tc.amb {
+			t.Errorf("MatchNamed(%q, %q) = %q, %v", tc.name, tc.names, got, err)
+		}
+		if tc.amb && !slices.Equal(amb.Candidates, []string{"Steps To Reproduce", "Steps to reproduce"}) {
+			t.Errorf("candidates %q", amb.Candidates)
 		}
 	}
 }

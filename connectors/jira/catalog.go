@@ -48,7 +48,7 @@ func (cat *catalog) fieldByID(id string) (fieldDef, bool) {
 	return f, ok
 }
 
-// field resolves a field by id or by display name, as core.MatchName
+// field resolves a field by id or by display name, as core.MatchNamed
 // matches names; a name two fields match only without case resolves to
 // none (CheckMappings reports it with both names).
 func (cat *catalog) field(name string) (fieldDef, bool) {
@@ -63,21 +63,11 @@ func (cat *catalog) resolveField(name string) (fieldDef, bool, error) {
 	if f, ok := cat.fields[name]; ok {
 		return f, true, nil
 	}
-	cands := cat.byName[strings.ToLower(strings.TrimSpace(name))]
-	names := make([]string, 0, len(cands))
-	for _, f := range cands {
-		names = append(names, f.Name)
-	}
-	match, ok, err := core.MatchName(name, names)
-	if !ok {
+	got, err := core.MatchNamed(name, cat.byName[strings.ToLower(strings.TrimSpace(name))], func(f fieldDef) string { return f.Name })
+	if err != nil || len(got) == 0 {
 		return fieldDef{}, false, err
 	}
-	for _, f := range cands {
-		if f.Name == match {
-			return f, true, nil
-		}
-	}
-	return fieldDef{}, false, nil
+	return got[0], true, nil
 }
 
 // wireProjectType is one entry of /rest/api/2/project/{key}/statuses.

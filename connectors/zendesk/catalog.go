@@ -55,7 +55,7 @@ func (f *ticketField) option(v string) (string, bool) {
 	return "", false
 }
 
-// field returns a custom field by title, as core.MatchName matches names:
+// field returns a custom field by title, as core.MatchNamed matches names:
 // the exact title, else the one title equal without case; nil when there
 // is none, or when two titles differ only in case (CheckMappings reports
 // those with both titles).
@@ -70,22 +70,14 @@ func (k *catalog) resolveField(title string) (*ticketField, error) {
 	if k == nil {
 		return nil, nil
 	}
-	cands := k.fieldByTitle[strings.ToLower(strings.TrimSpace(title))]
-	titles := make([]string, 0, len(cands))
-	for _, f := range cands {
-		titles = append(titles, f.Title)
-	}
-	match, ok, err := core.MatchName(title, titles)
-	if !ok {
-		return nil, err
-	}
+	got, err := core.MatchNamed(title, k.fieldByTitle[strings.ToLower(strings.TrimSpace(title))], func(f *ticketField) string { return f.Title })
 	var best *ticketField
-	for _, f := range cands {
-		if f.Title == match && (best == nil || (!best.Active && f.Active)) {
+	for _, f := range got {
+		if best == nil || (!best.Active && f.Active) {
 			best = f
 		}
 	}
-	return best, nil
+	return best, err
 }
 
 // loadCatalog reads the fields, forms and groups (three lists, each
