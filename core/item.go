@@ -67,14 +67,61 @@ type Item struct {
 	// Seen is every event type ever observed on the record (a set, merged by
 	// the store), so that rules can ask "was it ever merged" in a way that
 	// does not depend on the order events arrive in.
-	Seen     []EventType `json:"seen,omitempty"`
-	Comments []Comment   `json:"comments,omitempty"`
+	Seen []EventType `json:"seen,omitempty"`
+	// Path is the record's native statuses as observed, oldest first, each
+	// with the time of the first snapshot seen in it (a run of snapshots in
+	// one status is one step). The store merges it like Seen, so rules can
+	// ask "did the fix pass QA before pre-production" whatever order the
+	// events came in. A status a record passed between two snapshots is
+	// missing: rules read a missing step as "not done", never as done.
+	Path     []StatusStep `json:"path,omitempty"`
+	Comments []Comment    `json:"comments,omitempty"`
 	// Marker is the deterministic marker the gateway put on a record it
 	// created (a label, tag or hidden field); empty for records made by people.
 	Marker string `json:"marker,omitempty"`
 	// Deleted records stay in their case so that history reads right, but
 	// rules do not act on them.
 	Deleted bool `json:"deleted,omitempty"`
+}
+
+// StatusStep is one native status a record was observed in, and since when.
+type StatusStep struct {
+	Native string    `json:"status"`
+	At     time.Time `json:"at"`
+}
+
+// maxPath bounds Path: a record that bounced between statuses for years
+// keeps its recent history, which is all a validation chain looks at.
+const maxPath = 32
+
+// mergePath joins two observed paths and the step of a snapshot (native
+// status since at) in time order, one step per run of the same status.
+// The result does not depend on the order the snapshots arrived in.
+func mergePath(a, b []StatusStep, native string, at time.Time) []StatusStep {
+	all := make([]StatusStep, 0, len(a)+len(b)+1)
+	all = append(append(all, a...), b...)
+	if native != "" && !at.IsZero() {
+		all = append(all, StatusStep{Native: native, At: at.UTC()})
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(all, func(x, y StatusStep) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Native, y.Native)
+	})
+	out := all[:1]
+	for _, st := range all[1:] {
+		if !strings.EqualFold(st.Native, out[len(out)-1].Native) {
+			out = append(out, st)
+		}
+	}
+	if len(out) > maxPath {
+		out = out[len(out)-maxPath:]
+	}
+	return slices.Clip(out)
 }
 
 // HasSeen reports whether an event of type t was ever observed on the item.
@@ -131,6 +178,7 @@ func (it *Item) Clone() Item {
 	cp.Fields = maps.Clone(it.Fields)
 	cp.Comments = slices.Clone(it.Comments)
 	cp.Seen = slices.Clone(it.Seen)
+	cp.Path = slices.Clone(it.Path)
 	return cp
 }
 
@@ -183,6 +231,7 @@ func Newer(a, b *Item) bool {
 func Merge(prev *Item, next Item) Item {
 	if prev == nil {
 		next.Seen = uniqEvents(next.Seen)
+		next.Path = mergePath(nil, next.Path, next.Native, next.UpdatedAt)
 		if next.CreatedAt.IsZero() {
 			next.CreatedAt = next.UpdatedAt
 		}
@@ -199,6 +248,7 @@ func Merge(prev *Item, next Item) Item {
 		}
 	}
 	out.Seen = uniqEvents(append(slices.Clone(prev.Seen), next.Seen...))
+	out.Path = mergePath(prev.Path, next.Path, next.Native, next.UpdatedAt)
 	out.Comments = mergeComments(prev.Comments, next.Comments)
 	out.Deleted = prev.Deleted || next.Deleted
 	// The earliest creation time anyone reported stands; a snapshot that

@@ -29,6 +29,11 @@ type Mappings struct {
 	SLAs       []*SLA
 	Duplicates []*DuplicateRule
 	People     []Person
+	// FieldNames is every field name the mappings read or write, as
+	// written (fields maps, checklists, literal names given to Field in
+	// rules, field keys of create and set_fields), sorted: connectors check
+	// at start that none of them is ambiguous on their system.
+	FieldNames []string
 	// Source describes where the mappings came from ("embedded defaults"
 	// or a folder), for logs.
 	Source string
@@ -68,6 +73,103 @@ type KindMap struct {
 	// Project, issue type and similar defaults a connector needs to create
 	// a record of this kind, by native name.
 	Create map[string]string
+	// Projects are the configured projects that hold this kind (Jira's
+	// projects: {dev: [...], change: ...}), first the default; empty when
+	// the mappings were loaded without a configuration.
+	Projects []string
+	// Outcomes maps a native resolution name (lower-cased; Jira's
+	// "Cannot Reproduce") to what it means. A resolution not listed has
+	// no outcome, which rules read as "not fixed".
+	Outcomes map[string]Outcome
+	// Validation is the chain of canonical statuses a fix passes, in
+	// order, before it counts as validated (qa_validated, then
+	// preprod_validated); empty when the chain is off, and then a record
+	// done with a fixed outcome counts.
+	Validation []Status
+}
+
+// Outcome is what a resolved record's resolution means, in Liaison's words.
+type Outcome string
+
+// Canonical outcomes. Only Fixed says that something was corrected.
+const (
+	OutcomeFixed           Outcome = "fixed"
+	OutcomeNotFixed        Outcome = "not_fixed"
+	OutcomeWontFix         Outcome = "wont_fix"
+	OutcomeCannotReproduce Outcome = "cannot_reproduce"
+	OutcomeDuplicate       Outcome = "duplicate"
+	OutcomeIncomplete      Outcome = "incomplete"
+	OutcomeNotABug         Outcome = "not_a_bug"
+)
+
+// Outcomes lists the canonical outcomes.
+var Outcomes = []Outcome{OutcomeFixed, OutcomeNotFixed, OutcomeWontFix, OutcomeCannotReproduce,
+	OutcomeDuplicate, OutcomeIncomplete, OutcomeNotABug}
+
+// Outcome returns the canonical outcome of a native resolution, or "".
+func (km *KindMap) Outcome(resolution string) Outcome {
+	if km == nil || resolution == "" {
+		return ""
+	}
+	return km.Outcomes[strings.ToLower(strings.TrimSpace(resolution))]
+}
+
+// Cycle returns the canonical statuses of the record's current round of
+// work, oldest first: its observed path from the last time it was in a
+// status before the validation chain (a reopened ticket starts again). A
+// step whose native status the mappings do not list is left out.
+func (km *KindMap) Cycle(it *Item) []Status {
+	if km == nil {
+		return nil
+	}
+	var path []Status
+	for _, st := range it.Path {
+		if s := km.Canonical(st.Native); s != "" {
+			path = append(path, s)
+		}
+	}
+	start := StatusReadyForQA
+	if len(km.Validation) > 0 {
+		start = km.Validation[0]
+	}
+	from := 0
+	for i, s := range path {
+		if s.Rank() < start.Rank() {
+			from = i
+		}
+	}
+	return path[from:]
+}
+
+// Validated reports whether the record holds a validated fix: it stands at
+// the end of the validation chain having passed every step of it in order
+// in its current round (Cycle), or it is done (or later) with a fixed
+// outcome (any outcome when the kind maps no resolutions) and passed the
+// chain before. A step the gateway did not see counts as skipped: the
+// customer is told of a correction only when every step was seen.
+func (km *KindMap) Validated(it *Item) bool {
+	if km == nil {
+		return false
+	}
+	st := it.Status
+	if st == "" {
+		st = km.Canonical(it.Native)
+	}
+	switch {
+	case st.Rank() >= StatusDone.Rank():
+		if len(km.Outcomes) > 0 && km.Outcome(it.Fields["resolution"]) != OutcomeFixed {
+			return false
+		}
+	case len(km.Validation) == 0 || st != km.Validation[len(km.Validation)-1]:
+		return false
+	}
+	next := 0
+	for _, s := range km.Cycle(it) {
+		if next < len(km.Validation) && s == km.Validation[next] {
+			next++
+		}
+	}
+	return next == len(km.Validation)
 }
 
 // Kind returns the map of system/kind, or nil.
@@ -332,7 +434,21 @@ type ItemView struct {
 	Created               time.Time
 	Comments              []CommentView
 	Events                []string // every event type seen
-	Exists                bool     // false for the zero view First returns when there is none
+	// Resolution is the native resolution ("" while unresolved), Outcome
+	// its canonical meaning ("" when the mappings do not say), Path the
+	// canonical statuses of the current round of work in order (see
+	// KindMap.Cycle), and Validated whether the record holds a validated
+	// fix (KindMap.Validated): the one condition for telling a customer
+	// that their problem was corrected.
+	Resolution string
+	Outcome    string
+	Path       []string
+	Validated  bool
+	// Said is what the reporter wrote after the description: their public
+	// comments on the record and their mails in the case's threads, oldest
+	// first per record. Checklists look there for what the fields lack.
+	Said   []string
+	Exists bool // false for the zero view First returns when there is none
 }
 
 // Seen reports whether an event of type t was ever observed on the record.
@@ -341,8 +457,71 @@ func (v ItemView) Seen(t string) bool { return slices.Contains(v.Events, t) }
 // HasLabel reports whether the record carries label l.
 func (v ItemView) HasLabel(l string) bool { return slices.Contains(v.Labels, l) }
 
-// Field returns a custom field's value, or "".
-func (v ItemView) Field(name string) string { return v.Fields[name] }
+// Field returns a custom field's value, or "". The name is matched as
+// MatchNamed matches it, so a rule that writes "Steps to reproduce" reads
+// the field a site titles "Steps to Reproduce", as check found it.
+func (v ItemView) Field(name string) string {
+	if s, ok := v.Fields[name]; ok {
+		return s
+	}
+	keys := make([]string, 0, len(v.Fields))
+	for k := range v.Fields {
+		keys = append(keys, k)
+	}
+	got, err := MatchNamed(name, keys, func(k string) string { return k })
+	if err != nil || len(got) == 0 {
+		return "" // none, or two that differ only in case: check refuses those
+	}
+	return v.Fields[got[0]]
+}
+
+// AmbiguousNameError is MatchNamed's error when a name matches two or more
+// names that differ only in case, none exactly.
+type AmbiguousNameError struct {
+	Name       string
+	Candidates []string
+}
+
+func (e *AmbiguousNameError) Error() string {
+	q := make([]string, len(e.Candidates))
+	for i, c := range e.Candidates {
+		q[i] = fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("%q matches %s, which differ only in case: write one of them exactly (or rename one)", e.Name, strings.Join(q, " and "))
+}
+
+// MatchNamed finds the name the mappings wrote among a system's named
+// things (fields, by nameOf): those spelled exactly the same, else those
+// of the one name equal to it without regard to case. It returns none when
+// nothing matches, and an *AmbiguousNameError naming every candidate when
+// several names differ from it only in case. Connectors resolve field
+// names at start this way, and ItemView.Field reads them the same way, so
+// that what check accepts is what rules see.
+func MatchNamed[T any](name string, items []T, nameOf func(T) string) ([]T, error) {
+	name = strings.TrimSpace(name)
+	var exact, folded []T
+	var names []string
+	for _, it := range items {
+		n := nameOf(it)
+		switch {
+		case n == name:
+			exact = append(exact, it)
+		case strings.EqualFold(n, name):
+			folded = append(folded, it)
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	switch {
+	case len(exact) > 0:
+		return exact, nil
+	case len(names) > 1:
+		slices.Sort(names)
+		return nil, &AmbiguousNameError{Name: name, Candidates: names}
+	}
+	return folded, nil
+}
 
 // CommentView is a comment as rules see it.
 type CommentView struct {

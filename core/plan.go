@@ -115,6 +115,13 @@ func (p *planner) view(it *Item) ItemView {
 	if v.Fields == nil {
 		v.Fields = map[string]string{}
 	}
+	v.Resolution = it.Fields["resolution"]
+	v.Outcome = string(km.Outcome(v.Resolution))
+	for _, s := range km.Cycle(it) {
+		v.Path = append(v.Path, string(s))
+	}
+	v.Validated = km.Validated(it)
+	v.Said = p.said(it)
 	for _, s := range it.Seen {
 		v.Events = append(v.Events, string(s))
 	}
@@ -124,6 +131,32 @@ func (p *planner) view(it *Item) ItemView {
 		}
 	}
 	return v
+}
+
+// said gathers what the record's reporter wrote after its description:
+// their public comments on it, and their mails in the case's mail threads
+// (a reply by mail reaches a help-desk ticket as the gateway's comment,
+// which does not count). The gateway's own comments never count: its
+// question to the reporter names every item it asks for.
+func (p *planner) said(it *Item) []string {
+	if it.Reporter == "" {
+		return nil
+	}
+	var out []string
+	add := func(from *Item) {
+		for _, c := range from.Comments {
+			if c.Public && !c.Deleted && c.Marker == "" && strings.EqualFold(strings.TrimSpace(c.Author), strings.TrimSpace(it.Reporter)) {
+				out = append(out, c.Body)
+			}
+		}
+	}
+	add(it)
+	for i := range p.c.Items {
+		if other := &p.c.Items[i]; other.Ref != it.Ref && other.Ref.Kind == EmailThread && !other.Deleted {
+			add(other)
+		}
+	}
+	return out
 }
 
 // env returns the environment of expressions and templates about subj.

@@ -116,6 +116,90 @@ func (c *compiler) compile(files []rawFile) {
 		people = append(people, f.People.Items...)
 	}
 	c.people(people)
+	c.m.FieldNames = c.fieldNames()
+}
+
+// fieldCall finds the literal names rules give to Field, in templates
+// (.Item.Field "Steps to reproduce") and expressions (Item.Field("org")).
+var fieldCall = regexp.MustCompile(`\bField\s*\(?\s*"((?:[^"\\]|\\.)*)"`)
+
+// builtinSources are the checklist sources that are not fields.
+var builtinSources = []string{"title", "summary", "body", "description", "priority", "reporter", "assignee"}
+
+// canonicalField reports whether name is a canonical field name of some
+// kind (a checklist names fields that way too).
+func (c *compiler) canonicalField(name string) bool {
+	for _, sm := range c.m.Systems {
+		for _, km := range sm.Kinds {
+			if _, ok := km.Fields[name]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fieldNames lists every field name the mappings use (Mappings.FieldNames).
+func (c *compiler) fieldNames() []string {
+	names := map[string]bool{}
+	add := func(n string) {
+		if n = strings.TrimSpace(n); n != "" {
+			names[n] = true
+		}
+	}
+	scan := func(src string) {
+		for _, m := range fieldCall.FindAllStringSubmatch(src, -1) {
+			add(m[1])
+		}
+	}
+	for _, sm := range c.m.Systems {
+		for _, km := range sm.Kinds {
+			for _, n := range km.Fields {
+				add(n)
+			}
+		}
+	}
+	for _, items := range c.x.checklists {
+		for _, it := range items {
+			for _, src := range it.sources {
+				if !slices.Contains(builtinSources, strings.ToLower(src)) && !c.canonicalField(src) && !strings.HasPrefix(src, textSource) {
+					add(src)
+				}
+			}
+		}
+	}
+	specs := func(list []*core.ActionSpec) {
+		for _, a := range list {
+			for k, t := range a.Fields {
+				add(k)
+				scan(t.Source)
+			}
+			for _, t := range append([]*core.Text{a.Title, a.Body, a.To}, a.Labels...) {
+				if t != nil {
+					scan(t.Source)
+				}
+			}
+			if a.If != nil {
+				scan(a.If.Source)
+			}
+		}
+	}
+	for _, r := range c.m.Rules {
+		if r.If != nil {
+			scan(r.If.Source)
+		}
+		specs(r.Then)
+	}
+	for _, s := range c.m.SLAs {
+		specs(s.Breach)
+	}
+	for _, d := range c.m.Duplicates {
+		if d.If != nil {
+			scan(d.If.Source)
+		}
+		specs(d.Then)
+	}
+	return slices.Sorted(maps.Keys(names))
 }
 
 // namePlace is where a name was first given, and to what.
@@ -221,7 +305,14 @@ func (c *compiler) system(key str, raw rawSystem) {
 			continue
 		}
 		c.kindPos[name][k] = e.Key.Pos
-		sm.Kinds[k] = c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
+		km := c.kind(fmt.Sprintf("%skind %q: ", prefix, k), e.Val)
+		km.Projects = c.opts.Projects[name][k]
+		for _, cr := range e.Val.Create.Entries {
+			if cr.Key.V == "project" && c.opts.Projects != nil && !slices.Contains(km.Projects, cr.Val.V) {
+				c.errf(cr.Val.Pos, "%skind %q: create project %q is not a project of %s/%s in the configuration (configured: %s): remove it to use the first configured one, or configure it", prefix, k, cr.Val.V, name, k, orNone(km.Projects))
+			}
+		}
+		sm.Kinds[k] = km
 	}
 }
 
@@ -358,7 +449,60 @@ func (c *compiler) kind(prefix string, raw rawKind) *core.KindMap {
 	for _, e := range raw.Create.Entries {
 		km.Create[e.Key.V] = e.Val.V
 	}
+	c.outcomes(prefix, raw, km)
 	return km
+}
+
+// outcomes compiles a kind's resolutions (native → canonical outcome) and
+// its validation chain. Without validation:, the chain is the validation
+// statuses the kind maps, in canonical order: a tracker that has a QA
+// status gets it required unless the admin turns the chain off with
+// validation: [].
+func (c *compiler) outcomes(prefix string, raw rawKind, km *core.KindMap) {
+	for _, e := range raw.Resolutions.Entries {
+		native, lower := strings.TrimSpace(e.Key.V), strings.ToLower(strings.TrimSpace(e.Key.V))
+		if native == "" {
+			c.errf(e.Key.Pos, "%sresolutions: empty resolution name", prefix)
+			continue
+		}
+		if km.Outcomes == nil {
+			km.Outcomes = map[string]core.Outcome{}
+		}
+		if _, dup := km.Outcomes[lower]; dup {
+			c.errf(e.Key.Pos, "%sresolution %q is listed twice (resolutions compare without case)", prefix, native)
+			continue
+		}
+		o := core.Outcome(e.Val.V)
+		if !slices.Contains(core.Outcomes, o) {
+			c.errf(e.Val.Pos, "%sunknown outcome %q for resolution %q (outcomes: %s)%s", prefix, e.Val.V, native, quoteList(core.Outcomes), suggest(e.Val.V, core.Outcomes))
+			continue
+		}
+		km.Outcomes[lower] = o
+	}
+	if !raw.Validation.Set {
+		for _, st := range []core.Status{core.StatusQAValidated, core.StatusPreprodValidated} {
+			if _, ok := km.Native[st]; ok {
+				km.Validation = append(km.Validation, st)
+			}
+		}
+		return
+	}
+	for _, v := range raw.Validation.Items {
+		st := core.Status(v.V)
+		switch {
+		case v.Bad:
+		case !st.Known():
+			c.errf(v.Pos, "%svalidation: unknown status %q (canonical statuses: %s)%s", prefix, v.V, quoteList(core.Statuses), suggest(v.V, core.Statuses))
+		case km.Native[st] == "":
+			c.errf(v.Pos, "%svalidation: status %q has no native status in this kind: map one to it under statuses", prefix, st)
+		case len(km.Validation) > 0 && st.Rank() <= km.Validation[len(km.Validation)-1].Rank():
+			c.errf(v.Pos, "%svalidation: %q must come after %q in the canonical order (%s): list the chain in the order it is passed", prefix, st, km.Validation[len(km.Validation)-1], quoteList(core.Statuses))
+		case st.Rank() >= core.StatusDone.Rank():
+			c.errf(v.Pos, "%svalidation: %q ends the work; the chain lists the steps before it, e.g. [qa_validated, preprod_validated]", prefix, st)
+		default:
+			km.Validation = append(km.Validation, st)
+		}
+	}
 }
 
 func nativeNames(m omap[str]) []string {
@@ -498,10 +642,16 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 	} else {
 		ok = false
 	}
+	pattern := raw.Pattern.V
+	if ok && raw.Pattern.Set {
+		var good bool
+		pattern, good = c.projectPattern(raw.Pattern, p.To, prefix)
+		ok = ok && good
+	}
 	if !raw.Pattern.Set || raw.Pattern.V == "" {
-		c.errf(raw.Pos, `%smissing pattern: a regular expression whose first group is the key, e.g. pattern: '\b(KBOT-\d+)\b'`, prefix)
+		c.errf(raw.Pos, `%smissing pattern: a regular expression whose first group is the key, e.g. pattern: '\b({projects}-\d+)\b'`, prefix)
 		ok = false
-	} else if re, err := regexp.Compile(raw.Pattern.V); err != nil {
+	} else if re, err := regexp.Compile(pattern); err != nil {
 		c.errf(raw.Pattern.Pos, "%spattern '%s' does not compile: %s", prefix, raw.Pattern.V, regexpReason(err, raw.Pattern.V))
 		ok = false
 	} else {
@@ -529,6 +679,50 @@ func (c *compiler) pattern(raw rawLink) *core.Pattern {
 		return nil
 	}
 	return p
+}
+
+// projectsPlaceholder in a link pattern stands for the configured
+// projects of the pattern's to kind.
+const projectsPlaceholder = "{projects}"
+
+// anyProject is what {projects} stands for when the configuration does
+// not say which projects the system has (liaison check without a config,
+// a stand-in): any Jira project key.
+const anyProject = `[A-Z][A-Z0-9_]+`
+
+// keyPrefix finds the literal project keys a pattern names: "KBOT-".
+var keyPrefix = regexp.MustCompile(`(?:^|[^A-Za-z0-9_\\{])([A-Z][A-Z0-9_]+)-`)
+
+// projectPattern replaces {projects} in a pattern by the configured
+// projects of to, and, with a configuration, refuses a pattern that names
+// a project key the configuration does not have for to: pull requests
+// naming the real keys would stay unlinked without a word.
+func (c *compiler) projectPattern(s str, to core.Selector, prefix string) (string, bool) {
+	configured := c.opts.Projects[to.System][to.Kind]
+	if c.opts.Projects != nil && len(configured) > 0 {
+		for _, m := range keyPrefix.FindAllStringSubmatch(strings.NewReplacer(`\b`, " ", `\B`, " ").Replace(s.V), -1) {
+			if !slices.Contains(configured, m[1]) {
+				c.errf(s.Pos, "%spattern names project %q, which is not a project of %s in the configuration (configured: %s): write {projects} for the configured ones", prefix, m[1], to, strings.Join(configured, ", "))
+				return s.V, false
+			}
+		}
+	}
+	if !strings.Contains(s.V, projectsPlaceholder) {
+		return s.V, true
+	}
+	alt := anyProject
+	switch {
+	case len(configured) > 0:
+		q := make([]string, len(configured))
+		for i, p := range configured {
+			q[i] = regexp.QuoteMeta(p)
+		}
+		alt = "(?:" + strings.Join(q, "|") + ")"
+	case c.opts.Projects[to.System] != nil:
+		c.errf(s.Pos, "%spattern uses {projects}, but the configuration names no project holding %s (projects: in its connector's section)", prefix, to)
+		return s.V, false
+	}
+	return strings.ReplaceAll(s.V, projectsPlaceholder, alt), true
 }
 
 // regexpReason says what is wrong with a pattern, and where when the
@@ -693,6 +887,17 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		}
 		spec.Body = text(x.Body, "body", sc)
 		spec.Fields = c.fieldTexts(x.Fields, sc, prefix, &ok)
+		for _, e := range x.Fields.Entries {
+			// A rule may create in another project than the kind's first
+			// one; the configuration must have it.
+			if e.Key.V != "project" || strings.Contains(e.Val.V, "{{") || c.opts.Projects == nil || spec.Target.System == "" {
+				continue
+			}
+			if configured := c.opts.Projects[spec.Target.System][spec.Target.Kind]; !slices.Contains(configured, e.Val.V) {
+				c.errf(e.Val.Pos, "%sproject %q is not a project of %s in the configuration (configured: %s)", prefix, e.Val.V, spec.Target, orNone(configured))
+				ok = false
+			}
+		}
 		for _, l := range x.Labels.Items {
 			spec.Labels = append(spec.Labels, text(l, "label", sc))
 		}

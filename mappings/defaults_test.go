@@ -12,12 +12,15 @@ import (
 
 func loadDefaults(t *testing.T) *core.Mappings {
 	t.Helper()
-	m, err := LoadDefaults(Options{})
+	m, err := LoadDefaults(Options{Projects: sandboxProjects})
 	if err != nil {
 		t.Fatalf("default mappings do not load:\n%v", err)
 	}
 	return m
 }
+
+// sandboxProjects are the projects of the sandbox's configuration.
+var sandboxProjects = map[string]map[core.Kind][]string{"jira": {core.DevTicket: {"KBOT"}, core.ChangeTicket: {"DO"}}}
 
 func TestDefaults_LoadWithoutDiagnostics(t *testing.T) {
 	for _, tc := range []struct {
@@ -144,8 +147,9 @@ func TestDefaults_KindMaps(t *testing.T) {
 	if got := change.Priorities["medium"]; got != "normal" {
 		t.Errorf("change ticket priorities (an alias of the dev ones) = %v", change.Priorities)
 	}
-	if dev.Create["project"] != "KBOT" || change.Create["project"] != "DO" {
-		t.Errorf("create defaults: dev %v, change %v", dev.Create, change.Create)
+	// New records go to the first configured project of their kind.
+	if _, set := dev.Create["project"]; set || !slices.Equal(dev.Projects, []string{"KBOT"}) || !slices.Equal(change.Projects, []string{"DO"}) {
+		t.Errorf("create defaults: dev %v in %v, change %v in %v", dev.Create, dev.Projects, change.Create, change.Projects)
 	}
 	if tk.Fields["dev_key"] != "Developer ticket" {
 		t.Errorf("zendesk fields = %v", tk.Fields)
@@ -389,34 +393,67 @@ func natives(vs []core.ItemView) []string {
 
 func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
 	m := loadDefaults(t)
+	km := m.Kind("jira", core.DevTicket)
 	explain, solve := rule(t, m, "correction-explained"), rule(t, m, "deployed-solves-ticket")
 	ticket := view("zendesk/customer_ticket/4521", "open", m)
 	ticket.Title = "Password reset broken"
-	dev := func(native string) core.ItemView {
-		v := view("jira/dev_ticket/KBOT-88", native, m)
-		v.Fields = map[string]string{"resolution": "Reset links now expire after 24 hours, in UTC."}
+	// dev is the developer ticket having passed through path, in its last
+	// status, resolved as resolution.
+	walk := func(resolution string, path ...string) core.ItemView {
+		it := core.Item{Ref: core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}, Native: path[len(path)-1],
+			Fields: map[string]string{"Release note": "Reset links now expire after 24 hours, in UTC."}}
+		for i, native := range path {
+			it.Path = append(it.Path, core.StatusStep{Native: native, At: time.Date(2026, 11, 20, 9+i, 0, 0, 0, time.UTC)})
+		}
+		if resolution != "" {
+			it.Fields["resolution"] = resolution
+		}
+		v := view("jira/dev_ticket/KBOT-88", it.Native, m)
+		v.Fields, v.Resolution, v.Outcome, v.Validated = it.Fields, resolution, string(km.Outcome(resolution)), km.Validated(&it)
 		return v
 	}
+	chain := []string{"In Review", "Ready for QA", "QA Validated", "Preprod Validated"}
+	dev := func(native string) core.ItemView {
+		path := append(slices.Clone(chain[:slices.Index(chain, native)+1]), native)
+		if native == "Done" {
+			return walk("Fixed", append(slices.Clone(chain), "Done")...)
+		}
+		return walk("", path[:len(path)-1]...)
+	}
 	for _, tc := range []struct {
-		dev            string
+		name           string
+		dev            core.ItemView
 		explain, solve bool
 		pending        bool
 	}{
-		{"Ready for QA", false, false, false},
-		{"QA Validated", false, false, false},
-		{"Preprod Validated", true, false, true},
-		{"Done", true, true, false},
+		{"ready for QA", dev("Ready for QA"), false, false, false},
+		{"QA validated", dev("QA Validated"), false, false, false},
+		{"pre-prod validated after QA", dev("Preprod Validated"), true, false, true},
+		{"done, fixed, after the chain", dev("Done"), true, true, false},
+		{"pre-prod validated without QA", walk("", "Ready for QA", "Preprod Validated"), false, false, false},
+		{"pre-prod validated before QA", walk("", "Ready for QA", "Preprod Validated", "QA Validated", "Ready for QA", "Preprod Validated"), false, false, false},
+		{"QA again, then pre-prod", walk("", "Ready for QA", "Preprod Validated", "QA Validated", "Preprod Validated"), true, false, true},
+		{"done, fixed, QA skipped", walk("Fixed", "Ready for QA", "Preprod Validated", "Done"), false, false, false},
+		{"done as Cannot Reproduce", walk("Cannot Reproduce", "In Progress", "Done"), false, false, false},
+		{"done as Won't Fix after the chain", walk("Won't Fix", append(slices.Clone(chain), "Done")...), false, false, false},
+		{"done with a resolution not listed", walk("Works for me", append(slices.Clone(chain), "Done")...), false, false, false},
+		{"reopened: the last round skipped QA", walk("", append(slices.Clone(chain), "In Progress", "Ready for QA", "Preprod Validated")...), false, false, false},
 	} {
-		env := envOf(ticket, dev(tc.dev))
+		env := envOf(ticket, tc.dev)
 		if got := holds(t, explain.If, env); got != tc.explain {
-			t.Errorf("dev %s: correction-explained = %v", tc.dev, got)
+			t.Errorf("%s: correction-explained = %v", tc.name, got)
 		}
 		if got := holds(t, solve.If, env); got != tc.solve {
-			t.Errorf("dev %s: deployed-solves-ticket = %v", tc.dev, got)
+			t.Errorf("%s: deployed-solves-ticket = %v", tc.name, got)
 		}
 		env.Target = ticket
-		if got := holds(t, explain.Then[1].If, env); got != tc.pending {
-			t.Errorf("dev %s: pending = %v", tc.dev, got)
+		if got := holds(t, explain.Then[1].If, env); tc.explain && got != tc.pending {
+			t.Errorf("%s: pending = %v", tc.name, got)
+		}
+		skipped := holds(t, rule(t, m, "validation-skipped").If, envOf(ticket, tc.dev))
+		notFixed := holds(t, rule(t, m, "resolution-explained-to-agents").If, envOf(ticket, tc.dev))
+		if told := skipped || notFixed; told != (!tc.explain && (tc.dev.Status == "done" || tc.dev.Status == "preprod_validated")) {
+			t.Errorf("%s: agents told = %v (validation-skipped %v, resolution-explained-to-agents %v)", tc.name, told, skipped, notFixed)
 		}
 	}
 	comment := explain.Then[0]
@@ -430,18 +467,14 @@ func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
 		}
 	}
 	plain := view("jira/dev_ticket/KBOT-88", "Preprod Validated", m)
+	plain.Validated = true
 	if strings.Contains(render(t, comment.Body, envOf(ticket, plain)), "\n\n\n") {
-		t.Error("an empty resolution leaves a gap")
+		t.Error("an empty release note leaves a gap")
 	}
-	// A resolution name says nothing to the customer; a Release note
-	// field, where Jira has one, comes first.
+	// A resolution name says nothing to the customer.
 	plain.Fields = map[string]string{"resolution": "Fixed"}
 	if body := render(t, comment.Body, envOf(ticket, plain)); strings.Contains(body, "Fixed") || strings.Contains(body, "\n\n\n") {
 		t.Errorf("the resolution name is explained to the customer:\n%s", body)
-	}
-	plain.Fields = map[string]string{"resolution": "Fixed", "Release note": "Links expire in UTC now."}
-	if body := render(t, comment.Body, envOf(ticket, plain)); !strings.Contains(body, "\n\nLinks expire in UTC now.\n\n") {
-		t.Errorf("the release note is not the explanation:\n%s", body)
 	}
 	if explain.Then[1].Status != core.StatusPending || solve.Then[0].Status != core.StatusSolved {
 		t.Error("wrong target statuses")
@@ -546,7 +579,7 @@ func TestDefaults_Plan(t *testing.T) {
 	}
 	a := plan.Actions[0]
 	if a.Kind != core.Create || a.Target.String() != "jira/dev_ticket/" || a.Title != "Reset broken" ||
-		a.Fields["project"] != "KBOT" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
+		a.Fields["project"] != "" || a.Fields["issue_type"] != "Bug" || a.Fields["priority"] != "Highest" ||
 		!slices.Equal(a.Labels, []string{"customer-corp", "current-sprint"}) || a.Role != core.EscalatedTo ||
 		a.Fields["Help desk ticket"] != "4521" || a.Fields["Steps to reproduce"] != "Open the link." {
 		t.Errorf("create = %+v", a)

@@ -243,6 +243,10 @@ func (l *exprLint) compare(member, lit ast.Node, ptr *core.Selector) {
 			}
 		}
 		l.errf(val, "unknown status %q (canonical statuses: %s)%s", val.Value, quoteList(core.Statuses), suggest(val.Value, core.Statuses))
+	case "Outcome":
+		if val.Value != "" && !slices.Contains(core.Outcomes, core.Outcome(val.Value)) {
+			l.errf(val, "unknown outcome %q (outcomes: %s)%s", val.Value, quoteList(core.Outcomes), suggest(val.Value, core.Outcomes))
+		}
 	case "Priority":
 		if !slices.Contains(core.Priorities, val.Value) {
 			l.errf(val, "unknown priority %q (canonical priorities: %s)%s", val.Value, quoteList(core.Priorities), suggest(val.Value, core.Priorities))

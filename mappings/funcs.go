@@ -25,11 +25,16 @@ type extras struct {
 }
 
 // checkItem is one line of a checklist: what the reporter is asked for,
-// and where its value is found.
+// and where its value is found: the first of sources that holds it (a
+// field, title, ..., or text:<finder>).
 type checkItem struct {
-	label  string
-	source string
+	label   string
+	sources []string
 }
+
+// textSource is the prefix of a checklist source that looks in what the
+// reporter wrote (finders.go).
+const textSource = "text:"
 
 func (x *extras) cal() *core.Calendar {
 	if x.calendar != nil {
@@ -47,11 +52,25 @@ func (x *extras) missing(v core.ItemView, name string) ([]string, error) {
 	}
 	out := []string{}
 	for _, it := range items {
-		if strings.TrimSpace(x.value(v, it.source)) == "" {
+		if !x.holds(v, it.sources) {
 			out = append(out, it.label)
 		}
 	}
 	return out, nil
+}
+
+// holds reports whether one of a checklist line's sources has a value.
+func (x *extras) holds(v core.ItemView, sources []string) bool {
+	for _, src := range sources {
+		if finder, ok := strings.CutPrefix(src, textSource); ok {
+			if found(v, finder) {
+				return true
+			}
+		} else if strings.TrimSpace(x.value(v, src)) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // value reads what a checklist line names: title (or summary), body (or
@@ -78,7 +97,7 @@ func (x *extras) value(v core.ItemView, source string) string {
 			source = native
 		}
 	}
-	return v.Fields[source]
+	return v.Field(source)
 }
 
 // identity translates a person's identity in any system into their

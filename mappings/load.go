@@ -24,6 +24,14 @@ type Options struct {
 	// links, sync and people may only name systems the mappings define.
 	// When nil (liaison check without a config), this is not checked.
 	Systems map[string]string
+	// Projects says which projects of each configured instance hold which
+	// kind of record (config.Projects: Jira's projects: {dev: [KBOT],
+	// change: DO}). A link pattern's {projects} stands for the projects of
+	// its to kind, a kind's create project defaults to the first of them,
+	// and a project or key prefix the mappings name that is not among
+	// them is an error. When nil (liaison check without a config),
+	// {projects} stands for any project key.
+	Projects map[string]map[core.Kind][]string
 	// Source describes where the mappings come from, for logs; it becomes
 	// Mappings.Source.
 	Source string

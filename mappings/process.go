@@ -55,7 +55,9 @@ func (c *compiler) checklists(files []rawFile) {
 					c.errf(it.Key.Pos, "%s%q: say where its value is found: title, body, priority, reporter, assignee or a field name", prefix, label)
 					good = false
 				default:
-					items = append(items, checkItem{label: label, source: source})
+					srcs, ok := c.checkSources(prefix, label, it.Val, source)
+					good = good && ok
+					items = append(items, checkItem{label: label, sources: srcs})
 				}
 			}
 			if good {
@@ -63,6 +65,29 @@ func (c *compiler) checklists(files []rawFile) {
 			}
 		}
 	}
+}
+
+// checkSources reads a checklist line's sources: "steps", or alternatives
+// joined with " or " ("steps or text:steps"), each a place of the record
+// or text:<finder>.
+func (c *compiler) checkSources(prefix, label string, at str, source string) ([]string, bool) {
+	var out []string
+	ok := true
+	for _, s := range strings.Split(source, " or ") {
+		s = strings.TrimSpace(s)
+		finder, isText := strings.CutPrefix(s, textSource)
+		switch {
+		case s == "":
+			c.errf(at.Pos, "%s%q: an empty alternative in %q: write places joined with \" or \", e.g. steps or text:steps", prefix, label, source)
+			ok = false
+		case isText && finders[finder] == nil:
+			c.errf(at.Pos, "%s%q: unknown text finder %q (known: %s)%s", prefix, label, finder, quoteList(finderNames()), suggest(finder, finderNames()))
+			ok = false
+		default:
+			out = append(out, s)
+		}
+	}
+	return out, ok
 }
 
 // ---- calendar ----

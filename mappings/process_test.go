@@ -37,6 +37,30 @@ func devTicket(native string) core.Item {
 		URL: "https://jira.example/browse/KBOT-88"}
 }
 
+// answered is a bug report lacking its steps whose reporter was asked and
+// replied reply (the ticket open again).
+func answered(reply string) core.Item {
+	return with(complete(), func(it *core.Item) {
+		delete(it.Fields, "Steps to reproduce")
+		it.Labels = []string{"bug", "triage_asked"}
+		it.Comments = []core.Comment{
+			{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001", CreatedAt: monday.Add(-2 * time.Hour)},
+			{ID: "2", Author: "ada@customer.example", Body: reply, Public: true, CreatedAt: monday.Add(-time.Hour)},
+		}
+	})
+}
+
+// walked is it having passed through the native statuses path (one an
+// hour, ending an hour before monday), in the status it stands in now.
+func walked(it core.Item, path ...string) core.Item {
+	at := monday.Add(-time.Duration(len(path)+1) * time.Hour)
+	for _, native := range path {
+		it.Path = append(it.Path, core.StatusStep{Native: native, At: at})
+		at = at.Add(time.Hour)
+	}
+	return it
+}
+
 // with returns a copy of it changed by f.
 func with(it core.Item, f func(*core.Item)) core.Item {
 	it.Labels = slices.Clone(it.Labels)
@@ -146,6 +170,21 @@ func TestProcess_Triage(t *testing.T) {
 		{name: "a new ticket is classified by its words",
 			items: []core.Item{fresh},
 			want:  []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=bug"}},
+		{name: "a how-to question that mentions an error: not a bug, an agent is asked",
+			items: []core.Item{with(fresh, func(it *core.Item) {
+				it.Title, it.Body = "How do I hide the error column?", "Is there a way to hide the error column of the report?"
+			})},
+			want: []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=needs_triage"}},
+		{name: "unsure: the agents are asked once, nothing else",
+			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"needs_triage"} })},
+			want:  []string{"triage-unsure comment zendesk/customer_ticket/4521"}},
+		{name: "unsure, then an agent says bug: the reporter is asked",
+			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"needs_triage", "bug"} })},
+			want: []string{
+				"triage-ask-reporter comment zendesk/customer_ticket/4521 public",
+				"triage-ask-reporter transition zendesk/customer_ticket/4521 → pending",
+				"triage-ask-reporter set_fields zendesk/customer_ticket/4521 tags=triage_asked",
+			}},
 		{name: "a question is misc",
 			items: []core.Item{with(fresh, func(it *core.Item) { it.Title, it.Body = "How do I add a user?", "We hired someone." })},
 			want:  []string{"triage-classify set_fields zendesk/customer_ticket/4521 tags=misc"}},
@@ -201,14 +240,48 @@ func TestProcess_Triage(t *testing.T) {
 				it.Comments = []core.Comment{{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001"}}
 			})},
 			want: nil},
-		{name: "the reporter answered (the ticket is open again): escalated without a second ask",
-			items: []core.Item{with(complete(), func(it *core.Item) {
-				delete(it.Fields, "Steps to reproduce")
-				it.Labels = []string{"bug", "triage_asked"}
-				it.Comments = []core.Comment{
-					{ID: "1", Author: "agent@liaison.example", Body: "Hello, could you tell us…", Public: true, Marker: "liaison-000000000001", CreatedAt: monday.Add(-2 * time.Hour)},
-					{ID: "2", Author: "ada@customer.example", Body: "Ask for a reset, open the link.", Public: true, CreatedAt: monday.Add(-time.Hour)},
+		{name: "the reporter answered with the steps (the ticket is open again): escalated without a second ask",
+			items: []core.Item{answered("Steps: ask for a reset, open the link.")},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "the reporter answered with a numbered list, in French: escalated",
+			items: []core.Item{answered("Voici :\n1. Demander un nouveau mot de passe\n2. Ouvrir le lien reçu")},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "a reply that does not give what was asked: not escalated, the agents are asked",
+			items: []core.Item{answered("It is not a bug.")},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			},
+			check: func(t *testing.T, plan core.Plan) {
+				if body := actionOf(t, plan, "triage-reply-incomplete", core.AddComment).Body; !strings.Contains(body, "- the steps to reproduce the problem, one by one\n") {
+					t.Errorf("the note does not say what is missing:\n%s", body)
 				}
+			}},
+		{name: "the gateway's own question names every item: it is not an answer",
+			items: []core.Item{with(answered("Thanks"), func(it *core.Item) {
+				it.Comments[0].Body = "Could you tell us:\n- the steps to reproduce the problem, one by one\n- whether the problem happens every time (yes or no)\n- how urgent it is for you (low, normal, high or urgent)"
+				it.Comments[0].Author = it.Reporter
+			})},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			}},
+		{name: "a quoted question in a mail reply is not an answer",
+			items: []core.Item{answered("Thanks, see below.\n\n> Steps: the steps to reproduce the problem, one by one\n> 1. a\n> 2. b")},
+			want: []string{
+				"triage-reply-incomplete comment zendesk/customer_ticket/4521",
+				"triage-reply-incomplete set_fields zendesk/customer_ticket/4521 tags=needs_triage",
+			}},
+		{name: "an agent forces the escalation: escalated as it is",
+			items: []core.Item{with(answered("It is not a bug."), func(it *core.Item) { it.Labels = append(it.Labels, "needs_triage", "escalate") })},
+			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "an agent stops the escalation of a complete report",
+			items: []core.Item{with(complete(), func(it *core.Item) { it.Labels = []string{"bug", "do_not_escalate"} })},
+			want:  nil},
+		{name: "a complete report in the text alone: no questions, escalated",
+			items: []core.Item{with(complete(), func(it *core.Item) {
+				it.Fields, it.Priority = map[string]string{"org": "Customer Corp"}, ""
+				it.Body = "The reset link opens an error page.\n\n- Ask for a reset\n- Open the link\n\nIt happens every time and it is blocking us."
 			})},
 			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
 		{name: "the reporter filled the fields in, the ticket still pending: escalated",
@@ -216,12 +289,22 @@ func TestProcess_Triage(t *testing.T) {
 				it.Native, it.Labels = "pending", []string{"bug", "triage_asked"}
 			})},
 			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"}},
+		{name: "a site that titles its fields in another case: the checklist finds them, escalated, steps copied",
+			items: []core.Item{with(complete(), func(it *core.Item) {
+				it.Fields = map[string]string{"org": "Customer Corp", "Steps To Reproduce": "Ask for a reset, open the link.", "REPRODUCIBLE": "yes"}
+			})},
+			want: []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog"},
+			check: func(t *testing.T, plan core.Plan) {
+				if a := actionOf(t, plan, "escalate-bug", core.Create); a.Fields["Steps to reproduce"] != "Ask for a reset, open the link." {
+					t.Errorf("steps not copied: %v", a.Fields)
+				}
+			}},
 		{name: "a complete urgent report is escalated at once, into the current sprint",
 			items: []core.Item{with(complete(), func(it *core.Item) { it.Priority = "urgent" })},
 			want:  []string{"escalate-bug create jira/dev_ticket/ labels=customer-corp,current-sprint"},
 			check: func(t *testing.T, plan core.Plan) {
 				a := plan.Actions[0]
-				if a.Fields["priority"] != "Highest" || a.Fields["project"] != "KBOT" || a.Fields["Help desk ticket"] != "4521" ||
+				if a.Fields["priority"] != "Highest" || a.Fields["project"] != "" || a.Fields["Help desk ticket"] != "4521" ||
 					a.Fields["Steps to reproduce"] != "Ask for a reset, open the link." || a.Role != core.EscalatedTo {
 					t.Errorf("create = %+v", a)
 				}
@@ -298,7 +381,7 @@ func TestProcess_ChangeTicket(t *testing.T) {
 			want:  []string{"escalate-infrastructure create jira/change_ticket/ labels=tenant-ag"},
 			check: func(t *testing.T, plan core.Plan) {
 				a := plan.Actions[0]
-				want := map[string]string{"project": "DO", "issue_type": "Change", "priority": "High",
+				want := map[string]string{"issue_type": "Change", "priority": "High",
 					"Target resources": "the production tenant of Tenant AG", "Approvers": "",
 					// Two working days after Monday 23 November.
 					"Target date": "2026-11-25", "Help desk ticket": "4521"}
@@ -337,9 +420,10 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 		it.Comments = []core.Comment{{ID: "5", Body: "Developer ticket KBOT-88 tracks this problem", Marker: "liaison-000000000003"}}
 	})
 	quiet := func(items ...core.Item) []core.Item { return items }
-	validated := with(devTicket("Preprod Validated"), func(it *core.Item) {
-		it.Fields = map[string]string{"resolution": "Reset tokens now expire in UTC."}
-	})
+	validated := walked(devTicket("Preprod Validated"), "In Review", "Ready for QA", "QA Validated", "Preprod Validated")
+	skipped := walked(devTicket("Preprod Validated"), "In Review", "Ready for QA", "Preprod Validated")
+	shipped := with(walked(devTicket("Done"), "Ready for QA", "QA Validated", "Preprod Validated", "Done"),
+		func(it *core.Item) { it.Fields = map[string]string{"resolution": "Fixed"} })
 	explained := with(escalated, func(it *core.Item) { it.Native, it.Labels = "pending", []string{"bug", "fix_explained"} })
 	runProcess(t, []processCase{
 		{name: "pre-production validated: one explanation, pending, and the mark",
@@ -350,12 +434,25 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 				"correction-explained transition zendesk/customer_ticket/4521 → pending",
 				"correction-explained set_fields zendesk/customer_ticket/4521 tags=fix_explained",
 			}},
+		{name: "pre-production validated without QA: the agents are told, the customer is not",
+			items: quiet(escalated, skipped),
+			want: []string{
+				"help-desk-ticket-linked link jira/dev_ticket/KBOT-88 ↔ zendesk/customer_ticket/4521",
+				"validation-skipped comment zendesk/customer_ticket/4521",
+			}},
+		{name: "closed as Cannot Reproduce: the agents are told, the customer is not, the ticket stays open",
+			items: quiet(escalated, with(walked(devTicket("Done"), "In Progress", "Done"),
+				func(it *core.Item) { it.Fields = map[string]string{"resolution": "Cannot Reproduce"} })),
+			want: []string{
+				"help-desk-ticket-linked link jira/dev_ticket/KBOT-88 ↔ zendesk/customer_ticket/4521",
+				"resolution-explained-to-agents comment zendesk/customer_ticket/4521",
+			}},
 		{name: "the customer reopens the solved ticket: the developer ticket goes back to work, with a note",
-			before: [][]core.Item{quiet(escalated, validated), quiet(explained, devTicket("Done"))},
+			before: [][]core.Item{quiet(escalated, validated), quiet(explained, shipped)},
 			items: quiet(with(escalated, func(it *core.Item) {
 				it.Labels = []string{"bug", "fix_explained"}
 				it.Comments = append(it.Comments, core.Comment{ID: "9", Author: "ada@customer.example", Body: "Still broken.", Public: true})
-			}), devTicket("Done")),
+			}), shipped),
 			want: []string{
 				"customer-reopened transition jira/dev_ticket/KBOT-88 → In Progress",
 				"customer-reopened comment jira/dev_ticket/KBOT-88",

@@ -44,6 +44,8 @@ type rawKind struct {
 	WritePriority omap[str] `yaml:"write_priority"`
 	Fields        omap[str] `yaml:"fields"`
 	Create        omap[str] `yaml:"create"`
+	Resolutions   omap[str] `yaml:"resolutions"`
+	Validation    list[str] `yaml:"validation"`
 }
 
 func (*rawKind) what() string      { return "kind" }

@@ -257,7 +257,10 @@ func (c *Connector) putField(cat *catalog, fields, update map[string]any, name, 
 	case "project", "issue_type":
 		return core.Permanent(fmt.Errorf("%s cannot be changed by set_fields", name))
 	}
-	f, ok := cat.field(name)
+	f, ok, err := cat.resolveField(name)
+	if err != nil {
+		return core.Permanent(fmt.Errorf("field %w", err))
+	}
 	if !ok {
 		return core.Permanent(fmt.Errorf("field %q does not exist on this Jira (liaison check lists what is missing)", name))
 	}

@@ -17,9 +17,9 @@ import (
 // (by id and display name), priorities, and per project its issue types and
 // their statuses. It is immutable once loaded; a reload swaps it whole.
 type catalog struct {
-	fields     map[string]fieldDef // by id
-	byName     map[string]fieldDef // by lower-cased display name
-	priorities map[string]string   // lower-cased name → id
+	fields     map[string]fieldDef   // by id
+	byName     map[string][]fieldDef // by lower-cased display name, in list order
+	priorities map[string]string     // lower-cased name → id
 	prioNames  []string
 	projects   map[string]*projectCatalog
 }
@@ -48,13 +48,26 @@ func (cat *catalog) fieldByID(id string) (fieldDef, bool) {
 	return f, ok
 }
 
-// field resolves a field by id or by display name (case-insensitive).
+// field resolves a field by id or by display name, as core.MatchNamed
+// matches names; a name two fields match only without case resolves to
+// none (CheckMappings reports it with both names).
 func (cat *catalog) field(name string) (fieldDef, bool) {
+	f, ok, err := cat.resolveField(name)
+	return f, ok && err == nil
+}
+
+// resolveField is field with the reason a name is ambiguous. Two fields
+// with the very same display name (Jira allows it) resolve to the first
+// listed; an admin can always name a field by its id instead.
+func (cat *catalog) resolveField(name string) (fieldDef, bool, error) {
 	if f, ok := cat.fields[name]; ok {
-		return f, true
+		return f, true, nil
 	}
-	f, ok := cat.byName[strings.ToLower(strings.TrimSpace(name))]
-	return f, ok
+	got, err := core.MatchNamed(name, cat.byName[strings.ToLower(strings.TrimSpace(name))], func(f fieldDef) string { return f.Name })
+	if err != nil || len(got) == 0 {
+		return fieldDef{}, false, err
+	}
+	return got[0], true, nil
 }
 
 // wireProjectType is one entry of /rest/api/2/project/{key}/statuses.
@@ -68,7 +81,7 @@ type wireProjectType struct {
 // loadCatalog reads the field list, the priorities and each configured
 // project's issue types and statuses: 2 + one request per project.
 func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
-	cat := &catalog{fields: map[string]fieldDef{}, byName: map[string]fieldDef{}, priorities: map[string]string{}, projects: map[string]*projectCatalog{}}
+	cat := &catalog{fields: map[string]fieldDef{}, byName: map[string][]fieldDef{}, priorities: map[string]string{}, projects: map[string]*projectCatalog{}}
 	var fields []jira.Field
 	if err := c.do(ctx, http.MethodGet, "rest/api/2/field", nil, nil, &fields, ""); err != nil {
 		return nil, fmt.Errorf("reading the field list: %w", err)
@@ -76,12 +89,8 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	for _, f := range fields {
 		d := fieldDef{ID: f.ID, Name: f.Name, Custom: f.Custom, Type: f.Schema.Type, Items: f.Schema.Items, System: f.Schema.System}
 		cat.fields[f.ID] = d
-		// When two fields share a display name, the first listed wins;
-		// an admin can always name a field by its id instead.
 		if k := strings.ToLower(f.Name); k != "" {
-			if _, dup := cat.byName[k]; !dup {
-				cat.byName[k] = d
-			}
+			cat.byName[k] = append(cat.byName[k], d)
 		}
 	}
 	var prios []jira.Priority
@@ -160,6 +169,11 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 		for _, kind := range slices.Sorted(maps.Keys(sm.Kinds)) {
 			missing = append(missing, c.checkKind(cat, kind, sm.Kinds[kind])...)
 		}
+		bad, err := c.checkResolutions(ctx, sm)
+		if err != nil {
+			return fmt.Errorf("jira %q: checking the mappings: %w", c.name, err)
+		}
+		missing = append(missing, bad...)
 	}
 	for _, r := range m.Rules {
 		for _, spec := range r.Then {
@@ -175,16 +189,60 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 				if isReserved(name) {
 					continue
 				}
-				if _, ok := cat.field(name); !ok {
+				if _, ok, err := cat.resolveField(name); err != nil {
+					missing = append(missing, fmt.Sprintf("rule %q (%s): field %v", r.Name, spec.Pos, err))
+				} else if !ok {
 					missing = append(missing, fmt.Sprintf("rule %q (%s): field %q does not exist", r.Name, spec.Pos, name))
 				}
 			}
+		}
+	}
+	// Every other name the rules read may be another system's; it must
+	// not be ambiguous here all the same.
+	for _, name := range m.FieldNames {
+		if _, _, err := cat.resolveField(name); err != nil && !slices.ContainsFunc(missing, func(s string) bool { return strings.Contains(s, err.Error()) }) {
+			missing = append(missing, "field "+err.Error())
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
 	return fmt.Errorf("jira %q: the mappings name what this Jira does not have:\n  - %s", c.name, strings.Join(missing, "\n  - "))
+}
+
+// checkResolutions reads this Jira's resolutions when the mappings say
+// what resolutions mean, and names each one they list that Jira does not
+// have: a misspelt "Cannot Reproduce" would otherwise never match, and
+// a ticket closed with it would read as closed without an outcome.
+func (c *Connector) checkResolutions(ctx context.Context, sm *core.SystemMap) ([]string, error) {
+	listed := false
+	for _, km := range sm.Kinds {
+		listed = listed || len(km.Outcomes) > 0
+	}
+	if !listed {
+		return nil, nil
+	}
+	var site []struct {
+		Name string `json:"name"`
+	}
+	if err := c.do(ctx, http.MethodGet, "rest/api/2/resolution", nil, nil, &site, ""); err != nil {
+		return nil, fmt.Errorf("reading the resolutions: %w", err)
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, r := range site {
+		known[strings.ToLower(r.Name)] = true
+		names = append(names, r.Name)
+	}
+	var out []string
+	for _, kind := range slices.Sorted(maps.Keys(sm.Kinds)) {
+		for _, n := range slices.Sorted(maps.Keys(sm.Kinds[kind].Outcomes)) {
+			if !known[n] {
+				out = append(out, fmt.Sprintf("%s resolution %q: no such resolution (known: %s)", kind, n, quoteList(names)))
+			}
+		}
+	}
+	return out, nil
 }
 
 func (c *Connector) checkKind(cat *catalog, kind core.Kind, km *core.KindMap) []string {
@@ -218,7 +276,9 @@ func (c *Connector) checkKind(cat *catalog, kind core.Kind, km *core.KindMap) []
 		if isReserved(n) {
 			continue
 		}
-		if _, ok := cat.field(n); !ok {
+		if _, ok, err := cat.resolveField(n); err != nil {
+			out = append(out, fmt.Sprintf("%s field %v (for %q)", kind, err, canon))
+		} else if !ok {
 			out = append(out, fmt.Sprintf("%s field %q (for %q): no such field", kind, n, canon))
 		}
 	}

@@ -2,8 +2,10 @@ package jira
 
 import (
 	"context"
+	"github.com/liaisonhq/liaison/connectors/jira/fake"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,7 @@ func TestCheckMappings(t *testing.T) {
 	dev.Priorities["blocker"] = "urgent"
 	dev.Fields["mood"] = "Customer mood"
 	dev.Create["issue_type"] = "Epic"
+	dev.Outcomes = map[string]core.Outcome{"fixed": core.OutcomeFixed, "cannot reproduce": core.OutcomeCannotReproduce, "works for me": core.OutcomeNotFixed}
 	chg := m.Systems["jira"].Kinds[core.ChangeTicket]
 	chg.Create["project"] = "KBOT"
 	chg.Create["Rollback plan"] = "none"
@@ -131,4 +134,41 @@ func TestCheckMappings(t *testing.T) {
 		t.Fatal("bad mappings accepted")
 	}
 	goldenText(t, "checkmappings-error.txt", err.Error()+"\n")
+
+	// The resolutions the mappings list are read from Jira only when
+	// they list some, and every one Jira has is accepted.
+	m = testMappings()
+	m.Systems["jira"].Kinds[core.DevTicket].Outcomes = map[string]core.Outcome{"fixed": core.OutcomeFixed, "cannot reproduce": core.OutcomeCannotReproduce, "won't do": core.OutcomeNotFixed}
+	e.calls()
+	if err := e.conn.CheckMappings(ctx, m); err != nil {
+		t.Fatalf("resolutions Jira has: %v", err)
+	}
+	if got := e.calls(); !slices.Contains(got, "GET /rest/api/2/resolution") {
+		t.Fatalf("resolutions not read: %q", got)
+	}
+}
+
+// TestCheckMappings_FieldNameCase: a field the mappings name in another
+// case than Jira is accepted; two Jira fields whose names differ only in
+// case, neither as the mappings write it, are refused with both names.
+func TestCheckMappings_FieldNameCase(t *testing.T) {
+	m := testMappings()
+	m.Systems["jira"].Kinds[core.DevTicket].Fields["steps"] = "STEPS TO REPRODUCE"
+	m.FieldNames = []string{"STEPS TO REPRODUCE"}
+	if err := newEnv(t, envOpts{}).conn.CheckMappings(context.Background(), m); err != nil {
+		t.Fatalf("a name in another case refused: %v", err)
+	}
+	e := newEnv(t, envOpts{fakeOpts: []fake.Option{fake.WithField(fake.Field{ID: "customfield_10200", Name: "Steps to Reproduce", Type: "string"})}})
+	err := e.conn.CheckMappings(context.Background(), m)
+	if err == nil {
+		t.Fatal("two fields differing only in case accepted")
+	}
+	for _, want := range []string{`"Steps to Reproduce"`, `"Steps to reproduce"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+	if strings.Count(err.Error(), "differ only in case") != 1 {
+		t.Errorf("the ambiguity is reported more than once:\n%v", err)
+	}
 }

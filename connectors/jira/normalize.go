@@ -150,9 +150,38 @@ func (c *Connector) normalize(iss *wireIssue, ref core.Ref) (normalized, error) 
 		}
 		it.Comments = append(it.Comments, cm)
 	}
+	it.Path = statusPath(iss.Changelog)
 	out.links = c.issueLinks(ref, issueLinks)
 	out.item = it
 	return out, nil
+}
+
+// statusPath is the status history a changelog (expand=changelog, as
+// polls ask) tells: each status change puts the issue in its new status at
+// the change's time, and in its old one until then. Rules ask whether a
+// fix passed QA before pre-production; a poll that saw only the last
+// status would answer no.
+func statusPath(cl *wireChangelogPage) []core.StatusStep {
+	if cl == nil {
+		return nil
+	}
+	var out []core.StatusStep
+	for _, h := range cl.Histories {
+		at, err := parseTime(h.Created)
+		if err != nil || at.IsZero() {
+			continue
+		}
+		for _, ci := range h.Items {
+			if ci.Field != "status" || ci.ToString == "" {
+				continue
+			}
+			if ci.FromString != "" {
+				out = append(out, core.StatusStep{Native: ci.FromString, At: at.Add(-time.Millisecond).UTC()})
+			}
+			out = append(out, core.StatusStep{Native: ci.ToString, At: at.UTC()})
+		}
+	}
+	return out
 }
 
 // issueLinks turns the issue's links to other issues of ours into explicit

@@ -225,3 +225,30 @@ func TestPoll_ExpiredPageTokenRestartsTheScan(t *testing.T) {
 		t.Fatalf("calls %q", calls)
 	}
 }
+
+// TestPoll_StatusPathFromTheChangelog: a poll that finds an issue moved
+// twice since it last looked reports both statuses, in order, from the
+// changelog, so that a validation chain passed between two polls counts.
+func TestPoll_StatusPathFromTheChangelog(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	key := e.mustCreate(fake.IssueSpec{Summary: "Payment page 500"})
+	cur := e.conn.CursorAt(e.clock.Now())
+	for _, st := range []string{"In Progress", "In Review", "Ready for QA", "QA Validated", "Preprod Validated"} {
+		e.clock.Add(time.Minute)
+		if err := e.fake.Transition(key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, _, _ := pollAll(t, e.conn, cur)
+	if len(evs) != 1 {
+		t.Fatalf("events %+v", evs)
+	}
+	var got []string
+	for _, st := range core.Merge(nil, evs[0].Item).Path {
+		got = append(got, st.Native)
+	}
+	want := []string{"To Do", "In Progress", "In Review", "Ready for QA", "QA Validated", "Preprod Validated"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("path %q, want %q", got, want)
+	}
+}

@@ -17,8 +17,8 @@ import (
 // title, so that mappings can name them as admins see them.
 type catalog struct {
 	fields       map[int64]*ticketField
-	fieldByTitle map[string]*ticketField // lower-case title; custom fields only
-	forms        map[string]int64        // lower-case name
+	fieldByTitle map[string][]*ticketField // lower-case title → the custom fields so titled
+	forms        map[string]int64          // lower-case name
 	formNames    map[int64]string
 	groups       map[string]int64
 	groupNames   map[int64]string
@@ -59,19 +59,36 @@ func (f *ticketField) option(v string) (string, bool) {
 	return "", false
 }
 
-// fieldTitle returns a custom field by title (case-insensitive).
+// field returns a custom field by title, as core.MatchNamed matches names:
+// the exact title, else the one title equal without case; nil when there
+// is none, or when two titles differ only in case (CheckMappings reports
+// those with both titles).
 func (k *catalog) field(title string) *ticketField {
+	f, _ := k.resolveField(title)
+	return f
+}
+
+// resolveField is field with the reason a title is ambiguous. Of two
+// fields with the very same title, the active one is taken.
+func (k *catalog) resolveField(title string) (*ticketField, error) {
 	if k == nil {
-		return nil
+		return nil, nil
 	}
-	return k.fieldByTitle[strings.ToLower(strings.TrimSpace(title))]
+	got, err := core.MatchNamed(title, k.fieldByTitle[strings.ToLower(strings.TrimSpace(title))], func(f *ticketField) string { return f.Title })
+	var best *ticketField
+	for _, f := range got {
+		if best == nil || (!best.Active && f.Active) {
+			best = f
+		}
+	}
+	return best, err
 }
 
 // loadCatalog reads the fields, forms and groups (three lists, each
 // paginated) and keeps the result for normalising tickets.
 func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	k := &catalog{
-		fields: map[int64]*ticketField{}, fieldByTitle: map[string]*ticketField{},
+		fields: map[int64]*ticketField{}, fieldByTitle: map[string][]*ticketField{},
 		forms: map[string]int64{}, formNames: map[int64]string{},
 		groups: map[string]int64{}, groupNames: map[int64]string{},
 		loaded: c.clock.Now(),
@@ -83,10 +100,7 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	for _, f := range fields {
 		k.fields[f.ID] = f
 		if f.custom() {
-			// When two fields share a title, the active one wins.
-			if prev := k.fieldByTitle[strings.ToLower(f.Title)]; prev == nil || (!prev.Active && f.Active) {
-				k.fieldByTitle[strings.ToLower(f.Title)] = f
-			}
+			k.fieldByTitle[strings.ToLower(f.Title)] = append(k.fieldByTitle[strings.ToLower(f.Title)], f)
 		}
 	}
 	var forms []struct {
@@ -271,7 +285,12 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 				add("status %q is not one of %s (%s)", value, strings.Join(zendeskStatuses, ", "), where)
 			}
 		default:
-			if !reservedWrite[lk] && k.field(key) == nil {
+			if reservedWrite[lk] {
+				break
+			}
+			if _, err := k.resolveField(key); err != nil {
+				add("custom field %v (%s)", err, where)
+			} else if k.field(key) == nil {
 				add("custom field %q not found (%s)", key, where)
 				missingField = true
 			}
@@ -281,7 +300,12 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 	if km := m.Kind(c.name, core.CustomerTicket); km != nil {
 		for _, canon := range sortedKeys(km.Fields) {
 			native := km.Fields[canon]
-			if !reservedRead[strings.ToLower(native)] && !reservedWrite[strings.ToLower(native)] && k.field(native) == nil {
+			if reservedRead[strings.ToLower(native)] || reservedWrite[strings.ToLower(native)] {
+				continue
+			}
+			if _, err := k.resolveField(native); err != nil {
+				add("custom field %v (fields.%s)", err, canon)
+			} else if k.field(native) == nil {
 				add("custom field %q not found (fields.%s)", native, canon)
 				missingField = true
 			}
@@ -319,6 +343,13 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 				}
 				checkWrite(key, src, fmt.Sprintf("rule %q at %s", r.Name, a.Pos))
 			}
+		}
+	}
+	// Every other name the rules read may be another system's; it must
+	// not be ambiguous here all the same.
+	for _, name := range m.FieldNames {
+		if _, err := k.resolveField(name); err != nil && !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, err.Error()) }) {
+			add("custom field %v (read by the rules)", err)
 		}
 	}
 	for _, f := range c.cfg.Fields {
@@ -370,8 +401,12 @@ func (c *Connector) selects(m *core.Mappings, s core.Selector) bool {
 
 func (k *catalog) customTitles() []string {
 	var out []string
-	for _, f := range k.fieldByTitle {
-		out = append(out, f.Title)
+	for _, fs := range k.fieldByTitle {
+		for _, f := range fs {
+			if !slices.Contains(out, f.Title) {
+				out = append(out, f.Title)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out

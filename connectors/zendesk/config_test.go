@@ -264,3 +264,55 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMappings_FieldTitleCase: a field the mappings title in another
+// case than the account ("Steps to Reproduce" for "Steps to reproduce") is
+// accepted at start, and read and written as that field; once the account
+// has two fields whose titles differ only in case, neither of them the
+// mappings' spelling, start is refused with both titles.
+func TestCheckMappings_FieldTitleCase(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	const title = "Steps to Reproduce" // the account's is "Steps to reproduce"
+	m := &core.Mappings{
+		Systems: map[string]*core.SystemMap{"zendesk": {Name: "zendesk", Connector: "zendesk", Kinds: map[core.Kind]*core.KindMap{
+			core.CustomerTicket: {Fields: map[string]string{"steps": title}},
+		}}},
+		Rules: []*core.Rule{{Name: "steps", When: core.Selector{Kind: core.CustomerTicket}, Then: []*core.ActionSpec{
+			{Kind: core.SetFields, Fields: map[string]*core.Text{title: {Source: "{{.Item.Body}}"}}},
+		}}},
+		FieldNames: []string{title},
+	}
+	if err := e.c.CheckMappings(ctx, m); err != nil {
+		t.Fatalf("a title in another case refused: %v", err)
+	}
+	id, err := e.zd.CreateTicket("ada@customer.example", "Reset broken", "It fails.", nil, map[string]string{"Steps to reproduce": "Open the link."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := e.c.Fetch(ctx, ticketRef(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (core.ItemView{Fields: it.Fields}).Field(title); got != "Open the link." {
+		t.Fatalf("rules read %q as %q (fields %v)", title, got, it.Fields)
+	}
+	if _, err := e.c.Apply(ctx, core.Action{Key: "k1", Kind: core.SetFields, Target: ticketRef(id),
+		Fields: map[string]string{title: "Open the link twice."}}); err != nil {
+		t.Fatalf("writing %q: %v", title, err)
+	}
+	if it, _ = e.c.Fetch(ctx, ticketRef(id)); it.Fields["Steps to reproduce"] != "Open the link twice." {
+		t.Fatalf("the write did not reach the field: %v", it.Fields)
+	}
+
+	e.zd.AddField("STEPS TO REPRODUCE", "textarea")
+	err = e.c.CheckMappings(ctx, m)
+	if err == nil {
+		t.Fatal("two fields differing only in case accepted")
+	}
+	for _, want := range []string{`"STEPS TO REPRODUCE"`, `"Steps to reproduce"`, `"Steps to Reproduce" matches`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s:\n%v", want, err)
+		}
+	}
+}

@@ -109,7 +109,7 @@ func simulateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	m, err := daemon.LoadMappings(*dir, mappings.Options{})
+	m, err := daemon.LoadMappings(*dir, mappings.Options{Projects: simulate.Projects})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}

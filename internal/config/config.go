@@ -307,6 +307,56 @@ func (c *Config) Systems() map[string]string {
 	return m
 }
 
+// Projects says, per instance that has a projects key (Jira's
+// projects: {dev: [KBOT], change: DO}), which projects hold which kind of
+// record: dev → dev_ticket, change → change_ticket. The mappings take
+// their create projects and key patterns from it. A value that does not
+// read as such is left out here; the connector's own decoding reports it.
+func (c *Config) Projects() map[string]map[core.Kind][]string {
+	out := map[string]map[core.Kind][]string{}
+	for _, name := range c.order {
+		for _, kv := range c.nodes[name].Values {
+			if kv.Key.String() != "projects" {
+				continue
+			}
+			var p struct {
+				Dev    any `yaml:"dev"`
+				Change any `yaml:"change"`
+			}
+			if err := yaml.NodeToValue(kv.Value, &p); err != nil {
+				continue
+			}
+			kinds := map[core.Kind][]string{}
+			for kind, v := range map[core.Kind]any{core.DevTicket: p.Dev, core.ChangeTicket: p.Change} {
+				if keys := projectKeys(v); len(keys) > 0 {
+					kinds[kind] = keys
+				}
+			}
+			out[name] = kinds
+		}
+	}
+	return out
+}
+
+// projectKeys reads a project key or a list of them.
+func projectKeys(v any) []string {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			return []string{x}
+		}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // Check reports instances whose kind is not registered.
 func (c *Config) Check() error {
 	var errs []error

@@ -231,7 +231,8 @@ func newDigest(cfg *config.Config, st *store.Store, n *notify.Notifier, eng *eng
 // MappingOptions are the options the configuration gives the mappings:
 // the configured systems and the rule budget.
 func MappingOptions(cfg *config.Config) mappings.Options {
-	return mappings.Options{Systems: cfg.Systems(), Budget: mappings.Budget{Steps: cfg.RuleBudget.Steps, Time: cfg.RuleBudget.Time}}
+	return mappings.Options{Systems: cfg.Systems(), Projects: cfg.Projects(),
+		Budget: mappings.Budget{Steps: cfg.RuleBudget.Steps, Time: cfg.RuleBudget.Time}}
 }
 
 // LoadMappings loads the admin's folder, or the embedded defaults when dir

@@ -28,7 +28,7 @@ import (
 // received.
 
 // reporterAnswer is the reporter's answer to triage's question.
-const reporterAnswer = "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes."
+const reporterAnswer = "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes.\nIt is urgent for us."
 
 // storyStep is one thing the people of the main story do, and what the
 // gateway must have done once it has settled.

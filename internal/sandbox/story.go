@@ -132,8 +132,7 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 	step("a customer mails support about a broken password reset")
 	mail, err := imap.Put(ctx, core.Item{Ref: core.Ref{Kind: core.EmailThread, ID: "<reset-500@customer.example>"},
 		Title: "Password reset link gives error 500", Native: "received", Reporter: "ada@customer.example",
-		Body: "Hello, since this morning the password reset link in your e-mail opens an error page (500).\n" +
-			"Steps: request a reset, open the link. Reproducible every time.\nAda",
+		Body:   "Hello, since this morning the password reset link in your e-mail opens an error page (500).\nAda",
 		Fields: map[string]string{"from": "ada@customer.example", "org": "customer-corp"}}, core.Mailed)
 	if err != nil {
 		return o, err
@@ -198,7 +197,7 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 		if _, err := jira.Update(ctx, dev.Ref, core.StatusChange, func(it *core.Item) {
 			it.Native = st
 			if st == "Preprod Validated" {
-				it.Fields = withField(it.Fields, "resolution", "Reset tokens were compared in local time; they now expire in UTC.")
+				it.Fields = withField(it.Fields, "Release note", "Reset tokens were compared in local time; they now expire in UTC.")
 			}
 		}); err != nil {
 			return o, err
@@ -212,7 +211,9 @@ func (s *Sandbox) Play(ctx context.Context) (Outcome, error) {
 	}
 
 	step("the fix is deployed; the developer ticket is done")
-	if _, err := jira.Update(ctx, dev.Ref, core.StatusChange, func(it *core.Item) { it.Native = "Done" }); err != nil {
+	if _, err := jira.Update(ctx, dev.Ref, core.StatusChange, func(it *core.Item) {
+		it.Native, it.Fields = "Done", withField(it.Fields, "resolution", "Fixed")
+	}); err != nil {
 		return o, err
 	}
 	if _, err := waitStatus(ctx, zd, tk.Ref, "solved"); err != nil {

@@ -355,8 +355,7 @@ const storyMail = "From: Ada Lovelace <ada@customer.example>\r\n" +
 	"MIME-Version: 1.0\r\n" +
 	"Content-Type: text/plain; charset=utf-8\r\n" +
 	"\r\n" +
-	"Hello,\r\n\r\nsince this morning the password reset link in your e-mail opens an error page (500).\r\n" +
-	"Steps: request a reset, open the link. It happens every time.\r\n\r\nAda\r\n"
+	"Hello,\r\n\r\nsince this morning the password reset link in your e-mail opens an error page (500).\r\n\r\nAda\r\n"
 
 // Play runs the support story through the services as the people
 // involved would, waiting after each step for the gateway's part.

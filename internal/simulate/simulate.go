@@ -148,11 +148,21 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 	return werr
 }
 
-// prefixes gives created records ids like the real systems' (KBOT-1).
+// Projects are the projects simulate's stand-in trackers hold, as the
+// sandbox's configuration names them: load the mappings to simulate with
+// mappings.Options{Projects: simulate.Projects}.
+var Projects = map[string]map[core.Kind][]string{"jira": {core.DevTicket: {"KBOT"}, core.ChangeTicket: {"DO"}}}
+
+// prefixes gives created records ids like the real systems' (KBOT-1): the
+// kind's create project, else its first configured one.
 func prefixes(sm *core.SystemMap) map[core.Kind]string {
 	out := map[core.Kind]string{}
 	for k, km := range sm.Kinds {
-		if p := km.Create["project"]; p != "" {
+		p := km.Create["project"]
+		if p == "" && len(km.Projects) > 0 {
+			p = km.Projects[0]
+		}
+		if p != "" {
 			out[k] = p + "-"
 		}
 	}

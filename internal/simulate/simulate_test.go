@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // against the default mappings and compares the actions with the golden
 // file beside it.
 func TestSimulate_Golden(t *testing.T) {
-	m, err := mappings.LoadDefaults(mappings.Options{})
+	m, err := mappings.LoadDefaults(mappings.Options{Projects: Projects})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,13 @@ func (s *Server) route(r *http.Request, body []byte, hooks *[]hook) (int, any) {
 			out = append(out, pr)
 		}
 		return http.StatusOK, out
+	case p == api+"resolution" && m == http.MethodGet:
+		out := []any{}
+		for i, n := range Resolutions {
+			id := strconv.Itoa(i + 1)
+			out = append(out, map[string]any{"self": s.base + "/rest/api/2/resolution/" + id, "id": id, "name": n, "description": n + "."})
+		}
+		return http.StatusOK, out
 	case p == api+"issuetype" && m == http.MethodGet:
 		var out []any
 		for _, t := range s.types {

@@ -3,7 +3,7 @@
 // shaped after real Jira payloads (testdata/, see SOURCES.md):
 //
 //	GET  /rest/api/2/myself
-//	GET  /rest/api/2/field, /rest/api/2/priority, /rest/api/2/project/{key}/statuses
+//	GET  /rest/api/2/field, /rest/api/2/priority, /rest/api/2/resolution, /rest/api/2/project/{key}/statuses
 //	POST /rest/api/2/issue                      GET|PUT /rest/api/2/issue/{key}
 //	GET|POST /rest/api/2/issue/{key}/transitions
 //	GET|POST /rest/api/2/issue/{key}/comment
@@ -192,6 +192,10 @@ type issueType struct{ id, name string }
 
 // Priorities are the fake's priorities, highest first (ids 1 to 5).
 var Priorities = []string{"Highest", "High", "Medium", "Low", "Lowest"}
+
+// Resolutions are the fake's resolutions (ids 1 to 7): Jira Data
+// Center's defaults, then Jira Cloud's.
+var Resolutions = []string{"Fixed", "Won't Fix", "Duplicate", "Incomplete", "Cannot Reproduce", "Done", "Won't Do"}
 
 // IssueTypes are the fake's issue types, in every project.
 var IssueTypes = []string{"Bug", "Task", "Story", "Change"}
