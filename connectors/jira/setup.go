@@ -1,6 +1,7 @@
 package jira
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,7 +25,9 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		project, issueType := km.Create["project"], km.Create["issue_type"]
 		where := "project " + project
 		if project == "" {
-			where = "the projects the rules name"
+			// The configuration names the projects (projects: {dev: […],
+			// change: …}); the mappings follow it.
+			where = "the " + strings.TrimSuffix(string(k), "_ticket") + " projects (config: projects." + strings.TrimSuffix(string(k), "_ticket") + ")"
 		}
 		steps = append(steps, core.SetupStep{
 			Title: fmt.Sprintf("%s: project and issue type", k),
@@ -71,6 +74,17 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 				Items: slices.Sorted(maps.Keys(fields)),
 			})
 		}
+		if len(km.Outcomes) > 0 {
+			var res []string
+			for _, r := range slices.Sorted(maps.Keys(km.Outcomes)) {
+				res = append(res, capitalized([]string{r})[0]+" ("+string(km.Outcomes[r])+")")
+			}
+			steps = append(steps, core.SetupStep{
+				Title: fmt.Sprintf("%s: resolutions", k),
+				Where: "Settings → Issues → Resolutions (matched by name, without case)",
+				Items: []string{strings.Join(res, ", ")},
+			})
+		}
 		if len(km.NativePrio) > 0 {
 			steps = append(steps, core.SetupStep{
 				Title: fmt.Sprintf("%s: priorities", k),
@@ -85,7 +99,7 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		Items: []string{
 			"URL: " + publicURL + "/webhooks/jira/" + system,
 			"events: Issue created, updated, deleted; Comment created, updated",
-			"JQL: the projects above (" + strings.Join(projectsOf(sm), ", ") + ")",
+			"JQL: the projects above (" + cmp.Or(strings.Join(projectsOf(sm), ", "), "those the config's projects: name") + ")",
 			"secret: the one the config's webhook_secret_env (or webhook_secret_file) names; deliveries are signed X-Hub-Signature, HMAC-SHA256",
 		},
 	})

@@ -41,7 +41,7 @@ func TestSetup_NamesWhatTheDefaultsNeed(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"Ready for QA (ready_for_qa)", "Awaiting Approval (on_hold)", "issue type Change in project DO",
+		"Ready for QA (ready_for_qa)", "Awaiting Approval (on_hold)", "issue type Change in the change projects (config: projects.change)", "Cannot reproduce (cannot_reproduce)",
 		"In Progress → In Review → Ready for QA", "- Steps to reproduce", "- Developer ticket", "- Reproducible",
 		"https://gw.example.org/webhooks/jira/jira", "https://gw.example.org/webhooks/zendesk/zendesk",
 		"https://gw.example.org/webhooks/github/github", "Liaison/Processed",
