@@ -30,8 +30,13 @@ func (i *idleCounter) get() int    { i.mu.Lock(); defer i.mu.Unlock(); return i.
 
 func (f *fixture) cursor(t *testing.T) mailboxCursor {
 	t.Helper()
+	return f.cursorOf(t, "INBOX")
+}
+
+func (f *fixture) cursorOf(t *testing.T, mailbox string) mailboxCursor {
+	t.Helper()
 	var c mailboxCursor
-	raw, _ := f.sink.Cursor(context.Background(), "imap:mailbox:INBOX")
+	raw, _ := f.sink.Cursor(context.Background(), "imap:mailbox:"+mailbox)
 	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c); err != nil {
 			t.Fatalf("cursor %q: %v", raw, err)

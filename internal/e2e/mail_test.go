@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
-	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/mappings"
@@ -233,81 +228,15 @@ func ctxTimeout(t *testing.T) context.Context {
 	return ctx
 }
 
-// dovecot returns the address and account of the Dovecot started by
-// connectors/imap/testdata/dovecot.sh (same variables and defaults as the
-// imap connector's own Dovecot test). Without one the test skips, except
-// in CI (CI=true), where a missing server fails it.
-func dovecot(t *testing.T) (host string, port int, user, pass string) {
-	t.Helper()
-	addr := envOr("LIAISON_DOVECOT_ADDR", "127.0.0.1:10143")
-	user = envOr("LIAISON_DOVECOT_USER", "liaison")
-	pass = envOr("LIAISON_DOVECOT_PASSWORD", "liaison-test-password")
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		msg := "no Dovecot at " + addr + " (" + err.Error() + "): run connectors/imap/testdata/dovecot.sh as root to start one"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI must start it before the tests")
-		}
-		t.Skip(msg)
-	}
-	conn.Close()
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err = strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, port, user, pass
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // The story's first mail, delivered to a real Dovecot, becomes a
 // help-desk ticket with the customer as requester, and is filed.
 func TestStoryMailThroughDovecotBecomesATicket(t *testing.T) {
-	host, port, user, pass := dovecot(t)
-	// A mailbox of this test's own, emptied first: the server is shared
-	// with the imap connector's test, which reads INBOX.
-	const box = "LiaisonE2E"
-	admin, err := imapclient.DialInsecure(net.JoinHostPort(host, strconv.Itoa(port)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{box + "/Processed", box + "/Failed", box} {
-		_ = admin.Delete(b).Wait() // absent on a fresh server
-	}
-	if err := admin.Create(box, nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	count := func(mailbox string) int {
-		data, err := admin.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
-		if err != nil || data.NumMessages == nil {
-			return -1
-		}
-		return int(*data.NumMessages)
-	}
+	dc := imaptest.StartDovecot(t, "LiaisonE2E")
+	box := dc.Box
+	count := dc.Count
 
-	w := startWorld(t, sandbox.WithIMAPServer(host, port, user, pass, box))
-	raw := sandbox.StoryMail()
-	cmd := admin.Append(box, int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
+	w := startWorld(t, sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, box))
+	if err := dc.Append(box, sandbox.StoryMail()); err != nil {
 		t.Fatal(err)
 	}
 
