@@ -215,7 +215,19 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 					p.fail(r, spec.Pos, err)
 					continue
 				}
-				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body},
+				var fields map[string]string
+				for k, t := range spec.Fields {
+					v, err := render(t, env)
+					if err != nil {
+						p.fail(r, spec.Pos, err)
+						continue
+					}
+					if fields == nil {
+						fields = map[string]string{}
+					}
+					fields[k] = v
+				}
+				p.add(Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body, Fields: fields},
 					"notify", r.Name, subj.Ref.String(), to)
 			}
 		}

@@ -35,6 +35,9 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	default:
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: action %q is not supported on mail threads (only comment and notify)", c.name, a.Kind))
 	}
+	if a.Kind == core.Notify && strings.TrimSpace(a.Body) == "" {
+		return c.acknowledge(ctx, a)
+	}
 	if c.cfg.smtpAddr == "" {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no smtp server configured to send %s for %q", c.name, a.Kind, a.Target))
 	}
@@ -58,18 +61,6 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		ticket = t.Token
 	}
 	body := a.Body
-	if body == "" && auto {
-		if c.cfg.ack == nil {
-			suppressedTotal.WithLabelValues(c.name, "disabled").Inc()
-			return core.Result{Note: "no acknowledgement sent: the action has no body and no ack template is configured"}, nil
-		}
-		var sb strings.Builder
-		data := map[string]any{"Ticket": ticket, "Subject": t.subject(), "Sender": to[0], "SenderName": t.reporterName(), "Thread": a.Target.ID}
-		if err := c.cfg.ack.Execute(&sb, data); err != nil {
-			return core.Result{}, core.Permanent(fmt.Errorf("imap %q: ack template: %w", c.name, err))
-		}
-		body = sb.String()
-	}
 	if body == "" {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: %s on %q has an empty body", c.name, a.Kind, a.Target))
 	}
@@ -91,6 +82,7 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		c.acks.take(to[0], c.clock.Now())
 	}
 	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
+	c.fileSent(ctx, msg)
 	return core.Result{CommentID: id, Note: fmt.Sprintf("mail <%s> sent to %s", id, strings.Join(append(slicesClone(to), cc...), ", "))}, nil
 }
 
@@ -101,17 +93,20 @@ var reasonText = map[string]string{
 	"no_autoreply": "the thread asked for no automatic answer (X-Auto-Response-Suppress, an automatic sender, or a bounce)",
 	"loop":         "the sender tripped the loop breaker",
 	"rate_limit":   "the per-sender hourly limit of automatic mails is reached",
+	"throttled":    "the sender opened more new threads than new_threads_per_sender_per_hour allows",
 }
 
 // suppressAuto says why an automatic mail to addr must not be sent, or "".
 func (c *Connector) suppressAuto(addr string, t *threadState) string {
 	switch {
-	case isDaemon(addr) || addr == c.cfg.own:
+	case isDaemon(addr) || c.isOwnAddress(addr):
 		return "daemon"
 	case t != nil && t.NoAutoReply:
 		return "no_autoreply"
 	case c.loop.isTripped(addr, c.clock.Now()):
 		return "loop"
+	case c.newThreads.isThrottled(addr, c.clock.Now()):
+		return "throttled"
 	case !c.acks.allow(addr, c.clock.Now()):
 		return "rate_limit"
 	}
@@ -219,13 +214,6 @@ func (t *threadState) subject() string {
 	return t.Subject
 }
 
-func (t *threadState) reporterName() string {
-	if t == nil {
-		return ""
-	}
-	return t.ReporterName
-}
-
 // recipients: Action.To when set; else the requester, with the other
 // participants in copy for a person's reply.
 func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc []string) {
@@ -243,7 +231,7 @@ func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc
 	to = []string{t.Reporter}
 	if !auto {
 		for _, p := range t.Participants {
-			if p != t.Reporter && p != c.cfg.own && !isDaemon(p) {
+			if p != t.Reporter && !c.isOwnAddress(p) && !isDaemon(p) {
 				cc = append(cc, p)
 			}
 		}

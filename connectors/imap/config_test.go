@@ -79,7 +79,7 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		{"idle too long", "host: h\npassword_env: P\nidle_renew: 30m\n" + base, "must be under 29m"},
 		{"processed is read", "host: h\npassword_env: P\nmailboxes: [INBOX, Done]\nprocessed_mailbox: Done\n" + base, "also the processed"},
 		{"token without group", "host: h\npassword_env: P\nticket_token: '#\\d+'\n" + base, "capture group"},
-		{"ack without smtp", "host: h\npassword_env: P\nack: hi\n" + base, "ack needs smtp"},
+		{"acknowledge without smtp", "host: h\npassword_env: P\nacknowledge: true\n" + base, "acknowledge needs smtp"},
 		{"no own address", "host: h\npassword_env: P\nusername: u\n", "own_address is required"},
 		{"bad duration", "host: h\npassword_env: P\npoll_interval: soon\n" + base, "soon"},
 		{"smtp user without password", "host: h\npassword_env: P\nsmtp: {host: smtp.example.com, username: u}\n" + base, "smtp.username needs smtp.password_env or smtp.password_file"},

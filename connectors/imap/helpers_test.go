@@ -259,3 +259,14 @@ func (f *fixture) dumpLogs(t *testing.T) {
 }
 
 func (c Config) withPort(p int) *Config { c.Port = p; return &c }
+
+// withHeader is a real mail with one header changed (see
+// imaptest.ReplaceHeader).
+func withHeader(t testing.TB, raw []byte, name, value string) []byte {
+	t.Helper()
+	out, err := imaptest.ReplaceHeader(raw, name, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -125,6 +125,8 @@ type Connector struct {
 	clock core.Clock
 	loop  *loopBreaker
 	acks  *rateLimiter
+	// newThreads throttles senders that open threads in a loop.
+	newThreads *newThreadLimiter
 
 	// hooks lets tests observe and steer the runner; zero in production.
 	hooks hooks
@@ -162,6 +164,10 @@ func New(s core.Setup) (core.Connector, error) {
 		c.log.Warn("loop breaker tripped: sender gets no automatic mail", "sender", sender, "mails", n, "window", st.loopWindow)
 	})
 	c.acks = newRateLimiter(st.AckPerHour)
+	c.newThreads = newNewThreadLimiter(st.NewThreadsPerHour, func(sender string, n int) {
+		loopTrips.WithLabelValues(c.name).Inc()
+		c.log.Warn("sender throttled: its new mails open no ticket and get no automatic mail", "sender", sender, "new_threads", n, "limit", st.NewThreadsPerHour)
+	})
 	return c, nil
 }
 
@@ -172,7 +178,7 @@ func (c *Connector) Name() string { return c.name }
 var (
 	messagesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_messages_total",
-		Help: "Messages read from IMAP mailboxes, by outcome (new_thread, reply, auto, bounce, bounce_unmatched, own, failed).",
+		Help: "Messages read from IMAP mailboxes, by outcome (new_thread, reply, auto, bounce, bounce_unmatched, own, throttled, failed).",
 	}, []string{"instance", "mailbox", "outcome"})
 	reconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_reconnects_total",
@@ -180,7 +186,7 @@ var (
 	}, []string{"instance", "mailbox"})
 	loopTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_loop_breaker_trips_total",
-		Help: "Senders that sent more than loop_threshold mails within loop_window.",
+		Help: "Senders that sent more than loop_threshold mails within loop_window, or opened more than new_threads_per_sender_per_hour threads.",
 	}, []string{"instance"})
 	sentTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_sent_total",
@@ -188,7 +194,7 @@ var (
 	}, []string{"instance", "kind"})
 	suppressedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_autoreplies_suppressed_total",
-		Help: "Automatic mails not sent, by reason (daemon, no_autoreply, loop, rate_limit, disabled).",
+		Help: "Automatic mails not sent, by reason (daemon, no_autoreply, loop, throttled, rate_limit, disabled, uncertain).",
 	}, []string{"instance", "reason"})
 )
 
@@ -198,9 +204,10 @@ func init() {
 
 // Interface guards.
 var (
-	_ core.Connector = (*Connector)(nil)
-	_ core.Runner    = (*Connector)(nil)
-	_ core.Applier   = (*Connector)(nil)
+	_ core.Connector      = (*Connector)(nil)
+	_ core.Runner         = (*Connector)(nil)
+	_ core.Applier        = (*Connector)(nil)
+	_ core.AppliedChecker = (*Connector)(nil)
 )
 
 func fmtErr(instance, format string, args ...any) error {
