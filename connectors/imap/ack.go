@@ -60,6 +60,9 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 	var (
 		st  *state
 		rec ticketRecord
+		// elsewhere: the ticket was opened for another thread, which
+		// this one was linked to later; it is not new to its requester.
+		elsewhere bool
 	)
 	if sink != nil {
 		st = newState(sink, c.name)
@@ -67,11 +70,22 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 		if rec, err = st.ticketOf(ctx, root); err != nil {
 			return core.Result{}, fmt.Errorf("imap %q: %w", c.name, err)
 		}
-		if ticket != "" && rec.Ticket != ticket {
-			rec.Ticket = ticket
-			st.putToken(ticket, root)
-			if err := st.writeTicket(ctx, root, rec); err != nil {
+		if ticket != "" {
+			// The thread that opened the ticket owns its token; a later
+			// thread linked to the ticket does not take it over.
+			owner, err := st.rootOfToken(ctx, ticket)
+			if err != nil {
 				return core.Result{}, fmt.Errorf("imap %q: %w", c.name, err)
+			}
+			elsewhere = owner != "" && owner != root
+			if owner == "" {
+				st.putToken(ticket, root)
+			}
+			if owner == "" || rec.Ticket != ticket {
+				rec.Ticket = ticket
+				if err := st.writeTicket(ctx, root, rec); err != nil {
+					return core.Result{}, fmt.Errorf("imap %q: %w", c.name, err)
+				}
 			}
 		}
 	}
@@ -106,9 +120,8 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 	if t == nil || t.Reporter == "" {
 		return core.Result{Note: "no acknowledgement sent: the thread is not known here"}, nil
 	}
-	if c.tokenOf(t.Subject) != "" && t.FollowUpOf == "" {
-		// Its first mail named a ticket it belongs to: not a new ticket.
-		return core.Result{Note: "no acknowledgement sent: the thread continues a ticket its subject names"}, nil
+	if elsewhere {
+		return core.Result{Note: "no acknowledgement sent: ticket #" + ticket + " was opened for another mail thread"}, nil
 	}
 	to := t.Reporter
 	if reason := c.suppressAuto(to, t); reason != "" {

@@ -109,18 +109,18 @@ func (c *Connector) intake(ctx context.Context, st *state, raw []byte, mailbox s
 	if m.SuppressAutoReply {
 		t.NoAutoReply = true
 	}
-	// A token in the subject becomes the thread's (and links it to that
-	// ticket) only when no other thread owns it: a reply to our mail
-	// quotes the old ticket's token beside its own.
-	token := c.tokenOf(m.Subject)
-	if token != "" && t.Token == "" && followUp == "" && t.FollowUpOf == "" {
+	// A token in the subject becomes the thread's token field (which links
+	// it to that ticket) only when the ticket is this thread's: learned
+	// when the gateway opened it (see acknowledge). A token nobody taught
+	// us may be a stranger's guess, and a reply to our mail may quote
+	// another ticket's token beside its own.
+	if token := c.tokenOf(m.Subject); token != "" && t.Token == "" {
 		owner, err := st.rootOfToken(ctx, token)
 		if err != nil {
 			return verdict{}, err
 		}
-		if owner == "" || owner == root {
+		if owner == root {
 			t.Token = token
-			st.putToken(token, root)
 		}
 	}
 	tripped := c.loop.record(m.From.Addr, now)

@@ -73,6 +73,7 @@ func (c *Connector) intakeThrottled(ctx context.Context, st *state, raw []byte, 
 	if t == nil {
 		return verdict{}, fmt.Errorf("imap %q: the latest thread %q of throttled sender %q is not in the store", c.name, latest, m.From.Addr)
 	}
+	c.loop.record(m.From.Addr, now) // the loop breaker counts every mail
 	where := "added to this ticket as internal notes"
 	if c.cfg.ThrottledMailbox != "" {
 		where = fmt.Sprintf("filed in the mailbox %q", c.cfg.ThrottledMailbox)

@@ -131,7 +131,7 @@ func (d *Dovecot) Messages(mailbox string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer d.Admin.Unselect().Wait()
+	defer func() { _ = d.Admin.Unselect().Wait() }()
 	if sel.NumMessages == 0 {
 		return nil, nil
 	}
