@@ -305,8 +305,8 @@ func TestDovecot_BounceIsAnInternalNoteAndReopensNothing(t *testing.T) {
 func TestDovecot_RequesterNameAndCCs(t *testing.T) {
 	w := startDovecotWorld(t)
 	for _, tc := range []struct{ file, email, name string }{
-		{"outlook-express-gb2312-8bit.eml", "baoguan@hotmail.com", "张先生"}, // GB2312, base64
-		{"reply-windows-live-mail-html.eml", "sender@test.com", "sendeär"},  // UTF-8, quoted-printable
+		{"outlook-express-gb2312-8bit.eml", "baoguan@hotmail.com", "张先生"},  // GB2312, base64
+		{"reply-windows-live-mail-html.eml", "sender@test.com", "sendeär"}, // UTF-8, quoted-printable
 		{"outlook2000-windows1252-qp.eml", "doug@example.com", "Doug Sauder"},
 	} {
 		raw := replaceHeader(t, readEML(t, tc.file), "Cc", "Bo <bo@customer.example>, Support <SUPPORT@example.com>")
