@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func TestDovecot(t *testing.T) {
 	// A reply to it, derived from a real reply by pointing its In-Reply-To
 	// at the customer's mail.
 	replyRaw := bytes.Replace(eml(t, "reply-yahoo.eml"), []byte("<1333374262.7063.15.camel@mg5>"), []byte("<NDBBIAKOPKHFGPLCODIGCEKECHAA.doug@example.com>"), 1)
+	replyRaw = withHeader(t, replyRaw, "From", "Doug Sauder <doug@example.com>") // the customer answers
 	firstUID := admin.uidNext()
 	admin.append(customer)
 	admin.append(eml(t, "autoreply-vacation-auto-submitted.eml"))
@@ -67,7 +69,9 @@ func TestDovecot(t *testing.T) {
 	eventually(t, "idling on Dovecot", func() bool { return idles.get() >= 1 })
 	admin.append(replyRaw) // arrives over IDLE
 	evs := f.sink.waitEvents(t, 2)
-	eventually(t, "mail filed", func() bool { return admin.Count(done) == 3 && admin.Count(admin.Box) == 0 })
+	eventually(t, "mail filed", func() bool {
+		return admin.Count(done) == 3 && admin.Count(admin.Box) == 0 && f.cursorOf(t, admin.Box).LastUID == firstUID+2
+	})
 	stop()
 
 	root := "NDBBIAKOPKHFGPLCODIGCEKECHAA.doug@example.com"
@@ -107,4 +111,86 @@ func buildWithPassword(t *testing.T, cfg Config, clock core.Clock, logs *syncBuf
 	c := build(t, cfg, clock, logs)
 	c.cfg.password = core.Secret(pass)
 	return c
+}
+
+// dovecotFixture is newFixture with the mailbox on the test's own Dovecot
+// mailbox (sent mail filed under it) and mail sent to the in-process SMTP
+// sink.
+func dovecotFixture(t *testing.T) (*fixture, *dovecotAdmin) {
+	admin := newDovecot(t)
+	f := newFixture(t, func(c *Config) {
+		c.Host, c.Port, c.Username = admin.Host, admin.Port, admin.User
+		c.Mailboxes = []string{admin.Box}
+		c.ProcessedMailbox, c.FailedMailbox, c.SentMailbox = admin.Box+"/Processed", admin.Box+"/Failed", admin.Box+"/Sent"
+	})
+	f.c.cfg.password = core.Secret(admin.Password)
+	return f, admin
+}
+
+// TestDovecot_AcknowledgementIsNeverSentTwice: the acknowledgement's
+// Message-ID is recorded before the mail leaves, and a copy is filed in
+// the sent mailbox. An attempt that died after the SMTP server took the
+// mail (here: its last record fails) is retried without a second mail,
+// finding the copy; an attempt that died before the copy was filed is not
+// retried at all. The engine's check of an uncertain reply finds it in
+// the sent mailbox too.
+func TestDovecot_AcknowledgementIsNeverSentTwice(t *testing.T) {
+	f, admin := dovecotFixture(t)
+	ctx := context.Background()
+	sent := admin.Box + "/Sent"
+
+	// Crash after the SMTP server accepted the mail and it was filed.
+	thread := f.seedThread(t, eml(t, "korean-ks_c_5601-1987.eml"))
+	ack := core.Action{Key: "rule:mail-acknowledged|" + thread.String(), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": "4521"}}
+	f.sink.failCursor = func(key, value string) error {
+		if strings.Contains(value, `"ack_state":"sent"`) {
+			return errSinkDown
+		}
+		return nil
+	}
+	if _, err := f.c.Apply(ctx, ack); err == nil {
+		t.Fatal("the attempt whose record failed reported success")
+	}
+	f.sink.failCursor = nil
+	if n := len(f.smtp.Messages()); n != 1 || admin.Count(sent) != 1 {
+		t.Fatalf("after the first attempt: %d mails sent, %d filed; want 1 and 1", n, admin.Count(sent))
+	}
+	res, err := f.c.Apply(ctx, ack)
+	id := ownMessageID(ack.Key, thread.ID, "example.com")
+	if err != nil || res.CommentID != id || !strings.Contains(res.Note, "found in") {
+		t.Errorf("retry: %+v %v; want the first attempt's mail found in %s", res, err, sent)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("mails sent: %d; want the one acknowledgement", n)
+	}
+
+	// Crash after the SMTP server accepted the mail, before it was filed:
+	// the record says it may be out; it is not sent again.
+	other := f.seedThread(t, eml(t, "reply-thunderbird.eml"))
+	otherAck := core.Action{Key: "rule:mail-acknowledged|" + other.String(), Kind: core.Notify, Target: other, Fields: map[string]string{"ticket": "4522"}}
+	st := newState(f.sink, f.c.name)
+	if err := st.writeTicket(ctx, other.ID, ticketRecord{Ticket: "4522", AckID: ownMessageID(otherAck.Key, other.ID, "example.com"), AckState: ackSending}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.c.Apply(ctx, otherAck)
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "not sent again") {
+		t.Errorf("retry of an unconfirmed acknowledgement: %+v %v; want it not sent", res, err)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("mails sent: %d; want still one", n)
+	}
+
+	// A reply from the help desk: sent and filed; the engine's check of
+	// an uncertain attempt finds it.
+	reply := core.Action{Key: "mirror|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "We found the cause."}
+	if _, err := f.c.Apply(ctx, reply); err != nil {
+		t.Fatal(err)
+	}
+	res, done, err := f.c.Applied(ctx, reply)
+	if err != nil || !done || res.CommentID != ownMessageID(reply.Key, thread.ID, "example.com") {
+		t.Errorf("Applied after the reply: %+v %v %v; want it found in %s", res, done, err, sent)
+	}
+	if _, done, _ := f.c.Applied(ctx, core.Action{Key: "never-sent", Kind: core.AddComment, Target: thread}); done {
+		t.Error("Applied found a mail that was never sent")
+	}
 }

@@ -26,7 +26,9 @@ type memSink struct {
 	dups      int          // events dropped as duplicates
 	delivered int          // every event handed to Ingest
 	failNext  int
-	changed   chan struct{}
+	// failCursor, when set, may refuse a cursor write (a crash before it).
+	failCursor func(key, value string) error
+	changed    chan struct{}
 }
 
 func newMemSink() *memSink {
@@ -66,6 +68,11 @@ func (s *memSink) Cursor(_ context.Context, key string) (string, error) {
 func (s *memSink) SetCursor(_ context.Context, key, value string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failCursor != nil {
+		if err := s.failCursor(key, value); err != nil {
+			return err
+		}
+	}
 	s.cursors[key] = value
 	close(s.changed)
 	s.changed = make(chan struct{})

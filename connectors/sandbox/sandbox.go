@@ -413,6 +413,11 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 		links = append(links, a.Other.String())
 		slices.Sort(links)
 		it.SetField("links", strings.Join(links, " "))
+	case core.Notify:
+		// The record's own people are told (a mail thread's requester):
+		// the record itself does not change.
+		c.writes = append(c.writes, Write{Key: a.Key, Kind: a.Kind, Target: it.Ref, At: now})
+		return core.Result{Note: "notified the record's people"}, nil, c.save()
 	default:
 		return core.Result{}, nil, core.Permanent(fmt.Errorf("sandbox %q cannot %s", c.name, a.Kind))
 	}
