@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -364,4 +365,36 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestRun_ThrottledSenderMailIsFiledNotTicketed: with throttled_mailbox
+// set, a sender's mail past new_threads_per_sender_per_hour is filed
+// there, opens no thread, and tells its latest thread (once per thread,
+// by the rules) why; the sender gets no automatic mail.
+func TestRun_ThrottledSenderMailIsFiledNotTicketed(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.NewThreadsPerHour, c.ThrottledMailbox = 2, "Liaison/Throttled" })
+	f.run(t)
+	raw := eml(t, "reply-support-ticket-proxmox-8bit.eml") // from jsterr@proxforge.de
+	for i := range 5 {
+		f.append(t, inbox, withHeader(t, raw, "Message-ID", fmt.Sprintf("<loop-%d@proxforge.de>", i)))
+	}
+	evs := f.sink.waitEvents(t, 5)
+	eventually(t, "all filed", func() bool { return f.count(t, processed)+f.count(t, "Liaison/Throttled") == 5 })
+	if p, th := f.count(t, processed), f.count(t, "Liaison/Throttled"); p != 2 || th != 3 {
+		t.Errorf("filed: %d processed, %d throttled; want 2 and 3", p, th)
+	}
+	threads := map[core.Ref]bool{}
+	for _, e := range evs {
+		threads[e.Item.Ref] = true
+	}
+	last := evs[4]
+	if len(threads) != 2 || last.Type != core.Commented || len(last.Item.Comments) != 0 ||
+		!strings.Contains(last.Item.Fields["throttled"], `filed in the mailbox "Liaison/Throttled"`) {
+		t.Errorf("%d threads; last event %s on %s with %d comments, throttled %q; want 2 threads and the latest told why",
+			len(threads), last.Type, last.Item.Ref, len(last.Item.Comments), last.Item.Fields["throttled"])
+	}
+	res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + last.Item.Ref.String(), Kind: core.Notify, Target: last.Item.Ref, Fields: map[string]string{"ticket": "9"}})
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "new_threads_per_sender_per_hour") {
+		t.Errorf("acknowledgement to the throttled sender: %+v %v; want none", res, err)
+	}
 }

@@ -621,7 +621,11 @@ func describe(a core.Action, res core.Result) string {
 	case core.AddLink:
 		s = "linked " + a.Other.String()
 	case core.Notify:
-		s = "notified " + destination(a.To)
+		if a.To == "" {
+			s = "notified the people of " + a.Target.String()
+		} else {
+			s = "notified " + destination(a.To)
+		}
 	}
 	if res.Note != "" && !strings.Contains(s, res.Note) {
 		s += " (" + res.Note + ")"
