@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/liaisonhq/liaison/core"
 )
 
@@ -190,17 +191,11 @@ func (c *Connector) Applied(ctx context.Context, a core.Action) (core.Result, bo
 
 // inSent reports whether the sent mailbox holds a mail with Message-ID id.
 func (c *Connector) inSent(ctx context.Context, id string) (bool, error) {
-	cl, err := c.dial(make(chan struct{}, 1))
+	cl, delim, done, err := c.errand(ctx)
 	if err != nil {
 		return false, core.RetryAfter(fmt.Errorf("imap %q: look for <%s> in %q: %w", c.name, id, c.cfg.SentMailbox, err), 0)
 	}
-	defer cl.Close()
-	stop := context.AfterFunc(ctx, func() { cl.Close() })
-	defer stop()
-	delim, err := c.delimiter(cl)
-	if err != nil {
-		return false, core.RetryAfter(fmt.Errorf("imap %q: %w", c.name, err), 0)
-	}
+	defer done()
 	if _, err := cl.Select(mailboxName(c.cfg.SentMailbox, delim), &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		return false, nil // no sent mailbox yet: nothing was filed in it
 	}
@@ -216,17 +211,11 @@ func (c *Connector) inSent(ctx context.Context, id string) (bool, error) {
 // sent, and saying otherwise would send it again.
 func (c *Connector) fileSent(ctx context.Context, msg []byte) {
 	err := func() error {
-		cl, err := c.dial(make(chan struct{}, 1))
+		cl, delim, done, err := c.errand(ctx)
 		if err != nil {
 			return err
 		}
-		defer cl.Close()
-		stop := context.AfterFunc(ctx, func() { cl.Close() })
-		defer stop()
-		delim, err := c.delimiter(cl)
-		if err != nil {
-			return err
-		}
+		defer done()
 		name := mailboxName(c.cfg.SentMailbox, delim)
 		if err := ensureMailbox(cl, name); err != nil {
 			return err
@@ -250,4 +239,21 @@ func (c *Connector) currentSink() core.Sink {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sink
+}
+
+// errand opens a connection for one short errand (a lookup, a copy to
+// file), closed by done or when ctx ends (imapclient's commands take no
+// context), and returns the server's hierarchy delimiter.
+func (c *Connector) errand(ctx context.Context) (cl *imapclient.Client, delim rune, done func(), err error) {
+	cl, err = c.dial(make(chan struct{}, 1))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { cl.Close() })
+	done = func() { stop(); cl.Close() }
+	if delim, err = c.delimiter(cl); err != nil {
+		done()
+		return nil, 0, nil, err
+	}
+	return cl, delim, done, nil
 }

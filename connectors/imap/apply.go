@@ -137,17 +137,11 @@ func (c *Connector) threadFor(ctx context.Context, root string) (*threadState, e
 // In-Reply-To name it) and
 // folds them into a thread state the way the intake does.
 func (c *Connector) threadFromMailboxes(ctx context.Context, root string) (*threadState, error) {
-	cl, err := c.dial(make(chan struct{}, 1))
+	cl, delim, done, err := c.errand(ctx)
 	if err != nil {
 		return nil, core.RetryAfter(fmt.Errorf("imap %q: read thread %q: %w", c.name, root, err), 0)
 	}
-	defer cl.Close()
-	stop := context.AfterFunc(ctx, func() { cl.Close() })
-	defer stop()
-	delim, err := c.delimiter(cl)
-	if err != nil {
-		return nil, core.RetryAfter(fmt.Errorf("imap %q: %w", c.name, err), 0)
-	}
+	defer done()
 	header := func(k string) imap.SearchCriteria {
 		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: root}}}
 	}
