@@ -125,10 +125,17 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 		return core.Result{Note: "no acknowledgement sent: ticket #" + ticket + " was opened for another mail thread"}, nil
 	}
 	to := t.Reporter
-	if reason := c.suppressAuto(to, t); reason != "" {
+	release, reason := c.claimAuto(to, t)
+	if reason != "" {
 		suppressedTotal.WithLabelValues(c.name, reason).Inc()
 		return core.Result{Note: fmt.Sprintf("no acknowledgement sent to %q: %s", to, reasonText[reason])}, nil
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			release()
+		}
+	}()
 	if ticket == "" {
 		ticket = t.Token
 	}
@@ -160,7 +167,7 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 		}
 		return core.Result{}, err
 	}
-	c.acks.take(to, c.clock.Now())
+	sent = true
 	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
 	c.fileSent(ctx, msg)
 	if st != nil {

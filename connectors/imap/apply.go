@@ -50,8 +50,10 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	if len(to) == 0 {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no recipient for %s on %q: the thread is unknown here and the action names no To", c.name, a.Kind, a.Target))
 	}
+	release := func() {}
 	if auto {
-		if reason := c.suppressAuto(to[0], t); reason != "" {
+		var reason string
+		if release, reason = c.claimAuto(to[0], t); reason != "" {
 			suppressedTotal.WithLabelValues(c.name, reason).Inc()
 			return core.Result{Note: fmt.Sprintf("automatic mail to %q not sent: %s", to[0], reasonText[reason])}, nil
 		}
@@ -67,6 +69,7 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	id := ownMessageID(a.Key, a.Target.ID, c.cfg.ownDomain)
 	msg, err := c.compose(a, t, id, to, cc, subjectFor(a, t, ticket), body, auto)
 	if err != nil {
+		release()
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: compose mail for %q: %w", c.name, a.Target, err))
 	}
 	from := c.cfg.own
@@ -76,10 +79,8 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		from = ""
 	}
 	if err := c.send(ctx, from, append(slicesClone(to), cc...), msg); err != nil {
+		release()
 		return core.Result{}, err
-	}
-	if auto {
-		c.acks.take(to[0], c.clock.Now())
 	}
 	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
 	c.fileSent(ctx, msg)
@@ -96,7 +97,24 @@ var reasonText = map[string]string{
 	"throttled":    "the sender opened more new threads than new_threads_per_sender_per_hour allows",
 }
 
-// suppressAuto says why an automatic mail to addr must not be sent, or "".
+// claimAuto says why an automatic mail to addr must not be sent, or, when
+// it may, takes one of the sender's hourly automatic mails
+// (ack_per_sender_per_hour) at once, so that two actions applied side by
+// side cannot both take the last one; release gives it back when the mail
+// is not sent after all.
+func (c *Connector) claimAuto(addr string, t *threadState) (release func(), reason string) {
+	if reason := c.suppressAuto(addr, t); reason != "" {
+		return func() {}, reason
+	}
+	release, ok := c.acks.reserve(addr, c.clock.Now())
+	if !ok {
+		return func() {}, "rate_limit"
+	}
+	return release, ""
+}
+
+// suppressAuto says why an automatic mail to addr must not be sent, or "";
+// the hourly limit is claimAuto's.
 func (c *Connector) suppressAuto(addr string, t *threadState) string {
 	switch {
 	case isDaemon(addr) || c.isOwnAddress(addr):
@@ -107,8 +125,6 @@ func (c *Connector) suppressAuto(addr string, t *threadState) string {
 		return "loop"
 	case c.newThreads.isThrottled(addr, c.clock.Now()):
 		return "throttled"
-	case !c.acks.allow(addr, c.clock.Now()):
-		return "rate_limit"
 	}
 	return ""
 }
@@ -425,14 +441,21 @@ type rateLimiter struct {
 
 func newRateLimiter(n int) *rateLimiter { return &rateLimiter{n: n, sent: newWindow(time.Hour)} }
 
-func (r *rateLimiter) allow(addr string, now time.Time) bool {
+// reserve takes one of addr's mails of the hour, if one is left; release
+// gives it back.
+func (r *rateLimiter) reserve(addr string, now time.Time) (release func(), ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.sent.recent(addr, now)) < r.n
-}
-
-func (r *rateLimiter) take(addr string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if len(r.sent.recent(addr, now)) >= r.n {
+		return nil, false
+	}
 	r.sent.add(addr, now)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		ts := r.sent.at[addr]
+		if i := slices.Index(ts, now); i >= 0 {
+			r.sent.at[addr] = slices.Delete(ts, i, i+1)
+		}
+	}, true
 }

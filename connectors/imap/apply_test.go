@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,5 +349,31 @@ func TestWindow(t *testing.T) {
 				t.Fatal("another key's events were touched")
 			}
 		})
+	}
+}
+
+// TestApply_AcknowledgementLimitHoldsForActionsSideBySide: the engine
+// applies actions of different cases at once; the per-sender limit still
+// lets only ack_per_sender_per_hour (3) acknowledgements out.
+func TestApply_AcknowledgementLimitHoldsForActionsSideBySide(t *testing.T) {
+	f := newFixture(t, nil)
+	raw := eml(t, "korean-ks_c_5601-1987.eml")
+	var threads []core.Ref
+	for i := range 5 { // new_threads_per_sender_per_hour
+		threads = append(threads, f.seedThread(t, withHeader(t, raw, "Message-ID", fmt.Sprintf("<korea-%d@company.com>", i))))
+	}
+	var wg sync.WaitGroup
+	for i, th := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + th.String(), Kind: core.Notify, Target: th, Fields: map[string]string{"ticket": fmt.Sprint(100 + i)}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(f.smtp.Messages()); n != 3 {
+		t.Errorf("acknowledgements sent: %d; want 3", n)
 	}
 }
