@@ -339,7 +339,7 @@ type ActionSpec struct {
 
 	// Create.
 	Title, Body *Text
-	Fields      map[string]*Text // by native field name
+	Fields      map[string]*Text // by native field name (Notify: as given)
 	Labels      []*Text
 	Role        Role
 
@@ -355,7 +355,8 @@ type ActionSpec struct {
 	Public bool
 	Mirror bool
 
-	// Notify: address or URL.
+	// Notify: address or URL; nil for the subject's own people, told by
+	// the subject's own system (Fields, when set, go with the action).
 	To *Text
 }
 

@@ -249,7 +249,24 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 					p.fail(r, spec.Pos, err)
 					continue
 				}
-				a := Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body}
+				var fields map[string]string
+				failed := false
+				for k, t := range spec.Fields {
+					v, err := render(t, env)
+					if err != nil {
+						p.fail(r, spec.Pos, err)
+						failed = true
+						break
+					}
+					if fields == nil {
+						fields = map[string]string{}
+					}
+					fields[k] = v
+				}
+				if failed {
+					continue
+				}
+				a := Action{Kind: Notify, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason, To: to, Title: title, Body: body, Fields: fields}
 				if strings.TrimSpace(to) != "" && !strings.Contains(to, "://") {
 					rcpt, err := ParseRecipient(to)
 					if err != nil {

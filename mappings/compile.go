@@ -994,7 +994,14 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 	case a.Notify != nil:
 		x := a.Notify
 		spec.Kind = core.Notify
-		if need(x.To, "to", `a mail address or an https URL, e.g. to: "support-leads@example.com"`) {
+		// Without to, the record's own system tells its people (a mail
+		// thread: an acknowledgement to its requester, in the mailbox's
+		// words unless body is given).
+		body := x.Body
+		if !x.To.Set && sc.subjectKnown && sc.subject.Kind != core.EmailThread {
+			need(x.To, "to", `a mail address or an https URL, e.g. to: "support-leads@example.com" (only a rule about mail threads may leave it out: the thread's requester is told)`)
+		}
+		if x.To.Set {
 			spec.To = text(x.To, "to", sc)
 			if !strings.Contains(x.To.V, "{{") {
 				if reason := badDestination(x.To.V); reason != "" {
@@ -1002,13 +1009,13 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 					ok = false
 				}
 			}
+			if !body.Set {
+				body = str{V: defaultNotifyBody, Pos: a.Verb.Pos, Set: true, content: a.Verb.Pos}
+			}
 		}
 		spec.Title = text(x.Title, "title", sc)
-		body := x.Body
-		if !body.Set {
-			body = str{V: defaultNotifyBody, Pos: a.Verb.Pos, Set: true, content: a.Verb.Pos}
-		}
 		spec.Body = text(body, "body", sc)
+		spec.Fields = c.fieldTexts(x.Fields, sc, prefix, &ok)
 		spec.If = cond(x.If, asc)
 	default:
 		return nil

@@ -475,9 +475,27 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 						Marker: "liaison-000000000004", CreatedAt: monday.Add(-2 * time.Hour)}}
 				})),
 			want: []string{
+				"mail-acknowledged notify imap/email_thread/<a1@customer.example> to ",
 				"mail-replies-to-ticket comment zendesk/customer_ticket/4521 public",
 				"mail-replies-to-ticket transition zendesk/customer_ticket/4521 → open",
 				"escalate-bug create jira/dev_ticket/ labels=customer-corp,backlog",
+			}},
+		{name: "a bounce after the agent's question is an internal note and reopens nothing",
+			items: quiet(
+				core.Item{Ref: mailRef, Title: "Reset broken", Body: "It fails.", Native: "received", Reporter: "ada@customer.example",
+					Comments: []core.Comment{
+						{ID: mailRef.ID, Author: "ada@customer.example", Body: "It fails.", Public: true, CreatedAt: monday.Add(-3 * time.Hour)},
+						{ID: "<dsn@mx.example>", Author: "mailer-daemon@mx.example", Body: "Delivery of message <liaison.1@example.com> failed.\n- ada@customer.example: failed 5.2.2 mailbox full",
+							Public: false, CreatedAt: monday.Add(-time.Hour)},
+					}},
+				with(complete(), func(it *core.Item) {
+					it.Native, it.Labels = "pending", []string{"misc"}
+					it.Comments = []core.Comment{{ID: "1", Author: "agent@liaison.example", Body: "Could you tell us…", Public: true,
+						Marker: "liaison-000000000004", CreatedAt: monday.Add(-2 * time.Hour)}}
+				})),
+			want: []string{
+				"mail-acknowledged notify imap/email_thread/<a1@customer.example> to ",
+				"mail-replies-to-ticket comment zendesk/customer_ticket/4521",
 			}},
 		{name: "the pull request links the developer ticket to itself",
 			items: quiet(devTicket("To Do"), core.Item{Ref: prRef, Title: "KBOT-88: fix", Native: "open", URL: "https://github.example/acme/app/pull/7"}),

@@ -249,11 +249,12 @@ type rawLinkAction struct {
 func (*rawLinkAction) what() string { return "link" }
 
 type rawNotify struct {
-	Pos   core.Pos `yaml:"-"`
-	To    str      `yaml:"to"`
-	Title str      `yaml:"title"`
-	Body  str      `yaml:"body"`
-	If    str      `yaml:"if"`
+	Pos    core.Pos  `yaml:"-"`
+	To     str       `yaml:"to"`
+	Title  str       `yaml:"title"`
+	Body   str       `yaml:"body"`
+	Fields omap[str] `yaml:"fields"`
+	If     str       `yaml:"if"`
 }
 
 func (*rawNotify) what() string { return "notify" }

@@ -35,6 +35,9 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	default:
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: action %q is not supported on mail threads (only comment and notify)", c.name, a.Kind))
 	}
+	if a.Kind == core.Notify && strings.TrimSpace(a.Body) == "" {
+		return c.acknowledge(ctx, a)
+	}
 	if c.cfg.smtpAddr == "" {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no smtp server configured to send %s for %q", c.name, a.Kind, a.Target))
 	}
@@ -47,8 +50,10 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	if len(to) == 0 {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: no recipient for %s on %q: the thread is unknown here and the action names no To", c.name, a.Kind, a.Target))
 	}
+	release := func() {}
 	if auto {
-		if reason := c.suppressAuto(to[0], t); reason != "" {
+		var reason string
+		if release, reason = c.claimAuto(to[0], t); reason != "" {
 			suppressedTotal.WithLabelValues(c.name, reason).Inc()
 			return core.Result{Note: fmt.Sprintf("automatic mail to %q not sent: %s", to[0], reasonText[reason])}, nil
 		}
@@ -58,24 +63,13 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		ticket = t.Token
 	}
 	body := a.Body
-	if body == "" && auto {
-		if c.cfg.ack == nil {
-			suppressedTotal.WithLabelValues(c.name, "disabled").Inc()
-			return core.Result{Note: "no acknowledgement sent: the action has no body and no ack template is configured"}, nil
-		}
-		var sb strings.Builder
-		data := map[string]any{"Ticket": ticket, "Subject": t.subject(), "Sender": to[0], "SenderName": t.reporterName(), "Thread": a.Target.ID}
-		if err := c.cfg.ack.Execute(&sb, data); err != nil {
-			return core.Result{}, core.Permanent(fmt.Errorf("imap %q: ack template: %w", c.name, err))
-		}
-		body = sb.String()
-	}
 	if body == "" {
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: %s on %q has an empty body", c.name, a.Kind, a.Target))
 	}
 	id := ownMessageID(a.Key, a.Target.ID, c.cfg.ownDomain)
 	msg, err := c.compose(a, t, id, to, cc, subjectFor(a, t, ticket), body, auto)
 	if err != nil {
+		release()
 		return core.Result{}, core.Permanent(fmt.Errorf("imap %q: compose mail for %q: %w", c.name, a.Target, err))
 	}
 	from := c.cfg.own
@@ -85,12 +79,11 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		from = ""
 	}
 	if err := c.send(ctx, from, append(slicesClone(to), cc...), msg); err != nil {
+		release()
 		return core.Result{}, err
 	}
-	if auto {
-		c.acks.take(to[0], c.clock.Now())
-	}
 	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
+	c.fileSent(ctx, msg)
 	return core.Result{CommentID: id, Note: fmt.Sprintf("mail <%s> sent to %s", id, strings.Join(append(slicesClone(to), cc...), ", "))}, nil
 }
 
@@ -101,19 +94,37 @@ var reasonText = map[string]string{
 	"no_autoreply": "the thread asked for no automatic answer (X-Auto-Response-Suppress, an automatic sender, or a bounce)",
 	"loop":         "the sender tripped the loop breaker",
 	"rate_limit":   "the per-sender hourly limit of automatic mails is reached",
+	"throttled":    "the sender opened more new threads than new_threads_per_sender_per_hour allows",
 }
 
-// suppressAuto says why an automatic mail to addr must not be sent, or "".
+// claimAuto says why an automatic mail to addr must not be sent, or, when
+// it may, takes one of the sender's hourly automatic mails
+// (ack_per_sender_per_hour) at once, so that two actions applied side by
+// side cannot both take the last one; release gives it back when the mail
+// is not sent after all.
+func (c *Connector) claimAuto(addr string, t *threadState) (release func(), reason string) {
+	if reason := c.suppressAuto(addr, t); reason != "" {
+		return func() {}, reason
+	}
+	release, ok := c.acks.reserve(addr, c.clock.Now())
+	if !ok {
+		return func() {}, "rate_limit"
+	}
+	return release, ""
+}
+
+// suppressAuto says why an automatic mail to addr must not be sent, or "";
+// the hourly limit is claimAuto's.
 func (c *Connector) suppressAuto(addr string, t *threadState) string {
 	switch {
-	case isDaemon(addr) || addr == c.cfg.own:
+	case isDaemon(addr) || c.isOwnAddress(addr):
 		return "daemon"
 	case t != nil && t.NoAutoReply:
 		return "no_autoreply"
 	case c.loop.isTripped(addr, c.clock.Now()):
 		return "loop"
-	case !c.acks.allow(addr, c.clock.Now()):
-		return "rate_limit"
+	case c.newThreads.isThrottled(addr, c.clock.Now()):
+		return "throttled"
 	}
 	return ""
 }
@@ -142,17 +153,11 @@ func (c *Connector) threadFor(ctx context.Context, root string) (*threadState, e
 // In-Reply-To name it) and
 // folds them into a thread state the way the intake does.
 func (c *Connector) threadFromMailboxes(ctx context.Context, root string) (*threadState, error) {
-	cl, err := c.dial(make(chan struct{}, 1))
+	cl, delim, done, err := c.errand(ctx)
 	if err != nil {
 		return nil, core.RetryAfter(fmt.Errorf("imap %q: read thread %q: %w", c.name, root, err), 0)
 	}
-	defer cl.Close()
-	stop := context.AfterFunc(ctx, func() { cl.Close() })
-	defer stop()
-	delim, err := c.delimiter(cl)
-	if err != nil {
-		return nil, core.RetryAfter(fmt.Errorf("imap %q: %w", c.name, err), 0)
-	}
+	defer done()
 	header := func(k string) imap.SearchCriteria {
 		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: root}}}
 	}
@@ -219,13 +224,6 @@ func (t *threadState) subject() string {
 	return t.Subject
 }
 
-func (t *threadState) reporterName() string {
-	if t == nil {
-		return ""
-	}
-	return t.ReporterName
-}
-
 // recipients: Action.To when set; else the requester, with the other
 // participants in copy for a person's reply.
 func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc []string) {
@@ -250,7 +248,7 @@ func (c *Connector) recipients(a core.Action, t *threadState, auto bool) (to, cc
 	to = []string{t.Reporter}
 	if !auto {
 		for _, p := range t.Participants {
-			if p != t.Reporter && p != c.cfg.own && !isDaemon(p) {
+			if p != t.Reporter && !c.isOwnAddress(p) && !isDaemon(p) {
 				cc = append(cc, p)
 			}
 		}
@@ -456,14 +454,21 @@ type rateLimiter struct {
 
 func newRateLimiter(n int) *rateLimiter { return &rateLimiter{n: n, sent: newWindow(time.Hour)} }
 
-func (r *rateLimiter) allow(addr string, now time.Time) bool {
+// reserve takes one of addr's mails of the hour, if one is left; release
+// gives it back.
+func (r *rateLimiter) reserve(addr string, now time.Time) (release func(), ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.sent.recent(addr, now)) < r.n
-}
-
-func (r *rateLimiter) take(addr string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if len(r.sent.recent(addr, now)) >= r.n {
+		return nil, false
+	}
 	r.sent.add(addr, now)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		ts := r.sent.at[addr]
+		if i := slices.Index(ts, now); i >= 0 {
+			r.sent.at[addr] = slices.Delete(ts, i, i+1)
+		}
+	}, true
 }

@@ -2,7 +2,10 @@ package imap
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,49 +106,58 @@ func TestApply_OwnMailComingBackIsIgnored(t *testing.T) {
 	// only (reply-yahoo.eml carries In-Reply-To and no References).
 	ours := ownMessageID(a.Key, thread.ID, "example.com")
 	answer := strings.Replace(string(eml(t, "reply-yahoo.eml")), "1333374262.7063.15.camel@mg5", ours, 1)
-	v := mustIntake(t, f.c, st, []byte(answer))
+	v := mustIntake(t, f.c, st, withHeader(t, []byte(answer), "From", "Test Tester <xxxx@xxxx.com>"))
 	if v.outcome != outReply || v.events[0].Item.Ref != thread || v.events[0].Item.Fields["threaded"] != "in_reply_to" {
 		t.Errorf("answer: outcome %s on %v", v.outcome, refs(v.events))
 	}
 }
 
-func TestApply_AcknowledgementIsAutomaticAndLimited(t *testing.T) {
+// TestApply_AcknowledgementIsAutomaticOnceAndLimited: an acknowledgement
+// is an RFC 3834 automatic reply carrying the ticket token; a thread is
+// acknowledged once, and a sender's fourth new thread within the hour is
+// not (ack_per_sender_per_hour 3).
+func TestApply_AcknowledgementIsAutomaticOnceAndLimited(t *testing.T) {
 	f := newFixture(t, nil)
-	thread := f.seedThread(t, eml(t, "korean-ks_c_5601-1987.eml"))
-	notify := func(i int) core.Result {
+	raw := eml(t, "korean-ks_c_5601-1987.eml")
+	ack := func(thread core.Ref, ticket string) core.Result {
 		t.Helper()
-		res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + thread.String() + "|" + string(rune('a'+i)), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": "77"}})
+		res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + thread.String(), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": ticket}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
-	for i := 0; i < 3; i++ {
-		if res := notify(i); res.CommentID == "" {
+	// Four threads from one sender: the real mail under four Message-IDs.
+	var threads []core.Ref
+	for i := range 4 {
+		threads = append(threads, f.seedThread(t, withHeader(t, raw, "Message-ID", fmt.Sprintf("<korea-%d@company.com>", i))))
+	}
+	for i := range 3 {
+		if res := ack(threads[i], fmt.Sprint(77+i)); res.CommentID == "" {
 			t.Fatalf("ack %d not sent: %s", i, res.Note)
 		}
 	}
+	if res := ack(threads[0], "77"); !strings.Contains(res.Note, "sent before") {
+		t.Errorf("second ack of one thread: %+v, want it not sent again", res)
+	}
 	sent, _ := f.smtp.Wait(ctxT(t), 3)
 	m, _ := mail.Parse(sent[0].Data)
-	if sent[0].From != "" {
-		t.Errorf("envelope sender %q, want the null reverse path", sent[0].From)
+	if sent[0].From != "" || !slices.Equal(sent[0].To, []string{"name@company.com"}) {
+		t.Errorf("envelope %q → %v, want the null reverse path to the requester only", sent[0].From, sent[0].To)
 	}
-	if m.Header("Auto-Submitted") != "auto-replied" || m.Header("X-Auto-Response-Suppress") != "All" {
-		t.Errorf("headers Auto-Submitted %q X-Auto-Response-Suppress %q", m.Header("Auto-Submitted"), m.Header("X-Auto-Response-Suppress"))
+	if m.Header("Auto-Submitted") != "auto-replied" || m.Header("X-Auto-Response-Suppress") != "All" ||
+		m.Header("In-Reply-To") != "<korea-0@company.com>" || m.Header("References") != "<korea-0@company.com>" {
+		t.Errorf("headers Auto-Submitted %q X-Auto-Response-Suppress %q In-Reply-To %q References %q", m.Header("Auto-Submitted"),
+			m.Header("X-Auto-Response-Suppress"), m.Header("In-Reply-To"), m.Header("References"))
 	}
 	if m.Text != "Thank you, we opened ticket #77 for [Korea] Name." || m.Subject != "Re: [Korea] Name [#77]" {
 		t.Errorf("ack %q / %q", m.Subject, m.Text)
 	}
-	// The fourth within the hour is held back: ack_per_sender_per_hour 3.
-	if res := notify(3); res.CommentID != "" || !strings.Contains(res.Note, "hourly limit") {
+	if res := ack(threads[3], "80"); res.CommentID != "" || !strings.Contains(res.Note, "hourly limit") {
 		t.Errorf("fourth ack: %+v", res)
 	}
-	f.clock.Add(61 * time.Minute)
-	if res := notify(4); res.CommentID == "" {
-		t.Errorf("ack after an hour not sent: %s", res.Note)
-	}
-	if n := len(f.smtp.Messages()); n != 4 {
-		t.Errorf("%d mails sent, want 4", n)
+	if n := len(f.smtp.Messages()); n != 3 {
+		t.Errorf("%d mails sent, want 3", n)
 	}
 }
 
@@ -337,5 +349,31 @@ func TestWindow(t *testing.T) {
 				t.Fatal("another key's events were touched")
 			}
 		})
+	}
+}
+
+// TestApply_AcknowledgementLimitHoldsForActionsSideBySide: the engine
+// applies actions of different cases at once; the per-sender limit still
+// lets only ack_per_sender_per_hour (3) acknowledgements out.
+func TestApply_AcknowledgementLimitHoldsForActionsSideBySide(t *testing.T) {
+	f := newFixture(t, nil)
+	raw := eml(t, "korean-ks_c_5601-1987.eml")
+	var threads []core.Ref
+	for i := range 5 { // new_threads_per_sender_per_hour
+		threads = append(threads, f.seedThread(t, withHeader(t, raw, "Message-ID", fmt.Sprintf("<korea-%d@company.com>", i))))
+	}
+	var wg sync.WaitGroup
+	for i, th := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + th.String(), Kind: core.Notify, Target: th, Fields: map[string]string{"ticket": fmt.Sprint(100 + i)}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(f.smtp.Messages()); n != 3 {
+		t.Errorf("acknowledgements sent: %d; want 3", n)
 	}
 }

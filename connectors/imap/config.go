@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -34,33 +35,59 @@ import (
 //	  own_address: support@example.com
 //	  ticket_token: '\[#(\d+)\]'      # subject token; first group is the ticket id
 //	  smtp: {host: smtp.example.com, port: 587, tls: starttls, username: support@example.com, password_env: LIAISON_SMTP_PASSWORD}
+//	  aliases: [help@example.com]     # other addresses of this mailbox: never participants, never mailed
+//	  sent_mailbox: Sent              # a copy of each mail sent is filed here, and looked for before a resend
+//	  acknowledge: true               # acknowledge each new ticket to its requester (needs smtp)
 //	  ack: "We received your message and opened ticket #{{.Ticket}}."
 //	  ack_per_sender_per_hour: 3
+//	  new_threads_per_sender_per_hour: 5  # over it, a sender's mail opens no ticket and gets no mail
+//	  throttled_mailbox: ""           # where a throttled sender's mail is filed ("": on its latest ticket, as internal notes)
+//	  participants:                   # who may join a thread (besides its requester and Cc'd people)
+//	    same_domain: false            # anyone at the requester's domain
+//	    agents: [example.com]         # addresses or domains of agents, who take part in every thread
 //	  loop_threshold: 20              # mails from one sender within loop_window that trip the breaker
 //	  loop_window: 1h
 type Config struct {
-	Host             string   `yaml:"host" json:"host"`
-	Port             int      `yaml:"port" json:"port"`
-	TLS              string   `yaml:"tls" json:"tls"`
-	Username         string   `yaml:"username" json:"username"`
-	PasswordEnv      string   `yaml:"password_env" json:"password_env"`
-	PasswordFile     string   `yaml:"password_file" json:"password_file"`
-	XOAuth2TokenEnv  string   `yaml:"xoauth2_token_env" json:"xoauth2_token_env"`
-	XOAuth2TokenFile string   `yaml:"xoauth2_token_file" json:"xoauth2_token_file"`
-	Mailboxes        []string `yaml:"mailboxes" json:"mailboxes"`
-	ProcessedMailbox string   `yaml:"processed_mailbox" json:"processed_mailbox"`
-	FailedMailbox    string   `yaml:"failed_mailbox" json:"failed_mailbox"`
-	IDLE             *bool    `yaml:"idle" json:"idle"`
-	IdleRenew        Duration `yaml:"idle_renew" json:"idle_renew"`
-	PollInterval     Duration `yaml:"poll_interval" json:"poll_interval"`
-	AttachmentLimit  int64    `yaml:"attachment_limit" json:"attachment_limit"`
-	OwnAddress       string   `yaml:"own_address" json:"own_address"`
-	TicketToken      string   `yaml:"ticket_token" json:"ticket_token"`
-	SMTP             SMTP     `yaml:"smtp" json:"smtp"`
-	Ack              string   `yaml:"ack" json:"ack"`
-	AckPerHour       int      `yaml:"ack_per_sender_per_hour" json:"ack_per_sender_per_hour"`
-	LoopThreshold    int      `yaml:"loop_threshold" json:"loop_threshold"`
-	LoopWindow       Duration `yaml:"loop_window" json:"loop_window"`
+	Host              string       `yaml:"host" json:"host"`
+	Port              int          `yaml:"port" json:"port"`
+	TLS               string       `yaml:"tls" json:"tls"`
+	Username          string       `yaml:"username" json:"username"`
+	PasswordEnv       string       `yaml:"password_env" json:"password_env"`
+	PasswordFile      string       `yaml:"password_file" json:"password_file"`
+	XOAuth2TokenEnv   string       `yaml:"xoauth2_token_env" json:"xoauth2_token_env"`
+	XOAuth2TokenFile  string       `yaml:"xoauth2_token_file" json:"xoauth2_token_file"`
+	Mailboxes         []string     `yaml:"mailboxes" json:"mailboxes"`
+	ProcessedMailbox  string       `yaml:"processed_mailbox" json:"processed_mailbox"`
+	FailedMailbox     string       `yaml:"failed_mailbox" json:"failed_mailbox"`
+	IDLE              *bool        `yaml:"idle" json:"idle"`
+	IdleRenew         Duration     `yaml:"idle_renew" json:"idle_renew"`
+	PollInterval      Duration     `yaml:"poll_interval" json:"poll_interval"`
+	AttachmentLimit   int64        `yaml:"attachment_limit" json:"attachment_limit"`
+	OwnAddress        string       `yaml:"own_address" json:"own_address"`
+	TicketToken       string       `yaml:"ticket_token" json:"ticket_token"`
+	Aliases           []string     `yaml:"aliases" json:"aliases"`
+	SentMailbox       string       `yaml:"sent_mailbox" json:"sent_mailbox"`
+	SMTP              SMTP         `yaml:"smtp" json:"smtp"`
+	Acknowledge       *bool        `yaml:"acknowledge" json:"acknowledge"`
+	Ack               string       `yaml:"ack" json:"ack"`
+	AckPerHour        int          `yaml:"ack_per_sender_per_hour" json:"ack_per_sender_per_hour"`
+	NewThreadsPerHour int          `yaml:"new_threads_per_sender_per_hour" json:"new_threads_per_sender_per_hour"`
+	ThrottledMailbox  string       `yaml:"throttled_mailbox" json:"throttled_mailbox"`
+	Participants      Participants `yaml:"participants" json:"participants"`
+	LoopThreshold     int          `yaml:"loop_threshold" json:"loop_threshold"`
+	LoopWindow        Duration     `yaml:"loop_window" json:"loop_window"`
+}
+
+// Participants says who, besides a thread's requester and the people its
+// mails were sent or copied to, may add to the thread by mail. Anyone else
+// who replies to it, or names its ticket token, starts a ticket of their
+// own.
+type Participants struct {
+	// SameDomain lets in anyone at the requester's domain.
+	SameDomain bool `yaml:"same_domain" json:"same_domain"`
+	// Agents are addresses ("lead@example.com") or domains
+	// ("example.com") of the support team, who take part in every thread.
+	Agents []string `yaml:"agents" json:"agents"`
 }
 
 // SMTP is the outgoing mail server, for replies and acknowledgements.
@@ -95,27 +122,36 @@ const (
 	maxIdleRenew        = 29 * time.Minute
 	defaultPollInterval = time.Minute
 	defaultAckPerHour   = 3
-	defaultLoopLimit    = 20
-	defaultLoopWindow   = time.Hour
-	defaultTicketToken  = `\[#(\d+)\]`
+	defaultNewThreads   = 5
+	defaultAck          = `Hello{{with .SenderName}} {{.}}{{end}},
+
+Thank you for your message. We have opened ticket #{{.Ticket}} for it and will answer you as soon as we can.
+To add to it, reply to this mail.
+`
+	defaultLoopLimit   = 20
+	defaultLoopWindow  = time.Hour
+	defaultTicketToken = `\[#(\d+)\]`
 )
 
 // settings is the validated, compiled configuration.
 type settings struct {
 	Config
-	addr       string
-	password   core.Secret
-	xoauth2    core.Secret
-	idle       bool
-	idleRenew  time.Duration
-	poll       time.Duration
-	own        string // lower-cased own address
-	ownDomain  string
-	token      *regexp.Regexp
-	ack        *template.Template
-	loopWindow time.Duration
-	smtpAddr   string
-	smtpPass   core.Secret
+	addr        string
+	password    core.Secret
+	xoauth2     core.Secret
+	idle        bool
+	idleRenew   time.Duration
+	poll        time.Duration
+	own         string // lower-cased own address
+	ownDomain   string
+	token       *regexp.Regexp
+	ack         *template.Template
+	acknowledge bool
+	aliases     []string // lower-cased
+	agents      []string // lower-cased addresses and domains
+	loopWindow  time.Duration
+	smtpAddr    string
+	smtpPass    core.Secret
 }
 
 func compile(cfg Config, env func(string) string) (*settings, error) {
@@ -204,15 +240,44 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 	} else {
 		s.token = re
 	}
-	if cfg.Ack != "" {
-		t, err := template.New("ack").Option("missingkey=error").Parse(cfg.Ack)
-		if err != nil {
-			bad("ack template: %v", err)
+	for _, a := range cfg.Aliases {
+		if addr, err := mail.ParseAddress(a); err != nil {
+			bad("aliases: %q: %v", a, err)
+		} else {
+			s.aliases = append(s.aliases, strings.ToLower(addr.Address))
 		}
+	}
+	if s.SentMailbox == "" {
+		s.SentMailbox = "Sent"
+	}
+	if slices.Contains(s.Mailboxes, s.SentMailbox) || slices.Contains(s.Mailboxes, s.ThrottledMailbox) {
+		bad("sent_mailbox and throttled_mailbox must not be among the mailboxes read: their mail would be read again")
+	}
+	for _, a := range cfg.Participants.Agents {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a == "" || strings.Count(a, "@") > 1 {
+			bad("participants.agents: %q is neither an address nor a domain", a)
+			continue
+		}
+		s.agents = append(s.agents, a)
+	}
+	ackText := cfg.Ack
+	if ackText == "" {
+		ackText = defaultAck
+	}
+	if t, err := template.New("ack").Option("missingkey=error").Parse(ackText); err != nil {
+		bad("ack template: %v", err)
+	} else {
 		s.ack = t
 	}
 	if s.AckPerHour == 0 {
 		s.AckPerHour = defaultAckPerHour
+	}
+	if s.NewThreadsPerHour == 0 {
+		s.NewThreadsPerHour = defaultNewThreads
+	}
+	if s.NewThreadsPerHour < 0 {
+		bad("new_threads_per_sender_per_hour must be positive")
 	}
 	if s.LoopThreshold == 0 {
 		s.LoopThreshold = defaultLoopLimit
@@ -240,9 +305,11 @@ func compile(cfg Config, env func(string) string) (*settings, error) {
 			}
 			s.smtpPass = p
 		}
-	} else if cfg.Ack != "" {
-		bad("ack needs smtp: acknowledgements are sent by mail")
+	} else if cfg.Acknowledge != nil && *cfg.Acknowledge {
+		bad("acknowledge needs smtp: acknowledgements are sent by mail")
 	}
+	// On by default wherever mail can be sent.
+	s.acknowledge = s.smtpAddr != "" && (cfg.Acknowledge == nil || *cfg.Acknowledge)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

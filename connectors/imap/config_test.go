@@ -3,6 +3,7 @@ package imap
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,12 @@ ack: "We opened ticket #{{.Ticket}}."
 ack_per_sender_per_hour: 2
 loop_threshold: 10
 loop_window: 30m
+aliases: [Help <help@example.com>]
+sent_mailbox: Sent Items
+acknowledge: false
+new_threads_per_sender_per_hour: 4
+throttled_mailbox: Liaison/Throttled
+participants: {same_domain: true, agents: [Example.com, lead@partner.example]}
 `
 	conn, err := New(core.Setup{Name: "support", Decode: decodeYAML(src), Env: func(k string) string { return "pw-" + k }})
 	if err != nil {
@@ -48,6 +55,10 @@ loop_window: 30m
 		len(s.Mailboxes) != 2 || s.ProcessedMailbox != "Done" || s.AttachmentLimit != 1<<20 || s.password.Reveal() != "pw-LIAISON_IMAP_PASSWORD" {
 		t.Errorf("settings %+v", s)
 	}
+	if s.acknowledge || !slices.Equal(s.aliases, []string{"help@example.com"}) || s.SentMailbox != "Sent Items" || s.NewThreadsPerHour != 4 ||
+		s.ThrottledMailbox != "Liaison/Throttled" || !s.Participants.SameDomain || !slices.Equal(s.agents, []string{"example.com", "lead@partner.example"}) {
+		t.Errorf("mail-intake settings %+v", s)
+	}
 }
 
 func TestNew_Defaults(t *testing.T) {
@@ -57,8 +68,17 @@ func TestNew_Defaults(t *testing.T) {
 	}
 	s := conn.(*Connector).cfg
 	if s.TLS != "imaps" || s.Port != 993 || !s.idle || s.idleRenew != 25*time.Minute || s.Mailboxes[0] != "INBOX" ||
-		s.ProcessedMailbox != "Liaison/Processed" || s.FailedMailbox != "Liaison/Failed" || s.AttachmentLimit != 10<<20 || s.AckPerHour != 3 {
+		s.ProcessedMailbox != "Liaison/Processed" || s.FailedMailbox != "Liaison/Failed" || s.AttachmentLimit != 10<<20 || s.AckPerHour != 3 ||
+		s.NewThreadsPerHour != 5 || s.SentMailbox != "Sent" || s.ack == nil || len(s.agents) != 0 {
 		t.Errorf("defaults %+v", s)
+	}
+	// Without smtp, nothing to acknowledge with; with it, on.
+	if s.acknowledge {
+		t.Error("acknowledgements on without smtp")
+	}
+	conn, err = New(core.Setup{Name: "imap", Decode: decodeYAML("host: imap.example.com\nusername: u\npassword_env: P\nown_address: help@example.com\nsmtp: {host: smtp.example.com}\n"), Env: func(string) string { return "x" }})
+	if err != nil || !conn.(*Connector).cfg.acknowledge {
+		t.Errorf("acknowledgements with smtp: %v", err)
 	}
 }
 
@@ -79,7 +99,10 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		{"idle too long", "host: h\npassword_env: P\nidle_renew: 30m\n" + base, "must be under 29m"},
 		{"processed is read", "host: h\npassword_env: P\nmailboxes: [INBOX, Done]\nprocessed_mailbox: Done\n" + base, "also the processed"},
 		{"token without group", "host: h\npassword_env: P\nticket_token: '#\\d+'\n" + base, "capture group"},
-		{"ack without smtp", "host: h\npassword_env: P\nack: hi\n" + base, "ack needs smtp"},
+		{"acknowledge without smtp", "host: h\npassword_env: P\nacknowledge: true\n" + base, "acknowledge needs smtp"},
+		{"sent is read", "host: h\npassword_env: P\nmailboxes: [INBOX, Sent]\n" + base, "sent_mailbox and throttled_mailbox must not be among the mailboxes read"},
+		{"bad agent", "host: h\npassword_env: P\nparticipants: {agents: [a@b@c]}\n" + base, `participants.agents: "a@b@c" is neither`},
+		{"bad alias", "host: h\npassword_env: P\naliases: [not an address]\n" + base, `aliases: "not an address"`},
 		{"no own address", "host: h\npassword_env: P\nusername: u\n", "own_address is required"},
 		{"bad duration", "host: h\npassword_env: P\npoll_interval: soon\n" + base, "soon"},
 		{"smtp user without password", "host: h\npassword_env: P\nsmtp: {host: smtp.example.com, username: u}\n" + base, "smtp.username needs smtp.password_env or smtp.password_file"},

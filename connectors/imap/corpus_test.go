@@ -156,7 +156,8 @@ func TestCorpus_EveryMailHasItsOutcome(t *testing.T) {
 				}
 				// Known root: the reply is a comment on that thread.
 				st = newState(newMemSink(), c.name)
-				st.putThread(&threadState{Root: row.root, Subject: "first", Reporter: "first@example.com", Messages: []string{row.root}, Count: 1, Updated: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+				st.putThread(&threadState{Root: row.root, Subject: "first", Reporter: "first@example.com", Participants: []string{m.From.Addr},
+					Messages: []string{row.root}, Count: 1, Updated: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
 				st.putRootOf(row.root, row.root)
 				v = mustIntake(t, c, st, raw)
 				if v.outcome != outReply || len(v.events) != 1 {

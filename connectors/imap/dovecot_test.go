@@ -2,126 +2,63 @@ package imap
 
 import (
 	"bytes"
-	"net"
-	"os"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
 )
 
-// dovecotServer returns the address and credentials of the Dovecot
-// started by testdata/dovecot.sh. Without it the test skips, except in CI
-// (CI=true), where a missing server is a failure.
-func dovecotServer(t *testing.T) (addr, user, pass string) {
-	t.Helper()
-	addr = envOr("LIAISON_DOVECOT_ADDR", "127.0.0.1:10143")
-	user = envOr("LIAISON_DOVECOT_USER", "liaison")
-	pass = envOr("LIAISON_DOVECOT_PASSWORD", "liaison-test-password")
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		msg := "no Dovecot at " + addr + " (" + err.Error() + "): run connectors/imap/testdata/dovecot.sh as root to start one"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI must start it before the tests")
-		}
-		t.Skip(msg)
-	}
-	conn.Close()
-	return addr, user, pass
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// dovecotAdmin is a plain client for setting up the test mailbox.
+// dovecotAdmin sets up and looks at the test's own mailbox on the Dovecot
+// of testdata/dovecot.sh (see imaptest.StartDovecot).
 type dovecotAdmin struct {
-	t  *testing.T
-	cl *imapclient.Client
+	t *testing.T
+	*imaptest.Dovecot
 }
 
-func newDovecotAdmin(t *testing.T, addr, user, pass string) *dovecotAdmin {
-	cl, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return &dovecotAdmin{t: t, cl: cl}
+func newDovecot(t *testing.T) *dovecotAdmin {
+	return &dovecotAdmin{t: t, Dovecot: imaptest.StartDovecot(t, "LiaisonTest")}
 }
 
-// reset empties INBOX and removes the test's mailboxes: the server is a
-// throwaway one.
-func (a *dovecotAdmin) reset(boxes ...string) {
-	for _, b := range boxes {
-		_ = a.cl.Delete(b).Wait()
-	}
-	sel, err := a.cl.Select("INBOX", nil).Wait()
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if sel.NumMessages > 0 {
-		all := imap.SeqSet{}
-		all.AddRange(1, 0)
-		if err := a.cl.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			a.t.Fatal(err)
-		}
-		if err := a.cl.Expunge().Close(); err != nil {
-			a.t.Fatal(err)
-		}
-	}
-	if err := a.cl.Unselect().Wait(); err != nil {
-		a.t.Fatal(err)
-	}
+// newDovecotFixture builds a connector that reads a mailbox of its own on
+// the test Dovecot (named after prefix) and files under it.
+func newDovecotFixture(t *testing.T, prefix string) (*fixture, *dovecotAdmin) {
+	t.Helper()
+	admin := &dovecotAdmin{t: t, Dovecot: imaptest.StartDovecot(t, prefix)}
+	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
+	t.Cleanup(func() { f.dumpLogs(t) })
+	cfg := Config{Host: admin.Host, Port: admin.Port, TLS: "plain", Username: admin.User, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
+		Mailboxes: []string{admin.Box}, ProcessedMailbox: admin.Box + "/Processed", FailedMailbox: admin.Box + "/Failed"}
+	f.c = buildWithPassword(t, cfg, f.clock, f.logs, admin.Password)
+	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
+	return f, admin
 }
 
 func (a *dovecotAdmin) append(raw []byte) {
 	a.t.Helper()
-	raw = imaptest.StripMboxFrom(raw)
-	cmd := a.cl.Append("INBOX", int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		a.t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		a.t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
+	if err := a.Append(a.Box, raw); err != nil {
 		a.t.Fatal(err)
 	}
 }
 
 func (a *dovecotAdmin) uidNext() uint32 {
-	data, err := a.cl.Status("INBOX", &imap.StatusOptions{UIDNext: true}).Wait()
+	data, err := a.Admin.Status(a.Box, &imap.StatusOptions{UIDNext: true}).Wait()
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	return uint32(data.UIDNext)
 }
 
-func (a *dovecotAdmin) count(mailbox string) int {
-	data, err := a.cl.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
-	if err != nil {
-		return -1
-	}
-	return int(*data.NumMessages)
-}
-
 // TestDovecot runs the intake against a real Dovecot: real mails are
 // appended, the connector ingests them over IDLE with CONDSTORE, files
 // them, and a restart reads only what arrived meanwhile.
 func TestDovecot(t *testing.T) {
-	const done = "LiaisonTest/Processed"
 	f, admin := newDovecotFixture(t, "LiaisonTest")
+	done := admin.Box + "/Processed"
 	idles := &idleCounter{}
 	f.c.hooks.idling = idles.hook
 
@@ -129,7 +66,7 @@ func TestDovecot(t *testing.T) {
 	// A reply to it, derived from a real reply by pointing its In-Reply-To
 	// at the customer's mail.
 	replyRaw := bytes.Replace(eml(t, "reply-yahoo.eml"), []byte("<1333374262.7063.15.camel@mg5>"), []byte("<NDBBIAKOPKHFGPLCODIGCEKECHAA.doug@example.com>"), 1)
-	// The server is reused between runs: UIDs go on from where they were.
+	replyRaw = withHeader(t, replyRaw, "From", "Doug Sauder <doug@example.com>") // the customer answers
 	firstUID := admin.uidNext()
 	admin.append(customer)
 	admin.append(eml(t, "autoreply-vacation-auto-submitted.eml"))
@@ -139,7 +76,9 @@ func TestDovecot(t *testing.T) {
 	eventually(t, "idling on Dovecot", func() bool { return idles.get() >= 1 })
 	admin.append(replyRaw) // arrives over IDLE
 	evs := f.sink.waitEvents(t, 2)
-	eventually(t, "mail filed", func() bool { return admin.count(done) == 3 && admin.count("INBOX") == 0 })
+	eventually(t, "mail filed", func() bool {
+		return admin.Count(done) == 3 && admin.Count(admin.Box) == 0 && f.cursorOf(t, admin.Box).LastUID == firstUID+2
+	})
 	stop()
 
 	root := "NDBBIAKOPKHFGPLCODIGCEKECHAA.doug@example.com"
@@ -149,7 +88,7 @@ func TestDovecot(t *testing.T) {
 	if evs[1].Type != core.Commented || evs[1].Item.Ref.ID != root || evs[1].Item.Comments[0].Body != "Hello" {
 		t.Errorf("second event %s on %s", evs[1].Type, evs[1].Item.Ref)
 	}
-	c := f.cursor(t)
+	c := f.cursorOf(t, admin.Box)
 	if c.UIDValidity == 0 || c.LastUID != firstUID+2 || c.ModSeq == 0 {
 		t.Errorf("cursor %+v: want UIDVALIDITY, last UID %d and a CONDSTORE modseq", c, firstUID+2)
 	}
@@ -161,30 +100,10 @@ func TestDovecot(t *testing.T) {
 	f.c.mu.Unlock()
 	f.run(t)
 	evs = f.sink.waitEvents(t, 3)
-	eventually(t, "filed after restart", func() bool { return admin.count(done) == 4 })
+	eventually(t, "filed after restart", func() bool { return admin.Count(done) == 4 })
 	if f.sink.delivered != 3 || f.sink.dups != 0 || evs[2].Item.Title != "まみむめも" {
 		t.Errorf("after restart: %d delivered, %d duplicates, last %q", f.sink.delivered, f.sink.dups, evs[2].Item.Title)
 	}
-}
-
-// newDovecotFixture builds a connector for the test Dovecot that files
-// mail under box/Processed and box/Failed, emptied first with INBOX.
-func newDovecotFixture(t *testing.T, box string) (*fixture, *dovecotAdmin) {
-	t.Helper()
-	addr, user, pass := dovecotServer(t)
-	host, port, _ := net.SplitHostPort(addr)
-	admin := newDovecotAdmin(t, addr, user, pass)
-	done, bad := box+"/Processed", box+"/Failed"
-	admin.reset(done, bad, box)
-
-	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
-	t.Cleanup(func() { f.dumpLogs(t) })
-	cfg := Config{Host: host, TLS: "plain", Username: user, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
-		ProcessedMailbox: done, FailedMailbox: bad}
-	cfg.Port = atoi(port)
-	f.c = buildWithPassword(t, cfg, f.clock, f.logs, pass)
-	f.c.hooks.backoff = func(time.Duration) <-chan time.Time { return immediate() }
-	return f, admin
 }
 
 func excerptOf(s string) string {
@@ -194,17 +113,91 @@ func excerptOf(s string) string {
 	return s
 }
 
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
-
 func buildWithPassword(t *testing.T, cfg Config, clock core.Clock, logs *syncBuffer, pass string) *Connector {
 	t.Helper()
 	c := build(t, cfg, clock, logs)
 	c.cfg.password = core.Secret(pass)
 	return c
+}
+
+// dovecotFixture is newFixture with the mailbox on the test's own Dovecot
+// mailbox (sent mail filed under it) and mail sent to the in-process SMTP
+// sink.
+func dovecotFixture(t *testing.T) (*fixture, *dovecotAdmin) {
+	admin := newDovecot(t)
+	f := newFixture(t, func(c *Config) {
+		c.Host, c.Port, c.Username = admin.Host, admin.Port, admin.User
+		c.Mailboxes = []string{admin.Box}
+		c.ProcessedMailbox, c.FailedMailbox, c.SentMailbox = admin.Box+"/Processed", admin.Box+"/Failed", admin.Box+"/Sent"
+	})
+	f.c.cfg.password = core.Secret(admin.Password)
+	return f, admin
+}
+
+// TestDovecot_AcknowledgementIsNeverSentTwice: the acknowledgement's
+// Message-ID is recorded before the mail leaves, and a copy is filed in
+// the sent mailbox. An attempt that died after the SMTP server took the
+// mail (here: its last record fails) is retried without a second mail,
+// finding the copy; an attempt that died before the copy was filed is not
+// retried at all. The engine's check of an uncertain reply finds it in
+// the sent mailbox too.
+func TestDovecot_AcknowledgementIsNeverSentTwice(t *testing.T) {
+	f, admin := dovecotFixture(t)
+	ctx := context.Background()
+	sent := admin.Box + "/Sent"
+
+	// Crash after the SMTP server accepted the mail and it was filed.
+	thread := f.seedThread(t, eml(t, "korean-ks_c_5601-1987.eml"))
+	ack := core.Action{Key: "rule:mail-acknowledged|" + thread.String(), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": "4521"}}
+	f.sink.failCursor = func(key, value string) error {
+		if strings.Contains(value, `"ack_state":"sent"`) {
+			return errSinkDown
+		}
+		return nil
+	}
+	if _, err := f.c.Apply(ctx, ack); err == nil {
+		t.Fatal("the attempt whose record failed reported success")
+	}
+	f.sink.failCursor = nil
+	if n := len(f.smtp.Messages()); n != 1 || admin.Count(sent) != 1 {
+		t.Fatalf("after the first attempt: %d mails sent, %d filed; want 1 and 1", n, admin.Count(sent))
+	}
+	res, err := f.c.Apply(ctx, ack)
+	id := ownMessageID(ack.Key, thread.ID, "example.com")
+	if err != nil || res.CommentID != id || !strings.Contains(res.Note, "found in") {
+		t.Errorf("retry: %+v %v; want the first attempt's mail found in %s", res, err, sent)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("mails sent: %d; want the one acknowledgement", n)
+	}
+
+	// Crash after the SMTP server accepted the mail, before it was filed:
+	// the record says it may be out; it is not sent again.
+	other := f.seedThread(t, eml(t, "reply-thunderbird.eml"))
+	otherAck := core.Action{Key: "rule:mail-acknowledged|" + other.String(), Kind: core.Notify, Target: other, Fields: map[string]string{"ticket": "4522"}}
+	st := newState(f.sink, f.c.name)
+	if err := st.writeTicket(ctx, other.ID, ticketRecord{Ticket: "4522", AckID: ownMessageID(otherAck.Key, other.ID, "example.com"), AckState: ackSending}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.c.Apply(ctx, otherAck)
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "not sent again") {
+		t.Errorf("retry of an unconfirmed acknowledgement: %+v %v; want it not sent", res, err)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("mails sent: %d; want still one", n)
+	}
+
+	// A reply from the help desk: sent and filed; the engine's check of
+	// an uncertain attempt finds it.
+	reply := core.Action{Key: "mirror|" + thread.String(), Kind: core.AddComment, Target: thread, Body: "We found the cause."}
+	if _, err := f.c.Apply(ctx, reply); err != nil {
+		t.Fatal(err)
+	}
+	res, done, err := f.c.Applied(ctx, reply)
+	if err != nil || !done || res.CommentID != ownMessageID(reply.Key, thread.ID, "example.com") {
+		t.Errorf("Applied after the reply: %+v %v %v; want it found in %s", res, done, err, sent)
+	}
+	if _, done, _ := f.c.Applied(ctx, core.Action{Key: "never-sent", Kind: core.AddComment, Target: thread}); done {
+		t.Error("Applied found a mail that was never sent")
+	}
 }

@@ -26,7 +26,9 @@ type memSink struct {
 	dups      int          // events dropped as duplicates
 	delivered int          // every event handed to Ingest
 	failNext  int
-	changed   chan struct{}
+	// failCursor, when set, may refuse a cursor write (a crash before it).
+	failCursor func(key, value string) error
+	changed    chan struct{}
 }
 
 func newMemSink() *memSink {
@@ -66,6 +68,11 @@ func (s *memSink) Cursor(_ context.Context, key string) (string, error) {
 func (s *memSink) SetCursor(_ context.Context, key, value string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failCursor != nil {
+		if err := s.failCursor(key, value); err != nil {
+			return err
+		}
+	}
 	s.cursors[key] = value
 	close(s.changed)
 	s.changed = make(chan struct{})
@@ -259,3 +266,14 @@ func (f *fixture) dumpLogs(t *testing.T) {
 }
 
 func (c Config) withPort(p int) *Config { c.Port = p; return &c }
+
+// withHeader is a real mail with one header changed (see
+// imaptest.ReplaceHeader).
+func withHeader(t testing.TB, raw []byte, name, value string) []byte {
+	t.Helper()
+	out, err := imaptest.ReplaceHeader(raw, name, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

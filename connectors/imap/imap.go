@@ -32,9 +32,14 @@
 // (through our own Message-IDs, which carry their thread's root, and a
 // Message-ID → root map kept in the Sink's cursors), else References[0],
 // else the mail's own Message-ID. A mail with no references whose subject
-// carries a known ticket token ("[#4521]", see ticket_token) joins that
-// thread only when its sender is a participant of it; otherwise it starts
-// a thread of its own with Fields["follow_up_of"] naming the other thread.
+// carries a known ticket token ("[#4521]", see ticket_token; a token is
+// known once the gateway opened that ticket for a thread, see Outgoing
+// mail) joins that thread. Either way, a mail joins a known thread only
+// when its sender is a participant of it (its requester, anyone its mails
+// went to or copied, an agent of participants.agents, or with
+// participants.same_domain anyone at the requester's domain); otherwise it
+// starts a thread of its own with Fields["follow_up_of"] and
+// ["follow_up_token"] naming the other thread and its ticket.
 //
 //   - Type Mailed for the first mail of a thread, Commented for the next;
 //     Item.Seen = [Type].
@@ -55,9 +60,10 @@
 //     token of the thread), threaded (how it was threaded: "" for a new
 //     thread, in_reply_to, references, message_id or token), follow_up_of
 //     and follow_up_token (see above), no_autoreply ("true" when a sender
-//     asked for no automatic answer with X-Auto-Response-Suppress, the loop
-//     breaker tripped, or the requester's address bounced), loop ("tripped"),
-//     attachments_over_limit.
+//     asked for no automatic answer with X-Auto-Response-Suppress, wrote
+//     through a list (List-Id), the loop breaker tripped, or the
+//     requester's address bounced), loop ("tripped"), throttled (see
+//     below), attachments_over_limit.
 //
 // Automatic mail never creates an event, so it can never open a ticket:
 // Auto-Submitted other than "no", Precedence bulk/junk/list, X-Autoreply and
@@ -76,7 +82,13 @@
 // A sender with more than loop_threshold mails within loop_window trips the
 // loop breaker: it is logged and counted (liaison_imap_loop_breaker_trips_total),
 // its mail is still ingested with Fields["loop"] = "tripped", and no
-// automatic mail goes to it.
+// automatic mail goes to it. A sender whose mails would open more than
+// new_threads_per_sender_per_hour new threads within an hour (two help
+// desks acknowledging each other) is throttled, counted the same way: its
+// further mails open no thread but go, as internal comments (Public =
+// false), to the last thread it opened, or with throttled_mailbox are
+// filed there; that thread's Fields["throttled"] says who and why, and the
+// sender gets no automatic mail until it has been quiet for an hour.
 //
 // # Outgoing mail (core.Applier)
 //
@@ -84,13 +96,26 @@
 //
 //   - core.AddComment: a reply from the help desk. To: the requester, Cc:
 //     the other participants (or Action.To, comma-separated, when set).
-//   - core.Notify: an automatic mail, an acknowledgement by default. To: the
-//     requester (or Action.To). Body: Action.Body, or the ack template when
-//     empty (data: .Ticket .Subject .Sender .SenderName .Thread). It carries
-//     Auto-Submitted: auto-replied and X-Auto-Response-Suppress: All, is sent
-//     with a null envelope sender (RFC 3834), and is not sent (Result.Note
-//     says why, no error) to daemons, to a thread marked no_autoreply, to a
-//     sender whose loop breaker tripped, or past ack_per_sender_per_hour.
+//   - core.Notify with a Body: an automatic mail to the requester (or
+//     Action.To). It carries Auto-Submitted: auto-replied and
+//     X-Auto-Response-Suppress: All, is sent with a null envelope sender
+//     (RFC 3834), and is not sent (Result.Note says why, no error) to
+//     daemons, the mailbox's own addresses (own_address, aliases), a thread
+//     marked no_autoreply, a sender whose loop breaker tripped or who is
+//     throttled, or past ack_per_sender_per_hour.
+//   - core.Notify without a Body: the acknowledgement of the ticket the
+//     gateway opened for the thread (its number in Action.Fields["ticket"]).
+//     The connector first learns the ticket's token for the thread; then,
+//     unless acknowledge is false (or there is no smtp), it mails the ack
+//     template (data: .Ticket .Subject .Sender .SenderName .Thread) to the
+//     requester only, once per thread, under the rules above. Its
+//     Message-ID is recorded (in the Sink's cursors) before it is sent; an
+//     attempt that finds it recorded but unconfirmed looks for it in
+//     sent_mailbox and never sends it again.
+//
+// Every mail sent is filed in sent_mailbox (flagged \Seen). Applied
+// (core.AppliedChecker) looks for an action's Message-ID there, so that a
+// reply whose earlier attempt may have been sent is not sent twice.
 //
 // What Apply knows of the thread (requester, participants, subject, token,
 // message ids) comes from the state Run keeps when Run is running in the
@@ -125,6 +150,8 @@ type Connector struct {
 	clock core.Clock
 	loop  *loopBreaker
 	acks  *rateLimiter
+	// newThreads throttles senders that open threads in a loop.
+	newThreads *newThreadLimiter
 
 	// hooks lets tests observe and steer the runner; zero in production.
 	hooks hooks
@@ -162,6 +189,10 @@ func New(s core.Setup) (core.Connector, error) {
 		c.log.Warn("loop breaker tripped: sender gets no automatic mail", "sender", sender, "mails", n, "window", st.loopWindow)
 	})
 	c.acks = newRateLimiter(st.AckPerHour)
+	c.newThreads = newNewThreadLimiter(st.NewThreadsPerHour, func(sender string, n int) {
+		loopTrips.WithLabelValues(c.name).Inc()
+		c.log.Warn("sender throttled: its new mails open no ticket and get no automatic mail", "sender", sender, "new_threads", n, "limit", st.NewThreadsPerHour)
+	})
 	return c, nil
 }
 
@@ -172,7 +203,7 @@ func (c *Connector) Name() string { return c.name }
 var (
 	messagesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_messages_total",
-		Help: "Messages read from IMAP mailboxes, by outcome (new_thread, reply, auto, bounce, bounce_unmatched, own, failed).",
+		Help: "Messages read from IMAP mailboxes, by outcome (new_thread, reply, auto, bounce, bounce_unmatched, own, throttled, failed).",
 	}, []string{"instance", "mailbox", "outcome"})
 	reconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_reconnects_total",
@@ -180,7 +211,7 @@ var (
 	}, []string{"instance", "mailbox"})
 	loopTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_loop_breaker_trips_total",
-		Help: "Senders that sent more than loop_threshold mails within loop_window.",
+		Help: "Senders that sent more than loop_threshold mails within loop_window, or opened more than new_threads_per_sender_per_hour threads.",
 	}, []string{"instance"})
 	sentTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_sent_total",
@@ -188,7 +219,7 @@ var (
 	}, []string{"instance", "kind"})
 	suppressedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liaison_imap_autoreplies_suppressed_total",
-		Help: "Automatic mails not sent, by reason (daemon, no_autoreply, loop, rate_limit, disabled).",
+		Help: "Automatic mails not sent, by reason (daemon, no_autoreply, loop, throttled, rate_limit, disabled, uncertain).",
 	}, []string{"instance", "reason"})
 )
 
@@ -198,9 +229,10 @@ func init() {
 
 // Interface guards.
 var (
-	_ core.Connector = (*Connector)(nil)
-	_ core.Runner    = (*Connector)(nil)
-	_ core.Applier   = (*Connector)(nil)
+	_ core.Connector      = (*Connector)(nil)
+	_ core.Runner         = (*Connector)(nil)
+	_ core.Applier        = (*Connector)(nil)
+	_ core.AppliedChecker = (*Connector)(nil)
 )
 
 func fmtErr(instance, format string, args ...any) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ const (
 	outBounce          outcome = "bounce"           // a bounce of a known thread's mail: Bounced event
 	outBounceUnmatched outcome = "bounce_unmatched" // a bounce of a mail we do not know: no event
 	outOwn             outcome = "own"              // a copy of the gateway's own mail: no event
+	outThrottled       outcome = "throttled"        // a throttled sender's would-be new thread: on its latest thread
 	outFailed          outcome = "failed"           // unreadable: moved to the failed mailbox
 )
 
@@ -34,6 +36,9 @@ type verdict struct {
 	// reason says why, for the log line; it never holds message content
 	// beyond the Message-ID and addresses.
 	reason string
+	// fileTo is the mailbox the message goes to instead of the processed
+	// one ("": the processed or failed one, by outcome).
+	fileTo string
 }
 
 // deliveryID is the inbox de-duplication key of a message: the hash of its
@@ -103,10 +108,19 @@ func (c *Connector) intakeParsed(ctx context.Context, st *state, raw []byte, m *
 	}
 	typ, out := core.Commented, outReply
 	if t == nil {
+		if latest, over := c.newThreads.record(m.From.Addr, root, now); over && latest != "" {
+			return c.intakeThrottled(ctx, st, raw, m, mailbox, latest, now)
+		}
 		typ, out = core.Mailed, outNewThread
 		t = &threadState{Root: root, Subject: m.Subject, Body: m.Reply, Reporter: m.From.Addr, ReporterName: m.From.Name}
 		// The requester of a thread we only know from its replies is the
 		// first person we hear from.
+		if followUp != "" {
+			t.FollowUpOf = followUp
+			if t.FollowUpToken, err = c.ticketOfThread(ctx, st, followUp); err != nil {
+				return verdict{}, err
+			}
+		}
 	}
 	t.addMessage(m.MessageID)
 	t.addParticipants(c.participantsOf(m)...)
@@ -121,10 +135,19 @@ func (c *Connector) intakeParsed(ctx context.Context, st *state, raw []byte, m *
 	if m.SuppressAutoReply {
 		t.NoAutoReply = true
 	}
-	token := c.tokenOf(m.Subject)
-	if token != "" && t.Token == "" && followUp == "" {
-		t.Token = token
-		st.putToken(token, root)
+	// A token in the subject becomes the thread's token field (which links
+	// it to that ticket) only when the ticket is this thread's: learned
+	// when the gateway opened it (see acknowledge). A token nobody taught
+	// us may be a stranger's guess, and a reply to our mail may quote
+	// another ticket's token beside its own.
+	if token := c.tokenOf(m.Subject); token != "" && t.Token == "" {
+		owner, err := st.rootOfToken(ctx, token)
+		if err != nil {
+			return verdict{}, err
+		}
+		if owner == root {
+			t.Token = token
+		}
 	}
 	tripped := c.loop.record(m.From.Addr, now)
 	if tripped {
@@ -135,10 +158,6 @@ func (c *Connector) intakeParsed(ctx context.Context, st *state, raw []byte, m *
 
 	fields := c.messageFields(m, mailbox)
 	fields["threaded"] = how
-	if followUp != "" {
-		fields["follow_up_of"] = core.Ref{System: c.name, Kind: core.EmailThread, ID: followUp}.String()
-		fields["follow_up_token"] = token
-	}
 	if tripped {
 		fields["loop"] = "tripped"
 	}
@@ -170,6 +189,17 @@ func (c *Connector) threadEvent(typ core.EventType, root string, t *threadState,
 	if t.NoAutoReply {
 		fields["no_autoreply"] = "true"
 	}
+	if t.FollowUpOf != "" {
+		fields["follow_up_of"] = core.Ref{System: c.name, Kind: core.EmailThread, ID: t.FollowUpOf}.String()
+		fields["follow_up_token"] = t.FollowUpToken
+	}
+	if t.Throttled != "" {
+		fields["throttled"] = t.Throttled
+	}
+	var comments []core.Comment
+	if cm.ID != "" {
+		comments = []core.Comment{cm}
+	}
 	return core.Event{
 		Source:     c.name,
 		DeliveryID: deliveryID(raw),
@@ -186,7 +216,7 @@ func (c *Connector) threadEvent(typ core.EventType, root string, t *threadState,
 			UpdatedAt: t.Updated,
 			Version:   t.Count,
 			Seen:      []core.EventType{typ},
-			Comments:  []core.Comment{cm},
+			Comments:  comments,
 		},
 	}
 }
@@ -199,9 +229,11 @@ func orNew(how string) string {
 }
 
 // thread finds the thread root of a person's mail, and says how it was
-// found ("" for a new thread). followUp is set when the subject carries the
-// token of a known thread whose participants do not include the sender:
-// such a mail starts a thread of its own, flagged for a person to decide.
+// found ("" for a new thread). followUp is set when the mail names a known
+// thread (by In-Reply-To, References or the subject's ticket token) whose
+// participants do not include the sender: such a mail starts a thread of
+// its own, flagged for a person to decide, so that a stranger never adds
+// to another customer's ticket.
 func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (root, how, followUp string, err error) {
 	// Most recent reference first: the message replied to, then the
 	// References from newest to oldest.
@@ -214,15 +246,14 @@ func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (roo
 		cands = append(cands, cand{m.References[i], "references"})
 	}
 	for _, cd := range cands {
-		if r, err := parseOwnMessageID(cd.id, c.cfg.ownDomain); err == nil && r != "" {
-			return r, cd.how, "", nil
-		}
-		r, err := st.rootOf(ctx, cd.id)
-		if err != nil {
-			return "", "", "", err
+		r, err := parseOwnMessageID(cd.id, c.cfg.ownDomain)
+		if err != nil || r == "" {
+			if r, err = st.rootOf(ctx, cd.id); err != nil {
+				return "", "", "", err
+			}
 		}
 		if r != "" {
-			return r, cd.how, "", nil
+			return c.admit(ctx, st, m, r, cd.how)
 		}
 	}
 	// The message itself may be known (a second copy of it).
@@ -242,17 +273,59 @@ func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (roo
 			return "", "", "", err
 		}
 		if r != "" {
-			t, err := st.thread(ctx, r)
-			if err != nil {
-				return "", "", "", err
-			}
-			if t != nil && t.isParticipant(m.From.Addr) {
-				return r, "token", "", nil
-			}
-			return m.MessageID, "", r, nil
+			return c.admit(ctx, st, m, r, "token")
 		}
 	}
 	return m.MessageID, "", "", nil
+}
+
+// admit returns thread root as m's thread when m's sender takes part in
+// it, and otherwise a new thread of m's own that follows up on root.
+func (c *Connector) admit(ctx context.Context, st *state, m *mail.Message, root, how string) (string, string, string, error) {
+	t, err := st.thread(ctx, root)
+	if err != nil {
+		return "", "", "", err
+	}
+	if t == nil || c.participant(t, m.From.Addr) {
+		return root, how, "", nil
+	}
+	return m.MessageID, "", root, nil
+}
+
+// participant reports whether addr may add to thread t: one of its
+// requester and the people its mails were sent or copied to, an agent
+// (participants.agents), or, with participants.same_domain, someone at the
+// requester's domain.
+func (c *Connector) participant(t *threadState, addr string) bool {
+	addr = strings.ToLower(addr)
+	if t.isParticipant(addr) || strings.EqualFold(addr, t.Reporter) {
+		return true
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	for _, a := range c.cfg.agents {
+		if a == addr || a == domain {
+			return true
+		}
+	}
+	if c.cfg.Participants.SameDomain {
+		_, rd, _ := strings.Cut(strings.ToLower(t.Reporter), "@")
+		return rd != "" && rd == domain
+	}
+	return false
+}
+
+// ticketOfThread is the ticket token of thread root: the ticket the
+// gateway opened for it, else the token its mails carried.
+func (c *Connector) ticketOfThread(ctx context.Context, st *state, root string) (string, error) {
+	rec, err := st.ticketOf(ctx, root)
+	if err != nil || rec.Ticket != "" {
+		return rec.Ticket, err
+	}
+	t, err := st.thread(ctx, root)
+	if err != nil || t == nil {
+		return "", err
+	}
+	return t.Token, nil
 }
 
 // intakeBounce records a bounce against the thread of the mail that
@@ -345,9 +418,9 @@ func bounceBody(m *mail.Message, orig string) string {
 }
 
 // isOwn reports whether m is a copy of the gateway's own mail: sent from
-// its address or carrying one of its Message-IDs.
+// its address (or an alias) or carrying one of its Message-IDs.
 func (c *Connector) isOwn(m *mail.Message) bool {
-	if m.From.Addr != "" && m.From.Addr == c.cfg.own {
+	if m.From.Addr != "" && c.isOwnAddress(m.From.Addr) {
 		return true
 	}
 	_, err := parseOwnMessageID(m.MessageID, c.cfg.ownDomain)
@@ -370,7 +443,7 @@ func (c *Connector) participantsOf(m *mail.Message) []string {
 	var out []string
 	add := func(as ...mail.Address) {
 		for _, a := range as {
-			if a.Addr == "" || a.Addr == c.cfg.own || isDaemon(a.Addr) {
+			if a.Addr == "" || c.isOwnAddress(a.Addr) || isDaemon(a.Addr) {
 				continue
 			}
 			out = append(out, a.Addr)
@@ -381,6 +454,13 @@ func (c *Connector) participantsOf(m *mail.Message) []string {
 	add(m.To...)
 	add(m.Cc...)
 	return out
+}
+
+// isOwnAddress reports whether addr is the mailbox's: own_address or one
+// of its aliases.
+func (c *Connector) isOwnAddress(addr string) bool {
+	addr = strings.ToLower(addr)
+	return addr == c.cfg.own || slices.Contains(c.cfg.aliases, addr)
 }
 
 func isDaemon(addr string) bool {

@@ -13,15 +13,15 @@ import (
 // at once: it goes to the failed mailbox, its sender gets a ticket saying
 // it could not be read in full, and the mail after it is taken in as usual.
 func TestDovecot_MIMEBombGoesToFailedWithATicket(t *testing.T) {
-	const done, bad = "LiaisonBomb/Processed", "LiaisonBomb/Failed"
 	f, admin := newDovecotFixture(t, "LiaisonBomb")
+	done, bad := admin.Box+"/Processed", admin.Box+"/Failed"
 
 	admin.append(eml(t, "outlook2000-windows1252-qp.eml"))
 	admin.append(imaptest.NestedMultiparts(10000))
 	admin.append(eml(t, "japanese-iso-2022-jp.eml"))
 	f.run(t)
 	evs := f.sink.waitEvents(t, 3)
-	eventually(t, "mail filed", func() bool { return admin.count(done) == 2 && admin.count(bad) == 1 && admin.count("INBOX") == 0 })
+	eventually(t, "mail filed", func() bool { return admin.Count(done) == 2 && admin.Count(bad) == 1 && admin.Count(admin.Box) == 0 })
 
 	bomb := evs[1]
 	if bomb.Type != core.Mailed || bomb.Item.Reporter != "mallory@attacker.example" || bomb.Item.Title != "nested" {

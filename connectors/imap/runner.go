@@ -126,7 +126,11 @@ func (c *Connector) session(ctx context.Context, sink core.Sink, mailbox string)
 	mb := mailboxName(mailbox, delim)
 	processed := mailboxName(c.cfg.ProcessedMailbox, delim)
 	failed := mailboxName(c.cfg.FailedMailbox, delim)
-	for _, name := range []string{processed, failed} {
+	boxes := []string{processed, failed}
+	if c.cfg.ThrottledMailbox != "" {
+		boxes = append(boxes, mailboxName(c.cfg.ThrottledMailbox, delim))
+	}
+	for _, name := range boxes {
 		if err := ensureMailbox(cl, name); err != nil {
 			return err
 		}
@@ -157,7 +161,7 @@ func (c *Connector) session(ctx context.Context, sink core.Sink, mailbox string)
 			return err
 		}
 	}
-	r := &reader{c: c, cl: cl, sink: sink, st: st, mailbox: mailbox, processed: processed, failed: failed, cur: cur,
+	r := &reader{c: c, cl: cl, sink: sink, st: st, mailbox: mailbox, processed: processed, failed: failed, delim: delim, cur: cur,
 		condstore: condstore, move: caps.Has(imap.CapMove) || caps.Has(imap.CapIMAP4rev2) || caps.Has(imap.CapUIDPlus)}
 	// CONDSTORE (RFC 7162): nothing in the mailbox changed since the cursor
 	// was written, so there is nothing new to search for.
@@ -344,6 +348,7 @@ type reader struct {
 	st                *state
 	mailbox           string
 	processed, failed string
+	delim             rune
 	cur               mailboxCursor
 	condstore, move   bool
 	warnedNoMove      bool
@@ -405,6 +410,7 @@ func (r *reader) batch(ctx context.Context, uids []imap.UID) error {
 		events           []core.Event
 		verdicts         []verdict
 		okUIDs, badUIDs  []imap.UID
+		elsewhere        = map[string][]imap.UID{} // by the verdict's fileTo
 		maxUID           uint32
 		maxModSeq        uint64
 		fetchedSomething bool
@@ -422,9 +428,13 @@ func (r *reader) batch(ctx context.Context, uids []imap.UID) error {
 		}
 		events = append(events, v.events...)
 		verdicts = append(verdicts, v)
-		if v.outcome == outFailed {
+		switch {
+		case v.outcome == outFailed:
 			badUIDs = append(badUIDs, msg.UID)
-		} else {
+		case v.fileTo != "":
+			to := mailboxName(v.fileTo, r.delim)
+			elsewhere[to] = append(elsewhere[to], msg.UID)
+		default:
 			okUIDs = append(okUIDs, msg.UID)
 		}
 		maxUID = max(maxUID, uint32(msg.UID))
@@ -450,12 +460,17 @@ func (r *reader) batch(ctx context.Context, uids []imap.UID) error {
 	if err := r.file(badUIDs, r.failed); err != nil {
 		return err
 	}
+	for to, uids := range elsewhere {
+		if err := r.file(uids, to); err != nil {
+			return err
+		}
+	}
 	for _, v := range verdicts {
 		messagesTotal.WithLabelValues(r.c.name, r.mailbox, string(v.outcome)).Inc()
 		switch v.outcome {
 		case outFailed:
 			r.c.log.Error("unreadable message moved to the failed mailbox", "mailbox", r.mailbox, "failed_mailbox", r.failed, "reason", v.reason)
-		case outNewThread, outReply, outBounce:
+		case outNewThread, outReply, outBounce, outThrottled:
 			r.c.log.Info("message ingested", "mailbox", r.mailbox, "outcome", v.outcome, "what", v.reason)
 		default:
 			r.c.log.Info("message filed without event", "mailbox", r.mailbox, "outcome", v.outcome, "what", v.reason)

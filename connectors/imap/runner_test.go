@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +31,13 @@ func (i *idleCounter) get() int    { i.mu.Lock(); defer i.mu.Unlock(); return i.
 
 func (f *fixture) cursor(t *testing.T) mailboxCursor {
 	t.Helper()
+	return f.cursorOf(t, "INBOX")
+}
+
+func (f *fixture) cursorOf(t *testing.T, mailbox string) mailboxCursor {
+	t.Helper()
 	var c mailboxCursor
-	raw, _ := f.sink.Cursor(context.Background(), "imap:mailbox:INBOX")
+	raw, _ := f.sink.Cursor(context.Background(), "imap:mailbox:"+mailbox)
 	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c); err != nil {
 			t.Fatalf("cursor %q: %v", raw, err)
@@ -138,7 +144,10 @@ func TestRun_RestartNeitherLosesNorDuplicates(t *testing.T) {
 	f.c.mu.Unlock()
 	f.run(t)
 	evs := f.sink.waitEvents(t, 3)
-	eventually(t, "all processed", func() bool { return f.count(t, processed) == 3 && f.count(t, inbox) == 0 })
+	// The cursor is written after the move: wait for both.
+	eventually(t, "all processed", func() bool {
+		return f.count(t, processed) == 3 && f.count(t, inbox) == 0 && f.cursor(t).LastUID == 3
+	})
 	if f.sink.delivered != 3 || f.sink.dups != 0 {
 		t.Errorf("delivered %d events with %d duplicates, want 3 and 0", f.sink.delivered, f.sink.dups)
 	}
@@ -240,8 +249,10 @@ func TestRun_TwoMailsOneThread(t *testing.T) {
 	f := newFixture(t, nil)
 	first := eml(t, "pdf-attachment.eml") // Message-ID <xxxx@xxxx.com>
 	// The customer's reply, derived from a real reply (reply-yahoo.eml) by
-	// pointing its In-Reply-To at the first mail.
+	// pointing its In-Reply-To at the first mail and its From at the
+	// customer (only a participant's reply joins a thread).
 	second := []byte(strings.Replace(string(eml(t, "reply-yahoo.eml")), "<1333374262.7063.15.camel@mg5>", "<xxxx@xxxx.com>", 1))
+	second = withHeader(t, second, "From", "Test Tester <xxxx@xxxx.com>")
 	f.run(t)
 	f.append(t, inbox, first)
 	f.sink.waitEvents(t, 1)
@@ -264,7 +275,7 @@ func TestRun_TwoMailsOneThread(t *testing.T) {
 	if it.Comments[1].Body != "Hello" {
 		t.Errorf("reply comment %q, want the new text only", it.Comments[1].Body)
 	}
-	if got := it.Fields["participants"]; !strings.Contains(got, "xxx@yahoo.com") || !strings.Contains(got, "xxxx@xxxx.com") {
+	if got := it.Fields["participants"]; !strings.Contains(got, "bob@xxx.mailgun.org") || !strings.Contains(got, "xxxx@xxxx.com") {
 		t.Errorf("participants %q", got)
 	}
 }
@@ -337,7 +348,7 @@ func TestRun_AutoReplyAndBounceMakeNoTicketAndNoMail(t *testing.T) {
 	}
 	// Whatever the rules ask next, no automatic mail goes to an address
 	// that bounced.
-	res, err := f.c.Apply(context.Background(), core.Action{Key: "rule:ack2|" + thread.String(), Kind: core.Notify, Target: thread})
+	res, err := f.c.Apply(context.Background(), core.Action{Key: "rule:ack2|" + thread.String(), Kind: core.Notify, Target: thread, Body: "A reminder."})
 	if err != nil || !strings.Contains(res.Note, "not sent") {
 		t.Errorf("notify after bounce: %+v %v, want suppressed", res, err)
 	}
@@ -353,4 +364,36 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestRun_ThrottledSenderMailIsFiledNotTicketed: with throttled_mailbox
+// set, a sender's mail past new_threads_per_sender_per_hour is filed
+// there, opens no thread, and tells its latest thread (once per thread,
+// by the rules) why; the sender gets no automatic mail.
+func TestRun_ThrottledSenderMailIsFiledNotTicketed(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.NewThreadsPerHour, c.ThrottledMailbox = 2, "Liaison/Throttled" })
+	f.run(t)
+	raw := eml(t, "reply-support-ticket-proxmox-8bit.eml") // from jsterr@proxforge.de
+	for i := range 5 {
+		f.append(t, inbox, withHeader(t, raw, "Message-ID", fmt.Sprintf("<loop-%d@proxforge.de>", i)))
+	}
+	evs := f.sink.waitEvents(t, 5)
+	eventually(t, "all filed", func() bool { return f.count(t, processed)+f.count(t, "Liaison/Throttled") == 5 })
+	if p, th := f.count(t, processed), f.count(t, "Liaison/Throttled"); p != 2 || th != 3 {
+		t.Errorf("filed: %d processed, %d throttled; want 2 and 3", p, th)
+	}
+	threads := map[core.Ref]bool{}
+	for _, e := range evs {
+		threads[e.Item.Ref] = true
+	}
+	last := evs[4]
+	if len(threads) != 2 || last.Type != core.Commented || len(last.Item.Comments) != 0 ||
+		!strings.Contains(last.Item.Fields["throttled"], `filed in the mailbox "Liaison/Throttled"`) {
+		t.Errorf("%d threads; last event %s on %s with %d comments, throttled %q; want 2 threads and the latest told why",
+			len(threads), last.Type, last.Item.Ref, len(last.Item.Comments), last.Item.Fields["throttled"])
+	}
+	res, err := f.c.Apply(context.Background(), core.Action{Key: "ack|" + last.Item.Ref.String(), Kind: core.Notify, Target: last.Item.Ref, Fields: map[string]string{"ticket": "9"}})
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "new_threads_per_sender_per_hour") {
+		t.Errorf("acknowledgement to the throttled sender: %+v %v; want none", res, err)
+	}
 }

@@ -23,6 +23,7 @@ import (
 //	<instance>:thread:<hash>       a thread: subject, first text, requester, participants, token
 //	<instance>:msg:<hash>          Message-ID → thread root, for replies that name a non-root message
 //	<instance>:token:<ticket>      ticket token → thread root, for mail that only carries "[#4521]"
+//	<instance>:ticket:<hash>       a thread's ticket and acknowledgement (ack.go)
 //
 // Hashes are the first 16 bytes of SHA-256, hex, so that any Message-ID
 // fits a cursor key.
@@ -53,6 +54,14 @@ type threadState struct {
 	Token        string    `json:"token,omitempty"`
 	NoAutoReply  bool      `json:"no_autoreply,omitempty"`
 	Updated      time.Time `json:"updated"`
+	// FollowUpOf is the root of another thread that the first mail named
+	// (by its references or its ticket token) although its sender takes
+	// no part in it; FollowUpToken is that thread's ticket.
+	FollowUpOf    string `json:"follow_up_of,omitempty"`
+	FollowUpToken string `json:"follow_up_token,omitempty"`
+	// Throttled says why mail of a throttled sender was added to this
+	// thread instead of opening tickets (see newThreadLimiter).
+	Throttled string `json:"throttled,omitempty"`
 }
 
 const maxThreadMessages = 50

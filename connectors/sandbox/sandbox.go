@@ -387,6 +387,12 @@ func (c *Connector) applyLocked(a core.Action) (core.Result, *core.Event, error)
 		c.records[it.Ref] = it
 		return c.wrote(a, it, core.Created, core.Result{Created: it.Ref})
 	}
+	if a.Kind == core.Notify {
+		// The record's own people are told (a mail thread's requester):
+		// no record changes, and the sandbox need not hold it.
+		c.writes = append(c.writes, Write{Key: a.Key, Kind: a.Kind, Target: a.Target, At: now})
+		return core.Result{Note: "notified the record's people"}, nil, c.save()
+	}
 	it, ok := c.records[a.Target]
 	if !ok {
 		return core.Result{}, nil, core.Permanent(fmt.Errorf("sandbox %q: %s: %w", c.name, a.Target, core.ErrNotFound))

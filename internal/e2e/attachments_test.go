@@ -2,58 +2,27 @@ package e2e_test
 
 import (
 	"bytes"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
-// dovecotBox connects to the test Dovecot and gives the test a mailbox of
-// its own, emptied first, and a way to deliver to it.
-func dovecotBox(t *testing.T, box string) (opt sandbox.WorldOption, deliverTo func(raw []byte), count func(string) int) {
+// dovecotBox gives the test a mailbox of its own on the test Dovecot
+// (named after prefix; removed at the end), and ways to deliver to it and
+// count what a folder holds.
+func dovecotBox(t *testing.T, prefix string) (opt sandbox.WorldOption, box string, deliverTo func(raw []byte), count func(string) int) {
 	t.Helper()
-	host, port, user, pass := dovecot(t)
-	admin, err := imapclient.DialInsecure(net.JoinHostPort(host, strconv.Itoa(port)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{box + "/Processed", box + "/Failed", box} {
-		_ = admin.Delete(b).Wait() // absent on a fresh server
-	}
-	if err := admin.Create(box, nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	dc := imaptest.StartDovecot(t, prefix)
 	deliverTo = func(raw []byte) {
 		t.Helper()
-		cmd := admin.Append(box, int64(len(raw)), nil)
-		if _, err := cmd.Write(raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cmd.Wait(); err != nil {
+		if err := dc.Append(dc.Box, raw); err != nil {
 			t.Fatal(err)
 		}
 	}
-	count = func(mailbox string) int {
-		data, err := admin.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
-		if err != nil || data.NumMessages == nil {
-			return -1
-		}
-		return int(*data.NumMessages)
-	}
-	return sandbox.WithIMAPServer(host, port, user, pass, box), deliverTo, count
+	return sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, dc.Box), dc.Box, deliverTo, dc.Count
 }
 
 // photoAndPNG mails two customers' files to box: photo.JPG (8.8 KiB) and
@@ -74,9 +43,9 @@ func photoAndPNG(t *testing.T, w *sandbox.World, deliverTo func([]byte), count f
 // comment, byte for byte; a file over the help desk's attachment limit is
 // named in the ticket's text instead. Mail read from a real Dovecot.
 func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
-	opt, deliverTo, count := dovecotBox(t, "LiaisonAttach")
+	opt, box, deliverTo, count := dovecotBox(t, "LiaisonAttach")
 	w := startWorld(t, opt, sandbox.WithAttachmentLimit(20<<10))
-	photo := photoAndPNG(t, w, deliverTo, count, "LiaisonAttach")
+	photo := photoAndPNG(t, w, deliverTo, count, box)
 
 	want, err := mail.Parse(photo)
 	if err != nil || len(want.Attachments) != 1 {
@@ -127,9 +96,9 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 // byte for byte, and names the one over the bug tracker's limit; a later
 // reply by mail brings its file to the developer ticket with its comment.
 func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
-	opt, deliverTo, count := dovecotBox(t, "LiaisonEscalate")
+	opt, box, deliverTo, count := dovecotBox(t, "LiaisonEscalate")
 	w := startWorld(t, opt, sandbox.WithAttachmentLimit(50<<10))
-	photo := photoAndPNG(t, w, deliverTo, count, "LiaisonEscalate")
+	photo := photoAndPNG(t, w, deliverTo, count, box)
 
 	// An agent completes both reports as bugs: they go to the developers.
 	for _, tk := range w.Zendesk.Tickets() {

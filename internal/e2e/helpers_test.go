@@ -35,6 +35,7 @@ import (
 
 	_ "github.com/liaisonhq/liaison/connectors/github"
 	_ "github.com/liaisonhq/liaison/connectors/imap"
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	_ "github.com/liaisonhq/liaison/connectors/jira"
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
@@ -496,33 +497,11 @@ func readEML(t *testing.T, name string) []byte {
 // leaving the rest of it as it was.
 func replaceHeader(t *testing.T, raw []byte, name, value string) []byte {
 	t.Helper()
-	end := bytes.Index(raw, []byte("\r\n\r\n"))
-	nl := "\r\n"
-	if end < 0 {
-		end, nl = bytes.Index(raw, []byte("\n\n")), "\n"
+	out, err := imaptest.ReplaceHeader(raw, name, value)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if end < 0 {
-		t.Fatal("mail without a header block")
-	}
-	lines := strings.Split(string(raw[:end]), nl)
-	var out []string
-	found := false
-	for i := 0; i < len(lines); i++ {
-		k, _, ok := strings.Cut(lines[i], ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) && !strings.HasPrefix(lines[i], " ") && !strings.HasPrefix(lines[i], "\t") {
-			out = append(out, name+": "+value)
-			found = true
-			for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
-				i++ // folded continuation of the replaced header
-			}
-			continue
-		}
-		out = append(out, lines[i])
-	}
-	if !found {
-		out = append(out, name+": "+value)
-	}
-	return append([]byte(strings.Join(out, nl)), raw[end:]...)
+	return out
 }
 
 func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }

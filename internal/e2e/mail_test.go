@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
-	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/mappings"
@@ -54,10 +52,11 @@ func emailThread(id string) core.Ref {
 // quoted history) its second, public comment.
 func TestTwoMailsOfOneThreadMakeOneTicketWithTheReplyAsPublicComment(t *testing.T) {
 	w := startWorld(t)
-	first := readEML(t, "outlook2000-windows1252-qp.eml")
+	// The customer's mail, copied to a colleague (the one change), who
+	// answers: a real Yahoo reply, its In-Reply-To pointed at the first
+	// mail (the only change).
+	first := replaceHeader(t, readEML(t, "outlook2000-windows1252-qp.eml"), "Cc", "Alex Q <xxx@yahoo.com>")
 	root := messageID(t, first)
-	// A real Yahoo reply, its In-Reply-To pointed at the first mail (the
-	// only change).
 	reply := replaceHeader(t, readEML(t, "reply-yahoo.eml"), "In-Reply-To", "<"+root+">")
 
 	deliver(t, w, first)
@@ -75,8 +74,8 @@ func TestTwoMailsOfOneThreadMakeOneTicketWithTheReplyAsPublicComment(t *testing.
 		t.Fatalf("tickets: %d; want one", len(tickets))
 	}
 	tk := tickets[0]
-	if tk.Requester != "doug@example.com" || tk.Subject != "Die Hasen und die Frösche (Microsoft Outlook 00)" {
-		t.Errorf("ticket requester %q, subject %q; want the first mail's sender and decoded subject", tk.Requester, tk.Subject)
+	if tk.Requester != "doug@example.com" || tk.Subject != "Die Hasen und die Frösche (Microsoft Outlook 00)" || !slices.Equal(tk.Collaborators, []string{"mueller@example.com", "xxx@yahoo.com"}) {
+		t.Errorf("ticket requester %q, subject %q, CCs %v; want the first mail's sender, decoded subject, and its other recipient and Cc", tk.Requester, tk.Subject, tk.Collaborators)
 	}
 	if len(tk.Comments) != 2 {
 		t.Fatalf("ticket comments: %+v; want the description and the reply", tk.Comments)
@@ -88,10 +87,10 @@ func TestTwoMailsOfOneThreadMakeOneTicketWithTheReplyAsPublicComment(t *testing.
 		t.Errorf("second comment (public %v, by %s): %q; want the reply's own text, Hello, public", c.Public, c.Author, c.Body)
 	}
 	// The requester is created (or found) by e-mail and the ticket
-	// created; triage classifies it; the reply's sender is found by e-mail
-	// so that the reply is theirs, and it is added: nothing else.
-	want := []string{"zendesk POST /api/v2/users/create_or_update.json", "zendesk POST /api/v2/tickets.json",
-		"zendesk POST /api/v2/users/create_or_update.json"}
+	// created, the colleague in copy as its CC; triage classifies it; the
+	// reply's sender is found by e-mail (the CC) so that the reply is
+	// theirs, and it is added: nothing else.
+	want := []string{"zendesk POST /api/v2/users/create_or_update.json", "zendesk POST /api/v2/tickets.json"}
 	if got := only(allWrites(w), " POST "); !slices.Equal(got, want) {
 		t.Errorf("creations:\n got %q\nwant %q", got, want)
 	}
@@ -112,23 +111,10 @@ func TestTwoMailsOfOneThreadMakeOneTicketWithTheReplyAsPublicComment(t *testing.
 	if _, err := w.Daemon.Store.Item(ctx, emailThread(messageID(t, reply))); !isNotFound(err) {
 		t.Errorf("the reply started a thread of its own (%v)", err)
 	}
-	if got := w.SMTP.Messages(); len(got) != 0 {
-		t.Errorf("mail sent: %d; want none", len(got))
+	if got := w.SMTP.Messages(); len(got) != 1 || !slices.Equal(got[0].To, []string{"doug@example.com"}) {
+		t.Errorf("mail sent: %v; want the acknowledgement to the requester only", got)
 	}
 }
-
-// ackRule acknowledges a customer's mail by a reply on its thread, once a
-// ticket exists for it: the default rules send no mail, and a test that
-// asserts no mail is sent needs a rule that would.
-const ackRule = `rules:
-  - name: acknowledge-mail
-    when: {kind: imap/email_thread}
-    if: 'Has("zendesk/customer_ticket")'
-    then:
-      - comment:
-          public: true
-          body: 'We received your message and opened ticket #{{(.First "zendesk/customer_ticket").ID}}.'
-`
 
 // mappingsWith writes the default mapping files and extra ones to a
 // folder for the daemon to load.
@@ -157,10 +143,10 @@ func mappingsWith(t *testing.T, extra map[string]string) string {
 }
 
 // An auto-reply or a bounce never opens a ticket and never gets mail,
-// even with a rule that acknowledges every customer's mail; an auto-reply
+// though the default rules acknowledge every new ticket; an auto-reply
 // answering the acknowledgement does not reach the ticket either.
 func TestAutoRepliesAndBouncesMakeNoTicketAndNoMail(t *testing.T) {
-	w := startWorld(t, sandbox.WithMappings(mappingsWith(t, map[string]string{"ack.yaml": ackRule})))
+	w := startWorld(t)
 	ctx := context.Background()
 
 	// A customer's mail: a ticket, and one acknowledgement, which shows
@@ -230,51 +216,17 @@ func ctxTimeout(t *testing.T) context.Context {
 	return ctx
 }
 
-// dovecot returns the address and account of the Dovecot started by
-// connectors/imap/testdata/dovecot.sh (same variables and defaults as the
-// imap connector's own Dovecot test). Without one the test skips, except
-// in CI (CI=true), where a missing server fails it.
-func dovecot(t *testing.T) (host string, port int, user, pass string) {
-	t.Helper()
-	addr := envOr("LIAISON_DOVECOT_ADDR", "127.0.0.1:10143")
-	user = envOr("LIAISON_DOVECOT_USER", "liaison")
-	pass = envOr("LIAISON_DOVECOT_PASSWORD", "liaison-test-password")
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		msg := "no Dovecot at " + addr + " (" + err.Error() + "): run connectors/imap/testdata/dovecot.sh as root to start one"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI must start it before the tests")
-		}
-		t.Skip(msg)
-	}
-	conn.Close()
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err = strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, port, user, pass
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // The story's first mail, delivered to a real Dovecot, becomes a
 // help-desk ticket with the customer as requester, and is filed.
 func TestStoryMailThroughDovecotBecomesATicket(t *testing.T) {
-	// A mailbox of this test's own, emptied first: the server is shared
-	// with the imap connector's test, which reads INBOX.
-	const box = "LiaisonE2E"
-	opt, deliverTo, count := dovecotBox(t, box)
-	w := startWorld(t, opt)
-	deliverTo(sandbox.StoryMail())
+	dc := imaptest.StartDovecot(t, "LiaisonE2E")
+	box := dc.Box
+	count := dc.Count
+
+	w := startWorld(t, sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, box))
+	if err := dc.Append(box, sandbox.StoryMail()); err != nil {
+		t.Fatal(err)
+	}
 
 	eventually(t, "a ticket for the mail in Dovecot", func() bool { return len(w.Zendesk.Tickets()) > 0 })
 	eventually(t, "the mail filed in Dovecot", func() bool { return count(box) == 0 && count(box+"/Processed") == 1 })

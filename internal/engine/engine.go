@@ -75,8 +75,9 @@ type Options struct {
 	IntakeLinger time.Duration
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
-	// Notifier applies Notify actions (mail or outbound webhook); nil
-	// dead-letters them with a clear error.
+	// Notifier applies Notify actions that name a destination (mail or
+	// outbound webhook); nil dead-letters them with a clear error. A
+	// Notify without one goes to its target's connector.
 	Notifier core.Applier
 }
 

@@ -550,7 +550,11 @@ func (e *Engine) backoff(attempt int) time.Duration {
 // planned before this process started) is checked when the connector can.
 func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error) {
 	var ap core.Applier
-	if a.Kind == core.Notify {
+	// A notify that names no destination tells the target record's own
+	// people through its own system (a mail thread's requester: the
+	// mailbox's acknowledgement); one with a destination goes to the
+	// notifier.
+	if a.Kind == core.Notify && a.To != "" {
 		if e.o.Notifier == nil {
 			return core.Result{}, core.Permanent(errors.New("no notifier configured for notify actions"))
 		}
@@ -625,7 +629,11 @@ func describe(a core.Action, res core.Result) string {
 	case core.AddLink:
 		s = "linked " + a.Other.String()
 	case core.Notify:
-		s = "notified " + destination(a.To)
+		if a.To == "" {
+			s = "notified the people of " + a.Target.String()
+		} else {
+			s = "notified " + destination(a.To)
+		}
 	}
 	if res.Note != "" && !strings.Contains(s, res.Note) {
 		s += " (" + res.Note + ")"

@@ -92,8 +92,9 @@ func WithAttachmentLimit(n int64) WorldOption {
 // WithIMAPServer points the imap connector at another server (a real
 // Dovecot on loopback, plain IMAP) instead of the in-process one, which
 // still runs but is not read. The connector reads mailbox (which must
-// exist) and files mail under mailbox/Processed and mailbox/Failed, so
-// that a test can keep to a mailbox of its own on a shared server.
+// exist) and files mail under mailbox/Processed, mailbox/Failed and
+// (what it sends) mailbox/Sent, so that a test can keep to a mailbox of its
+// own on a shared server.
 func WithIMAPServer(host string, port int, user, password, mailbox string) WorldOption {
 	return func(s *worldSettings) {
 		s.imap = &imapAccount{host: host, port: port, user: user, password: password, mailbox: mailbox}
@@ -277,8 +278,8 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		cfgText = strings.Replace(cfgText, "host: 127.0.0.1\n    port: "+strconv.Itoa(imapPort), "host: "+ws.imap.host+"\n    port: "+strconv.Itoa(imapPort), 1)
 		cfgText = strings.Replace(cfgText, "username: "+supportAddress, "username: "+ws.imap.user, 1)
 		cfgText = strings.Replace(cfgText, "own_address: "+supportAddress+"\n", fmt.Sprintf(
-			"own_address: %s\n    mailboxes: [%q]\n    processed_mailbox: %q\n    failed_mailbox: %q\n",
-			supportAddress, ws.imap.mailbox, ws.imap.mailbox+"/Processed", ws.imap.mailbox+"/Failed"), 1)
+			"own_address: %s\n    mailboxes: [%q]\n    processed_mailbox: %q\n    failed_mailbox: %q\n    sent_mailbox: %q\n",
+			supportAddress, ws.imap.mailbox, ws.imap.mailbox+"/Processed", ws.imap.mailbox+"/Failed", ws.imap.mailbox+"/Sent"), 1)
 	}
 	if ws.attachMax > 0 {
 		for _, system := range []string{"imap", "zendesk", "jira"} {

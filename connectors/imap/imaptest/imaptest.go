@@ -24,6 +24,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -301,4 +302,38 @@ func StripMboxFrom(raw []byte) []byte {
 		}
 	}
 	return raw
+}
+
+// ReplaceHeader returns raw with header name set to value: each
+// occurrence (with its folded lines) replaced, or the header added at the
+// end of the header block. Tests derive the mail they need from a real one
+// this way, changing one header only.
+func ReplaceHeader(raw []byte, name, value string) ([]byte, error) {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	nl := "\r\n"
+	if end < 0 {
+		end, nl = bytes.Index(raw, []byte("\n\n")), "\n"
+	}
+	if end < 0 {
+		return nil, errors.New("mail without a header block")
+	}
+	lines := strings.Split(string(raw[:end]), nl)
+	var out []string
+	found := false
+	for i := 0; i < len(lines); i++ {
+		k, _, ok := strings.Cut(lines[i], ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) && !strings.HasPrefix(lines[i], " ") && !strings.HasPrefix(lines[i], "\t") {
+			out = append(out, name+": "+value)
+			found = true
+			for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+				i++ // folded continuation of the replaced header
+			}
+			continue
+		}
+		out = append(out, lines[i])
+	}
+	if !found {
+		out = append(out, name+": "+value)
+	}
+	return append([]byte(strings.Join(out, nl)), raw[end:]...), nil
 }

@@ -62,7 +62,8 @@ var (
 func (m *Message) classify(root *enmime.Part, w walker) {
 	h := m.header
 	defer func() {
-		m.SuppressAutoReply = m.Auto != Person || h.Get("X-Auto-Response-Suppress") != ""
+		// A list's mail is a person's, but an answer would go to the list.
+		m.SuppressAutoReply = m.Auto != Person || h.Get("X-Auto-Response-Suppress") != "" || h.Get("List-Id") != ""
 	}()
 	local := m.From.Addr
 	if i := strings.IndexByte(local, '@'); i >= 0 {

@@ -4,24 +4,43 @@
 #
 # Run as root. Installs dovecot-imapd from Debian's packages when it is
 # missing, then starts Dovecot in the background, listening on
-# 127.0.0.1:$LIAISON_DOVECOT_PORT (default 10143, plain IMAP: loopback
-# only), with one user:
+# 127.0.0.1:$LIAISON_DOVECOT_PORT (default: a free port chosen now, so
+# that the run's server is its own; plain IMAP: loopback only), with one
+# user:
 #
 #   user:     liaison
 #   password: liaison-test-password
 #
-# Mail is kept in maildirs under $LIAISON_DOVECOT_DIR (default
-# /tmp/liaison-dovecot), owned by "nobody"; a previous instance started by
-# this script is stopped and its mail removed first. The script returns
-# once the server answers. `dovecot.sh stop` stops it.
+# Mail is kept in maildirs under $LIAISON_DOVECOT_DIR (default: a new
+# folder under /tmp, private to this run), owned by "nobody"; a previous
+# instance started by this script in that folder is stopped and its mail
+# removed first. The script returns once the server answers, and prints
+# the lines that tell the tests where it is:
 #
-# The test finds the server through LIAISON_DOVECOT_ADDR (default
-# 127.0.0.1:10143), LIAISON_DOVECOT_USER and LIAISON_DOVECOT_PASSWORD.
+#   export LIAISON_DOVECOT_ADDR=127.0.0.1:<port> LIAISON_DOVECOT_DIR=<folder>
+#
+# (also written to <folder>/env). The tests find the server through
+# LIAISON_DOVECOT_ADDR, LIAISON_DOVECOT_USER and LIAISON_DOVECOT_PASSWORD;
+# each test works in mailboxes of its own, which it creates, and never
+# empties one it did not create. `dovecot.sh stop` (with
+# LIAISON_DOVECOT_DIR set) stops it.
 set -euo pipefail
 
-PORT=${LIAISON_DOVECOT_PORT:-10143}
-BASE=${LIAISON_DOVECOT_DIR:-/tmp/liaison-dovecot}
+BASE=${LIAISON_DOVECOT_DIR:-}
+if [ -z "$BASE" ]; then
+	if [ "${1:-}" = stop ]; then
+		echo "dovecot.sh stop: set LIAISON_DOVECOT_DIR to the folder of the server to stop" >&2
+		exit 1
+	fi
+	BASE=$(mktemp -d /tmp/liaison-dovecot.XXXXXX)
+fi
 CONF="$BASE/dovecot.conf"
+
+# freeport asks the kernel for a free loopback port.
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+		perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1, LocalAddr=>"127.0.0.1:0")->sockport, "\n"'
+}
 
 stop() {
 	if [ -f "$CONF" ] && command -v doveadm >/dev/null 2>&1; then
@@ -48,6 +67,8 @@ if ! command -v dovecot >/dev/null 2>&1; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null
 fi
+
+PORT=${LIAISON_DOVECOT_PORT:-$(freeport)}
 
 stop
 rm -rf "$BASE"
@@ -116,7 +137,9 @@ for _ in $(seq 1 100); do
 	if exec 3<>"/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then
 		if read -r -t 2 greeting <&3 && [[ "$greeting" == *OK* ]]; then
 			exec 3>&-
-			echo "dovecot.sh: Dovecot $(dovecot --version | cut -d' ' -f1) listening on 127.0.0.1:$PORT (user liaison)"
+			echo "export LIAISON_DOVECOT_ADDR=127.0.0.1:$PORT LIAISON_DOVECOT_DIR=$BASE" >"$BASE/env"
+			echo "dovecot.sh: Dovecot $(dovecot --version | cut -d' ' -f1) listening on 127.0.0.1:$PORT (user liaison), mail in $BASE" >&2
+			cat "$BASE/env"
 			exit 0
 		fi
 		exec 3>&-

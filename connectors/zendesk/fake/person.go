@@ -164,6 +164,16 @@ func (s *Server) User(email string) (id int64, role string, ok bool) {
 	return 0, "", false
 }
 
+// UserName returns the name of the user with an e-mail.
+func (s *Server) UserName(email string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.userByEmail(email); u != nil {
+		return u.Name, true
+	}
+	return "", false
+}
+
 // AddUser adds a user (role end-user, agent or admin) and returns its id.
 func (s *Server) AddUser(email, name, role string) int64 {
 	s.mu.Lock()
