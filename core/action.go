@@ -83,6 +83,10 @@ type Action struct {
 	NextAttempt time.Time   `json:"next_attempt,omitempty"`
 	LastError   string      `json:"last_error,omitempty"`
 	CreatedAt   time.Time   `json:"created_at,omitempty"`
+	// Sent is when an attempt whose outcome is unknown started (a write
+	// that timed out, or a resend begun): until a lookup proves it absent,
+	// that write may still take effect. Zero when none is known.
+	Sent time.Time `json:"sent,omitempty"`
 }
 
 // Marker is the deterministic marker a connector puts on what this action

@@ -67,6 +67,11 @@ type Store interface {
 	// Fail records a failed attempt: the error, and either the next attempt
 	// time or, when dead, the move to the dead-letter list.
 	Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error
+	// Sending records that a write of the action with key whose outcome
+	// may stay unknown started at at (zero: none is in flight any more), so
+	// that whoever tries it next waits for it and looks it up before
+	// writing again (Action.Sent). A done action is left alone.
+	Sending(ctx context.Context, key string, at time.Time) error
 	// DeadLetters lists dead actions, oldest first.
 	DeadLetters(ctx context.Context) ([]Action, error)
 	// Replay moves dead actions back to pending (all when keys is empty),

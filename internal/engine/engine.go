@@ -41,11 +41,27 @@ type Options struct {
 	Lease time.Duration
 	// MaxAttempts before an action goes to the dead-letter list (default 8),
 	// with exponential backoff from BackoffBase up to BackoffMax (default
-	// 1s, 10m) unless the service asked for a longer wait.
+	// 1s, 10m), each wait between half and all of its step (jitter),
+	// unless the service asked for a longer wait.
 	MaxAttempts             int
 	BackoffBase, BackoffMax time.Duration
+	// RetryAfterMax caps the wait a service may ask for (Retry-After, a
+	// rate-limit reset) before the next attempt (default 1h): a wrong
+	// header must not park an action for years. Such a wait still counts
+	// as an attempt.
+	RetryAfterMax time.Duration
 	// ApplyTimeout bounds one Apply call (default 60s).
 	ApplyTimeout time.Duration
+	// UncertainGrace is how long after ApplyTimeout a write whose outcome
+	// is unknown (it timed out, or its connection broke after sending) may
+	// still take effect at a slow service (default 30s). Only then is it
+	// looked up by its marker; until then it is neither re-sent nor
+	// looked up.
+	UncertainGrace time.Duration
+	// LookupWindow is how long after that a create of unknown outcome
+	// that its marker search does not find is searched for again before
+	// it is created anew: searches lag behind writes (default 2m).
+	LookupWindow time.Duration
 	// PollInterval is used for pollers that do not say (default 1m).
 	PollInterval time.Duration
 	// IdleWait is how often idle workers look for due cases that no local
@@ -123,6 +139,9 @@ type Engine struct {
 	// journalCh takes journaled requests to gatherLoop.
 	journalCh chan *ingestReq
 
+	// jitter returns a random duration in [0, n) (backoff).
+	jitter func(n int64) int64
+
 	candMu  sync.Mutex
 	cand    []core.Item
 	candAt  time.Time
@@ -144,7 +163,10 @@ func New(o Options) (*Engine, error) {
 	o.MaxAttempts = cmp.Or(o.MaxAttempts, 8)
 	o.BackoffBase = cmp.Or(o.BackoffBase, time.Second)
 	o.BackoffMax = cmp.Or(o.BackoffMax, 10*time.Minute)
+	o.RetryAfterMax = cmp.Or(o.RetryAfterMax, time.Hour)
 	o.ApplyTimeout = cmp.Or(o.ApplyTimeout, 60*time.Second)
+	o.UncertainGrace = cmp.Or(o.UncertainGrace, 30*time.Second)
+	o.LookupWindow = cmp.Or(o.LookupWindow, 2*time.Minute)
 	o.PollInterval = cmp.Or(o.PollInterval, time.Minute)
 	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
@@ -155,7 +177,7 @@ func New(o Options) (*Engine, error) {
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
 		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
-		calls: make(chan struct{}, o.Workers)}
+		calls: make(chan struct{}, o.Workers), jitter: rand.Int64N}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())

@@ -456,31 +456,88 @@ const (
 	deadLettered
 )
 
+// attempt is what perform found or did.
+type attempt struct {
+	res core.Result
+	err error
+	// sent is when the write whose outcome err leaves unknown started
+	// (zero when err is certain, or came before anything was sent), and
+	// recorded what the outbox holds as the action's Sent.
+	sent, recorded time.Time
+	// settle, when set, means nothing was written: an earlier write of
+	// unknown outcome may still land or show up in a search, and is looked
+	// up again then.
+	settle time.Time
+}
+
 // apply performs one outbox action; on failure it records the attempt and
 // says whether and when to retry. A success is recorded by the caller.
 func (e *Engine) apply(ctx context.Context, a core.Action) (core.Result, time.Time, outcome) {
-	res, err := e.perform(ctx, a)
-	if err == nil {
-		return res, time.Time{}, appliedOK
+	at := e.perform(ctx, a)
+	if !at.settle.IsZero() {
+		e.log.Info("write of unknown outcome not found yet; looking again before writing", "rule", a.Rule,
+			"action", string(a.Kind), "target", a.Target.String(), "at", at.settle)
+		return at.res, at.settle, retryLater
 	}
+	if at.err == nil {
+		if !a.Sent.IsZero() && e.m != nil {
+			e.m.UncertainResolved.Inc()
+		}
+		return at.res, time.Time{}, appliedOK
+	}
+	err := at.err
 	now := e.o.Clock.Now()
 	permanent, wait := core.Classify(err)
 	attempts := a.Attempts + 1
 	dead := permanent || attempts >= e.o.MaxAttempts
-	next := now.Add(max(wait, e.backoff(attempts)))
-	if ferr := e.o.Store.Fail(ctx, a.Key, err.Error(), next, dead); ferr != nil {
+	next := now.Add(max(min(wait, e.o.RetryAfterMax), e.backoff(attempts)))
+	if !at.sent.IsZero() {
+		// Not before the write can have landed: then look it up.
+		next = later(next, at.sent.Add(e.inFlight()+e.o.UncertainGrace))
+	}
+	// The attempt is recorded even though the claim's deadline (and so
+	// ctx) may have run out with it: an attempt that went unrecorded
+	// would neither count nor back off.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := e.o.Store.Fail(fctx, a.Key, err.Error(), next, dead); ferr != nil {
 		e.log.Error("recording failed action failed", "key", a.Key, "err", ferr)
+	}
+	// What may still be in flight: this write, when its outcome is
+	// unknown; none, when the service answered it; what was, when the
+	// look-up before it failed.
+	if want := at.sent; !want.Equal(at.recorded) && (!want.IsZero() || at.wrote()) {
+		if serr := e.o.Store.Sending(fctx, a.Key, want); serr != nil {
+			e.log.Error("recording a write of unknown outcome failed", "key", a.Key, "err", serr)
+		}
 	}
 	if dead {
 		e.log.Error("action dead-lettered", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 			"attempts", attempts, "err", err)
 		e.count(a, "dead")
-		return res, time.Time{}, deadLettered
+		return at.res, time.Time{}, deadLettered
 	}
 	e.log.Warn("action failed; will retry", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
-		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "err", err)
+		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "uncertain", !at.sent.IsZero(), "err", err)
 	e.count(a, "retry")
-	return res, next, retryLater
+	return at.res, next, retryLater
+}
+
+// wrote reports whether the attempt got as far as the write itself.
+func (at attempt) wrote() bool { return !errors.Is(at.err, errLookup) }
+
+// errLookup marks a failure of the look-up before a write: nothing was sent.
+var errLookup = errors.New("looking up an earlier attempt")
+
+// inFlight is the longest a write can run on our side: its own timeout,
+// or the claim it runs under, whichever ends first.
+func (e *Engine) inFlight() time.Duration { return min(e.o.ApplyTimeout, e.o.Lease) }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // auditOf is the audit entry of an applied action.
@@ -528,32 +585,40 @@ func (e *Engine) count(a core.Action, result string) {
 	}
 }
 
+// backoff is the wait before attempt+1: BackoffBase doubled per attempt up
+// to BackoffMax, of which a random half is taken off (jitter), so that
+// actions failing together do not come back together. Each step's wait is
+// at least the previous step's, so the waits grow until the cap.
 func (e *Engine) backoff(attempt int) time.Duration {
 	d := e.o.BackoffBase << min(attempt-1, 20)
 	if d <= 0 || d > e.o.BackoffMax {
 		d = e.o.BackoffMax
 	}
-	return d
+	return d - time.Duration(e.jitter(int64(d/2)+1))
 }
 
-// perform finds the connector and applies, first asking whether an earlier
-// attempt already did the write: a create finds its marker, and an action
-// that may have reached its target before (an earlier attempt, or one
-// planned before this process started) is checked when the connector can.
-func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error) {
+// perform finds the connector and applies. An action that may have reached
+// its target before (an attempt whose outcome is unknown, one whose
+// success was not recorded, one by a replica that died) is first looked up
+// by its marker: a create with MarkerFinder, anything else with
+// AppliedChecker. A write of unknown outcome is not looked up, nor sent
+// again, until it can no longer be in flight (its start + inFlight +
+// UncertainGrace); a create's search, which lags behind writes, must then
+// miss it for LookupWindow before the create is sent anew.
+func (e *Engine) perform(ctx context.Context, a core.Action) attempt {
 	var ap core.Applier
 	if a.Kind == core.Notify {
 		if e.o.Notifier == nil {
-			return core.Result{}, core.Permanent(errors.New("no notifier configured for notify actions"))
+			return attempt{err: core.Permanent(errors.New("no notifier configured for notify actions"))}
 		}
 		ap = e.o.Notifier
 	} else {
 		c, ok := e.conns[a.Target.System]
 		if !ok {
-			return core.Result{}, core.Permanent(fmt.Errorf("no connector named %q is configured", a.Target.System))
+			return attempt{err: core.Permanent(fmt.Errorf("no connector named %q is configured", a.Target.System))}
 		}
 		if ap, ok = c.(core.Applier); !ok {
-			return core.Result{}, core.Permanent(fmt.Errorf("connector %q cannot apply actions", a.Target.System))
+			return attempt{err: core.Permanent(fmt.Errorf("connector %q cannot apply actions", a.Target.System))}
 		}
 	}
 	actx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
@@ -562,30 +627,82 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 	// tried yet, cannot have reached its target. Any other pending action
 	// may have: an attempt whose Complete failed, or one by a replica that
 	// died before recording it.
-	_, untried := e.untried.LoadAndDelete(a.Key)
-	uncertain := !untried
-	if a.Kind == core.Create && uncertain {
-		if f, ok := ap.(core.MarkerFinder); ok {
-			ref, err := f.FindByMarker(actx, a.Target.Kind, a.Marker())
-			switch {
-			case err == nil:
-				return core.Result{Created: ref, Note: "found by marker " + a.Marker()}, nil
-			case !errors.Is(err, core.ErrNotFound):
-				return core.Result{}, fmt.Errorf("looking up marker: %w", err)
-			}
+	recorded := a.Sent
+	start := e.o.Clock.Now()
+	if _, untried := e.untried.LoadAndDelete(a.Key); !untried {
+		quiet := e.quietAt(a)
+		if start.Before(quiet) {
+			return attempt{settle: quiet, recorded: recorded}
 		}
-	}
-	if ch, ok := ap.(core.AppliedChecker); ok && uncertain && a.Kind != core.Create {
-		res, done, err := ch.Applied(actx, a)
+		res, found, err := e.lookup(actx, ap, a)
+		switch {
+		case err != nil:
+			return attempt{err: fmt.Errorf("%w: %w", errLookup, err), recorded: recorded}
+		case found:
+			return attempt{res: res, recorded: recorded}
+		case a.Kind == core.Create && !quiet.IsZero() && start.Before(quiet.Add(e.o.LookupWindow)):
+			return attempt{settle: earliest(quiet.Add(e.o.LookupWindow), start.Add(e.o.LookupWindow/4)), recorded: recorded}
+		}
+		// Proven absent: sent anew. The start is recorded first, so that
+		// after a crash during the write whoever runs next waits for it.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = e.o.Store.Sending(sctx, a.Key, start)
+		cancel()
 		if err != nil {
-			return core.Result{}, fmt.Errorf("checking an earlier attempt: %w", err)
+			return attempt{err: fmt.Errorf("%w: recording the resend: %w", errLookup, err), recorded: recorded}
 		}
-		if done {
-			res.Note = "already applied"
-			return res, nil
-		}
+		recorded = start
 	}
-	return ap.Apply(actx, a)
+	res, err := ap.Apply(actx, a)
+	at := attempt{res: res, err: err, recorded: recorded}
+	if err != nil && core.IsUncertain(err) {
+		at.sent = start
+	}
+	return at
+}
+
+// quietAt is when a write of a that may still be in flight can no longer
+// land: zero when none may be. An action never tried by anyone has no
+// known start, but if it was tried, that was by the claim that planned it,
+// whose calls ended within a lease of the action's enqueueing.
+func (e *Engine) quietAt(a core.Action) time.Time {
+	switch {
+	case !a.Sent.IsZero():
+		return a.Sent.Add(e.inFlight() + e.o.UncertainGrace)
+	case a.Attempts == 0 && !a.CreatedAt.IsZero():
+		return a.CreatedAt.Add(e.o.Lease + e.o.UncertainGrace)
+	}
+	return time.Time{}
+}
+
+// lookup asks the connector whether a's write already took effect.
+func (e *Engine) lookup(ctx context.Context, ap core.Applier, a core.Action) (core.Result, bool, error) {
+	if a.Kind == core.Create {
+		f, ok := ap.(core.MarkerFinder)
+		if !ok {
+			return core.Result{}, false, nil
+		}
+		ref, err := f.FindByMarker(ctx, a.Target.Kind, a.Marker())
+		switch {
+		case err == nil:
+			return core.Result{Created: ref, Note: "found by marker " + a.Marker()}, true, nil
+		case errors.Is(err, core.ErrNotFound):
+			return core.Result{}, false, nil
+		}
+		return core.Result{}, false, fmt.Errorf("looking up marker: %w", err)
+	}
+	ch, ok := ap.(core.AppliedChecker)
+	if !ok {
+		return core.Result{}, false, nil
+	}
+	res, done, err := ch.Applied(ctx, a)
+	if err != nil {
+		return core.Result{}, false, fmt.Errorf("checking an earlier attempt: %w", err)
+	}
+	if done {
+		res.Note = "already applied"
+	}
+	return res, done, nil
 }
 
 // describe says in a few words what an action did, for the audit log.

@@ -62,7 +62,7 @@ func resolveCase(ctx context.Context, q querier, c int64) (int64, error) {
 // encodeAction stores an action without its outbox bookkeeping, which
 // lives in columns.
 func encodeAction(a core.Action) ([]byte, error) {
-	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt = 0, "", 0, time.Time{}, "", time.Time{}
+	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt, a.Sent = 0, "", 0, time.Time{}, "", time.Time{}, time.Time{}
 	b, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode action %q: %w", a.Key, err)
@@ -130,7 +130,7 @@ VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
 	return added, err
 }
 
-const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at`
+const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at, sent_at`
 
 func scanAction(rs rows) (core.Action, error) {
 	var (
@@ -138,15 +138,16 @@ func scanAction(rs rows) (core.Action, error) {
 		key, state, lastErr          string
 		body                         []byte
 		c, attempts, next, createdAt int64
+		sent                         int64
 	)
-	if err := rs.Scan(&key, &c, &body, &state, &attempts, &next, &lastErr, &createdAt); err != nil {
+	if err := rs.Scan(&key, &c, &body, &state, &attempts, &next, &lastErr, &createdAt, &sent); err != nil {
 		return a, err
 	}
 	if err := json.Unmarshal(body, &a); err != nil {
 		return a, fmt.Errorf("store: decode action %q: %w", key, err)
 	}
 	a.Key, a.Case, a.State, a.Attempts = key, core.CaseID(c), core.ActionState(state), int(attempts)
-	a.NextAttempt, a.LastError, a.CreatedAt = fromUnixNano(next), lastErr, fromUnixNano(createdAt)
+	a.NextAttempt, a.LastError, a.CreatedAt, a.Sent = fromUnixNano(next), lastErr, fromUnixNano(createdAt), fromUnixNano(sent)
 	return a, nil
 }
 
@@ -521,6 +522,26 @@ WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state)
 	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
 	if isNoRows(err) {
 		return fmt.Errorf("store: fail outbox key %q: %w", key, core.ErrNotFound)
+	}
+	return err
+}
+
+// Sending records the start of a write of the action with key whose
+// outcome may stay unknown (zero clears it). A done action is left alone;
+// an unknown key is core.ErrNotFound.
+func (s *Store) Sending(ctx context.Context, key string, at time.Time) error {
+	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET sent_at = $2, updated_at = $3 WHERE key = $1 AND state <> 'done'`,
+		key, unixNano(at), s.now())
+	if err != nil {
+		return fmt.Errorf("store: record sending %q: %w", key, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var st string
+	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
+	if isNoRows(err) {
+		return fmt.Errorf("store: record sending outbox key %q: %w", key, core.ErrNotFound)
 	}
 	return err
 }
