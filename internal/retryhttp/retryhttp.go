@@ -74,6 +74,14 @@ func New(o Options) *http.Client {
 			return false, ctx.Err()
 		}
 		if err != nil {
+			// A POST or PATCH whose connection broke or timed out after
+			// it may have been sent may still take effect at the
+			// service: sending it again here could write twice. It goes
+			// back to the outbox as uncertain (core.IsUncertain), which
+			// looks it up before writing again.
+			if !idempotentMethod(ctx) && core.IsUncertain(err) {
+				return false, nil
+			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		}
 		if !Retryable(resp.StatusCode) {
@@ -108,7 +116,25 @@ func New(o Options) *http.Client {
 	// Give the caller the last response rather than a generic error, so
 	// that it can read the status and Classify it.
 	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	return c.StandardClient()
+	// CheckRetry sees the request's context but not the request: the
+	// method rides in the context.
+	rt := &retryablehttp.RoundTripper{Client: c}
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return rt.RoundTrip(r.WithContext(context.WithValue(r.Context(), methodKey{}, r.Method)))
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type methodKey struct{}
+
+// idempotentMethod reports whether the request that ctx belongs to may be
+// sent twice with no second effect (not a POST or PATCH).
+func idempotentMethod(ctx context.Context) bool {
+	m, _ := ctx.Value(methodKey{}).(string)
+	return m != http.MethodPost && m != http.MethodPatch
 }
 
 func idempotent(r *http.Request) bool {
@@ -201,6 +227,8 @@ func Classify(resp *http.Response, err error, detail string) error {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		// Left as it is, a timeout or a lost connection stays uncertain
+		// for the engine (core.IsUncertain).
 		return core.RetryAfter(fmt.Errorf("request failed: %w", scrub(err)), 0)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -212,6 +240,11 @@ func Classify(resp *http.Response, err error, detail string) error {
 	}
 	if Retryable(resp.StatusCode) {
 		w, _ := ServerWait(resp, time.Now())
+		// A proxy's 502 or 504 says nothing of whether the service behind
+		// it went on to make the write.
+		if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) && !idempotent(resp.Request) {
+			return &core.ApplyError{Err: se, RetryAfter: w, Uncertain: true}
+		}
 		return core.RetryAfter(se, w)
 	}
 	return core.Permanent(se)
