@@ -2,9 +2,9 @@ package retryhttp
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
