@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -139,7 +140,7 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 			}
 			break
 		}
-		planned = append(planned, e.pass(ctx, active)...)
+		e.passSafely(ctx, active, &planned)
 		// Cases that are done go at once: a case waiting for the slowest
 		// of its batch could not be taken up for its next event.
 		e.release(ctx, runs, start, false)
@@ -179,9 +180,35 @@ func (e *Engine) releaseCases(ctx context.Context, rel []core.Release) {
 	}
 }
 
+// passSafely is pass, with a panic (a rule, a connector, the store) ending
+// the pass rather than the process: the cases stay queued, due again after
+// a backoff, like after any other failure of a reconcile.
+func (e *Engine) passSafely(ctx context.Context, active []*caseRun, untried *[]string) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("reconcile panicked; its cases are tried again", "cases", len(active), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.retrySoon(active)
+		}
+	}()
+	e.pass(ctx, active, untried)
+}
+
+// retrySoon leaves runs due again after the first backoff step, for a
+// reconcile that failed before it could finish them.
+func (e *Engine) retrySoon(runs []*caseRun) {
+	at := e.o.Clock.Now().Add(e.o.BackoffBase)
+	for _, r := range runs {
+		r.active = false
+		r.retryAt = earliest(r.retryAt, at)
+	}
+}
+
 // pass runs one plan→apply round over the active cases and leaves active
-// those whose writes changed them. It returns the keys it marked untried.
-func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string) {
+// those whose writes changed them. It adds the keys it marked untried to
+// untried. Whatever fails on the way leaves the cases it touched due again
+// (a retry time): a case released with nothing scheduled would never be
+// looked at again unless something touched it.
+func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string) {
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
@@ -190,10 +217,8 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
 		e.log.Error("loading cases failed", "cases", len(ids), "err", err)
-		for _, r := range active {
-			r.retryAt = e.o.Clock.Now().Add(e.o.BackoffBase)
-		}
-		return nil
+		e.retrySoon(active)
+		return
 	}
 	now := e.o.Clock.Now()
 	m := e.mappings.Load()
@@ -206,7 +231,13 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 			r.seen = 0 // joined into another case since it was marked
 			continue
 		}
-		if e.fetchPlaceholders(ctx, r.c, r.fetched) {
+		ingested, failed := e.fetchPlaceholders(ctx, r.c, r.fetched)
+		if failed {
+			// Planned with what is known, and again once the record
+			// can be read: what it would change must not be lost.
+			r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+		}
+		if ingested {
 			r.active = true // plan again with what was fetched
 			continue
 		}
@@ -219,10 +250,8 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 		added, err := e.o.Store.Enqueue(ctx, all)
 		if err != nil {
 			e.log.Error("enqueueing actions failed", "cases", len(planning), "err", err)
-			for _, r := range planning {
-				r.retryAt = now.Add(e.o.BackoffBase)
-			}
-			return nil
+			e.retrySoon(planning)
+			return
 		}
 		// Only when every planned action was new can none of them have
 		// been tried before: an outbox row already there may be another
@@ -230,7 +259,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 		if allNew = added == len(all); allNew {
 			for _, a := range all {
 				e.untried.Store(a.Key, true)
-				untried = append(untried, a.Key)
+				*untried = append(*untried, a.Key)
 			}
 		}
 	}
@@ -254,11 +283,19 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); e.applyPending(ctx, r, now) }()
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					r.retryAt = earliest(r.retryAt, e.o.Clock.Now().Add(e.o.BackoffBase))
+				}
+			}()
+			e.applyPending(ctx, r, now)
+		}()
 	}
 	wg.Wait()
 	e.record(ctx, planning)
-	return untried
 }
 
 // planCase plans one case, reporting rule errors and new conflicts, and
@@ -268,7 +305,11 @@ func (e *Engine) planCase(ctx context.Context, r *caseRun, m *core.Mappings, now
 	// from: the read holds every other worker that needs them.
 	for _, d := range m.Duplicates {
 		if d.Searches(r.c) {
-			r.c.Candidates = e.candidates(ctx, m, now)
+			var ok bool
+			if r.c.Candidates, ok = e.candidates(ctx, m, now); !ok {
+				// Planned without the search; searched again soon.
+				r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+			}
 			break
 		}
 	}
@@ -412,8 +453,10 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // fetchPlaceholders reads records the case knows only by a key found in
-// some text, once per reconcile, and reports whether any was ingested.
-func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) bool {
+// some text, once per reconcile, and reports whether any was ingested and
+// whether a record could not be read or stored (a record that does not
+// exist is no failure).
+func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) (ingested, failed bool) {
 	var evs []core.Event
 	for _, it := range c.Items {
 		if it.Known() || tried[it.Ref] {
@@ -430,6 +473,7 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 		if err != nil {
 			if !errors.Is(err, core.ErrNotFound) {
 				e.log.Warn("fetching linked record failed", "ref", it.Ref.String(), "err", err)
+				failed = true
 			}
 			continue
 		}
@@ -438,13 +482,13 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 			Item:       *got, At: e.o.Clock.Now()})
 	}
 	if len(evs) == 0 {
-		return false
+		return false, failed
 	}
 	if _, err := e.Submit(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
-		return false
+		return false, true
 	}
-	return true
+	return true, failed
 }
 
 // outcome is what became of one attempt at an action.
@@ -653,12 +697,23 @@ func (e *Engine) perform(ctx context.Context, a core.Action) attempt {
 		}
 		recorded = start
 	}
-	res, err := ap.Apply(actx, a)
+	res, err := applySafely(actx, ap, a)
 	at := attempt{res: res, err: err, recorded: recorded}
 	if err != nil && core.IsUncertain(err) {
 		at.sent = start
 	}
 	return at
+}
+
+// applySafely is ap.Apply with a panic turned into an error of unknown
+// outcome: the connector may have sent the write before it panicked.
+func applySafely(ctx context.Context, ap core.Applier, a core.Action) (res core.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = core.Uncertain(fmt.Errorf("applying panicked: %v", p))
+		}
+	}()
+	return ap.Apply(ctx, a)
 }
 
 // quietAt is when a write of a that may still be in flight can no longer
@@ -788,12 +843,13 @@ const (
 
 // candidates returns the records duplicate rules may link to, read from the
 // store at most every candidateTTL: a duplicate found a few seconds late is
-// found all the same, and a busy queue does not reread them per case.
-func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time) []core.Item {
+// found all the same, and a busy queue does not reread them per case. ok is
+// false when they could not all be read.
+func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time) (cand []core.Item, ok bool) {
 	e.candMu.Lock()
 	defer e.candMu.Unlock()
 	if e.candFor == m && now.Sub(e.candAt) < candidateTTL && now.After(e.candAt) {
-		return e.cand
+		return e.cand, true
 	}
 	var out []core.Item
 	seen := map[core.Selector]bool{}
@@ -804,13 +860,13 @@ func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time
 		seen[d.Among] = true
 		its, err := e.o.Store.Records(ctx, d.Among, now.Add(-candidateWindow), candidateMax)
 		if err != nil {
-			e.log.Warn("reading duplicate candidates failed; duplicates are not searched this time", "err", err)
-			continue
+			e.log.Warn("reading duplicate candidates failed; duplicates are searched again soon", "err", err)
+			return out, false // not kept: the next case reads again
 		}
 		out = append(out, its...)
 	}
 	e.cand, e.candAt, e.candFor = out, now, m
-	return out
+	return out, true
 }
 
 // destination names where a notification went without what could be a
