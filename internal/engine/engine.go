@@ -212,6 +212,31 @@ func (e *Engine) Store() core.Store { return e.o.Store }
 // Metrics returns the engine's metrics (nil when none were configured).
 func (e *Engine) Metrics() *Metrics { return e.m }
 
+// claimReleaser is a store that can end every claim at once (SQLite).
+type claimReleaser interface {
+	ReleaseClaims(ctx context.Context) (int, error)
+}
+
+// releaseDeadClaims ends the claims and poll leases a process that died
+// left, when this one holds the intake journal's lock: on a store with a
+// journal (SQLite) that lock proves no other process uses it, so nothing
+// claimed is being worked on, and the work need not wait for the leases
+// to run out.
+func (e *Engine) releaseDeadClaims(ctx context.Context) {
+	cr, ok := e.o.Store.(claimReleaser)
+	if !ok {
+		return
+	}
+	n, err := cr.ReleaseClaims(ctx)
+	if err != nil {
+		e.log.Error("releasing the claims of an earlier process failed; its cases wait for their leases", "err", err)
+		return
+	}
+	if n > 0 {
+		e.log.Info("released the claims of an earlier process", "cases", n)
+	}
+}
+
 // Run starts the group committers, workers, pollers, runners and the
 // retention loop, and blocks until ctx ends. In-flight reconciles finish
 // (their actions complete or stay in the outbox) before Run returns.
@@ -220,6 +245,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	j := e.openJournal(commitCtx)
+	if j != nil {
+		e.releaseDeadClaims(ctx)
+	}
 	e.journal.Store(j)
 	e.committing.Store(true)
 	for range committers {
