@@ -46,7 +46,9 @@ type Store interface {
 	Item(ctx context.Context, r Ref) (*Item, error)
 	// Records returns known records (not placeholders) that sel selects,
 	// updated at or after since, newest first, at most n: the candidates of
-	// a duplicate search and the material of a digest.
+	// a duplicate search and the material of a digest. A record carrying
+	// the gateway's marker and linked to nothing (an orphan of a create
+	// whose outcome was lost) is left out.
 	Records(ctx context.Context, sel Selector, since time.Time, n int) ([]Item, error)
 
 	// Enqueue adds planned actions to the outbox. An action whose Key is
