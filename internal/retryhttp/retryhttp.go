@@ -74,7 +74,7 @@ func New(o Options) *http.Client {
 			return false, ctx.Err()
 		}
 		if err != nil {
-			// A POST or PATCH whose connection broke or timed out after
+			// A write whose connection broke or timed out after
 			// it may have been sent may still take effect at the
 			// service: sending it again here could write twice. It goes
 			// back to the outbox as uncertain (core.IsUncertain), which
@@ -87,7 +87,7 @@ func New(o Options) *http.Client {
 		if !Retryable(resp.StatusCode) {
 			return false, nil
 		}
-		// A POST or PATCH answered 5xx may have been applied before the
+		// A write answered 5xx may have been applied before the
 		// failure (a comment posted, then a 502 from a proxy). Retrying it
 		// here could write twice; the outbox retries it instead, after
 		// asking the connector whether it landed (core.AppliedChecker).
@@ -131,21 +131,25 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 type methodKey struct{}
 
 // idempotentMethod reports whether the request that ctx belongs to may be
-// sent twice with no second effect (not a POST or PATCH).
+// sent twice with no second effect (see safe).
 func idempotentMethod(ctx context.Context) bool {
 	m, _ := ctx.Value(methodKey{}).(string)
-	return m != http.MethodPost && m != http.MethodPatch
+	return safe(m)
 }
 
 func idempotent(r *http.Request) bool {
-	if r == nil {
+	return r == nil || safe(r.Method)
+}
+
+// safe reports whether a method reads only. Every write counts as one
+// that may add something when sent twice: a PUT is idempotent by the
+// book, but Zendesk adds a ticket's comments with one.
+func safe(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, "":
 		return true
 	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPatch:
-		return false
-	}
-	return true
+	return false
 }
 
 func exp(min, max time.Duration, attempt int) time.Duration {
