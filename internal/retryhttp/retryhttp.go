@@ -36,6 +36,9 @@ type Options struct {
 	Timeout time.Duration
 	// Transport is the underlying round tripper (default a clean transport).
 	Transport http.RoundTripper
+	// Refuse, when set, names answers that go back to the caller at once
+	// instead of being retried in place (Jira's per-issue write limit).
+	Refuse func(*http.Response) bool
 	// Sleep, when set, replaces the wait between attempts (tests).
 	OnRetry func(attempt int, wait time.Duration, resp *http.Response)
 }
@@ -84,7 +87,7 @@ func New(o Options) *http.Client {
 			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		}
-		if !Retryable(resp.StatusCode) {
+		if !Retryable(resp.StatusCode) || (o.Refuse != nil && o.Refuse(resp)) {
 			return false, nil
 		}
 		// A write answered 5xx may have been applied before the
