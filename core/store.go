@@ -70,9 +70,10 @@ type Store interface {
 	// time or, when dead, the move to the dead-letter list.
 	Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error
 	// Sending records that a write of the action with key whose outcome
-	// may stay unknown started at at (zero: none is in flight any more), so
-	// that whoever tries it next waits for it and looks it up before
-	// writing again (Action.Sent). A done action is left alone.
+	// may stay unknown started at at, so that whoever tries it next waits
+	// for it and looks it up before writing again (Action.Sent); at zero
+	// records that none can be in flight (Action.Unsent). A done action is
+	// left alone.
 	Sending(ctx context.Context, key string, at time.Time) error
 	// DeadLetters lists dead actions, oldest first.
 	DeadLetters(ctx context.Context) ([]Action, error)

@@ -209,6 +209,7 @@ func (e *Engine) retrySoon(runs []*caseRun) {
 // (a retry time): a case released with nothing scheduled would never be
 // looked at again unless something touched it.
 func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string) {
+	marked := len(*untried)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
@@ -296,6 +297,31 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	}
 	wg.Wait()
 	e.record(ctx, planning)
+	e.markUnsent(ctx, (*untried)[marked:])
+}
+
+// markUnsent records that the actions this pass planned and did not try
+// (a write before them to the same record waits, or the claim ran out)
+// were never sent, before the case is released: the next reconcile may
+// then try them at once rather than wait for an attempt that never was.
+func (e *Engine) markUnsent(ctx context.Context, keys []string) {
+	var left []string
+	for _, k := range keys {
+		if _, ok := e.untried.Load(k); ok {
+			left = append(left, k)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, k := range left {
+		if err := e.o.Store.Sending(sctx, k, time.Time{}); err != nil {
+			e.log.Warn("recording an action as never sent failed; it waits before it is tried", "key", k, "err", err)
+			return
+		}
+	}
 }
 
 // planCase plans one case, reporting rule errors and new conflicts, and
@@ -717,14 +743,16 @@ func applySafely(ctx context.Context, ap core.Applier, a core.Action) (res core.
 }
 
 // quietAt is when a write of a that may still be in flight can no longer
-// land: zero when none may be. An action never tried by anyone has no
-// known start, but if it was tried, that was by the claim that planned it,
-// whose calls ended within a lease of the action's enqueueing.
+// land: zero when none may be. An action with no attempt recorded may
+// still have been tried by the claim that planned it (which died, or
+// could not record the outcome), whose calls ended within a lease of the
+// action's enqueueing; unless that claim said it never tried it
+// (markUnsent).
 func (e *Engine) quietAt(a core.Action) time.Time {
 	switch {
 	case !a.Sent.IsZero():
 		return a.Sent.Add(e.inFlight() + e.o.UncertainGrace)
-	case a.Attempts == 0 && !a.CreatedAt.IsZero():
+	case a.Attempts == 0 && !a.Unsent && !a.CreatedAt.IsZero():
 		return a.CreatedAt.Add(e.o.Lease + e.o.UncertainGrace)
 	}
 	return time.Time{}

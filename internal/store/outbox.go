@@ -62,7 +62,7 @@ func resolveCase(ctx context.Context, q querier, c int64) (int64, error) {
 // encodeAction stores an action without its outbox bookkeeping, which
 // lives in columns.
 func encodeAction(a core.Action) ([]byte, error) {
-	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt, a.Sent = 0, "", 0, time.Time{}, "", time.Time{}, time.Time{}
+	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt, a.Sent, a.Unsent = 0, "", 0, time.Time{}, "", time.Time{}, time.Time{}, false
 	b, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode action %q: %w", a.Key, err)
@@ -147,7 +147,12 @@ func scanAction(rs rows) (core.Action, error) {
 		return a, fmt.Errorf("store: decode action %q: %w", key, err)
 	}
 	a.Key, a.Case, a.State, a.Attempts = key, core.CaseID(c), core.ActionState(state), int(attempts)
-	a.NextAttempt, a.LastError, a.CreatedAt, a.Sent = fromUnixNano(next), lastErr, fromUnixNano(createdAt), fromUnixNano(sent)
+	a.NextAttempt, a.LastError, a.CreatedAt = fromUnixNano(next), lastErr, fromUnixNano(createdAt)
+	if sent == sentNone {
+		a.Unsent = true
+	} else {
+		a.Sent = fromUnixNano(sent)
+	}
 	return a, nil
 }
 
@@ -526,12 +531,20 @@ WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state)
 	return err
 }
 
+// sentNone in outbox.sent_at says that no attempt can be in flight
+// (Action.Unsent); 0, the default, that it is not known.
+const sentNone = -1
+
 // Sending records the start of a write of the action with key whose
-// outcome may stay unknown (zero clears it). A done action is left alone;
-// an unknown key is core.ErrNotFound.
+// outcome may stay unknown, or, at zero, that none can be in flight. A
+// done action is left alone; an unknown key is core.ErrNotFound.
 func (s *Store) Sending(ctx context.Context, key string, at time.Time) error {
+	sent := unixNano(at)
+	if at.IsZero() {
+		sent = sentNone
+	}
 	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET sent_at = $2, updated_at = $3 WHERE key = $1 AND state <> 'done'`,
-		key, unixNano(at), s.now())
+		key, sent, s.now())
 	if err != nil {
 		return fmt.Errorf("store: record sending %q: %w", key, err)
 	}
@@ -564,7 +577,11 @@ func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 			n++
 			return nil
 		}
-		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0, updated_at = $1 WHERE state = 'dead'`
+		// A dead action was tried, and every send after the first
+		// recorded its start: unless one is known (sent_at > 0), none is
+		// in flight, which its reset attempts would no longer say.
+		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0,
+sent_at = CASE WHEN sent_at = 0 THEN -1 ELSE sent_at END, updated_at = $1 WHERE state = 'dead'`
 		if len(keys) == 0 {
 			if err := all(q.query(ctx, replay+` RETURNING case_id`, now)).each(collect); err != nil {
 				return fmt.Errorf("store: replay dead letters: %w", err)

@@ -304,6 +304,20 @@ var outboxBehaviours = []behaviour{
 		errIs(f.t, err, core.ErrNotFound, "Fail of an unknown key")
 	}},
 
+	{"Replay_SaysNothingIsInFlight", func(f *fixture) {
+		id := f.linked()
+		f.enqueue(comment("k", id))
+		if err := f.s.Fail(f.ctx, "k", "500 from jira", f.clock.Now(), true); err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.s.Replay(f.ctx, "k"); err != nil {
+			f.t.Fatal(err)
+		}
+		if as := f.actions(id, core.Pending); len(as) != 1 || as[0].Attempts != 0 || !as[0].Unsent {
+			f.t.Fatalf("after Replay: %+v; want no attempts and nothing in flight", as)
+		}
+	}},
+
 	{"Sending_KeepsTheStartOfAWriteOfUnknownOutcome", func(f *fixture) {
 		id := f.linked()
 		f.enqueue(comment("k", id))
@@ -320,13 +334,13 @@ var outboxBehaviours = []behaviour{
 			f.t.Fatal(err)
 		}
 		as := f.actions(id, core.Pending)
-		if len(as) != 1 || !as[0].Sent.Equal(sent) || as[0].Attempts != 0 {
+		if len(as) != 1 || !as[0].Sent.Equal(sent) || as[0].Unsent || as[0].Attempts != 0 {
 			f.t.Fatalf("after Sending, Fail and Replay: %+v, want sent at %v", as, sent)
 		}
 		if err := f.s.Sending(f.ctx, "k", time.Time{}); err != nil {
 			f.t.Fatal(err)
 		}
-		if as := f.actions(id, core.Pending); len(as) != 1 || !as[0].Sent.IsZero() {
+		if as := f.actions(id, core.Pending); len(as) != 1 || !as[0].Sent.IsZero() || !as[0].Unsent {
 			f.t.Fatalf("after clearing: %+v", as)
 		}
 		errIs(f.t, f.s.Sending(f.ctx, "no-such-key", sent), core.ErrNotFound, "Sending of an unknown key")
