@@ -545,7 +545,7 @@ type attempt struct {
 func (e *Engine) apply(ctx context.Context, a core.Action) (core.Result, time.Time, outcome) {
 	at := e.perform(ctx, a)
 	if !at.settle.IsZero() {
-		e.log.Info("write of unknown outcome not found yet; looking again before writing", "rule", a.Rule,
+		e.log.Info("an earlier write may still land; looking it up before writing", "rule", a.Rule,
 			"action", string(a.Kind), "target", a.Target.String(), "at", at.settle)
 		return at.res, at.settle, retryLater
 	}
@@ -750,6 +750,9 @@ func applySafely(ctx context.Context, ap core.Applier, a core.Action) (res core.
 // (markUnsent).
 func (e *Engine) quietAt(a core.Action) time.Time {
 	switch {
+	case a.Kind == core.Transition || a.Kind == core.SetFields:
+		// They set a state: made twice, they change nothing more.
+		return time.Time{}
 	case !a.Sent.IsZero():
 		return a.Sent.Add(e.inFlight() + e.o.UncertainGrace)
 	case a.Attempts == 0 && !a.Unsent && !a.CreatedAt.IsZero():
