@@ -515,10 +515,16 @@ func (s *Store) Fail(ctx context.Context, key string, errText string, next time.
 	if len(errText) > maxErrorText {
 		errText = strings.ToValidUTF8(errText[:maxErrorText], "") + "…"
 	}
-	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
+	return s.updatePending(ctx, "fail", key, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
 WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state), s.now())
+}
+
+// updatePending runs update, a statement on the outbox row of key that
+// leaves a done row alone; a key not in the outbox is core.ErrNotFound.
+func (s *Store) updatePending(ctx context.Context, what, key, update string, args ...any) error {
+	n, err := s.be.writeOne(ctx, false, update, args...)
 	if err != nil {
-		return fmt.Errorf("store: fail %q: %w", key, err)
+		return fmt.Errorf("store: %s %q: %w", what, key, err)
 	}
 	if n > 0 {
 		return nil
@@ -526,7 +532,7 @@ WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state)
 	var st string
 	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
 	if isNoRows(err) {
-		return fmt.Errorf("store: fail outbox key %q: %w", key, core.ErrNotFound)
+		return fmt.Errorf("store: %s outbox key %q: %w", what, key, core.ErrNotFound)
 	}
 	return err
 }
@@ -543,20 +549,8 @@ func (s *Store) Sending(ctx context.Context, key string, at time.Time) error {
 	if at.IsZero() {
 		sent = sentNone
 	}
-	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET sent_at = $2, updated_at = $3 WHERE key = $1 AND state <> 'done'`,
+	return s.updatePending(ctx, "record sending", key, `UPDATE outbox SET sent_at = $2, updated_at = $3 WHERE key = $1 AND state <> 'done'`,
 		key, sent, s.now())
-	if err != nil {
-		return fmt.Errorf("store: record sending %q: %w", key, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	var st string
-	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
-	if isNoRows(err) {
-		return fmt.Errorf("store: record sending outbox key %q: %w", key, core.ErrNotFound)
-	}
-	return err
 }
 
 // Replay moves dead actions (all when keys is empty) back to pending with
