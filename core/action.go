@@ -87,6 +87,15 @@ type Action struct {
 	NextAttempt time.Time   `json:"next_attempt,omitempty"`
 	LastError   string      `json:"last_error,omitempty"`
 	CreatedAt   time.Time   `json:"created_at,omitempty"`
+	// Sent is when an attempt whose outcome is unknown started (a write
+	// that timed out, or a resend begun): until a lookup proves it absent,
+	// that write may still take effect. Zero when none is known.
+	Sent time.Time `json:"sent,omitempty"`
+	// Unsent says that no attempt can be in flight: none was ever made (the
+	// reconcile that planned it ended without trying it), or the last one
+	// was answered. An action with neither Sent nor Unsent and no attempts
+	// may have been tried by the claim that planned it.
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // Marker is the deterministic marker a connector puts on what this action

@@ -1,8 +1,12 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 )
 
@@ -30,10 +34,13 @@ func Malformed(format string, args ...any) error {
 // HTTP status, so the engine need not guess: Permanent errors go straight to
 // the dead-letter list; others are retried with backoff, no sooner than
 // RetryAfter when the service said when (Retry-After, rate-limit reset).
+// Uncertain says the write may have taken effect all the same (a 502 or
+// 504 from a proxy in front of a service that went on working).
 type ApplyError struct {
 	Err        error
 	Permanent  bool
 	RetryAfter time.Duration
+	Uncertain  bool
 }
 
 func (e *ApplyError) Error() string { return e.Err.Error() }
@@ -45,6 +52,37 @@ func Permanent(err error) error { return &ApplyError{Err: err, Permanent: true} 
 
 // RetryAfter marks err as temporary, to be retried no sooner than d.
 func RetryAfter(err error, d time.Duration) error { return &ApplyError{Err: err, RetryAfter: d} }
+
+// Uncertain marks err as the failure of a write whose outcome is unknown:
+// the request was sent and may have taken effect (see IsUncertain).
+func Uncertain(err error) error { return &ApplyError{Err: err, Uncertain: true} }
+
+// IsUncertain reports whether a failed write may have taken effect all the
+// same: it was marked Uncertain, or it ran out of time (context deadline,
+// client timeout), or its connection was lost after it was sent (reset,
+// broken pipe, an answer cut short). A connection that was never made (a
+// dial error) and an answer the service gave are certain. The engine asks
+// before re-sending a write, because a slow service may still complete the
+// first one.
+func IsUncertain(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ae *ApplyError
+	if errors.As(err, &ae) && ae.Uncertain {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // Classify returns whether err is permanent and how long the source asked
 // to wait. Unclassified errors are temporary.

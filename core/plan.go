@@ -75,6 +75,8 @@ type planner struct {
 	// linkingDuplicate holds subject>selector for duplicate links planned
 	// or pending, so no rule creates that record meanwhile.
 	linkingDuplicate map[string]bool
+	// markers holds the markers of the case's planned actions (ours).
+	markers map[string]bool
 }
 
 // prepare fills canonical statuses from the current mappings (so a reload
@@ -778,7 +780,7 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		bestScore := d.Threshold
 		for j := range p.c.Candidates {
 			cand := &p.c.Candidates[j]
-			if !d.Among.Matches(cand.Ref) || cand.Deleted || p.c.Item(cand.Ref) != nil || !p.open(cand) {
+			if !d.Among.Matches(cand.Ref) || cand.Deleted || p.c.Item(cand.Ref) != nil || !p.open(cand) || p.ours(cand) {
 				continue
 			}
 			if s := Similarity(subj, cand); s >= bestScore {
@@ -802,6 +804,23 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		env.Duplicate = p.view(&dup)
 		p.then(&Rule{Name: d.Name, Pos: d.Pos, When: d.When, Then: d.Then}, subj, env, reason)
 	}
+}
+
+// ours reports whether a candidate carries the marker of one of this
+// case's own actions: a record the gateway made for this very case (a
+// create whose answer was lost) is found by its marker and adopted, never
+// offered as another case's problem.
+func (p *planner) ours(it *Item) bool {
+	if it.Marker == "" {
+		return false
+	}
+	if p.markers == nil {
+		p.markers = make(map[string]bool, len(p.c.Keys))
+		for k := range p.c.Keys {
+			p.markers[MarkerFor(k)] = true
+		}
+	}
+	return p.markers[it.Marker]
 }
 
 // open reports whether a candidate is still being worked on.

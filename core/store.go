@@ -46,7 +46,9 @@ type Store interface {
 	Item(ctx context.Context, r Ref) (*Item, error)
 	// Records returns known records (not placeholders) that sel selects,
 	// updated at or after since, newest first, at most n: the candidates of
-	// a duplicate search and the material of a digest.
+	// a duplicate search and the material of a digest. A record carrying
+	// the gateway's marker and linked to nothing (an orphan of a create
+	// whose outcome was lost) is left out.
 	Records(ctx context.Context, sel Selector, since time.Time, n int) ([]Item, error)
 
 	// Enqueue adds planned actions to the outbox. An action whose Key is
@@ -67,6 +69,12 @@ type Store interface {
 	// Fail records a failed attempt: the error, and either the next attempt
 	// time or, when dead, the move to the dead-letter list.
 	Fail(ctx context.Context, key string, errText string, next time.Time, dead bool) error
+	// Sending records that a write of the action with key whose outcome
+	// may stay unknown started at at, so that whoever tries it next waits
+	// for it and looks it up before writing again (Action.Sent); at zero
+	// records that none can be in flight (Action.Unsent). A done action is
+	// left alone.
+	Sending(ctx context.Context, key string, at time.Time) error
 	// DeadLetters lists dead actions, oldest first.
 	DeadLetters(ctx context.Context) ([]Action, error)
 	// Replay moves dead actions back to pending (all when keys is empty),

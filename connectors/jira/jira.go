@@ -52,7 +52,6 @@ import (
 	"time"
 
 	jira "github.com/andygrunwald/go-jira"
-	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
@@ -203,18 +202,10 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		ro.Transport = http.DefaultTransport
 	}
 	ro.Transport = retryhttp.ForOrigin(c.base, &authTransport{base: ro.Transport, conn: c}, ro.Transport)
-	hc := retryhttp.New(ro)
 	// A per-issue write limit is not waited out in place: the action goes
 	// back to the outbox and other issues' work goes on (see pauses).
-	if rt, ok := hc.Transport.(*retryablehttp.RoundTripper); ok && rt.Client != nil {
-		prev := rt.Client.CheckRetry
-		rt.Client.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			if resp != nil && perIssueLimited(resp) {
-				return false, nil
-			}
-			return prev(ctx, resp, err)
-		}
-	}
+	ro.Refuse = perIssueLimited
+	hc := retryhttp.New(ro)
 	jc, err := jira.NewClient(hc, c.base.String())
 	if err != nil {
 		return nil, fmt.Errorf("jira %q: base_url %q: %w", s.Name, c.base.String(), err)

@@ -60,6 +60,8 @@ type env struct {
 	events []core.Event
 	errs   []error
 	waits  []time.Duration // pacer sleeps
+	// retry, when set, replaces the test's quick retry settings.
+	retry retryhttp.Options
 }
 
 func newEnv(t *testing.T, edit func(*Config), opts ...fake.Option) *env {
@@ -91,7 +93,11 @@ func (e *env) connector(edit func(*Config)) *Connector {
 		Clock: e.clock,
 		Env:   func(k string) string { return vars[k] },
 	}
-	c, err := newConnector(s, cfg, retryhttp.Options{RetryMax: 2, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond})
+	ro := e.retry
+	if ro.RetryMax == 0 {
+		ro = retryhttp.Options{RetryMax: 2, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}
+	}
+	c, err := newConnector(s, cfg, ro)
 	if err != nil {
 		e.t.Fatal(err)
 	}

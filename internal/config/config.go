@@ -42,10 +42,19 @@ type Config struct {
 	// a time, and bound the connector calls made at once (default 16).
 	Workers int `yaml:"workers"`
 	// MaxAttempts before an action is dead-lettered (default 8).
-	MaxAttempts int           `yaml:"max_attempts"`
-	Retention   Retention     `yaml:"retention"`
-	Log         Log           `yaml:"log"`
-	Reload      time.Duration `yaml:"mappings_reload"` // how often the folder is checked (default 5s)
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryAfterMax caps how long a service's Retry-After may put off an
+	// action's next attempt (default 1h).
+	RetryAfterMax time.Duration `yaml:"retry_after_max"`
+	// UncertainGrace and LookupWindow tune writes whose outcome is unknown
+	// (they timed out): how long past the timeout such a write may still
+	// land (default 30s), and then how long a create's marker search is
+	// repeated before it is made anew (default 2m).
+	UncertainGrace time.Duration `yaml:"uncertain_grace"`
+	LookupWindow   time.Duration `yaml:"lookup_window"`
+	Retention      Retention     `yaml:"retention"`
+	Log            Log           `yaml:"log"`
+	Reload         time.Duration `yaml:"mappings_reload"` // how often the folder is checked (default 5s)
 	// Connectors by instance name; each section has a kind (default: the
 	// instance name) and the connector's own keys.
 	Connectors map[string]map[string]any `yaml:"connectors"`
@@ -372,7 +381,8 @@ func (c *Config) Check() error {
 // checkDurations validates the duration settings first, because the
 // decoder reports a bad duration without its position.
 func checkDurations(path string, body ast.Node) error {
-	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload", "$.rule_budget.time", "$.shutdown_timeout"} {
+	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload", "$.rule_budget.time", "$.shutdown_timeout",
+		"$.retry_after_max", "$.uncertain_grace", "$.lookup_window"} {
 		yp, err := yaml.PathString(p)
 		if err != nil {
 			return err

@@ -130,7 +130,10 @@ func TestCrash_KillMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	secret := "crash-test-secret"
 	t.Setenv(sandbox.SecretEnv, secret)
 	cfg := filepath.Join(dir, "liaison.yaml")
-	os.WriteFile(cfg, []byte(sandbox.Config(addr, filepath.Join(dir, "liaison.db"), dir)+"log: {level: info}\n"), 0o600)
+	// The sandbox's look-ups are exact and its writes end with their call:
+	// a write of a killed process need not be waited for past its lease.
+	os.WriteFile(cfg, []byte(sandbox.Config(addr, filepath.Join(dir, "liaison.db"), dir)+
+		"log: {level: info}\nuncertain_grace: 1s\nlookup_window: 1s\n"), 0o600)
 
 	const mails = 120
 	kills := map[int]bool{15: true, 50: true, 51: true, 90: true}

@@ -104,6 +104,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	met := engine.NewMetrics(reg, st)
 	eng, err := engine.New(engine.Options{Store: st, Connectors: conns, Mappings: m, Metrics: met, Clock: o.Clock,
 		Log: o.Log, Owner: o.Owner, Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, IdleWait: o.IdleWait,
+		RetryAfterMax: cfg.RetryAfterMax, UncertainGrace: cfg.UncertainGrace, LookupWindow: cfg.LookupWindow,
 		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit, Notifier: notifier, Journal: st.JournalDir()})
 	if err != nil {
 		st.Close()

@@ -35,7 +35,7 @@ func TestJiraOutageDeadLettersTheActionAndReplayCompletesIt(t *testing.T) {
 
 	// The customer adds to their report while Jira is down: the reply is
 	// for the developers (customer-replies-to-dev-ticket).
-	w.Jira.FailNext(1_000_000, http.StatusBadGateway, 0)
+	w.Jira.FailNext(1_000_000, http.StatusInternalServerError, 0)
 	const reply = "It also happens with the link from the second reset mail."
 	if _, err := w.Zendesk.Reply(e.ticket, customer, reply, true); err != nil {
 		t.Fatal(err)
@@ -49,8 +49,8 @@ func TestJiraOutageDeadLettersTheActionAndReplayCompletesIt(t *testing.T) {
 		t.Fatalf("dead letters: %+v; want one", dead)
 	}
 	if a := dead[0]; a.Rule != "customer-replies-to-dev-ticket" || a.Kind != core.AddComment || a.Target != devTicket(e.key) ||
-		a.Attempts != 2 || !strings.Contains(a.LastError, "502 Bad Gateway") {
-		t.Errorf("dead letter: rule %q, %s on %s after %d attempts, error %q; want the reply's copy to %s after 2 attempts with the 502",
+		a.Attempts != 2 || !strings.Contains(a.LastError, "500 Internal Server Error") {
+		t.Errorf("dead letter: rule %q, %s on %s after %d attempts, error %q; want the reply's copy to %s after 2 attempts with the 500",
 			a.Rule, a.Kind, a.Target, a.Attempts, a.LastError, e.key)
 	}
 	if is, _ := w.Jira.Issue(e.key); len(is.Comments) != 0 {
@@ -90,7 +90,7 @@ func TestActionsQueuedBehindADeadLetterStillRun(t *testing.T) {
 	waitPolled(t, w)
 	ctx := context.Background()
 	key := newIssue(t, w, "Invoices export as empty PDF")
-	w.Jira.FailNext(1_000_000, http.StatusBadGateway, 0)
+	w.Jira.FailNext(1_000_000, http.StatusInternalServerError, 0)
 	if _, err := w.GitHub.OpenPR(w.Repo, key+": render invoices before export", "", "fix/"+key); err != nil {
 		t.Fatal(err)
 	}

@@ -41,11 +41,27 @@ type Options struct {
 	Lease time.Duration
 	// MaxAttempts before an action goes to the dead-letter list (default 8),
 	// with exponential backoff from BackoffBase up to BackoffMax (default
-	// 1s, 10m) unless the service asked for a longer wait.
+	// 1s, 10m), each wait between half and all of its step (jitter),
+	// unless the service asked for a longer wait.
 	MaxAttempts             int
 	BackoffBase, BackoffMax time.Duration
+	// RetryAfterMax caps the wait a service may ask for (Retry-After, a
+	// rate-limit reset) before the next attempt (default 1h): a wrong
+	// header must not park an action for years. Such a wait still counts
+	// as an attempt.
+	RetryAfterMax time.Duration
 	// ApplyTimeout bounds one Apply call (default 60s).
 	ApplyTimeout time.Duration
+	// UncertainGrace is how long after ApplyTimeout a write whose outcome
+	// is unknown (it timed out, or its connection broke after sending) may
+	// still take effect at a slow service (default 30s). Only then is it
+	// looked up by its marker; until then it is neither re-sent nor
+	// looked up.
+	UncertainGrace time.Duration
+	// LookupWindow is how long after that a create of unknown outcome
+	// that its marker search does not find is searched for again before
+	// it is created anew: searches lag behind writes (default 2m).
+	LookupWindow time.Duration
 	// PollInterval is used for pollers that do not say (default 1m).
 	PollInterval time.Duration
 	// IdleWait is how often idle workers look for due cases that no local
@@ -124,6 +140,9 @@ type Engine struct {
 	// journalCh takes journaled requests to gatherLoop.
 	journalCh chan *ingestReq
 
+	// jitter returns a random duration in [0, n) (backoff).
+	jitter func(n int64) int64
+
 	candMu  sync.Mutex
 	cand    []core.Item
 	candAt  time.Time
@@ -145,7 +164,10 @@ func New(o Options) (*Engine, error) {
 	o.MaxAttempts = cmp.Or(o.MaxAttempts, 8)
 	o.BackoffBase = cmp.Or(o.BackoffBase, time.Second)
 	o.BackoffMax = cmp.Or(o.BackoffMax, 10*time.Minute)
+	o.RetryAfterMax = cmp.Or(o.RetryAfterMax, time.Hour)
 	o.ApplyTimeout = cmp.Or(o.ApplyTimeout, 60*time.Second)
+	o.UncertainGrace = cmp.Or(o.UncertainGrace, 30*time.Second)
+	o.LookupWindow = cmp.Or(o.LookupWindow, 2*time.Minute)
 	o.PollInterval = cmp.Or(o.PollInterval, time.Minute)
 	o.IdleWait = cmp.Or(o.IdleWait, 250*time.Millisecond)
 	o.MaxBatch = cmp.Or(o.MaxBatch, 512)
@@ -156,7 +178,7 @@ func New(o Options) (*Engine, error) {
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
 		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
-		calls: make(chan struct{}, o.Workers)}
+		calls: make(chan struct{}, o.Workers), jitter: rand.Int64N}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
 			return nil, fmt.Errorf("engine: two connectors named %q", c.Name())
@@ -196,6 +218,31 @@ func (e *Engine) Store() core.Store { return e.o.Store }
 // Metrics returns the engine's metrics (nil when none were configured).
 func (e *Engine) Metrics() *Metrics { return e.m }
 
+// claimReleaser is a store that can end every claim at once (SQLite).
+type claimReleaser interface {
+	ReleaseClaims(ctx context.Context) (int, error)
+}
+
+// releaseDeadClaims ends the claims and poll leases a process that died
+// left, when this one holds the intake journal's lock: on a store with a
+// journal (SQLite) that lock proves no other process uses it, so nothing
+// claimed is being worked on, and the work need not wait for the leases
+// to run out.
+func (e *Engine) releaseDeadClaims(ctx context.Context) {
+	cr, ok := e.o.Store.(claimReleaser)
+	if !ok {
+		return
+	}
+	n, err := cr.ReleaseClaims(ctx)
+	if err != nil {
+		e.log.Error("releasing the claims of an earlier process failed; its cases wait for their leases", "err", err)
+		return
+	}
+	if n > 0 {
+		e.log.Info("released the claims of an earlier process", "cases", n)
+	}
+}
+
 // Run starts the group committers, workers, pollers, runners and the
 // retention loop, and blocks until ctx ends. In-flight reconciles finish
 // (their actions complete or stay in the outbox) before Run returns.
@@ -204,6 +251,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	j := e.openJournal(commitCtx)
+	if j != nil {
+		e.releaseDeadClaims(ctx)
+	}
 	e.journal.Store(j)
 	e.committing.Store(true)
 	for range committers {

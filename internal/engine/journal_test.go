@@ -276,3 +276,33 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestRun_OnSQLiteTakesUpWhatADeadProcessHadClaimed: a process killed
+// while it reconciled leaves its cases claimed. On SQLite the journal's
+// lock proves the new process is the only one, so it takes them up at
+// once rather than after the dead one's lease (which this test's clock,
+// never moving, would never end).
+func TestRun_OnSQLiteTakesUpWhatADeadProcessHadClaimed(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	w.submit(t, mails(t, w, 1)...)
+	w.clock.Add(time.Second)
+	ctx := context.Background()
+	if ids, err := w.st.ClaimCases(ctx, "killed-replica", w.clock.Now(), 10, 30*time.Second); err != nil || len(ids) != 1 {
+		t.Fatalf("claimed %v (err %v), want the mail's case", ids, err)
+	}
+	if ok, err := w.st.Lease(ctx, "poll:retired-source", "killed-replica", w.clock.Now(), 30*time.Second); err != nil || !ok {
+		t.Fatalf("lease: %v, %v", ok, err)
+	}
+	_, stop := w.journaling(t, filepath.Join(t.TempDir(), "intake"), w.st)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.sys["zendesk"].Records(core.CustomerTicket)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the case the dead process had claimed was not taken up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ok, err := w.st.Lease(ctx, "poll:retired-source", "new-replica", w.clock.Now(), 30*time.Second); err != nil || !ok {
+		t.Fatalf("the dead process's poll lease still held (%v, %v)", ok, err)
+	}
+}

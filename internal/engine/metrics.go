@@ -13,17 +13,21 @@ import (
 // Metrics are the engine's Prometheus series. They live on a registry of
 // their own so that tests and several engines in one process do not clash.
 type Metrics struct {
-	EventsIn      *prometheus.CounterVec // source, via
-	Duplicates    *prometheus.CounterVec // source
-	PollFound     *prometheus.CounterVec // source: changes polling found that no webhook had delivered
-	Rejected      *prometheus.CounterVec // source, reason
-	Replayed      *prometheus.CounterVec // source: webhooks answered as replays of one stored before
-	Actions       *prometheus.CounterVec // system, kind, result
-	Conflicts     prometheus.Counter
-	PlanErrors    prometheus.Counter
-	OverBudget    prometheus.Counter // rule evaluations stopped by their budget (also in PlanErrors)
-	ReconcileTime prometheus.Histogram
-	IngestBatch   prometheus.Histogram
+	EventsIn   *prometheus.CounterVec // source, via
+	Duplicates *prometheus.CounterVec // source
+	PollFound  *prometheus.CounterVec // source: changes polling found that no webhook had delivered
+	Rejected   *prometheus.CounterVec // source, reason
+	Replayed   *prometheus.CounterVec // source: webhooks answered as replays of one stored before
+	Actions    *prometheus.CounterVec // system, kind, result
+	Conflicts  prometheus.Counter
+	// UncertainResolved counts writes of unknown outcome (timed out) that
+	// a later attempt settled: found by their marker, or proven absent
+	// and made once.
+	UncertainResolved prometheus.Counter
+	PlanErrors        prometheus.Counter
+	OverBudget        prometheus.Counter // rule evaluations stopped by their budget (also in PlanErrors)
+	ReconcileTime     prometheus.Histogram
+	IngestBatch       prometheus.Histogram
 	// IntakeBacklog reads Engine.IntakeBacklog at scrape time.
 	IntakeBacklog prometheus.GaugeFunc
 	backlog       atomic.Pointer[func() int] // set by the engine (New)
@@ -47,6 +51,8 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 			Help: "Actions attempted, by target system, kind and result (ok, retry, dead)."}, []string{"system", "kind", "result"}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_conflicts_total",
 			Help: "Synced fields changed on both sides since the last sync."}),
+		UncertainResolved: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_uncertain_resolved_total",
+			Help: "Writes of unknown outcome (timed out) settled by a later look-up or a single resend."}),
 		PlanErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_rule_errors_total",
 			Help: "Rule evaluations that failed (see the log for the rule and position)."}),
 		OverBudget: prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_rules_over_budget_total",
@@ -63,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Replayed, m.Actions, m.Conflicts,
+	reg.MustRegister(m.EventsIn, m.Duplicates, m.PollFound, m.Rejected, m.Replayed, m.Actions, m.Conflicts, m.UncertainResolved,
 		m.PlanErrors, m.OverBudget, m.ReconcileTime, m.IngestBatch, m.IntakeBacklog, &storeCollector{st: st})
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -139,7 +140,7 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 			}
 			break
 		}
-		planned = append(planned, e.pass(ctx, active)...)
+		e.passSafely(ctx, active, &planned)
 		// Cases that are done go at once: a case waiting for the slowest
 		// of its batch could not be taken up for its next event.
 		e.release(ctx, runs, start, false)
@@ -179,9 +180,36 @@ func (e *Engine) releaseCases(ctx context.Context, rel []core.Release) {
 	}
 }
 
+// passSafely is pass, with a panic (a rule, a connector, the store) ending
+// the pass rather than the process: the cases stay queued, due again after
+// a backoff, like after any other failure of a reconcile.
+func (e *Engine) passSafely(ctx context.Context, active []*caseRun, untried *[]string) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("reconcile panicked; its cases are tried again", "cases", len(active), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.retrySoon(active)
+		}
+	}()
+	e.pass(ctx, active, untried)
+}
+
+// retrySoon leaves runs due again after the first backoff step, for a
+// reconcile that failed before it could finish them.
+func (e *Engine) retrySoon(runs []*caseRun) {
+	at := e.o.Clock.Now().Add(e.o.BackoffBase)
+	for _, r := range runs {
+		r.active = false
+		r.retryAt = earliest(r.retryAt, at)
+	}
+}
+
 // pass runs one plan→apply round over the active cases and leaves active
-// those whose writes changed them. It returns the keys it marked untried.
-func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string) {
+// those whose writes changed them. It adds the keys it marked untried to
+// untried. Whatever fails on the way leaves the cases it touched due again
+// (a retry time): a case released with nothing scheduled would never be
+// looked at again unless something touched it.
+func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string) {
+	marked := len(*untried)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
@@ -190,10 +218,8 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
 		e.log.Error("loading cases failed", "cases", len(ids), "err", err)
-		for _, r := range active {
-			r.retryAt = e.o.Clock.Now().Add(e.o.BackoffBase)
-		}
-		return nil
+		e.retrySoon(active)
+		return
 	}
 	now := e.o.Clock.Now()
 	m := e.mappings.Load()
@@ -206,7 +232,13 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 			r.seen = 0 // joined into another case since it was marked
 			continue
 		}
-		if e.fetchPlaceholders(ctx, r.c, r.fetched) {
+		ingested, failed := e.fetchPlaceholders(ctx, r.c, r.fetched)
+		if failed {
+			// Planned with what is known, and again once the record
+			// can be read: what it would change must not be lost.
+			r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+		}
+		if ingested {
 			r.active = true // plan again with what was fetched
 			continue
 		}
@@ -219,10 +251,8 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 		added, err := e.o.Store.Enqueue(ctx, all)
 		if err != nil {
 			e.log.Error("enqueueing actions failed", "cases", len(planning), "err", err)
-			for _, r := range planning {
-				r.retryAt = now.Add(e.o.BackoffBase)
-			}
-			return nil
+			e.retrySoon(planning)
+			return
 		}
 		// Only when every planned action was new can none of them have
 		// been tried before: an outbox row already there may be another
@@ -230,7 +260,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 		if allNew = added == len(all); allNew {
 			for _, a := range all {
 				e.untried.Store(a.Key, true)
-				untried = append(untried, a.Key)
+				*untried = append(*untried, a.Key)
 			}
 		}
 	}
@@ -254,11 +284,44 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun) (untried []string)
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); e.applyPending(ctx, r, now) }()
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					r.retryAt = earliest(r.retryAt, e.o.Clock.Now().Add(e.o.BackoffBase))
+				}
+			}()
+			e.applyPending(ctx, r, now)
+		}()
 	}
 	wg.Wait()
 	e.record(ctx, planning)
-	return untried
+	e.markUnsent(ctx, (*untried)[marked:])
+}
+
+// markUnsent records that the actions this pass planned and did not try
+// (a write before them to the same record waits, or the claim ran out)
+// were never sent, before the case is released: the next reconcile may
+// then try them at once rather than wait for an attempt that never was.
+func (e *Engine) markUnsent(ctx context.Context, keys []string) {
+	var left []string
+	for _, k := range keys {
+		if _, ok := e.untried.Load(k); ok {
+			left = append(left, k)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, k := range left {
+		if err := e.o.Store.Sending(sctx, k, time.Time{}); err != nil {
+			e.log.Warn("recording an action as never sent failed; it waits before it is tried", "key", k, "err", err)
+			return
+		}
+	}
 }
 
 // planCase plans one case, reporting rule errors and new conflicts, and
@@ -268,7 +331,11 @@ func (e *Engine) planCase(ctx context.Context, r *caseRun, m *core.Mappings, now
 	// from: the read holds every other worker that needs them.
 	for _, d := range m.Duplicates {
 		if d.Searches(r.c) {
-			r.c.Candidates = e.candidates(ctx, m, now)
+			var ok bool
+			if r.c.Candidates, ok = e.candidates(ctx, m, now); !ok {
+				// Planned without the search; searched again soon.
+				r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
+			}
 			break
 		}
 	}
@@ -420,8 +487,10 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // fetchPlaceholders reads records the case knows only by a key found in
-// some text, once per reconcile, and reports whether any was ingested.
-func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) bool {
+// some text, once per reconcile, and reports whether any was ingested and
+// whether a record could not be read or stored (a record that does not
+// exist is no failure).
+func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) (ingested, failed bool) {
 	var evs []core.Event
 	for _, it := range c.Items {
 		if it.Known() || tried[it.Ref] {
@@ -438,6 +507,7 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 		if err != nil {
 			if !errors.Is(err, core.ErrNotFound) {
 				e.log.Warn("fetching linked record failed", "ref", it.Ref.String(), "err", err)
+				failed = true
 			}
 			continue
 		}
@@ -446,13 +516,13 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[
 			Item:       *got, At: e.o.Clock.Now()})
 	}
 	if len(evs) == 0 {
-		return false
+		return false, failed
 	}
 	if _, err := e.Submit(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
-		return false
+		return false, true
 	}
-	return true
+	return true, failed
 }
 
 // outcome is what became of one attempt at an action.
@@ -464,31 +534,88 @@ const (
 	deadLettered
 )
 
+// attempt is what perform found or did.
+type attempt struct {
+	res core.Result
+	err error
+	// sent is when the write whose outcome err leaves unknown started
+	// (zero when err is certain, or came before anything was sent), and
+	// recorded what the outbox holds as the action's Sent.
+	sent, recorded time.Time
+	// settle, when set, means nothing was written: an earlier write of
+	// unknown outcome may still land or show up in a search, and is looked
+	// up again then.
+	settle time.Time
+}
+
 // apply performs one outbox action; on failure it records the attempt and
 // says whether and when to retry. A success is recorded by the caller.
 func (e *Engine) apply(ctx context.Context, a core.Action) (core.Result, time.Time, outcome) {
-	res, err := e.perform(ctx, a)
-	if err == nil {
-		return res, time.Time{}, appliedOK
+	at := e.perform(ctx, a)
+	if !at.settle.IsZero() {
+		e.log.Info("an earlier write may still land; looking it up before writing", "rule", a.Rule,
+			"action", string(a.Kind), "target", a.Target.String(), "at", at.settle)
+		return at.res, at.settle, retryLater
 	}
+	if at.err == nil {
+		if !a.Sent.IsZero() && e.m != nil {
+			e.m.UncertainResolved.Inc()
+		}
+		return at.res, time.Time{}, appliedOK
+	}
+	err := at.err
 	now := e.o.Clock.Now()
 	permanent, wait := core.Classify(err)
 	attempts := a.Attempts + 1
 	dead := permanent || attempts >= e.o.MaxAttempts
-	next := now.Add(max(wait, e.backoff(attempts)))
-	if ferr := e.o.Store.Fail(ctx, a.Key, err.Error(), next, dead); ferr != nil {
+	next := now.Add(max(min(wait, e.o.RetryAfterMax), e.backoff(attempts)))
+	if !at.sent.IsZero() {
+		// Not before the write can have landed: then look it up.
+		next = later(next, at.sent.Add(e.inFlight()+e.o.UncertainGrace))
+	}
+	// The attempt is recorded even though the claim's deadline (and so
+	// ctx) may have run out with it: an attempt that went unrecorded
+	// would neither count nor back off.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := e.o.Store.Fail(fctx, a.Key, err.Error(), next, dead); ferr != nil {
 		e.log.Error("recording failed action failed", "key", a.Key, "err", ferr)
+	}
+	// What may still be in flight: this write, when its outcome is
+	// unknown; none, when the service answered it; what was, when the
+	// look-up before it failed.
+	if want := at.sent; !want.Equal(at.recorded) && (!want.IsZero() || at.wrote()) {
+		if serr := e.o.Store.Sending(fctx, a.Key, want); serr != nil {
+			e.log.Error("recording a write of unknown outcome failed", "key", a.Key, "err", serr)
+		}
 	}
 	if dead {
 		e.log.Error("action dead-lettered", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
 			"attempts", attempts, "err", err)
 		e.count(a, "dead")
-		return res, time.Time{}, deadLettered
+		return at.res, time.Time{}, deadLettered
 	}
 	e.log.Warn("action failed; will retry", "rule", a.Rule, "action", string(a.Kind), "target", a.Target.String(),
-		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "err", err)
+		"attempt", attempts, "retry_in", next.Sub(now).Round(time.Millisecond).String(), "uncertain", !at.sent.IsZero(), "err", err)
 	e.count(a, "retry")
-	return res, next, retryLater
+	return at.res, next, retryLater
+}
+
+// wrote reports whether the attempt got as far as the write itself.
+func (at attempt) wrote() bool { return !errors.Is(at.err, errLookup) }
+
+// errLookup marks a failure of the look-up before a write: nothing was sent.
+var errLookup = errors.New("looking up an earlier attempt")
+
+// inFlight is the longest a write can run on our side: its own timeout,
+// or the claim it runs under, whichever ends first.
+func (e *Engine) inFlight() time.Duration { return min(e.o.ApplyTimeout, e.o.Lease) }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // auditOf is the audit entry of an applied action.
@@ -536,19 +663,27 @@ func (e *Engine) count(a core.Action, result string) {
 	}
 }
 
+// backoff is the wait before attempt+1: BackoffBase doubled per attempt up
+// to BackoffMax, of which a random half is taken off (jitter), so that
+// actions failing together do not come back together. Each step's wait is
+// at least the previous step's, so the waits grow until the cap.
 func (e *Engine) backoff(attempt int) time.Duration {
 	d := e.o.BackoffBase << min(attempt-1, 20)
 	if d <= 0 || d > e.o.BackoffMax {
 		d = e.o.BackoffMax
 	}
-	return d
+	return d - time.Duration(e.jitter(int64(d/2)+1))
 }
 
-// perform finds the connector and applies, first asking whether an earlier
-// attempt already did the write: a create finds its marker, and an action
-// that may have reached its target before (an earlier attempt, or one
-// planned before this process started) is checked when the connector can.
-func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error) {
+// perform finds the connector and applies. An action that may have reached
+// its target before (an attempt whose outcome is unknown, one whose
+// success was not recorded, one by a replica that died) is first looked up
+// by its marker: a create with MarkerFinder, anything else with
+// AppliedChecker. A write of unknown outcome is not looked up, nor sent
+// again, until it can no longer be in flight (its start + inFlight +
+// UncertainGrace); a create's search, which lags behind writes, must then
+// miss it for LookupWindow before the create is sent anew.
+func (e *Engine) perform(ctx context.Context, a core.Action) attempt {
 	var ap core.Applier
 	// A notify that names no destination tells the target record's own
 	// people through its own system (a mail thread's requester: the
@@ -556,16 +691,16 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 	// notifier.
 	if a.Kind == core.Notify && a.To != "" {
 		if e.o.Notifier == nil {
-			return core.Result{}, core.Permanent(errors.New("no notifier configured for notify actions"))
+			return attempt{err: core.Permanent(errors.New("no notifier configured for notify actions"))}
 		}
 		ap = e.o.Notifier
 	} else {
 		c, ok := e.conns[a.Target.System]
 		if !ok {
-			return core.Result{}, core.Permanent(fmt.Errorf("no connector named %q is configured", a.Target.System))
+			return attempt{err: core.Permanent(fmt.Errorf("no connector named %q is configured", a.Target.System))}
 		}
 		if ap, ok = c.(core.Applier); !ok {
-			return core.Result{}, core.Permanent(fmt.Errorf("connector %q cannot apply actions", a.Target.System))
+			return attempt{err: core.Permanent(fmt.Errorf("connector %q cannot apply actions", a.Target.System))}
 		}
 	}
 	actx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
@@ -574,30 +709,98 @@ func (e *Engine) perform(ctx context.Context, a core.Action) (core.Result, error
 	// tried yet, cannot have reached its target. Any other pending action
 	// may have: an attempt whose Complete failed, or one by a replica that
 	// died before recording it.
-	_, untried := e.untried.LoadAndDelete(a.Key)
-	uncertain := !untried
-	if a.Kind == core.Create && uncertain {
-		if f, ok := ap.(core.MarkerFinder); ok {
-			ref, err := f.FindByMarker(actx, a.Target.Kind, a.Marker())
-			switch {
-			case err == nil:
-				return core.Result{Created: ref, Note: "found by marker " + a.Marker()}, nil
-			case !errors.Is(err, core.ErrNotFound):
-				return core.Result{}, fmt.Errorf("looking up marker: %w", err)
-			}
+	recorded := a.Sent
+	start := e.o.Clock.Now()
+	if _, untried := e.untried.LoadAndDelete(a.Key); !untried {
+		quiet := e.quietAt(a)
+		if start.Before(quiet) {
+			return attempt{settle: quiet, recorded: recorded}
 		}
-	}
-	if ch, ok := ap.(core.AppliedChecker); ok && uncertain && a.Kind != core.Create {
-		res, done, err := ch.Applied(actx, a)
+		res, found, err := e.lookup(actx, ap, a)
+		switch {
+		case err != nil:
+			return attempt{err: fmt.Errorf("%w: %w", errLookup, err), recorded: recorded}
+		case found:
+			return attempt{res: res, recorded: recorded}
+		case a.Kind == core.Create && !quiet.IsZero() && start.Before(quiet.Add(e.o.LookupWindow)):
+			return attempt{settle: earliest(quiet.Add(e.o.LookupWindow), start.Add(e.o.LookupWindow/4)), recorded: recorded}
+		}
+		// Proven absent: sent anew. The start is recorded first, so that
+		// after a crash during the write whoever runs next waits for it.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = e.o.Store.Sending(sctx, a.Key, start)
+		cancel()
 		if err != nil {
-			return core.Result{}, fmt.Errorf("checking an earlier attempt: %w", err)
+			return attempt{err: fmt.Errorf("%w: recording the resend: %w", errLookup, err), recorded: recorded}
 		}
-		if done {
-			res.Note = "already applied"
-			return res, nil
-		}
+		recorded = start
 	}
-	return ap.Apply(actx, a)
+	res, err := applySafely(actx, ap, a)
+	at := attempt{res: res, err: err, recorded: recorded}
+	if err != nil && core.IsUncertain(err) {
+		at.sent = start
+	}
+	return at
+}
+
+// applySafely is ap.Apply with a panic turned into an error of unknown
+// outcome: the connector may have sent the write before it panicked.
+func applySafely(ctx context.Context, ap core.Applier, a core.Action) (res core.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = core.Uncertain(fmt.Errorf("applying panicked: %v", p))
+		}
+	}()
+	return ap.Apply(ctx, a)
+}
+
+// quietAt is when a write of a that may still be in flight can no longer
+// land: zero when none may be. An action with no attempt recorded may
+// still have been tried by the claim that planned it (which died, or
+// could not record the outcome), whose calls ended within a lease of the
+// action's enqueueing; unless that claim said it never tried it
+// (markUnsent).
+func (e *Engine) quietAt(a core.Action) time.Time {
+	switch {
+	case a.Kind == core.Transition || a.Kind == core.SetFields:
+		// They set a state: made twice, they change nothing more.
+		return time.Time{}
+	case !a.Sent.IsZero():
+		return a.Sent.Add(e.inFlight() + e.o.UncertainGrace)
+	case a.Attempts == 0 && !a.Unsent && !a.CreatedAt.IsZero():
+		return a.CreatedAt.Add(e.o.Lease + e.o.UncertainGrace)
+	}
+	return time.Time{}
+}
+
+// lookup asks the connector whether a's write already took effect.
+func (e *Engine) lookup(ctx context.Context, ap core.Applier, a core.Action) (core.Result, bool, error) {
+	if a.Kind == core.Create {
+		f, ok := ap.(core.MarkerFinder)
+		if !ok {
+			return core.Result{}, false, nil
+		}
+		ref, err := f.FindByMarker(ctx, a.Target.Kind, a.Marker())
+		switch {
+		case err == nil:
+			return core.Result{Created: ref, Note: "found by marker " + a.Marker()}, true, nil
+		case errors.Is(err, core.ErrNotFound):
+			return core.Result{}, false, nil
+		}
+		return core.Result{}, false, fmt.Errorf("looking up marker: %w", err)
+	}
+	ch, ok := ap.(core.AppliedChecker)
+	if !ok {
+		return core.Result{}, false, nil
+	}
+	res, done, err := ch.Applied(ctx, a)
+	if err != nil {
+		return core.Result{}, false, fmt.Errorf("checking an earlier attempt: %w", err)
+	}
+	if done {
+		res.Note = "already applied"
+	}
+	return res, done, nil
 }
 
 // describe says in a few words what an action did, for the audit log.
@@ -687,12 +890,13 @@ const (
 
 // candidates returns the records duplicate rules may link to, read from the
 // store at most every candidateTTL: a duplicate found a few seconds late is
-// found all the same, and a busy queue does not reread them per case.
-func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time) []core.Item {
+// found all the same, and a busy queue does not reread them per case. ok is
+// false when they could not all be read.
+func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time) (cand []core.Item, ok bool) {
 	e.candMu.Lock()
 	defer e.candMu.Unlock()
 	if e.candFor == m && now.Sub(e.candAt) < candidateTTL && now.After(e.candAt) {
-		return e.cand
+		return e.cand, true
 	}
 	var out []core.Item
 	seen := map[core.Selector]bool{}
@@ -703,13 +907,13 @@ func (e *Engine) candidates(ctx context.Context, m *core.Mappings, now time.Time
 		seen[d.Among] = true
 		its, err := e.o.Store.Records(ctx, d.Among, now.Add(-candidateWindow), candidateMax)
 		if err != nil {
-			e.log.Warn("reading duplicate candidates failed; duplicates are not searched this time", "err", err)
-			continue
+			e.log.Warn("reading duplicate candidates failed; duplicates are searched again soon", "err", err)
+			return out, false // not kept: the next case reads again
 		}
 		out = append(out, its...)
 	}
 	e.cand, e.candAt, e.candFor = out, now, m
-	return out
+	return out, true
 }
 
 // destination names where a notification went without what could be a

@@ -10,8 +10,10 @@
 // test binary re-executed) on one PostgreSQL schema behind a round-robin
 // balancer, against the HTTP fakes of Zendesk and Jira in the test process.
 // While a generator sends a few thousand signed webhooks it SIGKILLs and
-// restarts replicas, has the fakes answer 429 and 5xx in bursts and hang
-// past the connectors' timeouts, drops webhooks, and terminates the
+// restarts replicas, has the fakes answer 429 and 5xx in bursts, hang
+// past the connectors' timeouts, make writes only after the client gave up
+// (slow success) or answer just under the timeout, drops webhooks, and
+// terminates the
 // replicas' PostgreSQL connections. It ends with one summary line and
 // asserts that nothing acknowledged was lost and nothing was written twice.
 //

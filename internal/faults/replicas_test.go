@@ -182,6 +182,21 @@ func (c *chaos) run(ctx context.Context, dsn string) {
 		},
 		func() { c.kill(2, time.Second) },
 		func() {
+			// Slow success: the writes are made, but only after the
+			// connectors stopped waiting for them, while a replica dies.
+			jira.HoldWrites(8, nil, nil)
+			zd.HoldWrites(8, nil, nil)
+			c.note("slow_success", "Jira and Zendesk make their next 8 writes each only after the client gave up")
+			c.kill(1, 2*time.Second)
+		},
+		func() {
+			// And answers just under the timeout (the claim's 25s).
+			jira.Slow(20 * time.Second)
+			c.note("slow_answers", "Jira answers in 20s, just under the timeout, requests arriving in the next 3s")
+			pause(ctx, 3*time.Second)
+			jira.Slow(0)
+		},
+		func() {
 			jira.FailNext(30, 503, 2*time.Second)
 			c.note("jira_5xx", "Jira answers 503 (Retry-After 2s) to the next 30 requests")
 		},
@@ -390,6 +405,12 @@ func TestFaults_ReplicasUnderFaults(t *testing.T) {
 	}
 	var leaseOwner string
 	_ = conn.QueryRow(ctx, `SELECT owner FROM leases WHERE name = 'poll:jira'`).Scan(&leaseOwner)
+	// Writes that had an attempt of unknown outcome and were settled: done,
+	// with that attempt's start kept.
+	var uncertain int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE state = 'done' AND sent_at > 0`).Scan(&uncertain); err != nil {
+		t.Fatal(err)
+	}
 
 	// What the rules required, and what the fakes hold.
 	acc := account(t, zd, cl.Jira, ids, tickets, start)
@@ -413,14 +434,14 @@ func TestFaults_ReplicasUnderFaults(t *testing.T) {
 	}
 	fmt.Printf("faults summary: replicas=3 tickets=%d webhooks sent=%d (re-sent %d, dropped %d, unacknowledged %d) "+
 		"events stored=%d (zendesk webhook %d, zendesk poll %d, jira poll %d; acknowledged but missing %d) "+
-		"writes required=%d observed=%d (jira issues %d, jira comments %d, zendesk notes %d) duplicates=%d lost=%d unexpected=%d "+
+		"writes required=%d observed=%d (jira issues %d, jira comments %d, zendesk notes %d) duplicates=%d lost=%d unexpected=%d uncertain resolved=%d "+
 		"dead letters=%d kills=%d restarts=%d self-exits=%d pg connections terminated=%d in %d rounds "+
 		"service faults=%d jira poll lease: %s; generator=%s total=%s\n",
 		tickets, sent, resent, len(droppedIDs), unacked+int64(len(failedIDs)),
 		via["zendesk/webhook"]+via["zendesk/poll"]+via["jira/poll"], via["zendesk/webhook"], via["zendesk/poll"], via["jira/poll"], missing,
-		acc.required, acc.observed, acc.issues, acc.jiraComments, acc.notes, acc.duplicates, acc.lost, acc.unexpected,
+		acc.required, acc.observed, acc.issues, acc.jiraComments, acc.notes, acc.duplicates, acc.lost, acc.unexpected, uncertain,
 		len(dead), kills, restarts, exits, ch.pgKills, ch.counts["pg_terminations"],
-		ch.counts["jira_429"]+ch.counts["jira_5xx"]+ch.counts["jira_hangs"]+ch.counts["zendesk_429"]+ch.counts["zendesk_5xx"]+ch.counts["zendesk_hangs"]+ch.counts["zendesk_drops"],
+		ch.counts["jira_429"]+ch.counts["jira_5xx"]+ch.counts["jira_hangs"]+ch.counts["zendesk_429"]+ch.counts["zendesk_5xx"]+ch.counts["zendesk_hangs"]+ch.counts["zendesk_drops"]+ch.counts["slow_success"]+ch.counts["slow_answers"],
 		takeover, genTime.Round(time.Second), elapsed.Round(time.Second))
 	for _, a := range dead {
 		fmt.Printf("dead letter: rule %s, %s on %s (subject %s), %d attempts, last error: %s\n",

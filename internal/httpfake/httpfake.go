@@ -14,6 +14,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -69,13 +70,21 @@ type Failure struct {
 }
 
 // Faults are the faults a test injects into a fake: failures for the next
-// API requests, a delay before every answer, and webhooks to lose. The zero
-// value injects none.
+// API requests, a delay before every answer, writes that succeed only after
+// their client gave up, and webhooks to lose. The zero value injects none.
 type Faults struct {
 	mu    sync.Mutex
 	runs  []run // failures due, in order
 	slow  time.Duration
 	drops int
+	holds []hold
+}
+
+// hold is n writes to paths that path matches, to be held (HoldWrites).
+type hold struct {
+	n    int
+	path *regexp.Regexp
+	land <-chan struct{}
 }
 
 // run is n failures in a row; FailNext(1_000_000, ...) costs one.
@@ -141,6 +150,51 @@ func (f *Faults) Delay(ctx context.Context) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// HoldWrites makes the next n writes (any method but GET and HEAD) whose
+// path matches path (any, when nil) slow successes, as a service under load
+// has them: each is answered only after its client gave up waiting, and
+// takes effect then, or, when land is not nil, once land is closed (so a
+// test decides whether the client's look-up comes before or after it).
+func (f *Faults) HoldWrites(n int, path *regexp.Regexp, land <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n > 0 {
+		f.holds = append(f.holds, hold{n, path, land})
+	}
+}
+
+// HoldWrite is called by a fake before it acts on a request. For a write
+// that HoldWrites holds, it returns once the client has given up and the
+// write may land; the fake then acts on it, and its answer goes to no one.
+// It returns at once for any other request.
+func (f *Faults) HoldWrite(r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return
+	}
+	f.mu.Lock()
+	var land <-chan struct{}
+	held := false
+	for i := range f.holds {
+		h := &f.holds[i]
+		if h.path != nil && !h.path.MatchString(r.URL.Path) {
+			continue
+		}
+		held, land = true, h.land
+		if h.n--; h.n == 0 {
+			f.holds = slices.Delete(f.holds, i, i+1)
+		}
+		break
+	}
+	f.mu.Unlock()
+	if !held {
+		return
+	}
+	<-r.Context().Done()
+	if land != nil {
+		<-land
 	}
 }
 

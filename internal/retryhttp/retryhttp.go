@@ -36,6 +36,9 @@ type Options struct {
 	Timeout time.Duration
 	// Transport is the underlying round tripper (default a clean transport).
 	Transport http.RoundTripper
+	// Refuse, when set, names answers that go back to the caller at once
+	// instead of being retried in place (Jira's per-issue write limit).
+	Refuse func(*http.Response) bool
 	// Sleep, when set, replaces the wait between attempts (tests).
 	OnRetry func(attempt int, wait time.Duration, resp *http.Response)
 }
@@ -74,12 +77,20 @@ func New(o Options) *http.Client {
 			return false, ctx.Err()
 		}
 		if err != nil {
+			// A write whose connection broke or timed out after
+			// it may have been sent may still take effect at the
+			// service: sending it again here could write twice. It goes
+			// back to the outbox as uncertain (core.IsUncertain), which
+			// looks it up before writing again.
+			if !idempotentMethod(ctx) && core.IsUncertain(err) {
+				return false, nil
+			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		}
-		if !Retryable(resp.StatusCode) {
+		if !Retryable(resp.StatusCode) || (o.Refuse != nil && o.Refuse(resp)) {
 			return false, nil
 		}
-		// A POST or PATCH answered 5xx may have been applied before the
+		// A write answered 5xx may have been applied before the
 		// failure (a comment posted, then a 502 from a proxy). Retrying it
 		// here could write twice; the outbox retries it instead, after
 		// asking the connector whether it landed (core.AppliedChecker).
@@ -108,18 +119,40 @@ func New(o Options) *http.Client {
 	// Give the caller the last response rather than a generic error, so
 	// that it can read the status and Classify it.
 	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	return c.StandardClient()
+	// CheckRetry sees the request's context but not the request: the
+	// method rides in the context.
+	rt := &retryablehttp.RoundTripper{Client: c}
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return rt.RoundTrip(r.WithContext(context.WithValue(r.Context(), methodKey{}, r.Method)))
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type methodKey struct{}
+
+// idempotentMethod reports whether the request that ctx belongs to may be
+// sent twice with no second effect (see safe).
+func idempotentMethod(ctx context.Context) bool {
+	m, _ := ctx.Value(methodKey{}).(string)
+	return safe(m)
 }
 
 func idempotent(r *http.Request) bool {
-	if r == nil {
+	return r == nil || safe(r.Method)
+}
+
+// safe reports whether a method reads only. Every write counts as one
+// that may add something when sent twice: a PUT is idempotent by the
+// book, but Zendesk adds a ticket's comments with one.
+func safe(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, "":
 		return true
 	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPatch:
-		return false
-	}
-	return true
+	return false
 }
 
 func exp(min, max time.Duration, attempt int) time.Duration {
@@ -201,6 +234,8 @@ func Classify(resp *http.Response, err error, detail string) error {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		// Left as it is, a timeout or a lost connection stays uncertain
+		// for the engine (core.IsUncertain).
 		return core.RetryAfter(fmt.Errorf("request failed: %w", scrub(err)), 0)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -212,6 +247,11 @@ func Classify(resp *http.Response, err error, detail string) error {
 	}
 	if Retryable(resp.StatusCode) {
 		w, _ := ServerWait(resp, time.Now())
+		// A proxy's 502 or 504 says nothing of whether the service behind
+		// it went on to make the write.
+		if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) && !idempotent(resp.Request) {
+			return &core.ApplyError{Err: se, RetryAfter: w, Uncertain: true}
+		}
 		return core.RetryAfter(se, w)
 	}
 	return core.Permanent(se)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,6 +142,52 @@ func TestPostIsNotRetriedInPlaceOn502(t *testing.T) {
 		}
 		if perm, _ := core.Classify(Classify(resp, nil, "")); perm {
 			t.Errorf("POST answered %d classified permanent", c.status)
+		}
+	}
+}
+
+// A write whose connection is lost after it was sent may have taken
+// effect: it is not sent again in place, and its error is uncertain, so
+// that the outbox looks it up first. A read is retried as before.
+func TestLostConnectionAfterSendIsUncertainForWrites(t *testing.T) {
+	for _, c := range []struct {
+		method    string
+		calls     int32
+		uncertain bool
+	}{{http.MethodPost, 1, true}, {http.MethodPatch, 1, true}, {http.MethodPut, 1, true}, {http.MethodGet, 3, false}} {
+		t.Run(c.method, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close() // the request arrived; the answer never does
+				}
+			}))
+			defer srv.Close()
+			cl := New(Options{RetryMax: 2, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond})
+			req, _ := http.NewRequest(c.method, srv.URL, strings.NewReader("{}"))
+			resp, err := cl.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatal("no error for a connection closed before the answer")
+			}
+			if calls.Load() != c.calls {
+				t.Errorf("%s: %d calls; want %d", c.method, calls.Load(), c.calls)
+			}
+			if got := core.IsUncertain(Classify(nil, err, "")); c.uncertain && !got {
+				t.Errorf("%s: error %q not uncertain", c.method, err)
+			}
+		})
+	}
+	for _, c := range []struct {
+		method    string
+		status    int
+		uncertain bool
+	}{{http.MethodPost, 502, true}, {http.MethodPost, 504, true}, {http.MethodPost, 503, false}, {http.MethodPost, 500, false}, {http.MethodPut, 502, true}, {http.MethodGet, 502, false}} {
+		resp := &http.Response{StatusCode: c.status, Header: http.Header{}, Request: &http.Request{Method: c.method, URL: &url.URL{Path: "/x"}}}
+		if got := core.IsUncertain(Classify(resp, nil, "")); got != c.uncertain {
+			t.Errorf("%s answered %d: uncertain = %v; want %v", c.method, c.status, got, c.uncertain)
 		}
 	}
 }

@@ -62,7 +62,7 @@ func resolveCase(ctx context.Context, q querier, c int64) (int64, error) {
 // encodeAction stores an action without its outbox bookkeeping, which
 // lives in columns.
 func encodeAction(a core.Action) ([]byte, error) {
-	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt = 0, "", 0, time.Time{}, "", time.Time{}
+	a.Case, a.State, a.Attempts, a.NextAttempt, a.LastError, a.CreatedAt, a.Sent, a.Unsent = 0, "", 0, time.Time{}, "", time.Time{}, time.Time{}, false
 	b, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode action %q: %w", a.Key, err)
@@ -130,7 +130,7 @@ VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
 	return added, err
 }
 
-const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at`
+const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at, sent_at`
 
 func scanAction(rs rows) (core.Action, error) {
 	var (
@@ -138,8 +138,9 @@ func scanAction(rs rows) (core.Action, error) {
 		key, state, lastErr          string
 		body                         []byte
 		c, attempts, next, createdAt int64
+		sent                         int64
 	)
-	if err := rs.Scan(&key, &c, &body, &state, &attempts, &next, &lastErr, &createdAt); err != nil {
+	if err := rs.Scan(&key, &c, &body, &state, &attempts, &next, &lastErr, &createdAt, &sent); err != nil {
 		return a, err
 	}
 	if err := json.Unmarshal(body, &a); err != nil {
@@ -147,6 +148,11 @@ func scanAction(rs rows) (core.Action, error) {
 	}
 	a.Key, a.Case, a.State, a.Attempts = key, core.CaseID(c), core.ActionState(state), int(attempts)
 	a.NextAttempt, a.LastError, a.CreatedAt = fromUnixNano(next), lastErr, fromUnixNano(createdAt)
+	if sent == sentNone {
+		a.Unsent = true
+	} else {
+		a.Sent = fromUnixNano(sent)
+	}
 	return a, nil
 }
 
@@ -509,10 +515,16 @@ func (s *Store) Fail(ctx context.Context, key string, errText string, next time.
 	if len(errText) > maxErrorText {
 		errText = strings.ToValidUTF8(errText[:maxErrorText], "") + "…"
 	}
-	n, err := s.be.writeOne(ctx, false, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
+	return s.updatePending(ctx, "fail", key, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt = $3, state = $4, updated_at = $5
 WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state), s.now())
+}
+
+// updatePending runs update, a statement on the outbox row of key that
+// leaves a done row alone; a key not in the outbox is core.ErrNotFound.
+func (s *Store) updatePending(ctx context.Context, what, key, update string, args ...any) error {
+	n, err := s.be.writeOne(ctx, false, update, args...)
 	if err != nil {
-		return fmt.Errorf("store: fail %q: %w", key, err)
+		return fmt.Errorf("store: %s %q: %w", what, key, err)
 	}
 	if n > 0 {
 		return nil
@@ -520,9 +532,25 @@ WHERE key = $1 AND state <> 'done'`, key, errText, unixNano(next), string(state)
 	var st string
 	err = s.be.reader().queryRow(ctx, `SELECT state FROM outbox WHERE key = $1`, key).Scan(&st)
 	if isNoRows(err) {
-		return fmt.Errorf("store: fail outbox key %q: %w", key, core.ErrNotFound)
+		return fmt.Errorf("store: %s outbox key %q: %w", what, key, core.ErrNotFound)
 	}
 	return err
+}
+
+// sentNone in outbox.sent_at says that no attempt can be in flight
+// (Action.Unsent); 0, the default, that it is not known.
+const sentNone = -1
+
+// Sending records the start of a write of the action with key whose
+// outcome may stay unknown, or, at zero, that none can be in flight. A
+// done action is left alone; an unknown key is core.ErrNotFound.
+func (s *Store) Sending(ctx context.Context, key string, at time.Time) error {
+	sent := unixNano(at)
+	if at.IsZero() {
+		sent = sentNone
+	}
+	return s.updatePending(ctx, "record sending", key, `UPDATE outbox SET sent_at = $2, updated_at = $3 WHERE key = $1 AND state <> 'done'`,
+		key, sent, s.now())
 }
 
 // Replay moves dead actions (all when keys is empty) back to pending with
@@ -543,7 +571,11 @@ func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 			n++
 			return nil
 		}
-		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0, updated_at = $1 WHERE state = 'dead'`
+		// A dead action was tried, and every send after the first
+		// recorded its start: unless one is known (sent_at > 0), none is
+		// in flight, which its reset attempts would no longer say.
+		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0,
+sent_at = CASE WHEN sent_at = 0 THEN -1 ELSE sent_at END, updated_at = $1 WHERE state = 'dead'`
 		if len(keys) == 0 {
 			if err := all(q.query(ctx, replay+` RETURNING case_id`, now)).each(collect); err != nil {
 				return fmt.Errorf("store: replay dead letters: %w", err)

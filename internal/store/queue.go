@@ -159,6 +159,31 @@ AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $1 AND state = 'pending')`,
 	return nil
 }
 
+// ReleaseClaims ends every claim on cases and every lease on poll sources,
+// and returns how many cases it freed. It is for a process that knows it
+// is the only one using the store (on SQLite, the intake journal's lock
+// proves that), at start: what is claimed then was claimed by a process
+// that died, and waiting out its leases would only stall the work. On
+// PostgreSQL, where other replicas hold live claims, it does nothing.
+func (s *Store) ReleaseClaims(ctx context.Context) (int, error) {
+	if _, ok := s.be.(*sqliteBackend); !ok {
+		return 0, nil
+	}
+	var n int64
+	err := s.be.write(ctx, true, func(q querier) error {
+		var err error
+		if n, err = q.exec(ctx, `UPDATE work SET claimed_by = '', claimed_until = 0, held_until = 0 WHERE claimed_by <> '' OR held_until <> 0`); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `DELETE FROM leases`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: release the claims of an earlier process: %w", err)
+	}
+	return int(n), nil
+}
+
 // pendingDue returns when the first of a case's pending actions may be
 // tried, not before now (now when none is left: one may have been
 // completed since the caller looked).

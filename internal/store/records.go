@@ -39,9 +39,13 @@ func (s *Store) Item(ctx context.Context, r core.Ref) (*core.Item, error) {
 
 // Records returns records whose snapshot was seen (not placeholders) that
 // sel selects, updated (by their source) at or after since, newest first,
-// at most n (all when n <= 0).
+// at most n (all when n <= 0). A record carrying the gateway's marker that
+// is linked to nothing is left out: every record the gateway made and
+// recorded is linked to the record it was made for, so such a one is an
+// orphan of a create whose outcome was lost, not a problem of its own.
 func (s *Store) Records(ctx context.Context, sel core.Selector, since time.Time, n int) ([]core.Item, error) {
-	q := `SELECT ref, snapshot FROM items WHERE known = 1 AND updated_at >= $1`
+	q := `SELECT ref, snapshot, EXISTS (SELECT 1 FROM links WHERE from_ref = items.ref OR to_ref = items.ref)
+FROM items WHERE known = 1 AND updated_at >= $1`
 	args := []any{unixNano(since)}
 	if sel.System != "" {
 		args = append(args, sel.System)
@@ -54,7 +58,22 @@ func (s *Store) Records(ctx context.Context, sel core.Selector, since time.Time,
 	args = append(args, limit(n))
 	q += fmt.Sprintf(` ORDER BY updated_at DESC, ref LIMIT $%d`, len(args))
 	var out []core.Item
-	err := all(s.be.reader().query(ctx, q, args...)).each(appendItem(&out))
+	err := all(s.be.reader().query(ctx, q, args...)).each(func(rs rows) error {
+		var (
+			ref    string
+			b      []byte
+			linked bool
+		)
+		if err := rs.Scan(&ref, &b, &linked); err != nil {
+			return err
+		}
+		it, err := decodeItem(ref, b)
+		if err != nil || (it.Marker != "" && !linked) {
+			return err
+		}
+		out = append(out, *it)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: records of %s: %w", sel, err)
 	}

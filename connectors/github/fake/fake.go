@@ -44,6 +44,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -336,6 +337,13 @@ func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
 // Slow delays every API answer by d (0 to stop).
 func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
 
+// HoldWrites makes the next n writes to paths that path matches succeed
+// slowly: answered after the client gave up, taking effect then, or once
+// land is closed when it is not nil (httpfake.Faults.HoldWrites).
+func (s *Server) HoldWrites(n int, path *regexp.Regexp, land <-chan struct{}) {
+	s.faults.HoldWrites(n, path, land)
+}
+
 // DropWebhooks makes the next n webhooks vanish: not sent, not listed as
 // deliveries (what only polling recovers).
 func (s *Server) DropWebhooks(n int) { s.faults.DropWebhooks(n) }
@@ -426,6 +434,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.faults.Delay(r.Context()) {
 		return
 	}
+	s.faults.HoldWrite(r)
 
 	s.mu.Lock()
 	res := s.serve(r, path, body)

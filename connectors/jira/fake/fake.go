@@ -32,6 +32,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -296,6 +297,13 @@ func (s *Server) RateLimitIssue(key string, n int, retryAfter time.Duration) {
 // Slow delays every API answer by d (0 turns it off).
 func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
 
+// HoldWrites makes the next n writes to paths that path matches succeed
+// slowly: answered after the client gave up, taking effect then, or once
+// land is closed when it is not nil (httpfake.Faults.HoldWrites).
+func (s *Server) HoldWrites(n int, path *regexp.Regexp, land <-chan struct{}) {
+	s.faults.HoldWrites(n, path, land)
+}
+
 // DropWebhooks makes the next n webhooks get lost: recorded as dropped,
 // never sent. It replaces drops still due: DropWebhooks(0) stops dropping.
 func (s *Server) DropWebhooks(n int) { s.faults.ReplaceDrops(n) }
@@ -313,6 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.faults.Delay(r.Context()) {
 		return
 	}
+	s.faults.HoldWrite(r)
 	if !s.authorized(r) {
 		writeError(w, http.StatusUnauthorized, "Client must be authenticated to access this resource.")
 		return

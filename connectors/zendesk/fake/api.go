@@ -227,6 +227,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.faults.Delay(r.Context()) {
 		return
 	}
+	s.faults.HoldWrite(r)
 	if failed {
 		httpfake.SetRetryAfter(rec.Header(), f.RetryAfter)
 		if f.Status == http.StatusTooManyRequests {

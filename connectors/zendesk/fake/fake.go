@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -311,6 +312,13 @@ func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
 
 // Slow delays every API answer by d (0 turns it off).
 func (s *Server) Slow(d time.Duration) { s.faults.Slow(d) }
+
+// HoldWrites makes the next n writes to paths that path matches succeed
+// slowly: answered after the client gave up, taking effect then, or once
+// land is closed when it is not nil (httpfake.Faults.HoldWrites).
+func (s *Server) HoldWrites(n int, path *regexp.Regexp, land <-chan struct{}) {
+	s.faults.HoldWrites(n, path, land)
+}
 
 // DropWebhooks makes the next n webhooks vanish, as a delivery Zendesk
 // gave up on would.

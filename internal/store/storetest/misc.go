@@ -248,4 +248,30 @@ var recordsBehaviours = []behaviour{
 			f.t.Fatalf("Records after the placeholder's event = %v", got)
 		}
 	}},
+
+	{"Records_LeaveOutTheGatewaysOrphans", func(f *fixture) {
+		// Two tickets the gateway made (they carry its marker): one
+		// recorded and linked to its customer ticket, one whose create
+		// timed out and was never linked (an orphan). And a person's.
+		made, orphan := snap(dev, "made", "To Do", at(time.Minute)), snap(dev2, "orphan", "To Do", at(2*time.Minute))
+		made.Marker, orphan.Marker = core.MarkerFor("create-a"), core.MarkerFor("create-b")
+		f.ingest(
+			event("jira", "j1", made),
+			event("jira", "j2", orphan),
+			event("jira", "j3", snap(change, "a person's", "Open", at(3*time.Minute))),
+			event("zendesk", "z1", snap(ticket, "ticket", "open", at(4*time.Minute)),
+				core.Link{From: ticket, To: dev, Role: core.EscalatedTo, Origin: core.Ours}),
+		)
+		its, err := f.s.Records(f.ctx, core.Selector{System: "jira"}, time.Time{}, 10)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var got []core.Ref
+		for _, it := range its {
+			got = append(got, it.Ref)
+		}
+		if want := []core.Ref{change, dev}; !slices.Equal(got, want) {
+			f.t.Fatalf("Records = %v, want %v (no orphan)", got, want)
+		}
+	}},
 }

@@ -304,6 +304,48 @@ var outboxBehaviours = []behaviour{
 		errIs(f.t, err, core.ErrNotFound, "Fail of an unknown key")
 	}},
 
+	{"Replay_SaysNothingIsInFlight", func(f *fixture) {
+		id := f.linked()
+		f.enqueue(comment("k", id))
+		if err := f.s.Fail(f.ctx, "k", "500 from jira", f.clock.Now(), true); err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.s.Replay(f.ctx, "k"); err != nil {
+			f.t.Fatal(err)
+		}
+		if as := f.actions(id, core.Pending); len(as) != 1 || as[0].Attempts != 0 || !as[0].Unsent {
+			f.t.Fatalf("after Replay: %+v; want no attempts and nothing in flight", as)
+		}
+	}},
+
+	{"Sending_KeepsTheStartOfAWriteOfUnknownOutcome", func(f *fixture) {
+		id := f.linked()
+		f.enqueue(comment("k", id))
+		sent := f.clock.Now().Add(-time.Minute)
+		if err := f.s.Sending(f.ctx, "k", sent); err != nil {
+			f.t.Fatal(err)
+		}
+		// A failure (the write timed out) leaves the start as it was,
+		// and a replay of a dead letter too: it is still to be looked up.
+		if err := f.s.Fail(f.ctx, "k", "context deadline exceeded", f.clock.Now(), true); err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.s.Replay(f.ctx, "k"); err != nil {
+			f.t.Fatal(err)
+		}
+		as := f.actions(id, core.Pending)
+		if len(as) != 1 || !as[0].Sent.Equal(sent) || as[0].Unsent || as[0].Attempts != 0 {
+			f.t.Fatalf("after Sending, Fail and Replay: %+v, want sent at %v", as, sent)
+		}
+		if err := f.s.Sending(f.ctx, "k", time.Time{}); err != nil {
+			f.t.Fatal(err)
+		}
+		if as := f.actions(id, core.Pending); len(as) != 1 || !as[0].Sent.IsZero() || !as[0].Unsent {
+			f.t.Fatalf("after clearing: %+v", as)
+		}
+		errIs(f.t, f.s.Sending(f.ctx, "no-such-key", sent), core.ErrNotFound, "Sending of an unknown key")
+	}},
+
 	{"Fail_AfterCompleteLeavesTheActionDone", func(f *fixture) {
 		id := f.linked()
 		a := comment("k", id)

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/connectors/sandbox"
+	"github.com/liaisonhq/liaison/core"
+)
+
+// faultyStore fails (or panics in) one store call, once.
+type faultyStore struct {
+	core.Store
+	call  string // "load", "enqueue", "records", "ingest"
+	panic bool
+	done  atomic.Bool
+}
+
+var errBusy = errors.New("store: wait for the writer: context deadline exceeded")
+
+func (s *faultyStore) trip(call string) error {
+	if call != s.call || s.done.Swap(true) {
+		return nil
+	}
+	if s.panic {
+		panic("store fault in " + call)
+	}
+	return errBusy
+}
+
+func (s *faultyStore) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core.Case, error) {
+	if err := s.trip("load"); err != nil {
+		return nil, err
+	}
+	return s.Store.LoadCases(ctx, ids)
+}
+
+func (s *faultyStore) Enqueue(ctx context.Context, as []core.Action) (int, error) {
+	if err := s.trip("enqueue"); err != nil {
+		return 0, err
+	}
+	return s.Store.Enqueue(ctx, as)
+}
+
+func (s *faultyStore) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error) {
+	// Only the fetched record's ingest: the webhook's comes first, and
+	// the fault is armed after it.
+	if err := s.trip("ingest"); err != nil {
+		return nil, err
+	}
+	return s.Store.Ingest(ctx, batch)
+}
+
+// slowTracker is a Jira whose reads of one record time out, once.
+type slowTracker struct {
+	*sandbox.Connector
+	done atomic.Bool
+}
+
+func (s *slowTracker) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
+	if !s.done.Swap(true) {
+		return nil, context.DeadlineExceeded
+	}
+	return s.Connector.Fetch(ctx, r)
+}
+
+// panickyRules makes the first evaluation of any rule condition panic.
+func panickyRules(m *core.Mappings) *core.Mappings {
+	cp := *m
+	var tripped atomic.Bool
+	cp.Rules = nil
+	for _, r := range m.Rules {
+		r2 := *r
+		if r.If != nil {
+			c := *r.If
+			eval := c.Eval
+			c.Eval = func(env *core.Env) (bool, error) {
+				if !tripped.Swap(true) {
+					panic("rule fault")
+				}
+				return eval(env)
+			}
+			r2.If = &c
+		}
+		cp.Rules = append(cp.Rules, &r2)
+	}
+	return &cp
+}
+
+// TestReconcile_AFailedReconcileStaysQueued: a merged pull request names
+// a developer ticket the gateway has never seen, so its reconcile reads
+// the ticket from Jira, then moves it to Ready for QA. Whatever fails on
+// the way once (the read times out, the store is busy loading, storing the
+// read record or enqueueing, a rule or the store panics) leaves the case
+// queued with a retry time, and the ticket is moved all the same.
+func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
+	tests := []struct {
+		name  string
+		store *faultyStore
+		fetch bool
+		rules bool
+	}{
+		{name: "no fault"},
+		{name: "fetch times out", fetch: true},
+		{name: "store busy loading the case", store: &faultyStore{call: "load"}},
+		{name: "storing the fetched record fails", store: &faultyStore{call: "ingest"}},
+		{name: "enqueueing fails", store: &faultyStore{call: "enqueue"}},
+		{name: "the store panics", store: &faultyStore{call: "load", panic: true}},
+		{name: "a rule panics", rules: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, defaults(t))
+			dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+			pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
+			// The ticket exists in Jira; the gateway learns of it only
+			// from the pull request's title.
+			w.put(t, core.Item{Ref: dev, Title: "Reset link gives 500", Native: "In Review", Priority: "High"}, core.Created)
+			merged := w.put(t, core.Item{Ref: pr, Title: "KBOT-88: reset tokens in UTC", Native: "merged", URL: "https://gh/341"}, core.Merged)
+
+			o := Options{}
+			jira := core.Connector(w.sys["jira"])
+			if tc.fetch {
+				jira = &slowTracker{Connector: w.sys["jira"]}
+			}
+			o.Connectors = []core.Connector{w.sys["imap"], w.sys["zendesk"], jira, w.sys["github"]}
+			eng := w.newEngine(t, o)
+			if tc.rules {
+				eng.SetMappings(panickyRules(eng.Mappings()))
+			}
+			w.submit(t, merged)
+			if tc.store != nil {
+				eng.o.Store = tc.store
+				tc.store.Store = w.st
+			}
+			w.drain(t)
+			if tc.store != nil && !tc.store.done.Load() {
+				t.Fatal("the fault was never met: the test proves nothing")
+			}
+			for range 5 {
+				w.drainAt(t, 2*time.Second)
+			}
+			got, ok := w.sys["jira"].Record(dev)
+			if !ok || got.Native != "Ready for QA" {
+				t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
+			}
+			if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
+				t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)
+			}
+		})
+	}
+}
