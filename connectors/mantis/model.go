@@ -52,8 +52,8 @@ type wireNote struct {
 }
 
 type wireRelationship struct {
-	ID    int64     `json:"id"`
-	Type  wireEnum  `json:"type"`
+	ID    int64        `json:"id"`
+	Type  wireEnum     `json:"type"`
 	Issue *wireRelated `json:"issue"`
 }
 
