@@ -166,3 +166,12 @@ func ids(evs []core.Event) []string {
 	}
 	return out
 }
+
+// retryhttpNone is a client that does not retry, for decoding tests.
+var retryhttpNone = retryhttp.Options{RetryMax: -1}
+
+// createdOrZero is an issue's creation time, or the zero time.
+func (iss *wireIssue) createdOrZero() time.Time {
+	t, _ := parseTime(iss.CreatedAt)
+	return t
+}
