@@ -53,3 +53,24 @@ func TestCheckMappingsPassesOnAMatchingMantis(t *testing.T) {
 		t.Fatalf("calls %v; want GET /projects and GET /config", calls)
 	}
 }
+
+// TestSetupGuideNamesTheMarkerField: the guide tells the admin to create
+// the marker field and the statuses the mappings use.
+func TestSetupGuideNamesTheMarkerField(t *testing.T) {
+	m := testMappings()
+	m.Systems["mantis"].Kinds[core.DevTicket].Listed = []string{"new", "resolved"}
+	g, ok := core.LookupSetupGuide("mantis")
+	if !ok {
+		t.Fatal("no guide registered")
+	}
+	var all []string
+	for _, s := range g("mantis", m, "https://liaison.acme.example") {
+		all = append(all, s.Title+": "+strings.Join(s.Items, "; "))
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{"Liaison marker", "Customer ticket", "statuses: new (new), resolved (done)", "No webhook"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("guide lacks %q:\n%s", want, text)
+		}
+	}
+}
