@@ -122,7 +122,7 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 	}
 	c.maps.Store(m)
 	var missing []string
-	for _, p := range c.allProjects() {
+	for _, p := range c.projects {
 		pc := cat.projects[strings.ToLower(p)]
 		if pc == nil {
 			missing = append(missing, fmt.Sprintf("project %q: not found, or the API user cannot see it (known: %s)", p, quoteList(projectNames(cat))))

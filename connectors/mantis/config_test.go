@@ -26,7 +26,7 @@ func TestConfigErrors(t *testing.T) {
 		{"twice", func(c *Config) { c.Projects.Dev = []string{projBugs, "bugs inbox"} }, "listed twice"},
 		{"shared project", func(c *Config) { c.Projects.Change = projBugs }, "holds both"},
 		{"page size", func(c *Config) { c.PageSize = 500 }, "page_size 500"},
-		{"overlap", func(c *Config) { c.PollOverlap = Duration(1) }, "poll_overlap"},
+		{"overlap", func(c *Config) { c.PollOverlap = 1 }, "poll_overlap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

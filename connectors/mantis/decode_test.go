@@ -136,3 +136,20 @@ func FuzzDecodeEnum(f *testing.F) {
 	f.Add(readTestdata(f, "config_enums.json"))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeEnum(b, "status_enum_string") })
 }
+
+func TestSplitMarker(t *testing.T) {
+	m := "liaison-0123456789ab"
+	tests := []struct{ in, body, marker string }{
+		{"Fixed.\n\n[" + m + "]", "Fixed.", m},
+		{"Fixed.\r\n[" + m + "]\n", "Fixed.", m},
+		{"[" + m + "]", "", m},
+		{"See [" + m + "] above", "See [" + m + "] above", ""},
+		{"Fixed.\n" + m, "Fixed.\n" + m, ""},
+		{"Fixed.\n[liaison-0123]", "Fixed.\n[liaison-0123]", ""},
+	}
+	for _, tc := range tests {
+		if body, marker := splitMarker(tc.in); body != tc.body || marker != tc.marker {
+			t.Errorf("splitMarker(%q) = %q, %q; want %q, %q", tc.in, body, marker, tc.body, tc.marker)
+		}
+	}
+}

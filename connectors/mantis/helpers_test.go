@@ -3,10 +3,8 @@ package mantis
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +79,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	conn, err := newConnector(core.Setup{
 		Name:   "mantis",
 		Decode: func(v any) error { *v.(*Config) = cfg; return nil },
-		Log:    slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+		Log:    slog.New(slog.NewTextHandler(e.logs, nil)), // the connector logs from the calling goroutine
 		Clock:  e.clock,
 		Env:    testEnv,
 	}, ro)
@@ -90,17 +88,6 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	e.conn = conn
 	return e
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // testMappings maps Mantis's statuses for developer and change tickets.

@@ -42,7 +42,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +63,8 @@ type Config struct {
 	Projects          Projects          `yaml:"projects" json:"projects"`
 	MarkerField       string            `yaml:"marker_field" json:"marker_field"`
 	Resolutions       map[string]string `yaml:"resolutions" json:"resolutions"`
-	PollInterval      Duration          `yaml:"poll_interval" json:"poll_interval"`
-	PollOverlap       Duration          `yaml:"poll_overlap" json:"poll_overlap"`
+	PollInterval      time.Duration     `yaml:"poll_interval" json:"poll_interval"`
+	PollOverlap       time.Duration     `yaml:"poll_overlap" json:"poll_overlap"`
 	PageSize          int               `yaml:"page_size" json:"page_size"`
 	MarkerLookupPages int               `yaml:"marker_lookup_pages" json:"marker_lookup_pages"`
 }
@@ -75,22 +74,6 @@ type Projects struct {
 	Dev    []string `yaml:"dev" json:"dev"`
 	Change string   `yaml:"change" json:"change"`
 }
-
-// Duration is a time.Duration written as "90s" or "2m" in the config.
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration %q: want a number and a unit, like 90s or 2m", string(b))
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // Defaults.
 const (
@@ -104,16 +87,16 @@ const (
 // Connector is one configured MantisBT installation. Its methods are safe
 // for concurrent use.
 type Connector struct {
-	name       string
-	cfg        Config
-	base       *url.URL
-	token      *core.Secret // behind a pointer, so that printing a Connector never shows it
-	log        *slog.Logger
-	clock      core.Clock
-	hc         *http.Client
-	devProj    []string
-	changeProj string
-	resolution map[string]string // lower-case status → resolution name
+	name        string
+	cfg         Config
+	base        *url.URL
+	token       *core.Secret // behind a pointer, so that printing a Connector never shows it
+	log         *slog.Logger
+	clock       core.Clock
+	hc          *http.Client
+	projects    []string             // as the config names them, developer projects first
+	projectKind map[string]core.Kind // lower-cased project name → the kind it holds
+	resolution  map[string]string    // lower-case status → resolution name
 
 	cat     atomic.Pointer[catalog]
 	maps    atomic.Pointer[core.Mappings]
@@ -186,23 +169,33 @@ func (c *Connector) configure(env func(string) string) error {
 		return errors.New("token_env or token_file is required (an API token made under My Account → API Tokens)")
 	}
 	*c.token = tok
-	for _, p := range cfg.Projects.Dev {
+	c.projectKind = map[string]core.Kind{}
+	add := func(key, p string, k core.Kind) error {
 		p = strings.TrimSpace(p)
 		if p == "" {
-			return errors.New("projects.dev: a project name is empty")
+			return fmt.Errorf("%s: a project name is empty", key)
 		}
-		if slices.ContainsFunc(c.devProj, func(q string) bool { return strings.EqualFold(p, q) }) {
-			return fmt.Errorf("projects.dev: %q is listed twice", p)
-		}
-		c.devProj = append(c.devProj, p)
-	}
-	if p := strings.TrimSpace(cfg.Projects.Change); p != "" {
-		if slices.ContainsFunc(c.devProj, func(q string) bool { return strings.EqualFold(p, q) }) {
+		switch prev, dup := c.projectKind[strings.ToLower(p)]; {
+		case dup && prev == k:
+			return fmt.Errorf("%s: %q is listed twice", key, p)
+		case dup:
 			return fmt.Errorf("projects: %q holds both developer and change tickets; give change tickets their own project", p)
 		}
-		c.changeProj = p
+		c.projectKind[strings.ToLower(p)] = k
+		c.projects = append(c.projects, p)
+		return nil
 	}
-	if len(c.devProj) == 0 && c.changeProj == "" {
+	for _, p := range cfg.Projects.Dev {
+		if err := add("projects.dev", p, core.DevTicket); err != nil {
+			return err
+		}
+	}
+	if cfg.Projects.Change != "" {
+		if err := add("projects.change", cfg.Projects.Change, core.ChangeTicket); err != nil {
+			return err
+		}
+	}
+	if len(c.projects) == 0 {
 		return errors.New("projects: name at least one project, e.g. projects: {dev: [Bugs InBox]}")
 	}
 	if cfg.MarkerField == "" {
@@ -216,17 +209,17 @@ func (c *Connector) configure(env func(string) string) error {
 		}
 	}
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = Duration(defaultPollInterval)
+		cfg.PollInterval = defaultPollInterval
 	}
 	if cfg.PollOverlap == 0 {
-		cfg.PollOverlap = Duration(defaultPollOverlap)
+		cfg.PollOverlap = defaultPollOverlap
 	}
 	if cfg.PollInterval < 0 || cfg.PollOverlap < 0 {
 		return errors.New("poll_interval and poll_overlap must not be negative")
 	}
-	if cfg.PollOverlap < Duration(time.Second) {
+	if cfg.PollOverlap < time.Second {
 		// Mantis times have second precision: less would skip changes.
-		return fmt.Errorf("poll_overlap %s: must be at least 1s, Mantis times have second precision", time.Duration(cfg.PollOverlap))
+		return fmt.Errorf("poll_overlap %s: must be at least 1s, Mantis times have second precision", cfg.PollOverlap)
 	}
 	switch {
 	case cfg.PageSize == 0:
@@ -247,39 +240,22 @@ func (c *Connector) configure(env func(string) string) error {
 func (c *Connector) Name() string { return c.name }
 
 // PollInterval is how often the engine should call Poll.
-func (c *Connector) PollInterval() time.Duration { return time.Duration(c.cfg.PollInterval) }
+func (c *Connector) PollInterval() time.Duration { return c.cfg.PollInterval }
 
 // kindOf returns the kind of record a project holds (names compare
 // case-insensitively, as Mantis's do).
 func (c *Connector) kindOf(project string) (core.Kind, bool) {
-	switch {
-	case project == "":
-		return "", false
-	case strings.EqualFold(project, c.changeProj):
-		return core.ChangeTicket, true
-	case slices.ContainsFunc(c.devProj, func(p string) bool { return strings.EqualFold(p, project) }):
-		return core.DevTicket, true
-	}
-	return "", false
+	k, ok := c.projectKind[strings.ToLower(project)]
+	return k, ok
 }
 
-// projectsOf returns the projects holding kind k.
+// projectsOf returns the projects holding kind k, as the config names them.
 func (c *Connector) projectsOf(k core.Kind) []string {
-	switch k {
-	case core.DevTicket:
-		return c.devProj
-	case core.ChangeTicket:
-		if c.changeProj != "" {
-			return []string{c.changeProj}
+	var out []string
+	for _, p := range c.projects {
+		if c.projectKind[strings.ToLower(p)] == k {
+			out = append(out, p)
 		}
-	}
-	return nil
-}
-
-func (c *Connector) allProjects() []string {
-	out := slices.Clone(c.devProj)
-	if c.changeProj != "" {
-		out = append(out, c.changeProj)
 	}
 	return out
 }

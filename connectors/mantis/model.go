@@ -242,21 +242,18 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// safeJSONError describes a JSON decoding error without quoting input.
+// safeJSONError describes a JSON decoding error by position or field
+// only: the input (a customer's text, maybe) never reaches a log or error.
 func safeJSONError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Errorf("malformed json at byte %d", se.Offset)
-	case errors.As(err, &te):
-		f := te.Field
-		if f == "" {
-			f = "(top level)"
-		}
-		kind, _, _ := strings.Cut(te.Value, " ")
-		return fmt.Errorf("json field %q: want %s, got %s", f, te.Type, kind)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("malformed json at byte %d", syn.Offset)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Errorf("json at byte %d: a %s does not fit %s", typ.Offset, strings.Fields(typ.Value + " value")[0], typ.Type)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return errors.New("truncated json")
 	}
 	return errors.New("invalid json")

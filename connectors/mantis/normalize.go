@@ -14,27 +14,23 @@ import (
 // markerRE matches a marker as core.MarkerFor makes them.
 var markerRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
 
-var markerInTextRE = regexp.MustCompile(`liaison-[0-9a-f]{12}`)
-
 // markerLine is the last line AddComment appends to a note, so that the
 // connector knows the note as the gateway's when it comes back (and never
-// mirrors it again). Mantis notes are plain text: the marker stands alone.
+// mirrors it again). Mantis notes are plain text: the marker stands alone,
+// in brackets.
 func markerLine(marker string) string { return "[" + marker + "]" }
+
+// noteTailRE is a note's last line when it is a marker line.
+var noteTailRE = regexp.MustCompile(`(?:^|\n)[ \t]*\[(liaison-[0-9a-f]{12})\][ \t\r\n]*$`)
 
 // splitMarker returns a note's text without the marker line AddComment
 // appended, and the marker; a text without one comes back unchanged.
 func splitMarker(text string) (string, string) {
-	trimmed := strings.TrimRight(text, " \t\r\n")
-	i := strings.LastIndexByte(trimmed, '\n')
-	last := strings.TrimSpace(trimmed[i+1:])
-	m := markerInTextRE.FindString(last)
-	if m == "" || last != markerLine(m) {
+	loc := noteTailRE.FindStringSubmatchIndex(text)
+	if loc == nil {
 		return text, ""
 	}
-	if i < 0 {
-		return "", m
-	}
-	return strings.TrimRight(trimmed[:i], " \t\r\n"), m
+	return strings.TrimRight(text[:loc[0]], " \t\r\n"), text[loc[2]:loc[3]]
 }
 
 // Item.Fields keys for Mantis's own fields (custom fields keep their names).

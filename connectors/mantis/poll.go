@@ -62,7 +62,7 @@ func encodeCursor(cur cursor) string {
 	return string(b)
 }
 
-func (c *Connector) overlap() time.Duration { return time.Duration(c.cfg.PollOverlap) }
+func (c *Connector) overlap() time.Duration { return c.cfg.PollOverlap }
 
 // CursorAt returns a cursor from which Poll reads every change since t
 // (`liaison backfill --since`).
