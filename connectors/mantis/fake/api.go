@@ -39,13 +39,13 @@ func (s *Server) getProjects(w http.ResponseWriter) {
 // getConfig answers GET /config?option[]=...: enumerations as lists.
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	enums := map[string][]Enum{
-		"status_enum_string": Statuses, "resolution_enum_string": Resolutions, "priority_enum_string": Priorities,
+		"status_enum_string": s.statuses, "resolution_enum_string": Resolutions, "priority_enum_string": Priorities,
 		"severity_enum_string": Severities, "reproducibility_enum_string": Reproducibility,
 	}
 	out := []map[string]any{}
 	q := r.URL.Query()
 	for _, o := range append(q["option[]"], q["option"]...) {
-		if e, ok := enums[o]; ok && !s.gone[o] {
+		if e, ok := enums[o]; ok {
 			out = append(out, map[string]any{"option": o, "value": renderEnums(e)})
 		}
 	}
@@ -201,7 +201,7 @@ func (s *Server) apply(iss *Issue, in *issueIn) string {
 		return "Invalid " + what + " '" + r.Name + "'"
 	}
 	for _, m := range []string{
-		enum(in.Status, Statuses, "status", &iss.Status),
+		enum(in.Status, s.statuses, "status", &iss.Status),
 		enum(in.Resolution, Resolutions, "resolution", &iss.Resolution),
 		enum(in.Priority, Priorities, "priority", &iss.Priority),
 		enum(in.Severity, Severities, "severity", &iss.Severity),

@@ -119,7 +119,7 @@ type Server struct {
 	nextRel  int
 	faults   []fault
 	calls    []string
-	gone     map[string]bool // config options answered as absent
+	statuses []Enum
 }
 
 type fault struct {
@@ -133,18 +133,22 @@ type Option func(*Server)
 // WithClock makes the server read time from now (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
+// WithStatuses replaces the status list, as an installation's
+// $g_status_enum_string does.
+func WithStatuses(es []Enum) Option { return func(s *Server) { s.statuses = es } }
+
 // New returns a fake whose API token is token, acting as a user "liaison"
 // (id 1), with no projects.
 func New(token string, opts ...Option) *Server {
 	s := &Server{
-		now:    time.Now,
-		token:  token,
-		me:     1,
-		users:  map[int]*User{1: {ID: 1, Name: "liaison", RealName: "Liaison gateway", Email: "liaison@acme.example"}},
-		fields: map[string]int{},
-		issues: map[int]*Issue{},
-		nextID: 1,
-		gone:   map[string]bool{},
+		now:      time.Now,
+		token:    token,
+		me:       1,
+		users:    map[int]*User{1: {ID: 1, Name: "liaison", RealName: "Liaison gateway", Email: "liaison@acme.example"}},
+		fields:   map[string]int{},
+		issues:   map[int]*Issue{},
+		nextID:   1,
+		statuses: Statuses,
 	}
 	for _, o := range opts {
 		o(s)

@@ -31,7 +31,7 @@ func (s *Server) render(iss *Issue) map[string]any {
 		"description":     iss.Description,
 		"project":         map[string]any{"id": p.ID, "name": p.Name},
 		"reporter":        s.user(iss.Reporter),
-		"status":          must(Statuses, iss.Status),
+		"status":          must(s.statuses, iss.Status),
 		"resolution":      must(Resolutions, iss.Resolution),
 		"view_state":      must(viewStates, iss.ViewState),
 		"priority":        must(Priorities, iss.Priority),
@@ -79,7 +79,7 @@ func (s *Server) render(iss *Issue) map[string]any {
 				}
 			}
 			rels = append(rels, map[string]any{"id": r.ID, "type": typ, "issue": map[string]any{
-				"id": t.ID, "summary": t.Summary, "status": must(Statuses, t.Status), "resolution": must(Resolutions, t.Resolution)}})
+				"id": t.ID, "summary": t.Summary, "status": must(s.statuses, t.Status), "resolution": must(Resolutions, t.Resolution)}})
 		}
 		out["relationships"] = rels
 	}
@@ -103,7 +103,7 @@ func (s *Server) render(iss *Issue) map[string]any {
 			"created_at": isoTime(h.At), "user": s.user(s.me),
 			"field":     map[string]any{"name": "status", "label": "Status"},
 			"type":      map[string]any{"id": 0, "name": "field-updated"},
-			"old_value": must(Statuses, h.From), "new_value": must(Statuses, h.To),
+			"old_value": must(s.statuses, h.From), "new_value": must(s.statuses, h.To),
 			"message": "Status", "change": h.From + " => " + h.To,
 		})
 	}
