@@ -33,11 +33,10 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 	}}
 	for _, k := range slices.Sorted(maps.Keys(sm.Kinds)) {
 		km := sm.Kinds[k]
-		project := km.Create[fieldProject]
-		if project == "" || strings.Contains(project, "{{") {
-			project = "each project the config lists under projects." + map[core.Kind]string{core.DevTicket: "dev", core.ChangeTicket: "change"}[k]
+		items := []string{"each project the config lists under projects." + map[core.Kind]string{core.DevTicket: "dev", core.ChangeTicket: "change"}[k]}
+		if p := km.Create[fieldProject]; p != "" && !strings.Contains(p, "{{") {
+			items = []string{"project " + p}
 		}
-		items := []string{"project " + project}
 		if c := km.Create[fieldCategory]; c != "" && !strings.Contains(c, "{{") {
 			items = append(items, "category "+c+" in it")
 		} else {
@@ -80,7 +79,7 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 	}
 	steps = append(steps, core.SetupStep{
 		Title: "No webhook",
-		Where: "—",
+		Where: "nothing to set up in Mantis",
 		Items: []string{"MantisBT sends no webhooks: the gateway polls the issue list every poll_interval (default 1m)"},
 	})
 	return steps
