@@ -97,7 +97,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 		next.Seen[k] = v
 	}
 	var events []core.Event
-	past := false
+	past, now := false, c.clock.Now().UTC()
 	for i := range page.Issues {
 		iss := &page.Issues[i]
 		updated, err := parseTime(iss.UpdatedAt)
@@ -109,8 +109,15 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			past = true
 			break
 		}
-		if updated.After(sc.Top) {
-			sc.Top = updated
+		// The cursor never moves past our own clock: an issue stamped
+		// ahead of it (a Mantis server whose clock runs fast) would
+		// otherwise lift the floor over changes not yet made.
+		top := updated
+		if top.After(now) {
+			top = now
+		}
+		if top.After(sc.Top) {
+			sc.Top = top
 		}
 		ref, ok := c.refOfIssue(iss)
 		if !ok {

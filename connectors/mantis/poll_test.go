@@ -161,3 +161,21 @@ func TestPollRefusesAForeignCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestPollCursorStaysBehindOurClock: an issue stamped an hour ahead (the
+// Mantis server's clock runs fast) does not carry the cursor past our
+// clock, so a change made after it, stamped earlier, is still read.
+func TestPollCursorStaysBehindOurClock(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	cur := e.conn.CursorAt(e.clock.Now())
+	e.clock.Add(time.Hour)
+	e.fake.AddIssue(fake.IssueSpec{Project: projBugs, Summary: "from the future"})
+	e.clock.Add(-59 * time.Minute)
+	_, cur = e.pollAll(cur)
+	e.clock.Add(30 * time.Second)
+	later := e.fake.AddIssue(fake.IssueSpec{Project: projBugs, Summary: "made later"})
+	evs, _ := e.pollAll(cur)
+	if !slices.Contains(ids(evs), strconv.Itoa(later)) {
+		t.Fatalf("polled %v; want %d", ids(evs), later)
+	}
+}
