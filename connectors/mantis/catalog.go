@@ -79,22 +79,20 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	return cat, nil
 }
 
-// catalogue returns the loaded catalogue, loading it on first need.
+// catalogue returns the loaded catalogue, loading it on first need (one
+// load at a time: the lock also keeps two creates from loading twice).
 func (c *Connector) catalogue(ctx context.Context) (*catalog, error) {
-	if cat := c.cat.Load(); cat != nil {
-		return cat, nil
-	}
 	c.catMu.Lock()
 	defer c.catMu.Unlock()
-	if cat := c.cat.Load(); cat != nil {
+	cat := c.cat.Load()
+	if cat != nil {
 		return cat, nil
 	}
 	cat, err := c.loadCatalog(ctx)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		c.cat.Store(cat)
 	}
-	c.cat.Store(cat)
-	return cat, nil
+	return cat, err
 }
 
 // reservedFields are Action.Fields keys that are Mantis's own fields, not

@@ -187,16 +187,23 @@ func (c *Connector) relationshipLinks(self core.Ref, rels []wireRelationship) []
 		if other == self {
 			continue
 		}
-		link := core.Link{From: self, To: other, Role: core.Mentions, Origin: core.Explicit}
-		switch {
-		case self.Kind == core.ChangeTicket && other.Kind == core.DevTicket:
-			link.Role = core.ChangeFor
-		case self.Kind == core.DevTicket && other.Kind == core.ChangeTicket:
-			link = core.Link{From: other, To: self, Role: core.ChangeFor, Origin: core.Explicit}
-		}
+		link := linkBetween(self, other)
 		if !slices.Contains(out, link) {
 			out = append(out, link)
 		}
 	}
 	return out
+}
+
+// linkBetween is the link a relationship states: a change ticket related
+// to a developer ticket is the change for it; any other pair mentions.
+func linkBetween(a, b core.Ref) core.Link {
+	if a.Kind == core.DevTicket && b.Kind == core.ChangeTicket {
+		a, b = b, a
+	}
+	role := core.Mentions
+	if a.Kind == core.ChangeTicket && b.Kind == core.DevTicket {
+		role = core.ChangeFor
+	}
+	return core.Link{From: a, To: b, Role: role, Origin: core.Explicit}
 }

@@ -36,31 +36,7 @@ func TestSimulate_Examples(t *testing.T) {
 			t.Fatalf("%s: no scenario", dir)
 		}
 		for _, f := range files {
-			t.Run(filepath.Base(dir)+"/"+filepath.Base(f), func(t *testing.T) {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := Load(f, b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out bytes.Buffer
-				if err := Run(context.Background(), s, m, &out); err != nil {
-					t.Fatal(err)
-				}
-				golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-				if *update {
-					os.WriteFile(golden, out.Bytes(), 0o644)
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if out.String() != string(want) {
-					t.Fatalf("actions differ from %s:\n--- got\n%s--- want\n%s", golden, out.String(), want)
-				}
-			})
+			t.Run(filepath.Base(dir)+"/"+filepath.Base(f), func(t *testing.T) { checkGolden(t, m, f) })
 		}
 	}
 }
