@@ -33,6 +33,7 @@ package mantis
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,25 +124,19 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 			return nil, fmt.Errorf("mantis %q: config: %w", s.Name, err)
 		}
 	}
-	c := &Connector{name: s.Name, cfg: cfg, log: s.Log, clock: s.Clock, token: new(core.Secret)}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
+	c := &Connector{
+		name:  s.Name,
+		cfg:   cfg,
+		token: new(core.Secret),
+		log:   cmp.Or(s.Log, slog.New(slog.DiscardHandler)),
+		clock: cmp.Or[core.Clock](s.Clock, core.SystemClock{}),
 	}
-	if c.clock == nil {
-		c.clock = core.SystemClock{}
-	}
-	env := s.Env
-	if env == nil {
-		env = os.Getenv
-	}
-	if err := c.configure(env); err != nil {
+	// secret.Read falls back to the process environment when s.Env is nil.
+	if err := c.configure(s.Env); err != nil {
 		return nil, fmt.Errorf("mantis %q: config: %w", s.Name, err)
 	}
 	c.metrics = metricsFor(s.Name)
-	if ro.Transport == nil {
-		ro.Transport = http.DefaultTransport
-	}
-	ro.Transport = &authTransport{base: ro.Transport, conn: c}
+	ro.Transport = &authTransport{base: cmp.Or[http.RoundTripper](ro.Transport, http.DefaultTransport), conn: c}
 	c.hc = retryhttp.New(ro)
 	return c, nil
 }
