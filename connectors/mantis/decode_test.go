@@ -1,9 +1,14 @@
 package mantis
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/liaisonhq/liaison/core"
@@ -152,4 +157,17 @@ func TestSplitMarker(t *testing.T) {
 			t.Errorf("splitMarker(%q) = %q, %q; want %q, %q", tc.in, body, marker, tc.body, tc.marker)
 		}
 	}
+}
+
+// FuzzErrorDetail: Mantis's error body ({"message", "code", "localized"})
+// becomes at most a bounded detail, whatever it holds.
+func FuzzErrorDetail(f *testing.F) {
+	f.Add([]byte(`{"message":"Issue #9 not found","code":1100,"localized":"Issue 9 not found."}`))
+	f.Add([]byte(`{"message":` + strconv.Quote(strings.Repeat("x", 400)) + `}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(b))}
+		if d := errorDetail(resp); len(d) > maxDetail+len("…") {
+			t.Fatalf("detail of %d bytes", len(d))
+		}
+	})
 }

@@ -387,7 +387,7 @@ func errorDetail(resp *http.Response) string {
 	}
 	d := ae.Message
 	if len(d) > maxDetail {
-		d = d[:maxDetail] + "…"
+		d = strings.ToValidUTF8(d[:maxDetail], "") + "…" // never half a character
 	}
 	return d
 }
