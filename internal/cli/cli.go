@@ -22,6 +22,7 @@ import (
 	_ "github.com/liaisonhq/liaison/connectors/github"
 	_ "github.com/liaisonhq/liaison/connectors/imap"
 	_ "github.com/liaisonhq/liaison/connectors/jira"
+	_ "github.com/liaisonhq/liaison/connectors/mantis"
 	_ "github.com/liaisonhq/liaison/connectors/sandbox"
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 )

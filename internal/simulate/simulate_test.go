@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/mappings"
 )
 
@@ -27,31 +28,36 @@ func TestSimulate_Golden(t *testing.T) {
 		t.Fatalf("want at least three scenarios, found %d", len(files))
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := Load(f, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			if err := Run(context.Background(), s, m, &out); err != nil {
-				t.Fatal(err)
-			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				os.WriteFile(golden, out.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if out.String() != string(want) {
-				t.Fatalf("actions differ from %s:\n--- got\n%s--- want\n%s", golden, out.String(), want)
-			}
-		})
+		t.Run(filepath.Base(f), func(t *testing.T) { checkGolden(t, m, f) })
+	}
+}
+
+// checkGolden replays scenario file f against m and compares the actions
+// with the golden file beside it (rewritten with -update).
+func checkGolden(t *testing.T, m *core.Mappings, f string) {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(f, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Run(context.Background(), s, m, &out); err != nil {
+		t.Fatal(err)
+	}
+	golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+	if *update {
+		os.WriteFile(golden, out.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if out.String() != string(want) {
+		t.Fatalf("actions differ from %s:\n--- got\n%s--- want\n%s", golden, out.String(), want)
 	}
 }
 

@@ -1,0 +1,228 @@
+package mantis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// cursorVersion is the version of the stored cursor's form.
+const cursorVersion = 1
+
+// maxSeen bounds the issues a cursor remembers.
+const maxSeen = 5000
+
+// cursor is the poller's stored position: the newest update time of a
+// finished scan, the issues seen near it (so that an issue re-read in the
+// overlap and not changed since is not reported again), and the scan in
+// progress. Mantis lists issues newest first, so a scan's pages go back in
+// time: Since moves only when a scan has reached its floor, never in the
+// middle, or a crash between pages would skip the older pages.
+type cursor struct {
+	V     int               `json:"v"`
+	Since time.Time         `json:"since"`
+	Seen  map[string]string `json:"seen,omitempty"` // issue id → updated_at (RFC 3339, UTC)
+	Scan  *scan             `json:"scan,omitempty"`
+}
+
+// scan is a walk down the issue list, newest first.
+type scan struct {
+	Floor time.Time `json:"floor"` // stop once issues are older than this
+	Top   time.Time `json:"top"`   // newest update seen so far; Since when the scan ends
+	Page  int       `json:"page"`  // next page to read (1-based)
+}
+
+func (c *Connector) parseCursor(s string) (cursor, error) {
+	if s == "" {
+		return cursor{V: cursorVersion, Since: c.clock.Now().UTC()}, nil
+	}
+	var cur cursor
+	if err := json.Unmarshal([]byte(s), &cur); err != nil {
+		return cursor{}, fmt.Errorf("mantis %q: stored cursor: %v", c.name, safeJSONError(err))
+	}
+	if cur.V != cursorVersion {
+		return cursor{}, fmt.Errorf("mantis %q: stored cursor has version %d; this build reads version %d", c.name, cur.V, cursorVersion)
+	}
+	if cur.Scan != nil && cur.Scan.Page < 1 {
+		return cursor{}, fmt.Errorf("mantis %q: stored cursor: page %d", c.name, cur.Scan.Page)
+	}
+	return cur, nil
+}
+
+func encodeCursor(cur cursor) string {
+	b, _ := json.Marshal(cur)
+	return string(b)
+}
+
+func (c *Connector) overlap() time.Duration { return c.cfg.PollOverlap }
+
+// CursorAt returns a cursor from which Poll reads every change since t
+// (`liaison backfill --since`).
+func (c *Connector) CursorAt(t time.Time) string {
+	return encodeCursor(cursor{V: cursorVersion, Since: t.UTC().Add(c.overlap())})
+}
+
+// Poll reads one page of the issue list (GET /api/rest/issues, every
+// project the API user sees, newest update first) and turns the issues of
+// the configured projects updated since the cursor, less poll_overlap,
+// into events. It stops at the first issue older than that floor: the
+// rest of the list is older still. An issue re-read with the update time
+// the cursor remembers is skipped; every other one becomes an event whose
+// DeliveryID is "<ref>@<updated>", so the inbox drops a state it already
+// has. more is true when the next page may still hold newer issues than
+// the floor; the returned cursor continues the scan there.
+func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, bool, error) {
+	cur, err := c.parseCursor(s)
+	if err != nil {
+		return nil, s, false, err
+	}
+	sc := scan{Floor: cur.Since.Add(-c.overlap()), Top: cur.Since, Page: 1}
+	if cur.Scan != nil {
+		sc = *cur.Scan
+	}
+	page, err := c.listPage(ctx, "", sc.Page, c.cfg.PageSize)
+	if err != nil {
+		return nil, s, false, wrap(c.name, "polling", err)
+	}
+	next := cursor{V: cursorVersion, Since: cur.Since, Seen: map[string]string{}}
+	for k, v := range cur.Seen {
+		next.Seen[k] = v
+	}
+	var events []core.Event
+	past, now := false, c.clock.Now().UTC()
+	for i := range page.Issues {
+		iss := &page.Issues[i]
+		updated, err := parseTime(iss.UpdatedAt)
+		if err != nil {
+			c.log.Warn("mantis poll: skipping an issue without a readable update time", "instance", c.name, "issue", iss.ID)
+			continue
+		}
+		if updated.Before(sc.Floor) {
+			past = true
+			break
+		}
+		// The cursor never moves past our own clock: an issue stamped
+		// ahead of it (a Mantis server whose clock runs fast) would
+		// otherwise lift the floor over changes not yet made.
+		top := updated
+		if top.After(now) {
+			top = now
+		}
+		if top.After(sc.Top) {
+			sc.Top = top
+		}
+		ref, ok := c.refOfIssue(iss)
+		if !ok {
+			continue
+		}
+		ev, err := c.pollEvent(iss, ref, sc.Floor)
+		if err != nil {
+			// One issue we cannot read must not stop the others.
+			c.log.Warn("mantis poll: skipping an issue that could not be read", "instance", c.name, "issue", iss.ID, "error", err.Error())
+			continue
+		}
+		stamp := ev.Item.UpdatedAt.UTC().Format(time.RFC3339Nano)
+		if next.Seen[ref.ID] == stamp {
+			continue
+		}
+		next.Seen[ref.ID] = stamp
+		ev.DeliveryID = ref.String() + "@" + stamp
+		events = append(events, ev)
+	}
+	more := !past && len(page.Issues) >= c.cfg.PageSize
+	if more {
+		sc.Page++
+		next.Scan = &sc
+	} else {
+		next.Since = sc.Top
+	}
+	pruneSeen(next.Seen, next.Since.Add(-c.overlap()))
+	c.metrics.polled.Add(float64(len(events)))
+	return events, encodeCursor(next), more, nil
+}
+
+// pollEvent makes the event of one issue read by a poll that covered the
+// changes since from: status changed (from its history), commented, or
+// created in that window, else updated.
+func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (core.Event, error) {
+	n, err := c.normalize(iss, ref)
+	if err != nil {
+		return core.Event{}, err
+	}
+	ev := core.Event{Source: c.name, Via: core.ViaPoll, Item: n.item, Links: n.links, At: n.item.UpdatedAt}
+	var seen []core.EventType
+	if !n.created.IsZero() && !n.created.Before(from) {
+		seen = append(seen, core.Created)
+	}
+	for _, h := range iss.History {
+		at, err := parseTime(h.CreatedAt)
+		if err != nil || at.Before(from) || h.Field == nil || h.Field.Name != "status" {
+			continue
+		}
+		ev.Changes = append(ev.Changes, core.Change{Field: "status", From: enumName(h.OldValue), To: enumName(h.NewValue)})
+		if !slices.Contains(seen, core.StatusChange) {
+			seen = append(seen, core.StatusChange)
+		}
+	}
+	for _, cm := range n.item.Comments {
+		if !cm.CreatedAt.Before(from) {
+			seen = append(seen, core.Commented)
+			break
+		}
+	}
+	switch {
+	case slices.Contains(seen, core.StatusChange):
+		ev.Type = core.StatusChange
+	case slices.Contains(seen, core.Commented):
+		ev.Type = core.Commented
+	case slices.Contains(seen, core.Created):
+		ev.Type = core.Created
+	default:
+		ev.Type = core.Updated
+		seen = append(seen, core.Updated)
+	}
+	ev.Item.Seen = seen
+	return ev, nil
+}
+
+// pruneSeen forgets issues last seen before the window the next scan
+// reads, and bounds the rest.
+func pruneSeen(seen map[string]string, before time.Time) {
+	for k, v := range seen {
+		if t, err := time.Parse(time.RFC3339Nano, v); err != nil || t.Before(before) {
+			delete(seen, k)
+		}
+	}
+	for len(seen) > maxSeen {
+		oldest, stamp := "", ""
+		for k, v := range seen {
+			if stamp == "" || strings.Compare(v, stamp) < 0 {
+				oldest, stamp = k, v
+			}
+		}
+		delete(seen, oldest)
+	}
+}
+
+// listPage reads one page of GET /issues. filter is "" (any issue) or a
+// standard filter name such as "reported".
+func (c *Connector) listPage(ctx context.Context, filter string, page, size int) (*wireIssues, error) {
+	q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(size)}}
+	if filter != "" {
+		q.Set("filter_id", filter)
+	}
+	var res *wireIssues
+	err := c.do(ctx, http.MethodGet, "issues", q, nil, func(b []byte) (err error) {
+		res, err = decodeIssues(b)
+		return err
+	})
+	return res, err
+}
