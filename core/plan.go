@@ -769,7 +769,7 @@ func (p *planner) duplicate(d *DuplicateRule) {
 		if d.If != nil {
 			ok, err := d.If.Eval(env)
 			if err != nil {
-				p.out.Errors = append(p.out.Errors, fmt.Errorf("%s: duplicate rule %q: %w", d.If.Pos, d.Name, err))
+				p.out.Errors = append(p.out.Errors, fmt.Errorf("%s: duplicates entry %q: %w", d.If.Pos, d.Name, err))
 				continue
 			}
 			if !ok {

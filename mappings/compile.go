@@ -213,7 +213,7 @@ type namePlace struct {
 // with the name), so one name must not serve two of them.
 func nameSpace(what string) string {
 	switch what {
-	case "rule", "sla", "duplicate rule":
+	case "rule", "sla", "duplicates entry":
 		return "rule"
 	}
 	return what
@@ -241,12 +241,12 @@ func (c *compiler) claim(what string, name str, at core.Pos) bool {
 	}
 	if first, dup := seen[name.V]; dup {
 		switch {
-		case first.what == what && what == "duplicate rule":
-			c.errf(name.Pos, "two duplicate rules are named %q (the first at %s): give each duplicate rule its own name", name.V, first.pos)
+		case first.what == what && what == "duplicates entry":
+			c.errf(name.Pos, "two duplicates entries are named %q (the first at %s): give each its own name", name.V, first.pos)
 		case first.what == what:
 			c.errf(name.Pos, "duplicate %s name %q (first defined at %s): give each %s its own name", what, name.V, first.pos, what)
 		default:
-			c.errf(name.Pos, "%s name %q is the name of a %s already (at %s): rules, sla and duplicate rules share names, since the names key the actions they take", what, name.V, first.what, first.pos)
+			c.errf(name.Pos, "%s name %q is the name of a %s already (at %s): rules, sla and duplicates entries share names, since the names key the actions they take", what, name.V, first.what, first.pos)
 		}
 		return false
 	}

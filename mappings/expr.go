@@ -141,7 +141,7 @@ func (l *exprLint) walk(n ast.Node, ptr *core.Selector) {
 		case x.Value == "SLA" && !l.sc.sla:
 			l.errf(x, "SLA is set only in an sla's breach actions; here it is always empty")
 		case x.Value == "Duplicate" && !l.sc.duplicate:
-			l.errf(x, "Duplicate is set only in a duplicate rule's then actions; here it is always empty")
+			l.errf(x, "Duplicate is set only in the then actions of a duplicates entry; here it is always empty")
 		}
 	case *ast.BinaryNode:
 		switch x.Operator {

@@ -345,8 +345,8 @@ func (c *compiler) whenOf(w rawWhen, at core.Pos, prefix, example string) (core.
 // ---- duplicates ----
 
 func (c *compiler) duplicate(raw rawDuplicate) *core.DuplicateRule {
-	ok := c.claim("duplicate rule", raw.Name, raw.Pos)
-	prefix := namedPrefix("duplicate rule", raw.Name)
+	ok := c.claim("duplicates entry", raw.Name, raw.Pos)
+	prefix := namedPrefix("duplicates entry", raw.Name)
 	d := &core.DuplicateRule{Name: raw.Name.V, Pos: raw.Pos, Role: core.DuplicateOf}
 	var whenOK bool
 	d.When, whenOK = c.whenOf(raw.When, raw.Pos, prefix, "zendesk/customer_ticket")
@@ -360,7 +360,13 @@ func (c *compiler) duplicate(raw rawDuplicate) *core.DuplicateRule {
 	case raw.Among.Bad:
 		ok = false
 	case !raw.Among.Set:
-		c.errf(raw.Pos, "%smissing among: the system/kind of the records searched for a duplicate, e.g. among: jira/dev_ticket", prefix)
+		hint := ""
+		if !raw.Threshold.Set {
+			// No among and no threshold: most likely a rule appended at
+			// the end of the file, which is the duplicates: list.
+			hint = " (this entry is in the duplicates: list, which finds known problems; if it is a rule, move it under rules:)"
+		}
+		c.errf(raw.Pos, "%smissing among: the system/kind of the records searched for a duplicate, e.g. among: jira/dev_ticket%s", prefix, hint)
 		ok = false
 	default:
 		// The system is needed: a rule's create names system/kind, and the

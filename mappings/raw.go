@@ -319,8 +319,8 @@ type rawDuplicate struct {
 	Then      list[rawAction] `yaml:"then"`
 }
 
-func (*rawDuplicate) what() string       { return "duplicate rule" }
-func (*rawDuplicate) namePrefix() string { return "duplicate rule" }
+func (*rawDuplicate) what() string       { return "duplicates entry" }
+func (*rawDuplicate) namePrefix() string { return "duplicates entry" }
 
 // rawChecklist is one checklist: what the reporter is asked for → where
 // the value is found.

@@ -304,7 +304,7 @@ func (c *compiler) lintTemplate(t *template.Template, s str, sc scope, prefix st
 	}{
 		{"Comment", "in mirror_comments", sc.comment},
 		{"SLA", "in an sla's breach actions", sc.sla},
-		{"Duplicate", "in a duplicate rule's then actions", sc.duplicate},
+		{"Duplicate", "in the then actions of a duplicates entry", sc.duplicate},
 	} {
 		if v.set || t.Tree == nil {
 			continue
