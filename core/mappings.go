@@ -40,6 +40,9 @@ type Mappings struct {
 	// Disabled says, a line per system, what was dropped because the
 	// system is not configured (Without).
 	Disabled []string
+	// Overlaid says, for a folder that extends the defaults, which of the
+	// defaults' files and entries it replaced and which it added.
+	Overlaid []string
 }
 
 // Priorities are the canonical priorities, lowest first.

@@ -162,6 +162,12 @@ func load(fsys fs.FS, opts Options) (*core.Mappings, Diagnostics) {
 		}
 		files = append(files, decodeFile(shown, src, &d)...)
 	}
+	var overlaid []string
+	if extendsDefaults(files, &d) {
+		if _, isDefault := fsys.(defaultFS); !isDefault {
+			files, overlaid = overlay(defaultFiles(&d), files)
+		}
+	}
 	c := newCompiler(&d, opts)
 	func() {
 		defer func() {
@@ -175,6 +181,7 @@ func load(fsys fs.FS, opts Options) (*core.Mappings, Diagnostics) {
 		return nil, d.list.sorted()
 	}
 	c.m.Disabled = c.m.Without(c.unconfiguredSet())
+	c.m.Overlaid = overlaid
 	return c.m, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 type rawFile struct {
 	Pos        core.Pos           `yaml:"-"`
+	Extends    str                `yaml:"extends"`
 	Systems    omap[rawSystem]    `yaml:"systems"`
 	Links      list[rawLink]      `yaml:"links"`
 	Rules      list[rawRule]      `yaml:"rules"`
