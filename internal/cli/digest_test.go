@@ -202,6 +202,13 @@ digest:
 	if _, err := d.Store.Enqueue(ctx, notes); err != nil {
 		t.Fatal(err)
 	}
+	// As a reconcile that planned them says: never tried, so nothing can
+	// be in flight (else they wait out a lease before a look-up).
+	for _, a := range notes {
+		if err := d.Store.Sending(ctx, a.Key, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := d.Store.MarkDirty(ctx, c, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
