@@ -139,9 +139,14 @@ type Pattern struct {
 }
 
 // Find returns the links p discovers in it, de-duplicated, in text order.
+// In an untrusted record's text they are mentions, whatever p's role.
 func (p *Pattern) Find(it *Item) []Link {
 	if !p.From.Matches(it.Ref) {
 		return nil
+	}
+	role := p.Role
+	if it.Untrusted {
+		role = Mentions
 	}
 	var out []Link
 	for _, part := range p.In {
@@ -163,7 +168,7 @@ func (p *Pattern) Find(it *Item) []Link {
 			if to == it.Ref {
 				continue
 			}
-			l := Link{From: it.Ref, To: to, Role: p.Role, Origin: Discovered}
+			l := Link{From: it.Ref, To: to, Role: role, Origin: Discovered}
 			if !slices.Contains(out, l) {
 				out = append(out, l)
 			}

@@ -224,11 +224,19 @@ func (g *graph) rediscover(ctx context.Context, row *itemRow, found []core.Link)
 	keep := map[ends]bool{}
 	for _, l := range found {
 		keep[ends{l.From, l.To}] = true
-		if prev, ok := had[ends{l.From, l.To}]; ok && prev.Role == l.Role {
+		prev, ok := had[ends{l.From, l.To}]
+		if ok && prev.Role == l.Role {
 			continue
 		}
 		if err := g.link(ctx, l, row.ref); err != nil {
 			return err
+		}
+		if ok && prev.Joins() && !l.Joins() {
+			// Now only a mention: the records stay together only if
+			// something else still links them.
+			if err := g.split(ctx, l.From.String(), l.To.String()); err != nil {
+				return err
+			}
 		}
 	}
 	for _, l := range old {

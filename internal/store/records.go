@@ -128,8 +128,12 @@ func (s *Store) fillCase(ctx context.Context, q querier, c *core.Case) error {
 	if err != nil {
 		return fmt.Errorf("items: %w", err)
 	}
+	// The case's links, and the mentions of its records by records of
+	// other cases (a mention joins nothing, so its far end may be outside).
 	err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
-JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1
+UNION SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
+JOIN items i ON i.ref = l.to_ref WHERE i.case_id = $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(func(rs rows) error {
 		var from, to, role, origin string
 		if err := rs.Scan(&from, &to, &role, &origin); err != nil {
 			return err
