@@ -249,9 +249,11 @@ type ActionSpec struct {
 
 	// Comment. With Mirror, one comment is made per comment of the subject
 	// for which If holds (Env.Comment set), each once; Body then renders
-	// per comment.
-	Public bool
-	Mirror bool
+	// per comment. Otherwise the comment is made once per fix cycle (see
+	// planner.cycle), and once for each value OncePer renders when set.
+	Public  bool
+	Mirror  bool
+	OncePer *Text
 
 	// Notify: address or URL.
 	To *Text
@@ -355,6 +357,23 @@ type CommentView struct {
 type CaseView struct {
 	ID    int64
 	Items []ItemView
+	// Mentions are records of other cases whose text names one of the
+	// case's records without linking it (Case.MentionedBy).
+	Mentions []ItemView
+}
+
+// MentionedBy returns the records of a kind ("github/pull_request") that
+// name one of the case's records without being linked to it: an
+// outsider's pull request, or a pull request naming a customer's ticket.
+func (e *Env) MentionedBy(sel string) []ItemView {
+	s := ParseSelector(sel)
+	var out []ItemView
+	for _, it := range e.Case.Mentions {
+		if (s.System == "" || s.System == it.System) && (s.Kind == "" || string(s.Kind) == it.Kind) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // Linked returns the case's records of a kind ("dev_ticket") or

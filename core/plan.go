@@ -94,6 +94,11 @@ func (p *planner) prepare() {
 		}
 	}
 	p.caseView.ID = int64(p.c.ID)
+	for i := range p.c.MentionedBy {
+		if it := &p.c.MentionedBy[i]; it.Known() && !it.Deleted {
+			p.caseView.Mentions = append(p.caseView.Mentions, p.view(it))
+		}
+	}
 	p.mirrorCopies = map[string]bool{}
 	for k, id := range p.c.Mirrors {
 		if _, target, ok := strings.Cut(k, ">"); ok {
@@ -388,9 +393,17 @@ func (p *planner) comment(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, 
 	if strings.TrimSpace(body) == "" {
 		return
 	}
+	key := []string{"comment", r.Name, subj.Ref.String(), tgt.Ref.String()}
+	if spec.OncePer != nil {
+		per, err := render(spec.OncePer, env)
+		if err != nil {
+			p.fail(r, spec.Pos, err)
+			return
+		}
+		key = append(key, "per "+strings.TrimSpace(per))
+	}
 	p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-		Body: body, Public: spec.Public},
-		"comment", r.Name, subj.Ref.String(), tgt.Ref.String())
+		Body: body, Public: spec.Public}, key...)
 }
 
 // mirror copies each of the subject's comments to the target once. A

@@ -694,6 +694,7 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 			spec.Body = text(x.Body, "body", sc)
 		}
 		spec.Public = x.Public.V
+		spec.OncePer = text(x.OncePer, "once_per", sc)
 		asc.target = spec.Target
 		spec.If = cond(x.If, asc)
 	case a.Mirror != nil:

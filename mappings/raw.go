@@ -209,11 +209,12 @@ type rawTransition struct {
 func (*rawTransition) what() string { return "transition" }
 
 type rawComment struct {
-	Pos    core.Pos `yaml:"-"`
-	Target str      `yaml:"target"`
-	Body   str      `yaml:"body"`
-	Public boolean  `yaml:"public"`
-	If     str      `yaml:"if"`
+	Pos     core.Pos `yaml:"-"`
+	Target  str      `yaml:"target"`
+	Body    str      `yaml:"body"`
+	Public  boolean  `yaml:"public"`
+	If      str      `yaml:"if"`
+	OncePer str      `yaml:"once_per"`
 }
 
 func (*rawComment) what() string { return "comment" }

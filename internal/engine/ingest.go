@@ -98,7 +98,11 @@ func (e *Engine) account(batch []core.Ingest, fresh []bool) {
 		ev := &batch[i].Event
 		if fresh[i] {
 			for _, l := range batch[i].Discovered {
-				e.logLink("linked by a key in its text", l)
+				if l.Joins() {
+					e.logLink("linked by a key in its text", l)
+				} else {
+					e.logLink("mentioned in its text, not linked", l)
+				}
 			}
 			for _, l := range ev.Links {
 				e.logLink("linked as the source states", l)

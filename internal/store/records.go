@@ -152,6 +152,12 @@ JOIN items i ON i.ref = l.to_ref WHERE i.case_id = $1 AND l.origin = 'discovered
 	if err != nil {
 		return fmt.Errorf("links: %w", err)
 	}
+	err = all(q.query(ctx, `SELECT DISTINCT m.ref, m.snapshot FROM links l
+JOIN items i ON i.ref = l.to_ref JOIN items m ON m.ref = l.from_ref
+WHERE i.case_id = $1 AND m.case_id <> $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(appendItem(&c.MentionedBy))
+	if err != nil {
+		return fmt.Errorf("mentions: %w", err)
+	}
 	// The outbox states, mirrors, synced values and the case's marks in
 	// one statement: LoadCase runs for every reconcile pass.
 	err = all(q.query(ctx, `SELECT 'o', key, state FROM outbox WHERE case_id = $1

@@ -371,8 +371,9 @@ var ingestBehaviours = []behaviour{
 			f.t.Fatalf("cases pr %d, dev %d, ticket %d; want three", prCase, devCase, ticketCase)
 		}
 		mention := core.Link{From: pr, To: dev, Role: core.Mentions, Origin: core.Discovered}
-		if c := f.load(devCase); !slices.Equal(refs(c), []core.Ref{dev}) || !slices.Contains(c.Links, mention) {
-			f.t.Fatalf("developer ticket's case %v %+v; want it alone, with the mention", refs(c), c.Links)
+		if c := f.load(devCase); !slices.Equal(refs(c), []core.Ref{dev}) || !slices.Contains(c.Links, mention) ||
+			len(c.MentionedBy) != 1 || c.MentionedBy[0].Ref != pr || c.MentionedBy[0].Title != "KBOT-88 ZD-4521" {
+			f.t.Fatalf("developer ticket's case %v %+v, mentioned by %+v; want it alone, with the mention and the pull request", refs(c), c.Links, c.MentionedBy)
 		}
 		if c := f.load(prCase); !slices.Equal(refs(c), []core.Ref{pr}) || len(c.Links) != 2 {
 			f.t.Fatalf("pull request's case %v %+v; want it alone, with both mentions", refs(c), c.Links)
