@@ -243,14 +243,17 @@ type ActionSpec struct {
 
 	// Transition: to Status, only from one of From (any lower-ranked
 	// status when From is empty: transitions only move forward by default,
-	// so that the gateway never undoes a person's later decision).
+	// so that the gateway never undoes a person's later decision). A
+	// transition is made once per set of records in the case, or, with
+	// OncePer, once for each value it renders.
 	Status Status
 	From   []Status
 
 	// Comment. With Mirror, one comment is made per comment of the subject
 	// for which If holds (Env.Comment set), each once; Body then renders
-	// per comment. Otherwise the comment is made once per fix cycle (see
-	// planner.cycle), and once for each value OncePer renders when set.
+	// per comment. Otherwise the comment is made once, a public one once
+	// per fix cycle (see planner.cycle); with OncePer, also once for each
+	// value it renders.
 	Public  bool
 	Mirror  bool
 	OncePer *Text
@@ -351,6 +354,28 @@ type CommentView struct {
 	ID, Author, Body string
 	Public           bool
 	Created          time.Time
+	// Ours: the gateway wrote it of its own (a rule's comment, not a copy
+	// of someone's comment from another record).
+	Ours bool
+}
+
+// Answered returns how many of the gateway's own public comments on the
+// record someone answered: a public comment not of its own came after
+// them. A rule that reacts to the customer's answer to what the gateway
+// said (a reopening) acts once per answer with once_per: '{{.Item.Answered}}'.
+func (v ItemView) Answered() int {
+	n, open := 0, false
+	for _, c := range v.Comments {
+		switch {
+		case !c.Public:
+		case c.Ours:
+			open = true
+		case open:
+			n++
+			open = false
+		}
+	}
+	return n
 }
 
 // CaseView is the case as rules see it.

@@ -684,6 +684,7 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 				ok = false
 			}
 		}
+		spec.OncePer = text(x.OncePer, "once_per", sc)
 		asc.target = spec.Target
 		spec.If = cond(x.If, asc)
 	case a.Comment != nil:
