@@ -93,6 +93,12 @@ func templateFuncs(x *extras) template.FuncMap {
 		// add_working_days is the close of the nth working day after a
 		// time's, in the default calendar: {{.Now | add_working_days 2 | date "2006-01-02"}}.
 		"add_working_days": x.addWorkingDays,
+		// markup keeps a value's own formatting where outputs are escaped
+		// (a Jira body): {{.Item.Field "Release note" | markup}}.
+		"markup": func(v any) string { return fmt.Sprint(v) },
+		// wiki_literal escapes a value for Jira's wiki markup; the bodies of
+		// actions that write to Jira call it on every output themselves.
+		"wiki_literal": wikiLiteral,
 	}
 }
 
@@ -124,6 +130,12 @@ func slug(s string) string {
 // does not parse or uses a field that does not exist; nil without a report
 // when s is not set.
 func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text {
+	return c.compileText(s, name, sc, prefix, false)
+}
+
+// wikiText compiles a template whose outputs are escaped for Jira's wiki
+// markup (see wiki.go) when wiki is set.
+func (c *compiler) compileText(s str, name string, sc scope, prefix string, wiki bool) *core.Text {
 	if !s.Set || s.Bad {
 		return nil
 	}
@@ -135,6 +147,9 @@ func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text 
 	}
 	if !c.lintTemplate(t, s, sc, prefix) {
 		return nil
+	}
+	if wiki {
+		escapeOutputs(t, "wiki_literal")
 	}
 	pos, where := s.Pos, strings.TrimSuffix(prefix, ": ")
 	return &core.Text{
