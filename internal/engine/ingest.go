@@ -112,7 +112,9 @@ func (e *Engine) account(batch []core.Ingest, fresh []bool) {
 			e.m.EventsIn.WithLabelValues(ev.Source, string(ev.Via)).Inc()
 			if !fresh[i] {
 				e.m.Duplicates.WithLabelValues(ev.Source).Inc()
-			} else if ev.Via == core.ViaPoll {
+			} else if ev.Via == core.ViaPoll && !batch[i].Had {
+				// A poll that finds a version a webhook brought is the
+				// poll doing its job, not a webhook missed.
 				e.m.PollFound.WithLabelValues(ev.Source).Inc()
 			}
 		}

@@ -341,6 +341,39 @@ var ingestBehaviours = []behaviour{
 		}
 	}},
 
+	// A poll that finds the version of a record a webhook brought is
+	// flagged Had (not a missed webhook), whatever its delivery id; one
+	// that finds a newer version, or a record never seen, is not.
+	{"Ingest_HadFlagsAVersionAlreadyHeld", func(f *fixture) {
+		poll := func(id string, it core.Item) core.Ingest {
+			in := event("jira", id, it)
+			in.Event.Via = core.ViaPoll
+			return in
+		}
+		v1 := snap(dev, "B", "To Do", at(time.Minute))
+		v1.Version = 3
+		older := snap(dev, "B", "To Do", at(0))
+		sameTimeNewer := v1
+		sameTimeNewer.Version = 4
+		newer := snap(dev, "B", "In Progress", at(2*time.Minute))
+		batch := []core.Ingest{
+			poll("p0", snap(change, "C", "To Do", at(0))), // never seen
+			event("jira", "w1", v1),
+			poll("p1", v1),
+			poll("p2", older),
+			poll("p3", sameTimeNewer),
+			poll("p4", newer),
+		}
+		if _, err := f.s.Ingest(f.ctx, batch); err != nil {
+			f.t.Fatal(err)
+		}
+		for i, want := range []bool{false, false, true, true, false, false} {
+			if batch[i].Had != want {
+				f.t.Errorf("event %s: Had = %v; want %v", batch[i].Event.DeliveryID, batch[i].Had, want)
+			}
+		}
+	}},
+
 	{"Ingest_RoleChangeOfADiscoveredLinkIsAnUpdate", func(f *fixture) {
 		in := event("github", "g1", snap(pr, "KBOT-88", "open", at(0)))
 		in.Discovered = discovered(pr, dev)
