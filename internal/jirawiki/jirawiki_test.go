@@ -1,6 +1,9 @@
 package jirawiki
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestLiteral: what Jira's wiki renderer would take for markup is
 // escaped; keys, URLs and ordinary punctuation inside words stay as they are.
@@ -24,4 +27,26 @@ func TestLiteral(t *testing.T) {
 			t.Errorf("Literal(%q) = %q; want %q", c.in, got, c.want)
 		}
 	}
+}
+
+// FuzzLiteral: in any escaped text, every character that starts markup
+// wherever it stands follows a backslash that is itself not escaped, and
+// no line begins a heading or a quote.
+func FuzzLiteral(f *testing.F) {
+	for _, s := range []string{"{panel}x{panel}", `a \\{b}`, "h1. x\nbq. y", "[~accountid:1]", "!http://x!"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := []rune(Literal(s))
+		for i, r := range out {
+			if strings.ContainsRune(wikiAlways, r) && (i == 0 || out[i-1] != '\\' || i >= 2 && out[i-2] == '\\') {
+				t.Fatalf("Literal(%q) = %q: %q at %d is live", s, string(out), r, i)
+			}
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if lineMarkup([]rune(line)) {
+				t.Fatalf("Literal(%q) has a line %q that starts markup", s, line)
+			}
+		}
+	})
 }
