@@ -25,6 +25,10 @@ type Case struct {
 	// Synced holds the value last synchronised for a field between two
 	// records (SyncKey), which is how a change on both sides is detected.
 	Synced map[string]string `json:"-"`
+	// MentionedBy are the records of other cases whose text names one of
+	// this case's records without linking it (core.Link.Joins), in Ref
+	// order; the store loads them with the case.
+	MentionedBy []Item `json:"-"`
 	// Candidates are records of other cases that a duplicate rule may link
 	// this case to; the engine fills them when the mappings have one.
 	Candidates []Item `json:"-"`
@@ -84,6 +88,7 @@ func SyncKey(a, b Ref, field string) string {
 // planning is deterministic.
 func (c *Case) Sort() {
 	slices.SortFunc(c.Items, func(a, b Item) int { return compareRef(a.Ref, b.Ref) })
+	slices.SortFunc(c.MentionedBy, func(a, b Item) int { return compareRef(a.Ref, b.Ref) })
 	slices.SortFunc(c.Links, func(a, b Link) int {
 		if d := compareRef(a.From, b.From); d != 0 {
 			return d

@@ -79,6 +79,10 @@ type Item struct {
 	// Marker is the deterministic marker the gateway put on a record it
 	// created (a label, tag or hidden field); empty for records made by people.
 	Marker string `json:"marker,omitempty"`
+	// Untrusted marks a record whose author may not link records by
+	// naming them (a pull request from outside the repository's members):
+	// the keys found in its text are mentions only (Link.Joins).
+	Untrusted bool `json:"untrusted,omitempty"`
 	// Deleted records stay in their case so that history reads right, but
 	// rules do not act on them.
 	Deleted bool `json:"deleted,omitempty"`
@@ -245,6 +249,7 @@ func Merge(prev *Item, next Item) Item {
 			out.Title, out.Body, out.Native, out.Status = prev.Title, prev.Body, prev.Native, prev.Status
 			out.Priority, out.Reporter, out.Assignee = prev.Priority, prev.Reporter, prev.Assignee
 			out.Labels, out.Fields, out.URL, out.Marker = prev.Labels, prev.Fields, prev.URL, prev.Marker
+			out.Untrusted = prev.Untrusted
 		}
 	}
 	out.Seen = uniqEvents(append(slices.Clone(prev.Seen), next.Seen...))

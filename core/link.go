@@ -39,3 +39,10 @@ func (l Link) Other(r Ref) Ref {
 	}
 	return l.From
 }
+
+// Joins reports whether l makes its two records one case. A link that a
+// pattern found with the role mentions does not: it records that one
+// record names another (an outsider's pull request naming a developer
+// ticket, any pull request naming a customer's ticket), shown to people,
+// and never lets the naming record move or speak through the other's case.
+func (l Link) Joins() bool { return l.Origin != Discovered || l.Role != Mentions }

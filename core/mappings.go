@@ -249,9 +249,14 @@ type Pattern struct {
 }
 
 // Find returns the links p discovers in it, de-duplicated, in text order.
+// In an untrusted record's text they are mentions, whatever p's role.
 func (p *Pattern) Find(it *Item) []Link {
 	if !p.From.Matches(it.Ref) {
 		return nil
+	}
+	role := p.Role
+	if it.Untrusted {
+		role = Mentions
 	}
 	var out []Link
 	for _, part := range p.In {
@@ -273,7 +278,7 @@ func (p *Pattern) Find(it *Item) []Link {
 			if to == it.Ref {
 				continue
 			}
-			l := Link{From: it.Ref, To: to, Role: p.Role, Origin: Discovered}
+			l := Link{From: it.Ref, To: to, Role: role, Origin: Discovered}
 			if !slices.Contains(out, l) {
 				out = append(out, l)
 			}
@@ -348,15 +353,20 @@ type ActionSpec struct {
 
 	// Transition: to Status, only from one of From (any lower-ranked
 	// status when From is empty: transitions only move forward by default,
-	// so that the gateway never undoes a person's later decision).
+	// so that the gateway never undoes a person's later decision). A
+	// transition is made once per set of records in the case, or, with
+	// OncePer, once for each value it renders.
 	Status Status
 	From   []Status
 
 	// Comment. With Mirror, one comment is made per comment of the subject
 	// for which If holds (Env.Comment set), each once; Body then renders
-	// per comment.
-	Public bool
-	Mirror bool
+	// per comment. Otherwise the comment is made once, a public one once
+	// per fix cycle (see planner.cycle); with OncePer, also once for each
+	// value it renders.
+	Public  bool
+	Mirror  bool
+	OncePer *Text
 
 	// Notify: address or URL; nil for the subject's own people, told by
 	// the subject's own system (Fields, when set, go with the action).
@@ -532,12 +542,51 @@ type CommentView struct {
 	ID, Author, Body string
 	Public           bool
 	Created          time.Time
+	// Ours: the gateway wrote it of its own (a rule's comment, not a copy
+	// of someone's comment from another record).
+	Ours bool
+}
+
+// Answered returns how many of the gateway's own public comments on the
+// record someone answered: a public comment not of its own came after
+// them. A rule that reacts to the customer's answer to what the gateway
+// said (a reopening) acts once per answer with once_per: '{{.Item.Answered}}'.
+func (v ItemView) Answered() int {
+	n, open := 0, false
+	for _, c := range v.Comments {
+		switch {
+		case !c.Public:
+		case c.Ours:
+			open = true
+		case open:
+			n++
+			open = false
+		}
+	}
+	return n
 }
 
 // CaseView is the case as rules see it.
 type CaseView struct {
 	ID    int64
 	Items []ItemView
+	// Mentions are records of other cases whose text names one of the
+	// case's records without linking it (Case.MentionedBy).
+	Mentions []ItemView
+}
+
+// MentionedBy returns the records of a kind ("github/pull_request") that
+// name one of the case's records without being linked to it: an
+// outsider's pull request, or a pull request naming a customer's ticket.
+func (e *Env) MentionedBy(sel string) []ItemView {
+	s := ParseSelector(sel)
+	var out []ItemView
+	for _, it := range e.Case.Mentions {
+		if (s.System == "" || s.System == it.System) && (s.Kind == "" || string(s.Kind) == it.Kind) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // Linked returns the case's records of a kind ("dev_ticket") or

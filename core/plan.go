@@ -31,7 +31,7 @@ type Plan struct {
 // to it, and an action already in the outbox (c.Keys) is never planned
 // again. That is what makes duplicate, late and reordered events harmless.
 func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
-	p := planner{c: c, m: m, now: now, seen: map[string]bool{}, transitioned: map[Ref]bool{}}
+	p := planner{c: c, m: m, now: now, seen: map[string]bool{}, transitioned: map[Ref]bool{}, cycles: -1}
 	p.prepare()
 	for _, d := range m.Duplicates {
 		p.duplicate(d)
@@ -71,6 +71,7 @@ type planner struct {
 	seen         map[string]bool // keys planned in this pass
 	transitioned map[Ref]bool    // one transition per target per pass: the first rule wins
 	refsDigest   string
+	cycles       int // see cycle; -1 until counted
 	scratch      Env // see env
 	// linkingDuplicate holds subject>selector for duplicate links planned
 	// or pending, so no rule creates that record meanwhile.
@@ -82,6 +83,12 @@ type planner struct {
 // prepare fills canonical statuses from the current mappings (so a reload
 // takes effect without re-ingesting) and builds the views rules see.
 func (p *planner) prepare() {
+	p.mirrorCopies = map[string]bool{}
+	for k, id := range p.c.Mirrors {
+		if _, target, ok := strings.Cut(k, ">"); ok {
+			p.mirrorCopies[target+"#"+id] = true
+		}
+	}
 	p.views = make(map[Ref]ItemView, len(p.c.Items))
 	for i := range p.c.Items {
 		it := &p.c.Items[i]
@@ -97,10 +104,9 @@ func (p *planner) prepare() {
 		}
 	}
 	p.caseView.ID = int64(p.c.ID)
-	p.mirrorCopies = map[string]bool{}
-	for k, id := range p.c.Mirrors {
-		if _, target, ok := strings.Cut(k, ">"); ok {
-			p.mirrorCopies[target+"#"+id] = true
+	for i := range p.c.MentionedBy {
+		if it := &p.c.MentionedBy[i]; it.Known() && !it.Deleted {
+			p.caseView.Mentions = append(p.caseView.Mentions, p.view(it))
 		}
 	}
 }
@@ -129,7 +135,8 @@ func (p *planner) view(it *Item) ItemView {
 	}
 	for _, c := range it.Comments {
 		if !c.Deleted {
-			v.Comments = append(v.Comments, CommentView{ID: c.ID, Author: c.Author, Body: c.Body, Public: c.Public, Created: c.CreatedAt})
+			v.Comments = append(v.Comments, CommentView{ID: c.ID, Author: c.Author, Body: c.Body, Public: c.Public, Created: c.CreatedAt,
+				Ours: c.Marker != "" && !p.mirrorCopies[it.Ref.String()+"#"+c.ID]})
 		}
 	}
 	return v
@@ -220,7 +227,7 @@ func (p *planner) then(r *Rule, subj *Item, env *Env, reason string) {
 			}
 			switch spec.Kind {
 			case Transition:
-				p.transition(r, spec, subj, tgt, reason)
+				p.transition(r, spec, subj, tgt, env, reason)
 			case AddComment:
 				if spec.Mirror {
 					p.mirror(r, spec, subj, tgt, env, reason)
@@ -446,7 +453,7 @@ func (p *planner) renderFields(specs map[string]*Text, env *Env, km *KindMap, ou
 	return nil
 }
 
-func (p *planner) transition(r *Rule, spec *ActionSpec, subj, tgt *Item, reason string) {
+func (p *planner) transition(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, reason string) {
 	cur, want := tgt.Status, spec.Status
 	if cur == want || p.transitioned[tgt.Ref] {
 		return
@@ -468,14 +475,48 @@ func (p *planner) transition(r *Rule, spec *ActionSpec, subj, tgt *Item, reason 
 		p.fail(r, spec.Pos, fmt.Errorf("no native status of %s/%s maps to %q", tgt.Ref.System, tgt.Ref.Kind, want))
 		return
 	}
-	p.transitioned[tgt.Ref] = true
 	// The key names the records the case holds: a transition happens once
 	// per situation, so a person who moves the ticket back by hand is not
 	// overruled, but a new record (a second pull request after the first
-	// was abandoned) may move it again.
+	// was abandoned) may move it again. With once_per the rule names the
+	// situation itself (a reopening: once per answer of the customer's).
+	situation := p.situation()
+	if spec.OncePer != nil {
+		per, err := render(spec.OncePer, env)
+		if err != nil {
+			p.fail(r, spec.Pos, err)
+			return
+		}
+		situation = "per " + strings.TrimSpace(per)
+	}
+	key := []string{"transition", r.Name, subj.Ref.String(), tgt.Ref.String(), string(want), situation}
+	if cur != "" && cur.Rank() > want.Rank() {
+		key = append(key, backward) // counted by cycle
+	}
+	p.transitioned[tgt.Ref] = true
 	p.add(Action{Kind: Transition, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-		Status: want, Native: native},
-		"transition", r.Name, subj.Ref.String(), tgt.Ref.String(), string(want), p.situation())
+		Status: want, Native: native}, key...)
+}
+
+// backward ends the key of a transition that moved a record back.
+const backward = "back"
+
+// cycle is the case's fix cycle: how many times the gateway has sent one
+// of its records back (a done transition that moved it back, as when the
+// customer answers a correction with "still broken"). A public comment is
+// made once per cycle, so the customer hears of the second fix too; the
+// rule's condition, false while the record is back at work, keeps it from
+// repeating what was already said.
+func (p *planner) cycle() int {
+	if p.cycles < 0 {
+		p.cycles = 0
+		for k, st := range p.c.Keys {
+			if st == Done && strings.HasPrefix(k, "transition|") && strings.HasSuffix(k, "|"+backward) {
+				p.cycles++
+			}
+		}
+	}
+	return p.cycles
 }
 
 // situation is a short digest of the refs of the case's live records.
@@ -500,9 +541,20 @@ func (p *planner) comment(r *Rule, spec *ActionSpec, subj, tgt *Item, env *Env, 
 	if strings.TrimSpace(body) == "" {
 		return
 	}
+	key := []string{"comment", r.Name, subj.Ref.String(), tgt.Ref.String()}
+	if n := p.cycle(); spec.Public && n > 0 {
+		key = append(key, fmt.Sprintf("cycle %d", n))
+	}
+	if spec.OncePer != nil {
+		per, err := render(spec.OncePer, env)
+		if err != nil {
+			p.fail(r, spec.Pos, err)
+			return
+		}
+		key = append(key, "per "+strings.TrimSpace(per))
+	}
 	p.add(Action{Kind: AddComment, Rule: r.Name, Target: tgt.Ref, Subject: subj.Ref, Reason: reason,
-		Body: body, Public: spec.Public},
-		"comment", r.Name, subj.Ref.String(), tgt.Ref.String())
+		Body: body, Public: spec.Public}, key...)
 }
 
 // mirror copies each of the subject's comments to the target once. A

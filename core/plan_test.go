@@ -511,3 +511,28 @@ func TestPlanCase_CreateCarriesTheReportsFiles(t *testing.T) {
 		t.Fatal("planning wrote the hash into the ticket's snapshot")
 	}
 }
+
+// TestItemView_Answered: a public comment of the gateway's own counts once
+// someone else's public comment follows it; notes and copies do not.
+func TestItemView_Answered(t *testing.T) {
+	ours := CommentView{Public: true, Ours: true}
+	theirs := CommentView{Public: true}
+	note := CommentView{Ours: true}
+	cases := []struct {
+		name string
+		cs   []CommentView
+		want int
+	}{
+		{"nothing said", []CommentView{theirs}, 0},
+		{"said, not answered", []CommentView{theirs, ours}, 0},
+		{"said and answered", []CommentView{theirs, ours, theirs}, 1},
+		{"answered twice counts once", []CommentView{ours, theirs, theirs}, 1},
+		{"a note is not said to anyone", []CommentView{note, theirs}, 0},
+		{"two fixes, two answers", []CommentView{ours, theirs, ours, theirs}, 2},
+	}
+	for _, c := range cases {
+		if got := (ItemView{Comments: c.cs}).Answered(); got != c.want {
+			t.Errorf("%s: Answered() = %d; want %d", c.name, got, c.want)
+		}
+	}
+}

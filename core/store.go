@@ -123,6 +123,11 @@ type Ingest struct {
 	// Encoded is Event's JSON when the caller has it already (the intake
 	// journal wrote it), so that the store need not encode it again.
 	Encoded []byte
+	// Had is set by the store when it took the event in: it held this
+	// version of the record, or a newer one, already (a webhook brought
+	// what a poll then found). Only a poll that finds something new
+	// counts as a missed webhook.
+	Had bool
 }
 
 // Completion is one applied action to record (Store.CompleteAll).

@@ -855,6 +855,15 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		}
 		return t
 	}
+	// A body written to Jira is wiki markup: the values put in it are
+	// escaped to read literally (wiki.go).
+	body := func(s str, asc scope) *Text {
+		t := c.compileText(s, "body", asc, prefix, c.wikiTarget(spec.Target, sc))
+		if t == nil && s.Set {
+			ok = false
+		}
+		return t
+	}
 	cond := func(s str, asc scope) *core.Cond {
 		cd := c.cond(s, asc, prefix)
 		if cd == nil && s.Set && strings.TrimSpace(s.V) != "" {
@@ -885,7 +894,7 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		if need(x.Title, "title", `a template for the new record's title, e.g. title: "{{.Item.Title}}"`) {
 			spec.Title = text(x.Title, "title", sc)
 		}
-		spec.Body = text(x.Body, "body", sc)
+		spec.Body = body(x.Body, sc)
 		spec.Fields = c.fieldTexts(x.Fields, sc, prefix, &ok)
 		for _, e := range x.Fields.Entries {
 			// A rule may create in another project than the kind's first
@@ -921,6 +930,7 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 				ok = false
 			}
 		}
+		spec.OncePer = text(x.OncePer, "once_per", sc)
 		asc.target = spec.Target
 		spec.If = cond(x.If, asc)
 	case a.Comment != nil:
@@ -928,9 +938,10 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		spec.Kind = core.AddComment
 		tgt(x.Target, false)
 		if need(x.Body, "body", `a template for the comment, e.g. body: "Escalated to {{(.First \"dev_ticket\").ID}}"`) {
-			spec.Body = text(x.Body, "body", sc)
+			spec.Body = body(x.Body, sc)
 		}
 		spec.Public = x.Public.V
+		spec.OncePer = text(x.OncePer, "once_per", sc)
 		asc.target = spec.Target
 		spec.If = cond(x.If, asc)
 	case a.Mirror != nil:
@@ -942,11 +953,11 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 		}
 		msc := sc
 		msc.comment = true
-		body := x.Body
-		if !body.Set {
-			body = str{V: "{{.Comment.Body}}", Pos: a.Verb.Pos, Set: true, content: a.Verb.Pos}
+		src := x.Body
+		if !src.Set {
+			src = str{V: "{{.Comment.Body}}", Pos: a.Verb.Pos, Set: true, content: a.Verb.Pos}
 		}
-		spec.Body = text(body, "body", msc)
+		spec.Body = body(src, msc)
 		spec.Public = x.Public.V
 		asc.target, asc.comment = spec.Target, true
 		spec.If = cond(x.If, asc)

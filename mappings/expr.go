@@ -306,7 +306,7 @@ func (l *exprLint) call(x *ast.CallNode, _ *core.Selector) {
 	switch callee := x.Callee.(type) {
 	case *ast.IdentifierNode:
 		switch callee.Value {
-		case "Has", "Linked", "First":
+		case "Has", "Linked", "First", "MentionedBy":
 			l.selectorArg(arg)
 		}
 	case *ast.MemberNode:

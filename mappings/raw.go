@@ -202,21 +202,23 @@ type rawCreate struct {
 func (*rawCreate) what() string { return "create" }
 
 type rawTransition struct {
-	Pos    core.Pos  `yaml:"-"`
-	Target str       `yaml:"target"`
-	Status str       `yaml:"status"`
-	From   list[str] `yaml:"from"`
-	If     str       `yaml:"if"`
+	Pos     core.Pos  `yaml:"-"`
+	Target  str       `yaml:"target"`
+	Status  str       `yaml:"status"`
+	From    list[str] `yaml:"from"`
+	If      str       `yaml:"if"`
+	OncePer str       `yaml:"once_per"`
 }
 
 func (*rawTransition) what() string { return "transition" }
 
 type rawComment struct {
-	Pos    core.Pos `yaml:"-"`
-	Target str      `yaml:"target"`
-	Body   str      `yaml:"body"`
-	Public boolean  `yaml:"public"`
-	If     str      `yaml:"if"`
+	Pos     core.Pos `yaml:"-"`
+	Target  str      `yaml:"target"`
+	Body    str      `yaml:"body"`
+	Public  boolean  `yaml:"public"`
+	If      str      `yaml:"if"`
+	OncePer str      `yaml:"once_per"`
 }
 
 func (*rawComment) what() string { return "comment" }

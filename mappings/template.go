@@ -98,6 +98,12 @@ func templateFuncs(x *extras) template.FuncMap {
 		// budget_step counts a range iteration against the evaluation
 		// budget; the compiler puts it in every range (see meterRanges).
 		templateStepFunc: templateStep,
+		// markup keeps a value's own formatting where outputs are escaped
+		// (a Jira body): {{.Item.Field "Release note" | markup}}.
+		"markup": func(v any) string { return fmt.Sprint(v) },
+		// wiki_literal escapes a value for Jira's wiki markup; the bodies of
+		// actions that write to Jira call it on every output themselves.
+		"wiki_literal": wikiLiteral,
 	}
 }
 
@@ -129,6 +135,12 @@ func slug(s string) string {
 // does not parse or uses a field that does not exist; nil without a report
 // when s is not set.
 func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text {
+	return c.compileText(s, name, sc, prefix, false)
+}
+
+// wikiText compiles a template whose outputs are escaped for Jira's wiki
+// markup (see wiki.go) when wiki is set.
+func (c *compiler) compileText(s str, name string, sc scope, prefix string, wiki bool) *core.Text {
 	if !s.Set || s.Bad {
 		return nil
 	}
@@ -148,6 +160,9 @@ func (c *compiler) text(s str, name string, sc scope, prefix string) *core.Text 
 	}
 	if !c.lintTemplate(t, s, sc, prefix) {
 		return nil
+	}
+	if wiki {
+		escapeOutputs(t, "wiki_literal")
 	}
 	pos, where, budget := s.Pos, strings.TrimSuffix(prefix, ": "), c.opts.Budget.orDefaults()
 	return &core.Text{

@@ -3,9 +3,11 @@ package github
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +36,11 @@ type config struct {
 	// InsecureHTTP allows an http:// base_url for a host other than
 	// loopback: the token then crosses the network in clear.
 	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
+	// TrustedAuthors lists the author associations (GitHub's
+	// author_association) whose pull requests may link records by naming
+	// them; TrustedAuthorsByRepo overrides it for one repository.
+	TrustedAuthors       []string            `yaml:"trusted_authors" json:"trusted_authors"`
+	TrustedAuthorsByRepo map[string][]string `yaml:"trusted_authors_by_repo" json:"trusted_authors_by_repo"`
 }
 
 // settings is the validated configuration the connector runs on.
@@ -49,6 +56,26 @@ type settings struct {
 	pollInterval      time.Duration
 	redeliverInterval time.Duration
 	statusContext     string
+	// trusted and trustedIn (by lower-case owner/name) are the author
+	// associations whose pull requests link what they name.
+	trusted   []string
+	trustedIn map[string][]string
+}
+
+// trusts reports whether a pull request of repo by an author with
+// association assoc may link the records it names. An outsider's may
+// only mention them: anyone can open a pull request on a public
+// repository, and its title must not reach a customer.
+func (s *settings) trusts(repo, assoc string) bool {
+	list := defaultTrusted
+	if s != nil {
+		if l, ok := s.trustedIn[strings.ToLower(repo)]; ok {
+			list = l
+		} else if s.trusted != nil {
+			list = s.trusted
+		}
+	}
+	return slices.Contains(list, strings.ToUpper(assoc))
 }
 
 // String describes the settings without their secrets: fmt cannot call
@@ -89,6 +116,14 @@ const (
 	defaultPollInterval      = 5 * time.Minute
 	defaultRedeliverInterval = 10 * time.Minute
 	defaultStatusContext     = "liaison"
+)
+
+// associations are GitHub's values of author_association; the default
+// trusts the repository's owner, the organisation's members and invited
+// collaborators.
+var (
+	associations   = []string{"OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE"}
+	defaultTrusted = []string{"OWNER", "MEMBER", "COLLABORATOR"}
 )
 
 // validate checks the raw config, reads the secrets it names and returns
@@ -185,12 +220,40 @@ func (c *config) validate(env func(string) string) (*settings, error) {
 		}
 	}
 
+	s.trusted = trustedList(&errs, "trusted_authors", c.TrustedAuthors)
+	s.trustedIn = map[string][]string{}
+	for _, r := range slices.Sorted(maps.Keys(c.TrustedAuthorsByRepo)) {
+		if !seen[strings.ToLower(r)] {
+			bad("trusted_authors_by_repo: %q is not one of repos", r)
+			continue
+		}
+		s.trustedIn[strings.ToLower(r)] = trustedList(&errs, "trusted_authors_by_repo "+r, c.TrustedAuthorsByRepo[r])
+	}
+
 	s.pollInterval = parseInterval(&errs, "poll_interval", c.PollInterval, defaultPollInterval)
 	s.redeliverInterval = parseInterval(&errs, "redeliver_interval", c.RedeliverInterval, defaultRedeliverInterval)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// trustedList validates a list of author associations; none given is the
+// default list.
+func trustedList(errs *[]error, key string, list []string) []string {
+	if list == nil {
+		return defaultTrusted
+	}
+	out := []string{}
+	for _, a := range list {
+		u := strings.ToUpper(strings.TrimSpace(a))
+		if !slices.Contains(associations, u) {
+			*errs = append(*errs, fmt.Errorf("%s: %q is not an author association (known: %s)", key, a, strings.Join(associations, ", ")))
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 func parseInterval(errs *[]error, key, v string, def time.Duration) time.Duration {

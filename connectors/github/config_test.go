@@ -41,6 +41,8 @@ func TestConfig_Errors(t *testing.T) {
 		{"bad durations", "token_env: GH_TOKEN\nwebhooks: false\nrepos: [a/b]\npoll_interval: soon\nredeliver_interval: 1ms\n", []string{`poll_interval "soon"`, `redeliver_interval "1ms"`}},
 		{"bad base url", "base_url: ftp://x\ntoken_env: GH_TOKEN\nwebhooks: false\nrepos: [a/b]\n", []string{`base_url "ftp://x"`}},
 		{"unknown key", "token_env: GH_TOKEN\nwebhooks: false\nrepos: [a/b]\nrepo: a/b\n", []string{"repo"}},
+		{"unknown association", "token_env: GH_TOKEN\nwebhooks: false\nrepos: [a/b]\ntrusted_authors: [OWNER, STRANGER]\n", []string{`trusted_authors: "STRANGER" is not an author association`}},
+		{"trust for another repo", "token_env: GH_TOKEN\nwebhooks: false\nrepos: [a/b]\ntrusted_authors_by_repo: {c/d: [OWNER]}\n", []string{`trusted_authors_by_repo: "c/d" is not one of repos`}},
 		{"both secret sources", "token_env: GH_TOKEN\nwebhook_secret_env: GH_SECRET\nwebhook_secret_file: /x\nrepos: [a/b]\n", []string{"webhook_secret_env and webhook_secret_file are both set"}},
 	}
 	for _, c := range cases {

@@ -24,6 +24,9 @@
 //	poll_interval:       how often the engine should poll (default 5m; see PollInterval)
 //	redeliver_interval:  how often failed deliveries are looked for (default 10m)
 //	status_context:      context of commit statuses written (default "liaison")
+//	trusted_authors:     author associations whose pull requests link what they
+//	                     name (default [OWNER, MEMBER, COLLABORATOR])
+//	trusted_authors_by_repo: {owner/name: [OWNER, ...]} the same, for one repository
 //
 // Secrets are read from the environment or a file, never inline, and are
 // never logged or put in errors.
@@ -33,8 +36,11 @@
 // Item: Title, Body, Native (open, draft, merged or closed), Reporter (the
 // author's login), Assignee (the first assignee), Labels, URL, UpdatedAt, and
 // Fields: branch (head ref), base (base ref), head_sha, repo (owner/name),
-// org (owner), commits (the pull request's commit messages, oldest first,
-// joined by "\n"). Every full snapshot the connector produces carries the
+// org (owner), author_association (GitHub's: OWNER, MEMBER, NONE, ...),
+// commits (the pull request's commit messages, oldest first, joined by
+// "\n"). Untrusted is set when the author's association is not one the
+// repository trusts: anyone may open a pull request on a public repository,
+// so the keys in such a one's text are only mentions, which link nothing. Every full snapshot the connector produces carries the
 // whole commit list (from the commits API, cached per head sha), because the
 // store replaces a record's discovered links with those found in its newest
 // snapshot: a snapshot without commits would drop the links found in them.

@@ -60,8 +60,11 @@ func (c *Connector) prItem(repo string, pr *gh.PullRequest) core.Item {
 			"head_sha": pr.GetHead().GetSHA(),
 			"repo":     repo,
 			"org":      owner,
+			// author_association: OWNER, MEMBER, COLLABORATOR, NONE, …
+			"author_association": pr.GetAuthorAssociation(),
 		},
 		UpdatedAt: pr.GetUpdatedAt().Time.UTC(),
+		Untrusted: !c.set.trusts(repo, pr.GetAuthorAssociation()),
 	}
 	if a := pr.GetAssignee(); a != nil {
 		it.Assignee = a.GetLogin()

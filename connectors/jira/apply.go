@@ -16,6 +16,7 @@ import (
 	jira "github.com/andygrunwald/go-jira"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/jirawiki"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -263,6 +264,11 @@ func (c *Connector) putField(cat *catalog, fields, update map[string]any, name, 
 	}
 	if !ok {
 		return core.Permanent(fmt.Errorf("field %q does not exist on this Jira (liaison check lists what is missing)", name))
+	}
+	if f.wiki() {
+		// A text area shows wiki markup; what is written there (a
+		// customer's steps to reproduce) reads as written.
+		v = jirawiki.Literal(v)
 	}
 	val, err := c.fieldValue(f, v)
 	if err != nil {

@@ -430,3 +430,25 @@ func TestApply_RefusesForeignTargets(t *testing.T) {
 		t.Fatalf("calls %q", calls)
 	}
 }
+
+// TestCreate_TextAreaReadsLiterally: a custom text area shows wiki markup,
+// so what is written there (a customer's steps to reproduce) is escaped;
+// a one-line text field, which shows none, is written as it is.
+func TestCreate_TextAreaReadsLiterally(t *testing.T) {
+	e := newEnv(t, envOpts{}).checked()
+	steps := "h1. Steps\n{panel}open [~accountid:5b10ac8d82e05b22cc7d4ef5] !http://x.example/p.png!{panel}"
+	a := core.Action{Key: "k", Kind: core.Create, Target: core.Ref{System: "jira", Kind: core.DevTicket},
+		Title: "Login fails", Body: "Escalated.",
+		Fields: map[string]string{"project": "KBOT", "issue_type": "Bug", "Steps to reproduce": steps, "Help desk ticket": "[4521]"}}
+	if _, err := e.conn.Apply(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	iss, _ := e.fake.Issue("KBOT-1")
+	want := "\u200bh1. Steps\n\\{panel\\}open \\[\\~accountid:5b10ac8d82e05b22cc7d4ef5\\] \\!http://x.example/p.png\\!\\{panel\\}"
+	if got := iss.Fields["customfield_10103"]; got != want {
+		t.Errorf("text area = %q; want %q", got, want)
+	}
+	if got := iss.Fields["customfield_10105"]; got != "[4521]" {
+		t.Errorf("text field = %q; want it as written", got)
+	}
+}

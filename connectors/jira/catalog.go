@@ -29,8 +29,15 @@ type fieldDef struct {
 	Custom   bool
 	// Schema, as /rest/api/2/field gives it: type ("string", "number",
 	// "date", "datetime", "option", "array", "user", ...), the type of an
-	// array's items, and the system field it is.
-	Type, Items, System string
+	// array's items, the system field it is, and a custom field's kind
+	// ("com.atlassian.jira.plugin.system.customfieldtypes:textarea").
+	Type, Items, System, Kind string
+}
+
+// wiki reports whether Jira renders the field's text as wiki markup: a
+// custom text area (with the default renderer).
+func (f fieldDef) wiki() bool {
+	return f.Type == "string" && strings.HasSuffix(f.Kind, ":textarea")
 }
 
 type projectCatalog struct {
@@ -87,7 +94,7 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 		return nil, fmt.Errorf("reading the field list: %w", err)
 	}
 	for _, f := range fields {
-		d := fieldDef{ID: f.ID, Name: f.Name, Custom: f.Custom, Type: f.Schema.Type, Items: f.Schema.Items, System: f.Schema.System}
+		d := fieldDef{ID: f.ID, Name: f.Name, Custom: f.Custom, Type: f.Schema.Type, Items: f.Schema.Items, System: f.Schema.System, Kind: f.Schema.Custom}
 		cat.fields[f.ID] = d
 		if k := strings.ToLower(f.Name); k != "" {
 			cat.byName[k] = append(cat.byName[k], d)

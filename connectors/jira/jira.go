@@ -30,7 +30,10 @@
 // Reserved action fields (Action.Fields keys, besides native field names
 // such as "Target resources" or "customfield_10010"): project, issue_type,
 // priority, components (comma-separated), assignee (account id on Cloud,
-// user name on Data Center).
+// user name on Data Center). A value written to a custom text area
+// (schema custom ...:textarea), which Jira shows as wiki markup, is escaped
+// to read as written (internal/jirawiki); descriptions and comments arrive
+// escaped already where a rule's template put values in them.
 package jira
 
 import (

@@ -227,7 +227,7 @@ func (c *Connector) addComment(ctx context.Context, a core.Action) (core.Result,
 }
 
 func (c *Connector) writeComment(ctx context.Context, id int64, body string, public bool, uploads []string, marker string, author int64) (core.Result, error) {
-	w := ticketWrite{Comment: &commentWrite{Body: body + markerLine(marker), Public: public, Uploads: uploads, AuthorID: author}}
+	w := ticketWrite{Comment: &commentWrite{Body: withMarker(body, marker), Public: public, Uploads: uploads, AuthorID: author}}
 	var env ticketEnvelope
 	if err := c.put(ctx, fmt.Sprintf("/tickets/%d.json", id), ticketRequest{w}, &env); err != nil {
 		return core.Result{}, err

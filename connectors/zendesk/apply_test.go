@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
@@ -163,8 +164,13 @@ func TestApplyCommentPublicAndInternal(t *testing.T) {
 			}
 			tk, _ := e.zd.Ticket(id)
 			cm := tk.Comments[1+i]
-			if cm.Public != tc.public || cm.Author != testEmail || !strings.HasSuffix(cm.Body, "\n\n(ref "+a.Marker()+")") {
-				t.Fatalf("fake comment = %+v", cm)
+			// What the customer reads is the body alone; the marker is
+			// there, in characters that are drawn as nothing.
+			if cm.Public != tc.public || cm.Author != testEmail || visible(cm.Body) != a.Body || MarkerOf(cm.Body) != a.Marker() {
+				t.Fatalf("fake comment = %+v (reads %q, marker %q)", cm, visible(cm.Body), MarkerOf(cm.Body))
+			}
+			if html := e.zd.CommentHTML(id, cm.ID); html == "" || strings.Contains(visible(html), "liaison-") || strings.Contains(html, "(ref") {
+				t.Fatalf("html_body %q shows the marker", html)
 			}
 			if res.CommentID != itoa(cm.ID) || res.Item == nil || !res.Item.UpdatedAt.IsZero() || res.Item.Comments[0].Marker != a.Marker() {
 				t.Fatalf("result = %+v", res)
@@ -422,5 +428,46 @@ func TestOwnCommentComesBackMarked(t *testing.T) {
 	cs := evs[0].Item.Comments
 	if len(cs) != 2 || cs[1].Marker != a.Marker() || cs[1].Body != a.Body || cs[0].Marker != "" {
 		t.Fatalf("comments came back as %+v", cs)
+	}
+}
+
+// visible is what a reader sees of a text: every character but the
+// invisible format characters (Unicode category Cf).
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// TestCommentMarker: the marker written into a comment is read back from
+// it and nothing of it is visible; the marker must end the comment (a
+// reply that quotes one of ours above its own text is the replier's);
+// comments written with the earlier visible marker line are still ours.
+func TestCommentMarker(t *testing.T) {
+	m := core.MarkerFor("comment|correction-explained|x|y")
+	ours := withMarker("Hello,\n\nFixed.\n", m)
+	cases := []struct {
+		name, body, wantBody, wantMarker string
+	}{
+		{"ours", ours, "Hello,\n\nFixed.", m},
+		{"ours, trailing space added on the way", ours + "\n ", "Hello,\n\nFixed.", m},
+		{"a reply quoting ours above its text", "Still broken.\n> " + ours + "\nThanks", "Still broken.\n> " + ours + "\nThanks", ""},
+		{"the earlier visible line", "Fixed.\n\n(ref " + m + ")", "Fixed.", m},
+		{"a person's comment", "Fixed, (ref liaison-nothex) ok", "Fixed, (ref liaison-nothex) ok", ""},
+	}
+	for _, c := range cases {
+		body, marker := splitMarker(c.body)
+		if body != c.wantBody || marker != c.wantMarker {
+			t.Errorf("%s: splitMarker = %q, %q; want %q, %q", c.name, body, marker, c.wantBody, c.wantMarker)
+		}
+	}
+	if v := visible(ours); v != "Hello,\n\nFixed." {
+		t.Errorf("a reader sees %q", v)
+	}
+	if hiddenMarker("not-a-marker") != "" {
+		t.Error("hiddenMarker encoded something that is not a marker")
 	}
 }

@@ -125,3 +125,23 @@ func BenchmarkWebhookDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// FuzzSplitMarker: any comment text splits without panicking, and a body
+// the gateway marked comes back as written (less trailing blanks), with
+// its marker.
+func FuzzSplitMarker(f *testing.F) {
+	m := core.MarkerFor("k")
+	for _, s := range []string{"", "Fixed.", "Fixed.\n\n(ref " + m + ")", withMarker("Hello\n", m), "\u2063\u2062\u200b\u2063", "a\\{b}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		splitMarker(body)
+		if strings.ContainsAny(body, "\u2060\u2062\u2063\u200b\u200c\u200d") || strings.Contains(body, "(ref liaison-") {
+			return // the text carries marker characters of its own
+		}
+		got, marker := splitMarker(withMarker(body, m))
+		if marker != m || got != strings.TrimRight(body, " \t\r\n") {
+			t.Fatalf("splitMarker(withMarker(%q)) = %q, %q", body, got, marker)
+		}
+	})
+}

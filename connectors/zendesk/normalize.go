@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,21 +51,81 @@ func (c *Connector) email(id int64, sl sideloads) string {
 // markerTagRE matches what core.MarkerFor makes.
 var markerTagRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
 
-// commentMarkerRE finds the marker line the gateway appends to what it
-// writes (see markerLine); it must be the comment's last line.
-var commentMarkerRE = regexp.MustCompile(`\n*\(ref (liaison-[0-9a-f]{12})\)[ \t\r\n]*$`)
+// legacyMarkerRE finds the visible marker line "(ref liaison-…)" that
+// earlier versions appended to their comments; it must be the last line.
+var legacyMarkerRE = regexp.MustCompile(`\n*\(ref (liaison-[0-9a-f]{12})\)[ \t\r\n]*$`)
 
-// markerLine is appended to every comment the gateway writes, so that the
-// comment is recognised when it comes back in a webhook or a poll.
-func markerLine(marker string) string { return "\n\n(ref " + marker + ")" }
+// The marker of a comment the gateway writes travels in it as invisible
+// characters, so that customers never read the gateway's bookkeeping,
+// while every way the comment comes back (the API's body and plain_body,
+// the trigger webhook's placeholders, the e-mail Zendesk sends) still
+// carries it. Not in html_body as an HTML comment: Zendesk cleans
+// html_body with an allow-list and does not document that comments
+// survive, and webhooks and polls read the plain body anyway.
+//
+// The form is markerOpen, then each of the marker's twelve hex digits as
+// two characters of markerDigits (two bits each), then markerClose.
+const (
+	markerOpen  = "\u2063\u2062" // INVISIBLE SEPARATOR, INVISIBLE TIMES
+	markerClose = "\u2063"
+)
 
-// splitMarker returns a comment body without its marker line, and the marker.
-func splitMarker(body string) (string, string) {
-	m := commentMarkerRE.FindStringSubmatchIndex(body)
-	if m == nil {
-		return body, ""
+// markerDigits are zero-width characters that e-mail clients and browsers
+// draw as nothing: ZERO WIDTH SPACE, ZERO WIDTH NON-JOINER, ZERO WIDTH
+// JOINER, WORD JOINER.
+var markerDigits = [4]rune{'\u200b', '\u200c', '\u200d', '\u2060'}
+
+// hiddenMarker returns the invisible form of marker (liaison- and twelve
+// hex digits), or "" for anything else.
+func hiddenMarker(marker string) string {
+	hexDigits, ok := strings.CutPrefix(marker, "liaison-")
+	if !ok || !markerTagRE.MatchString(marker) {
+		return ""
 	}
-	return body[:m[0]], body[m[2]:m[3]]
+	var b strings.Builder
+	b.WriteString(markerOpen)
+	for _, r := range hexDigits {
+		v := strings.IndexRune("0123456789abcdef", r)
+		b.WriteRune(markerDigits[v>>2])
+		b.WriteRune(markerDigits[v&3])
+	}
+	b.WriteString(markerClose)
+	return b.String()
+}
+
+// hiddenMarkerRE finds the invisible marker at the end of a comment.
+var hiddenMarkerRE = regexp.MustCompile(markerOpen + `([\x{200b}\x{200c}\x{200d}\x{2060}]{24})` + markerClose + `[ \t\r\n]*$`)
+
+// withMarker returns a comment body that carries marker invisibly.
+func withMarker(body, marker string) string {
+	return strings.TrimRight(body, " \t\r\n") + hiddenMarker(marker)
+}
+
+// splitMarker returns a comment body without its marker, and the marker
+// ("" when the comment is not the gateway's). The marker must end the
+// comment, so that a reply quoting one of ours above its own text is not
+// taken for ours.
+func splitMarker(body string) (string, string) {
+	if m := hiddenMarkerRE.FindStringSubmatchIndex(body); m != nil {
+		var hexDigits strings.Builder
+		rs := []rune(body[m[2]:m[3]])
+		for i := 0; i+1 < len(rs); i += 2 {
+			v := slices.Index(markerDigits[:], rs[i])<<2 | slices.Index(markerDigits[:], rs[i+1])
+			hexDigits.WriteByte("0123456789abcdef"[v])
+		}
+		return body[:m[0]], "liaison-" + hexDigits.String()
+	}
+	if m := legacyMarkerRE.FindStringSubmatchIndex(body); m != nil {
+		return body[:m[0]], body[m[2]:m[3]]
+	}
+	return body, ""
+}
+
+// MarkerOf returns the marker of a comment the gateway wrote, "" for
+// anyone else's: for tests that count the gateway's writes at a fake.
+func MarkerOf(body string) string {
+	_, m := splitMarker(body)
+	return m
 }
 
 // item normalises a ticket. Custom fields are keyed by title; "type",

@@ -131,7 +131,11 @@ func links(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(w, "\nlinks:")
 	for _, l := range c.Links {
-		fmt.Fprintf(w, "  %s —%s→ %s  (%s)\n", l.From, l.Role, l.To, l.Origin)
+		note := ""
+		if !l.Joins() {
+			note = ", a mention only: not linked"
+		}
+		fmt.Fprintf(w, "  %s —%s→ %s  (%s%s)\n", l.From, l.Role, l.To, l.Origin, note)
 	}
 	acts, err := st.Actions(ctx, id, "")
 	if err != nil {

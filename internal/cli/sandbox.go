@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -61,6 +64,9 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	if err := links(ctx, e, []string{"--store", "sqlite://" + db, ticket}); err != nil {
 		fmt.Fprintln(e.stderr, "links:", err)
 	}
+	if err := printEventCounts(ctx, e.stdout, addr); err != nil {
+		fmt.Fprintln(e.stderr, "metrics:", err)
+	}
 	if *stay == "yes" || (*stay == "auto" && interactive()) {
 		fmt.Fprintf(e.stdout, "\nThe daemon keeps serving on http://%s (metrics at /metrics). Press Ctrl-C to stop.\n", addr)
 		<-ctx.Done()
@@ -68,9 +74,39 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	return stop()
 }
 
-// interactive says whether standard input is a terminal. /dev/null is a
-// character device too, and CI, nohup and systemd give it to the daemon:
-// only a terminal keeps the sandbox serving.
+// printEventCounts shows, from the daemon's /metrics, how the events came
+// in and how many changes polling found that no webhook had brought
+// (liaison_poll_found_missed_total: none when every webhook arrived).
+func printEventCounts(ctx context.Context, w io.Writer, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nevents in, and changes polling found that no webhook had brought (/metrics):")
+	missed := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "liaison_events_in_total{") || strings.HasPrefix(l, "liaison_poll_found_missed_total{") {
+			fmt.Fprintln(w, "  "+l)
+			if strings.HasPrefix(l, "liaison_poll_found_missed_total{") && !strings.HasSuffix(l, " 0") {
+				missed++
+			}
+		}
+	}
+	if missed == 0 {
+		fmt.Fprintln(w, "  liaison_poll_found_missed_total 0 for every source: polling found nothing a webhook had not brought")
+	}
+	return nil
+}
+
 func interactive() bool {
 	return isatty.IsTerminal(os.Stdin.Fd())
 }

@@ -19,8 +19,10 @@ import (
 func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// With the fakes echoing the gateway's writes, as make run has them.
 	var logs lockedBuffer
-	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(&logs, nil)), IdleWait: 10 * time.Millisecond})
+	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(&logs, nil)), IdleWait: 10 * time.Millisecond},
+		sandbox.WithEchoWebhooks())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +31,15 @@ func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 		w.Stop()
 		t.Fatal(err)
 	}
+	// Every webhook arrived, so polling found nothing they had not brought.
+	var counts bytes.Buffer
+	if err := printEventCounts(ctx, &counts, w.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(counts.String(), "liaison_poll_found_missed_total 0 for every source") {
+		t.Errorf("event counts:\n%s", counts.String())
+	}
+	t.Logf("event counts:\n%s", counts.String())
 	if err := w.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	"github.com/liaisonhq/liaison/connectors/zendesk"
 	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
@@ -601,7 +602,7 @@ func appliedTwice(w *sandbox.World, ticket int64) string {
 	tk, _ := w.Zendesk.Ticket(ticket)
 	markers := map[string]bool{}
 	for _, c := range tk.Comments {
-		if m := markerRE.FindString(c.Body); m != "" {
+		if m := zendesk.MarkerOf(c.Body); m != "" {
 			if markers[m] {
 				return fmt.Sprintf("comment %q twice", m)
 			}
@@ -632,8 +633,6 @@ func appliedTwice(w *sandbox.World, ticket int64) string {
 	}
 	return ""
 }
-
-var markerRE = regexp.MustCompile(`liaison-[0-9a-f]{12}`)
 
 // agentEdit updates a ticket through the Zendesk API as an agent does
 // from an app (the fake knows the gateway's agent account only), which

@@ -107,6 +107,7 @@ type Engine struct {
 	wake     chan struct{}
 	started  time.Time
 	m        *Metrics
+	finds    pollFinds    // changes polling found first, waiting for their webhooks
 	busy     atomic.Int64 // cases being reconciled now
 	// committing is set while Run's group committers are up; without them,
 	// Submit writes directly (tools and tests that drive the engine

@@ -98,7 +98,11 @@ func (e *Engine) account(batch []core.Ingest, fresh []bool) {
 		ev := &batch[i].Event
 		if fresh[i] {
 			for _, l := range batch[i].Discovered {
-				e.logLink("linked by a key in its text", l)
+				if l.Joins() {
+					e.logLink("linked by a key in its text", l)
+				} else {
+					e.logLink("mentioned in its text, not linked", l)
+				}
 			}
 			for _, l := range ev.Links {
 				e.logLink("linked as the source states", l)
@@ -108,9 +112,22 @@ func (e *Engine) account(batch []core.Ingest, fresh []bool) {
 			e.m.EventsIn.WithLabelValues(ev.Source, string(ev.Via)).Inc()
 			if !fresh[i] {
 				e.m.Duplicates.WithLabelValues(ev.Source).Inc()
-			} else if ev.Via == core.ViaPoll {
-				e.m.PollFound.WithLabelValues(ev.Source).Inc()
 			}
+			switch {
+			case ev.Via == core.ViaWebhook || ev.Via == core.ViaPush:
+				e.finds.brought(&ev.Item)
+			case ev.Via == core.ViaPoll && fresh[i] && !batch[i].Had:
+				// A poll that finds what a webhook brought is the poll
+				// doing its job; one that finds it first waits for it.
+				if e.finds.found(ev.Source, &ev.Item, e.o.Clock.Now()) {
+					e.m.PollFound.WithLabelValues(ev.Source).Inc()
+				}
+			}
+		}
+	}
+	if e.m != nil {
+		for _, source := range e.finds.due(e.o.Clock.Now()) {
+			e.m.PollFound.WithLabelValues(source).Inc()
 		}
 	}
 	e.notify()

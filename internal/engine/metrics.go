@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer, st core.Store) *Metrics {
 		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_events_duplicate_total",
 			Help: "Events dropped because their delivery id was already stored."}, []string{"source"}),
 		PollFound: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_poll_found_missed_total",
-			Help: "Changes that polling found but no webhook had delivered."}, []string{"source"}),
+			Help: "Changes that polling found but no webhook delivered (that version of the record or a later one, within a minute)."}, []string{"source"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_rejected_total",
 			Help: "Webhook requests refused, by source and reason."}, []string{"source", "reason"}),
 		Replayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_replayed_total",

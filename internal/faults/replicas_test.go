@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	"github.com/liaisonhq/liaison/connectors/zendesk"
 	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/loadtest"
@@ -512,7 +513,7 @@ func account(t *testing.T, zd *zdfake.Server, jira *jirafake.Server, ids map[int
 	}
 	for _, tk := range zd.Tickets() {
 		for _, c := range tk.Comments {
-			for _, m := range markerRE.FindAllString(c.Body, -1) {
+			if m := zendesk.MarkerOf(c.Body); m != "" {
 				seen[m]++
 				when(m, c.CreatedAt)
 				a.notes++
@@ -546,7 +547,7 @@ func account(t *testing.T, zd *zdfake.Server, jira *jirafake.Server, ids map[int
 		required[core.MarkerFor(core.ActionKey("comment", ruleNote, jiraRef.String(), zdRef.String()))] =
 			fmt.Sprintf("the note naming %s on ticket %d", is.Key, id)
 		for _, c := range tk.Comments {
-			if !c.Public || c.Body == tk.Description || markerRE.MatchString(c.Body) {
+			if !c.Public || c.Body == tk.Description || zendesk.MarkerOf(c.Body) != "" {
 				continue
 			}
 			mk := core.MirrorKey(zdRef, strconv.FormatInt(c.ID, 10), jiraRef)

@@ -49,6 +49,9 @@ type StepItem struct {
 	Labels   []string          `yaml:"labels"`
 	Fields   map[string]string `yaml:"fields"`
 	URL      *string           `yaml:"url"`
+	// Untrusted: the author may not link what the record names (GitHub:
+	// an author association the connector does not trust).
+	Untrusted *bool `yaml:"untrusted"`
 }
 
 // StepComment is a comment a person adds.

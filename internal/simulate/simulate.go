@@ -216,6 +216,9 @@ func apply(ctx context.Context, sc *sandbox.Connector, st Step) (core.Item, erro
 	if s.Labels != nil {
 		it.Labels = s.Labels
 	}
+	if s.Untrusted != nil {
+		it.Untrusted = *s.Untrusted
+	}
 	if it.Fields == nil {
 		it.Fields = map[string]string{}
 	}

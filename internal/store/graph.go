@@ -177,20 +177,29 @@ func (g *graph) link(ctx context.Context, l core.Link, source string) error {
 	if err != nil {
 		return err
 	}
+	// A mention joins nothing: a record known only by it gets a case of
+	// its own, so that its own events later never land in the mentioner's.
+	joins := l.Joins()
+	caseOf := func(other *itemRow) int64 {
+		if !joins {
+			return 0
+		}
+		return other.caseID
+	}
 	switch {
 	case a == nil && b == nil:
 		if a, err = g.create(ctx, l.From, 0, core.Item{}); err != nil {
 			return err
 		}
-		if b, err = g.create(ctx, l.To, a.caseID, core.Item{}); err != nil {
+		if b, err = g.create(ctx, l.To, caseOf(a), core.Item{}); err != nil {
 			return err
 		}
 	case a == nil:
-		if a, err = g.create(ctx, l.From, b.caseID, core.Item{}); err != nil {
+		if a, err = g.create(ctx, l.From, caseOf(b), core.Item{}); err != nil {
 			return err
 		}
 	case b == nil:
-		if b, err = g.create(ctx, l.To, a.caseID, core.Item{}); err != nil {
+		if b, err = g.create(ctx, l.To, caseOf(a), core.Item{}); err != nil {
 			return err
 		}
 	}
@@ -215,8 +224,9 @@ AND (links.role <> excluded.role OR links.origin <> excluded.origin OR links.sou
 	}
 	if n > 0 {
 		g.touched[a.caseID] = true
+		g.touched[b.caseID] = true // a mentioned record's case hears of it too
 	}
-	if a.caseID != b.caseID {
+	if joins && a.caseID != b.caseID {
 		return g.join(ctx, a.caseID, b.caseID)
 	}
 	return nil
@@ -445,7 +455,7 @@ func (g *graph) split(ctx context.Context, a, b string) error {
 	}
 	c := ra.caseID
 	adj := map[string][]string{}
-	err = all(g.q.query(ctx, `SELECT l.from_ref, l.to_ref FROM links l JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, c)).each(func(rs rows) error {
+	err = all(g.q.query(ctx, `SELECT l.from_ref, l.to_ref FROM links l JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`+joiningLinks, c)).each(func(rs rows) error {
 		var f, t string
 		if err := rs.Scan(&f, &t); err != nil {
 			return err
@@ -499,6 +509,10 @@ func (g *graph) split(ctx context.Context, a, b string) error {
 	g.touched[n] = true
 	return nil
 }
+
+// joiningLinks restricts a query of links l to those that make a case
+// (core.Link.Joins): a mention crosses cases.
+const joiningLinks = ` AND NOT (l.origin = 'discovered' AND l.role = 'mentions')`
 
 // reach returns the refs connected to start.
 func reach(adj map[string][]string, start string) map[string]bool {

@@ -180,6 +180,11 @@ func checkEvent(ev *core.Event) error {
 // ingest applies one new event to the graph.
 func (g *graph) ingest(ctx context.Context, in *core.Ingest) error {
 	ev := &in.Event
+	had, err := g.had(ctx, &ev.Item)
+	if err != nil {
+		return err
+	}
+	in.Had = had
 	row, err := g.merge(ctx, ev.Item)
 	if err != nil {
 		return err
@@ -199,6 +204,23 @@ func (g *graph) ingest(ctx context.Context, in *core.Ingest) error {
 		return nil
 	}
 	return g.rediscover(ctx, row, in.Discovered)
+}
+
+// had reports whether the stored snapshot of it's record is as new as it
+// or newer (same updated time and at least its version, or later).
+func (g *graph) had(ctx context.Context, it *core.Item) (bool, error) {
+	row, err := g.item(ctx, it.Ref.String())
+	if err != nil || row == nil {
+		return false, err
+	}
+	prev, err := g.snapshot(row)
+	if err != nil {
+		return false, err
+	}
+	if !prev.Known() || it.UpdatedAt.IsZero() {
+		return false, nil
+	}
+	return prev.UpdatedAt.After(it.UpdatedAt) || prev.UpdatedAt.Equal(it.UpdatedAt) && prev.Version >= it.Version, nil
 }
 
 // rediscover replaces the record's discovered links with found. Links are
@@ -231,11 +253,19 @@ func (g *graph) rediscover(ctx context.Context, row *itemRow, found []core.Link)
 	keep := map[ends]bool{}
 	for _, l := range found {
 		keep[ends{l.From, l.To}] = true
-		if prev, ok := had[ends{l.From, l.To}]; ok && prev.Role == l.Role {
+		prev, ok := had[ends{l.From, l.To}]
+		if ok && prev.Role == l.Role {
 			continue
 		}
 		if err := g.link(ctx, l, row.ref); err != nil {
 			return err
+		}
+		if ok && prev.Joins() && !l.Joins() {
+			// Now only a mention: the records stay together only if
+			// something else still links them.
+			if err := g.split(ctx, l.From.String(), l.To.String()); err != nil {
+				return err
+			}
 		}
 	}
 	for _, l := range old {

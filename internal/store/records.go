@@ -170,8 +170,12 @@ func (s *Store) fillCase(ctx context.Context, q querier, c *core.Case) error {
 	if err != nil {
 		return fmt.Errorf("items: %w", err)
 	}
+	// The case's links, and the mentions of its records by records of
+	// other cases (a mention joins nothing, so its far end may be outside).
 	err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
-JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs rows) error {
+JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1
+UNION SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
+JOIN items i ON i.ref = l.to_ref WHERE i.case_id = $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(func(rs rows) error {
 		var from, to, role, origin string
 		if err := rs.Scan(&from, &to, &role, &origin); err != nil {
 			return err
@@ -189,6 +193,12 @@ JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`, cid)).each(func(rs row
 	})
 	if err != nil {
 		return fmt.Errorf("links: %w", err)
+	}
+	err = all(q.query(ctx, `SELECT DISTINCT m.ref, m.snapshot FROM links l
+JOIN items i ON i.ref = l.to_ref JOIN items m ON m.ref = l.from_ref
+WHERE i.case_id = $1 AND m.case_id <> $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(appendItem(&c.MentionedBy))
+	if err != nil {
+		return fmt.Errorf("mentions: %w", err)
 	}
 	// The outbox states, mirrors, synced values and the case's marks in
 	// one statement: LoadCase runs for every reconcile pass.

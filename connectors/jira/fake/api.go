@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -167,7 +168,7 @@ func (s *Server) fieldList() []any {
 	for _, f := range s.fields {
 		num := strings.TrimPrefix(f.ID, "customfield_")
 		n, _ := strconv.Atoi(num)
-		schema := map[string]any{"type": f.Type, "custom": "com.atlassian.jira.plugin.system.customfieldtypes:" + f.Type, "customId": n}
+		schema := map[string]any{"type": f.Type, "custom": "com.atlassian.jira.plugin.system.customfieldtypes:" + cmp.Or(f.Kind, f.Type), "customId": n}
 		if f.Items != "" {
 			schema["items"] = f.Items
 		}

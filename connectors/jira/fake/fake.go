@@ -172,20 +172,22 @@ func DefaultWorkflow() Workflow {
 
 // Field is a field of the field list. Type and Items follow the schema of
 // /rest/api/2/field: "string", "number", "date", "datetime", "option",
-// "user", or "array" with Items "option", "user", "string".
+// "user", or "array" with Items "option", "user", "string". Kind is the
+// custom field type's key after "customfieldtypes:" ("textarea",
+// "textfield", ...); Type stands for it when empty.
 type Field struct {
-	ID, Name, Type, Items string
+	ID, Name, Type, Items, Kind string
 }
 
 // DefaultFields are the custom fields a support team's projects carry.
 func DefaultFields() []Field {
 	return []Field{
-		{ID: "customfield_10100", Name: "Target resources", Type: "string"},
+		{ID: "customfield_10100", Name: "Target resources", Type: "string", Kind: "textarea"},
 		{ID: "customfield_10101", Name: "Approvers", Type: "array", Items: "user"},
 		{ID: "customfield_10102", Name: "Target date", Type: "date"},
-		{ID: "customfield_10103", Name: "Steps to reproduce", Type: "string"},
+		{ID: "customfield_10103", Name: "Steps to reproduce", Type: "string", Kind: "textarea"},
 		{ID: "customfield_10104", Name: "Reproducible", Type: "option"},
-		{ID: "customfield_10105", Name: "Help desk ticket", Type: "string"},
+		{ID: "customfield_10105", Name: "Help desk ticket", Type: "string", Kind: "textfield"},
 	}
 }
 

@@ -42,6 +42,7 @@ type ticket struct {
 type comment struct {
 	ID          int64
 	Body        string
+	HTML        string // html_body as written, cleaned; "" when written as plain text
 	Public      bool
 	AuthorID    int64
 	Attachments []*attachment
@@ -131,7 +132,7 @@ func (s *Server) renderUser(u *user) map[string]any {
 func (s *Server) renderComment(c *comment) map[string]any {
 	m := template("api-ticket-comments-cursor-pagination.json", "comments", "0")
 	m["id"], m["body"], m["plain_body"] = c.ID, c.Body, c.Body
-	m["html_body"] = "<div class=\"zd-comment\"><p>" + html.EscapeString(c.Body) + "</p></div>"
+	m["html_body"] = c.htmlBody()
 	m["public"], m["author_id"], m["created_at"] = c.Public, c.AuthorID, stamp(c.CreatedAt)
 	atts := []any{}
 	for _, a := range c.Attachments {
@@ -161,7 +162,7 @@ func (s *Server) renderAudit(t *ticket, authorID int64, c *comment, changes [][3
 	if c != nil {
 		ev := commentEvent
 		ev["id"], ev["author_id"], ev["body"], ev["plain_body"] = c.ID, c.AuthorID, c.Body, c.Body
-		ev["html_body"] = "<div class=\"zd-comment\"><p>" + html.EscapeString(c.Body) + "</p></div>"
+		ev["html_body"] = c.htmlBody()
 		ev["public"], ev["audit_id"] = c.Public, auditID
 		atts := []any{}
 		for _, a := range c.Attachments {
@@ -712,11 +713,12 @@ func (s *Server) newComment(in *commentIn, agent int64) *comment {
 	if in.AuthorID != 0 && s.users[in.AuthorID] != nil {
 		author = in.AuthorID
 	}
-	body := in.Body
-	if body == "" {
-		body = in.HTMLBody
+	body, htmlBody := in.Body, ""
+	if body == "" && in.HTMLBody != "" {
+		htmlBody = cleanHTML(in.HTMLBody)
+		body = plainOf(htmlBody)
 	}
-	return &comment{ID: s.next("comment"), Body: body, Public: in.Public == nil || *in.Public,
+	return &comment{ID: s.next("comment"), Body: body, HTML: htmlBody, Public: in.Public == nil || *in.Public,
 		AuthorID: author, Attachments: s.takeUploads(in.Uploads)}
 }
 
@@ -1045,4 +1047,33 @@ func (s *Server) updateLocked(id int64, in ticketIn, agent int64) (map[string]an
 		}
 	}
 	return map[string]any{"ticket": s.renderTicket(t, false), "audit": s.renderAudit(t, agent, c, changes, false)}, 200, "", event
+}
+
+// htmlBody is the comment's html_body as Zendesk serves it: a plain-text
+// comment's text escaped into a paragraph, or the HTML it was written with.
+func (c *comment) htmlBody() string {
+	if c.HTML != "" {
+		return c.HTML
+	}
+	return "<div class=\"zd-comment\"><p>" + html.EscapeString(c.Body) + "</p></div>"
+}
+
+var (
+	htmlCommentRE = regexp.MustCompile(`(?s)<!--.*?-->`)
+	scriptRE      = regexp.MustCompile(`(?is)<(script|style)\b.*?</(script|style)\s*>`)
+	tagRE         = regexp.MustCompile(`(?s)<[^>]*>`)
+	breakRE       = regexp.MustCompile(`(?i)<br\s*/?>|</p>`)
+)
+
+// cleanHTML stands for Zendesk's cleaning of a written html_body, which
+// keeps an allow-list of formatting elements: comments, scripts and
+// styles do not survive it.
+func cleanHTML(s string) string {
+	return scriptRE.ReplaceAllString(htmlCommentRE.ReplaceAllString(s, ""), "")
+}
+
+// plainOf is the text of cleaned HTML, as Zendesk fills body from html_body.
+func plainOf(s string) string {
+	s = breakRE.ReplaceAllString(s, "\n")
+	return strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(s, "")))
 }

@@ -274,3 +274,27 @@ func TestReply_EndUserReopensPendingTicket(t *testing.T) {
 		t.Fatalf("after the requester's reply the ticket is %q; want open", tk.Status)
 	}
 }
+
+// TestHTMLBodyCleaned: a comment written as html_body keeps its
+// formatting, loses what Zendesk's cleaning drops (HTML comments,
+// scripts), and gets a plain body of its text.
+func TestHTMLBodyCleaned(t *testing.T) {
+	zd, srv := newFake(t)
+	id, err := zd.CreateTicket("ada@example.com", "Export fails", "body", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]any{"ticket": map[string]any{"comment": map[string]any{
+		"html_body": "<p>Fixed <b>now</b>.</p><!-- liaison-0123456789ab --><script>x()</script>", "public": true}}}
+	if st, _, _ := call(t, srv, "PUT", "/api/v2/tickets/"+strconv.FormatInt(id, 10)+".json", body); st != 200 {
+		t.Fatalf("update answered %d", st)
+	}
+	tk, _ := zd.Ticket(id)
+	c := tk.Comments[len(tk.Comments)-1]
+	if c.Body != "Fixed now." {
+		t.Fatalf("plain body %q", c.Body)
+	}
+	if h := zd.CommentHTML(id, c.ID); h != "<p>Fixed <b>now</b>.</p>" {
+		t.Fatalf("html_body %q", h)
+	}
+}

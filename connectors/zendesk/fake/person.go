@@ -99,6 +99,21 @@ type Attachment struct {
 	Content     []byte
 }
 
+// CommentHTML returns the html_body the API serves for comment cid of
+// ticket id, or "".
+func (s *Server) CommentHTML(id, cid int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tickets[id]; t != nil {
+		for _, c := range t.Comments {
+			if c.ID == cid {
+				return c.htmlBody()
+			}
+		}
+	}
+	return ""
+}
+
 // Ticket returns a copy of ticket id.
 func (s *Server) Ticket(id int64) (Ticket, bool) {
 	s.mu.Lock()

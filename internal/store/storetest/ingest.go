@@ -341,19 +341,92 @@ var ingestBehaviours = []behaviour{
 		}
 	}},
 
+	// A poll that finds the version of a record a webhook brought is
+	// flagged Had (not a missed webhook), whatever its delivery id; one
+	// that finds a newer version, or a record never seen, is not.
+	{"Ingest_HadFlagsAVersionAlreadyHeld", func(f *fixture) {
+		poll := func(id string, it core.Item) core.Ingest {
+			in := event("jira", id, it)
+			in.Event.Via = core.ViaPoll
+			return in
+		}
+		v1 := snap(dev, "B", "To Do", at(time.Minute))
+		v1.Version = 3
+		older := snap(dev, "B", "To Do", at(0))
+		sameTimeNewer := v1
+		sameTimeNewer.Version = 4
+		newer := snap(dev, "B", "In Progress", at(2*time.Minute))
+		batch := []core.Ingest{
+			poll("p0", snap(change, "C", "To Do", at(0))), // never seen
+			event("jira", "w1", v1),
+			poll("p1", v1),
+			poll("p2", older),
+			poll("p3", sameTimeNewer),
+			poll("p4", newer),
+		}
+		if _, err := f.s.Ingest(f.ctx, batch); err != nil {
+			f.t.Fatal(err)
+		}
+		for i, want := range []bool{false, false, true, true, false, false} {
+			if batch[i].Had != want {
+				f.t.Errorf("event %s: Had = %v; want %v", batch[i].Event.DeliveryID, batch[i].Had, want)
+			}
+		}
+	}},
+
 	{"Ingest_RoleChangeOfADiscoveredLinkIsAnUpdate", func(f *fixture) {
 		in := event("github", "g1", snap(pr, "KBOT-88", "open", at(0)))
 		in.Discovered = discovered(pr, dev)
 		f.ingest(in)
 		id := f.caseOf(pr)
 		in = event("github", "g2", snap(pr, "KBOT-88", "open", at(time.Minute)))
-		in.Discovered = []core.Link{{From: pr, To: dev, Role: core.Mentions}}
+		in.Discovered = []core.Link{{From: pr, To: dev, Role: core.ChangeFor}}
 		f.ingest(in)
 		if got := f.sameCase(pr, dev); got != id {
 			f.t.Fatalf("case changed from %d to %d", id, got)
 		}
-		if c := f.load(id); len(c.Links) != 1 || c.Links[0].Role != core.Mentions {
-			f.t.Fatalf("links = %+v, want role mentions", c.Links)
+		if c := f.load(id); len(c.Links) != 1 || c.Links[0].Role != core.ChangeFor {
+			f.t.Fatalf("links = %+v, want role change_for", c.Links)
+		}
+	}},
+
+	// A key found with the role mentions (an outsider's pull request, a
+	// customer's ticket token) is recorded, seen from both records' cases,
+	// and joins nothing: the named record, known or not yet, keeps a case
+	// of its own. A link that becomes a mention splits what it joined.
+	{"Ingest_MentionJoinsNothing", func(f *fixture) {
+		f.ingest(event("jira", "j1", snap(dev, "B", "To Do", at(0))))
+		in := event("github", "g1", snap(pr, "KBOT-88 ZD-4521", "open", at(0)))
+		in.Discovered = []core.Link{{From: pr, To: dev, Role: core.Mentions}, {From: pr, To: ticket, Role: core.Mentions}}
+		f.ingest(in)
+		prCase, devCase, ticketCase := f.caseOf(pr), f.caseOf(dev), f.caseOf(ticket)
+		if prCase == devCase || prCase == ticketCase || devCase == ticketCase {
+			f.t.Fatalf("cases pr %d, dev %d, ticket %d; want three", prCase, devCase, ticketCase)
+		}
+		mention := core.Link{From: pr, To: dev, Role: core.Mentions, Origin: core.Discovered}
+		if c := f.load(devCase); !slices.Equal(refs(c), []core.Ref{dev}) || !slices.Contains(c.Links, mention) ||
+			len(c.MentionedBy) != 1 || c.MentionedBy[0].Ref != pr || c.MentionedBy[0].Title != "KBOT-88 ZD-4521" {
+			f.t.Fatalf("developer ticket's case %v %+v, mentioned by %+v; want it alone, with the mention and the pull request", refs(c), c.Links, c.MentionedBy)
+		}
+		if c := f.load(prCase); !slices.Equal(refs(c), []core.Ref{pr}) || len(c.Links) != 2 {
+			f.t.Fatalf("pull request's case %v %+v; want it alone, with both mentions", refs(c), c.Links)
+		}
+		// The ticket's own event lands in its own case.
+		f.ingest(event("zendesk", "z1", snap(ticket, "A", "open", at(time.Minute))))
+		if f.caseOf(ticket) == prCase {
+			f.t.Fatal("the mentioned ticket joined the pull request's case")
+		}
+
+		pr2 := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/kbot#342"}
+		in = event("github", "g2", snap(pr2, "KBOT-88", "open", at(0)))
+		in.Discovered = discovered(pr2, dev)
+		f.ingest(in)
+		f.sameCase(pr2, dev)
+		in = event("github", "g3", snap(pr2, "KBOT-88", "open", at(time.Minute)))
+		in.Discovered = []core.Link{{From: pr2, To: dev, Role: core.Mentions}}
+		f.ingest(in)
+		if f.caseOf(pr2) == f.caseOf(dev) {
+			f.t.Fatal("a link demoted to a mention still joins its records")
 		}
 	}},
 
