@@ -107,6 +107,9 @@ func printEventCounts(ctx context.Context, w io.Writer, addr string) error {
 	return nil
 }
 
+// interactive says whether standard input is a terminal. /dev/null is a
+// character device too, and CI, nohup and systemd give it to the daemon:
+// only a terminal keeps the sandbox serving.
 func interactive() bool {
 	return isatty.IsTerminal(os.Stdin.Fd())
 }
