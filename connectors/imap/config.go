@@ -30,7 +30,7 @@ import (
 //	  failed_mailbox: Liaison/Failed
 //	  idle: true                      # use IDLE when the server offers it
 //	  idle_renew: 25m                 # re-issue IDLE before servers' 29-minute cut
-//	  poll_interval: 1m               # without IDLE
+//	  poll_interval: 1m               # without IDLE; with it, how often to look again anyway
 //	  attachment_limit: 10485760      # bytes; larger files are named, not carried
 //	  own_address: support@example.com
 //	  ticket_token: '\[#(\d+)\]'      # subject token; first group is the ticket id

@@ -207,7 +207,10 @@ func (c *Connector) idle(ctx context.Context, cl *imapclient.Client, mailbox str
 	closed := false
 	select {
 	case <-wake:
-	case <-c.after(c.cfg.idleRenew):
+	// A server may drop a notification (some do under load, or for mail
+	// delivered just before IDLE began): look again every poll interval,
+	// so that no mail waits for the renewal.
+	case <-c.after(min(c.cfg.idleRenew, c.cfg.poll)):
 	case <-ctx.Done():
 	case <-cl.Closed():
 		closed = true

@@ -79,9 +79,29 @@ func TestRun_IdleDeliversNewMail(t *testing.T) {
 	}
 }
 
+// TestRun_IdleLooksAgainEveryPollInterval: a notification the server
+// drops costs at most a poll interval, not the IDLE renewal's 25 minutes.
+func TestRun_IdleLooksAgainEveryPollInterval(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.IdleRenew = Duration(20 * time.Minute); c.PollInterval = Duration(time.Minute) })
+	asked := make(chan time.Duration, 16)
+	f.c.hooks.after = func(d time.Duration) <-chan time.Time {
+		asked <- d
+		return make(chan time.Time)
+	}
+	f.run(t)
+	select {
+	case d := <-asked:
+		if d != time.Minute {
+			t.Errorf("IDLE ends after %s, want the poll interval (1m)", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the runner never idled")
+	}
+}
+
 func TestRun_IdleIsRenewedBeforeServersDropIt(t *testing.T) {
 	renew := make(chan time.Time)
-	f := newFixture(t, func(c *Config) { c.IdleRenew = Duration(20 * time.Minute) })
+	f := newFixture(t, func(c *Config) { c.IdleRenew = Duration(20 * time.Minute); c.PollInterval = Duration(30 * time.Minute) })
 	var asked []time.Duration
 	var mu sync.Mutex
 	f.c.hooks.after = func(d time.Duration) <-chan time.Time {
