@@ -76,7 +76,7 @@ func check(ctx context.Context, e *env, args []string) error {
 	if where == "" {
 		where = "embedded defaults"
 	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules, %d response-time targets, %d duplicate rules)\n",
+	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules, %d response-time targets, %d duplicates entries)\n",
 		where, len(m.Systems), len(m.Patterns), len(m.Rules), len(m.Sync), len(m.SLAs), len(m.Duplicates))
 	for _, line := range append(m.Overlaid, m.Disabled...) {
 		fmt.Fprintf(e.stdout, "  %s\n", line)
