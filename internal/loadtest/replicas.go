@@ -96,10 +96,30 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	var out []ReplicaFigures
+	err := eachSetup(ctx, o.Dir, o.Postgres, setups, func(s ReplicaSetup, dir, dsn, skipped string) error {
+		f := ReplicaFigures{Setup: s, Skipped: skipped}
+		if skipped == "" {
+			if err := measureSetup(ctx, o, s, dir, dsn, &f); err != nil {
+				return err
+			}
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// eachSetup calls measure for each setup in turn with a folder of its own
+// and the DSN of a fresh store: a SQLite file in that folder, or a schema
+// of its own on the PostgreSQL server pg, dropped afterwards. A PostgreSQL
+// setup is measured with skipped saying why when pg is empty or
+// unreachable.
+func eachSetup(ctx context.Context, base, pg string, setups []ReplicaSetup, measure func(s ReplicaSetup, dir, dsn, skipped string) error) error {
 	pgErr := "no PostgreSQL server named"
-	if o.Postgres != "" {
+	if pg != "" {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := pgx.Connect(cctx, o.Postgres)
+		conn, err := pgx.Connect(cctx, pg)
 		cancel()
 		if err != nil {
 			pgErr = "PostgreSQL unreachable: " + err.Error()
@@ -108,32 +128,31 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 			pgErr = ""
 		}
 	}
-	var out []ReplicaFigures
 	for i, s := range setups {
-		f := ReplicaFigures{Setup: s}
 		var dsn string
 		var drop func(context.Context) error
-		dir := filepath.Join(o.Dir, fmt.Sprintf("setup-%d", i))
+		dir := filepath.Join(base, fmt.Sprintf("setup-%d", i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return out, err
+			return err
 		}
 		switch s.Store {
 		case "postgres":
 			if pgErr != "" {
-				f.Skipped = pgErr
-				out = append(out, f)
+				if err := measure(s, dir, "", pgErr); err != nil {
+					return fmt.Errorf("%s: %w", s, err)
+				}
 				continue
 			}
 			var err error
-			if dsn, drop, err = PostgresSchema(ctx, o.Postgres, "liaison_bench"); err != nil {
-				return out, err
+			if dsn, drop, err = PostgresSchema(ctx, pg, "liaison_bench"); err != nil {
+				return err
 			}
 		case "sqlite":
 			dsn = "sqlite://" + filepath.Join(dir, "liaison.db")
 		default:
-			return out, fmt.Errorf("replicas bench: unknown store %q (want postgres or sqlite)", s.Store)
+			return fmt.Errorf("replicas bench: unknown store %q (want postgres or sqlite)", s.Store)
 		}
-		err := measureSetup(ctx, o, s, dir, dsn, &f)
+		err := measure(s, dir, dsn, "")
 		if drop != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if derr := drop(dctx); derr != nil && err == nil {
@@ -142,11 +161,10 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 			cancel()
 		}
 		if err != nil {
-			return out, fmt.Errorf("%s: %w", s, err)
+			return fmt.Errorf("%s: %w", s, err)
 		}
-		out = append(out, f)
 	}
-	return out, nil
+	return nil
 }
 
 // measureSetup runs one setup's two phases.
