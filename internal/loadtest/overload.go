@@ -102,18 +102,13 @@ func RunOverload(ctx context.Context, o OverloadOptions, setups ...ReplicaSetup)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	var out []OverloadFigures
-	err := eachSetup(ctx, o.Dir, o.Postgres, setups, func(s ReplicaSetup, dir, dsn, skipped string) error {
-		f := OverloadFigures{Setup: s, Skipped: skipped}
-		if skipped == "" {
-			if err := overload(ctx, o, s, dir, dsn, &f); err != nil {
-				return err
-			}
-		}
-		out = append(out, f)
-		return nil
-	})
-	return out, err
+	return eachSetup(ctx, o.Dir, o.Postgres, setups,
+		func(s ReplicaSetup, skipped string) OverloadFigures {
+			return OverloadFigures{Setup: s, Skipped: skipped}
+		},
+		func(s ReplicaSetup, dir, dsn string, f *OverloadFigures) error {
+			return overload(ctx, o, s, dir, dsn, f)
+		})
 }
 
 // overload runs one setup.

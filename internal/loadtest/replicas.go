@@ -96,26 +96,21 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	var out []ReplicaFigures
-	err := eachSetup(ctx, o.Dir, o.Postgres, setups, func(s ReplicaSetup, dir, dsn, skipped string) error {
-		f := ReplicaFigures{Setup: s, Skipped: skipped}
-		if skipped == "" {
-			if err := measureSetup(ctx, o, s, dir, dsn, &f); err != nil {
-				return err
-			}
-		}
-		out = append(out, f)
-		return nil
-	})
-	return out, err
+	return eachSetup(ctx, o.Dir, o.Postgres, setups,
+		func(s ReplicaSetup, skipped string) ReplicaFigures { return ReplicaFigures{Setup: s, Skipped: skipped} },
+		func(s ReplicaSetup, dir, dsn string, f *ReplicaFigures) error {
+			return measureSetup(ctx, o, s, dir, dsn, f)
+		})
 }
 
-// eachSetup calls measure for each setup in turn with a folder of its own
-// and the DSN of a fresh store: a SQLite file in that folder, or a schema
-// of its own on the PostgreSQL server pg, dropped afterwards. A PostgreSQL
-// setup is measured with skipped saying why when pg is empty or
-// unreachable.
-func eachSetup(ctx context.Context, base, pg string, setups []ReplicaSetup, measure func(s ReplicaSetup, dir, dsn, skipped string) error) error {
+// eachSetup measures each setup in turn, with a folder of its own and the
+// DSN of a fresh store: a SQLite file in that folder, or a schema of its
+// own on the PostgreSQL server pg, dropped afterwards. figures makes a
+// setup's empty figures; a PostgreSQL setup is not measured, skipped
+// saying why, when pg is empty or unreachable. It returns the figures of
+// the setups done before an error.
+func eachSetup[F any](ctx context.Context, base, pg string, setups []ReplicaSetup,
+	figures func(s ReplicaSetup, skipped string) F, measure func(s ReplicaSetup, dir, dsn string, f *F) error) ([]F, error) {
 	pgErr := "no PostgreSQL server named"
 	if pg != "" {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -128,31 +123,31 @@ func eachSetup(ctx context.Context, base, pg string, setups []ReplicaSetup, meas
 			pgErr = ""
 		}
 	}
+	var out []F
 	for i, s := range setups {
 		var dsn string
 		var drop func(context.Context) error
 		dir := filepath.Join(base, fmt.Sprintf("setup-%d", i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return out, err
 		}
 		switch s.Store {
 		case "postgres":
 			if pgErr != "" {
-				if err := measure(s, dir, "", pgErr); err != nil {
-					return fmt.Errorf("%s: %w", s, err)
-				}
+				out = append(out, figures(s, pgErr))
 				continue
 			}
 			var err error
 			if dsn, drop, err = PostgresSchema(ctx, pg, "liaison_bench"); err != nil {
-				return err
+				return out, err
 			}
 		case "sqlite":
 			dsn = "sqlite://" + filepath.Join(dir, "liaison.db")
 		default:
-			return fmt.Errorf("replicas bench: unknown store %q (want postgres or sqlite)", s.Store)
+			return out, fmt.Errorf("replicas bench: unknown store %q (want postgres or sqlite)", s.Store)
 		}
-		err := measure(s, dir, dsn, "")
+		f := figures(s, "")
+		err := measure(s, dir, dsn, &f)
 		if drop != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if derr := drop(dctx); derr != nil && err == nil {
@@ -161,10 +156,11 @@ func eachSetup(ctx context.Context, base, pg string, setups []ReplicaSetup, meas
 			cancel()
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", s, err)
+			return out, fmt.Errorf("%s: %w", s, err)
 		}
+		out = append(out, f)
 	}
-	return nil
+	return out, nil
 }
 
 // measureSetup runs one setup's two phases.
