@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,10 +23,17 @@ import (
 // customers is how many requesters the overload run's tickets come from.
 const customers = 50
 
-// maxInFlight bounds the webhooks awaiting their answer: each holds three
-// of this process's file descriptors (the sender's connection, the
-// balancer's end of it, the balancer's to a replica).
-const maxInFlight = 3000
+// maxInFlight is how many webhooks may await their answer at once: each
+// holds three of this process's file descriptors (the sender's
+// connection, the balancer's end of it, the balancer's to a replica), and
+// a thousand are kept for the rest.
+func maxInFlight() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<20 {
+		return 10000
+	}
+	return max(int(l.Cur)-1000, 300) / 3
+}
 
 // OverloadOptions size an overload run.
 type OverloadOptions struct {
@@ -53,13 +61,13 @@ type OverloadFigures struct {
 	// Sent webhooks, at SendRate per second; each was Acknowledged (2xx),
 	// Refused (answered otherwise, 503 mostly) or Unanswered (the sender
 	// gave up: connection error or its 30 s timeout).
-	// NotSent counts the ticks skipped because maxInFlight webhooks were
-	// awaiting their answer.
-	Sent, NotSent             int
-	SendRate                  float64
-	Acknowledged, Refused     int
-	Unanswered                int
-	Applied, Lost, Duplicates int
+	// NotSent counts the ticks skipped because InFlightCap webhooks were
+	// awaiting their answer (see maxInFlight).
+	Sent, NotSent, InFlightCap int
+	SendRate                   float64
+	Acknowledged, Refused      int
+	Unanswered                 int
+	Applied, Lost, Duplicates  int
 	// AppliedUnowed counts issues created for refused or unanswered
 	// deliveries: stored before the answer went wrong, which is allowed.
 	AppliedUnowed int
@@ -76,7 +84,7 @@ func (f OverloadFigures) String() string {
 	}
 	s := ""
 	if f.NotSent > 0 {
-		s = fmt.Sprintf(" (%d not sent: %d awaiting an answer)", f.NotSent, maxInFlight)
+		s = fmt.Sprintf(" (%d not sent: %d awaiting an answer)", f.NotSent, f.InFlightCap)
 	}
 	return fmt.Sprintf("%-14s sent %d at %.0f/s%s: acknowledged %d, refused %d, unanswered %d; applied %d of the acknowledged (+%d of the others) %s after the last answer: lost=%d duplicates=%d; %d error lines logged",
 		f.Setup, f.Sent, f.SendRate, s, f.Acknowledged, f.Refused, f.Unanswered, f.Applied, f.AppliedUnowed,
@@ -138,7 +146,8 @@ func overload(ctx context.Context, o OverloadOptions, s ReplicaSetup, dir, dsn s
 		lastAnsw time.Time
 	)
 	var wg sync.WaitGroup
-	inFlight := make(chan struct{}, maxInFlight)
+	f.InFlightCap = maxInFlight()
+	inFlight := make(chan struct{}, f.InFlightCap)
 	total := int(float64(o.Rate) * o.For.Seconds())
 	interval := time.Second / time.Duration(o.Rate)
 	start := time.Now()
