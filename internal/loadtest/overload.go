@@ -61,9 +61,9 @@ type OverloadFigures struct {
 	Skipped string
 	// Sent webhooks, at SendRate per second; each was Acknowledged (2xx),
 	// Refused (answered otherwise, 503 mostly) or Unanswered (the sender
-	// gave up: connection error or its 30 s timeout).
-	// NotSent counts the ticks skipped because InFlightCap webhooks were
-	// awaiting their answer (see maxInFlight).
+	// gave up: connection error or its 30 s timeout). NotSent counts the
+	// ticks skipped because InFlightCap webhooks were awaiting their
+	// answer (see maxInFlight).
 	Sent, NotSent, InFlightCap int
 	SendRate                   float64
 	Acknowledged, Refused      int
@@ -191,7 +191,7 @@ func overload(ctx context.Context, o OverloadOptions, s ReplicaSetup, dir, dsn s
 			}
 		})
 	}
-	f.SendRate = float64(total) / time.Since(start).Seconds()
+	f.SendRate = float64(total-f.NotSent) / time.Since(start).Seconds()
 	wg.Wait()
 	f.Sent = total - f.NotSent
 
