@@ -24,7 +24,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 	overload := fs.Bool("overload", false, "instead: 1 replica on SQLite and 1 on PostgreSQL driven past capacity; what was acknowledged, refused, applied, lost")
 	rate := fs.Int("rate", 1000, "webhooks per second sent by --overload, open loop")
 	overFor := fs.Duration("for", 10*time.Second, "how long --overload sends")
-	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas (default $LIAISON_TEST_POSTGRES or the local one)")
+	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas and --overload (default $LIAISON_TEST_POSTGRES or the local one)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if _, err := parse(fs, args); err != nil {
 		return err
