@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/liaisonhq/liaison/internal/loadtest"
@@ -19,7 +21,10 @@ func bench(ctx context.Context, e *env, args []string) error {
 	cases := fs.Int("cases", 5000, "cases in the reconcile phase")
 	conc := fs.Int("clients", 64, "concurrent webhook senders in the ingest and reconcile phases")
 	replicas := fs.Bool("replicas", false, "instead: end-to-end rate and event → write delay of 1 and 3 replicas on PostgreSQL and 1 on SQLite")
-	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas (default $LIAISON_TEST_POSTGRES or the local one)")
+	overload := fs.Bool("overload", false, "instead: 1 replica on SQLite and 1 on PostgreSQL driven past capacity; what was acknowledged, refused, applied, lost")
+	rate := fs.Int("rate", 1000, "webhooks per second sent by --overload, open loop")
+	overFor := fs.Duration("for", 10*time.Second, "how long --overload sends")
+	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas and --overload (default $LIAISON_TEST_POSTGRES or the local one)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -43,10 +48,23 @@ func bench(ctx context.Context, e *env, args []string) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	if *replicas {
-		if *pg == "" {
-			*pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	if *pg == "" {
+		*pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	if *overload {
+		fmt.Fprintf(e.stdout, "liaison bench --overload: `liaison serve` child processes, Zendesk and Jira fakes and open-loop sender (%d webhooks/s for %s, each sent once) in this process, %d CPUs, %s\n",
+			*rate, *overFor, runtime.NumCPU(), runtime.Version())
+		figs, err := loadtest.RunOverload(ctx, loadtest.OverloadOptions{Dir: *dir, Postgres: *pg, Rate: *rate, For: *overFor},
+			loadtest.ReplicaSetup{Store: "sqlite", Replicas: 1}, loadtest.ReplicaSetup{Store: "postgres", Replicas: 1})
+		for _, f := range figs {
+			fmt.Fprintln(e.stdout, f)
 		}
+		if err == nil && slices.ContainsFunc(figs, func(f loadtest.OverloadFigures) bool { return f.Lost > 0 || f.Duplicates > 0 }) {
+			err = errors.New("acknowledged changes lost or applied twice")
+		}
+		return err
+	}
+	if *replicas {
 		fmt.Fprintf(e.stdout, "liaison bench --replicas: `liaison serve` child processes behind a round-robin balancer, Zendesk and Jira fakes and load generator in this process, %d CPUs, %s\n",
 			runtime.NumCPU(), runtime.Version())
 		figs, err := loadtest.RunReplicas(ctx, loadtest.ReplicaOptions{Dir: *dir, Postgres: *pg, Paced: *paced})

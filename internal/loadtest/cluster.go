@@ -209,6 +209,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	c.HookURL = lbURL + "/webhooks/zendesk/zendesk"
 	c.Zendesk.SetWebhook(c.HookURL, secrets[envZendeskSecret])
 
+	// The balancer keeps connections to the replicas open, as many as
+	// are in flight: past capacity, a new connection per request would
+	// spend the loopback's ports.
+	toReplicas := http.DefaultTransport.(*http.Transport).Clone()
+	toReplicas.MaxIdleConnsPerHost = 512
 	for i := range o.Replicas {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -218,7 +223,8 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 		ln.Close() // the replica listens there; nothing else takes a just-freed loopback port this soon
 		r := &Replica{Index: i, Addr: addr, c: c, cfg: filepath.Join(o.Dir, fmt.Sprintf("replica-%d.yaml", i))}
 		r.proxy = &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: addr}) },
+			Transport: toReplicas,
+			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: addr}) },
 			// A replica that died mid-request: the sender sees 502 and retries.
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) },
 		}

@@ -96,10 +96,25 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	return eachSetup(ctx, o.Dir, o.Postgres, setups,
+		func(s ReplicaSetup, skipped string) ReplicaFigures { return ReplicaFigures{Setup: s, Skipped: skipped} },
+		func(s ReplicaSetup, dir, dsn string, f *ReplicaFigures) error {
+			return measureSetup(ctx, o, s, dir, dsn, f)
+		})
+}
+
+// eachSetup measures each setup in turn, with a folder of its own and the
+// DSN of a fresh store: a SQLite file in that folder, or a schema of its
+// own on the PostgreSQL server pg, dropped afterwards. figures makes a
+// setup's empty figures; a PostgreSQL setup is not measured, skipped
+// saying why, when pg is empty or unreachable. It returns the figures of
+// the setups done before an error.
+func eachSetup[F any](ctx context.Context, base, pg string, setups []ReplicaSetup,
+	figures func(s ReplicaSetup, skipped string) F, measure func(s ReplicaSetup, dir, dsn string, f *F) error) ([]F, error) {
 	pgErr := "no PostgreSQL server named"
-	if o.Postgres != "" {
+	if pg != "" {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := pgx.Connect(cctx, o.Postgres)
+		conn, err := pgx.Connect(cctx, pg)
 		cancel()
 		if err != nil {
 			pgErr = "PostgreSQL unreachable: " + err.Error()
@@ -108,24 +123,22 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 			pgErr = ""
 		}
 	}
-	var out []ReplicaFigures
+	var out []F
 	for i, s := range setups {
-		f := ReplicaFigures{Setup: s}
 		var dsn string
 		var drop func(context.Context) error
-		dir := filepath.Join(o.Dir, fmt.Sprintf("setup-%d", i))
+		dir := filepath.Join(base, fmt.Sprintf("setup-%d", i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return out, err
 		}
 		switch s.Store {
 		case "postgres":
 			if pgErr != "" {
-				f.Skipped = pgErr
-				out = append(out, f)
+				out = append(out, figures(s, pgErr))
 				continue
 			}
 			var err error
-			if dsn, drop, err = PostgresSchema(ctx, o.Postgres, "liaison_bench"); err != nil {
+			if dsn, drop, err = PostgresSchema(ctx, pg, "liaison_bench"); err != nil {
 				return out, err
 			}
 		case "sqlite":
@@ -133,7 +146,8 @@ func RunReplicas(ctx context.Context, o ReplicaOptions, setups ...ReplicaSetup) 
 		default:
 			return out, fmt.Errorf("replicas bench: unknown store %q (want postgres or sqlite)", s.Store)
 		}
-		err := measureSetup(ctx, o, s, dir, dsn, &f)
+		f := figures(s, "")
+		err := measure(s, dir, dsn, &f)
 		if drop != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if derr := drop(dctx); derr != nil && err == nil {
