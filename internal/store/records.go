@@ -171,13 +171,20 @@ func (s *Store) fillCase(ctx context.Context, q querier, c *core.Case) error {
 		return fmt.Errorf("items: %w", err)
 	}
 	// The case's links, and the mentions of its records by records of
-	// other cases (a mention joins nothing, so its far end may be outside).
-	err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
+	// other cases (a mention joins nothing, so its far end may be outside)
+	// with the mentioning record's snapshot: the two halves are disjoint
+	// (a link's from end is in the case or it is not).
+	seen := map[string]bool{}
+	err = all(q.query(ctx, `SELECT l.from_ref, l.to_ref, l.role, l.origin, CAST(NULL AS TEXT) FROM links l
 JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1
-UNION SELECT l.from_ref, l.to_ref, l.role, l.origin FROM links l
-JOIN items i ON i.ref = l.to_ref WHERE i.case_id = $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(func(rs rows) error {
-		var from, to, role, origin string
-		if err := rs.Scan(&from, &to, &role, &origin); err != nil {
+UNION ALL SELECT l.from_ref, l.to_ref, l.role, l.origin, m.snapshot FROM links l
+JOIN items i ON i.ref = l.to_ref JOIN items m ON m.ref = l.from_ref
+WHERE i.case_id = $1 AND m.case_id <> $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(func(rs rows) error {
+		var (
+			from, to, role, origin string
+			snapshot               []byte
+		)
+		if err := rs.Scan(&from, &to, &role, &origin, &snapshot); err != nil {
 			return err
 		}
 		l := core.Link{Role: core.Role(role), Origin: core.Origin(origin)}
@@ -189,16 +196,19 @@ JOIN items i ON i.ref = l.to_ref WHERE i.case_id = $1 AND l.origin = 'discovered
 			return err
 		}
 		c.Links = append(c.Links, l)
+		if snapshot == nil || seen[from] {
+			return nil
+		}
+		seen[from] = true
+		it, err := decodeItem(from, snapshot)
+		if err != nil {
+			return err
+		}
+		c.MentionedBy = append(c.MentionedBy, *it)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("links: %w", err)
-	}
-	err = all(q.query(ctx, `SELECT DISTINCT m.ref, m.snapshot FROM links l
-JOIN items i ON i.ref = l.to_ref JOIN items m ON m.ref = l.from_ref
-WHERE i.case_id = $1 AND m.case_id <> $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(appendItem(&c.MentionedBy))
-	if err != nil {
-		return fmt.Errorf("mentions: %w", err)
 	}
 	// The outbox states, mirrors, synced values and the case's marks in
 	// one statement: LoadCase runs for every reconcile pass.
