@@ -31,11 +31,7 @@ func (m *Mappings) Without(off map[string]bool) []string {
 	// stands for an action's zero target.
 	actions := func(as []*ActionSpec, subject Selector) []*ActionSpec {
 		return slices.DeleteFunc(slices.Clone(as), func(a *ActionSpec) bool {
-			t := a.Target
-			if t == (Selector{}) {
-				t = subject
-			}
-			return off[t.System]
+			return off[a.TargetOf(subject).System]
 		})
 	}
 	m.Patterns = slices.DeleteFunc(m.Patterns, func(p *Pattern) bool {

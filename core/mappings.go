@@ -373,6 +373,15 @@ type ActionSpec struct {
 	To *Text
 }
 
+// TargetOf returns the selector of the records a rule whose subject
+// subject selects acts on: its target, or the subject itself when zero.
+func (a *ActionSpec) TargetOf(subject Selector) Selector {
+	if a.Target == (Selector{}) {
+		return subject
+	}
+	return a.Target
+}
+
 // SyncPolicy says which side wins a synced field.
 type SyncPolicy string
 

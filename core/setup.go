@@ -75,13 +75,10 @@ func (m *Mappings) FieldsWritten(system string, k Kind) []string {
 // system/kind (their target names it, or names only the kind).
 func (m *Mappings) actionsOn(system string, k Kind) []*ActionSpec {
 	var out []*ActionSpec
+	r := Ref{System: system, Kind: k}
 	add := func(as []*ActionSpec, subject Selector) {
 		for _, a := range as {
-			t := a.Target
-			if t == (Selector{}) {
-				t = subject
-			}
-			if (t.System == "" || t.System == system) && (t.Kind == "" || t.Kind == k) {
+			if a.TargetOf(subject).Matches(r) {
 				out = append(out, a)
 			}
 		}
