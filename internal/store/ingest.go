@@ -207,7 +207,8 @@ func (g *graph) ingest(ctx context.Context, in *core.Ingest) error {
 }
 
 // had reports whether the stored snapshot of it's record is as new as it
-// or newer (same updated time and at least its version, or later).
+// or newer (core.Newer). The row and its decoded snapshot stay in the
+// graph for merge.
 func (g *graph) had(ctx context.Context, it *core.Item) (bool, error) {
 	row, err := g.item(ctx, it.Ref.String())
 	if err != nil || row == nil {
@@ -220,7 +221,7 @@ func (g *graph) had(ctx context.Context, it *core.Item) (bool, error) {
 	if !prev.Known() || it.UpdatedAt.IsZero() {
 		return false, nil
 	}
-	return prev.UpdatedAt.After(it.UpdatedAt) || prev.UpdatedAt.Equal(it.UpdatedAt) && prev.Version >= it.Version, nil
+	return core.Newer(prev, it), nil
 }
 
 // rediscover replaces the record's discovered links with found. Links are
