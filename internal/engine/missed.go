@@ -24,6 +24,9 @@ const maxPendingFinds = 10000
 type pollFinds struct {
 	mu      sync.Mutex
 	pending map[core.Ref]pollFind
+	// oldest is no later than the earliest find pending, so that due,
+	// which runs for every ingested batch, scans only when one can be due.
+	oldest time.Time
 }
 
 type pollFind struct {
@@ -53,6 +56,9 @@ func (p *pollFinds) found(source string, it *core.Item, now time.Time) bool {
 		return true
 	}
 	p.pending[it.Ref] = pollFind{source: source, version: core.Item{UpdatedAt: it.UpdatedAt, Version: it.Version}, at: now}
+	if len(p.pending) == 1 || now.Before(p.oldest) {
+		p.oldest = now
+	}
 	return false
 }
 
@@ -71,12 +77,19 @@ func (p *pollFinds) brought(it *core.Item) {
 func (p *pollFinds) due(now time.Time) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.pending) == 0 || now.Sub(p.oldest) < webhookGrace {
+		return nil
+	}
 	var out []string
+	oldest := now
 	for r, f := range p.pending {
 		if now.Sub(f.at) >= webhookGrace {
 			out = append(out, f.source)
 			delete(p.pending, r)
+		} else if f.at.Before(oldest) {
+			oldest = f.at
 		}
 	}
+	p.oldest = oldest
 	return out
 }
