@@ -510,9 +510,12 @@ func (g *graph) split(ctx context.Context, a, b string) error {
 	return nil
 }
 
-// joiningLinks restricts a query of links l to those that make a case
-// (core.Link.Joins): a mention crosses cases.
-const joiningLinks = ` AND NOT (l.origin = 'discovered' AND l.role = 'mentions')`
+// mentionLink selects, of links l, the mentions, which make no case
+// (core.Link.Joins); joiningLinks restricts a query to the others.
+const (
+	mentionLink  = `l.origin = 'discovered' AND l.role = 'mentions'`
+	joiningLinks = ` AND NOT (` + mentionLink + `)`
+)
 
 // reach returns the refs connected to start.
 func reach(adj map[string][]string, start string) map[string]bool {

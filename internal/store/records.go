@@ -179,7 +179,7 @@ func (s *Store) fillCase(ctx context.Context, q querier, c *core.Case) error {
 JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1
 UNION ALL SELECT l.from_ref, l.to_ref, l.role, l.origin, m.snapshot FROM links l
 JOIN items i ON i.ref = l.to_ref JOIN items m ON m.ref = l.from_ref
-WHERE i.case_id = $1 AND m.case_id <> $1 AND l.origin = 'discovered' AND l.role = 'mentions'`, cid)).each(func(rs rows) error {
+WHERE i.case_id = $1 AND m.case_id <> $1 AND `+mentionLink, cid)).each(func(rs rows) error {
 		var (
 			from, to, role, origin string
 			snapshot               []byte
