@@ -12,22 +12,20 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/pollseen"
 )
 
 // cursorVersion is the version of the stored cursor's form.
 const cursorVersion = 1
 
-// maxSeen bounds the keys a cursor remembers.
-const maxSeen = 5000
-
 // cursor is the poller's stored position: the newest update time seen, the
 // records seen near it (so that a record re-read in the overlap and not
 // changed since is not reported again), and the page of a scan in progress.
 type cursor struct {
-	V     int               `json:"v"`
-	Since time.Time         `json:"since"`
-	Seen  map[string]string `json:"seen,omitempty"` // issue key → updated (RFC 3339, UTC)
-	Scan  *scan             `json:"scan,omitempty"`
+	V     int           `json:"v"`
+	Since time.Time     `json:"since"`
+	Seen  pollseen.Seen `json:"seen,omitempty"` // issue key → updated
+	Scan  *scan         `json:"scan,omitempty"`
 }
 
 // scan is a search being paged through: its lower bound stays fixed while
@@ -104,10 +102,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 	if err != nil {
 		return nil, s, false, wrap(c.name, "polling", err)
 	}
-	next := cursor{V: cursorVersion, Since: cur.Since, Seen: map[string]string{}}
-	for k, v := range cur.Seen {
-		next.Seen[k] = v
-	}
+	next := cursor{V: cursorVersion, Since: cur.Since, Seen: cur.Seen.Clone()}
 	var events []core.Event
 	for _, iss := range res.Issues {
 		if iss == nil {
@@ -125,14 +120,13 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			c.log.Warn("jira poll: skipping an issue that could not be read", "instance", c.name, "issue", iss.Key, "error", err.Error())
 			continue
 		}
-		stamp := ev.Item.UpdatedAt.UTC().Format(time.RFC3339Nano)
 		if ev.Item.UpdatedAt.After(next.Since) {
 			next.Since = ev.Item.UpdatedAt.UTC()
 		}
-		if next.Seen[iss.Key] == stamp {
+		stamp, fresh := next.Seen.Mark(iss.Key, ev.Item.UpdatedAt)
+		if !fresh {
 			continue
 		}
-		next.Seen[iss.Key] = stamp
 		ev.DeliveryID = ref.String() + "@" + stamp
 		events = append(events, ev)
 	}
@@ -149,7 +143,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			next.Scan = &scan{From: from, Page: strconv.Itoa(at)}
 		}
 	}
-	pruneSeen(next.Seen, next.Since.Add(-c.overlap()))
+	next.Seen.Prune(next.Since.Add(-c.overlap()))
 	c.metrics.polled.Add(float64(len(events)))
 	return events, encodeCursor(next), more, nil
 }
@@ -206,28 +200,6 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 	}
 	ev.Item.Seen = seen
 	return ev, nil
-}
-
-// pruneSeen forgets records last seen before the window the next query
-// reads, and bounds the rest.
-func pruneSeen(seen map[string]string, before time.Time) {
-	for k, v := range seen {
-		if t, err := time.Parse(time.RFC3339Nano, v); err != nil || t.Before(before) {
-			delete(seen, k)
-		}
-	}
-	if len(seen) <= maxSeen {
-		return
-	}
-	type kv struct{ k, v string }
-	all := make([]kv, 0, len(seen))
-	for k, v := range seen {
-		all = append(all, kv{k, v})
-	}
-	slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.v, b.v) })
-	for _, e := range all[:len(all)-maxSeen] {
-		delete(seen, e.k)
-	}
 }
 
 // search runs one page of a JQL search.
