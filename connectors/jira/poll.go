@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,10 +156,7 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 		return core.Event{}, err
 	}
 	ev := core.Event{Source: c.name, Via: core.ViaPoll, Item: n.item, Links: n.links, At: n.item.UpdatedAt}
-	var seen []core.EventType
-	if !n.created.IsZero() && !n.created.Before(from) {
-		seen = append(seen, core.Created)
-	}
+	statusChanged := false
 	if iss.Changelog != nil {
 		for _, h := range iss.Changelog.Histories {
 			at, err := parseTime(h.Created)
@@ -172,33 +168,12 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 				ev.Changes = append(ev.Changes, ch)
 				if ch.Field == "status" {
 					c.flows.learn(n.project, n.issueType, ci.FromString, ci.ToString)
-					if !slices.Contains(seen, core.StatusChange) {
-						seen = append(seen, core.StatusChange)
-					}
+					statusChanged = true
 				}
 			}
 		}
 	}
-	for _, cm := range n.item.Comments {
-		if !cm.CreatedAt.Before(from) {
-			seen = append(seen, core.Commented)
-			break
-		}
-	}
-	// The type is the latest kind of thing that happened in the window;
-	// Seen keeps all of them.
-	switch {
-	case slices.Contains(seen, core.StatusChange):
-		ev.Type = core.StatusChange
-	case slices.Contains(seen, core.Commented):
-		ev.Type = core.Commented
-	case slices.Contains(seen, core.Created):
-		ev.Type = core.Created
-	default:
-		ev.Type = core.Updated
-		seen = append(seen, core.Updated)
-	}
-	ev.Item.Seen = seen
+	pollseen.Classify(&ev, from, n.created, statusChanged)
 	return ev, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -151,38 +150,14 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 		return core.Event{}, err
 	}
 	ev := core.Event{Source: c.name, Via: core.ViaPoll, Item: n.item, Links: n.links, At: n.item.UpdatedAt}
-	var seen []core.EventType
-	if !n.created.IsZero() && !n.created.Before(from) {
-		seen = append(seen, core.Created)
-	}
 	for _, h := range iss.History {
 		at, err := parseTime(h.CreatedAt)
 		if err != nil || at.Before(from) || h.Field == nil || h.Field.Name != "status" {
 			continue
 		}
 		ev.Changes = append(ev.Changes, core.Change{Field: "status", From: enumName(h.OldValue), To: enumName(h.NewValue)})
-		if !slices.Contains(seen, core.StatusChange) {
-			seen = append(seen, core.StatusChange)
-		}
 	}
-	for _, cm := range n.item.Comments {
-		if !cm.CreatedAt.Before(from) {
-			seen = append(seen, core.Commented)
-			break
-		}
-	}
-	switch {
-	case slices.Contains(seen, core.StatusChange):
-		ev.Type = core.StatusChange
-	case slices.Contains(seen, core.Commented):
-		ev.Type = core.Commented
-	case slices.Contains(seen, core.Created):
-		ev.Type = core.Created
-	default:
-		ev.Type = core.Updated
-		seen = append(seen, core.Updated)
-	}
-	ev.Item.Seen = seen
+	pollseen.Classify(&ev, from, n.created, len(ev.Changes) > 0)
 	return ev, nil
 }
 

@@ -1,14 +1,19 @@
-// Package pollseen is the part of a polling connector's cursor that stops
-// a record re-read in the poll overlap from being reported again: the
-// update time last reported per record, kept only for the window the next
-// poll re-reads and bounded in size. Jira and Mantis store it in their
-// cursors as a JSON object of record key → update time (RFC 3339, UTC).
+// Package pollseen holds what the connectors that poll a window of recent
+// changes (Jira, Mantis) do alike with what a poll has seen. Seen is the
+// part of the cursor that stops a record re-read in the poll overlap from
+// being reported again: the update time last reported per record, kept
+// only for the window the next poll re-reads and bounded in size, stored
+// as a JSON object of record key → update time (RFC 3339, UTC). Classify
+// gives the event of a re-read record its type from what happened in the
+// window.
 package pollseen
 
 import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 // Max bounds the records a cursor remembers.
@@ -63,4 +68,35 @@ func (s Seen) Prune(before time.Time) {
 	for _, e := range all[:len(all)-Max] {
 		delete(s, e.key)
 	}
+}
+
+// Classify sets the type of the event a poll made of a record it read,
+// and the record's Seen, from what happened in the window the poll covered
+// (from on): the record created, its status changed (statusChanged, which
+// the caller reads from the record's history), a comment added (any of
+// ev.Item.Comments at or after from). The type is the latest kind of thing
+// in that order, Updated when none; Seen keeps all of them.
+func Classify(ev *core.Event, from, created time.Time, statusChanged bool) {
+	var seen []core.EventType
+	if !created.IsZero() && !created.Before(from) {
+		seen = append(seen, core.Created)
+	}
+	if statusChanged {
+		seen = append(seen, core.StatusChange)
+	}
+	if slices.ContainsFunc(ev.Item.Comments, func(c core.Comment) bool { return !c.CreatedAt.Before(from) }) {
+		seen = append(seen, core.Commented)
+	}
+	switch {
+	case slices.Contains(seen, core.StatusChange):
+		ev.Type = core.StatusChange
+	case slices.Contains(seen, core.Commented):
+		ev.Type = core.Commented
+	case slices.Contains(seen, core.Created):
+		ev.Type = core.Created
+	default:
+		ev.Type = core.Updated
+		seen = append(seen, core.Updated)
+	}
+	ev.Item.Seen = seen
 }

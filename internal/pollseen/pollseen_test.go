@@ -2,9 +2,12 @@ package pollseen
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -96,6 +99,40 @@ func TestPrune_DropsOldUnreadableAndOverflow(t *testing.T) {
 			}
 			if len(tc.seen) > Max {
 				t.Errorf("%d records kept; Max is %d", len(tc.seen), Max)
+			}
+		})
+	}
+}
+
+// TestClassify_LatestKindWinsSeenKeepsAll: the event's type is a status
+// change over a comment over a creation in the window; what happened
+// before the window does not count; Seen lists every kind, in that order.
+func TestClassify_LatestKindWinsSeenKeepsAll(t *testing.T) {
+	before, in := t0.Add(-time.Minute), t0.Add(time.Minute)
+	tests := []struct {
+		name     string
+		created  time.Time
+		status   bool
+		comments []time.Time
+		typ      core.EventType
+		seen     []core.EventType
+	}{
+		{"nothing in the window", before, false, []time.Time{before}, core.Updated, []core.EventType{core.Updated}},
+		{"no creation time", time.Time{}, false, nil, core.Updated, []core.EventType{core.Updated}},
+		{"created", t0, false, nil, core.Created, []core.EventType{core.Created}},
+		{"created and commented", in, false, []time.Time{before, in}, core.Commented, []core.EventType{core.Created, core.Commented}},
+		{"everything", in, true, []time.Time{in}, core.StatusChange, []core.EventType{core.Created, core.StatusChange, core.Commented}},
+		{"moved only", before, true, []time.Time{before}, core.StatusChange, []core.EventType{core.StatusChange}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := core.Event{}
+			for _, at := range tc.comments {
+				ev.Item.Comments = append(ev.Item.Comments, core.Comment{CreatedAt: at})
+			}
+			Classify(&ev, t0, tc.created, tc.status)
+			if ev.Type != tc.typ || !slices.Equal(ev.Item.Seen, tc.seen) {
+				t.Fatalf("type %s, seen %v; want %s, %v", ev.Type, ev.Item.Seen, tc.typ, tc.seen)
 			}
 		})
 	}
