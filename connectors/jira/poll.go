@@ -6,28 +6,25 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/pollseen"
 )
 
 // cursorVersion is the version of the stored cursor's form.
 const cursorVersion = 1
 
-// maxSeen bounds the keys a cursor remembers.
-const maxSeen = 5000
-
 // cursor is the poller's stored position: the newest update time seen, the
 // records seen near it (so that a record re-read in the overlap and not
 // changed since is not reported again), and the page of a scan in progress.
 type cursor struct {
-	V     int               `json:"v"`
-	Since time.Time         `json:"since"`
-	Seen  map[string]string `json:"seen,omitempty"` // issue key → updated (RFC 3339, UTC)
-	Scan  *scan             `json:"scan,omitempty"`
+	V     int           `json:"v"`
+	Since time.Time     `json:"since"`
+	Seen  pollseen.Seen `json:"seen,omitempty"` // issue key → updated
+	Scan  *scan         `json:"scan,omitempty"`
 }
 
 // scan is a search being paged through: its lower bound stays fixed while
@@ -104,10 +101,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 	if err != nil {
 		return nil, s, false, wrap(c.name, "polling", err)
 	}
-	next := cursor{V: cursorVersion, Since: cur.Since, Seen: map[string]string{}}
-	for k, v := range cur.Seen {
-		next.Seen[k] = v
-	}
+	next := cursor{V: cursorVersion, Since: cur.Since, Seen: cur.Seen.Clone()}
 	var events []core.Event
 	for _, iss := range res.Issues {
 		if iss == nil {
@@ -125,14 +119,13 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			c.log.Warn("jira poll: skipping an issue that could not be read", "instance", c.name, "issue", iss.Key, "error", err.Error())
 			continue
 		}
-		stamp := ev.Item.UpdatedAt.UTC().Format(time.RFC3339Nano)
 		if ev.Item.UpdatedAt.After(next.Since) {
 			next.Since = ev.Item.UpdatedAt.UTC()
 		}
-		if next.Seen[iss.Key] == stamp {
+		stamp, fresh := next.Seen.Mark(iss.Key, ev.Item.UpdatedAt)
+		if !fresh {
 			continue
 		}
-		next.Seen[iss.Key] = stamp
 		ev.DeliveryID = ref.String() + "@" + stamp
 		events = append(events, ev)
 	}
@@ -149,7 +142,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			next.Scan = &scan{From: from, Page: strconv.Itoa(at)}
 		}
 	}
-	pruneSeen(next.Seen, next.Since.Add(-c.overlap()))
+	next.Seen.Prune(next.Since.Add(-c.overlap()))
 	c.metrics.polled.Add(float64(len(events)))
 	return events, encodeCursor(next), more, nil
 }
@@ -163,10 +156,7 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 		return core.Event{}, err
 	}
 	ev := core.Event{Source: c.name, Via: core.ViaPoll, Item: n.item, Links: n.links, At: n.item.UpdatedAt}
-	var seen []core.EventType
-	if !n.created.IsZero() && !n.created.Before(from) {
-		seen = append(seen, core.Created)
-	}
+	statusChanged := false
 	if iss.Changelog != nil {
 		for _, h := range iss.Changelog.Histories {
 			at, err := parseTime(h.Created)
@@ -178,56 +168,13 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 				ev.Changes = append(ev.Changes, ch)
 				if ch.Field == "status" {
 					c.flows.learn(n.project, n.issueType, ci.FromString, ci.ToString)
-					if !slices.Contains(seen, core.StatusChange) {
-						seen = append(seen, core.StatusChange)
-					}
+					statusChanged = true
 				}
 			}
 		}
 	}
-	for _, cm := range n.item.Comments {
-		if !cm.CreatedAt.Before(from) {
-			seen = append(seen, core.Commented)
-			break
-		}
-	}
-	// The type is the latest kind of thing that happened in the window;
-	// Seen keeps all of them.
-	switch {
-	case slices.Contains(seen, core.StatusChange):
-		ev.Type = core.StatusChange
-	case slices.Contains(seen, core.Commented):
-		ev.Type = core.Commented
-	case slices.Contains(seen, core.Created):
-		ev.Type = core.Created
-	default:
-		ev.Type = core.Updated
-		seen = append(seen, core.Updated)
-	}
-	ev.Item.Seen = seen
+	pollseen.Classify(&ev, from, n.created, statusChanged)
 	return ev, nil
-}
-
-// pruneSeen forgets records last seen before the window the next query
-// reads, and bounds the rest.
-func pruneSeen(seen map[string]string, before time.Time) {
-	for k, v := range seen {
-		if t, err := time.Parse(time.RFC3339Nano, v); err != nil || t.Before(before) {
-			delete(seen, k)
-		}
-	}
-	if len(seen) <= maxSeen {
-		return
-	}
-	type kv struct{ k, v string }
-	all := make([]kv, 0, len(seen))
-	for k, v := range seen {
-		all = append(all, kv{k, v})
-	}
-	slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.v, b.v) })
-	for _, e := range all[:len(all)-maxSeen] {
-		delete(seen, e.k)
-	}
 }
 
 // search runs one page of a JQL search.

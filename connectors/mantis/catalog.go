@@ -79,13 +79,16 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	return cat, nil
 }
 
-// catalogue returns the loaded catalogue, loading it on first need (one
-// load at a time: the lock also keeps two creates from loading twice).
+// catalogue returns the loaded catalogue, loading it on first need. Once
+// loaded it is one atomic read; the lock is taken only to load, and keeps
+// two creates from loading twice.
 func (c *Connector) catalogue(ctx context.Context) (*catalog, error) {
+	if cat := c.cat.Load(); cat != nil {
+		return cat, nil
+	}
 	c.catMu.Lock()
 	defer c.catMu.Unlock()
-	cat := c.cat.Load()
-	if cat != nil {
+	if cat := c.cat.Load(); cat != nil {
 		return cat, nil
 	}
 	cat, err := c.loadCatalog(ctx)

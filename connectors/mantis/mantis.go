@@ -87,16 +87,17 @@ const (
 // Connector is one configured MantisBT installation. Its methods are safe
 // for concurrent use.
 type Connector struct {
-	name        string
-	cfg         Config
-	base        *url.URL
-	token       *core.Secret // behind a pointer, so that printing a Connector never shows it
-	log         *slog.Logger
-	clock       core.Clock
-	hc          *http.Client
-	projects    []string             // as the config names them, developer projects first
-	projectKind map[string]core.Kind // lower-cased project name → the kind it holds
-	resolution  map[string]string    // lower-case status → resolution name
+	name         string
+	cfg          Config
+	base         *url.URL
+	token        *core.Secret // behind a pointer, so that printing a Connector never shows it
+	log          *slog.Logger
+	clock        core.Clock
+	hc           *http.Client
+	projects     []string               // as the config names them, developer projects first
+	projectKind  map[string]core.Kind   // lower-cased project name → the kind it holds
+	kindProjects map[core.Kind][]string // kind → its projects, as the config names them
+	resolution   map[string]string      // lower-case status → resolution name
 
 	cat     atomic.Pointer[catalog]
 	maps    atomic.Pointer[core.Mappings]
@@ -164,6 +165,7 @@ func (c *Connector) configure(env func(string) string) error {
 	}
 	*c.token = tok
 	c.projectKind = map[string]core.Kind{}
+	c.kindProjects = map[core.Kind][]string{}
 	add := func(key, p string, k core.Kind) error {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -177,6 +179,7 @@ func (c *Connector) configure(env func(string) string) error {
 		}
 		c.projectKind[strings.ToLower(p)] = k
 		c.projects = append(c.projects, p)
+		c.kindProjects[k] = append(c.kindProjects[k], p)
 		return nil
 	}
 	for _, p := range cfg.Projects.Dev {
@@ -243,16 +246,9 @@ func (c *Connector) kindOf(project string) (core.Kind, bool) {
 	return k, ok
 }
 
-// projectsOf returns the projects holding kind k, as the config names them.
-func (c *Connector) projectsOf(k core.Kind) []string {
-	var out []string
-	for _, p := range c.projects {
-		if c.projectKind[strings.ToLower(p)] == k {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+// projectsOf returns the projects holding kind k, as the config names them
+// (not to be modified).
+func (c *Connector) projectsOf(k core.Kind) []string { return c.kindProjects[k] }
 
 func (c *Connector) viewURL(id int64) string {
 	return c.base.String() + "/view.php?id=" + strconv.FormatInt(id, 10)

@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/pollseen"
 )
 
 // cursorVersion is the version of the stored cursor's form.
 const cursorVersion = 1
-
-// maxSeen bounds the issues a cursor remembers.
-const maxSeen = 5000
 
 // cursor is the poller's stored position: the newest update time of a
 // finished scan, the issues seen near it (so that an issue re-read in the
@@ -27,10 +23,10 @@ const maxSeen = 5000
 // time: Since moves only when a scan has reached its floor, never in the
 // middle, or a crash between pages would skip the older pages.
 type cursor struct {
-	V     int               `json:"v"`
-	Since time.Time         `json:"since"`
-	Seen  map[string]string `json:"seen,omitempty"` // issue id → updated_at (RFC 3339, UTC)
-	Scan  *scan             `json:"scan,omitempty"`
+	V     int           `json:"v"`
+	Since time.Time     `json:"since"`
+	Seen  pollseen.Seen `json:"seen,omitempty"` // issue id → updated_at
+	Scan  *scan         `json:"scan,omitempty"`
 }
 
 // scan is a walk down the issue list, newest first.
@@ -92,10 +88,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 	if err != nil {
 		return nil, s, false, wrap(c.name, "polling", err)
 	}
-	next := cursor{V: cursorVersion, Since: cur.Since, Seen: map[string]string{}}
-	for k, v := range cur.Seen {
-		next.Seen[k] = v
-	}
+	next := cursor{V: cursorVersion, Since: cur.Since, Seen: cur.Seen.Clone()}
 	var events []core.Event
 	past, now := false, c.clock.Now().UTC()
 	for i := range page.Issues {
@@ -129,11 +122,10 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 			c.log.Warn("mantis poll: skipping an issue that could not be read", "instance", c.name, "issue", iss.ID, "error", err.Error())
 			continue
 		}
-		stamp := ev.Item.UpdatedAt.UTC().Format(time.RFC3339Nano)
-		if next.Seen[ref.ID] == stamp {
+		stamp, fresh := next.Seen.Mark(ref.ID, ev.Item.UpdatedAt)
+		if !fresh {
 			continue
 		}
-		next.Seen[ref.ID] = stamp
 		ev.DeliveryID = ref.String() + "@" + stamp
 		events = append(events, ev)
 	}
@@ -144,7 +136,7 @@ func (c *Connector) Poll(ctx context.Context, s string) ([]core.Event, string, b
 	} else {
 		next.Since = sc.Top
 	}
-	pruneSeen(next.Seen, next.Since.Add(-c.overlap()))
+	next.Seen.Prune(next.Since.Add(-c.overlap()))
 	c.metrics.polled.Add(float64(len(events)))
 	return events, encodeCursor(next), more, nil
 }
@@ -158,58 +150,15 @@ func (c *Connector) pollEvent(iss *wireIssue, ref core.Ref, from time.Time) (cor
 		return core.Event{}, err
 	}
 	ev := core.Event{Source: c.name, Via: core.ViaPoll, Item: n.item, Links: n.links, At: n.item.UpdatedAt}
-	var seen []core.EventType
-	if !n.created.IsZero() && !n.created.Before(from) {
-		seen = append(seen, core.Created)
-	}
 	for _, h := range iss.History {
 		at, err := parseTime(h.CreatedAt)
 		if err != nil || at.Before(from) || h.Field == nil || h.Field.Name != "status" {
 			continue
 		}
 		ev.Changes = append(ev.Changes, core.Change{Field: "status", From: enumName(h.OldValue), To: enumName(h.NewValue)})
-		if !slices.Contains(seen, core.StatusChange) {
-			seen = append(seen, core.StatusChange)
-		}
 	}
-	for _, cm := range n.item.Comments {
-		if !cm.CreatedAt.Before(from) {
-			seen = append(seen, core.Commented)
-			break
-		}
-	}
-	switch {
-	case slices.Contains(seen, core.StatusChange):
-		ev.Type = core.StatusChange
-	case slices.Contains(seen, core.Commented):
-		ev.Type = core.Commented
-	case slices.Contains(seen, core.Created):
-		ev.Type = core.Created
-	default:
-		ev.Type = core.Updated
-		seen = append(seen, core.Updated)
-	}
-	ev.Item.Seen = seen
+	pollseen.Classify(&ev, from, n.created, len(ev.Changes) > 0)
 	return ev, nil
-}
-
-// pruneSeen forgets issues last seen before the window the next scan
-// reads, and bounds the rest.
-func pruneSeen(seen map[string]string, before time.Time) {
-	for k, v := range seen {
-		if t, err := time.Parse(time.RFC3339Nano, v); err != nil || t.Before(before) {
-			delete(seen, k)
-		}
-	}
-	for len(seen) > maxSeen {
-		oldest, stamp := "", ""
-		for k, v := range seen {
-			if stamp == "" || strings.Compare(v, stamp) < 0 {
-				oldest, stamp = k, v
-			}
-		}
-		delete(seen, oldest)
-	}
 }
 
 // listPage reads one page of GET /issues. filter is "" (any issue) or a

@@ -14,10 +14,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/httpfake"
 )
 
 // Enum is an enumeration value, as Mantis's default configuration has them.
@@ -117,14 +118,10 @@ type Server struct {
 	nextID   int
 	nextNote int
 	nextRel  int
-	faults   []fault
-	calls    []string
 	statuses []Enum
-}
 
-type fault struct {
-	status int
-	wait   time.Duration
+	calls  httpfake.Recorder[string]
+	faults httpfake.Faults
 }
 
 // Option configures a Server.
@@ -273,27 +270,13 @@ func (s *Server) Count() int {
 
 // FailNext makes the next n requests fail with status, and a Retry-After
 // header when wait is not zero.
-func (s *Server) FailNext(n, status int, wait time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{status: status, wait: wait})
-	}
-}
+func (s *Server) FailNext(n, status int, wait time.Duration) { s.faults.FailNext(n, status, wait) }
 
 // Calls returns "METHOD /path" of every request received, faults included.
-func (s *Server) Calls() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
+func (s *Server) Calls() []string { return s.calls.All() }
 
 // ResetCalls forgets the requests received so far.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { s.calls.Reset() }
 
 func (s *Server) projectByName(name string) *Project {
 	for _, p := range s.projects {
@@ -326,14 +309,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/rest"), "/")
-	s.calls = append(s.calls, r.Method+" "+path)
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults = s.faults[1:]
-		if f.wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(f.wait/time.Second)))
-		}
-		fail(w, f.status, "fault injected by the test")
+	s.calls.Record(r.Method + " " + path)
+	if f, ok := s.faults.NextFailure(); ok {
+		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
+		fail(w, f.Status, "fault injected by the test")
 		return
 	}
 	auth := strings.TrimSpace(r.Header.Get("Authorization"))
