@@ -28,11 +28,12 @@ type memSink struct {
 	failNext  int
 	// failCursor, when set, may refuse a cursor write (a crash before it).
 	failCursor func(key, value string) error
+	reads      map[string]int // cursor reads by key
 	changed    chan struct{}
 }
 
 func newMemSink() *memSink {
-	return &memSink{cursors: map[string]string{}, seen: map[string]bool{}, changed: make(chan struct{})}
+	return &memSink{cursors: map[string]string{}, seen: map[string]bool{}, reads: map[string]int{}, changed: make(chan struct{})}
 }
 
 var errSinkDown = errors.New("store unavailable")
@@ -62,6 +63,7 @@ func (s *memSink) Ingest(_ context.Context, events []core.Event) error {
 func (s *memSink) Cursor(_ context.Context, key string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads[key]++
 	return s.cursors[key], nil
 }
 
