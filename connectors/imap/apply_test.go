@@ -381,7 +381,8 @@ func TestApply_AcknowledgementLimitHoldsForActionsSideBySide(t *testing.T) {
 
 // TestApply_SentMailIsFiledCreatingTheMailboxOnce: every mail sent is
 // filed, \Seen, in the sent mailbox; the mailbox is created when the
-// first copy finds it missing, not asked for before every mail.
+// first copy finds it missing, and the hierarchy delimiter asked for once,
+// not before every mail.
 func TestApply_SentMailIsFiledCreatingTheMailboxOnce(t *testing.T) {
 	f := newFixture(t, nil)
 	thread := f.seedThread(t, eml(t, "qp-utf8-long-encoded-header.eml"))
@@ -395,7 +396,9 @@ func TestApply_SentMailIsFiledCreatingTheMailboxOnce(t *testing.T) {
 	if err != nil || len(msgs) != 2 || !msgs[0].Seen() || !msgs[1].Seen() {
 		t.Fatalf("sent mailbox: %d mails (%v); want both, seen", len(msgs), err)
 	}
-	if n := len(regexp.MustCompile(`(?m)^\S+ CREATE `).FindAllString(f.proto.String(), -1)); n != 1 {
-		t.Errorf("CREATE sent %d times for two mails; want once", n)
+	for _, cmd := range []string{"CREATE", "LIST"} {
+		if n := len(regexp.MustCompile(`(?m)^[^*\s]+ `+cmd+` `).FindAllString(f.proto.String(), -1)); n != 1 {
+			t.Errorf("%s sent %d times for two mails; want once", cmd, n)
+		}
 	}
 }
