@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -224,22 +225,33 @@ func (c *Connector) fileSent(ctx context.Context, msg []byte) {
 		}
 		defer done()
 		name := mailboxName(c.cfg.SentMailbox, delim)
-		if err := ensureMailbox(cl, name); err != nil {
-			return err
+		err = appendSeen(cl, name, msg)
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
+			// The mailbox is missing (TRYCREATE, or a plain NO on servers
+			// that omit it): created once, not checked before every mail.
+			if err := ensureMailbox(cl, name); err != nil {
+				return err
+			}
+			err = appendSeen(cl, name, msg)
 		}
-		cmd := cl.Append(name, int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
-		if _, err := cmd.Write(msg); err != nil {
-			return err
-		}
-		if err := cmd.Close(); err != nil {
-			return err
-		}
-		_, err = cmd.Wait()
 		return err
 	}()
 	if err != nil {
 		c.log.Warn("sent mail not filed in the sent mailbox", "mailbox", c.cfg.SentMailbox, "err", err)
 	}
+}
+
+func appendSeen(cl *imapclient.Client, mailbox string, msg []byte) error {
+	cmd := cl.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+	if _, err := cmd.Write(msg); err != nil {
+		return err
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	_, err := cmd.Wait()
+	return err
 }
 
 func (c *Connector) currentSink() core.Sink {

@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -375,5 +376,29 @@ func TestApply_AcknowledgementLimitHoldsForActionsSideBySide(t *testing.T) {
 	wg.Wait()
 	if n := len(f.smtp.Messages()); n != 3 {
 		t.Errorf("acknowledgements sent: %d; want 3", n)
+	}
+}
+
+// TestApply_SentMailIsFiledCreatingTheMailboxOnce: every mail sent is
+// filed, \Seen, in the sent mailbox; the mailbox is created when the
+// first copy finds it missing, and the hierarchy delimiter asked for once,
+// not before every mail.
+func TestApply_SentMailIsFiledCreatingTheMailboxOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "qp-utf8-long-encoded-header.eml"))
+	for _, key := range []string{"mirror|first|" + thread.String(), "mirror|second|" + thread.String()} {
+		a := core.Action{Key: key, Kind: core.AddComment, Target: thread, Body: "We found the cause.", Public: true}
+		if _, err := f.c.Apply(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := f.srv.Messages("Sent")
+	if err != nil || len(msgs) != 2 || !msgs[0].Seen() || !msgs[1].Seen() {
+		t.Fatalf("sent mailbox: %d mails (%v); want both, seen", len(msgs), err)
+	}
+	for _, cmd := range []string{"CREATE", "LIST"} {
+		if n := len(regexp.MustCompile(`(?m)^[^*\s]+ `+cmd+` `).FindAllString(f.proto.String(), -1)); n != 1 {
+			t.Errorf("%s sent %d times for two mails; want once", cmd, n)
+		}
 	}
 }

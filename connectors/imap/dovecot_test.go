@@ -20,15 +20,16 @@ type dovecotAdmin struct {
 	*imaptest.Dovecot
 }
 
-func newDovecot(t *testing.T) *dovecotAdmin {
-	return &dovecotAdmin{t: t, Dovecot: imaptest.StartDovecot(t, "LiaisonTest")}
+// newDovecot gives the test a mailbox of its own, named after prefix.
+func newDovecot(t *testing.T, prefix string) *dovecotAdmin {
+	return &dovecotAdmin{t: t, Dovecot: imaptest.StartDovecot(t, prefix)}
 }
 
 // newDovecotFixture builds a connector that reads a mailbox of its own on
 // the test Dovecot (named after prefix) and files under it.
 func newDovecotFixture(t *testing.T, prefix string) (*fixture, *dovecotAdmin) {
 	t.Helper()
-	admin := &dovecotAdmin{t: t, Dovecot: imaptest.StartDovecot(t, prefix)}
+	admin := newDovecot(t, prefix)
 	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
 	t.Cleanup(func() { f.dumpLogs(t) })
 	cfg := Config{Host: admin.Host, Port: admin.Port, TLS: "plain", Username: admin.User, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
@@ -124,7 +125,7 @@ func buildWithPassword(t *testing.T, cfg Config, clock core.Clock, logs *syncBuf
 // mailbox (sent mail filed under it) and mail sent to the in-process SMTP
 // sink.
 func dovecotFixture(t *testing.T) (*fixture, *dovecotAdmin) {
-	admin := newDovecot(t)
+	admin := newDovecot(t, "LiaisonTest")
 	f := newFixture(t, func(c *Config) {
 		c.Host, c.Port, c.Username = admin.Host, admin.Port, admin.User
 		c.Mailboxes = []string{admin.Box}

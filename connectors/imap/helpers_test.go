@@ -28,11 +28,12 @@ type memSink struct {
 	failNext  int
 	// failCursor, when set, may refuse a cursor write (a crash before it).
 	failCursor func(key, value string) error
+	reads      map[string]int // cursor reads by key
 	changed    chan struct{}
 }
 
 func newMemSink() *memSink {
-	return &memSink{cursors: map[string]string{}, seen: map[string]bool{}, changed: make(chan struct{})}
+	return &memSink{cursors: map[string]string{}, seen: map[string]bool{}, reads: map[string]int{}, changed: make(chan struct{})}
 }
 
 var errSinkDown = errors.New("store unavailable")
@@ -62,6 +63,7 @@ func (s *memSink) Ingest(_ context.Context, events []core.Event) error {
 func (s *memSink) Cursor(_ context.Context, key string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads[key]++
 	return s.cursors[key], nil
 }
 
@@ -162,13 +164,15 @@ type fixture struct {
 	sink  *memSink
 	clock *clock.Manual
 	logs  *syncBuffer
+	proto *syncBuffer // the IMAP exchange with srv
 }
 
 // newFixture starts an in-process IMAP server and SMTP sink and builds a
 // connector for them. mutate may change the config before it is compiled.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
-	srv, err := imaptest.Start(imaptest.Options{Password: testPassword})
+	proto := &syncBuffer{}
+	srv, err := imaptest.Start(imaptest.Options{Password: testPassword, Debug: proto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +182,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	f := &fixture{srv: srv, smtp: out, sink: newMemSink(), clock: clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
+	f := &fixture{srv: srv, smtp: out, proto: proto, sink: newMemSink(), clock: clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
 	cfg := Config{
 		Host:          "127.0.0.1",
 		Port:          srv.Port(),

@@ -135,6 +135,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,6 +153,10 @@ type Connector struct {
 	acks  *rateLimiter
 	// newThreads throttles senders that open threads in a loop.
 	newThreads *newThreadLimiter
+
+	// delim is the server's hierarchy delimiter once learned (see
+	// delimiter); 0 until then.
+	delim atomic.Int32
 
 	// hooks lets tests observe and steer the runner; zero in production.
 	hooks hooks

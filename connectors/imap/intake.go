@@ -98,13 +98,14 @@ func (c *Connector) intakeParsed(ctx context.Context, st *state, raw []byte, m *
 		return verdict{outcome: outFailed, reason: "no sender address in From or Sender"}, nil
 	}
 
-	root, how, followUp, err := c.thread(ctx, st, m)
+	root, how, followUp, t, err := c.thread(ctx, st, m)
 	if err != nil {
 		return verdict{}, err
 	}
-	t, err := st.thread(ctx, root)
-	if err != nil {
-		return verdict{}, err
+	if t == nil {
+		if t, err = st.thread(ctx, root); err != nil {
+			return verdict{}, err
+		}
 	}
 	typ, out := core.Commented, outReply
 	if t == nil {
@@ -233,8 +234,9 @@ func orNew(how string) string {
 // thread (by In-Reply-To, References or the subject's ticket token) whose
 // participants do not include the sender: such a mail starts a thread of
 // its own, flagged for a person to decide, so that a stranger never adds
-// to another customer's ticket.
-func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (root, how, followUp string, err error) {
+// to another customer's ticket. known is the thread at root when finding
+// it meant reading it (nil otherwise: the caller reads it).
+func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (root, how, followUp string, known *threadState, err error) {
 	// Most recent reference first: the message replied to, then the
 	// References from newest to oldest.
 	type cand struct{ id, how string }
@@ -249,7 +251,7 @@ func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (roo
 		r, err := parseOwnMessageID(cd.id, c.cfg.ownDomain)
 		if err != nil || r == "" {
 			if r, err = st.rootOf(ctx, cd.id); err != nil {
-				return "", "", "", err
+				return "", "", "", nil, err
 			}
 		}
 		if r != "" {
@@ -258,38 +260,39 @@ func (c *Connector) thread(ctx context.Context, st *state, m *mail.Message) (roo
 	}
 	// The message itself may be known (a second copy of it).
 	if r, err := st.rootOf(ctx, m.MessageID); err != nil || r != "" {
-		return r, "message_id", "", err
+		return r, "message_id", "", nil, err
 	}
 	switch {
 	case len(m.References) > 0:
 		// RFC 5322: References starts with the thread's first message.
-		return m.References[0], "references", "", nil
+		return m.References[0], "references", "", nil, nil
 	case len(m.InReplyTo) > 0:
-		return m.InReplyTo[0], "in_reply_to", "", nil
+		return m.InReplyTo[0], "in_reply_to", "", nil, nil
 	}
 	if tok := c.tokenOf(m.Subject); tok != "" {
 		r, err := st.rootOfToken(ctx, tok)
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		if r != "" {
 			return c.admit(ctx, st, m, r, "token")
 		}
 	}
-	return m.MessageID, "", "", nil
+	return m.MessageID, "", "", nil, nil
 }
 
-// admit returns thread root as m's thread when m's sender takes part in
-// it, and otherwise a new thread of m's own that follows up on root.
-func (c *Connector) admit(ctx context.Context, st *state, m *mail.Message, root, how string) (string, string, string, error) {
+// admit returns thread root (and the thread, read to decide) as m's
+// thread when m's sender takes part in it, and otherwise a new thread of
+// m's own that follows up on root.
+func (c *Connector) admit(ctx context.Context, st *state, m *mail.Message, root, how string) (string, string, string, *threadState, error) {
 	t, err := st.thread(ctx, root)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", nil, err
 	}
 	if t == nil || c.participant(t, m.From.Addr) {
-		return root, how, "", nil
+		return root, how, "", t, nil
 	}
-	return m.MessageID, "", root, nil
+	return m.MessageID, "", root, nil, nil
 }
 
 // participant reports whether addr may add to thread t: one of its

@@ -309,17 +309,26 @@ func (x *xoauth2) Next([]byte) ([]byte, error) { return []byte{}, nil }
 
 var _ sasl.Client = (*xoauth2)(nil)
 
+// delimiter is the server's hierarchy delimiter, asked for (a LIST round
+// trip) on the first connection only: every session and errand needs it,
+// and a server does not change it.
 func (c *Connector) delimiter(cl *imapclient.Client) (rune, error) {
+	if d := c.delim.Load(); d != 0 {
+		return d, nil
+	}
 	list, err := cl.List("", "", nil).Collect()
 	if err != nil {
 		return 0, fmt.Errorf("list hierarchy delimiter: %w", err)
 	}
+	d := '/'
 	for _, l := range list {
 		if l.Delim != 0 {
-			return l.Delim, nil
+			d = l.Delim
+			break
 		}
 	}
-	return '/', nil
+	c.delim.Store(d)
+	return d, nil
 }
 
 // mailboxName writes a configured name ("Liaison/Processed") with the

@@ -17,19 +17,17 @@ import (
 // limit opens no more threads and gets no automatic mail until it has been
 // quiet for an hour; its mail goes to its latest thread instead.
 //
-// It is held in memory: after a restart a looping sender may open up to
-// limit more threads.
+// The counting is the loop breaker's (over new threads only, per hour);
+// what is added is the sender's latest thread. It is held in memory: after
+// a restart a looping sender may open up to limit more threads.
 type newThreadLimiter struct {
-	mu      sync.Mutex
-	limit   int
-	seen    window
-	latest  map[string]string // sender → root of the last thread it opened
-	tripped map[string]bool
-	onTrip  func(sender string, n int)
+	count  *loopBreaker
+	mu     sync.Mutex
+	latest map[string]string // sender → root of the last thread it opened
 }
 
 func newNewThreadLimiter(limit int, onTrip func(string, int)) *newThreadLimiter {
-	return &newThreadLimiter{limit: limit, seen: newWindow(time.Hour), latest: map[string]string{}, tripped: map[string]bool{}, onTrip: onTrip}
+	return &newThreadLimiter{count: newLoopBreaker(limit, time.Hour, onTrip), latest: map[string]string{}}
 }
 
 // record counts a mail from sender that would open thread root at now. Under
@@ -38,26 +36,16 @@ func newNewThreadLimiter(limit int, onTrip func(string, int)) *newThreadLimiter 
 func (l *newThreadLimiter) record(sender, root string, now time.Time) (latest string, over bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.seen.add(sender, now)
-	if n <= l.limit {
-		delete(l.tripped, sender)
-		l.latest[sender] = root
-		return root, false
+	if l.count.record(sender, now) {
+		return l.latest[sender], true
 	}
-	if !l.tripped[sender] {
-		l.tripped[sender] = true
-		if l.onTrip != nil {
-			l.onTrip(sender, n)
-		}
-	}
-	return l.latest[sender], true
+	l.latest[sender] = root
+	return root, false
 }
 
 // isThrottled reports whether sender is over the limit at now.
 func (l *newThreadLimiter) isThrottled(sender string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.seen.recent(sender, now)) > l.limit
+	return l.count.isTripped(sender, now)
 }
 
 // intakeThrottled takes in a mail of a throttled sender that would have

@@ -113,3 +113,25 @@ func TestReferences_StrangerStartsOwnThread(t *testing.T) {
 		t.Errorf("agent's reply: outcome %s on %v, want a reply on %s", v.outcome, refs(v.events), root)
 	}
 }
+
+// TestReply_ReadsItsThreadOnce: the store read that admits a reply's
+// sender to its thread is the one the intake then updates; the thread is
+// not read a second time.
+func TestReply_ReadsItsThreadOnce(t *testing.T) {
+	c, _ := offlineConnector(t)
+	sink := newMemSink()
+	st := newState(sink, c.name)
+	root := mustIntake(t, c, st, eml(t, "outlook2000-windows1252-qp.eml")).events[0].Item.Ref // from doug@example.com
+	if err := st.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reply := withHeader(t, eml(t, "reply-yahoo.eml"), "In-Reply-To", "<"+root.ID+">")
+	reply = withHeader(t, reply, "From", "Doug Sauder <doug@example.com>")
+	clear(sink.reads)
+	if v := mustIntake(t, c, st, reply); v.outcome != outReply || v.events[0].Item.Ref != root {
+		t.Fatalf("reply: outcome %s on %v, want a reply on %s", v.outcome, refs(v.events), root)
+	}
+	if n := sink.reads[st.key("thread", hashKey(root.ID))]; n != 1 {
+		t.Errorf("the thread was read %d times for one reply; want once", n)
+	}
+}

@@ -5,37 +5,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
-// dovecotBox gives the test a mailbox of its own on the test Dovecot
-// (named after prefix; removed at the end), and ways to deliver to it and
-// count what a folder holds.
-func dovecotBox(t *testing.T, prefix string) (opt sandbox.WorldOption, box string, deliverTo func(raw []byte), count func(string) int) {
-	t.Helper()
-	dc := imaptest.StartDovecot(t, prefix)
-	deliverTo = func(raw []byte) {
-		t.Helper()
-		if err := dc.Append(dc.Box, raw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, dc.Box), dc.Box, deliverTo, dc.Count
-}
-
 // photoAndPNG mails two customers' files to box: photo.JPG (8.8 KiB) and
 // mailgun.png (60,168 bytes, over the tests' limits), and waits for their
 // tickets. It returns the photo's mail.
-func photoAndPNG(t *testing.T, w *sandbox.World, deliverTo func([]byte), count func(string) int, box string) []byte {
+func photoAndPNG(t *testing.T, w *dovecotWorld) []byte {
 	t.Helper()
 	photo := readEML(t, "iphone-mail-image-attachment.eml")
-	deliverTo(photo)
-	deliverTo(readEML(t, "png-image-attachment-84k.eml"))
+	w.put(t, photo)
+	w.put(t, readEML(t, "png-image-attachment-84k.eml"))
 	eventually(t, "two tickets", func() bool { return len(w.Zendesk.Tickets()) == 2 })
-	eventually(t, "the mail filed", func() bool { return count(box+"/Processed") == 2 })
-	settle(t, w)
+	eventually(t, "the mail filed", func() bool { return w.dc.Count(w.dc.Box+"/Processed") == 2 })
+	settle(t, w.World)
 	return photo
 }
 
@@ -43,9 +27,8 @@ func photoAndPNG(t *testing.T, w *sandbox.World, deliverTo func([]byte), count f
 // comment, byte for byte; a file over the help desk's attachment limit is
 // named in the ticket's text instead. Mail read from a real Dovecot.
 func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
-	opt, box, deliverTo, count := dovecotBox(t, "LiaisonAttach")
-	w := startWorld(t, opt, sandbox.WithAttachmentLimit(20<<10))
-	photo := photoAndPNG(t, w, deliverTo, count, box)
+	w := startDovecotWorld(t, "LiaisonAttach", sandbox.WithAttachmentLimit(20<<10))
+	photo := photoAndPNG(t, w)
 
 	want, err := mail.Parse(photo)
 	if err != nil || len(want.Attachments) != 1 {
@@ -78,12 +61,12 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 	reply := readEML(t, "iphone-multiple-text-blocks-with-attachments.eml") // image1.jpeg, 37211 bytes
 	reply = replaceHeader(t, reply, "From", want.From.String())
 	reply = replaceHeader(t, reply, "In-Reply-To", "<"+want.MessageID+">")
-	deliverTo(reply)
+	w.put(t, reply)
 	eventually(t, "the reply on the photo's ticket", func() bool {
 		tk, _ := w.Zendesk.Ticket(withPhoto.ID)
 		return len(tk.Comments) >= 2
 	})
-	settle(t, w)
+	settle(t, w.World)
 	tk, _ := w.Zendesk.Ticket(withPhoto.ID)
 	last := tk.Comments[len(tk.Comments)-1]
 	if len(last.Attachments) != 0 || strings.Count(last.Body, "image1.jpeg") != 1 {
@@ -96,9 +79,8 @@ func TestFirstMailsAttachmentsReachTheNewTicket(t *testing.T) {
 // byte for byte, and names the one over the bug tracker's limit; a later
 // reply by mail brings its file to the developer ticket with its comment.
 func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
-	opt, box, deliverTo, count := dovecotBox(t, "LiaisonEscalate")
-	w := startWorld(t, opt, sandbox.WithAttachmentLimit(50<<10))
-	photo := photoAndPNG(t, w, deliverTo, count, box)
+	w := startDovecotWorld(t, "LiaisonEscalate", sandbox.WithAttachmentLimit(50<<10))
+	photo := photoAndPNG(t, w)
 
 	// An agent completes both reports as bugs: they go to the developers.
 	for _, tk := range w.Zendesk.Tickets() {
@@ -107,7 +89,7 @@ func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
 		}
 	}
 	eventually(t, "two developer tickets", func() bool { return len(w.Jira.Issues()) == 2 })
-	settle(t, w)
+	settle(t, w.World)
 
 	want, err := mail.Parse(photo)
 	if err != nil || len(want.Attachments) != 1 {
@@ -141,12 +123,12 @@ func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
 	reply := readEML(t, "iphone-multiple-text-blocks-with-attachments.eml")
 	reply = replaceHeader(t, reply, "From", want.From.String())
 	reply = replaceHeader(t, reply, "In-Reply-To", "<"+want.MessageID+">")
-	deliverTo(reply)
+	w.put(t, reply)
 	eventually(t, "the reply's file on the developer ticket", func() bool {
 		is, _ := w.Jira.Issue(withPhoto)
 		return len(is.Attachments) == 2
 	})
-	settle(t, w)
+	settle(t, w.World)
 	is, _ := w.Jira.Issue(withPhoto)
 	if is.Attachments[1].Filename != "image1.jpeg" || len(is.Attachments[1].Content) != 37211 {
 		t.Errorf("second file %q of %d bytes; want image1.jpeg, 37211 bytes", is.Attachments[1].Filename, len(is.Attachments[1].Content))

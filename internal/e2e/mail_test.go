@@ -12,7 +12,6 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/mappings"
@@ -220,18 +219,13 @@ func ctxTimeout(t *testing.T) context.Context {
 // The story's first mail, delivered to a real Dovecot, becomes a
 // help-desk ticket with the customer as requester, and is filed.
 func TestStoryMailThroughDovecotBecomesATicket(t *testing.T) {
-	dc := imaptest.StartDovecot(t, "LiaisonE2E")
-	box := dc.Box
-	count := dc.Count
-
-	w := startWorld(t, sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, box))
-	if err := dc.Append(box, sandbox.StoryMail()); err != nil {
-		t.Fatal(err)
-	}
+	w := startDovecotWorld(t, "LiaisonE2E")
+	box, count := w.dc.Box, w.dc.Count
+	w.put(t, sandbox.StoryMail())
 
 	eventually(t, "a ticket for the mail in Dovecot", func() bool { return len(w.Zendesk.Tickets()) > 0 })
 	eventually(t, "the mail filed in Dovecot", func() bool { return count(box) == 0 && count(box+"/Processed") == 1 })
-	settle(t, w)
+	settle(t, w.World)
 	tickets := w.Zendesk.Tickets()
 	if len(tickets) != 1 {
 		t.Fatalf("tickets: %d; want one", len(tickets))

@@ -25,11 +25,21 @@ type dovecotWorld struct {
 	dc *imaptest.Dovecot
 }
 
-func startDovecotWorld(t *testing.T) *dovecotWorld {
+// startDovecotWorld starts a world reading a mailbox of the test's own on
+// the test Dovecot (named after prefix; removed at the end).
+func startDovecotWorld(t *testing.T, prefix string, opts ...sandbox.WorldOption) *dovecotWorld {
 	t.Helper()
-	dc := imaptest.StartDovecot(t, "LiaisonE2E")
-	w := startWorld(t, sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, dc.Box))
+	dc := imaptest.StartDovecot(t, prefix)
+	w := startWorld(t, append(opts, sandbox.WithIMAPServer(dc.Host, dc.Port, dc.User, dc.Password, dc.Box))...)
 	return &dovecotWorld{World: w, dc: dc}
+}
+
+// put puts a mail in the mailbox, as a delivery does.
+func (w *dovecotWorld) put(t *testing.T, raw []byte) {
+	t.Helper()
+	if err := w.dc.Append(w.dc.Box, raw); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // deliver puts mails in the mailbox and waits until the connector has read
@@ -39,9 +49,7 @@ func (w *dovecotWorld) deliver(t *testing.T, raws ...[]byte) {
 	done := w.dc.Box + "/Processed"
 	before := max(w.dc.Count(done), 0)
 	for _, raw := range raws {
-		if err := w.dc.Append(w.dc.Box, raw); err != nil {
-			t.Fatal(err)
-		}
+		w.put(t, raw)
 	}
 	eventually(t, "the mails read and filed", func() bool { return w.dc.Count(done) == before+len(raws) })
 	settle(t, w.World)
@@ -87,7 +95,7 @@ func parseSent(t *testing.T, m imaptest.Mail) *mail.Message {
 // The customer's answer to it lands on the ticket and is not acknowledged;
 // a mailing list's mail opens a ticket but gets no acknowledgement.
 func TestDovecot_NewTicketIsAcknowledgedOnceToTheRequesterOnly(t *testing.T) {
-	w := startDovecotWorld(t)
+	w := startDovecotWorld(t, "LiaisonE2E")
 	// The story's mail, copied to a colleague and to the support address
 	// itself (the one change).
 	first := replaceHeader(t, sandbox.StoryMail(), "Cc", "Bo <bo@customer.example>, support@example.com")
@@ -155,7 +163,7 @@ func readAll(m *mail.Message) (string, error) {
 // such mail opens a ticket of its own, with a note naming the ticket it
 // referred to; the customer's ticket, its CCs and mail stay as they were.
 func TestDovecot_StrangerNeverJoinsAnotherCustomersTicket(t *testing.T) {
-	w := startDovecotWorld(t)
+	w := startDovecotWorld(t, "LiaisonE2E")
 	story := sandbox.StoryMail()
 	w.deliver(t, story)
 	victim := ticketOf(t, w.World, "ada@customer.example")
@@ -197,7 +205,7 @@ func TestDovecot_StrangerNeverJoinsAnotherCustomersTicket(t *testing.T) {
 // note saying the sender was throttled and why, and the loop breaker's
 // counter counts it.
 func TestDovecot_LoopStormEndsWithOneNote(t *testing.T) {
-	w := startDovecotWorld(t)
+	w := startDovecotWorld(t, "LiaisonE2E")
 	trips := loopTrips(t)
 	helpDesk := readEML(t, "reply-support-ticket-proxmox-8bit.eml") // from jsterr@proxforge.de
 	var storm [][]byte
@@ -267,7 +275,7 @@ func loopTrips(t *testing.T) float64 {
 // ticket naming the address and the reason; it neither reopens the ticket
 // that waits for the customer, nor escalates it, nor sends mail.
 func TestDovecot_BounceIsAnInternalNoteAndReopensNothing(t *testing.T) {
-	w := startDovecotWorld(t)
+	w := startDovecotWorld(t, "LiaisonE2E")
 	w.deliver(t, sandbox.StoryMail())
 	tk := ticketOf(t, w.World, "ada@customer.example")
 	sent := w.SMTP.Messages()
@@ -305,7 +313,7 @@ func TestDovecot_BounceIsAnInternalNoteAndReopensNothing(t *testing.T) {
 // help-desk user's; the people the mail went to or copied become the
 // ticket's CCs, the support address and its aliases never.
 func TestDovecot_RequesterNameAndCCs(t *testing.T) {
-	w := startDovecotWorld(t)
+	w := startDovecotWorld(t, "LiaisonE2E")
 	for _, tc := range []struct{ file, email, name string }{
 		{"outlook-express-gb2312-8bit.eml", "baoguan@hotmail.com", "张先生"},  // GB2312, base64
 		{"reply-windows-live-mail-html.eml", "sender@test.com", "sendeär"}, // UTF-8, quoted-printable
