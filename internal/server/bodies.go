@@ -145,10 +145,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error)
 		}
 		n, err := io.ReadFull(rd, (*b.buf)[:r.ContentLength])
 		b.data = (*b.buf)[:n]
-		if err != nil {
-			return b, err
-		}
-		return b, nil
+		return b, err
 	}
 	if !b.hold(0) {
 		return b, errBusy
@@ -157,25 +154,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error)
 	for {
 		k, err := rd.Read((*b.buf)[n:])
 		n += k
-		if err == io.EOF {
-			b.data = (*b.buf)[:n]
+		b.data = (*b.buf)[:n]
+		switch {
+		case err == io.EOF:
 			return b, nil
-		}
-		if err != nil {
-			b.data = (*b.buf)[:n]
+		case err != nil:
 			return b, err
-		}
-		if n < len(*b.buf) {
+		case n < len(*b.buf):
 			continue
-		}
-		if b.class == len(bodyClasses)-1 {
+		case b.class == len(bodyClasses)-1:
 			// Full at the limit: one more byte is over it.
 			var one [1]byte
 			if _, err := rd.Read(one[:]); err != io.EOF {
-				b.data = (*b.buf)[:n]
 				return b, &http.MaxBytesError{Limit: core.MaxWebhookBody}
 			}
-			b.data = (*b.buf)[:n]
 			return b, nil
 		}
 		bigger := &body{budget: s.bodies, class: -1}
