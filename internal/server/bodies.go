@@ -28,22 +28,21 @@ var errBusy = errors.New("webhook bodies in flight are at their memory budget")
 // returns, and past the budget the request is refused (503) without
 // reading it.
 type bodyBudget struct {
-	mu         sync.Mutex
-	limit      int64
-	used       int64
-	largeUsed  int64
-	largeLimit int64
+	mu        sync.Mutex
+	limit     int64
+	used      int64
+	largeUsed int64 // at most limit/2
 }
 
 func newBodyBudget(limit int64) *bodyBudget {
-	return &bodyBudget{limit: limit, largeLimit: limit / 2}
+	return &bodyBudget{limit: limit}
 }
 
 // take reserves n bytes, or reports that they are not available.
 func (b *bodyBudget) take(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.limit || (n >= largeBody && b.largeUsed+n > b.largeLimit) {
+	if b.used+n > b.limit || (n >= largeBody && b.largeUsed+n > b.limit/2) {
 		return false
 	}
 	b.used += n
