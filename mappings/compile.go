@@ -10,6 +10,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"text/template/parse"
 
 	"github.com/liaisonhq/liaison/core"
 )
@@ -54,6 +55,9 @@ type compiler struct {
 	// unconfigured are the systems the mappings describe and the
 	// configuration does not run; load disables them.
 	unconfigured map[string]core.Pos
+	// stepNode is the budget step meterRanges copies into every range,
+	// parsed once per compile.
+	stepNode parse.Node
 }
 
 func newCompiler(d *diags, opts Options) *compiler {

@@ -114,13 +114,14 @@ func unquoted(s string) string {
 	return b.String()
 }
 
-// found reports whether the reporter's texts hold what finder looks for.
-func found(v core.ItemView, finder string) bool {
+// found reports whether the reporter's texts (reporterTexts) hold what
+// finder looks for.
+func found(texts []string, finder string) bool {
 	f := finders[finder]
 	if f == nil {
 		return false
 	}
-	for _, t := range reporterTexts(v) {
+	for _, t := range texts {
 		if f(t) {
 			return true
 		}

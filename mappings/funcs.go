@@ -51,8 +51,9 @@ func (x *extras) missing(v core.ItemView, name string) ([]string, error) {
 		return nil, fmt.Errorf("unknown checklist %q (checklists: %s)", name, orNone(sortedKeys(x.checklists)))
 	}
 	out := []string{}
+	var said []string // the reporter's texts, unquoted at the first text: source only
 	for _, it := range items {
-		if !x.holds(v, it.sources) {
+		if !x.holds(v, it.sources, &said) {
 			out = append(out, it.label)
 		}
 	}
@@ -60,10 +61,14 @@ func (x *extras) missing(v core.ItemView, name string) ([]string, error) {
 }
 
 // holds reports whether one of a checklist line's sources has a value.
-func (x *extras) holds(v core.ItemView, sources []string) bool {
+// said caches reporterTexts(v) for the lines of one checklist.
+func (x *extras) holds(v core.ItemView, sources []string, said *[]string) bool {
 	for _, src := range sources {
 		if finder, ok := strings.CutPrefix(src, textSource); ok {
-			if found(v, finder) {
+			if *said == nil {
+				*said = reporterTexts(v)
+			}
+			if found(*said, finder) {
 				return true
 			}
 		} else if strings.TrimSpace(x.value(v, src)) != "" {

@@ -49,56 +49,90 @@ func defaultFiles(d *diags) []rawFile {
 	return files
 }
 
+// overlaySection is one kind of entry that an overlay replaces by name.
+type overlaySection struct {
+	name string
+	// names lists the names f gives entries of this section.
+	names func(f *rawFile) []string
+	// drop removes from f the entries replaced reports, without changing
+	// the slices f shares with the file it was copied from.
+	drop func(f *rawFile, replaced func(string) bool)
+}
+
+// namedList is the overlaySection of a list or map of f whose entries key
+// names.
+func namedList[T any](name string, items func(f *rawFile) *[]T, key func(T) string) overlaySection {
+	return overlaySection{
+		name: name,
+		names: func(f *rawFile) []string {
+			var ns []string
+			for _, it := range *items(f) {
+				ns = append(ns, key(it))
+			}
+			return ns
+		},
+		drop: func(f *rawFile, replaced func(string) bool) {
+			p := items(f)
+			*p = slices.DeleteFunc(slices.Clone(*p), func(it T) bool { return replaced(key(it)) })
+		},
+	}
+}
+
+// overlaySections are the sections an overlay replaces entry by entry, in
+// the order check lists what was added.
+var overlaySections = []overlaySection{
+	namedList("rule", func(f *rawFile) *[]rawRule { return &f.Rules.Items }, func(r rawRule) string { return r.Name.V }),
+	namedList("link", func(f *rawFile) *[]rawLink { return &f.Links.Items }, func(l rawLink) string { return l.Name.V }),
+	namedList("sync", func(f *rawFile) *[]rawSync { return &f.Sync.Items }, func(s rawSync) string { return s.Name.V }),
+	namedList("sla", func(f *rawFile) *[]rawSLA { return &f.SLA.Items }, func(s rawSLA) string { return s.Name.V }),
+	namedList("duplicates entry", func(f *rawFile) *[]rawDuplicate { return &f.Duplicates.Items }, func(s rawDuplicate) string { return s.Name.V }),
+	namedList("checklist", func(f *rawFile) *[]entry[rawChecklist] { return &f.Checklists.Entries }, func(e entry[rawChecklist]) string { return e.Key.V }),
+	{
+		name: "kind", // system/kind
+		names: func(f *rawFile) []string {
+			var ns []string
+			for _, e := range f.Systems.Entries {
+				for _, k := range e.Val.Kinds.Entries {
+					ns = append(ns, e.Key.V+"/"+k.Key.V)
+				}
+			}
+			return ns
+		},
+		drop: func(f *rawFile, replaced func(string) bool) {
+			systems := slices.Clone(f.Systems.Entries)
+			for i, e := range systems {
+				e.Val.Kinds.Entries = slices.DeleteFunc(slices.Clone(e.Val.Kinds.Entries), func(k entry[rawKind]) bool {
+					return replaced(e.Key.V + "/" + k.Key.V)
+				})
+				systems[i] = e
+			}
+			// A system whose every kind the admin replaced is the admin's
+			// to describe, connector included.
+			f.Systems.Entries = slices.DeleteFunc(systems, func(e entry[rawSystem]) bool { return len(e.Val.Kinds.Entries) == 0 })
+		},
+	},
+}
+
 // overlay returns the defaults with own laid over them, and a line per
 // replaced file or entry and per added entry, for `check`.
 func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 	var said []string
 	ownFiles := map[string]bool{}
-	for _, f := range own {
-		ownFiles[path.Base(f.Pos.File)] = true
-	}
-	// What own names, by section.
-	names := map[string]map[string]bool{}
-	name := func(section, n string) {
-		if names[section] == nil {
-			names[section] = map[string]bool{}
-		}
-		names[section][n] = true
+	// What own names, by section; what is left once the defaults are
+	// gone through is new.
+	names := make([]map[string]bool, len(overlaySections))
+	for i := range names {
+		names[i] = map[string]bool{}
 	}
 	ownCalendar := false
 	for _, f := range own {
-		for _, r := range f.Rules.Items {
-			name("rule", r.Name.V)
-		}
-		for _, l := range f.Links.Items {
-			name("link", l.Name.V)
-		}
-		for _, s := range f.Sync.Items {
-			name("sync", s.Name.V)
-		}
-		for _, s := range f.SLA.Items {
-			name("sla", s.Name.V)
-		}
-		for _, s := range f.Duplicates.Items {
-			name("duplicates entry", s.Name.V)
-		}
-		for _, e := range f.Checklists.Entries {
-			name("checklist", e.Key.V)
-		}
-		for _, e := range f.Systems.Entries {
-			for _, k := range e.Val.Kinds.Entries {
-				name("kind", e.Key.V+"/"+k.Key.V)
+		ownFiles[path.Base(f.Pos.File)] = true
+		for i, sec := range overlaySections {
+			for _, n := range sec.names(&f) {
+				names[i][n] = true
 			}
 		}
 		ownCalendar = ownCalendar || f.Calendar.Pos.Line > 0
-	}
-	replaced := func(section, n string) bool {
-		if names[section][n] {
-			said = append(said, fmt.Sprintf("%s %s replaces the default's", section, n))
-			delete(names[section], n) // said once; what is left is new
-			return true
-		}
-		return false
 	}
 	var out []rawFile
 	for _, f := range defaults {
@@ -106,31 +140,25 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 			said = append(said, "file "+base+" replaces the default's")
 			continue
 		}
-		f.Rules.Items = slices.DeleteFunc(slices.Clone(f.Rules.Items), func(r rawRule) bool { return replaced("rule", r.Name.V) })
-		f.Links.Items = slices.DeleteFunc(slices.Clone(f.Links.Items), func(l rawLink) bool { return replaced("link", l.Name.V) })
-		f.Sync.Items = slices.DeleteFunc(slices.Clone(f.Sync.Items), func(s rawSync) bool { return replaced("sync", s.Name.V) })
-		f.SLA.Items = slices.DeleteFunc(slices.Clone(f.SLA.Items), func(s rawSLA) bool { return replaced("sla", s.Name.V) })
-		f.Duplicates.Items = slices.DeleteFunc(slices.Clone(f.Duplicates.Items), func(s rawDuplicate) bool { return replaced("duplicates entry", s.Name.V) })
-		f.Checklists.Entries = slices.DeleteFunc(slices.Clone(f.Checklists.Entries), func(e entry[rawChecklist]) bool { return replaced("checklist", e.Key.V) })
-		systems := slices.Clone(f.Systems.Entries)
-		for i, e := range systems {
-			e.Val.Kinds.Entries = slices.DeleteFunc(slices.Clone(e.Val.Kinds.Entries), func(k entry[rawKind]) bool {
-				return replaced("kind", e.Key.V+"/"+k.Key.V)
+		for i, sec := range overlaySections {
+			sec.drop(&f, func(n string) bool {
+				if !names[i][n] {
+					return false
+				}
+				said = append(said, fmt.Sprintf("%s %s replaces the default's", sec.name, n))
+				delete(names[i], n) // said once
+				return true
 			})
-			systems[i] = e
 		}
-		// A system whose every kind the admin replaced is the admin's to
-		// describe, connector included.
-		f.Systems.Entries = slices.DeleteFunc(systems, func(e entry[rawSystem]) bool { return len(e.Val.Kinds.Entries) == 0 })
 		if ownCalendar && f.Calendar.Pos.Line > 0 {
 			said = append(said, "calendar replaces the default's")
 			f.Calendar = rawCalendar{}
 		}
 		out = append(out, f)
 	}
-	for _, section := range []string{"rule", "link", "sync", "sla", "duplicates entry", "checklist", "kind"} {
-		for _, n := range slices.Sorted(maps.Keys(names[section])) {
-			said = append(said, fmt.Sprintf("%s %s is added", section, n))
+	for i, sec := range overlaySections {
+		for _, n := range slices.Sorted(maps.Keys(names[i])) {
+			said = append(said, fmt.Sprintf("%s %s is added", sec.name, n))
 		}
 	}
 	return append(out, own...), said

@@ -196,17 +196,19 @@ func execute(t *template.Template, w io.Writer, env *core.Env, b Budget) error {
 // meterRanges puts a budget step at the start of every range body of t, so
 // that nested ranges over large numbers (range 100000) stop at the budget.
 func (c *compiler) meterRanges(t *template.Template) error {
-	step, err := template.New("step").Funcs(c.funcs).Parse("{{" + templateStepFunc + " $}}")
-	if err != nil {
-		return err
-	}
-	node := step.Tree.Root.Nodes[0]
 	if t.Tree == nil {
 		return nil
 	}
+	if c.stepNode == nil {
+		step, err := template.New("step").Funcs(c.funcs).Parse("{{" + templateStepFunc + " $}}")
+		if err != nil {
+			return err
+		}
+		c.stepNode = step.Tree.Root.Nodes[0]
+	}
 	eachNode(t.Tree.Root, func(n parse.Node) {
 		if r, ok := n.(*parse.RangeNode); ok && r.List != nil {
-			r.List.Nodes = append([]parse.Node{node.Copy()}, r.List.Nodes...)
+			r.List.Nodes = append([]parse.Node{c.stepNode.Copy()}, r.List.Nodes...)
 		}
 	})
 	return nil

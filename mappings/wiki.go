@@ -36,42 +36,28 @@ func (c *compiler) wikiTarget(sel core.Selector, sc scope) bool {
 // nothing and are left alone, as are outputs that end with | markup.
 func escapeOutputs(t *template.Template, fn string) {
 	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			escapeNode(tt.Tree, tt.Tree.Root, fn)
+		if tt.Tree == nil {
+			continue
 		}
+		eachNode(tt.Tree.Root, func(n parse.Node) {
+			if a, ok := n.(*parse.ActionNode); ok {
+				escapeAction(tt.Tree, a, fn)
+			}
+		})
 	}
 }
 
-func escapeNode(tree *parse.Tree, n parse.Node, fn string) {
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Nodes {
-			escapeNode(tree, c, fn)
-		}
-	case *parse.ActionNode:
-		p := x.Pipe
-		if len(p.Decl) > 0 || len(p.Cmds) == 0 {
-			return
-		}
-		last := p.Cmds[len(p.Cmds)-1]
-		if id, ok := last.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "markup" || id.Ident == fn) {
-			return
-		}
-		id := parse.NewIdentifier(fn).SetTree(tree).SetPos(x.Pos)
-		p.Cmds = append(p.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: x.Pos, Args: []parse.Node{id}})
-	case *parse.IfNode:
-		escapeNode(tree, x.List, fn)
-		escapeNode(tree, x.ElseList, fn)
-	case *parse.RangeNode:
-		escapeNode(tree, x.List, fn)
-		escapeNode(tree, x.ElseList, fn)
-	case *parse.WithNode:
-		escapeNode(tree, x.List, fn)
-		escapeNode(tree, x.ElseList, fn)
+func escapeAction(tree *parse.Tree, x *parse.ActionNode, fn string) {
+	p := x.Pipe
+	if len(p.Decl) > 0 || len(p.Cmds) == 0 {
+		return
 	}
+	last := p.Cmds[len(p.Cmds)-1]
+	if id, ok := last.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "markup" || id.Ident == fn) {
+		return
+	}
+	id := parse.NewIdentifier(fn).SetTree(tree).SetPos(x.Pos)
+	p.Cmds = append(p.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: x.Pos, Args: []parse.Node{id}})
 }
 
 // wikiLiteral is jirawiki.Literal for any value a template outputs.

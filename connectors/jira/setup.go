@@ -27,15 +27,20 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		if project == "" {
 			// The configuration names the projects (projects: {dev: […],
 			// change: …}); the mappings follow it.
-			where = "the " + strings.TrimSuffix(string(k), "_ticket") + " projects (config: projects." + strings.TrimSuffix(string(k), "_ticket") + ")"
+			role := strings.TrimSuffix(string(k), "_ticket")
+			where = "the " + role + " projects (config: projects." + role + ")"
+		}
+		var made []string
+		if project != "" {
+			made = append(made, "project key "+project)
+		}
+		if issueType != "" {
+			made = append(made, "issue type "+issueType+" in "+where)
 		}
 		steps = append(steps, core.SetupStep{
 			Title: fmt.Sprintf("%s: project and issue type", k),
 			Where: "Projects → Create project; Project settings → Issue types",
-			Items: nonEmpty(
-				ifSet(project, "project key "+project),
-				ifSet(issueType, "issue type "+issueType+" in "+where),
-			),
+			Items: made,
 		})
 		var statuses []string
 		for _, s := range km.Listed {
@@ -77,7 +82,7 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		if len(km.Outcomes) > 0 {
 			var res []string
 			for _, r := range slices.Sorted(maps.Keys(km.Outcomes)) {
-				res = append(res, capitalized([]string{r})[0]+" ("+string(km.Outcomes[r])+")")
+				res = append(res, capitalized(r)+" ("+string(km.Outcomes[r])+")")
 			}
 			steps = append(steps, core.SetupStep{
 				Title: fmt.Sprintf("%s: resolutions", k),
@@ -86,10 +91,14 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 			})
 		}
 		if len(km.NativePrio) > 0 {
+			var prios []string
+			for _, p := range slices.Sorted(maps.Keys(km.Priorities)) {
+				prios = append(prios, capitalized(p))
+			}
 			steps = append(steps, core.SetupStep{
 				Title: fmt.Sprintf("%s: priorities", k),
 				Where: "Settings → Issues → Priorities",
-				Items: []string{strings.Join(capitalized(slices.Sorted(maps.Keys(km.Priorities))), ", ")},
+				Items: []string{strings.Join(prios, ", ")},
 			})
 		}
 	}
@@ -116,24 +125,11 @@ func projectsOf(sm *core.SystemMap) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
-func ifSet(v, line string) string {
-	if v == "" {
-		return ""
-	}
-	return line
-}
-
-func nonEmpty(lines ...string) []string {
-	return slices.DeleteFunc(lines, func(s string) bool { return s == "" })
-}
-
-// capitalized upper-cases the first letter of names the mappings keep in
+// capitalized upper-cases the first letter of a name the mappings keep in
 // lower case (Jira compares them without case).
-func capitalized(names []string) []string {
-	for i, n := range names {
-		if n != "" {
-			names[i] = strings.ToUpper(n[:1]) + n[1:]
-		}
+func capitalized(n string) string {
+	if n == "" {
+		return n
 	}
-	return names
+	return strings.ToUpper(n[:1]) + n[1:]
 }

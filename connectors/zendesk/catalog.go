@@ -256,6 +256,17 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 		}
 	}
 	missingField := false
+	// checkField reports a custom field name that matches no field, or
+	// several that differ only in case.
+	checkField := func(name, where string) {
+		switch f, err := k.resolveField(name); {
+		case err != nil:
+			add("custom field %v (%s)", err, where)
+		case f == nil:
+			add("custom field %q not found (%s)", name, where)
+			missingField = true
+		}
+	}
 	checkWrite := func(key, value, where string) {
 		lk := strings.ToLower(strings.TrimSpace(key))
 		literal := value != "" && !strings.Contains(value, "{{")
@@ -285,14 +296,8 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 				add("status %q is not one of %s (%s)", value, strings.Join(zendeskStatuses, ", "), where)
 			}
 		default:
-			if reservedWrite[lk] {
-				break
-			}
-			if _, err := k.resolveField(key); err != nil {
-				add("custom field %v (%s)", err, where)
-			} else if k.field(key) == nil {
-				add("custom field %q not found (%s)", key, where)
-				missingField = true
+			if !reservedWrite[lk] {
+				checkField(key, where)
 			}
 		}
 	}
@@ -303,12 +308,7 @@ func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
 			if reservedRead[strings.ToLower(native)] || reservedWrite[strings.ToLower(native)] {
 				continue
 			}
-			if _, err := k.resolveField(native); err != nil {
-				add("custom field %v (fields.%s)", err, canon)
-			} else if k.field(native) == nil {
-				add("custom field %q not found (fields.%s)", native, canon)
-				missingField = true
-			}
+			checkField(native, "fields."+canon)
 		}
 		for _, key := range sortedKeys(km.Create) {
 			checkWrite(key, km.Create[key], "create."+key)

@@ -78,10 +78,10 @@ var markerDigits = [4]rune{'\u200b', '\u200c', '\u200d', '\u2060'}
 // hiddenMarker returns the invisible form of marker (liaison- and twelve
 // hex digits), or "" for anything else.
 func hiddenMarker(marker string) string {
-	hexDigits, ok := strings.CutPrefix(marker, "liaison-")
-	if !ok || !markerTagRE.MatchString(marker) {
+	if !markerTagRE.MatchString(marker) {
 		return ""
 	}
+	hexDigits := strings.TrimPrefix(marker, "liaison-")
 	var b strings.Builder
 	b.WriteString(markerOpen)
 	for _, r := range hexDigits {

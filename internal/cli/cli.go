@@ -179,14 +179,24 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 // openStore opens the store named by --store, or by the config file.
 func openStore(ctx context.Context, cfgPath, dsn string) (*store.Store, error) {
-	if dsn == "" {
-		if cfgPath == "" {
-			return nil, fmt.Errorf("name the database with --store DSN or --config FILE: %w", errUsage)
-		}
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
+	var cfg *config.Config
+	if dsn == "" && cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(cfgPath); err != nil {
 			return nil, err
 		}
+	}
+	return storeOf(ctx, cfg, dsn)
+}
+
+// storeOf opens the store dsn names, or else cfg's (which may be nil when
+// dsn is set).
+func storeOf(ctx context.Context, cfg *config.Config, dsn string) (*store.Store, error) {
+	if dsn == "" {
+		if cfg == nil {
+			return nil, fmt.Errorf("name the database with --store DSN or --config FILE: %w", errUsage)
+		}
+		var err error
 		if dsn, err = cfg.StoreDSN(); err != nil {
 			return nil, err
 		}

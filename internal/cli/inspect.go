@@ -18,36 +18,42 @@ import (
 
 // openRecord parses `REF (--config FILE | --store DSN)`, opens the store
 // and reads the record, or says the gateway does not know it. It returns
-// the configuration file named (or ""). The caller closes the store.
-func openRecord(ctx context.Context, e *env, name string, args []string) (*store.Store, *core.Item, string, error) {
+// the configuration named (or nil). The caller closes the store.
+func openRecord(ctx context.Context, e *env, name string, args []string) (*store.Store, *core.Item, *config.Config, error) {
 	fs := flags(e, name)
-	cfg := fs.String("config", "", "configuration file")
+	cfgPath := fs.String("config", "", "configuration file")
 	dsn := fs.String("store", "", "database DSN (instead of --config)")
 	rest, err := parse(fs, args)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, err
 	}
 	if len(rest) != 1 {
-		return nil, nil, "", errUsage
+		return nil, nil, nil, errUsage
 	}
-	st, err := openStore(ctx, *cfg, *dsn)
+	var cfg *config.Config
+	if *cfgPath != "" {
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	st, err := storeOf(ctx, cfg, *dsn)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, err
 	}
 	ref, err := resolveRef(ctx, st, rest[0])
 	if err != nil {
 		st.Close()
-		return nil, nil, "", err
+		return nil, nil, nil, err
 	}
 	it, err := st.Item(ctx, ref)
 	if err != nil {
 		st.Close()
 		if errors.Is(err, core.ErrNotFound) {
-			return nil, nil, "", &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
+			return nil, nil, nil, &exitError{code: 1, msg: fmt.Sprintf("%s is not known to this gateway", ref)}
 		}
-		return nil, nil, "", err
+		return nil, nil, nil, err
 	}
-	return st, it, *cfg, nil
+	return st, it, cfg, nil
 }
 
 // oneLine folds a rule's condition, written over several indented lines
@@ -196,7 +202,7 @@ func clip(s string, n int) string {
 // why answers, for each status and field of a record, which rule last set
 // it and when, from the audit log; and lists the events seen about it.
 func why(ctx context.Context, e *env, args []string) error {
-	st, it, cfgPath, err := openRecord(ctx, e, "why", args)
+	st, it, cfg, err := openRecord(ctx, e, "why", args)
 	if err != nil {
 		return err
 	}
@@ -262,8 +268,8 @@ func why(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(w, "  %s  rule %q: %s\n", a.At.UTC().Format(time.DateTime), a.Rule, a.Detail)
 		}
 	}
-	if cfgPath != "" {
-		if err := printFailingRules(ctx, w, st, cfgPath, ref); err != nil {
+	if cfg != nil {
+		if err := printFailingRules(ctx, w, st, cfg, ref); err != nil {
 			return err
 		}
 	}
@@ -285,11 +291,7 @@ func why(ctx context.Context, e *env, args []string) error {
 // touching nothing, and lists the rules that fail on it now: a rule over
 // its evaluation budget, a template that breaks on this case's data. The
 // daemon logs these on every reconcile; here the admin sees them by record.
-func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfgPath string, ref core.Ref) error {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
+func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfg *config.Config, ref core.Ref) error {
 	m, err := daemon.LoadMappings(cfg.Mappings, daemon.MappingOptions(cfg))
 	if err != nil {
 		return err

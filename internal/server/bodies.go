@@ -28,22 +28,21 @@ var errBusy = errors.New("webhook bodies in flight are at their memory budget")
 // returns, and past the budget the request is refused (503) without
 // reading it.
 type bodyBudget struct {
-	mu         sync.Mutex
-	limit      int64
-	used       int64
-	largeUsed  int64
-	largeLimit int64
+	mu        sync.Mutex
+	limit     int64
+	used      int64
+	largeUsed int64 // at most limit/2
 }
 
 func newBodyBudget(limit int64) *bodyBudget {
-	return &bodyBudget{limit: limit, largeLimit: limit / 2}
+	return &bodyBudget{limit: limit}
 }
 
 // take reserves n bytes, or reports that they are not available.
 func (b *bodyBudget) take(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.limit || (n >= largeBody && b.largeUsed+n > b.largeLimit) {
+	if b.used+n > b.limit || (n >= largeBody && b.largeUsed+n > b.limit/2) {
 		return false
 	}
 	b.used += n
@@ -145,10 +144,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error)
 		}
 		n, err := io.ReadFull(rd, (*b.buf)[:r.ContentLength])
 		b.data = (*b.buf)[:n]
-		if err != nil {
-			return b, err
-		}
-		return b, nil
+		return b, err
 	}
 	if !b.hold(0) {
 		return b, errBusy
@@ -157,25 +153,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error)
 	for {
 		k, err := rd.Read((*b.buf)[n:])
 		n += k
-		if err == io.EOF {
-			b.data = (*b.buf)[:n]
+		b.data = (*b.buf)[:n]
+		switch {
+		case err == io.EOF:
 			return b, nil
-		}
-		if err != nil {
-			b.data = (*b.buf)[:n]
+		case err != nil:
 			return b, err
-		}
-		if n < len(*b.buf) {
+		case n < len(*b.buf):
 			continue
-		}
-		if b.class == len(bodyClasses)-1 {
+		case b.class == len(bodyClasses)-1:
 			// Full at the limit: one more byte is over it.
 			var one [1]byte
 			if _, err := rd.Read(one[:]); err != io.EOF {
-				b.data = (*b.buf)[:n]
 				return b, &http.MaxBytesError{Limit: core.MaxWebhookBody}
 			}
-			b.data = (*b.buf)[:n]
 			return b, nil
 		}
 		bigger := &body{budget: s.bodies, class: -1}

@@ -142,8 +142,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > core.MaxWebhookBody {
-		s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
-		s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
+		s.tooLarge(w, name)
 		return
 	}
 	b, err := s.readBody(w, r)
@@ -155,8 +154,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 			s.o.Log.Warn("webhook refused: bodies in flight at their memory budget; sender will retry", "source", name, "budget", s.o.BodyBudget)
 			s.reject(w, name, "busy", http.StatusServiceUnavailable, "busy, try again later")
 		case errors.As(err, &tooBig):
-			s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
-			s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
+			s.tooLarge(w, name)
 		default:
 			s.reject(w, name, "read", http.StatusBadRequest, "could not read body")
 		}
@@ -212,6 +210,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	// Re-deliveries are counted as the store takes the events in
 	// (liaison_events_duplicate_total), which may be after this answer.
 	answer(w, len(events))
+}
+
+// tooLarge refuses a body over core.MaxWebhookBody, declared or read.
+func (s *Server) tooLarge(w http.ResponseWriter, name string) {
+	s.o.Log.Warn("webhook refused: body too large", "source", name, "limit", core.MaxWebhookBody)
+	s.reject(w, name, "too_large", http.StatusRequestEntityTooLarge, "body too large")
 }
 
 // answer acknowledges a delivery of which n events were made durable.
