@@ -138,6 +138,12 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 	for _, f := range defaults {
 		if base := path.Base(f.Pos.File); ownFiles[base] {
 			said = append(said, "file "+base+" replaces the default's")
+			// What the replacing file names again is not new.
+			for i, sec := range overlaySections {
+				for _, n := range sec.names(&f) {
+					delete(names[i], n)
+				}
+			}
 			continue
 		}
 		for i, sec := range overlaySections {

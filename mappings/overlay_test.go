@@ -86,6 +86,9 @@ calendar:
 	if len(m.Patterns) != 1 || !slices.Contains(m.Overlaid, "file links.yaml replaces the default's") {
 		t.Errorf("links.yaml did not replace the default's: %d links, %q", len(m.Patterns), m.Overlaid)
 	}
+	if slices.Contains(m.Overlaid, "link dev-key-in-pull-request is added") {
+		t.Errorf("a link of the replacing file is reported as new: %q", m.Overlaid)
+	}
 
 	write("ours.yaml", "extends: everything\n")
 	if _, err := LoadDir(dir, Options{}); err == nil || !strings.Contains(err.Error(), `extends "everything": the only mappings a folder can extend are the embedded ones`) {
