@@ -312,6 +312,9 @@ func TestProcess_Triage(t *testing.T) {
 		{name: "an infrastructure problem is not asked about",
 			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"bug", "infra"} })},
 			want:  []string{"escalate-infrastructure create jira/change_ticket/ labels="}},
+		{name: "an agent stops the escalation of an infrastructure problem",
+			items: []core.Item{with(fresh, func(it *core.Item) { it.Labels = []string{"bug", "infra", "do_not_escalate"} })},
+			want:  nil},
 	})
 }
 
