@@ -73,7 +73,9 @@ type Connector struct {
 }
 
 // String names the connector, for logs; its key never prints.
-func (c *Connector) String() string { return fmt.Sprintf("opsgenie connector %q (%s)", c.name, c.api.Host()) }
+func (c *Connector) String() string {
+	return fmt.Sprintf("opsgenie connector %q (%s)", c.name, c.api.Host())
+}
 
 // Name implements core.Connector.
 func (c *Connector) Name() string { return c.name }
