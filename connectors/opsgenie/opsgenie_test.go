@@ -338,7 +338,7 @@ func ptr[T any](v T) *T { return &v }
 func TestConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, cfg, want string
-		env         string
+		env             string
 	}{
 		{"no key", `{}`, "api_key_env or api_key_file is required", ""},
 		{"unset variable", `{"api_key_env": "NOPE"}`, `api_key_env: environment variable "NOPE" is empty`, ""},

@@ -69,7 +69,9 @@ func newGateway(t *testing.T) *gateway {
 	return g
 }
 
-func decodeJSON(s string) func(any) error { return func(v any) error { return json.Unmarshal([]byte(s), v) } }
+func decodeJSON(s string) func(any) error {
+	return func(v any) error { return json.Unmarshal([]byte(s), v) }
+}
 
 // start opens the store and builds the engine and the paging connectors
 // anew, as a process start does.
