@@ -177,12 +177,5 @@ func (e *Endpoint) detail(b []byte) string {
 	return Clip(s, 200)
 }
 
-// Clip shortens s to at most n runes, ending with "…" when cut: the
-// vendors refuse a page whose message or summary is too long.
-func Clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
+// Clip shortens s to at most n runes (notify.Clip).
+var Clip = notify.Clip
