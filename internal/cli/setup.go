@@ -31,18 +31,18 @@ func setupCmd(_ context.Context, e *env, args []string) error {
 		return errUsage
 	}
 	var o mappings.Options
-	systems := map[string]string{}
+	systems, tracker := map[string]string{}, ""
 	if *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
 			return err
 		}
-		o, systems = daemon.MappingOptions(cfg), cfg.Systems()
+		o, systems, tracker = daemon.MappingOptions(cfg), cfg.Systems(), cfg.DevTracker
 		if *dir == "" {
 			*dir = cfg.Mappings
 		}
 	}
-	m, err := daemon.LoadMappings(*dir, o)
+	m, err := daemon.LoadMappings(*dir, tracker, o)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
