@@ -62,7 +62,7 @@ func (j jiraTracker) status(key string) string {
 	return is.Status
 }
 
-func (j jiraTracker) move(key, status string) error  { return j.fake.Transition(key, status) }
+func (j jiraTracker) move(key, status string) error   { return j.fake.Transition(key, status) }
 func (j jiraTracker) prTitle(key, what string) string { return key + ": " + what }
 func (j jiraTracker) branch(key, what string) string  { return "fix/" + key + "-" + what }
 func (j jiraTracker) steps() trackerSteps {
