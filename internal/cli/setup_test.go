@@ -13,7 +13,7 @@ import (
 // `liaison setup --system <system>` prints for the embedded defaults, so
 // the pages never drift from the mappings (go test -update rewrites them).
 func TestSetup_DocsAreTheDefaultsGuide(t *testing.T) {
-	for _, system := range []string{"github", "imap", "jira", "zendesk"} {
+	for _, system := range []string{"github", "imap", "jira", "opsgenie", "pagerduty", "zendesk"} {
 		var out, errb bytes.Buffer
 		if code := Main([]string{"setup", "--system", system}, &out, &errb); code != 0 {
 			t.Fatalf("setup --system %s: exit %d: %s", system, code, errb.String())

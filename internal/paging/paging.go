@@ -179,3 +179,34 @@ func (e *Endpoint) detail(b []byte) string {
 
 // Clip shortens s to at most n runes (notify.Clip).
 var Clip = notify.Clip
+
+// Use is what the mappings in force do with one paging system: the rules
+// that raise a page (with the priority each gives, as written) and those
+// that close one, for its setup guide.
+type Use struct {
+	Raise []string // "P1 (rule page-urgent-escalation)"
+	Close []string // "rule page-resolved"
+}
+
+// UseOf reads the rules' actions on system's pages.
+func UseOf(system string, m *core.Mappings) Use {
+	var u Use
+	for _, r := range m.Rules {
+		for _, a := range r.Then {
+			if a.Target.System != system || a.Target.Kind != core.Page {
+				continue
+			}
+			switch a.Kind {
+			case core.Create:
+				prio := "the default priority"
+				if t := a.Fields["priority"]; t != nil {
+					prio = t.Source
+				}
+				u.Raise = append(u.Raise, fmt.Sprintf("%s (rule %s)", prio, r.Name))
+			case core.Transition:
+				u.Close = append(u.Close, "rule "+r.Name)
+			}
+		}
+	}
+	return u
+}
