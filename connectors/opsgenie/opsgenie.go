@@ -246,7 +246,24 @@ func (al *Alert) item(system string) *core.Item {
 		Marker: al.Alias, CreatedAt: al.CreatedAt, UpdatedAt: al.UpdatedAt}
 }
 
+// CheckMappings implements core.MappingChecker, at start and on every
+// reload: the mappings' page statuses and priorities are OpsGenie's, and
+// the key is accepted (a read of one alert; an API integration needs
+// Read Access for the gateway's look-ups anyway). A refused key is found
+// then, not when someone must be paged.
+func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
+	bad := paging.CheckNames(c.name, m, []string{StatusOpen, StatusAcked, StatusClosed}, Priorities)
+	if _, err := c.api.Call(ctx, http.MethodGet, "/v2/alerts", url.Values{"limit": {"1"}}, c.header(), nil, nil); err != nil {
+		bad = append(bad, fmt.Sprintf("the API key: %v", err))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("opsgenie %q: %s", c.name, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
 var (
+	_ core.MappingChecker = (*Connector)(nil)
 	_ core.Applier        = (*Connector)(nil)
 	_ core.MarkerFinder   = (*Connector)(nil)
 	_ core.AppliedChecker = (*Connector)(nil)

@@ -1,9 +1,11 @@
 package opsgenie
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/mappings"
 )
 
@@ -26,5 +28,23 @@ func TestGuide_NamesWhatTheDefaultsPageWith(t *testing.T) {
 	}
 	if g := guide("zendesk", m, ""); g != nil {
 		t.Errorf("a guide for a system without pages: %+v", g)
+	}
+}
+
+// TestCheckMappings_KeyAndNames: at start, the defaults pass against an
+// account that takes the key; a refused key is named (not shown).
+func TestCheckMappings_KeyAndNames(t *testing.T) {
+	m, err := mappings.LoadDefaults(mappings.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "")
+	if err := e.conn.CheckMappings(context.Background(), m); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	e.conn.key = ptr(core.Secret("wrong-" + testKey))
+	err = e.conn.CheckMappings(context.Background(), m)
+	if err == nil || !strings.Contains(err.Error(), "the API key") || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), testKey) {
+		t.Fatalf("refused key: %v", err)
 	}
 }

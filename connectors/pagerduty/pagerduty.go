@@ -193,4 +193,18 @@ func (c *Connector) TriggerFor(a core.Action) (Event, error) {
 	return ev, nil
 }
 
-var _ core.Applier = (*Connector)(nil)
+// CheckMappings implements core.MappingChecker, at start and on every
+// reload: the mappings' page statuses and priorities (severities) are
+// PagerDuty's. The routing key cannot be checked without sending an
+// event; a refused one is a permanent error on the first page.
+func (c *Connector) CheckMappings(_ context.Context, m *core.Mappings) error {
+	if bad := paging.CheckNames(c.name, m, []string{StatusTriggered, StatusAcknowledged, StatusResolved}, Severities); len(bad) > 0 {
+		return fmt.Errorf("pagerduty %q: %s", c.name, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+var (
+	_ core.Applier        = (*Connector)(nil)
+	_ core.MappingChecker = (*Connector)(nil)
+)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -209,4 +210,41 @@ func UseOf(system string, m *core.Mappings) Use {
 		}
 	}
 	return u
+}
+
+// CheckNames lists what the mappings name for system's pages that the
+// vendor does not have: native statuses other than statuses, native
+// priorities other than priorities, and a priority a rule writes as it
+// stands (no template) that is not one of them. The connectors' start-up
+// check (core.MappingChecker) reports them, so a typo fails at start, not
+// when someone must be paged.
+func CheckNames(system string, m *core.Mappings, statuses, priorities []string) []string {
+	km := m.Kind(system, core.Page)
+	if km == nil {
+		return nil
+	}
+	var bad []string
+	for _, s := range km.Listed {
+		if !slices.Contains(statuses, strings.ToLower(s)) {
+			bad = append(bad, fmt.Sprintf("page status %q is not one the vendor has (known: %s)", s, strings.Join(statuses, ", ")))
+		}
+	}
+	// Priorities are keyed in lower case, as the mappings compare them.
+	for _, p := range slices.Sorted(maps.Keys(km.Priorities)) {
+		if !slices.ContainsFunc(priorities, func(q string) bool { return strings.EqualFold(p, q) }) {
+			bad = append(bad, fmt.Sprintf("page priority %q is not one the vendor has (known: %s)", p, strings.Join(priorities, ", ")))
+		}
+	}
+	for _, r := range m.Rules {
+		for _, a := range r.Then {
+			t := a.Fields["priority"]
+			if a.Target.System != system || a.Target.Kind != core.Page || t == nil || strings.Contains(t.Source, "{{") {
+				continue
+			}
+			if !slices.ContainsFunc(priorities, func(q string) bool { return strings.EqualFold(t.Source, q) }) {
+				bad = append(bad, fmt.Sprintf("%s: rule %q: priority %q is not one the vendor has (known: %s)", t.Pos, r.Name, t.Source, strings.Join(priorities, ", ")))
+			}
+		}
+	}
+	return bad
 }

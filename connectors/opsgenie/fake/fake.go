@@ -145,6 +145,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 	switch {
 	case rest == "" && r.Method == http.MethodPost:
 		return s.create(w, body)
+	case rest == "" && r.Method == http.MethodGet:
+		return s.list(w)
 	case rest != "" && r.Method == http.MethodGet:
 		return s.get(w, r, strings.TrimPrefix(rest, "/"))
 	case r.Method == http.MethodPost:
@@ -224,6 +226,20 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id string) int {
 		return answer(w, http.StatusNotFound, map[string]any{"message": "Alert does not exist", "took": 0.002, "requestId": s.requestID()})
 	}
 	return answer(w, http.StatusOK, map[string]any{"data": data, "took": 0.003, "requestId": s.requestID()})
+}
+
+// list is GET /v2/alerts: the alerts, newest first, in the list's short
+// form (no description or details).
+func (s *Server) list(w http.ResponseWriter) int {
+	s.mu.Lock()
+	data := []map[string]any{}
+	for _, a := range slices.Backward(s.alerts) {
+		data = append(data, map[string]any{"id": a.ID, "tinyId": a.TinyID, "alias": a.Alias, "message": a.Message,
+			"status": a.Status, "acknowledged": a.Acknowledged, "count": a.Count, "priority": a.Priority,
+			"createdAt": a.CreatedAt, "updatedAt": a.UpdatedAt, "tags": nonNil(a.Tags)})
+	}
+	s.mu.Unlock()
+	return answer(w, http.StatusOK, map[string]any{"data": data, "took": 0.605, "requestId": s.requestID()})
 }
 
 // change is POST /v2/alerts/{identifier}/close and /acknowledge. Like
