@@ -289,3 +289,30 @@ func FuzzDecodeAccepted(f *testing.F) {
 		}
 	})
 }
+
+// TestRedirect_NotFollowed: an answer that redirects elsewhere is not
+// followed (a 307 would re-send the routing key there) and is a
+// permanent error.
+func TestRedirect_NotFollowed(t *testing.T) {
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere++ }))
+	t.Cleanup(other.Close)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v2/enqueue", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
+		Decode: func(v any) error {
+			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+redirecting.URL+`", "allow": ["127.0.0.1"]}`), v)
+		}}, retryhttp.Options{MinWait: time.Millisecond, MaxWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Apply(context.Background(), page())
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("err %v, want a permanent 307", err)
+	}
+	if elsewhere != 0 {
+		t.Errorf("the redirect was followed %d times", elsewhere)
+	}
+}
