@@ -16,10 +16,13 @@ const (
 	ChangeTicket   Kind = "change_ticket"
 	PullRequest    Kind = "pull_request"
 	EmailThread    Kind = "email_thread"
+	// Page is an on-call page (an OpsGenie alert, a PagerDuty incident):
+	// made for a case that needs someone now, closed when it no longer does.
+	Page Kind = "page"
 )
 
 // Kinds lists every kind, in the order a support problem usually meets them.
-var Kinds = []Kind{EmailThread, CustomerTicket, DevTicket, PullRequest, ChangeTicket}
+var Kinds = []Kind{EmailThread, CustomerTicket, DevTicket, PullRequest, ChangeTicket, Page}
 
 // Known reports whether k is one of Kinds.
 func (k Kind) Known() bool {

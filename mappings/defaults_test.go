@@ -56,10 +56,10 @@ func TestDefaults_RunWithTheSystemsATeamHas(t *testing.T) {
 		gone     []string // rules no longer there
 		kept     []string // rules still there
 	}{
-		{"Jira and Zendesk alone", map[string]string{"zendesk": "zendesk", "jira": "jira"}, []string{"github", "imap"},
+		{"Jira and Zendesk alone", map[string]string{"zendesk": "zendesk", "jira": "jira"}, []string{"github", "imap", "opsgenie", "pagerduty"},
 			[]string{"mail-becomes-ticket"}, []string{"escalate-bug", "correction-explained", "pr-opened"}},
-		{"Zendesk and a mailbox alone", map[string]string{"zendesk": "zendesk", "imap": "imap"}, []string{"github", "jira"},
-			[]string{"escalate-bug", "pr-opened"}, []string{"mail-becomes-ticket"}},
+		{"Zendesk and a mailbox alone", map[string]string{"zendesk": "zendesk", "imap": "imap"}, []string{"github", "jira", "opsgenie", "pagerduty"},
+			[]string{"escalate-bug", "pr-opened", "page-resolved"}, []string{"mail-becomes-ticket"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := LoadDefaults(Options{Systems: tc.systems})

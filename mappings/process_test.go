@@ -557,6 +557,10 @@ func TestProcess_ResponseTimeTargets(t *testing.T) {
 				it.Priority, it.Labels = "urgent", []string{"misc", "breached-first-response"}
 			})}, now: due.Add(time.Minute),
 			want: []string{
+				// A high-priority ticket that missed a target is urgent now:
+				// the on-call team is paged (paging.yaml).
+				"page-missed-target create opsgenie/page/ labels=",
+				"page-missed-target create pagerduty/page/ labels=",
 				"first-response comment zendesk/customer_ticket/4521",
 				"first-response notify zendesk/customer_ticket/4521 to escalations@example.com",
 			}},

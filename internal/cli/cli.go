@@ -23,6 +23,8 @@ import (
 	_ "github.com/liaisonhq/liaison/connectors/imap"
 	_ "github.com/liaisonhq/liaison/connectors/jira"
 	_ "github.com/liaisonhq/liaison/connectors/mantis"
+	_ "github.com/liaisonhq/liaison/connectors/opsgenie"
+	_ "github.com/liaisonhq/liaison/connectors/pagerduty"
 	_ "github.com/liaisonhq/liaison/connectors/sandbox"
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 )

@@ -51,12 +51,12 @@ func check(ctx context.Context, e *env, args []string) error {
 		conns []core.Connector
 		errs  []error
 	)
-	dir := ""
+	dir, tracker := "", ""
 	if *cfgPath != "" {
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
-		o, dir = daemon.MappingOptions(cfg), cfg.Mappings
+		o, dir, tracker = daemon.MappingOptions(cfg), cfg.Mappings, cfg.DevTracker
 		// Quiet: the connectors are built to be checked, not run.
 		conns, err = daemon.Connectors(cfg, daemon.Options{Log: slog.New(slog.DiscardHandler)})
 		errs = append(errs, err)
@@ -64,7 +64,7 @@ func check(ctx context.Context, e *env, args []string) error {
 	if len(rest) == 1 {
 		dir = rest[0]
 	}
-	m, err := daemon.LoadMappings(dir, o)
+	m, err := daemon.LoadMappings(dir, tracker, o)
 	errs = append(errs, err)
 	if err == nil && *online {
 		errs = append(errs, daemon.CheckSystems(ctx, conns, m))
@@ -73,8 +73,8 @@ func check(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	where := dir
-	if where == "" {
-		where = "embedded defaults"
+	if where == "" && m != nil {
+		where = m.Source
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (%d systems, %d link patterns, %d rules, %d sync rules, %d response-time targets, %d duplicates entries)\n",
 		where, len(m.Systems), len(m.Patterns), len(m.Rules), len(m.Sync), len(m.SLAs), len(m.Duplicates))
@@ -95,6 +95,7 @@ func simulateCmd(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "simulate")
 	scen := fs.String("scenario", "", "scenario file (YAML)")
 	dir := fs.String("mappings", "", "mapping folder (default: the embedded defaults)")
+	tracker := fs.String("dev-tracker", "", "without --mappings: the shipped mappings for this bug tracker (jira, mantis), as dev_tracker in the config")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func simulateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	m, err := daemon.LoadMappings(*dir, mappings.Options{Projects: simulate.Projects})
+	m, err := daemon.LoadMappings(*dir, *tracker, mappings.Options{Projects: simulate.Projects})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}

@@ -30,13 +30,13 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	if len(rest) != 0 || *org == "" {
 		return errUsage
 	}
-	mapDir, mopts := "", mappings.Options{}
+	mapDir, tracker, mopts := "", "", mappings.Options{}
 	if *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
 			return err
 		}
-		mapDir, mopts = cfg.Mappings, daemon.MappingOptions(cfg)
+		mapDir, tracker, mopts = cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg)
 		*tmplPath = cmp.Or(*tmplPath, cfg.Digest.Template)
 		*tz = cmp.Or(*tz, cfg.Digest.Timezone)
 	}
@@ -54,7 +54,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := daemon.LoadMappings(mapDir, mopts)
+	m, err := daemon.LoadMappings(mapDir, tracker, mopts)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}

@@ -292,7 +292,7 @@ func why(ctx context.Context, e *env, args []string) error {
 // its evaluation budget, a template that breaks on this case's data. The
 // daemon logs these on every reconcile; here the admin sees them by record.
 func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfg *config.Config, ref core.Ref) error {
-	m, err := daemon.LoadMappings(cfg.Mappings, daemon.MappingOptions(cfg))
+	m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,9 @@ import (
 )
 
 // sandboxCmd is `make run`: the daemon with the real connectors against
-// HTTP fakes of Jira, GitHub and Zendesk and an in-process IMAP server, all
-// on loopback, playing the support story. --stand-ins uses the in-process
+// HTTP fakes of Jira (or Mantis, with --dev-tracker mantis), GitHub and
+// Zendesk and an in-process IMAP server, all on loopback, playing the
+// support story. --stand-ins uses the in-process
 // sandbox connector for every system instead.
 func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "sandbox")
@@ -25,8 +26,12 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address (a busy port falls back to a free one)")
 	stay := fs.String("stay", "auto", "keep serving after the story: yes, no, or auto (yes when run from a terminal)")
 	standIns := fs.Bool("stand-ins", false, "use in-process stand-ins instead of the real connectors and fakes")
+	tracker := fs.String("dev-tracker", "jira", "the bug tracker of the story: jira, or mantis (its connector and fake, and dev_tracker: mantis)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *standIns && *tracker != "jira" {
+		return fmt.Errorf("--dev-tracker %s runs the real connectors against their fakes; drop --stand-ins", *tracker)
 	}
 	log := newLogger(e.stderr, "info", "text")
 	start := time.Now()
@@ -48,7 +53,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	} else {
 		// The fakes echo the gateway's own writes back as webhooks, as the
 		// real services do: the log shows those echoes change nothing.
-		w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log}, sandbox.WithEchoWebhooks())
+		w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log}, sandbox.WithEchoWebhooks(), sandbox.WithDevTracker(*tracker))
 		if err != nil {
 			return err
 		}

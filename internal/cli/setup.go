@@ -23,6 +23,7 @@ func setupCmd(_ context.Context, e *env, args []string) error {
 	dir := fs.String("mappings", "", "mapping folder (default: the config's, or the embedded defaults)")
 	url := fs.String("url", "https://liaison.example.com", "where the gateway's webhooks are reached")
 	only := fs.String("system", "", "only this system")
+	devTracker := fs.String("dev-tracker", "", "without a folder: the shipped mappings for this bug tracker (jira, mantis), as dev_tracker in the config")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -31,18 +32,21 @@ func setupCmd(_ context.Context, e *env, args []string) error {
 		return errUsage
 	}
 	var o mappings.Options
-	systems := map[string]string{}
+	systems, tracker := map[string]string{}, *devTracker
 	if *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
 			return err
 		}
 		o, systems = daemon.MappingOptions(cfg), cfg.Systems()
+		if tracker == "" {
+			tracker = cfg.DevTracker
+		}
 		if *dir == "" {
 			*dir = cfg.Mappings
 		}
 	}
-	m, err := daemon.LoadMappings(*dir, o)
+	m, err := daemon.LoadMappings(*dir, tracker, o)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -60,7 +64,7 @@ func setupCmd(_ context.Context, e *env, args []string) error {
 	}
 	where := *dir
 	if where == "" {
-		where = "the embedded defaults"
+		where = "the " + m.Source
 	}
 	writeGuide(e.stdout, m, systems, where, strings.TrimSuffix(*url, "/"))
 	return nil

@@ -13,9 +13,13 @@ import (
 // `liaison setup --system <system>` prints for the embedded defaults, so
 // the pages never drift from the mappings (go test -update rewrites them).
 func TestSetup_DocsAreTheDefaultsGuide(t *testing.T) {
-	for _, system := range []string{"github", "imap", "jira", "zendesk"} {
+	for _, system := range []string{"github", "imap", "jira", "mantis", "opsgenie", "pagerduty", "zendesk"} {
 		var out, errb bytes.Buffer
-		if code := Main([]string{"setup", "--system", system}, &out, &errb); code != 0 {
+		args := []string{"setup", "--system", system}
+		if system == "mantis" {
+			args = append(args, "--dev-tracker", "mantis") // the shipped Mantis variant
+		}
+		if code := Main(args, &out, &errb); code != 0 {
 			t.Fatalf("setup --system %s: exit %d: %s", system, code, errb.String())
 		}
 		page := filepath.Join("..", "..", "docs", "setup", system+".md")

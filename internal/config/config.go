@@ -22,6 +22,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/notify"
+	"github.com/liaisonhq/liaison/mappings/examples"
 )
 
 // Config is the daemon's configuration.
@@ -38,6 +39,10 @@ type Config struct {
 	Store string `yaml:"store"`
 	// Mappings is the admin's mapping folder; empty uses the embedded defaults.
 	Mappings string `yaml:"mappings"`
+	// DevTracker chooses, without a mapping folder, the shipped mappings
+	// for the team's bug tracker: jira (the defaults) or mantis (the
+	// defaults with developer tickets in MantisBT, mappings/examples/mantis).
+	DevTracker string `yaml:"dev_tracker"`
 	// Workers reconcile cases concurrently, each a batch of up to 128 at
 	// a time, and bound the connector calls made at once (default 16).
 	Workers int `yaml:"workers"`
@@ -216,6 +221,12 @@ func Parse(path string, b []byte) (*Config, error) {
 	}
 	if err := checkNotify(path, body, c); err != nil {
 		return nil, err
+	}
+	if err := examples.CheckTracker(c.DevTracker); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.DevTracker != "" && c.Mappings != "" {
+		return nil, fmt.Errorf("%s: dev_tracker chooses among the shipped mappings and mappings names a folder of your own: set one of them", path)
 	}
 	return c, nil
 }

@@ -57,6 +57,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad rule budget time", "rule_budget:\n  time: forever\n", "liaison.yaml:2:9: rule_budget.time"},
 		{"negative rule budget", "rule_budget: {steps: -1}\n", "rule_budget.steps -1"},
 		{"connector not a map", "connectors:\n  jira: 3\n", "liaison.yaml:2:9: "},
+		{"unknown dev tracker", "dev_tracker: bugzilla\n", `dev_tracker "bugzilla": want one of jira, mantis`},
+		{"dev tracker and a folder", "dev_tracker: mantis\nmappings: ./m\n", "set one of them"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

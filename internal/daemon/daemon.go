@@ -26,6 +26,7 @@ import (
 	"github.com/liaisonhq/liaison/internal/server"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/mappings"
+	"github.com/liaisonhq/liaison/mappings/examples"
 )
 
 // Daemon is a built, not yet running, gateway.
@@ -71,7 +72,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		return nil, err
 	}
 	mopts := MappingOptions(cfg)
-	m, err := LoadMappings(cfg.Mappings, mopts)
+	m, err := LoadMappings(cfg.Mappings, cfg.DevTracker, mopts)
 	if err != nil {
 		return nil, err
 	}
@@ -236,12 +237,12 @@ func MappingOptions(cfg *config.Config) mappings.Options {
 		Budget: mappings.Budget{Steps: cfg.RuleBudget.Steps, Time: cfg.RuleBudget.Time}}
 }
 
-// LoadMappings loads the admin's folder, or the embedded defaults when dir
-// is empty.
-func LoadMappings(dir string, o mappings.Options) (*core.Mappings, error) {
+// LoadMappings loads the admin's folder, or, when dir is empty, the
+// embedded mappings for the dev_tracker the configuration names (the
+// defaults when it names none).
+func LoadMappings(dir, devTracker string, o mappings.Options) (*core.Mappings, error) {
 	if dir == "" {
-		o.Source = "embedded defaults"
-		return mappings.LoadDefaults(o)
+		return examples.Load(devTracker, o)
 	}
 	return mappings.LoadDir(dir, o)
 }
@@ -275,7 +276,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- hs.Serve(ln) }()
 	d.log.Info("liaison serving", "addr", ln.Addr().String(), "store", d.Store.Backend(),
-		"connectors", len(d.conns), "mappings", mappingsSource(d.Config.Mappings))
+		"connectors", len(d.conns), "mappings", d.Engine.Mappings().Source)
 
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engDone := make(chan error, 1)
@@ -342,13 +343,6 @@ func (d *Daemon) checkMappings(ctx context.Context, m *core.Mappings) error {
 		}
 	}
 	return nil
-}
-
-func mappingsSource(dir string) string {
-	if dir == "" {
-		return "embedded defaults"
-	}
-	return dir
 }
 
 // Connectors returns the built instances.

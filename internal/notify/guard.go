@@ -254,11 +254,38 @@ func (g *Guard) checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
+// Permits reports whether host was put on the allowlist: by name, or, for
+// an address literal, by a listed address or CIDR. A caller that must only
+// reach named vendor hosts lets anything else through only when Permits.
+func (g *Guard) Permits(host string) bool {
+	if g.HostAllowed(host) {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range g.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // client returns the HTTP client webhooks are posted with: no proxy (a
 // proxy would be dialled instead of the target, defeating the guard),
 // every connection checked, redirects checked.
 func (g *Guard) client(timeout time.Duration) *http.Client {
-	tr := &http.Transport{
+	return &http.Client{Transport: g.Transport(timeout), Timeout: timeout, CheckRedirect: g.checkRedirect}
+}
+
+// Transport is the round tripper under the guard's client, for a caller
+// that wraps it in a retrying client of its own (the on-call connectors):
+// no proxy, and every connection checked at dial time.
+func (g *Guard) Transport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           g.dialContext(timeout),
 		ForceAttemptHTTP2:     true,
@@ -267,7 +294,6 @@ func (g *Guard) client(timeout time.Duration) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,
 	}
-	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: g.checkRedirect}
 }
 
 // Redact shows a URL as scheme://host, dropping user information, path,

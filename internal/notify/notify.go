@@ -7,10 +7,12 @@
 //	{"rule": "...", "subject": "zendesk/customer_ticket/4521",
 //	 "url": "https://…/4521", "title": "...", "text": "...", "at": "RFC 3339"}
 //
-// (the "text" key makes it a valid Slack or Mattermost incoming-webhook
-// message as it stands), or one or more mail addresses (comma-separated),
-// which get a plain-text mail through the configured SMTP server with
-// Auto-Submitted: auto-generated.
+// (the "text" key makes it a valid Mattermost incoming-webhook message as
+// it stands), or one or more mail addresses (comma-separated), which get a
+// plain-text mail through the configured SMTP server with Auto-Submitted:
+// auto-generated. A Slack or Microsoft Teams incoming webhook gets a
+// message in that chat's own format instead of the generic body: a
+// header, the text as written, and a link to the record (see FormatFor).
 //
 // Outbound webhooks go through a Guard: every connection, including those
 // a redirect leads to and those a re-resolved name leads to, is checked at
@@ -167,8 +169,19 @@ func (n *Notifier) post(ctx context.Context, a core.Action, to string, subj core
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return core.Result{}, core.Permanent(fmt.Errorf("notify: webhook %s: scheme %q is not http or https", shown, u.Scheme))
 	}
-	body, err := json.Marshal(Payload{Rule: a.Rule, Subject: a.Subject.String(), URL: subj.URL, Title: title(a, subj),
-		Text: a.Body, At: n.clock.Now().UTC()})
+	format, err := FormatFor(u, a.Fields["format"])
+	if err != nil {
+		return core.Result{}, core.Permanent(fmt.Errorf("notify: rule %q: %w", a.Rule, err))
+	}
+	p := Payload{Rule: a.Rule, Subject: a.Subject.String(), URL: subj.URL, Title: title(a, subj), Text: a.Body, At: n.clock.Now().UTC()}
+	var msg any = p
+	switch format {
+	case FormatSlack:
+		msg = slackMessage(p)
+	case FormatTeams:
+		msg = teamsMessage(p)
+	}
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return core.Result{}, core.Permanent(fmt.Errorf("notify: encode webhook payload: %w", err))
 	}

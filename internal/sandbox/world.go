@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	ghfake "github.com/liaisonhq/liaison/connectors/github/fake"
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	mantisfake "github.com/liaisonhq/liaison/connectors/mantis/fake"
 	zdfake "github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/internal/config"
 	"github.com/liaisonhq/liaison/internal/daemon"
@@ -35,10 +35,13 @@ type World struct {
 	Zendesk *zdfake.Server
 	IMAP    *imaptest.Server
 	SMTP    *imaptest.SMTP
+	// Mantis is the bug tracker instead of Jira under WithDevTracker("mantis").
+	Mantis *mantisfake.Server
 	// Repo is the GitHub repository the story's pull requests live in.
 	Repo string
 
 	log     *slog.Logger
+	tracker devTracker
 	servers []*http.Server
 	done    chan error
 	cancel  context.CancelFunc
@@ -54,6 +57,7 @@ type worldSettings struct {
 	mappings    string
 	imap        *imapAccount
 	attachMax   int64
+	devTracker  string
 }
 
 type imapAccount struct {
@@ -215,7 +219,7 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		return nil, err
 	}
 	secrets := map[string]string{}
-	for _, k := range []string{envJiraToken, envJiraSecret, envGitHubToken, envGitHubSecret, envZendeskToken, envZendeskSecret, envIMAPPassword} {
+	for _, k := range []string{envJiraToken, envJiraSecret, envGitHubToken, envGitHubSecret, envZendeskToken, envZendeskSecret, envIMAPPassword, envMantisToken} {
 		secrets[k] = randomSecret()
 		if k == envIMAPPassword && ws.imap != nil {
 			secrets[k] = ws.imap.password
@@ -243,6 +247,19 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 	}
 	w.Jira.SetBaseURL(jiraURL)
 	w.Jira.SetWebhook(hook("jira", "jira"), secrets[envJiraSecret])
+	w.tracker = jiraTracker{w.Jira}
+	mantisURL := ""
+	switch ws.devTracker {
+	case "", "jira":
+	case "mantis":
+		mt := newMantisTracker(secrets[envMantisToken])
+		if mantisURL, err = w.serve(mt.fake); err != nil {
+			return nil, err
+		}
+		w.Mantis, w.tracker = mt.fake, mt
+	default:
+		return nil, fmt.Errorf("sandbox: dev tracker %q: want jira or mantis", ws.devTracker)
+	}
 
 	w.GitHub = ghfake.New(ghfake.WithToken(secrets[envGitHubToken]))
 	githubURL, err := w.serve(w.GitHub)
@@ -288,6 +305,11 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 	}
 	if ws.maxAttempts > 0 {
 		cfgText += fmt.Sprintf("max_attempts: %d\n", ws.maxAttempts)
+	}
+	if w.Mantis != nil {
+		// Mantis in Jira's place, and its shipped mappings.
+		from, to := strings.Index(cfgText, "  jira:\n"), strings.Index(cfgText, "  github:\n")
+		cfgText = cfgText[:from] + mantisSection(mantisURL) + cfgText[to:] + "dev_tracker: mantis\n"
 	}
 	if ws.mappings != "" {
 		cfgText += fmt.Sprintf("mappings: %s\n", ws.mappings)
@@ -389,19 +411,21 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	if _, err := w.Zendesk.Reply(t.ID, t.Requester, "1. Request a password reset.\n2. Open the link in the mail.\nIt happens every time: yes.", true); err != nil {
 		return o, err
 	}
-	if err := waitCond(ctx, "a developer ticket in KBOT", func() bool { return len(w.issues("KBOT")) > 0 }); err != nil {
+	key, err := waitFor(ctx, "a developer ticket", w.tracker.first)
+	if err != nil {
 		return o, err
 	}
-	o.IssueKey = w.issues("KBOT")[0].Key
+	o.IssueKey = key
+	st := w.tracker.steps()
 
 	step("a developer opens a pull request naming the ticket", "issue", o.IssueKey)
-	n, err := w.GitHub.OpenPR(w.Repo, o.IssueKey+": expire reset tokens in UTC",
-		"Reset tokens were compared in local time.", "fix/"+o.IssueKey+"-reset-token")
+	n, err := w.GitHub.OpenPR(w.Repo, w.tracker.prTitle(o.IssueKey, "expire reset tokens in UTC"),
+		"Reset tokens were compared in local time.", w.tracker.branch(o.IssueKey, "reset-token"))
 	if err != nil {
 		return o, err
 	}
 	o.PR = n
-	if err := w.waitIssue(ctx, o.IssueKey, "In Review"); err != nil {
+	if err := w.waitIssue(ctx, o.IssueKey, st.review); err != nil {
 		return o, err
 	}
 
@@ -409,13 +433,13 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	if err := w.GitHub.MergePR(w.Repo, n); err != nil {
 		return o, err
 	}
-	if err := w.waitIssue(ctx, o.IssueKey, "Ready for QA"); err != nil {
+	if err := w.waitIssue(ctx, o.IssueKey, st.qa); err != nil {
 		return o, err
 	}
 
 	step("QA validates in the dev environment, then a consultant in pre-prod")
-	for _, st := range []string{"QA Validated", "Preprod Validated"} {
-		if err := w.Jira.Transition(o.IssueKey, st); err != nil {
+	for _, s := range st.validated {
+		if err := w.tracker.move(o.IssueKey, s); err != nil {
 			return o, err
 		}
 	}
@@ -427,7 +451,7 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	}
 
 	step("the fix is deployed; the developer ticket is done")
-	if err := w.Jira.Transition(o.IssueKey, "Done"); err != nil {
+	if err := w.tracker.move(o.IssueKey, st.done); err != nil {
 		return o, err
 	}
 	if err := waitCond(ctx, "the customer ticket solved", func() bool {
@@ -440,22 +464,8 @@ func (w *World) Play(ctx context.Context) (WorldOutcome, error) {
 	return o, nil
 }
 
-func (w *World) issues(project string) []jirafake.Issue {
-	var out []jirafake.Issue
-	for _, is := range w.Jira.Issues() {
-		if is.Project == project && !is.Deleted {
-			out = append(out, is)
-		}
-	}
-	slices.SortFunc(out, func(a, b jirafake.Issue) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
 func (w *World) waitIssue(ctx context.Context, key, status string) error {
-	return waitCond(ctx, fmt.Sprintf("%s to reach %q", key, status), func() bool {
-		is, ok := w.Jira.Issue(key)
-		return ok && is.Status == status
-	})
+	return waitCond(ctx, fmt.Sprintf("%s to reach %q", key, status), func() bool { return w.tracker.status(key) == status })
 }
 
 // waitCond polls cond until it holds, for at most waitLimit.

@@ -13,6 +13,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/mantis/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/mappings"
+	"github.com/liaisonhq/liaison/mappings/examples"
 )
 
 // examplesDir holds the documented variants of the default mappings.
@@ -27,6 +28,9 @@ func TestSimulate_Examples(t *testing.T) {
 		t.Fatal("no example mapping folder")
 	}
 	for _, dir := range dirs {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue // the package that embeds the folders
+		}
 		m, err := mappings.LoadDir(dir, mappings.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", dir, err)
@@ -38,6 +42,23 @@ func TestSimulate_Examples(t *testing.T) {
 		for _, f := range files {
 			t.Run(filepath.Base(dir)+"/"+filepath.Base(f), func(t *testing.T) { checkGolden(t, m, f) })
 		}
+	}
+}
+
+// TestSimulate_DevTrackerMantis: `liaison simulate --dev-tracker mantis`
+// (the embedded Mantis mappings, with simulate's projects) plans what the
+// folder's scenarios expect.
+func TestSimulate_DevTrackerMantis(t *testing.T) {
+	m, err := examples.Load("mantis", mappings.Options{Projects: Projects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(examplesDir, "mantis", "scenarios", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no scenario")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) { checkGolden(t, m, f) })
 	}
 }
 

@@ -1,0 +1,318 @@
+package pagerduty
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/connectors/pagerduty/fake"
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
+	"github.com/liaisonhq/liaison/internal/retryhttp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata")
+
+const testKey = "R0UT1NGKEY0d1e2f3a4b5cSECRET0000"
+
+// page is the create action the default rule page-urgent-escalation
+// plans for an urgent ticket.
+func page() core.Action {
+	return core.Action{Key: core.ActionKey("create", "pagerduty/page", "", "zendesk/customer_ticket/4521"), Case: 4521,
+		Rule: "page-urgent-escalation", Kind: core.Create, Target: core.Ref{System: "pagerduty", Kind: core.Page},
+		Subject: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"},
+		Title:   "URGENT: ticket #4521 Login fails for every user",
+		Body:    "Help-desk ticket #4521 \"Login fails for every user\" (Bakery SA), priority urgent.\nhttps://acme.zendesk.com/agent/tickets/4521\n",
+		Fields:  map[string]string{"priority": "critical", "url": "https://acme.zendesk.com/agent/tickets/4521", "class": "urgent escalation"}}
+}
+
+func resolveAction(key string) core.Action {
+	return core.Action{Key: "transition|page-resolved|pagerduty/page/" + key, Rule: "page-resolved", Kind: core.Transition,
+		Target: core.Ref{System: "pagerduty", Kind: core.Page, ID: key}, Status: core.StatusClosed, Native: StatusResolved}
+}
+
+type env struct {
+	fake *fake.Server
+	conn *Connector
+	logs *bytes.Buffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{logs: &bytes.Buffer{}, fake: fake.New(testKey, func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) })}
+	srv := httptest.NewServer(e.fake)
+	t.Cleanup(srv.Close)
+	cfg := `{"routing_key_env": "PD_KEY", "source": "support.acme.example", "component": "help desk", "group": "support",
+		"url": "` + srv.URL + `", "allow": ["127.0.0.0/8"]}`
+	c, err := newConnector(core.Setup{Name: "pagerduty", Log: slog.New(slog.NewTextHandler(e.logs, nil)),
+		Env:    func(string) string { return testKey },
+		Decode: func(v any) error { return json.Unmarshal([]byte(cfg), v) }},
+		retryhttp.Options{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, RetryMax: 2, MaxHonoured: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.conn = c
+	return e
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// golden compares got, with the routing key redacted, with testdata/name,
+// rewriting it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.ReplaceAll(got, []byte(testKey), []byte("<routing key>")), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	buf.WriteByte('\n')
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
+	}
+}
+
+// TestEvents_MatchTheDocumentedContract: the trigger and resolve events
+// use only the Events API's documented keys with their documented types,
+// carry the routing key and the dedup key, and are the golden bodies.
+func TestEvents_MatchTheDocumentedContract(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.conn.Apply(context.Background(), page())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.conn.Apply(context.Background(), resolveAction(res.Created.ID)); err != nil {
+		t.Fatal(err)
+	}
+	calls := e.fake.Calls.All()
+	if len(calls) != 2 {
+		t.Fatalf("calls %d, want trigger and resolve", len(calls))
+	}
+	p := page()
+	for i, tc := range []struct {
+		documented, gold string
+		need             []string
+	}{
+		{"documented_trigger.json", "trigger.golden.json", []string{`"event_action":"trigger"`, `"dedup_key":"` + p.Marker() + `"`,
+			`"routing_key":"` + testKey + `"`, `"severity":"critical"`, `"summary":"URGENT: ticket #4521`}},
+		{"documented_resolve.json", "resolve.golden.json", []string{`"event_action":"resolve"`, `"dedup_key":"` + p.Marker() + `"`}},
+	} {
+		t.Run(tc.gold, func(t *testing.T) {
+			c := calls[i]
+			if c.Method != http.MethodPost || c.Path != "/v2/enqueue" {
+				t.Errorf("request %s %s, want POST /v2/enqueue", c.Method, c.Path)
+			}
+			bad, err := pagingtest.Mismatches(c.Body, readFile(t, tc.documented), "payload.custom_details")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bad) > 0 {
+				t.Errorf("body departs from %s: %q", tc.documented, bad)
+			}
+			for _, s := range tc.need {
+				if !bytes.Contains(c.Body, []byte(s)) {
+					t.Errorf("body lacks %s: %s", s, c.Body)
+				}
+			}
+			golden(t, tc.gold, c.Body)
+		})
+	}
+}
+
+// TestPage_TriggeredFoldedResolved: against the stateful fake, a page is
+// one alert under the action's marker; a trigger sent again (a create
+// whose outcome was unknown) is folded into it; the resolve resolves it.
+func TestPage_TriggeredFoldedResolved(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a := page()
+	res, err := e.conn.Apply(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created.String() != "pagerduty/page/"+a.Marker() || res.Item == nil || res.Item.Native != StatusTriggered {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := e.conn.Apply(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.conn.Apply(ctx, resolveAction(res.Created.ID)); err != nil {
+		t.Fatal(err)
+	}
+	alerts := e.fake.Alerts()
+	if len(alerts) != 1 || alerts[0].Events != 2 || alerts[0].Status != StatusResolved || alerts[0].Severity != "critical" ||
+		alerts[0].Source != "support.acme.example" || len(alerts[0].Links) != 1 {
+		t.Fatalf("alerts %+v", alerts)
+	}
+}
+
+// TestRetries: 429 (PagerDuty's throttle) and 503 are retried in place
+// after the Retry-After; a 500 on an event goes back to the outbox as
+// retryable; a 400 is permanent and names what PagerDuty found invalid.
+func TestRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		retryAfter time.Duration
+		wantCalls  int
+		wantErr    string
+		permanent  bool
+	}{
+		{"429 with Retry-After", http.StatusTooManyRequests, time.Second, 2, "", false},
+		{"503", http.StatusServiceUnavailable, 0, 2, "", false},
+		{"500", http.StatusInternalServerError, 0, 1, "500", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.fake.Faults.FailNext(1, tc.status, tc.retryAfter)
+			start := time.Now()
+			_, err := e.conn.Apply(context.Background(), page())
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if err != nil && isPermanent(err) != tc.permanent {
+				t.Errorf("err %v: permanent %v", err, isPermanent(err))
+			}
+			if n := len(e.fake.Calls.All()); n != tc.wantCalls {
+				t.Errorf("calls %d, want %d", n, tc.wantCalls)
+			}
+			if took := time.Since(start); took < tc.retryAfter {
+				t.Errorf("retried after %v, before the Retry-After of %v", took, tc.retryAfter)
+			}
+		})
+	}
+}
+
+// TestKey_NeverInErrorsNorLogs: an event PagerDuty refuses (an unknown
+// routing key, an invalid event) gives a permanent error naming what was
+// wrong, without the key; logs and the printed connector show none.
+func TestKey_NeverInErrorsNorLogs(t *testing.T) {
+	e := newEnv(t)
+	wrong := *e.conn
+	k := core.Secret("X" + testKey)
+	wrong.key = &k
+	_, err1 := wrong.Apply(context.Background(), page())
+	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
+	_, err2 := e.conn.Apply(context.Background(), page())
+	if err1 == nil || err2 == nil {
+		t.Fatalf("errors %v, %v", err1, err2)
+	}
+	if !isPermanent(err1) || !strings.Contains(err1.Error(), "Invalid routing key") {
+		t.Errorf("refused key: %v", err1)
+	}
+	shown := fmt.Sprintf("%v %+v %#v %s %v %v", e.conn, e.conn, e.conn, e.logs, err1, err2)
+	if strings.Contains(shown, testKey) {
+		t.Fatalf("the key shows: %s", shown)
+	}
+}
+
+// TestTriggerFor_Refuses: an event PagerDuty would refuse is refused
+// before any request, permanently.
+func TestTriggerFor_Refuses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*core.Action)
+		want   string
+	}{
+		{"no title", func(a *core.Action) { a.Title = "" }, "needs a title"},
+		{"unknown severity", func(a *core.Action) { a.Fields["priority"] = "P1" }, `priority "P1": PagerDuty knows critical`},
+		{"another kind", func(a *core.Action) { a.Target.Kind = core.DevTicket }, "only pages"},
+		{"a comment", func(a *core.Action) { a.Kind = core.AddComment }, "cannot comment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			a := page()
+			tc.change(&a)
+			_, err := e.conn.Apply(context.Background(), a)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
+				t.Fatalf("err %v, want permanent %q", err, tc.want)
+			}
+			if n := len(e.fake.Calls.All()); n != 0 {
+				t.Errorf("%d requests made", n)
+			}
+		})
+	}
+}
+
+// TestAnswers_DecodeAsDocumented: the documented answers read as the
+// connector needs them.
+func TestAnswers_DecodeAsDocumented(t *testing.T) {
+	a, err := decodeAccepted(readFile(t, "documented_accepted.json"))
+	if err != nil || a.DedupKey != "srv01/mysql" {
+		t.Errorf("accepted %+v, %v", a, err)
+	}
+	if _, err := decodeAccepted(readFile(t, "documented_invalid.json")); err == nil {
+		t.Error("an invalid-event answer read as accepted")
+	}
+}
+
+func isPermanent(err error) bool {
+	var ae *core.ApplyError
+	return errors.As(err, &ae) && ae.Permanent
+}
+
+func FuzzDecodeAccepted(f *testing.F) {
+	for _, name := range []string{"documented_accepted.json", "documented_invalid.json"} {
+		f.Add(readFile(f, name))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := decodeAccepted(b)
+		if err == nil && a.Status != "success" {
+			t.Fatalf("accepted %+v", a)
+		}
+	})
+}
+
+// TestRedirect_NotFollowed: an answer that redirects elsewhere is not
+// followed (a 307 would re-send the routing key there) and is a
+// permanent error.
+func TestRedirect_NotFollowed(t *testing.T) {
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere++ }))
+	t.Cleanup(other.Close)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v2/enqueue", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
+		Decode: func(v any) error {
+			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+redirecting.URL+`", "allow": ["127.0.0.1"]}`), v)
+		}}, retryhttp.Options{MinWait: time.Millisecond, MaxWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Apply(context.Background(), page())
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("err %v, want a permanent 307", err)
+	}
+	if elsewhere != 0 {
+		t.Errorf("the redirect was followed %d times", elsewhere)
+	}
+}
