@@ -1,8 +1,10 @@
 package core
 
 import (
+	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -42,6 +44,40 @@ func LookupSetupGuide(kind string) (SetupGuide, bool) {
 	return g, ok
 }
 
+// SiteChecker is implemented by connectors that can check, beyond the
+// names the mappings use (MappingChecker), what their system must hold
+// for the gateway to work there: the account's permissions, a workflow
+// path to each status the rules move records to, and the webhooks.
+// publicURL is where the systems reach the gateway ("" when the config
+// does not say: a webhook then matches by its path alone).
+type SiteChecker interface {
+	CheckSite(ctx context.Context, m *Mappings, publicURL string) SiteReport
+}
+
+// SiteReport is what CheckSite found. Each line says what is missing,
+// what to create and where, so that an admin can work through them all
+// in one sitting.
+type SiteReport struct {
+	Missing []string // what must exist before serve starts
+	Unsure  []string // what the account may not read: check it by hand
+	Err     error    // the system could not be read at all
+}
+
+// WebhookPath is the path of the gateway's webhook for an instance.
+func WebhookPath(kind, system string) string { return "/webhooks/" + kind + "/" + system }
+
+// WebhookAt reports whether a webhook's URL reaches the gateway's
+// endpoint for kind/system: at publicURL, or by its path alone when the
+// public URL is not known.
+func WebhookAt(hookURL, publicURL, kind, system string) bool {
+	path := WebhookPath(kind, system)
+	hookURL = strings.TrimRight(strings.TrimSpace(hookURL), "/")
+	if publicURL != "" {
+		return strings.EqualFold(hookURL, strings.TrimRight(publicURL, "/")+path)
+	}
+	return strings.HasSuffix(hookURL, path)
+}
+
 // StatusesWritten returns, in workflow order, the canonical statuses the
 // rules move records of system/kind to: the statuses its workflow must
 // reach.
@@ -67,6 +103,16 @@ func (m *Mappings) FieldsWritten(system string, k Kind) []string {
 				seen[f] = true
 			}
 		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// ActionKindsOn returns the kinds of action the rules take on records of
+// system/kind, sorted: what the account there needs permission for.
+func (m *Mappings) ActionKindsOn(system string, k Kind) []ActionKind {
+	seen := map[ActionKind]bool{}
+	for _, a := range m.actionsOn(system, k) {
+		seen[a.Kind] = true
 	}
 	return slices.Sorted(maps.Keys(seen))
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,32 +21,51 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// publicURL is where the test's systems are told the gateway is.
+const publicURL = "https://gw.example.org"
+
 // incompleteSite is a Jira without the change tickets' statuses the
-// default rules walk (Open, Awaiting Approval, Approved) and a Zendesk on a
-// plan without ticket forms whose config asks for one: two systems, each
-// with problems. It returns the path of a configuration that names them.
+// default rules walk (Open, Awaiting Approval, Approved), without the
+// transition In Review → Ready for QA, where the gateway may not
+// transition issues, a Zendesk on a plan without ticket forms whose config
+// asks for one, and no webhook anywhere: three systems, each with
+// problems. It returns the path of a configuration that names them.
 func incompleteSite(t *testing.T) string {
 	t.Helper()
-	return site(t, jirafake.DefaultWorkflow(), true, "imap", "zendesk", "jira", "github")
+	wf := jirafake.DefaultWorkflow()
+	wf.Transitions = slices.DeleteFunc(wf.Transitions, func(tr jirafake.Transition) bool { return tr.To == "Ready for QA" })
+	return site(t, wf, true, false, "imap", "zendesk", "jira", "github")
 }
 
 // site serves Jira (with workflow wf), Zendesk (without ticket forms;
-// the config asks for one when wantForm) and GitHub fakes, and writes a
-// configuration running the instances named.
-func site(t *testing.T, wf jirafake.Workflow, wantForm bool, instances ...string) string {
+// the config asks for one when wantForm) and GitHub fakes, each with the
+// gateway's webhook registered when complete, and writes a configuration
+// running the instances named.
+func site(t *testing.T, wf jirafake.Workflow, wantForm, complete bool, instances ...string) string {
 	t.Helper()
+	var jiraOpts []jirafake.Option
+	if !complete {
+		jiraOpts = append(jiraOpts, jirafake.WithoutPermissions("TRANSITION_ISSUES"))
+	}
 	const token, secret = "check-test-token", "check-test-secret"
 	for _, k := range []string{"CHECK_JIRA_TOKEN", "CHECK_ZD_TOKEN", "CHECK_GH_TOKEN", "CHECK_SECRET", "CHECK_MAIL"} {
 		t.Setenv(k, token)
 	}
 	t.Setenv("CHECK_SECRET", secret)
-	jira := httptest.NewServer(jirafake.New(jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(wf)))
+	jf := jirafake.New(append(jiraOpts, jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(wf))...)
+	jira := httptest.NewServer(jf)
 	t.Cleanup(jira.Close)
-	zd := httptest.NewServer(zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms()))
+	zf := zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms())
+	zd := httptest.NewServer(zf)
 	t.Cleanup(zd.Close)
 	ghf := ghfake.New(ghfake.WithToken(token))
 	if err := ghf.AddRepo("acme/app"); err != nil {
 		t.Fatal(err)
+	}
+	if complete {
+		jf.SetWebhook(publicURL+"/webhooks/jira/jira", secret)
+		zf.SetWebhook(publicURL+"/webhooks/zendesk/zendesk", secret)
+		ghf.SetWebhook(publicURL+"/webhooks/github/github", secret)
 	}
 	gh := httptest.NewServer(ghf)
 	t.Cleanup(gh.Close)
@@ -70,7 +90,7 @@ func site(t *testing.T, wf jirafake.Workflow, wantForm bool, instances ...string
   github:
     {base_url: %s, token_env: CHECK_GH_TOKEN, webhook_secret_env: CHECK_SECRET, repos: [acme/app]}`, gh.URL),
 	}
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstore: sqlite://%s\nconnectors:", filepath.Join(dir, "l.db"))
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\npublic_url: %s\nstore: sqlite://%s\nconnectors:", publicURL, filepath.Join(dir, "l.db"))
 	for _, in := range instances {
 		cfg += sections[in]
 	}
@@ -105,7 +125,9 @@ func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
 	if want, err := os.ReadFile(golden); err != nil || errb.String() != string(want) {
 		t.Errorf("check --online differs from %s (go test -update rewrites it; %v):\n%s", golden, err, errb.String())
 	}
-	want := []string{`ticket form "Bug report": this account has no ticket forms`, `change_ticket status "awaiting approval"`, `change_ticket status "approved"`}
+	want := []string{`ticket form "Bug report": this account has no ticket forms`, `change_ticket status "awaiting approval"`, `change_ticket status "approved"`,
+		`no transition path from "In Review" to "Ready for QA"`, `lacks the permission "Transition Issues"`, "no enabled webhook to " + publicURL + "/webhooks/jira/jira",
+		"no active webhook to " + publicURL + "/webhooks/zendesk/zendesk", "repository acme/app: no active webhook to the gateway"}
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +161,7 @@ func TestCheckConfig_EveryConnectorsProblemsAtOnce(t *testing.T) {
 	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
 	}
-	for _, w := range []string{path + `:8:6: unknown field "sub_domain"`, `connector "jira": `, `"CHECK_JIRA_TOKEN" is empty`, `connector "github": `, `"CHECK_GH_TOKEN" is empty`} {
+	for _, w := range []string{path + `:9:6: unknown field "sub_domain"`, `connector "jira": `, `"CHECK_JIRA_TOKEN" is empty`, `connector "github": `, `"CHECK_GH_TOKEN" is empty`} {
 		if !strings.Contains(errb.String(), w) {
 			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
 		}
@@ -153,7 +175,7 @@ func TestServe_TheDefaultsRunWithTheSystemsATeamHas(t *testing.T) {
 	wf := jirafake.DefaultWorkflow()
 	wf.Statuses = append(wf.Statuses, "Open", "Awaiting Approval", "Approved")
 	for _, instances := range [][]string{{"zendesk", "jira"}, {"zendesk", "imap"}} {
-		path := site(t, wf, false, instances...)
+		path := site(t, wf, false, true, instances...)
 		var out, errb bytes.Buffer
 		if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 0 {
 			t.Fatalf("%v: check --online: exit %d\n%s", instances, code, errb.String())

@@ -81,7 +81,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	// Every problem at once: a fix-and-restart loop per problem is what
 	// an admin setting up several systems must not meet.
 	conns, cerr := Connectors(cfg, o)
-	if err := errors.Join(cerr, CheckSystems(ctx, conns, m)); err != nil {
+	notes, serr := CheckSystems(ctx, conns, m, cfg.PublicURL)
+	for _, n := range notes {
+		o.Log.Warn(n)
+	}
+	if err := errors.Join(cerr, serr); err != nil {
 		return nil, err
 	}
 	dsn, err := cfg.StoreDSN()
@@ -154,27 +158,47 @@ func perLine(prefix string, err error) error {
 	return errors.New(strings.Join(lines, "\n"))
 }
 
-// CheckSystems has every connector that can check the mappings against
-// its system (statuses, fields, projects…) do so, all at once, and
-// reports every problem of every system.
-func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings) error {
-	errs := make([]error, len(conns))
+// CheckSystems has every connector check its system, all at once: the
+// names the mappings use (statuses, fields, projects…) and what the
+// system must hold (permissions, workflow paths, webhooks at publicURL).
+// The error lists every problem of every system, grouped by system; the
+// notes are what an account could not read and an admin checks by hand.
+func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings, publicURL string) (notes []string, err error) {
+	errs := make([][]error, len(conns))
+	unsure := make([][]string, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		mc, ok := c.(core.MappingChecker)
-		if !ok {
-			continue
-		}
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if err := mc.CheckMappings(cctx, m); err != nil {
-				errs[i] = fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err)
+			if mc, ok := c.(core.MappingChecker); ok {
+				if err := mc.CheckMappings(cctx, m); err != nil {
+					errs[i] = append(errs[i], fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err))
+				}
+			}
+			sc, ok := c.(core.SiteChecker)
+			if !ok {
+				return
+			}
+			r := sc.CheckSite(cctx, m, publicURL)
+			if r.Err != nil {
+				errs[i] = append(errs[i], fmt.Errorf("connector %q: checking the site: %w", c.Name(), r.Err))
+			}
+			if len(r.Missing) > 0 {
+				errs[i] = append(errs[i], fmt.Errorf("connector %q: to create before the gateway can run there:\n  - %s", c.Name(), strings.Join(r.Missing, "\n  - ")))
+			}
+			for _, u := range r.Unsure {
+				unsure[i] = append(unsure[i], fmt.Sprintf("connector %q: check by hand: %s", c.Name(), u))
 			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var all []error
+	for i := range conns {
+		all = append(all, errs[i]...)
+		notes = append(notes, unsure[i]...)
+	}
+	return notes, errors.Join(all...)
 }
 
 // newNotifier builds the notifier from the notify section. Without an

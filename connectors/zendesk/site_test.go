@@ -1,0 +1,97 @@
+package zendesk
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
+)
+
+// TestCheckSite_RoleWebhookAndTrigger: the gateway's account must be an
+// agent; an active webhook to the gateway must subscribe to ticket events
+// or be notified by a trigger on tickets created and updated; what an
+// agent may not list is left to check by hand.
+func TestCheckSite_RoleWebhookAndTrigger(t *testing.T) {
+	const public = "https://gw.example.org"
+	for _, tc := range []struct {
+		name    string
+		opts    []fake.Option
+		hook    string
+		missing []string
+		unsure  []string
+	}{
+		{name: "webhook and trigger", hook: public + "/webhooks/zendesk/zendesk"},
+		{name: "webhook subscribed to ticket events", opts: []fake.Option{fake.WithWebhookForm(fake.EventForm)}, hook: public + "/webhooks/zendesk/zendesk"},
+		{name: "no webhook", missing: []string{"no active webhook to https://gw.example.org/webhooks/zendesk/zendesk: create it in Admin Center"}},
+		{name: "webhook to another gateway", hook: "https://old.example.org/webhooks/zendesk/zendesk", missing: []string{"no active webhook to https://gw.example.org/"}},
+		{name: "an agent cannot list them", opts: []fake.Option{fake.WithRole("agent")}, hook: public + "/webhooks/zendesk/zendesk",
+			unsure: []string{"cannot list the webhooks and triggers (GET /api/v2/webhooks: 403"}},
+		{name: "an end user", opts: []fake.Option{fake.WithRole("end-user")}, hook: public + "/webhooks/zendesk/zendesk",
+			missing: []string{"the gateway's account " + testEmail + " is an end-user: make it an agent"}, unsure: []string{"cannot list the webhooks"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, tc.opts...)
+			e.zd.SetWebhook(tc.hook, testSecret)
+			r := e.c.CheckSite(context.Background(), nil, public)
+			if r.Err != nil {
+				t.Fatalf("CheckSite: %v", r.Err)
+			}
+			for _, c := range []struct {
+				what      string
+				got, want []string
+			}{{"missing", r.Missing, tc.missing}, {"check by hand", r.Unsure, tc.unsure}} {
+				if len(c.got) != len(c.want) {
+					t.Errorf("%s: %d lines, want %d:\n%s", c.what, len(c.got), len(c.want), strings.Join(c.got, "\n"))
+					continue
+				}
+				for i, w := range c.want {
+					if !strings.Contains(c.got[i], w) {
+						t.Errorf("%s line %d lacks %q:\n%s", c.what, i, w, c.got[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTrigger_FiresOnAndNotifies reads Zendesk's default triggers (a
+// recorded list): none notifies a webhook, and each fires on the update
+// types its conditions name.
+func TestTrigger_FiresOnAndNotifies(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "api-triggers-list.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Triggers []wireTrigger `json:"triggers"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"Notify requester of received request":  {"Create"},
+		"Notify requester of comment update":    {"Change"},
+		"Notify assignee of assignment":         {"Change", "Create"},
+		"Notify all agents of received request": {"Create"},
+	}
+	seen := 0
+	for _, tr := range list.Triggers {
+		if tr.notifies("01EJFTSCC78X5V07NPY2MHR00M") {
+			t.Errorf("trigger %q notifies a webhook", tr.Title)
+		}
+		if w, ok := want[tr.Title]; ok {
+			seen++
+			if got := tr.firesOn(); !slices.Equal(got, w) {
+				t.Errorf("trigger %q fires on %v, want %v", tr.Title, got, w)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d of the %d triggers in the recorded list", seen, len(want))
+	}
+}
