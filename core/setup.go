@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -42,6 +43,56 @@ func LookupSetupGuide(kind string) (SetupGuide, bool) {
 	defer guidesMu.RUnlock()
 	g, ok := guides[kind]
 	return g, ok
+}
+
+// FieldType is what a field must be in its system, as a kind's fields
+// declare it ({name: Reproducible, type: dropdown, options: [yes, no]}):
+// `liaison setup` tells the admin what to create.
+type FieldType struct {
+	Type    string   // one of FieldTypeNames
+	Options []string // a dropdown's or multiselect's values, in order
+}
+
+// FieldTypeNames are the types a field declaration may give, in the
+// connectors' neutral words; each connector's setup guide names its own.
+var FieldTypeNames = []string{"text", "multiline", "number", "date", "checkbox", "dropdown", "multiselect", "user", "users"}
+
+// HasOptions reports whether a field type takes a list of options.
+func HasOptions(typ string) bool { return typ == "dropdown" || typ == "multiselect" }
+
+// FieldTypesOf returns the declared type of each native field of a kind,
+// by native name.
+func (km *KindMap) FieldTypesOf() map[string]FieldType {
+	out := map[string]FieldType{}
+	for canon, ft := range km.FieldTypes {
+		out[km.Fields[canon]] = ft
+	}
+	return out
+}
+
+// SetupFieldLine is a setup checklist's line for a field: its name and,
+// when declared, its type as the system calls it (typeNames, by
+// FieldTypeNames) and its options.
+func SetupFieldLine(name string, ft FieldType, typeNames map[string]string) string {
+	if ft.Type == "" {
+		return name
+	}
+	line := name + ": " + typeNames[ft.Type]
+	if len(ft.Options) > 0 {
+		line += ", options " + strings.Join(ft.Options, ", ")
+	}
+	return line
+}
+
+// SetupJSON renders a block of a setup step: indented, with placeholders
+// such as <id of …> as written.
+func SetupJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+	return strings.TrimSpace(b.String())
 }
 
 // SiteChecker is implemented by connectors that can check, beyond the

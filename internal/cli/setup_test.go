@@ -31,6 +31,27 @@ func TestSetup_DocsAreTheDefaultsGuide(t *testing.T) {
 	}
 }
 
+// TestSetup_TextGolden: the plain-text checklist of the defaults, for a
+// terminal (go test -update rewrites it).
+func TestSetup_TextGolden(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"setup", "--format", "text"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	golden := filepath.Join("testdata", "setup-defaults.txt")
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := os.ReadFile(golden); err != nil || !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("liaison setup --format text differs from %s (go test -update rewrites it; %v):\n%s", golden, err, out.String())
+	}
+	if code := Main([]string{"setup", "--format", "html"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `--format "html": want markdown or text`) {
+		t.Errorf("--format html: exit %d, %s", code, errb.String())
+	}
+}
+
 // TestSetup_NamesWhatTheDefaultsNeed: the checklist names the statuses,
 // fields and issue types that the connectors check at start, and the
 // Zendesk trigger body is one the connector's webhook reads.
@@ -42,7 +63,10 @@ func TestSetup_NamesWhatTheDefaultsNeed(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"Ready for QA (ready_for_qa)", "Awaiting Approval (on_hold)", "issue type Change in the change projects (config: projects.change)", "Cannot reproduce (cannot_reproduce)",
-		"In Progress → In Review → Ready for QA", "- Steps to reproduce", "- Developer ticket", "- Reproducible",
+		"To Do → In Progress; In Progress → In Review; In Review → Ready for QA", "reads QA Validated → Preprod Validated before a fix is done",
+		"- Steps to reproduce: Paragraph / Text Field (multi-line)", "- Approvers: User Picker (multiple users)", "- Target date: Date Picker",
+		"- Developer ticket: Text", "- Reproducible: Drop-down, options yes, no", "- Steps to reproduce: Multi-line",
+		`"issue-related-events-section": "project in (<the config's projects>)"`, `"conditional_ticket_events"`,
 		"https://gw.example.org/webhooks/jira/jira", "https://gw.example.org/webhooks/zendesk/zendesk",
 		"https://gw.example.org/webhooks/github/github", "Liaison/Processed",
 	} {
@@ -50,7 +74,8 @@ func TestSetup_NamesWhatTheDefaultsNeed(t *testing.T) {
 			t.Errorf("setup lacks %q", want)
 		}
 	}
-	_, after, ok := strings.Cut(got, "```json\n")
+	_, trigger, _ := strings.Cut(got, "### Trigger\n")
+	_, after, ok := strings.Cut(trigger, "```json\n")
 	body, _, ok2 := strings.Cut(after, "\n```")
 	if !ok || !ok2 {
 		t.Fatalf("no trigger body in:\n%s", got)
