@@ -137,9 +137,13 @@ func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
 		t.Fatal("serve started on an incomplete site")
 	}
 	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("serve's refusal does not name %s:\n%v", w, err)
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("check --online does not name %s", w)
 		}
+	}
+	// serve refuses with the very list check --online printed.
+	if err.Error()+"\n" != errb.String() {
+		t.Errorf("serve's refusal differs from check --online's list:\n%v", err)
 	}
 }
 

@@ -74,3 +74,19 @@ func TestMakeRun_ExitsWithStdinOnDevNull(t *testing.T) {
 		t.Errorf("the sandbox took /dev/null for a terminal:\n%s", out.String())
 	}
 }
+
+// TestSandbox_RefusesAFolderThatIsNot: --dir naming nothing, or a file,
+// is a one-line refusal, not a panic.
+func TestSandbox_RefusesAFolderThatIsNot(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "liaison.db")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		var out, errb bytes.Buffer
+		code := Main([]string{"sandbox", "--dir", dir, "--listen", "127.0.0.1:0"}, &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), dir+`" is not a folder (--dir names where the database goes)`) {
+			t.Errorf("sandbox --dir %s: exit %d, %s", dir, code, errb.String())
+		}
+	}
+}
