@@ -1,9 +1,9 @@
 package github
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/liaisonhq/liaison/connectors/connectortest"
 	"github.com/liaisonhq/liaison/connectors/github/fake"
 )
 
@@ -40,23 +40,7 @@ func TestCheckSite_AccessAndWebhooks(t *testing.T) {
 			}
 			h.gh.SetWebhook(tc.hook, testSecret)
 			r := h.c.CheckSite(ctx(t), nil, public)
-			if r.Err != nil {
-				t.Fatalf("CheckSite: %v", r.Err)
-			}
-			for _, c := range []struct {
-				what      string
-				got, want []string
-			}{{"missing", r.Missing, tc.missing}, {"check by hand", r.Unsure, tc.unsure}} {
-				if len(c.got) != len(c.want) {
-					t.Errorf("%s: %d lines, want %d:\n%s", c.what, len(c.got), len(c.want), strings.Join(c.got, "\n"))
-					continue
-				}
-				for i, w := range c.want {
-					if !strings.Contains(c.got[i], w) {
-						t.Errorf("%s line %d lacks %q:\n%s", c.what, i, w, c.got[i])
-					}
-				}
-			}
+			connectortest.SiteReport(t, r, tc.missing, tc.unsure)
 		})
 	}
 }

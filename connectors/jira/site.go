@@ -15,6 +15,42 @@ import (
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
+// jiraSchemas are, for each of the mappings' field types, the schema
+// /rest/api/2/field gives such a field: type, items, and the custom
+// field kind's suffix ("" for any).
+var jiraSchemas = map[string][]fieldDef{
+	"text":        {{Type: "string", Kind: ":textfield"}, {Type: "string", Kind: ":url"}},
+	"multiline":   {{Type: "string", Kind: ":textarea"}},
+	"number":      {{Type: "number"}},
+	"date":        {{Type: "date"}, {Type: "datetime"}},
+	"checkbox":    {{Type: "array", Items: "option", Kind: ":multicheckboxes"}},
+	"dropdown":    {{Type: "option"}},
+	"multiselect": {{Type: "array", Items: "option"}},
+	"user":        {{Type: "user"}},
+	"users":       {{Type: "array", Items: "user"}},
+}
+
+// checkFieldTypes compares the fields whose declaration gives a type with
+// this Jira's (from the catalogue CheckMappings read): another type is
+// for the admin to look at. Options are not compared: Jira lists them per
+// field context, which needs an administrator.
+func checkFieldTypes(r *core.SiteReport, cat *catalog, km *core.KindMap) {
+	for _, canon := range slices.Sorted(maps.Keys(km.FieldTypes)) {
+		ft := km.FieldTypes[canon]
+		f, ok := cat.field(km.Fields[canon])
+		if !ok {
+			continue // CheckMappings names it
+		}
+		fits := slices.ContainsFunc(jiraSchemas[ft.Type], func(want fieldDef) bool {
+			return f.Type == want.Type && (want.Items == "" || f.Items == want.Items) && strings.HasSuffix(f.Kind, want.Kind)
+		})
+		if !fits {
+			r.Unsure = append(r.Unsure, fmt.Sprintf("field %q (%s) is of type %s here; the mappings declare %s: change one of them (Settings → Issues → Custom fields, or its type in systems.yaml)",
+				f.Name, f.ID, strings.TrimPrefix(cmp.Or(f.Items, f.Type)+" "+f.Kind, " "), core.SetupFieldLine(f.Name, ft, fieldTypeNames)))
+		}
+	}
+}
+
 // permissionsFor are the project permissions the gateway's account needs
 // for each kind of action the rules take; browsing is always needed.
 var permissionsFor = map[core.ActionKind][]string{
@@ -45,6 +81,11 @@ func (c *Connector) CheckSite(ctx context.Context, m *core.Mappings, publicURL s
 		}
 		if err := c.checkPaths(ctx, &r, m, kind, km); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if cat := c.cat.Load(); cat != nil {
+		for _, kind := range slices.Sorted(maps.Keys(sm.Kinds)) {
+			checkFieldTypes(&r, cat, sm.Kinds[kind])
 		}
 	}
 	if c.creds.secret != "" {

@@ -92,3 +92,41 @@ func TestCheckSite_WebhooksOff(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFieldTypes_ComparesTheSchema: a field whose schema is not the
+// declared type's is for the admin to look at; one that fits is not.
+func TestCheckFieldTypes_ComparesTheSchema(t *testing.T) {
+	cat := &catalog{fields: map[string]fieldDef{}, byName: map[string][]fieldDef{}}
+	for _, f := range []fieldDef{
+		{ID: "customfield_1", Name: "Steps", Type: "string", Kind: "com.atlassian.jira.plugin.system.customfieldtypes:textarea"},
+		{ID: "customfield_2", Name: "Approvers", Type: "array", Items: "user", Kind: "com.atlassian.jira.plugin.system.customfieldtypes:multiuserpicker"},
+		{ID: "customfield_3", Name: "Reproducible", Type: "option", Kind: "com.atlassian.jira.plugin.system.customfieldtypes:select"},
+		{ID: "customfield_4", Name: "Due", Type: "datetime", Kind: "com.atlassian.jira.plugin.system.customfieldtypes:datetime"},
+	} {
+		cat.fields[f.ID] = f
+		cat.byName[strings.ToLower(f.Name)] = append(cat.byName[strings.ToLower(f.Name)], f)
+	}
+	for _, tc := range []struct {
+		field string
+		typ   core.FieldType
+		want  string // the note's start; "" for none
+	}{
+		{"Steps", core.FieldType{Type: "multiline"}, ""},
+		{"Steps", core.FieldType{Type: "text"}, `field "Steps" (customfield_1) is of type string com.atlassian.jira.plugin.system.customfieldtypes:textarea here; the mappings declare Steps: Short text`},
+		{"Approvers", core.FieldType{Type: "users"}, ""},
+		{"Approvers", core.FieldType{Type: "user"}, `field "Approvers" (customfield_2) is of type user com.atlassian`},
+		{"Reproducible", core.FieldType{Type: "dropdown", Options: []string{"Yes", "No"}}, ""},
+		{"Reproducible", core.FieldType{Type: "checkbox"}, `field "Reproducible" (customfield_3) is of type option`},
+		{"Due", core.FieldType{Type: "date"}, ""},
+		{"Gone", core.FieldType{Type: "date"}, ""}, // CheckMappings names a missing field
+	} {
+		var r core.SiteReport
+		checkFieldTypes(&r, cat, &core.KindMap{Fields: map[string]string{"f": tc.field}, FieldTypes: map[string]core.FieldType{"f": tc.typ}})
+		switch {
+		case tc.want == "" && len(r.Unsure) > 0:
+			t.Errorf("%s as %s: %v", tc.field, tc.typ.Type, r.Unsure)
+		case tc.want != "" && (len(r.Unsure) != 1 || !strings.HasPrefix(r.Unsure[0], tc.want)):
+			t.Errorf("%s as %s: %v\nwant a note starting %s", tc.field, tc.typ.Type, r.Unsure, tc.want)
+		}
+	}
+}

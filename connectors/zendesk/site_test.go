@@ -6,10 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
+	"github.com/liaisonhq/liaison/connectors/connectortest"
 	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
+	"github.com/liaisonhq/liaison/core"
 )
 
 // TestCheckSite_RoleWebhookAndTrigger: the gateway's account must be an
@@ -38,23 +39,7 @@ func TestCheckSite_RoleWebhookAndTrigger(t *testing.T) {
 			e := newEnv(t, nil, tc.opts...)
 			e.zd.SetWebhook(tc.hook, testSecret)
 			r := e.c.CheckSite(context.Background(), nil, public)
-			if r.Err != nil {
-				t.Fatalf("CheckSite: %v", r.Err)
-			}
-			for _, c := range []struct {
-				what      string
-				got, want []string
-			}{{"missing", r.Missing, tc.missing}, {"check by hand", r.Unsure, tc.unsure}} {
-				if len(c.got) != len(c.want) {
-					t.Errorf("%s: %d lines, want %d:\n%s", c.what, len(c.got), len(c.want), strings.Join(c.got, "\n"))
-					continue
-				}
-				for i, w := range c.want {
-					if !strings.Contains(c.got[i], w) {
-						t.Errorf("%s line %d lacks %q:\n%s", c.what, i, w, c.got[i])
-					}
-				}
-			}
+			connectortest.SiteReport(t, r, tc.missing, tc.unsure)
 		})
 	}
 }
@@ -94,4 +79,28 @@ func TestTrigger_FiresOnAndNotifies(t *testing.T) {
 	if seen != len(want) {
 		t.Errorf("found %d of the %d triggers in the recorded list", seen, len(want))
 	}
+}
+
+// TestCheckSite_FieldTypes: a declared type the account's field does not
+// have is for the admin to look at; a declared option the drop-down lacks
+// is missing (writing it would fail).
+func TestCheckSite_FieldTypes(t *testing.T) {
+	e := newEnv(t, nil)
+	e.zd.SetWebhook("https://gw.example.org/webhooks/zendesk/zendesk", testSecret)
+	m := &core.Mappings{Systems: map[string]*core.SystemMap{"zendesk": {Name: "zendesk", Connector: "zendesk", Kinds: map[core.Kind]*core.KindMap{
+		core.CustomerTicket: {
+			Fields: map[string]string{"area": "Product area", "steps": "Steps to reproduce", "dev": "Developer ticket", "reproducible": "Reproducible"},
+			FieldTypes: map[string]core.FieldType{
+				"area":         {Type: "dropdown", Options: []string{"billing", "Export", "refunds"}},
+				"steps":        {Type: "multiline"},
+				"dev":          {Type: "number"},
+				"reproducible": {Type: "dropdown", Options: []string{"yes", "no"}},
+			},
+		},
+	}}}}
+	r := e.c.CheckSite(context.Background(), m, "https://gw.example.org")
+	connectortest.SiteReport(t, r, []string{`field "Product area" lacks the options refunds, which the mappings declare`}, []string{
+		`field "Developer ticket" is of type text here; the mappings declare Developer ticket: Number`,
+		`field "Reproducible" is of type checkbox here; the mappings declare Reproducible: Drop-down, options yes, no`,
+	})
 }

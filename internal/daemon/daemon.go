@@ -161,8 +161,10 @@ func perLine(prefix string, err error) error {
 // CheckSystems has every connector check its system, all at once: the
 // names the mappings use (statuses, fields, projects…) and what the
 // system must hold (permissions, workflow paths, webhooks at publicURL).
-// The error lists every problem of every system, grouped by system; the
-// notes are what an account could not read and an admin checks by hand.
+// The error lists every problem of every system, grouped by system, each
+// system's findings together: its problems, then what its account could
+// not read and an admin checks by hand. The notes are those of the
+// systems without problems, which serve logs and runs with.
 func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings, publicURL string) (notes []string, err error) {
 	errs := make([][]error, len(conns))
 	unsure := make([][]string, len(conns))
@@ -195,8 +197,14 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 	wg.Wait()
 	var all []error
 	for i := range conns {
+		if len(errs[i]) == 0 {
+			notes = append(notes, unsure[i]...)
+			continue
+		}
 		all = append(all, errs[i]...)
-		notes = append(notes, unsure[i]...)
+		if len(unsure[i]) > 0 {
+			all = append(all, errors.New(strings.Join(unsure[i], "\n")))
+		}
 	}
 	return notes, errors.Join(all...)
 }
