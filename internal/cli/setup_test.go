@@ -94,3 +94,30 @@ func TestSetup_NamesWhatTheDefaultsNeed(t *testing.T) {
 		t.Errorf("the trigger body lacks what the connector reads: %+v", tb.Ticket)
 	}
 }
+
+// TestSetup_WebhooksAtTheConfigsPublicURL: with --config, the webhooks
+// are those of the config's public_url, unless --url says otherwise.
+func TestSetup_WebhooksAtTheConfigsPublicURL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "liaison.yaml")
+	t.Setenv("SETUP_ZD_TOKEN", "t")
+	t.Setenv("SETUP_ZD_SECRET", "s")
+	cfg := "public_url: https://support-gw.example.net\nstore: sqlite:///tmp/unused.db\nconnectors:\n  zendesk: {base_url: https://acme.zendesk.com, email: a@example.com, token_env: SETUP_ZD_TOKEN, webhook_secret_env: SETUP_ZD_SECRET}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"setup", "--config", path}, "https://support-gw.example.net/webhooks/zendesk/zendesk"},
+		{[]string{"setup", "--config", path, "--url", "https://other.example.org"}, "https://other.example.org/webhooks/zendesk/zendesk"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Main(tc.args, &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errb.String())
+		}
+		if !strings.Contains(out.String(), "endpoint: "+tc.want) || strings.Contains(out.String(), "## jira") {
+			t.Errorf("%v: want only zendesk, with its webhook at %s:\n%s", tc.args, tc.want, out.String())
+		}
+	}
+}
