@@ -35,6 +35,7 @@ func (c *Connector) CheckSite(ctx context.Context, _ *core.Mappings, publicURL s
 	var r core.SiteReport
 	target := cmp.Or(strings.TrimRight(publicURL, "/"), "https://<gateway>") + core.WebhookPath("github", c.name)
 	orgs := map[string][]wireHook{} // org hooks, read once per owner
+	scopesChecked := false
 	var errs []error
 	for _, repo := range c.set.repos {
 		var meta struct {
@@ -42,7 +43,15 @@ func (c *Connector) CheckSite(ctx context.Context, _ *core.Mappings, publicURL s
 				Push bool `json:"push"`
 			} `json:"permissions"`
 		}
-		if _, err := c.getJSON(ctx, "repos/"+repo, &meta); err != nil {
+		scopes, classic, err := c.readRepo(ctx, repo, &meta)
+		if err == nil && classic && !scopesChecked {
+			scopesChecked = true
+			if !slices.Contains(scopes, "repo") && !slices.Contains(scopes, "public_repo") {
+				r.Missing = append(r.Missing, fmt.Sprintf("the token (classic) has the scopes %q; it needs repo (or public_repo, for public repositories only): generate one in Settings → Developer settings → Personal access tokens",
+					strings.Join(scopes, ", ")))
+			}
+		}
+		if err != nil {
 			if statusOf(err) == http.StatusNotFound {
 				r.Missing = append(r.Missing, fmt.Sprintf("repository %s: not found, or the credentials cannot see it: install the GitHub App on it, or give the token access to it", repo))
 				continue
@@ -83,6 +92,26 @@ func (c *Connector) CheckSite(ctx context.Context, _ *core.Mappings, publicURL s
 	}
 	r.Err = errors.Join(errs...)
 	return r
+}
+
+// readRepo reads a repository into meta, with the scopes of a classic
+// token (GitHub names them in X-OAuth-Scopes; other tokens have none).
+func (c *Connector) readRepo(ctx context.Context, repo string, meta any) (scopes []string, classic bool, err error) {
+	req, err := c.gh.NewRequest(http.MethodGet, "repos/"+repo, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("GET repos/%s: %w", repo, err)
+	}
+	resp, err := c.gh.Do(ctx, req, meta)
+	if err != nil {
+		return nil, false, classify(resp, err)
+	}
+	_, classic = resp.Header[http.CanonicalHeaderKey("X-OAuth-Scopes")]
+	for _, s := range strings.Split(resp.Header.Get("X-OAuth-Scopes"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			scopes = append(scopes, s)
+		}
+	}
+	return scopes, classic, nil
 }
 
 // hooksOf lists the webhooks of a repository or organization path. A

@@ -16,6 +16,7 @@ func TestCheckSite_AccessAndWebhooks(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		access  string
+		scopes  []string // a classic token's; nil for another token
 		hook    string // the receiver the fake's hooks name; "" for none
 		repos   string
 		missing []string
@@ -30,13 +31,22 @@ func TestCheckSite_AccessAndWebhooks(t *testing.T) {
 			unsure: []string{"repository acme/app: cannot list its webhooks nor acme's (GET /repos/acme/app/hooks: 404"}},
 		{name: "read only", access: "read", hook: public + "/webhooks/github/github", repos: "[acme/app]",
 			missing: []string{"repository acme/app: the credentials may read it but not write"}, unsure: []string{"cannot list its webhooks"}},
+		{name: "classic token with repo", access: "admin", scopes: []string{"repo", "read:org"}, hook: public + "/webhooks/github/github", repos: "[acme/app]"},
+		{name: "classic token without repo", access: "admin", scopes: []string{"read:org", "gist"}, hook: public + "/webhooks/github/github", repos: "[acme/app, acme/lib]",
+			missing: []string{`the token (classic) has the scopes "read:org, gist"; it needs repo (or public_repo`}},
 		{name: "repository not there", access: "admin", hook: public + "/webhooks/github/github", repos: "[acme/app, acme/gone]",
 			missing: []string{"repository acme/gone: not found, or the credentials cannot see it"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, "repos: "+tc.repos+"\n", fake.WithRepoAccess(tc.access))
-			if err := h.gh.AddRepo("acme/app"); err != nil {
-				t.Fatal(err)
+			opts := []fake.Option{fake.WithRepoAccess(tc.access)}
+			if tc.scopes != nil {
+				opts = append(opts, fake.WithScopes(tc.scopes...))
+			}
+			h := newHarness(t, "repos: "+tc.repos+"\n", opts...)
+			for _, repo := range []string{"acme/app", "acme/lib"} {
+				if err := h.gh.AddRepo(repo); err != nil {
+					t.Fatal(err)
+				}
 			}
 			h.gh.SetWebhook(tc.hook, testSecret)
 			r := h.c.CheckSite(ctx(t), nil, public)

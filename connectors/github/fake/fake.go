@@ -8,7 +8,7 @@
 //
 //	GET    /rate_limit                                    (free, like GitHub's)
 //	POST   /app/installations/{id}/access_tokens          (GitHub App installation tokens)
-//	GET    /repos/{o}/{r}                                 permissions as WithRepoAccess sets them
+//	GET    /repos/{o}/{r}                                 permissions as WithRepoAccess sets them (X-OAuth-Scopes: WithScopes)
 //	GET    /repos/{o}/{r}/hooks, /orgs/{org}/hooks        (admin access; the hook SetWebhook registers)
 //	GET    /repos/{o}/{r}/pulls                           state, sort, direction, per_page, page, head
 //	GET    /repos/{o}/{r}/pulls/{n}
@@ -191,6 +191,7 @@ type Server struct {
 	last        time.Time
 	installs    int
 	access      string // the token's access to every repository: admin, write or read
+	scopes      []string // a classic token's scopes, sent as X-OAuth-Scopes; nil for other tokens
 }
 
 // Option configures a Server.
@@ -217,6 +218,12 @@ func WithToken(tokens ...string) Option {
 // /repos/{o}/{r} reports it in permissions; without admin, listing the
 // webhooks answers 404 as GitHub does.
 func WithRepoAccess(access string) Option { return func(s *Server) { s.access = access } }
+
+// WithScopes makes the tokens classic personal access tokens with these
+// scopes: every answer carries them in X-OAuth-Scopes, as GitHub's do.
+func WithScopes(scopes ...string) Option {
+	return func(s *Server) { s.scopes = append([]string{}, scopes...) }
+}
 
 // WithRateLimit sets the primary rate limit per window (default 5000).
 func WithRateLimit(n int) Option { return func(s *Server) { s.limit, s.remaining = n, n } }
@@ -450,6 +457,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := s.serve(r, path, body)
 	s.calls.Record(Call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body), Status: res.status})
 	s.writeRateHeaders(w.Header())
+	if s.scopes != nil {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ", "))
+	}
 	s.mu.Unlock()
 	if res.after != nil {
 		res.after()
