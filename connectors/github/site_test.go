@@ -17,7 +17,7 @@ func TestCheckSite_AccessAndWebhooks(t *testing.T) {
 		name    string
 		access  string
 		scopes  []string // a classic token's; nil for another token
-		hook    string // the receiver the fake's hooks name; "" for none
+		hook    string   // the receiver the fake's hooks name; "" for none
 		repos   string
 		missing []string
 		unsure  []string

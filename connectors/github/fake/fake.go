@@ -190,7 +190,7 @@ type Server struct {
 	nextID      int64
 	last        time.Time
 	installs    int
-	access      string // the token's access to every repository: admin, write or read
+	access      string   // the token's access to every repository: admin, write or read
 	scopes      []string // a classic token's scopes, sent as X-OAuth-Scopes; nil for other tokens
 }
 
