@@ -12,14 +12,19 @@ import (
 
 func init() { core.RegisterSetupGuide("jira", guide) }
 
-// guide lists, per kind the mappings give this Jira, the project, issue
-// type, statuses, custom fields and priorities to create, and the webhook.
+// guide lists the gateway's account and its permissions, then, per kind
+// the mappings give this Jira, the project, issue type, statuses, custom
+// fields and priorities to create, and the webhook.
 func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 	sm := m.Systems[system]
 	if sm == nil {
 		return nil
 	}
-	var steps []core.SetupStep
+	steps := []core.SetupStep{{
+		Title: "The gateway's account",
+		Where: "Jira Cloud: a user with an API token (id.atlassian.com → Security → API tokens; config email and token_env). Data Center: a user with a personal access token (Profile → Personal Access Tokens; config token_env, deployment: datacenter)",
+		Items: accountNeeds(m, system, sm),
+	}}
 	for _, k := range slices.Sorted(maps.Keys(sm.Kinds)) {
 		km := sm.Kinds[k]
 		project, issueType := km.Create["project"], km.Create["issue_type"]
@@ -154,6 +159,16 @@ func walk(m *core.Mappings, system string, k core.Kind, km *core.KindMap) []stri
 		}
 	}
 	return path
+}
+
+// accountNeeds names the project permissions the rules need per kind
+// (those CheckSite asks Jira about), and what listing the webhooks needs.
+func accountNeeds(m *core.Mappings, system string, sm *core.SystemMap) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(sm.Kinds)) {
+		out = append(out, fmt.Sprintf("in the %s projects' permission scheme: %s", k, strings.Join(permissionsNeeded(m, system, k), ", ")))
+	}
+	return append(out, "Jira administrator, optionally: only then can `liaison check --online` list the webhooks and read the workflows (otherwise it asks you to check them by hand)")
 }
 
 func projectsOf(sm *core.SystemMap) []string {

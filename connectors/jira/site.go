@@ -61,6 +61,16 @@ var permissionsFor = map[core.ActionKind][]string{
 	core.AddLink:    {"LINK_ISSUES"},
 }
 
+// permissionsNeeded are the project permissions the rules' actions on a
+// kind need.
+func permissionsNeeded(m *core.Mappings, system string, k core.Kind) []string {
+	need := []string{"BROWSE_PROJECTS"}
+	for _, ak := range m.ActionKindsOn(system, k) {
+		need = append(need, permissionsFor[ak]...)
+	}
+	return need
+}
+
 // webhookEvents are the events the connector reads from a Jira webhook.
 var webhookEvents = []string{"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created", "comment_updated"}
 
@@ -100,10 +110,7 @@ func (c *Connector) CheckSite(ctx context.Context, m *core.Mappings, publicURL s
 // checkPermissions asks GET /rest/api/2/mypermissions, per project of the
 // kind, for the permissions the rules' actions need.
 func (c *Connector) checkPermissions(ctx context.Context, r *core.SiteReport, m *core.Mappings, kind core.Kind) error {
-	need := []string{"BROWSE_PROJECTS"}
-	for _, ak := range m.ActionKindsOn(c.name, kind) {
-		need = append(need, permissionsFor[ak]...)
-	}
+	need := permissionsNeeded(m, c.name, kind)
 	for _, p := range c.projectsOf(kind) {
 		var got struct {
 			Permissions map[string]struct {
