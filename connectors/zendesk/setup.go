@@ -38,7 +38,14 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 			forms[f] = true
 		}
 	}
-	var steps []core.SetupStep
+	steps := []core.SetupStep{{
+		Title: "The gateway's account",
+		Where: "Admin Center → People → Team members; Admin Center → Apps and integrations → Zendesk API → API tokens",
+		Items: []string{
+			"an agent (config email), with an API token (config token_env or token_file)",
+			"an admin, optionally: only then can `liaison check --online` list the webhooks and triggers (otherwise it asks you to check them by hand)",
+		},
+	}}
 	if len(fields) > 0 {
 		types := map[string]core.FieldType{}
 		for _, km := range sm.Kinds {
