@@ -56,6 +56,10 @@ func (c *Connector) CheckSite(ctx context.Context, _ *core.Mappings, publicURL s
 				r.Missing = append(r.Missing, fmt.Sprintf("repository %s: not found, or the credentials cannot see it: install the GitHub App on it, or give the token access to it", repo))
 				continue
 			}
+			if statusOf(err) == http.StatusUnauthorized {
+				r.Err = fmt.Errorf("reading repository %s: %w", repo, err) // every request would say the same
+				return r
+			}
 			errs = append(errs, fmt.Errorf("reading repository %s: %w", repo, err))
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -196,5 +197,43 @@ func TestServe_TheDefaultsRunWithTheSystemsATeamHas(t *testing.T) {
 			t.Fatalf("%v: serve refuses the defaults: %v", instances, err)
 		}
 		d.Store.Close()
+	}
+}
+
+// TestCheckOnline_OneLinePerUnreadableSystem: refused credentials and an
+// unreachable system are said once per system, with what to check, not
+// once per request that failed.
+func TestCheckOnline_OneLinePerUnreadableSystem(t *testing.T) {
+	path := site(t, jirafake.DefaultWorkflow(), false, true, "zendesk", "jira", "github")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Jira on a loopback port nothing listens on.
+	dead := httptest.NewServer(nil)
+	dead.Close()
+	cfg := regexp.MustCompile(`(jira:\n    \{base_url: )\S+,`).ReplaceAll(b, []byte("${1}"+dead.URL+","))
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHECK_ZD_TOKEN", "not-the-token")
+	t.Setenv("CHECK_GH_TOKEN", "not-the-token")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	want := []string{
+		`connector "zendesk": cannot read the system (the credentials are refused: check the connector's token`,
+		`connector "jira": cannot read the system (unreachable: check base_url`,
+		`connector "github": cannot read the system (the credentials are refused: check the connector's token`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want one per system:\n%s", len(lines), errb.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %s\nwant it to start %s", i, lines[i], w)
+		}
 	}
 }

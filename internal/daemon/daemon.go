@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -156,57 +155,6 @@ func perLine(prefix string, err error) error {
 		lines[i] = prefix + l
 	}
 	return errors.New(strings.Join(lines, "\n"))
-}
-
-// CheckSystems has every connector check its system, all at once: the
-// names the mappings use (statuses, fields, projects…) and what the
-// system must hold (permissions, workflow paths, webhooks at publicURL).
-// The error lists every problem of every system, grouped by system, each
-// system's findings together: its problems, then what its account could
-// not read and an admin checks by hand. The notes are those of the
-// systems without problems, which serve logs and runs with.
-func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings, publicURL string) (notes []string, err error) {
-	errs := make([][]error, len(conns))
-	unsure := make([][]string, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if mc, ok := c.(core.MappingChecker); ok {
-				if err := mc.CheckMappings(cctx, m); err != nil {
-					errs[i] = append(errs[i], fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err))
-				}
-			}
-			sc, ok := c.(core.SiteChecker)
-			if !ok {
-				return
-			}
-			r := sc.CheckSite(cctx, m, publicURL)
-			if r.Err != nil {
-				errs[i] = append(errs[i], fmt.Errorf("connector %q: checking the site: %w", c.Name(), r.Err))
-			}
-			if len(r.Missing) > 0 {
-				errs[i] = append(errs[i], fmt.Errorf("connector %q: to create before the gateway can run there:\n  - %s", c.Name(), strings.Join(r.Missing, "\n  - ")))
-			}
-			for _, u := range r.Unsure {
-				unsure[i] = append(unsure[i], fmt.Sprintf("connector %q: check by hand: %s", c.Name(), u))
-			}
-		})
-	}
-	wg.Wait()
-	var all []error
-	for i := range conns {
-		if len(errs[i]) == 0 {
-			notes = append(notes, unsure[i]...)
-			continue
-		}
-		all = append(all, errs[i]...)
-		if len(unsure[i]) > 0 {
-			all = append(all, errors.New(strings.Join(unsure[i], "\n")))
-		}
-	}
-	return notes, errors.Join(all...)
 }
 
 // newNotifier builds the notifier from the notify section. Without an
