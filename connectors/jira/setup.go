@@ -65,7 +65,7 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 				chain = append(chain, km.Native[st])
 			}
 			items = append(items, "the validation chain (systems.yaml validation:) reads "+strings.Join(chain, " → ")+
-				" before a fix is done; for a stock workflow (To Do, In Progress, Done) set validation: [] in an overlay instead of adding them")
+				" before a fix is done; for a stock workflow (To Do, In Progress, Done) use the overlay mappings/examples/stock-jira instead of adding them (validation: [] and two pull-request rules)")
 		}
 		steps = append(steps, core.SetupStep{
 			Title: fmt.Sprintf("%s: the workflow of %s", k, where),

@@ -237,3 +237,52 @@ func TestCheckOnline_OneLinePerUnreadableSystem(t *testing.T) {
 		}
 	}
 }
+
+// TestServe_StockJiraWorkflowWithTheExampleOverlay: with the stock-jira
+// overlay, a Jira whose developer issues only go To Do → In Progress →
+// Done passes check --online (statuses, transition paths, webhooks), and
+// serve starts.
+func TestServe_StockJiraWorkflowWithTheExampleOverlay(t *testing.T) {
+	stock := jirafake.Workflow{
+		// One workflow serves every project of the fake: the change
+		// project's statuses are there too, as the defaults need them.
+		Statuses: []string{"To Do", "In Progress", "Done", "Open", "Awaiting Approval", "Approved"},
+		Transitions: []jirafake.Transition{
+			{ID: "11", Name: "Start", From: []string{"To Do"}, To: "In Progress"},
+			{ID: "21", Name: "Finish", From: []string{"In Progress"}, To: "Done"},
+		},
+	}
+	path := site(t, stock, false, true, "zendesk", "jira", "github")
+	// The defaults alone need statuses this Jira does not have.
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `dev_ticket status "in review": not in project KBOT`) {
+		t.Fatalf("the defaults on a stock workflow: exit %d\n%s", code, errb.String())
+	}
+	overlay, err := filepath.Abs(filepath.Join("..", "..", "mappings", "examples", "stock-jira"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "mappings: %s\n", overlay)
+	f.Close()
+	out.Reset()
+	errb.Reset()
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 0 {
+		t.Fatalf("check --online with the stock workflow: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "kind jira/dev_ticket replaces the default's") {
+		t.Errorf("check does not say what the overlay replaced:\n%s", out.String())
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Build(context.Background(), cfg, daemon.Options{})
+	if err != nil {
+		t.Fatalf("serve refuses the stock workflow with the overlay: %v", err)
+	}
+	d.Store.Close()
+}
