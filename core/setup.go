@@ -110,7 +110,7 @@ type SiteChecker interface {
 // in one sitting.
 type SiteReport struct {
 	Missing []string // what must exist before serve starts
-	Unsure  []string // what the account may not read: check it by hand
+	Unsure  []string // to check by hand: what the account may not read, or a difference the gateway works with (a field of another type)
 	Err     error    // the system could not be read at all
 }
 
