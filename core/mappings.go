@@ -73,6 +73,9 @@ type KindMap struct {
 	// Fields maps a canonical field name used by rules to the native field
 	// name (Jira "customfield_10010" or its display name, Zendesk field title).
 	Fields map[string]string
+	// FieldTypes says, by canonical name, what a field must be in its
+	// system, for the fields whose declaration gives a type.
+	FieldTypes map[string]FieldType
 	// Project, issue type and similar defaults a connector needs to create
 	// a record of this kind, by native name.
 	Create map[string]string

@@ -444,17 +444,55 @@ func (c *compiler) kind(prefix string, raw rawKind) *core.KindMap {
 		}
 	}
 	for _, e := range raw.Fields.Entries {
-		if e.Key.V == "" || e.Val.V == "" {
+		if e.Key.V == "" || e.Val.Name.V == "" {
 			c.errf(e.Key.Pos, "%sfields: both the canonical name and the native field name are needed (canonical: \"native name\")", prefix)
 			continue
 		}
-		km.Fields[e.Key.V] = e.Val.V
+		km.Fields[e.Key.V] = e.Val.Name.V
+		c.fieldType(prefix, e.Key.V, e.Val, km)
 	}
 	for _, e := range raw.Create.Entries {
 		km.Create[e.Key.V] = e.Val.V
 	}
 	c.outcomes(prefix, raw, km)
 	return km
+}
+
+// fieldType compiles a field declaration's type and options.
+func (c *compiler) fieldType(prefix, name string, f rawField, km *core.KindMap) {
+	typ := f.Type.V
+	switch {
+	case !f.Type.Set && f.Options.Set:
+		c.errf(f.Options.Pos, "%sfield %q: options without a type: add type: dropdown (or multiselect)", prefix, name)
+		return
+	case !f.Type.Set:
+		return
+	case !slices.Contains(core.FieldTypeNames, typ):
+		c.errf(f.Type.Pos, "%sfield %q: unknown type %q (types: %s)%s", prefix, name, typ, strings.Join(core.FieldTypeNames, ", "), suggest(typ, core.FieldTypeNames))
+		return
+	case core.HasOptions(typ) && len(f.Options.Items) == 0:
+		c.errf(f.Type.Pos, "%sfield %q: a %s needs its options: options: [a, b]", prefix, name, typ)
+		return
+	case !core.HasOptions(typ) && f.Options.Set:
+		c.errf(f.Options.Pos, "%sfield %q: a %s field has no options (only dropdown and multiselect)", prefix, name, typ)
+		return
+	}
+	ft := core.FieldType{Type: typ}
+	for _, o := range f.Options.Items {
+		switch {
+		case o.V == "":
+			c.errf(o.Pos, "%sfield %q: an empty option", prefix, name)
+			continue
+		case slices.Contains(ft.Options, o.V):
+			c.errf(o.Pos, "%sfield %q: option %q listed twice", prefix, name, o.V)
+			continue
+		}
+		ft.Options = append(ft.Options, o.V)
+	}
+	if km.FieldTypes == nil {
+		km.FieldTypes = map[string]core.FieldType{}
+	}
+	km.FieldTypes[name] = ft
 }
 
 // outcomes compiles a kind's resolutions (native → canonical outcome) and

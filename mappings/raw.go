@@ -38,15 +38,35 @@ func (*rawSystem) what() string      { return "system" }
 func (*rawSystem) keyPrefix() string { return "system" }
 
 type rawKind struct {
-	Pos           core.Pos  `yaml:"-"`
-	Statuses      omap[str] `yaml:"statuses"`
-	WriteStatus   omap[str] `yaml:"write_status"`
-	Priorities    omap[str] `yaml:"priorities"`
-	WritePriority omap[str] `yaml:"write_priority"`
-	Fields        omap[str] `yaml:"fields"`
-	Create        omap[str] `yaml:"create"`
-	Resolutions   omap[str] `yaml:"resolutions"`
-	Validation    list[str] `yaml:"validation"`
+	Pos           core.Pos       `yaml:"-"`
+	Statuses      omap[str]      `yaml:"statuses"`
+	WriteStatus   omap[str]      `yaml:"write_status"`
+	Priorities    omap[str]      `yaml:"priorities"`
+	WritePriority omap[str]      `yaml:"write_priority"`
+	Fields        omap[rawField] `yaml:"fields"`
+	Create        omap[str]      `yaml:"create"`
+	Resolutions   omap[str]      `yaml:"resolutions"`
+	Validation    list[str]      `yaml:"validation"`
+}
+
+// rawField is a kind's field: its native name, or {name, type, options}
+// to say what it must be (`liaison setup` prints it).
+type rawField struct {
+	Pos     core.Pos  `yaml:"-"`
+	Name    str       `yaml:"name"`
+	Type    str       `yaml:"type"`
+	Options list[str] `yaml:"options"`
+}
+
+func (*rawField) what() string { return "field" }
+
+func (f *rawField) decodeNode(d *decoder, n ast.Node) {
+	if _, ok := d.resolveQuiet(n).(*ast.MappingNode); ok {
+		d.decodeStruct(n, reflect.ValueOf(f).Elem())
+		return
+	}
+	f.Name.decodeNode(d, n)
+	f.Pos = f.Name.Pos
 }
 
 func (*rawKind) what() string      { return "kind" }

@@ -26,10 +26,13 @@ func templateFuncs(x *extras) template.FuncMap {
 	m := x.m
 	return template.FuncMap{
 		// join joins strings: {{.Item.Labels | join ", "}}.
-		"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
+		"join": func(sep string, list []string) string { return strings.Join(list, sep) },
+		// lower lower-cases a text: {{.Item.Title | lower}}.
 		"lower": strings.ToLower,
+		// upper upper-cases a text.
 		"upper": strings.ToUpper,
-		"trim":  strings.TrimSpace,
+		// trim drops the spaces and line ends around a text.
+		"trim": strings.TrimSpace,
 		// default gives def when v is empty: {{.Item.Assignee | default "nobody"}}.
 		"default": func(def, v string) string {
 			if strings.TrimSpace(v) == "" {

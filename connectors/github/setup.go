@@ -1,6 +1,10 @@
 package github
 
-import "github.com/liaisonhq/liaison/core"
+import (
+	"strings"
+
+	"github.com/liaisonhq/liaison/core"
+)
 
 func init() { core.RegisterSetupGuide("github", guide) }
 
@@ -18,13 +22,16 @@ func guide(system string, _ *core.Mappings, publicURL string) []core.SetupStep {
 		},
 		{
 			Title: "Webhook",
-			Where: "each repository (or the organisation) → Settings → Webhooks → Add webhook",
+			Where: "each repository (or the organisation) → Settings → Webhooks → Add webhook (or POST this to /repos/{owner}/{repo}/hooks or /orgs/{org}/hooks)",
 			Items: []string{
-				"payload URL: " + publicURL + "/webhooks/github/" + system,
+				"payload URL: " + publicURL + core.WebhookPath("github", system),
 				"content type: application/json",
 				"secret: the one the config's webhook_secret_env (or webhook_secret_file) names; deliveries are signed X-Hub-Signature-256",
-				"events: Pull requests, Pull request reviews, Issue comments, Pushes",
+				"events: " + strings.Join(hookEvents, ", ") + " (Issue comments, Pull requests, Pull request reviews, Pushes)",
 			},
+			Code: core.SetupJSON(map[string]any{"name": "web", "active": true, "events": hookEvents,
+				"config": map[string]string{"url": publicURL + core.WebhookPath("github", system), "content_type": "json", "insecure_ssl": "0", "secret": "<the webhook secret>"}}),
+			Lang: "json",
 		},
 	}
 }

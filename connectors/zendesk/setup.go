@@ -1,7 +1,6 @@
 package zendesk
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -39,12 +38,27 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 			forms[f] = true
 		}
 	}
-	var steps []core.SetupStep
+	steps := []core.SetupStep{{
+		Title: "The gateway's account",
+		Where: "Admin Center → People → Team members; Admin Center → Apps and integrations → Zendesk API → API tokens",
+		Items: []string{
+			"an agent (config email), with an API token (config token_env or token_file)",
+			"an admin, optionally: only then can `liaison check --online` list the webhooks and triggers (otherwise it asks you to check them by hand)",
+		},
+	}}
 	if len(fields) > 0 {
+		types := map[string]core.FieldType{}
+		for _, km := range sm.Kinds {
+			maps.Copy(types, km.FieldTypesOf())
+		}
+		var lines []string
+		for _, f := range slices.Sorted(maps.Keys(fields)) {
+			lines = append(lines, core.SetupFieldLine(f, types[f], fieldTypeNames))
+		}
 		steps = append(steps, core.SetupStep{
 			Title: "Custom ticket fields",
 			Where: "Admin Center → Objects and rules → Tickets → Fields (named by title, without case)",
-			Items: slices.Sorted(maps.Keys(fields)),
+			Items: lines,
 		})
 	}
 	if len(groups) > 0 {
@@ -54,13 +68,17 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		steps = append(steps, core.SetupStep{Title: "Ticket forms (Suite Growth and above)", Where: "Admin Center → Objects and rules → Tickets → Forms",
 			Items: slices.Sorted(maps.Keys(forms))})
 	}
+	hook := publicURL + core.WebhookPath("zendesk", system)
 	steps = append(steps, core.SetupStep{
 		Title: "Webhook",
-		Where: "Admin Center → Apps and integrations → Webhooks → Create webhook → Trigger or automation",
+		Where: "Admin Center → Apps and integrations → Webhooks → Create webhook → Trigger or automation (or POST this to /api/v2/webhooks)",
 		Items: []string{
-			"endpoint: " + publicURL + "/webhooks/zendesk/" + system + ", POST, JSON, no authentication",
+			"endpoint: " + hook + ", POST, JSON, no authentication",
 			"copy its signing secret into the variable or file the config's webhook_secret_env (or webhook_secret_file) names",
 		},
+		Code: core.SetupJSON(map[string]any{"webhook": map[string]any{"name": "Liaison", "endpoint": hook, "http_method": "POST",
+			"request_format": "json", "status": "active", "subscriptions": []string{"conditional_ticket_events"}}}),
+		Lang: "json",
 	})
 	steps = append(steps, core.SetupStep{
 		Title: "Trigger",
@@ -74,6 +92,13 @@ func guide(system string, m *core.Mappings, publicURL string) []core.SetupStep {
 		Lang: "json",
 	})
 	return steps
+}
+
+// fieldTypeNames are Zendesk's ticket field types for the mappings' field
+// types, as Admin Center names them.
+var fieldTypeNames = map[string]string{
+	"text": "Text", "multiline": "Multi-line", "number": "Number", "date": "Date", "checkbox": "Checkbox",
+	"dropdown": "Drop-down", "multiselect": "Multi-select", "user": "Lookup relationship (users)", "users": "Lookup relationship (users)",
 }
 
 // triggerJSON is the trigger's body: Zendesk placeholders for what the
@@ -97,10 +122,5 @@ func triggerJSON(fields []string) string {
 		},
 		"custom_fields": custom,
 	}}
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // the placeholders' <id of …> as written
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(body)
-	return strings.TrimSpace(b.String())
+	return core.SetupJSON(body)
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,32 +22,51 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// publicURL is where the test's systems are told the gateway is.
+const publicURL = "https://gw.example.org"
+
 // incompleteSite is a Jira without the change tickets' statuses the
-// default rules walk (Open, Awaiting Approval, Approved) and a Zendesk on a
-// plan without ticket forms whose config asks for one: two systems, each
-// with problems. It returns the path of a configuration that names them.
+// default rules walk (Open, Awaiting Approval, Approved), without the
+// transition In Review → Ready for QA, where the gateway may not
+// transition issues, a Zendesk on a plan without ticket forms whose config
+// asks for one, and no webhook anywhere: three systems, each with
+// problems. It returns the path of a configuration that names them.
 func incompleteSite(t *testing.T) string {
 	t.Helper()
-	return site(t, jirafake.DefaultWorkflow(), true, "imap", "zendesk", "jira", "github")
+	wf := jirafake.DefaultWorkflow()
+	wf.Transitions = slices.DeleteFunc(wf.Transitions, func(tr jirafake.Transition) bool { return tr.To == "Ready for QA" })
+	return site(t, wf, true, false, "imap", "zendesk", "jira", "github")
 }
 
 // site serves Jira (with workflow wf), Zendesk (without ticket forms;
-// the config asks for one when wantForm) and GitHub fakes, and writes a
-// configuration running the instances named.
-func site(t *testing.T, wf jirafake.Workflow, wantForm bool, instances ...string) string {
+// the config asks for one when wantForm) and GitHub fakes, each with the
+// gateway's webhook registered when complete, and writes a configuration
+// running the instances named.
+func site(t *testing.T, wf jirafake.Workflow, wantForm, complete bool, instances ...string) string {
 	t.Helper()
+	var jiraOpts []jirafake.Option
+	if !complete {
+		jiraOpts = append(jiraOpts, jirafake.WithoutPermissions("TRANSITION_ISSUES"))
+	}
 	const token, secret = "check-test-token", "check-test-secret"
 	for _, k := range []string{"CHECK_JIRA_TOKEN", "CHECK_ZD_TOKEN", "CHECK_GH_TOKEN", "CHECK_SECRET", "CHECK_MAIL"} {
 		t.Setenv(k, token)
 	}
 	t.Setenv("CHECK_SECRET", secret)
-	jira := httptest.NewServer(jirafake.New(jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(wf)))
+	jf := jirafake.New(append(jiraOpts, jirafake.WithAuth("liaison@example.com", token), jirafake.WithWorkflow(wf))...)
+	jira := httptest.NewServer(jf)
 	t.Cleanup(jira.Close)
-	zd := httptest.NewServer(zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms()))
+	zf := zdfake.New(zdfake.WithCredentials(zdfake.Agent, token), zdfake.WithoutTicketForms())
+	zd := httptest.NewServer(zf)
 	t.Cleanup(zd.Close)
 	ghf := ghfake.New(ghfake.WithToken(token))
 	if err := ghf.AddRepo("acme/app"); err != nil {
 		t.Fatal(err)
+	}
+	if complete {
+		jf.SetWebhook(publicURL+"/webhooks/jira/jira", secret)
+		zf.SetWebhook(publicURL+"/webhooks/zendesk/zendesk", secret)
+		ghf.SetWebhook(publicURL+"/webhooks/github/github", secret)
 	}
 	gh := httptest.NewServer(ghf)
 	t.Cleanup(gh.Close)
@@ -70,7 +91,7 @@ func site(t *testing.T, wf jirafake.Workflow, wantForm bool, instances ...string
   github:
     {base_url: %s, token_env: CHECK_GH_TOKEN, webhook_secret_env: CHECK_SECRET, repos: [acme/app]}`, gh.URL),
 	}
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nstore: sqlite://%s\nconnectors:", filepath.Join(dir, "l.db"))
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\npublic_url: %s\nstore: sqlite://%s\nconnectors:", publicURL, filepath.Join(dir, "l.db"))
 	for _, in := range instances {
 		cfg += sections[in]
 	}
@@ -105,7 +126,9 @@ func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
 	if want, err := os.ReadFile(golden); err != nil || errb.String() != string(want) {
 		t.Errorf("check --online differs from %s (go test -update rewrites it; %v):\n%s", golden, err, errb.String())
 	}
-	want := []string{`ticket form "Bug report": this account has no ticket forms`, `change_ticket status "awaiting approval"`, `change_ticket status "approved"`}
+	want := []string{`ticket form "Bug report": this account has no ticket forms`, `change_ticket status "awaiting approval"`, `change_ticket status "approved"`,
+		`no transition path from "In Review" to "Ready for QA"`, `lacks the permission "Transition Issues"`, "no enabled webhook to " + publicURL + "/webhooks/jira/jira",
+		"no active webhook to " + publicURL + "/webhooks/zendesk/zendesk", "repository acme/app: no active webhook to the gateway"}
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -115,9 +138,13 @@ func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
 		t.Fatal("serve started on an incomplete site")
 	}
 	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("serve's refusal does not name %s:\n%v", w, err)
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("check --online does not name %s", w)
 		}
+	}
+	// serve refuses with the very list check --online printed.
+	if err.Error()+"\n" != errb.String() {
+		t.Errorf("serve's refusal differs from check --online's list:\n%v", err)
 	}
 }
 
@@ -139,7 +166,7 @@ func TestCheckConfig_EveryConnectorsProblemsAtOnce(t *testing.T) {
 	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
 	}
-	for _, w := range []string{path + `:8:6: unknown field "sub_domain"`, `connector "jira": `, `"CHECK_JIRA_TOKEN" is empty`, `connector "github": `, `"CHECK_GH_TOKEN" is empty`} {
+	for _, w := range []string{path + `:9:6: unknown field "sub_domain"`, `connector "jira": `, `"CHECK_JIRA_TOKEN" is empty`, `connector "github": `, `"CHECK_GH_TOKEN" is empty`} {
 		if !strings.Contains(errb.String(), w) {
 			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
 		}
@@ -153,7 +180,7 @@ func TestServe_TheDefaultsRunWithTheSystemsATeamHas(t *testing.T) {
 	wf := jirafake.DefaultWorkflow()
 	wf.Statuses = append(wf.Statuses, "Open", "Awaiting Approval", "Approved")
 	for _, instances := range [][]string{{"zendesk", "jira"}, {"zendesk", "imap"}} {
-		path := site(t, wf, false, instances...)
+		path := site(t, wf, false, true, instances...)
 		var out, errb bytes.Buffer
 		if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 0 {
 			t.Fatalf("%v: check --online: exit %d\n%s", instances, code, errb.String())
@@ -171,4 +198,91 @@ func TestServe_TheDefaultsRunWithTheSystemsATeamHas(t *testing.T) {
 		}
 		d.Store.Close()
 	}
+}
+
+// TestCheckOnline_OneLinePerUnreadableSystem: refused credentials and an
+// unreachable system are said once per system, with what to check, not
+// once per request that failed.
+func TestCheckOnline_OneLinePerUnreadableSystem(t *testing.T) {
+	path := site(t, jirafake.DefaultWorkflow(), false, true, "zendesk", "jira", "github")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Jira on a loopback port nothing listens on.
+	dead := httptest.NewServer(nil)
+	dead.Close()
+	cfg := regexp.MustCompile(`(jira:\n    \{base_url: )\S+,`).ReplaceAll(b, []byte("${1}"+dead.URL+","))
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CHECK_ZD_TOKEN", "not-the-token")
+	t.Setenv("CHECK_GH_TOKEN", "not-the-token")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	want := []string{
+		`connector "zendesk": cannot read the system (the credentials are refused: check the connector's token`,
+		`connector "jira": cannot read the system (unreachable: check base_url`,
+		`connector "github": cannot read the system (the credentials are refused: check the connector's token`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want one per system:\n%s", len(lines), errb.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %s\nwant it to start %s", i, lines[i], w)
+		}
+	}
+}
+
+// TestServe_StockJiraWorkflowWithTheExampleOverlay: with the stock-jira
+// overlay, a Jira whose developer issues only go To Do → In Progress →
+// Done passes check --online (statuses, transition paths, webhooks), and
+// serve starts.
+func TestServe_StockJiraWorkflowWithTheExampleOverlay(t *testing.T) {
+	stock := jirafake.Workflow{
+		// One workflow serves every project of the fake: the change
+		// project's statuses are there too, as the defaults need them.
+		Statuses: []string{"To Do", "In Progress", "Done", "Open", "Awaiting Approval", "Approved"},
+		Transitions: []jirafake.Transition{
+			{ID: "11", Name: "Start", From: []string{"To Do"}, To: "In Progress"},
+			{ID: "21", Name: "Finish", From: []string{"In Progress"}, To: "Done"},
+		},
+	}
+	path := site(t, stock, false, true, "zendesk", "jira", "github")
+	// The defaults alone need statuses this Jira does not have.
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `dev_ticket status "in review": not in project KBOT`) {
+		t.Fatalf("the defaults on a stock workflow: exit %d\n%s", code, errb.String())
+	}
+	overlay, err := filepath.Abs(filepath.Join("..", "..", "mappings", "examples", "stock-jira"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "mappings: %s\n", overlay)
+	f.Close()
+	out.Reset()
+	errb.Reset()
+	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 0 {
+		t.Fatalf("check --online with the stock workflow: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "kind jira/dev_ticket replaces the default's") {
+		t.Errorf("check does not say what the overlay replaced:\n%s", out.String())
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Build(context.Background(), cfg, daemon.Options{})
+	if err != nil {
+		t.Fatalf("serve refuses the stock workflow with the overlay: %v", err)
+	}
+	d.Store.Close()
 }

@@ -67,7 +67,11 @@ func check(ctx context.Context, e *env, args []string) error {
 	m, err := daemon.LoadMappings(dir, tracker, o)
 	errs = append(errs, err)
 	if err == nil && *online {
-		errs = append(errs, daemon.CheckSystems(ctx, conns, m))
+		notes, err := daemon.CheckSystems(ctx, conns, m, cfg.PublicURL)
+		for _, n := range notes {
+			fmt.Fprintln(e.stderr, n)
+		}
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return &exitError{code: 1, msg: err.Error()}

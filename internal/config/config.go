@@ -34,6 +34,10 @@ type Config struct {
 	// that the webhook listener can face the internet while the metrics
 	// stay on a private interface.
 	MetricsListen string `yaml:"metrics_listen"`
+	// PublicURL is where the systems reach the webhooks
+	// (https://liaison.example.com); check --online and serve look for
+	// webhooks pointing there. Empty: a webhook matches by its path alone.
+	PublicURL string `yaml:"public_url"`
 	// Store is sqlite://PATH or postgres://… (or the name of an environment
 	// variable holding it, as env:NAME, so that a password stays out of the file).
 	Store string `yaml:"store"`

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +81,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	// Every problem at once: a fix-and-restart loop per problem is what
 	// an admin setting up several systems must not meet.
 	conns, cerr := Connectors(cfg, o)
-	if err := errors.Join(cerr, CheckSystems(ctx, conns, m)); err != nil {
+	notes, serr := CheckSystems(ctx, conns, m, cfg.PublicURL)
+	for _, n := range notes {
+		o.Log.Warn(n)
+	}
+	if err := errors.Join(cerr, serr); err != nil {
 		return nil, err
 	}
 	dsn, err := cfg.StoreDSN()
@@ -153,29 +156,6 @@ func perLine(prefix string, err error) error {
 		lines[i] = prefix + l
 	}
 	return errors.New(strings.Join(lines, "\n"))
-}
-
-// CheckSystems has every connector that can check the mappings against
-// its system (statuses, fields, projects…) do so, all at once, and
-// reports every problem of every system.
-func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings) error {
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		mc, ok := c.(core.MappingChecker)
-		if !ok {
-			continue
-		}
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := mc.CheckMappings(cctx, m); err != nil {
-				errs[i] = fmt.Errorf("connector %q: the mappings name what it cannot find: %w", c.Name(), err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // newNotifier builds the notifier from the notify section. Without an

@@ -8,6 +8,8 @@
 //
 //	GET    /rate_limit                                    (free, like GitHub's)
 //	POST   /app/installations/{id}/access_tokens          (GitHub App installation tokens)
+//	GET    /repos/{o}/{r}                                 permissions as WithRepoAccess sets them (X-OAuth-Scopes: WithScopes)
+//	GET    /repos/{o}/{r}/hooks, /orgs/{org}/hooks        (admin access; the hook SetWebhook registers)
 //	GET    /repos/{o}/{r}/pulls                           state, sort, direction, per_page, page, head
 //	GET    /repos/{o}/{r}/pulls/{n}
 //	PATCH  /repos/{o}/{r}/pulls/{n}                       state, title, body
@@ -188,6 +190,8 @@ type Server struct {
 	nextID      int64
 	last        time.Time
 	installs    int
+	access      string   // the token's access to every repository: admin, write or read
+	scopes      []string // a classic token's scopes, sent as X-OAuth-Scopes; nil for other tokens
 }
 
 // Option configures a Server.
@@ -207,6 +211,18 @@ func WithToken(tokens ...string) Option {
 			s.tokens[t] = true
 		}
 	}
+}
+
+// WithRepoAccess sets the token's access to every repository: "admin"
+// (the default: it may list the webhooks), "write" or "read". GET
+// /repos/{o}/{r} reports it in permissions; without admin, listing the
+// webhooks answers 404 as GitHub does.
+func WithRepoAccess(access string) Option { return func(s *Server) { s.access = access } }
+
+// WithScopes makes the tokens classic personal access tokens with these
+// scopes: every answer carries them in X-OAuth-Scopes, as GitHub's do.
+func WithScopes(scopes ...string) Option {
+	return func(s *Server) { s.scopes = append([]string{}, scopes...) }
 }
 
 // WithRateLimit sets the primary rate limit per window (default 5000).
@@ -234,6 +250,7 @@ func New(opts ...Option) *Server {
 		actor:    "octocat",
 		repos:    map[string]*repoState{},
 		orgHooks: map[string]int64{},
+		access:   "admin",
 		tokens:   map[string]bool{},
 		limit:    5000,
 		nextID:   1000,
@@ -440,6 +457,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := s.serve(r, path, body)
 	s.calls.Record(Call{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: string(body), Status: res.status})
 	s.writeRateHeaders(w.Header())
+	if s.scopes != nil {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ", "))
+	}
 	s.mu.Unlock()
 	if res.after != nil {
 		res.after()
@@ -573,6 +593,18 @@ func (s *Server) faultResult(status int, wait time.Duration) result {
 func (s *Server) route(r *http.Request, seg []string, body []byte) result {
 	q := r.URL.Query()
 	m := r.Method
+	if len(seg) == 3 && seg[0] == "orgs" && seg[2] == "hooks" && m == http.MethodGet {
+		return s.listHooks(r, "Organization", "orgs/"+seg[1], s.orgHooks[strings.ToLower(seg[1])], q)
+	}
+	if len(seg) == 3 && seg[0] == "repos" && m == http.MethodGet {
+		repo, err := s.repo(seg[1]+"/"+seg[2], false)
+		if err != nil {
+			return notFound()
+		}
+		out := s.repoJSON(repo)
+		out["permissions"] = map[string]bool{"admin": s.access == "admin", "maintain": s.access == "admin", "push": s.access != "read", "triage": true, "pull": true}
+		return jsonResult(http.StatusOK, out)
+	}
 	if len(seg) >= 5 && seg[0] == "orgs" && seg[2] == "hooks" && seg[4] == "deliveries" {
 		hid, _ := strconv.ParseInt(seg[3], 10, 64)
 		if s.orgHooks[strings.ToLower(seg[1])] != hid || hid == 0 {
@@ -688,6 +720,8 @@ func (s *Server) route(r *http.Request, seg []string, body []byte) result {
 			items = append(items, s.statusJSON(repo, rest[1], sts[i]))
 		}
 		return s.page(r, items, q)
+	case rest[0] == "hooks" && len(rest) == 1 && m == http.MethodGet:
+		return s.listHooks(r, "Repository", "repos/"+repo.full, repo.hookID, q)
 	case rest[0] == "hooks" && len(rest) >= 3 && rest[2] == "deliveries":
 		hid, _ := strconv.ParseInt(rest[1], 10, 64)
 		if hid != repo.hookID {
@@ -696,6 +730,20 @@ func (s *Server) route(r *http.Request, seg []string, body []byte) result {
 		return s.hookDeliveries(r, rest[3:], func(d *Delivery) bool { return strings.EqualFold(d.Repo, repo.full) }, hid)
 	}
 	return notFound()
+}
+
+// listHooks lists the one webhook of a repository or organization: the
+// receiver SetWebhook named (none when it named none). It needs admin
+// access, as on GitHub.
+func (s *Server) listHooks(r *http.Request, kind, path string, hookID int64, q url.Values) result {
+	if s.access != "admin" || hookID == 0 {
+		return notFound()
+	}
+	items := []any{}
+	if url, _ := s.hook.Target(); url != "" {
+		items = append(items, s.hookJSON(kind, path, hookID, url))
+	}
+	return s.page(r, items, q)
 }
 
 func (s *Server) listPulls(r *http.Request, repo *repoState, q url.Values) result {

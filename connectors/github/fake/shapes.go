@@ -24,6 +24,7 @@ type templates struct {
 	prEvent      map[string]any
 	commentEvent map[string]any
 	pushEvent    map[string]any
+	hook         map[string]any
 }
 
 func loadTemplates() *templates {
@@ -42,6 +43,7 @@ func loadTemplates() *templates {
 		prEvent:      read("pull_request-opened.json"),
 		commentEvent: read("issue_comment-created-on-pull-request.json"),
 		pushEvent:    read("push-new-branch.json"),
+		hook:         read("ping.json")["hook"].(map[string]any),
 	}
 }
 
@@ -96,6 +98,19 @@ func (s *Server) repoJSON(r *repoState) map[string]any {
 	m["id"] = r.id
 	m["name"], m["full_name"] = r.name, r.full
 	m["owner"] = s.user(r.owner)
+	return m
+}
+
+// HookEvents are the events the fake's webhooks are registered for: the
+// ones person actions send.
+var HookEvents = []string{"issue_comment", "pull_request", "pull_request_review", "push"}
+
+// hookJSON renders a webhook registered at url, as GET .../hooks lists it;
+// path is "repos/{o}/{r}" or "orgs/{org}".
+func (s *Server) hookJSON(kind, path string, hookID int64, url string) map[string]any {
+	m := clone(s.tpl.hook, "https://api.github.com/repos/Octocoders/Hello-World", s.apiURL+"/"+path)
+	m["type"], m["id"], m["events"] = kind, hookID, HookEvents
+	m["config"] = map[string]any{"content_type": "json", "url": url, "insecure_ssl": "0", "secret": "********"}
 	return m
 }
 

@@ -90,6 +90,15 @@ func (s *Server) route(r *http.Request, body []byte, hooks *[]hook) (int, any) {
 			out = append(out, map[string]any{"self": s.base + "/rest/api/2/issuetype/" + t.id, "id": t.id, "name": t.name, "subtask": false, "statuses": sts})
 		}
 		return http.StatusOK, out
+	case p == api+"mypermissions" && m == http.MethodGet:
+		return s.myPermissions(q.Get("projectKey"), q.Get("permissions"))
+	case p == api+"workflow/search" && m == http.MethodGet:
+		if !s.cloud {
+			return http.StatusNotFound, errBody("null for uri: " + p)
+		}
+		return http.StatusOK, s.workflowSearch()
+	case p == "/rest/webhooks/1.0/webhook" && m == http.MethodGet:
+		return http.StatusOK, s.webhookList()
 	case p == api+"issue" && m == http.MethodPost:
 		return s.createIssue(body, hooks)
 	case p == api+"issueLink" && m == http.MethodPost:
@@ -772,5 +781,73 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// permissionNames are display names of the project permissions the
+// gateway asks about, as Jira gives them.
+var permissionNames = map[string]string{
+	"BROWSE_PROJECTS": "Browse Projects", "CREATE_ISSUES": "Create Issues", "EDIT_ISSUES": "Edit Issues",
+	"TRANSITION_ISSUES": "Transition Issues", "ADD_COMMENTS": "Add Comments", "LINK_ISSUES": "Link Issues",
+	"CREATE_ATTACHMENTS": "Create Attachments",
+}
+
+// myPermissions answers GET /rest/api/2/mypermissions: the permissions
+// asked for, each with havePermission (false for those WithoutPermissions
+// names), in Jira's shape.
+func (s *Server) myPermissions(project, keys string) (int, any) {
+	if project != "" && !slices.Contains(s.projects, project) {
+		return http.StatusNotFound, errBody(fmt.Sprintf("No project could be found with key '%s'.", project))
+	}
+	if keys == "" {
+		return http.StatusBadRequest, errBody("The 'permissions' query parameter is required.")
+	}
+	out := map[string]any{}
+	for i, k := range strings.Split(keys, ",") {
+		out[k] = map[string]any{"id": strconv.Itoa(10 + i), "key": k, "name": cmp.Or(permissionNames[k], k), "type": "PROJECT",
+			"description": "Ability to " + strings.ToLower(cmp.Or(permissionNames[k], k)) + ".", "havePermission": !slices.Contains(s.denied, k)}
+	}
+	return http.StatusOK, map[string]any{"permissions": out}
+}
+
+// workflowSearch answers GET /rest/api/2/workflow/search with the one
+// workflow every issue type follows, its statuses and transitions.
+func (s *Server) workflowSearch() any {
+	var statuses, transitions []any
+	for _, st := range s.workflow.Statuses {
+		statuses = append(statuses, map[string]any{"id": s.statusID(st), "name": st, "properties": map[string]any{}})
+	}
+	if len(s.workflow.Statuses) > 0 {
+		transitions = append(transitions, map[string]any{"id": "1", "name": "Create", "description": "", "from": []string{}, "to": s.statusID(s.workflow.Statuses[0]), "type": "initial"})
+	}
+	for _, t := range s.workflow.Transitions {
+		from := []string{}
+		for _, f := range t.From {
+			from = append(from, s.statusID(f))
+		}
+		typ := "directed"
+		if len(t.From) == 0 {
+			typ = "global"
+		}
+		transitions = append(transitions, map[string]any{"id": t.ID, "name": t.Name, "description": "", "from": from, "to": s.statusID(t.To), "type": typ})
+	}
+	return map[string]any{"maxResults": 50, "startAt": 0, "total": 1, "isLast": true, "values": []any{map[string]any{
+		"id":          map[string]any{"name": "Software Simplified Workflow for Liaison fake", "entityId": "5ed312c5-f7a6-4a78-a1f6-8ff7f307d063"},
+		"description": "The workflow every issue type of the fake follows.", "transitions": transitions, "statuses": statuses,
+	}}}
+}
+
+// webhookList answers GET /rest/webhooks/1.0/webhook: the webhook person
+// actions are sent to, registered for every event the gateway reads.
+func (s *Server) webhookList() any {
+	out := []any{}
+	if url, _ := s.hook.Target(); url != "" {
+		out = append(out, map[string]any{
+			"name": "Liaison", "url": url, "excluded": false, "enabled": true,
+			"events":  []string{"jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created", "comment_updated"},
+			"filters": map[string]any{"issue-related-events-section": "project in (" + strings.Join(s.projects, ", ") + ")"},
+			"self":    s.base + "/rest/webhooks/1.0/webhook/1", "lastUpdatedUser": s.bot, "lastUpdatedDisplayName": "Liaison", "lastUpdated": s.now().UnixMilli(),
+		})
+	}
 	return out
 }

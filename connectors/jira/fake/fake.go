@@ -11,6 +11,9 @@
 //	POST /rest/api/2/issueLink
 //	GET|POST /rest/api/2/search/jql (Cloud; nextPageToken)
 //	GET|POST /rest/api/2/search     (Data Center; startAt — 410 Gone on Cloud)
+//	GET  /rest/api/2/mypermissions  (projectKey, permissions; WithoutPermissions)
+//	GET  /rest/api/2/workflow/search (Cloud; expand=transitions,statuses — 404 on Data Center)
+//	GET  /rest/webhooks/1.0/webhook (the webhook SetWebhook registers, if any)
 //
 // JQL is understood for the queries the connector sends: clauses joined by
 // AND among project in (...), project = X, key = X, updated >= "date",
@@ -59,6 +62,7 @@ type Server struct {
 	personName string
 	bot        string
 	apiHooks   bool
+	denied     []string // permission keys the account lacks
 
 	nextID     int
 	nextSeq    map[string]int
@@ -130,6 +134,12 @@ func WithPerson(id, displayName string) Option {
 // Jira does (the gateway then sees its own writes come back). They are sent
 // after the answer; Flush waits for them.
 func WithAPIWebhooks() Option { return func(s *Server) { s.apiHooks = true } }
+
+// WithoutPermissions makes GET /rest/api/2/mypermissions answer that the
+// account lacks the permissions named (EDIT_ISSUES, ...), in every project.
+func WithoutPermissions(keys ...string) Option {
+	return func(s *Server) { s.denied = append(s.denied, keys...) }
+}
 
 // Workflow is the statuses an issue can be in and the transitions between
 // them. The first status is the one new issues start in.

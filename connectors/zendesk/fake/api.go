@@ -307,6 +307,25 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, agen
 		catalogOut(s, w, "ticket_forms", &s.forms, s.formJSON)
 	case r.Method == "GET" && p == "/api/v2/groups.json":
 		catalogOut(s, w, "groups", &s.groups, s.groupJSON)
+	case r.Method == "GET" && p == "/api/v2/users/me.json":
+		s.mu.Lock()
+		out := s.renderUser(s.users[agent])
+		s.mu.Unlock()
+		jsonOut(w, 200, map[string]any{"user": out})
+	case r.Method == "GET" && (p == "/api/v2/webhooks" || p == "/api/v2/triggers.json" || p == "/api/v2/triggers"):
+		s.mu.Lock()
+		admin := s.users[agent].Role == "admin"
+		hooks, triggers := s.webhooksLocked()
+		s.mu.Unlock()
+		switch {
+		case !admin:
+			jsonOut(w, http.StatusForbidden, map[string]any{"error": "Forbidden", "description": "You do not have access to this page. Please contact the account owner of this help desk for further help."})
+		case p == "/api/v2/webhooks":
+			jsonOut(w, 200, map[string]any{"webhooks": hooks, "meta": map[string]any{"has_more": false, "after_cursor": nil, "before_cursor": nil},
+				"links": map[string]any{"next": nil, "prev": nil}})
+		default:
+			jsonOut(w, 200, map[string]any{"triggers": triggers, "next_page": nil, "previous_page": nil, "count": len(triggers)})
+		}
 	case r.Method == "GET" && p == "/api/v2/users/search.json":
 		s.searchUsers(w, q.Get("query"))
 	case r.Method == "POST" && p == "/api/v2/users/create_or_update.json":
@@ -1076,4 +1095,38 @@ func cleanHTML(s string) string {
 func plainOf(s string) string {
 	s = breakRE.ReplaceAllString(s, "\n")
 	return strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(s, "")))
+}
+
+// hookID is the id of the webhook SetWebhook registers (its deliveries
+// carry it in X-Zendesk-Webhook-Id).
+const hookID = "01EJFTSCC78X5V07NPY2MHR00M"
+
+// webhooksLocked renders the account's webhooks and triggers: the
+// recorded default triggers and, once SetWebhook named a receiver, its
+// webhook (subscribed to ticket events in EventForm) and, in TriggerForm,
+// the trigger that notifies it on every ticket created or updated.
+func (s *Server) webhooksLocked() (hooks, triggers []any) {
+	hooks = []any{}
+	triggers = template("api-triggers-list.json")["triggers"].([]any)
+	url, _ := s.hook.Target()
+	if url == "" {
+		return hooks, triggers
+	}
+	h := template("api-webhook-show.json", "webhook")
+	h["id"], h["name"], h["endpoint"] = hookID, "Liaison", url
+	h["authentication"] = nil // signed, not authenticated
+	if s.form == EventForm {
+		h["subscriptions"] = []string{"zen:event-type:ticket.created", "zen:event-type:ticket.status_changed", "zen:event-type:ticket.priority_changed",
+			"zen:event-type:ticket.comment_added", "zen:event-type:ticket.custom_field_changed", "zen:event-type:ticket.tags_changed"}
+		return append(hooks, h), triggers
+	}
+	t := template("api-triggers-list.json", "triggers", "0")
+	t["id"], t["title"], t["raw_title"], t["position"] = 360056299999, "Liaison", "Liaison", 10000
+	t["url"] = fmt.Sprintf("%s/api/v2/triggers/360056299999.json", s.base)
+	t["actions"] = []any{map[string]any{"field": "notification_webhook", "value": []any{hookID, `{"ticket": {"id": "{{ticket.id}}"}}`}}}
+	t["conditions"] = map[string]any{"all": []any{}, "any": []any{
+		map[string]any{"field": "update_type", "operator": "is", "value": "Create"},
+		map[string]any{"field": "update_type", "operator": "is", "value": "Change"},
+	}}
+	return append(hooks, h), append(triggers, t)
 }

@@ -9,6 +9,8 @@
 // honoured), GET tickets/{id}/comments.json (cursor pages, include=users),
 // GET users/search.json, POST users/create_or_update.json, GET
 // users/{id}.json, GET ticket_fields.json, ticket_forms.json, groups.json,
+// GET users/me.json, GET webhooks and triggers.json (to admins; the
+// webhook SetWebhook registers, with its trigger in TriggerForm),
 // POST uploads.json, GET search.json (type:, tags:, status: and words), and
 // GET incremental/tickets/cursor.json (start_time or cursor, per_page,
 // include). Unlike Zendesk, the export does not hold back the last minute.
@@ -37,6 +39,7 @@ package fake
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -148,6 +151,10 @@ func WithEchoWebhooks() Option { return func(s *Server) { s.echo = true } }
 // GET ticket_forms.json answers 403 as Zendesk does there.
 func WithoutTicketForms() Option { return func(s *Server) { s.noForms = true } }
 
+// WithRole sets the role of the gateway's account ("agent", "end-user";
+// default "admin"). Only admins may list webhooks and triggers.
+func WithRole(role string) Option { return func(s *Server) { s.role = role } }
+
 // WithBaseURL sets the URL the fake believes it is served at, used in
 // "url" attributes and ticket links (default: the Host of the first request).
 func WithBaseURL(u string) Option { return func(s *Server) { s.base = strings.TrimSuffix(u, "/") } }
@@ -164,6 +171,7 @@ type Server struct {
 	form      WebhookForm
 	echo      bool
 	noForms   bool
+	role      string // the gateway account's role (default admin)
 
 	stamp   time.Time // last ticket timestamp handed out
 	seq     int64     // export order: bumped on every ticket change
@@ -241,7 +249,7 @@ func New(opts ...Option) *Server {
 	if s.credEmail != "" {
 		agent = s.credEmail
 	}
-	s.addUserLocked(agent, "Liaison gateway", "admin")
+	s.addUserLocked(agent, "Liaison gateway", cmp.Or(s.role, "admin"))
 	return s
 }
 

@@ -358,7 +358,7 @@ func (s *Server) send(id int64, event string, _ map[string]any) error {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "Zendesk Webhook")
-	h.Set("X-Zendesk-Webhook-Id", "01EJFTSCC78X5V07NPY2MHR00M")
+	h.Set("X-Zendesk-Webhook-Id", hookID)
 	h.Set("X-Zendesk-Webhook-Invocation-Id", strconv.FormatInt(s.next("event"), 10))
 	h.Set("X-Zendesk-Webhook-Signature-Timestamp", ts)
 	mac := hmac.New(sha256.New, []byte(key))
