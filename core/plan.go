@@ -742,48 +742,6 @@ func SortActions(as []Action) {
 	sort.SliceStable(as, func(i, j int) bool { return as[i].Kind == Create && as[j].Kind != Create })
 }
 
-// sla checks every record a response-time target covers: met, due later
-// (the plan asks to be woken then), or breached (the breach actions run,
-// each once per record).
-func (p *planner) sla(s *SLA) {
-	for i := range p.c.Items {
-		it := &p.c.Items[i]
-		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
-			continue
-		}
-		tg, ok := s.Targets[p.views[it.Ref].Priority]
-		if !ok || slaMet(it, s.Measure) {
-			continue
-		}
-		due := tg.Deadline(s.Calendar, it.CreatedAt)
-		if p.now.Before(due) {
-			if p.out.WakeAt.IsZero() || due.Before(p.out.WakeAt) {
-				p.out.WakeAt = due
-			}
-			continue
-		}
-		env := p.env(it)
-		env.SLA = SLAView{Name: s.Name, Measure: string(s.Measure), Target: tg.String(), Deadline: due}
-		r := &Rule{Name: s.Name, Pos: s.Pos, When: s.When, Then: s.Breach}
-		p.then(r, it, env, fmt.Sprintf("%s not met within %s (due %s)", s.Measure, tg, due.Format(time.RFC3339)))
-	}
-}
-
-// slaMet reports whether a record met the measure. A solved record needs
-// no first response any more.
-func slaMet(it *Item, m SLAMeasure) bool {
-	done := it.Status == StatusSolved || it.Status == StatusClosed || it.Status == StatusDone
-	if m == Resolution || done {
-		return done
-	}
-	for _, c := range it.Comments {
-		if c.Public && !c.Deleted && !strings.EqualFold(c.Author, it.Reporter) && !c.CreatedAt.Before(it.CreatedAt) {
-			return true
-		}
-	}
-	return false
-}
-
 // Searches reports whether the rule looks for a duplicate of one of c's
 // records: one its when selects, known and not deleted, in a case without
 // a record of the kind it looks among. Only then does the planner need
