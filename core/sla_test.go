@@ -129,7 +129,7 @@ func TestPlanCase_SLAPausesWhilePending(t *testing.T) {
 
 func TestFormatDuration(t *testing.T) {
 	cases := []struct {
-		d            time.Duration
+		d           time.Duration
 		text, hours string
 	}{
 		{3*time.Hour + 20*time.Minute, "3 h 20 min", "3 h 20 min"},
