@@ -99,7 +99,11 @@ func (tg SLATarget) String() string {
 	case CalendarHours:
 		return countHours(tg.Within, "calendar", "round the clock")
 	case SameDayOrNextMorning:
-		return fmt.Sprintf("same working day, or next working morning (by %s) if received after %s", clockTime(tg.Morning), clockTime(tg.Cutoff))
+		by := ""
+		if tg.Morning != DefaultMorning {
+			by = " by " + clockTime(tg.Morning)
+		}
+		return fmt.Sprintf("same working day, or next working morning%s if received after %s", by, clockTime(tg.Cutoff))
 	}
 	return countHours(tg.Within, "working", "of working time")
 }

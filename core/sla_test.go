@@ -21,7 +21,7 @@ func TestSLATarget_Forms(t *testing.T) {
 		{"1 working day over a weekend", "2026-11-27 16:00", SLATarget{Form: WorkingDays, Days: 1}, "2026-11-30 16:00", "1 working day"},
 		{"1 working day over a holiday", "2026-12-24 10:00", SLATarget{Form: WorkingDays, Days: 1}, "2026-12-28 10:00", "1 working day"},
 		{"2 working days from saturday", "2026-11-28 11:00", SLATarget{Form: WorkingDays, Days: 2}, "2026-12-02 09:00", "2 working days"},
-		{"high before 14:00: same day", "2026-11-23 13:59", high, "2026-11-23 17:00", "same working day, or next working morning (by 12:00) if received after 14:00"},
+		{"high before 14:00: same day", "2026-11-23 13:59", high, "2026-11-23 17:00", "same working day, or next working morning if received after 14:00"},
 		{"high after 14:00: next morning", "2026-11-23 14:30", high, "2026-11-24 12:00", ""},
 		{"high on friday after 14:00: monday morning", "2026-11-27 15:00", high, "2026-11-30 12:00", ""},
 		{"high in the evening: next morning", "2026-11-23 19:00", high, "2026-11-24 12:00", ""},

@@ -22,6 +22,7 @@ type rawFile struct {
 	People     list[rawPerson]    `yaml:"people"`
 	Checklists omap[rawChecklist] `yaml:"checklists"`
 	Calendar   rawCalendar        `yaml:"calendar"`
+	Calendars  omap[rawCalendar]  `yaml:"calendars"` // organisations' own, by name
 	SLA        list[rawSLA]       `yaml:"sla"`
 	Duplicates list[rawDuplicate] `yaml:"duplicates"`
 }
@@ -304,7 +305,11 @@ type rawSLA struct {
 	Measure  str             `yaml:"measure"`
 	Calendar rawCalendar     `yaml:"calendar"`
 	Targets  omap[str]       `yaml:"targets"`
-	Breach   list[rawAction] `yaml:"breach"`
+	PauseIn  list[str]       `yaml:"pause_in"`
+	// CountGatewayReplies lets the gateway's own public comments meet a
+	// first response.
+	CountGatewayReplies boolean         `yaml:"count_gateway_replies"`
+	Breach              list[rawAction] `yaml:"breach"`
 }
 
 func (*rawSLA) what() string       { return "sla" }
