@@ -299,13 +299,13 @@ func (*rawCalendar) what() string { return "calendar" }
 
 // rawSLA is one response-time target.
 type rawSLA struct {
-	Pos      core.Pos        `yaml:"-"`
-	Name     str             `yaml:"name"`
-	When     rawWhen         `yaml:"when"`
-	Measure  str             `yaml:"measure"`
-	Calendar rawCalendar     `yaml:"calendar"`
-	Targets  omap[str]       `yaml:"targets"`
-	PauseIn  list[str]       `yaml:"pause_in"`
+	Pos      core.Pos    `yaml:"-"`
+	Name     str         `yaml:"name"`
+	When     rawWhen     `yaml:"when"`
+	Measure  str         `yaml:"measure"`
+	Calendar rawCalendar `yaml:"calendar"`
+	Targets  omap[str]   `yaml:"targets"`
+	PauseIn  list[str]   `yaml:"pause_in"`
 	// CountGatewayReplies lets the gateway's own public comments meet a
 	// first response.
 	CountGatewayReplies boolean         `yaml:"count_gateway_replies"`
