@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -290,4 +291,30 @@ func (s *SLA) met(it *Item) bool {
 		}
 	}
 	return false
+}
+
+// CalendarsInForce describes, one line each, the calendars m's targets
+// count in: `liaison check` prints them, so that no one runs on a time
+// zone or holidays they did not choose.
+func (m *Mappings) CalendarsInForce() []string {
+	var lines []string
+	seen := map[*Calendar]bool{}
+	add := func(c *Calendar, whose string) {
+		if c == nil || seen[c] {
+			return
+		}
+		seen[c] = true
+		lines = append(lines, fmt.Sprintf("calendar in force%s: %s", whose, c))
+	}
+	for _, s := range m.SLAs {
+		whose := ""
+		if s.Calendar != nil && s.Calendar.Name == "" {
+			whose = " for sla " + s.Name
+		}
+		add(s.Calendar, whose)
+		for _, org := range slices.Sorted(maps.Keys(s.Calendars)) {
+			add(s.Calendars[org], " for organisation "+org)
+		}
+	}
+	return lines
 }

@@ -81,6 +81,9 @@ func check(ctx context.Context, e *env, args []string) error {
 	for _, line := range append(m.Overlaid, m.Disabled...) {
 		fmt.Fprintf(e.stdout, "  %s\n", line)
 	}
+	for _, line := range m.CalendarsInForce() {
+		fmt.Fprintf(e.stdout, "  %s\n", line)
+	}
 	if cfg != nil {
 		what := "sections and secrets"
 		if *online {
