@@ -161,19 +161,15 @@ func (c *Calendar) String() string {
 			days = append(days, time.Weekday((d + 1) % 7).String()[:3])
 		}
 	}
-	hours := "round the clock"
+	hours := "round the clock" // Add and Between count wall time, whatever the weekdays
 	if c.Close > c.Open {
-		hours = fmt.Sprintf("%s-%s", clockTime(c.Open), clockTime(c.Close))
-	}
-	name := c.Name
-	if name == "" {
-		name = "calendar"
+		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), clockTime(c.Open), clockTime(c.Close))
 	}
 	holidays := fmt.Sprintf("%d holidays", len(c.Holidays))
 	if len(c.Holidays) == 1 {
 		holidays = "1 holiday"
 	}
-	return fmt.Sprintf("%s: %s %s, %s, %s", name, strings.Join(days, " "), hours, c.Location, holidays)
+	return fmt.Sprintf("%s, %s, %s", hours, c.Location, holidays)
 }
 
 // clockTime prints a duration since midnight as 09:00.

@@ -304,16 +304,16 @@ func (m *Mappings) CalendarsInForce() []string {
 			return
 		}
 		seen[c] = true
-		lines = append(lines, fmt.Sprintf("calendar in force%s: %s", whose, c))
+		lines = append(lines, fmt.Sprintf("%s: %s", whose, c))
 	}
 	for _, s := range m.SLAs {
-		whose := ""
+		whose := "calendar in force"
 		if s.Calendar != nil && s.Calendar.Name == "" {
-			whose = " for sla " + s.Name
+			whose = "calendar of sla " + s.Name
 		}
 		add(s.Calendar, whose)
 		for _, org := range slices.Sorted(maps.Keys(s.Calendars)) {
-			add(s.Calendars[org], " for organisation "+org)
+			add(s.Calendars[org], "calendar of organisation "+org)
 		}
 	}
 	return lines

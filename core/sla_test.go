@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -152,7 +153,19 @@ func TestFormatDuration(t *testing.T) {
 func TestCalendar_String(t *testing.T) {
 	c := paris(t)
 	c.Name = "acme"
-	if got, want := c.String(), "acme: Mon Tue Wed Thu Fri 09:00-17:00, Europe/Paris, 1 holiday"; got != want {
+	if got, want := c.String(), "Mon Tue Wed Thu Fri 09:00-17:00, Europe/Paris, 1 holiday"; got != want {
 		t.Fatalf("String() = %q; want %q", got, want)
+	}
+	m := &Mappings{SLAs: []*SLA{
+		{Name: "first-response", Calendar: &Calendar{Name: "default", Location: time.UTC}, Calendars: map[string]*Calendar{"acme": c}},
+		{Name: "on-call", Calendar: &Calendar{Location: time.UTC}},
+	}}
+	want := []string{
+		"calendar in force: round the clock, UTC, 0 holidays",
+		"calendar of organisation acme: Mon Tue Wed Thu Fri 09:00-17:00, Europe/Paris, 1 holiday",
+		"calendar of sla on-call: round the clock, UTC, 0 holidays",
+	}
+	if got := m.CalendarsInForce(); !slices.Equal(got, want) {
+		t.Fatalf("CalendarsInForce() = %q; want %q", got, want)
 	}
 }

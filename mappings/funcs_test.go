@@ -136,7 +136,7 @@ func TestDefaults_CalendarAndTargets(t *testing.T) {
 	cal := first.Calendar
 	// The shipped calendar assumes no country: UTC, Monday to Friday
 	// 09:00-17:00, no holiday, and says so.
-	if cal == nil || cal != res.Calendar || cal.String() != "default: Mon Tue Wed Thu Fri 09:00-17:00, UTC, 0 holidays" {
+	if cal == nil || cal != res.Calendar || cal.String() != "Mon Tue Wed Thu Fri 09:00-17:00, UTC, 0 holidays" {
 		t.Fatalf("calendar = %v", cal)
 	}
 	want := map[string]string{

@@ -90,7 +90,7 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 		l := Line{Step: step, Rule: a.Rule, Action: a.Kind, Target: a.Target.String(), Subject: a.Subject.String(),
 			Status: a.Native, Title: a.Title, Body: a.Body, Fields: a.Fields, Labels: a.Labels, To: a.To}
 		if slas[a.Rule] {
-			l.At = clock.Now().UTC().Format("Mon 2006-01-02 15:04")
+			l.At = clock.Now().UTC().Format("Mon 2006-01-02 15:04 MST")
 		}
 		if a.Kind == core.AddComment {
 			l.Public = &a.Public
