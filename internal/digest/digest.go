@@ -48,6 +48,12 @@ type Report struct {
 	// Scheduled are those open at the end of the week, most urgent first,
 	// then oldest first, with their developer and change tickets.
 	Scheduled []Ticket
+	// Maintenance are the change tickets completed in the week, and
+	// Planned those with a target date in the next week ([To, NextTo)),
+	// with their downtime windows: the organisation's change tickets are
+	// those linked to its customer tickets or naming it in their org field.
+	Maintenance, Planned []Change
+	NextTo               time.Time
 	// Generated is when the report was built.
 	Generated time.Time
 }
@@ -155,19 +161,29 @@ func Build(ctx context.Context, src Source, w Week, orgs []string, o Options) ([
 	if err != nil {
 		return nil, fmt.Errorf("digest: reading customer tickets: %w", err)
 	}
+	changes, err := src.Records(ctx, core.Selector{Kind: core.ChangeTicket}, time.Time{}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("digest: reading change tickets: %w", err)
+	}
 	b := &builder{src: src, o: o, from: from, to: to, cases: map[core.CaseID]*core.Case{}, acts: map[core.CaseID]map[string]core.Action{}}
 	var out []*Report
 	for _, org := range orgs {
 		r := &Report{Org: org, Week: w, From: from, To: to, Last: to.AddDate(0, 0, -1), Location: o.Location, Generated: o.Now,
-			Raised: []Ticket{}, Done: []Ticket{}, Scheduled: []Ticket{}}
+			Raised: []Ticket{}, Done: []Ticket{}, Scheduled: []Ticket{}, Maintenance: []Change{}, Planned: []Change{},
+			NextTo: w.Next().End(o.Location)}
+		var own []*core.Item
 		for i := range tickets {
 			it := &tickets[i]
 			if it.Deleted || !SameOrg(it.Field(OrgField), org) || !it.CreatedAt.Before(to) {
 				continue
 			}
+			own = append(own, it)
 			if err := b.add(ctx, r, it); err != nil {
 				return nil, err
 			}
+		}
+		if err := b.changes(ctx, r, own, changes); err != nil {
+			return nil, err
 		}
 		slices.SortStableFunc(r.Raised, func(a, b Ticket) int {
 			return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Ref.String(), b.Ref.String()))
@@ -202,7 +218,13 @@ func (b *builder) add(ctx context.Context, r *Report, it *core.Item) error {
 		Status: st.status, Native: st.native, Created: it.CreatedAt.In(b.o.Location)}
 	t.rank = slices.Index(core.Priorities, b.priority(it))
 	if !it.CreatedAt.Before(b.from) {
-		r.Raised = append(r.Raised, t)
+		// Raised with the developer tickets behind it: what the customer's
+		// report became.
+		raised := t
+		if raised.Linked, err = b.linked(ctx, it); err != nil {
+			return err
+		}
+		r.Raised = append(r.Raised, raised)
 	}
 	if closes(it.Ref.Kind, st.status) {
 		if done := h.closedAt(it.Ref.Kind, b.to); !done.IsZero() && !done.Before(b.from) {

@@ -20,6 +20,7 @@ type Template struct {
 }
 
 var funcs = template.FuncMap{
+	"join": strings.Join,
 	// date: "Mon 16 Nov 2026".
 	"date": func(t time.Time) string { return t.Format("Mon 02 Jan 2006") },
 	// when: "Tue 17 Nov 14:05".
