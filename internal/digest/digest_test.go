@@ -104,6 +104,13 @@ func TestDigest_Golden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, tc.name+".golden", "Subject: "+subject+"\n\n"+body)
+			html, err := digest.DefaultTemplate().RenderHTML(rs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "acme-2026-W47" {
+				golden(t, tc.name+".html.golden", html)
+			}
 		})
 	}
 }
@@ -231,5 +238,26 @@ func TestTemplate_AdminOverride(t *testing.T) {
 	}
 	if _, err := digest.LoadTemplate(filepath.Join(dir, "missing.tmpl")); err == nil {
 		t.Error("a missing template file loaded")
+	}
+}
+
+// TestTemplate_HTMLEscapesCustomerText: a title a customer wrote is data
+// in the HTML part, never markup.
+func TestTemplate_HTMLEscapesCustomerText(t *testing.T) {
+	w := week(t, digesttest.Week)
+	r := &digest.Report{Org: "Acme <Corp>", Week: w, From: w.Start(time.UTC), Last: w.End(time.UTC).AddDate(0, 0, -1),
+		Raised: []digest.Ticket{{ID: "1", Title: `<script>alert("x")</script>`, URL: `javascript:alert(1)`}},
+		Planned: []digest.Change{{ID: "DO-1", Title: "<b>patch</b>", Window: "<i>22:00</i>", TargetDate: w.End(time.UTC)}}}
+	html, err := digest.DefaultTemplate().RenderHTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script>", "<b>patch", "<i>22:00", "javascript:", "Acme <Corp>"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("HTML part holds %q unescaped:\n%s", bad, html)
+		}
+	}
+	if !strings.Contains(html, "&lt;script&gt;") || !strings.Contains(html, "&lt;i&gt;22:00&lt;/i&gt;") {
+		t.Errorf("HTML part lacks the escaped text:\n%s", html)
 	}
 }

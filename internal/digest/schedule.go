@@ -148,6 +148,10 @@ func (s *Scheduler) send(ctx context.Context, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)
 	}
+	html, err := s.Template.RenderHTML(r)
+	if err != nil {
+		return fmt.Errorf("digest for %q: %w", r.Org, err)
+	}
 	to := make([]mail.Address, 0, len(s.To[r.Org]))
 	for _, a := range s.To[r.Org] {
 		rcpt, err := core.ParseRecipient(a)
@@ -156,7 +160,7 @@ func (s *Scheduler) send(ctx context.Context, r *Report) error {
 		}
 		to = append(to, rcpt)
 	}
-	m := notify.Mail{To: to, Subject: subject, Body: body, ID: CursorKey(r.Org) + "@" + r.Week.String(),
+	m := notify.Mail{To: to, Subject: subject, Body: body, HTML: html, ID: CursorKey(r.Org) + "@" + r.Week.String(),
 		Headers: map[string]string{"X-Liaison-Digest": r.Week.String()}}
 	if err := s.Mailer.Mail(ctx, m); err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)
