@@ -27,6 +27,7 @@ type Mappings struct {
 	Rules      []*Rule
 	Sync       []*SyncRule
 	SLAs       []*SLA
+	Levels     *Levels // nil: no escalation levels
 	Duplicates []*DuplicateRule
 	People     []Person
 	// FieldNames is every field name the mappings read or write, as

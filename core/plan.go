@@ -51,6 +51,9 @@ func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
 	for _, s := range m.SLAs {
 		p.sla(s)
 	}
+	if m.Levels != nil {
+		p.levels(m.Levels, p.breached)
+	}
 	return p.out
 }
 
@@ -78,6 +81,9 @@ type planner struct {
 	linkingDuplicate map[string]bool
 	// markers holds the markers of the case's planned actions (ours).
 	markers map[string]bool
+	// breached holds the slas each record breached in this pass, for the
+	// escalation levels.
+	breached map[Ref][]string
 }
 
 // prepare fills canonical statuses from the current mappings (so a reload

@@ -249,7 +249,11 @@ func (p *planner) sla(s *SLA) {
 		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
 			continue
 		}
-		tg, ok := s.Targets[p.views[it.Ref].Priority]
+		prio := p.views[it.Ref].Priority
+		tg, ok := s.Targets[prio]
+		if lt, own := p.m.Levels.Target(it, s.Name, prio); own {
+			tg, ok = lt, true // the ticket's level has its own target
+		}
 		if !ok || s.met(it) {
 			continue
 		}
@@ -268,6 +272,10 @@ func (p *planner) sla(s *SLA) {
 		env := p.env(it)
 		env.SLA = SLAView{Name: s.Name, Measure: string(s.Measure), Target: tg.String(), Deadline: due.In(cal.Location),
 			Waited: tg.waitedText(cal, it.CreatedAt, p.now, pauses)}
+		if p.breached == nil {
+			p.breached = map[Ref][]string{}
+		}
+		p.breached[it.Ref] = append(p.breached[it.Ref], s.Name)
 		r := &Rule{Name: s.Name, Pos: s.Pos, When: s.When, Then: s.Breach}
 		p.then(r, it, env, fmt.Sprintf("%s not met within %s (due %s)", s.Measure, tg, due.In(cal.Location).Format("Mon 2 Jan 15:04 MST")))
 	}

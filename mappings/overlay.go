@@ -13,7 +13,7 @@ import (
 // as a default file replaces that file whole. Otherwise each entry it
 // names replaces the defaults' entry of that name: a rule, link, sync,
 // sla or duplicates entry, a checklist, a kind of a system, the calendar,
-// an organisation's calendar.
+// an organisation's calendar, the levels.
 // What is not named stays as shipped, and follows the defaults on upgrade.
 
 // extendsDefaults reports whether any file says extends: defaults, and
@@ -126,7 +126,7 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 	for i := range names {
 		names[i] = map[string]bool{}
 	}
-	ownCalendar := false
+	ownCalendar, ownLevels := false, false
 	for _, f := range own {
 		ownFiles[path.Base(f.Pos.File)] = true
 		for i, sec := range overlaySections {
@@ -135,6 +135,7 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 			}
 		}
 		ownCalendar = ownCalendar || f.Calendar.Pos.Line > 0
+		ownLevels = ownLevels || f.Levels.Pos.Line > 0
 	}
 	var out []rawFile
 	for _, f := range defaults {
@@ -161,6 +162,10 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 		if ownCalendar && f.Calendar.Pos.Line > 0 {
 			said = append(said, "calendar replaces the default's")
 			f.Calendar = rawCalendar{}
+		}
+		if ownLevels && f.Levels.Pos.Line > 0 {
+			said = append(said, "levels replace the default's")
+			f.Levels = rawLevels{}
 		}
 		out = append(out, f)
 	}

@@ -24,6 +24,7 @@ type rawFile struct {
 	Calendar   rawCalendar        `yaml:"calendar"`
 	Calendars  omap[rawCalendar]  `yaml:"calendars"` // organisations' own, by name
 	SLA        list[rawSLA]       `yaml:"sla"`
+	Levels     rawLevels          `yaml:"levels"`
 	Duplicates list[rawDuplicate] `yaml:"duplicates"`
 }
 

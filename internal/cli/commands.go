@@ -84,6 +84,9 @@ func check(ctx context.Context, e *env, args []string) error {
 	for _, line := range m.CalendarsInForce() {
 		fmt.Fprintf(e.stdout, "  %s\n", line)
 	}
+	if m.Levels != nil {
+		fmt.Fprintf(e.stdout, "  levels: %s\n", m.Levels)
+	}
 	if cfg != nil {
 		what := "sections and secrets"
 		if *online {
