@@ -283,7 +283,7 @@ func progress(e *env, frac float64, n int, elapsed time.Duration) {
 	}
 	eta := "—"
 	if frac > 0 && frac < 1 {
-		eta = (time.Duration(float64(elapsed) * (1 - frac) / frac)).Round(time.Second).String()
+		eta = core.FormatDuration(time.Duration(float64(elapsed) * (1 - frac) / frac))
 	}
-	fmt.Fprintf(e.stderr, "\r[%s] %3.0f%%  %d records  %s elapsed  %s left", bar, frac*100, n, elapsed.Round(time.Second), eta)
+	fmt.Fprintf(e.stderr, "\r[%s] %3.0f%%  %d records  %s elapsed  %s left      ", bar, frac*100, n, core.FormatDuration(elapsed), eta)
 }
