@@ -118,6 +118,9 @@ func (p *planner) levels(l *Levels, breached map[Ref][]string) {
 		prio := p.views[it.Ref].Priority
 		ref := it.Ref.String()
 		if cur < 0 {
+			if strings.TrimSpace(it.Field(l.Field)) != "" {
+				continue // an agent put it in a group of no level: theirs to decide
+			}
 			if r := l.route(it, prio, true); r >= 0 {
 				p.moveLevel(l, it, l.Routes[r].Level, "", fmt.Sprintf("routed to %s (%s)", l.List[l.Routes[r].Level].Name, describeRoute(l.Routes[r])), "route", ref)
 			}

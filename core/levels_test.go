@@ -55,6 +55,7 @@ func TestPlanCase_Levels(t *testing.T) {
 			keys: map[string]ActionState{ActionKey("level", "breach", "zendesk/customer_ticket/9", "first-response"): Done}},
 		{name: "level 2's own target: high within 2 working hours", it: at("L2", "high", "bob@firm.example"), now: created.Add(2 * time.Hour),
 			want: "L3 moved up to Level 3: its first-response target was missed"},
+		{name: "a group of no level is the agents' choice", it: at("Billing", "urgent", "bob@firm.example"), now: created},
 		{name: "a solved ticket stays", it: func() Item {
 			it := at("L1", "normal", "bob@firm.example", "escalate_level")
 			it.Native = "solved"

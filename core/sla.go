@@ -208,8 +208,18 @@ var DefaultPauseIn = []Status{StatusPending, StatusOnHold}
 // CalendarFor is the calendar an item's target counts in: its
 // organisation's when the sla has one, else the sla's.
 func (s *SLA) CalendarFor(it *Item) *Calendar {
-	if c := s.Calendars[it.Fields["org"]]; c != nil {
+	org := strings.TrimSpace(it.Fields["org"])
+	if org == "" || len(s.Calendars) == 0 {
+		return s.Calendar
+	}
+	if c := s.Calendars[org]; c != nil {
 		return c
+	}
+	// Help desks do not always keep an organisation's name in one case.
+	for name, c := range s.Calendars {
+		if strings.EqualFold(name, org) {
+			return c
+		}
 	}
 	return s.Calendar
 }

@@ -169,3 +169,18 @@ func TestCalendar_String(t *testing.T) {
 		t.Fatalf("CalendarsInForce() = %q; want %q", got, want)
 	}
 }
+
+// TestSLA_CalendarFor: a ticket counts in its organisation's calendar,
+// whatever the case of the name; others in the sla's.
+func TestSLA_CalendarFor(t *testing.T) {
+	def, ny := DefaultCalendar(), DefaultCalendar()
+	s := &SLA{Calendar: def, Calendars: map[string]*Calendar{"Northwind": ny}}
+	for _, tc := range []struct {
+		org  string
+		want *Calendar
+	}{{"Northwind", ny}, {" northwind ", ny}, {"Acme", def}, {"", def}} {
+		if got := s.CalendarFor(&Item{Fields: map[string]string{"org": tc.org}}); got != tc.want {
+			t.Errorf("org %q: got the wrong calendar", tc.org)
+		}
+	}
+}
