@@ -300,15 +300,41 @@ func (s *SLA) met(it *Item) bool {
 	if s.Measure == Resolution || done {
 		return done
 	}
+	_, ok := s.firstResponse(it)
+	return ok
+}
+
+// firstResponse is the first comment that is a first response, as met
+// counts it.
+func (s *SLA) firstResponse(it *Item) (time.Time, bool) {
+	var first time.Time
 	for _, c := range it.Comments {
 		if c.Marker != "" && !s.GatewayReplies {
 			continue
 		}
-		if c.Public && !c.Deleted && !strings.EqualFold(c.Author, it.Reporter) && !c.CreatedAt.Before(it.CreatedAt) {
-			return true
+		if c.Public && !c.Deleted && !strings.EqualFold(c.Author, it.Reporter) && !c.CreatedAt.Before(it.CreatedAt) &&
+			(first.IsZero() || c.CreatedAt.Before(first)) {
+			first = c.CreatedAt
 		}
 	}
-	return false
+	return first, !first.IsZero()
+}
+
+// ResponseTime is how long a record waited for its first response, on
+// the clock of its target (working or wall time, the waits on the
+// customer left out), as people write it: "3 h 20 min of working time".
+// "" when the sla times no first response or none was given yet; the
+// weekly digest prints it.
+func (s *SLA) ResponseTime(it *Item, km *KindMap) string {
+	if s.Measure != FirstResponse || it.CreatedAt.IsZero() {
+		return ""
+	}
+	at, ok := s.firstResponse(it)
+	if !ok {
+		return ""
+	}
+	tg := s.Targets[km.CanonicalPriority(it.Priority)]
+	return tg.waitedText(s.CalendarFor(it), it.CreatedAt, at, s.pauses(it, km))
 }
 
 // CalendarsInForce describes, one line each, the calendars m's targets

@@ -184,3 +184,27 @@ func TestSLA_CalendarFor(t *testing.T) {
 		}
 	}
 }
+
+// TestSLA_ResponseTime: the first response time leaves out the wait on
+// the customer and ignores the gateway's own question.
+func TestSLA_ResponseTime(t *testing.T) {
+	m := slaMappings()
+	s := m.SLAs[0]
+	km := m.Kind("zendesk", CustomerTicket)
+	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tk := ticket("7", "open")
+	tk.Priority, tk.CreatedAt, tk.Reporter = "normal", created, "ada@customer.example"
+	if got := s.ResponseTime(&tk, km); got != "" {
+		t.Fatalf("unanswered: %q", got)
+	}
+	tk.Path = []StatusStep{{Native: "open", At: created}, {Native: "pending", At: created.Add(time.Hour)}, {Native: "open", At: created.Add(25 * time.Hour)}}
+	tk.Comments = []Comment{
+		{ID: "1", Author: "liaison@acme.example", Body: "Which version?", Public: true, CreatedAt: created.Add(time.Hour), Marker: "k"},
+		{ID: "3", Author: "agent@acme.example", Body: "Fixed.", Public: true, CreatedAt: created.Add(26*time.Hour + 20*time.Minute)},
+		{ID: "2", Author: "agent@acme.example", Body: "note", Public: false, CreatedAt: created.Add(25 * time.Hour)},
+	}
+	// 1 h before the pause, 1 h 20 min after it.
+	if got := s.ResponseTime(&tk, km); got != "2 h 20 min of working time" {
+		t.Fatalf("ResponseTime = %q; want 2 h 20 min of working time", got)
+	}
+}

@@ -74,6 +74,10 @@ type Ticket struct {
 	Created time.Time
 	// DoneAt is when the ticket became solved or closed (Done only).
 	DoneAt time.Time
+	// Answered is how long the customer waited for the first response,
+	// as the first-response target counts it ("2 h 18 min of working
+	// time"); empty when not answered, or when no target times it.
+	Answered string
 	// Linked are the developer and change tickets in the ticket's case,
 	// with their status at the end of the week.
 	Linked []Linked
@@ -217,6 +221,7 @@ func (b *builder) add(ctx context.Context, r *Report, it *core.Item) error {
 	t := Ticket{Ref: it.Ref, ID: it.Ref.ID, Title: it.Title, URL: it.URL, Priority: it.Priority, Assignee: it.Assignee,
 		Status: st.status, Native: st.native, Created: it.CreatedAt.In(b.o.Location)}
 	t.rank = slices.Index(core.Priorities, b.priority(it))
+	t.Answered = b.answered(it)
 	if !it.CreatedAt.Before(b.from) {
 		// Raised with the developer tickets behind it: what the customer's
 		// report became.
@@ -241,6 +246,20 @@ func (b *builder) add(ctx context.Context, r *Report, it *core.Item) error {
 	}
 	r.Scheduled = append(r.Scheduled, t)
 	return nil
+}
+
+// answered is the ticket's first response time by the first sla that
+// times first responses of its kind.
+func (b *builder) answered(it *core.Item) string {
+	if b.o.Mappings == nil {
+		return ""
+	}
+	for _, s := range b.o.Mappings.SLAs {
+		if s.Measure == core.FirstResponse && s.When.Matches(it.Ref) {
+			return s.ResponseTime(it, b.o.Mappings.Kind(it.Ref.System, it.Ref.Kind))
+		}
+	}
+	return ""
 }
 
 func (b *builder) priority(it *core.Item) string {

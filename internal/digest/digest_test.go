@@ -164,6 +164,12 @@ func TestDigest_Sections(t *testing.T) {
 		t.Errorf("4515 linked %+v; want the done change ticket and the one awaiting approval", s.Linked)
 	}
 	// Raised with what it became: 4510's developer ticket.
+	if r := acme.Raised[0]; r.Answered != "2 h 18 min of working time" {
+		t.Errorf("4510 answered %q; want 2 h 18 min of working time (09:12 to 11:30)", r.Answered)
+	}
+	if r := acme.Raised[1]; r.Answered != "" {
+		t.Errorf("4513 answered %q; want nothing: no agent answered", r.Answered)
+	}
 	if r := acme.Raised[0]; r.ID != "4510" || len(r.Linked) != 1 || r.Linked[0].ID != "KBOT-91" {
 		t.Errorf("4510 raised %+v; want its developer ticket KBOT-91", r)
 	}

@@ -119,6 +119,10 @@ func Seed(ctx context.Context, st core.Store) error {
 	b.event(core.Created, t4510.at("new", day(16, 9, 12)))
 	b.event(core.Created, k91.at("To Do", day(16, 10, 5)))
 	b.event(core.StatusChange, t4510.at("open", day(16, 10, 6)), escalated(t4510.ref, k91.ref))
+	// An agent answers at 11:30: 2 h 18 min of working time after it came.
+	answered := t4510.at("open", day(16, 11, 30))
+	answered.Comments = []core.Comment{{ID: "c2", Author: "agent@acme.example", Body: "We are on it.", Public: true, CreatedAt: day(16, 11, 30)}}
+	b.event(core.Commented, answered)
 
 	// 4512: a question, answered and solved the day it came.
 	t4512 := record{ref: zendesk("4512"), title: "How do I add a user to our account?", org: Org, priority: "low", created: day(17, 11, 0)}
