@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -361,4 +362,40 @@ func (m *Mappings) CalendarsInForce() []string {
 		}
 	}
 	return lines
+}
+
+// Describe says where a record stands against the sla at now, in one line
+// for people (`liaison why`): met, due, paused while the customer is
+// waited on, or missed, with the clock time waited as people write it.
+func (s *SLA) Describe(it *Item, km *KindMap, now time.Time) string {
+	rec := *it
+	if st := km.Canonical(rec.Native); st != "" {
+		rec.Status = st
+	}
+	prio := km.CanonicalPriority(rec.Priority)
+	tg, ok := s.Targets[prio]
+	if !ok {
+		return fmt.Sprintf("%s: no target for priority %q", s.Name, cmp.Or(prio, rec.Priority))
+	}
+	head := fmt.Sprintf("%s (%s)", s.Name, tg)
+	if rec.CreatedAt.IsZero() {
+		return head + ": not timed, the record's creation time is unknown"
+	}
+	cal := s.CalendarFor(&rec)
+	pauses := s.pauses(&rec, km)
+	if s.met(&rec) {
+		if rt := s.ResponseTime(&rec, km); rt != "" {
+			return head + ": met after " + rt
+		}
+		return head + ": met"
+	}
+	waited := tg.waitedText(cal, rec.CreatedAt, now, pauses)
+	due, paused := tg.Due(cal, rec.CreatedAt, pauses)
+	switch {
+	case paused:
+		return fmt.Sprintf("%s: paused while the customer is waited on; waited %s so far", head, waited)
+	case now.Before(due):
+		return fmt.Sprintf("%s: due %s; waited %s so far", head, due.In(cal.Location).Format("Mon 2 Jan 15:04 MST"), waited)
+	}
+	return fmt.Sprintf("%s: missed, was due %s; waited %s", head, due.In(cal.Location).Format("Mon 2 Jan 15:04 MST"), waited)
 }

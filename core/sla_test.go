@@ -208,3 +208,38 @@ func TestSLA_ResponseTime(t *testing.T) {
 		t.Fatalf("ResponseTime = %q; want 2 h 20 min of working time", got)
 	}
 }
+
+// TestSLA_Describe: where a ticket stands, as `liaison why` says it.
+func TestSLA_Describe(t *testing.T) {
+	m := slaMappings()
+	m.SLAs[0].Targets["normal"] = SLATarget{Form: WorkingDays, Days: 1}
+	s, km := m.SLAs[0], m.Kind("zendesk", CustomerTicket)
+	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) // Monday
+	base := ticket("7", "open")
+	base.Priority, base.CreatedAt, base.Reporter = "normal", created, "ada@customer.example"
+	with := func(f func(*Item)) *Item { it := base.Clone(); f(&it); return &it }
+	cases := []struct {
+		name string
+		it   *Item
+		now  time.Time
+		want string
+	}{
+		{"due", &base, created.Add(3*time.Hour + 20*time.Minute),
+			"first-response (1 working day): due Tue 24 Nov 10:00 UTC; waited 3 h 20 min of working time so far"},
+		{"missed", &base, created.Add(48 * time.Hour),
+			"first-response (1 working day): missed, was due Tue 24 Nov 10:00 UTC; waited 16 h of working time"},
+		{"paused", with(func(it *Item) {
+			it.Native = "pending"
+			it.Path = []StatusStep{{Native: "open", At: created}, {Native: "pending", At: created.Add(time.Hour)}}
+		}), created.Add(48 * time.Hour), "first-response (1 working day): paused while the customer is waited on; waited 1 h of working time so far"},
+		{"met", with(func(it *Item) {
+			it.Comments = []Comment{{ID: "1", Author: "agent@acme.example", Body: "On it", Public: true, CreatedAt: created.Add(45 * time.Minute)}}
+		}), created.Add(48 * time.Hour), "first-response (1 working day): met after 45 min of working time"},
+		{"no target", with(func(it *Item) { it.Priority = "low" }), created, `first-response: no target for priority "low"`},
+	}
+	for _, tc := range cases {
+		if got := s.Describe(tc.it, km, tc.now); got != tc.want {
+			t.Errorf("%s: %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -272,6 +272,9 @@ func why(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if cfg != nil {
+		if err := printResponseTimes(w, cfg, it, time.Now()); err != nil {
+			return err
+		}
 		if err := printFailingRules(ctx, w, st, cfg, ref); err != nil {
 			return err
 		}

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/internal/store"
 )
 
@@ -62,5 +64,43 @@ level history:
 `
 	if !strings.Contains(out, want) {
 		t.Fatalf("links output lacks the level history in time order:\n%s", out)
+	}
+}
+
+// TestWhy_ResponseTimes: `liaison why --config` says where a ticket stands
+// against each target, in the configuration's mappings.
+func TestWhy_ResponseTimes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	st, err := store.Open(ctx, "sqlite://"+db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "8300"}
+	at := time.Date(2026, 10, 5, 10, 0, 0, 0, time.UTC) // a Monday, long past
+	if _, err := st.Ingest(ctx, []core.Ingest{{Event: core.Event{Source: "zendesk", DeliveryID: "d1", Via: core.ViaWebhook, Type: core.Created,
+		Item: core.Item{Ref: tk, Title: "Export fails", Native: "open", Priority: "normal", Reporter: "ada@customer.example",
+			CreatedAt: at, UpdatedAt: at}, At: at}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	t.Setenv(sandbox.SecretEnv, "why-cli-secret")
+	cfg := filepath.Join(dir, "liaison.yaml")
+	if err := os.WriteFile(cfg, []byte(sandbox.Config("127.0.0.1:0", db, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("why", "--config", cfg, tk.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"\nresponse-time targets:\n",
+		"  first-response (1 working day): missed, was due Tue 6 Oct 10:00 UTC; waited ",
+		"  resolution (10 working days): missed, was due Mon 19 Oct 10:00 UTC; waited ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("why output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -8,8 +8,34 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/store"
 )
+
+// printResponseTimes says where a record stands against each response-time
+// target that times it, by the configuration's mappings, at now.
+func printResponseTimes(w io.Writer, cfg *config.Config, it *core.Item, now time.Time) error {
+	m, err := daemon.LoadMappings(cfg.Mappings, daemon.MappingOptions(cfg))
+	if err != nil {
+		return err
+	}
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
+	var lines []string
+	for _, s := range m.SLAs {
+		if s.When.Matches(it.Ref) {
+			lines = append(lines, s.Describe(it, km, now))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nresponse-time targets:")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	return nil
+}
 
 // printLevels lists the escalation-level moves of a case's records, oldest
 // first, with why each was made: the audit of the levels' actions. Moves
