@@ -91,15 +91,7 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 // falls in (or, outside working hours, after the next one to open): the
 // "same or next working day" target.
 func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
-	start := c.Add(t, 0) // the next working moment
-	day := c.midnight(start)
-	for i := 0; i < 3660; i++ {
-		day = c.midnight(day.AddDate(0, 0, 1).Add(time.Hour))
-		if c.workday(day) {
-			return day.Add(c.Close)
-		}
-	}
-	return day
+	return c.nextWorkday(c.Add(t, 0)).Add(c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
