@@ -189,8 +189,8 @@ type SLA struct {
 	When     Selector
 	Measure  SLAMeasure
 	Calendar *Calendar
-	// Calendars are organisations' own calendars, by the organisation's
-	// name as the record's "org" field holds it.
+	// Calendars are organisations' (or help-desk groups') own calendars,
+	// by the name the record's "org" (or "group") field holds.
 	Calendars map[string]*Calendar
 	Targets   map[string]SLATarget // by canonical priority
 	// PauseIn are the canonical statuses the clock stands still in: the
@@ -207,22 +207,33 @@ type SLA struct {
 var DefaultPauseIn = []Status{StatusPending, StatusOnHold}
 
 // CalendarFor is the calendar an item's target counts in: its
-// organisation's when the sla has one, else the sla's.
+// organisation's (org field) when the sla has one, else its help-desk
+// group's (group field: a team in another time zone), else the sla's.
 func (s *SLA) CalendarFor(it *Item) *Calendar {
-	org := strings.TrimSpace(it.Fields["org"])
-	if org == "" || len(s.Calendars) == 0 {
-		return s.Calendar
-	}
-	if c := s.Calendars[org]; c != nil {
-		return c
-	}
-	// Help desks do not always keep an organisation's name in one case.
-	for name, c := range s.Calendars {
-		if strings.EqualFold(name, org) {
+	for _, field := range []string{"org", "group"} {
+		if c := s.calendarNamed(it.Fields[field]); c != nil {
 			return c
 		}
 	}
 	return s.Calendar
+}
+
+// calendarNamed is Calendars[name], the case of the name not mattering:
+// help desks do not always keep a name in one case.
+func (s *SLA) calendarNamed(name string) *Calendar {
+	name = strings.TrimSpace(name)
+	if name == "" || len(s.Calendars) == 0 {
+		return nil
+	}
+	if c := s.Calendars[name]; c != nil {
+		return c
+	}
+	for n, c := range s.Calendars {
+		if strings.EqualFold(n, name) {
+			return c
+		}
+	}
+	return nil
 }
 
 // pauses reads, from a record's observed status path, the stretches it

@@ -173,14 +173,14 @@ func TestCalendar_String(t *testing.T) {
 // TestSLA_CalendarFor: a ticket counts in its organisation's calendar,
 // whatever the case of the name; others in the sla's.
 func TestSLA_CalendarFor(t *testing.T) {
-	def, ny := DefaultCalendar(), DefaultCalendar()
-	s := &SLA{Calendar: def, Calendars: map[string]*Calendar{"Northwind": ny}}
+	def, ny, apac := DefaultCalendar(), DefaultCalendar(), DefaultCalendar()
+	s := &SLA{Calendar: def, Calendars: map[string]*Calendar{"Northwind": ny, "Support APAC": apac}}
 	for _, tc := range []struct {
-		org  string
-		want *Calendar
-	}{{"Northwind", ny}, {" northwind ", ny}, {"Acme", def}, {"", def}} {
-		if got := s.CalendarFor(&Item{Fields: map[string]string{"org": tc.org}}); got != tc.want {
-			t.Errorf("org %q: got the wrong calendar", tc.org)
+		org, group string
+		want       *Calendar
+	}{{"Northwind", "", ny}, {" northwind ", "Support APAC", ny}, {"Acme", "support apac", apac}, {"Acme", "", def}, {"", "", def}} {
+		if got := s.CalendarFor(&Item{Fields: map[string]string{"org": tc.org, "group": tc.group}}); got != tc.want {
+			t.Errorf("org %q, group %q: got the wrong calendar", tc.org, tc.group)
 		}
 	}
 }
