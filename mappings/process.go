@@ -120,7 +120,7 @@ func (c *compiler) calendars(files []rawFile) {
 		for _, e := range f.Calendars.Entries {
 			org := strings.TrimSpace(e.Key.V)
 			if at, dup := seen[org]; dup {
-				c.errf(e.Key.Pos, "calendars: organisation %q has a calendar already (at %s)", org, at)
+				c.errf(e.Key.Pos, "calendars: %q has a calendar already (at %s)", org, at)
 				continue
 			}
 			seen[org] = e.Key.Pos
