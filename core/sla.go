@@ -369,7 +369,7 @@ func (m *Mappings) CalendarsInForce() []string {
 		}
 		add(s.Calendar, whose)
 		for _, org := range slices.Sorted(maps.Keys(s.Calendars)) {
-			add(s.Calendars[org], "calendar of organisation "+org)
+			add(s.Calendars[org], "calendar of "+org)
 		}
 	}
 	return lines

@@ -162,7 +162,7 @@ func TestCalendar_String(t *testing.T) {
 	}}
 	want := []string{
 		"calendar in force: round the clock, UTC, 0 holidays",
-		"calendar of organisation acme: Mon Tue Wed Thu Fri 09:00-17:00, Europe/Paris, 1 holiday",
+		"calendar of acme: Mon Tue Wed Thu Fri 09:00-17:00, Europe/Paris, 1 holiday",
 		"calendar of sla on-call: round the clock, UTC, 0 holidays",
 	}
 	if got := m.CalendarsInForce(); !slices.Equal(got, want) {
