@@ -2,12 +2,16 @@ package core
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
 // Calendar is a team's working time: the weekdays and hours it works in
 // its time zone, less holidays. Response-time targets are counted in it.
 type Calendar struct {
+	// Name says whose calendar it is (default, an organisation): check
+	// prints it, breach notes do not.
+	Name        string
 	Location    *time.Location
 	Weekdays    [7]bool       // indexed by time.Weekday
 	Open, Close time.Duration // since midnight, local
@@ -87,15 +91,7 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 // falls in (or, outside working hours, after the next one to open): the
 // "same or next working day" target.
 func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
-	start := c.Add(t, 0) // the next working moment
-	day := c.midnight(start)
-	for i := 0; i < 3660; i++ {
-		day = c.midnight(day.AddDate(0, 0, 1).Add(time.Hour))
-		if c.workday(day) {
-			return day.Add(c.Close)
-		}
-	}
-	return day
+	return c.nextWorkday(c.Add(t, 0)).Add(c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -112,46 +108,63 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// SLAMeasure is what a response-time target times.
-type SLAMeasure string
-
-// What can be timed.
-const (
-	FirstResponse SLAMeasure = "first_response" // a public reply by someone other than the requester
-	Resolution    SLAMeasure = "resolution"     // the record reaches solved or closed
-)
-
-// SLATarget is one priority's target: working hours, or the end of the
-// next working day.
-type SLATarget struct {
-	Within         time.Duration
-	NextWorkingDay bool
+// sameDay reports whether a and b fall on one local date of c.
+func (c *Calendar) sameDay(a, b time.Time) bool {
+	a, b = a.In(c.Location), b.In(c.Location)
+	return a.Year() == b.Year() && a.YearDay() == b.YearDay()
 }
 
-// Deadline is when a target started at t falls due.
-func (tg SLATarget) Deadline(c *Calendar, t time.Time) time.Time {
-	if tg.NextWorkingDay {
-		return c.EndOfNextWorkingDay(t)
+// nextWorkday is the midnight of the first working day after the one t
+// falls in.
+func (c *Calendar) nextWorkday(t time.Time) time.Time {
+	day := c.midnight(t.In(c.Location))
+	for i := 0; i < 3660; i++ {
+		day = c.midnight(day.AddDate(0, 0, 1).Add(time.Hour))
+		if c.workday(day) {
+			break
+		}
 	}
-	return c.Add(t, tg.Within)
+	return day
 }
 
-func (tg SLATarget) String() string {
-	if tg.NextWorkingDay {
-		return "same or next working day"
+// AddWorkingDays is "n working days" after t: the same time of day on the
+// n-th working day after the one the clock starts on. A t outside working
+// hours starts the clock at the next opening, so a ticket received on
+// Saturday with "1 working day" is due Tuesday at opening time.
+func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
+	start := c.Add(t, 0)
+	if c.Close <= c.Open {
+		return start.AddDate(0, 0, n)
 	}
-	return fmt.Sprintf("%s of working time", tg.Within)
+	since := start.Sub(c.midnight(start))
+	day := start
+	for range n {
+		day = c.nextWorkday(day)
+	}
+	return c.midnight(day).Add(since)
 }
 
-// SLA is a response-time target over records of one kind: per canonical
-// priority, how long until the measure must be met, counted in Calendar;
-// a breach runs Breach once per record.
-type SLA struct {
-	Name     string
-	Pos      Pos
-	When     Selector
-	Measure  SLAMeasure
-	Calendar *Calendar
-	Targets  map[string]SLATarget // by canonical priority
-	Breach   []*ActionSpec
+// String describes the calendar for people: `liaison check` prints it, so
+// an admin sees which working time the targets count in.
+func (c *Calendar) String() string {
+	var days []string
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if c.Weekdays[(d+1)%7] {
+			days = append(days, time.Weekday((d + 1) % 7).String()[:3])
+		}
+	}
+	hours := "round the clock" // Add and Between count wall time, whatever the weekdays
+	if c.Close > c.Open {
+		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), clockTime(c.Open), clockTime(c.Close))
+	}
+	holidays := fmt.Sprintf("%d holidays", len(c.Holidays))
+	if len(c.Holidays) == 1 {
+		holidays = "1 holiday"
+	}
+	return fmt.Sprintf("%s, %s, %s", hours, c.Location, holidays)
+}
+
+// clockTime prints a duration since midnight as 09:00.
+func clockTime(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }

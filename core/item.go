@@ -167,6 +167,12 @@ func (it *Item) SetField(name, v string) {
 				it.Labels = append(it.Labels, l)
 			}
 		}
+	case "remove_tags":
+		// Zendesk's own field name; the escalation levels use it to take
+		// an agent's escalate tag off once acted on.
+		for _, l := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			it.Labels = slices.DeleteFunc(it.Labels, func(x string) bool { return strings.EqualFold(x, l) })
+		}
 	default:
 		if it.Fields == nil {
 			it.Fields = map[string]string{}

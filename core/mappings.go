@@ -27,6 +27,7 @@ type Mappings struct {
 	Rules      []*Rule
 	Sync       []*SyncRule
 	SLAs       []*SLA
+	Levels     *Levels // nil: no escalation levels
 	Duplicates []*DuplicateRule
 	People     []Person
 	// FieldNames is every field name the mappings read or write, as
@@ -441,8 +442,9 @@ type Env struct {
 
 // SLAView describes a breached response-time target.
 type SLAView struct {
-	Name, Measure, Target string
+	Name, Measure, Target string // Target as the handbooks write it: "1 working day"
 	Deadline              time.Time
+	Waited                string // the clock time the record waited, pauses left out: "9 h 5 min of working time"
 }
 
 // ItemView is a record as rules see it: plain strings, canonical names.

@@ -51,6 +51,9 @@ func PlanCase(c *Case, m *Mappings, now time.Time) Plan {
 	for _, s := range m.SLAs {
 		p.sla(s)
 	}
+	if m.Levels != nil {
+		p.levels(m.Levels, p.breached)
+	}
 	return p.out
 }
 
@@ -78,6 +81,9 @@ type planner struct {
 	linkingDuplicate map[string]bool
 	// markers holds the markers of the case's planned actions (ours).
 	markers map[string]bool
+	// breached holds the slas each record breached in this pass, for the
+	// escalation levels.
+	breached map[Ref][]string
 }
 
 // prepare fills canonical statuses from the current mappings (so a reload
@@ -740,48 +746,6 @@ func (p *planner) nativeField(it *Item, field, v string) (string, string) {
 // planned order and creates come first.
 func SortActions(as []Action) {
 	sort.SliceStable(as, func(i, j int) bool { return as[i].Kind == Create && as[j].Kind != Create })
-}
-
-// sla checks every record a response-time target covers: met, due later
-// (the plan asks to be woken then), or breached (the breach actions run,
-// each once per record).
-func (p *planner) sla(s *SLA) {
-	for i := range p.c.Items {
-		it := &p.c.Items[i]
-		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
-			continue
-		}
-		tg, ok := s.Targets[p.views[it.Ref].Priority]
-		if !ok || slaMet(it, s.Measure) {
-			continue
-		}
-		due := tg.Deadline(s.Calendar, it.CreatedAt)
-		if p.now.Before(due) {
-			if p.out.WakeAt.IsZero() || due.Before(p.out.WakeAt) {
-				p.out.WakeAt = due
-			}
-			continue
-		}
-		env := p.env(it)
-		env.SLA = SLAView{Name: s.Name, Measure: string(s.Measure), Target: tg.String(), Deadline: due}
-		r := &Rule{Name: s.Name, Pos: s.Pos, When: s.When, Then: s.Breach}
-		p.then(r, it, env, fmt.Sprintf("%s not met within %s (due %s)", s.Measure, tg, due.Format(time.RFC3339)))
-	}
-}
-
-// slaMet reports whether a record met the measure. A solved record needs
-// no first response any more.
-func slaMet(it *Item, m SLAMeasure) bool {
-	done := it.Status == StatusSolved || it.Status == StatusClosed || it.Status == StatusDone
-	if m == Resolution || done {
-		return done
-	}
-	for _, c := range it.Comments {
-		if c.Public && !c.Deleted && !strings.EqualFold(c.Author, it.Reporter) && !c.CreatedAt.Before(it.CreatedAt) {
-			return true
-		}
-	}
-	return false
 }
 
 // Searches reports whether the rule looks for a duplicate of one of c's

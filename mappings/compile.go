@@ -115,6 +115,7 @@ func (c *compiler) compile(files []rawFile) {
 			}
 		}
 	}
+	c.levels(files)
 	var people []rawPerson
 	for _, f := range files {
 		people = append(people, f.People.Items...)

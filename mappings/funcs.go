@@ -22,6 +22,9 @@ type extras struct {
 	m          *core.Mappings
 	checklists map[string][]checkItem
 	calendar   *core.Calendar // the top-level calendar, or nil for core.DefaultCalendar
+	// orgCalendars are the organisations' own calendars (calendars:), by
+	// the organisation's name.
+	orgCalendars map[string]*core.Calendar
 }
 
 // checkItem is one line of a checklist: what the reporter is asked for,

@@ -134,29 +134,34 @@ func TestDefaults_CalendarAndTargets(t *testing.T) {
 	}
 	first, res := m.SLAs[0], m.SLAs[1]
 	cal := first.Calendar
-	if cal == nil || cal != res.Calendar || cal.Location.String() != "Europe/Paris" || cal.Open != 9*time.Hour || cal.Close != 17*time.Hour {
-		t.Fatalf("calendar = %+v", cal)
+	// The shipped calendar assumes no country: UTC, Monday to Friday
+	// 09:00-17:00, no holiday, and says so.
+	if cal == nil || cal != res.Calendar || cal.String() != "Mon Tue Wed Thu Fri 09:00-17:00, UTC, 0 holidays" {
+		t.Fatalf("calendar = %v", cal)
 	}
-	if !slices.Equal(cal.Weekdays[:], []bool{false, true, true, true, true, true, false}) || !cal.Holidays["2026-12-25"] || !cal.Holidays["2026-07-14"] {
-		t.Errorf("weekdays %v, holidays %v", cal.Weekdays, cal.Holidays)
+	want := map[string]string{
+		"urgent": "2 working hours", "high": "same working day, or next working morning if received after 14:00",
+		"normal": "1 working day", "low": "2 working days",
+	}
+	for prio, text := range want {
+		if got := first.Targets[prio].String(); got != text {
+			t.Errorf("first response %s = %q; want %q", prio, got, text)
+		}
 	}
 	if first.Name != "first-response" || first.Measure != core.FirstResponse || first.When.String() != "zendesk/customer_ticket" ||
-		!first.Targets["urgent"].NextWorkingDay || !first.Targets["high"].NextWorkingDay ||
-		first.Targets["normal"].Within != 24*time.Hour || first.Targets["low"].Within != 48*time.Hour {
+		!slices.Equal(first.PauseIn, []core.Status{core.StatusPending, core.StatusOnHold}) || first.GatewayReplies {
 		t.Errorf("first response = %+v", first)
 	}
-	if res.Measure != core.Resolution || res.Targets["urgent"].Within != 16*time.Hour || res.Targets["low"].Within != 160*time.Hour {
+	if res.Measure != core.Resolution || res.Targets["urgent"].Days != 2 || res.Targets["low"].Days != 20 {
 		t.Errorf("resolution = %+v", res)
 	}
 	if len(first.Breach) != 3 || first.Breach[0].Kind != core.AddComment || first.Breach[0].Public ||
 		first.Breach[1].Kind != core.SetFields || first.Breach[2].Kind != core.Notify {
 		t.Errorf("breach = %+v", first.Breach)
 	}
-	// 24h of working time from Friday 27 November 2026, 16:00 in Paris:
-	// 1h on Friday, 8h on Monday and Tuesday, 7h on Wednesday 2 December.
-	paris := cal.Location
-	start := time.Date(2026, 11, 27, 16, 0, 0, 0, paris)
-	if got := first.Targets["normal"].Deadline(cal, start); !got.Equal(time.Date(2026, 12, 2, 16, 0, 0, 0, paris)) {
+	// 1 working day from Friday 27 November 2026, 16:00: Monday 16:00.
+	start := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)
+	if got := first.Targets["normal"].Deadline(cal, start); !got.Equal(time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)) {
 		t.Errorf("normal deadline = %v", got)
 	}
 	d := m.Duplicates[0]
@@ -174,7 +179,7 @@ sla:
   - name: quick
     when: zendesk/customer_ticket
     measure: first_response
-    targets: {low: 90m}
+    targets: {low: 90 working minutes}
     breach:
       - comment: {body: "{{.SLA.Name}} missed"}
 `})

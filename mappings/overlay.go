@@ -12,7 +12,8 @@ import (
 // changes; the embedded defaults give the rest. Its file of the same name
 // as a default file replaces that file whole. Otherwise each entry it
 // names replaces the defaults' entry of that name: a rule, link, sync,
-// sla or duplicates entry, a checklist, a kind of a system, the calendar.
+// sla or duplicates entry, a checklist, a kind of a system, the calendar,
+// an organisation's calendar, the levels.
 // What is not named stays as shipped, and follows the defaults on upgrade.
 
 // extendsDefaults reports whether any file says extends: defaults, and
@@ -87,6 +88,7 @@ var overlaySections = []overlaySection{
 	namedList("sla", func(f *rawFile) *[]rawSLA { return &f.SLA.Items }, func(s rawSLA) string { return s.Name.V }),
 	namedList("duplicates entry", func(f *rawFile) *[]rawDuplicate { return &f.Duplicates.Items }, func(s rawDuplicate) string { return s.Name.V }),
 	namedList("checklist", func(f *rawFile) *[]entry[rawChecklist] { return &f.Checklists.Entries }, func(e entry[rawChecklist]) string { return e.Key.V }),
+	namedList("calendar of", func(f *rawFile) *[]entry[rawCalendar] { return &f.Calendars.Entries }, func(e entry[rawCalendar]) string { return e.Key.V }),
 	{
 		name: "kind", // system/kind
 		names: func(f *rawFile) []string {
@@ -124,7 +126,7 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 	for i := range names {
 		names[i] = map[string]bool{}
 	}
-	ownCalendar := false
+	ownCalendar, ownLevels := false, false
 	for _, f := range own {
 		ownFiles[path.Base(f.Pos.File)] = true
 		for i, sec := range overlaySections {
@@ -133,6 +135,7 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 			}
 		}
 		ownCalendar = ownCalendar || f.Calendar.Pos.Line > 0
+		ownLevels = ownLevels || f.Levels.Pos.Line > 0
 	}
 	var out []rawFile
 	for _, f := range defaults {
@@ -159,6 +162,10 @@ func overlay(defaults, own []rawFile) ([]rawFile, []string) {
 		if ownCalendar && f.Calendar.Pos.Line > 0 {
 			said = append(said, "calendar replaces the default's")
 			f.Calendar = rawCalendar{}
+		}
+		if ownLevels && f.Levels.Pos.Line > 0 {
+			said = append(said, "levels replace the default's")
+			f.Levels = rawLevels{}
 		}
 		out = append(out, f)
 	}

@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -108,7 +109,28 @@ func (c *compiler) calendars(files []rawFile) {
 		}
 		first = raw.Pos
 		if cal != nil {
+			cal.Name = "default"
 			c.x.calendar = cal
+		}
+	}
+	// Organisations' own calendars: each starts from the default calendar
+	// (or core's), so one may give only its time zone.
+	seen := map[string]core.Pos{}
+	for _, f := range files {
+		for _, e := range f.Calendars.Entries {
+			org := strings.TrimSpace(e.Key.V)
+			if at, dup := seen[org]; dup {
+				c.errf(e.Key.Pos, "calendars: %q has a calendar already (at %s)", org, at)
+				continue
+			}
+			seen[org] = e.Key.Pos
+			if cal := c.calendarFrom(c.x.cal(), e.Val, fmt.Sprintf("calendars: %q: ", org)); cal != nil {
+				cal.Name = org
+				if c.x.orgCalendars == nil {
+					c.x.orgCalendars = map[string]*core.Calendar{}
+				}
+				c.x.orgCalendars[org] = cal
+			}
 		}
 	}
 }
@@ -132,10 +154,20 @@ var hoursRE = regexp.MustCompile(`^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\
 // calendar compiles one calendar; nil after reporting a problem. Absent
 // keys take the defaults: UTC, Monday to Friday, 09:00-17:00, no holidays.
 func (c *compiler) calendar(raw rawCalendar, prefix string) *core.Calendar {
+	return c.calendarFrom(core.DefaultCalendar(), raw, prefix)
+}
+
+// calendarFrom compiles raw over a copy of base: what raw leaves out is
+// base's (an organisation's calendar may give only its time zone).
+func (c *compiler) calendarFrom(base *core.Calendar, raw rawCalendar, prefix string) *core.Calendar {
 	if raw.Bad {
 		return nil
 	}
-	cal := core.DefaultCalendar()
+	cal := *base
+	cal.Holidays = maps.Clone(base.Holidays)
+	if raw.Holidays.Set {
+		cal.Holidays = map[string]bool{} // an own list replaces the base's holidays
+	}
 	ok := true
 	if raw.Timezone.Set && !raw.Timezone.Bad {
 		tz := strings.TrimSpace(raw.Timezone.V)
@@ -198,7 +230,7 @@ func (c *compiler) calendar(raw rawCalendar, prefix string) *core.Calendar {
 	if !ok {
 		return nil
 	}
-	return cal
+	return &cal
 }
 
 // parseHours reads "09:00-17:00" as the durations since midnight; the
@@ -231,9 +263,6 @@ func parseHours(s string) (time.Duration, time.Duration, string) {
 
 var measures = []core.SLAMeasure{core.FirstResponse, core.Resolution}
 
-// nextWorkingDay is the target value for "the same or the next working day".
-const nextWorkingDay = "next_working_day"
-
 func (c *compiler) sla(raw rawSLA) *core.SLA {
 	ok := c.claim("sla", raw.Name, raw.Pos)
 	prefix := namedPrefix("sla", raw.Name)
@@ -257,13 +286,12 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 	case raw.Calendar.Pos.Line != 0:
 		s.Calendar = c.calendar(raw.Calendar, prefix)
 		ok = ok && s.Calendar != nil
-	case c.x.calendar != nil:
-		s.Calendar = c.x.calendar
 	default:
-		s.Calendar = core.DefaultCalendar()
+		s.Calendar = c.x.cal()
+		s.Calendars = c.x.orgCalendars // an sla with its own calendar counts in it for everyone
 	}
 	if len(raw.Targets.Entries) == 0 && !raw.Targets.Bad {
-		c.errf(raw.Pos, "%smissing targets: how long each priority may wait, in working time, e.g. targets: {high: next_working_day, normal: 24h, low: 48h}", prefix)
+		c.errf(raw.Pos, "%smissing targets: how long each priority may wait, e.g. targets: {high: same working day, or next working morning if received after 14:00, normal: 1 working day, low: 16 working hours}", prefix)
 		ok = false
 	}
 	for _, e := range raw.Targets.Entries {
@@ -277,22 +305,41 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 			ok = false
 			continue
 		}
-		v := strings.TrimSpace(e.Val.V)
-		if v == nextWorkingDay {
-			s.Targets[prio] = core.SLATarget{NextWorkingDay: true}
-			continue
+		tg, err := core.ParseTarget(e.Val.V)
+		if err == nil && s.Calendar != nil {
+			err = fitsCalendar(tg, s.Calendar)
 		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
+		if err != nil {
 			hint := ""
 			if s.Calendar != nil && s.Calendar.Close > s.Calendar.Open {
-				hint = fmt.Sprintf(" (a working day of this calendar is %s)", shortDuration(s.Calendar.Close-s.Calendar.Open))
+				hint = fmt.Sprintf(" (a working day of this calendar is %s)", core.FormatHours(s.Calendar.Close-s.Calendar.Open))
 			}
-			c.errf(e.Val.Pos, "%starget %q for %s: expected a positive duration of working time, e.g. 24h or 90m%s, or next_working_day", prefix, v, prio, hint)
+			c.errf(e.Val.Pos, "%starget for %s: %v%s", prefix, prio, err, hint)
 			ok = false
 			continue
 		}
-		s.Targets[prio] = core.SLATarget{Within: d}
+		s.Targets[prio] = tg
+	}
+	s.PauseIn = []core.Status{}
+	if !raw.PauseIn.Set {
+		s.PauseIn = slices.Clone(core.DefaultPauseIn)
+	}
+	for _, st := range raw.PauseIn.Items {
+		if st.Bad {
+			ok = false
+			continue
+		}
+		if !core.Status(st.V).Known() {
+			c.errf(st.Pos, "%spause_in: unknown status %q (canonical statuses: %s)%s", prefix, st.V, quoteList(core.Statuses), suggest(st.V, core.Statuses))
+			ok = false
+			continue
+		}
+		s.PauseIn = append(s.PauseIn, core.Status(st.V))
+	}
+	s.GatewayReplies = raw.CountGatewayReplies.V
+	if raw.CountGatewayReplies.Set && s.Measure == core.Resolution {
+		c.errf(raw.CountGatewayReplies.Pos, "%scount_gateway_replies applies to first_response only", prefix)
+		ok = false
 	}
 	if len(raw.Breach.Items) == 0 && !raw.Breach.Bad {
 		c.errf(raw.Pos, "%smissing breach: the actions taken when a target is missed (%s), e.g. an internal note", prefix, quoteList(verbs))
@@ -313,11 +360,25 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 	return s
 }
 
-// shortDuration prints 8h0m0s as 8h and 7h30m0s as 7h30m.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	return strings.TrimSuffix(s, "0m")
+// fitsCalendar refuses a same-day target whose times fall outside the
+// calendar's working hours: a morning that ends before opening, or a
+// cutoff after closing, would never be what the handbook means.
+func fitsCalendar(tg core.SLATarget, cal *core.Calendar) error {
+	if tg.Form != core.SameDayOrNextMorning || cal.Close <= cal.Open {
+		return nil
+	}
+	if tg.Morning <= cal.Open || tg.Morning > cal.Close {
+		return fmt.Errorf("the next working morning must end within working hours (%s to %s): write \"by HH:MM\"", clock(cal.Open), clock(cal.Close))
+	}
+	if tg.Cutoff <= cal.Open || tg.Cutoff > cal.Close {
+		return fmt.Errorf("the time received after must fall within working hours (%s to %s)", clock(cal.Open), clock(cal.Close))
+	}
+	return nil
+}
+
+// clock prints a time of day given since midnight: 09:00.
+func clock(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // whenOf reads the when of an sla or duplicate rule: a selector, without

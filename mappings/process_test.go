@@ -510,14 +510,10 @@ func TestProcess_ValidationAndReopen(t *testing.T) {
 }
 
 func TestProcess_ResponseTimeTargets(t *testing.T) {
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A high ticket in on Thursday 24 December at 10:00: Christmas is a
-	// holiday, so the next working day ends Monday 28 December, 17:00.
-	created := time.Date(2026, 12, 24, 10, 0, 0, 0, paris)
-	due := time.Date(2026, 12, 28, 17, 0, 0, 0, paris)
+	// A high ticket in on Friday 27 November at 15:00, after 14:00: due by
+	// noon of the next working day, Monday 30 November.
+	created := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	due := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	high := with(complete(), func(it *core.Item) {
 		it.Priority, it.CreatedAt, it.Labels = "high", created, []string{"misc"}
 	})
@@ -539,7 +535,7 @@ func TestProcess_ResponseTimeTargets(t *testing.T) {
 			want: breached,
 			check: func(t *testing.T, plan core.Plan) {
 				note := actionOf(t, plan, "first-response", core.AddComment)
-				want := "Response-time target missed: first response within same or next working day, due Mon 28 Dec 17:00 CET. The priority is raised to urgent.\n"
+				want := "Response-time target missed: first response (same working day, or next working morning if received after 14:00), due Mon 30 Nov 12:00 UTC; the customer has waited 5 h 1 min of working time. The priority is raised to urgent.\n"
 				if note.Public || note.Body != want {
 					t.Errorf("note (public %v) = %q\nwant %q", note.Public, note.Body, want)
 				}

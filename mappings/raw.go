@@ -22,7 +22,9 @@ type rawFile struct {
 	People     list[rawPerson]    `yaml:"people"`
 	Checklists omap[rawChecklist] `yaml:"checklists"`
 	Calendar   rawCalendar        `yaml:"calendar"`
+	Calendars  omap[rawCalendar]  `yaml:"calendars"` // organisations' own, by name
 	SLA        list[rawSLA]       `yaml:"sla"`
+	Levels     rawLevels          `yaml:"levels"`
 	Duplicates list[rawDuplicate] `yaml:"duplicates"`
 }
 
@@ -318,13 +320,17 @@ func (*rawCalendar) what() string { return "calendar" }
 
 // rawSLA is one response-time target.
 type rawSLA struct {
-	Pos      core.Pos        `yaml:"-"`
-	Name     str             `yaml:"name"`
-	When     rawWhen         `yaml:"when"`
-	Measure  str             `yaml:"measure"`
-	Calendar rawCalendar     `yaml:"calendar"`
-	Targets  omap[str]       `yaml:"targets"`
-	Breach   list[rawAction] `yaml:"breach"`
+	Pos      core.Pos    `yaml:"-"`
+	Name     str         `yaml:"name"`
+	When     rawWhen     `yaml:"when"`
+	Measure  str         `yaml:"measure"`
+	Calendar rawCalendar `yaml:"calendar"`
+	Targets  omap[str]   `yaml:"targets"`
+	PauseIn  list[str]   `yaml:"pause_in"`
+	// CountGatewayReplies lets the gateway's own public comments meet a
+	// first response.
+	CountGatewayReplies boolean         `yaml:"count_gateway_replies"`
+	Breach              list[rawAction] `yaml:"breach"`
 }
 
 func (*rawSLA) what() string       { return "sla" }

@@ -85,6 +85,12 @@ func check(ctx context.Context, e *env, args []string) error {
 	for _, line := range append(m.Overlaid, m.Disabled...) {
 		fmt.Fprintf(e.stdout, "  %s\n", line)
 	}
+	for _, line := range m.CalendarsInForce() {
+		fmt.Fprintf(e.stdout, "  %s\n", line)
+	}
+	if m.Levels != nil {
+		fmt.Fprintf(e.stdout, "  levels: %s\n", m.Levels)
+	}
 	if cfg != nil {
 		what := "sections and secrets"
 		if *online {
@@ -282,7 +288,7 @@ func progress(e *env, frac float64, n int, elapsed time.Duration) {
 	}
 	eta := "—"
 	if frac > 0 && frac < 1 {
-		eta = (time.Duration(float64(elapsed) * (1 - frac) / frac)).Round(time.Second).String()
+		eta = core.FormatDuration(time.Duration(float64(elapsed) * (1 - frac) / frac))
 	}
-	fmt.Fprintf(e.stderr, "\r[%s] %3.0f%%  %d records  %s elapsed  %s left", bar, frac*100, n, elapsed.Round(time.Second), eta)
+	fmt.Fprintf(e.stderr, "\r[%s] %3.0f%%  %d records  %s elapsed  %s left      ", bar, frac*100, n, core.FormatDuration(elapsed), eta)
 }

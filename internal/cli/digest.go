@@ -23,6 +23,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	dsn := fs.String("store", "", "database DSN (instead of --config)")
 	tmplPath := fs.String("template", "", "template file (default: digest.template, else the embedded template)")
 	tz := fs.String("timezone", "", "time zone the week is counted in (default: digest.timezone, else UTC)")
+	html := fs.Bool("html", false, "print the mail's HTML part instead of its text (the default template only)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -71,6 +72,14 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	subject, body, err := tmpl.Render(r)
 	if err != nil {
 		return err
+	}
+	if *html {
+		if body, err = tmpl.RenderHTML(r); err != nil {
+			return err
+		}
+		if body == "" {
+			return fmt.Errorf("--html: the template %q has no HTML part (only the default template has one)", *tmplPath)
+		}
 	}
 	fmt.Fprintf(plainWriter{e.stdout}, "Subject: %s\n\n%s", subject, body)
 	if len(r.Raised)+len(r.Done)+len(r.Scheduled) == 0 {

@@ -55,6 +55,10 @@ func TestDigest_Command(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	htmlGolden, err := os.ReadFile("../digest/testdata/acme-2026-W47.html.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := filepath.Join(dir, "short.tmpl")
 	os.WriteFile(tmpl, []byte(`{{define "subject"}}{{.Org}} {{.Week}}{{end}}{{range .Done}}{{.ID}} {{when .DoneAt}}{{"\n"}}{{end}}`), 0o600)
 	t.Setenv(sandbox.SecretEnv, "digest-cli-secret")
@@ -77,6 +81,10 @@ digest:
 	}{
 		{name: "store", args: []string{"digest", "--org", digesttest.Org, "--week", digesttest.Week, "--store", "sqlite://" + db},
 			out: string(golden), wholeMatch: true},
+		{name: "html part", args: []string{"digest", "--org", digesttest.Org, "--week", digesttest.Week, "--store", "sqlite://" + db, "--html"},
+			out: "Subject: Support digest for Acme Corp, week 2026-W47\n\n" + string(htmlGolden), wholeMatch: true},
+		{name: "an admin's template has no html part", args: []string{"digest", "--config", cfg, "--org", "Acme Corp", "--week", "2026-W47", "--html"},
+			code: 1, err: "has no HTML part"},
 		// --config: the admin's template and time zone (18 Nov 10:00 UTC is 11:00 in Paris).
 		{name: "config", args: []string{"digest", "--config", cfg, "--org", "acme corp", "--week", "2026-W47"},
 			out: "Subject: acme corp 2026-W47\n\n4512 Tue 17 Nov 16:40\n4490 Wed 18 Nov 11:00\n", wholeMatch: true},

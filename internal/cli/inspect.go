@@ -149,6 +149,9 @@ func links(ctx context.Context, e *env, args []string) error {
 	}
 	printActions(w, "pending actions", acts, core.Pending)
 	printActions(w, "dead letters", acts, core.Dead)
+	if err := printLevels(ctx, w, st, c); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "\nrecent audit:")
 	var entries []core.AuditEntry
 	for _, it := range c.Items {
@@ -269,6 +272,9 @@ func why(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if cfg != nil {
+		if err := printResponseTimes(w, cfg, it, time.Now()); err != nil {
+			return err
+		}
 		if err := printFailingRules(ctx, w, st, cfg, ref); err != nil {
 			return err
 		}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/sandbox"
+	"github.com/liaisonhq/liaison/mappings"
 )
 
 // sandboxCmd is `make run`: the daemon with the real connectors against
@@ -71,6 +73,13 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	}
 	if err := printEventCounts(ctx, e.stdout, addr); err != nil {
 		fmt.Fprintln(e.stderr, "metrics:", err)
+	}
+	// The story runs on the shipped mappings: say whose working time their
+	// response-time targets count in, so no one takes it for their own.
+	if m, err := daemon.LoadMappings("", *tracker, mappings.Options{}); err == nil {
+		for _, line := range m.CalendarsInForce() {
+			fmt.Fprintf(e.stdout, "\nResponse-time targets: %s (the shipped mappings'; give your team's in a mapping file, see mappings/examples/managed-cloud).\n", line)
+		}
 	}
 	if *stay == "yes" || (*stay == "auto" && interactive()) {
 		fmt.Fprintf(e.stdout, "\nThe daemon keeps serving on http://%s (metrics at /metrics). Press Ctrl-C to stop.\n", addr)

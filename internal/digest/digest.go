@@ -48,6 +48,12 @@ type Report struct {
 	// Scheduled are those open at the end of the week, most urgent first,
 	// then oldest first, with their developer and change tickets.
 	Scheduled []Ticket
+	// Maintenance are the change tickets completed in the week, and
+	// Planned those with a target date in the next week ([To, NextTo)),
+	// with their downtime windows: the organisation's change tickets are
+	// those linked to its customer tickets or naming it in their org field.
+	Maintenance, Planned []Change
+	NextTo               time.Time
 	// Generated is when the report was built.
 	Generated time.Time
 }
@@ -68,6 +74,10 @@ type Ticket struct {
 	Created time.Time
 	// DoneAt is when the ticket became solved or closed (Done only).
 	DoneAt time.Time
+	// Answered is how long the customer waited for the first response,
+	// as the first-response target counts it ("2 h 18 min of working
+	// time"); empty when not answered, or when no target times it.
+	Answered string
 	// Linked are the developer and change tickets in the ticket's case,
 	// with their status at the end of the week.
 	Linked []Linked
@@ -155,19 +165,29 @@ func Build(ctx context.Context, src Source, w Week, orgs []string, o Options) ([
 	if err != nil {
 		return nil, fmt.Errorf("digest: reading customer tickets: %w", err)
 	}
+	changes, err := src.Records(ctx, core.Selector{Kind: core.ChangeTicket}, time.Time{}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("digest: reading change tickets: %w", err)
+	}
 	b := &builder{src: src, o: o, from: from, to: to, cases: map[core.CaseID]*core.Case{}, acts: map[core.CaseID]map[string]core.Action{}}
 	var out []*Report
 	for _, org := range orgs {
 		r := &Report{Org: org, Week: w, From: from, To: to, Last: to.AddDate(0, 0, -1), Location: o.Location, Generated: o.Now,
-			Raised: []Ticket{}, Done: []Ticket{}, Scheduled: []Ticket{}}
+			Raised: []Ticket{}, Done: []Ticket{}, Scheduled: []Ticket{}, Maintenance: []Change{}, Planned: []Change{},
+			NextTo: w.Next().End(o.Location)}
+		var own []*core.Item
 		for i := range tickets {
 			it := &tickets[i]
 			if it.Deleted || !SameOrg(it.Field(OrgField), org) || !it.CreatedAt.Before(to) {
 				continue
 			}
+			own = append(own, it)
 			if err := b.add(ctx, r, it); err != nil {
 				return nil, err
 			}
+		}
+		if err := b.changes(ctx, r, own, changes); err != nil {
+			return nil, err
 		}
 		slices.SortStableFunc(r.Raised, func(a, b Ticket) int {
 			return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Ref.String(), b.Ref.String()))
@@ -201,8 +221,15 @@ func (b *builder) add(ctx context.Context, r *Report, it *core.Item) error {
 	t := Ticket{Ref: it.Ref, ID: it.Ref.ID, Title: it.Title, URL: it.URL, Priority: it.Priority, Assignee: it.Assignee,
 		Status: st.status, Native: st.native, Created: it.CreatedAt.In(b.o.Location)}
 	t.rank = slices.Index(core.Priorities, b.priority(it))
+	t.Answered = b.answered(it)
 	if !it.CreatedAt.Before(b.from) {
-		r.Raised = append(r.Raised, t)
+		// Raised with the developer tickets behind it: what the customer's
+		// report became.
+		raised := t
+		if raised.Linked, err = b.linked(ctx, it); err != nil {
+			return err
+		}
+		r.Raised = append(r.Raised, raised)
 	}
 	if closes(it.Ref.Kind, st.status) {
 		if done := h.closedAt(it.Ref.Kind, b.to); !done.IsZero() && !done.Before(b.from) {
@@ -219,6 +246,20 @@ func (b *builder) add(ctx context.Context, r *Report, it *core.Item) error {
 	}
 	r.Scheduled = append(r.Scheduled, t)
 	return nil
+}
+
+// answered is the ticket's first response time by the first sla that
+// times first responses of its kind.
+func (b *builder) answered(it *core.Item) string {
+	if b.o.Mappings == nil {
+		return ""
+	}
+	for _, s := range b.o.Mappings.SLAs {
+		if s.Measure == core.FirstResponse && s.When.Matches(it.Ref) {
+			return s.ResponseTime(it, b.o.Mappings.Kind(it.Ref.System, it.Ref.Kind))
+		}
+	}
+	return ""
 }
 
 func (b *builder) priority(it *core.Item) string {

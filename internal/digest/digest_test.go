@@ -104,6 +104,13 @@ func TestDigest_Golden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, tc.name+".golden", "Subject: "+subject+"\n\n"+body)
+			html, err := digest.DefaultTemplate().RenderHTML(rs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "acme-2026-W47" {
+				golden(t, tc.name+".html.golden", html)
+			}
 		})
 	}
 }
@@ -153,12 +160,44 @@ func TestDigest_Sections(t *testing.T) {
 	if s := acme.Scheduled[0]; len(s.Linked) != 1 || s.Linked[0].ID != "KBOT-88" || s.Linked[0].Native != "In Review" || s.Linked[0].Status != core.StatusInReview {
 		t.Errorf("4501 linked %+v; want KBOT-88 In Review", s.Linked)
 	}
-	if s := acme.Scheduled[1]; len(s.Linked) != 1 || s.Linked[0].Kind != core.ChangeTicket || s.Linked[0].Native != "Awaiting Approval" {
-		t.Errorf("4515 linked %+v; want the change ticket awaiting approval", s.Linked)
+	if s := acme.Scheduled[1]; len(s.Linked) != 2 || s.Linked[1].Kind != core.ChangeTicket || s.Linked[1].Native != "Awaiting Approval" {
+		t.Errorf("4515 linked %+v; want the done change ticket and the one awaiting approval", s.Linked)
+	}
+	// Raised with what it became: 4510's developer ticket.
+	if r := acme.Raised[0]; r.Answered != "2 h 18 min of working time" {
+		t.Errorf("4510 answered %q; want 2 h 18 min of working time (09:12 to 11:30)", r.Answered)
+	}
+	if r := acme.Raised[1]; r.Answered != "" {
+		t.Errorf("4513 answered %q; want nothing: no agent answered", r.Answered)
+	}
+	if r := acme.Raised[0]; r.ID != "4510" || len(r.Linked) != 1 || r.Linked[0].ID != "KBOT-91" {
+		t.Errorf("4510 raised %+v; want its developer ticket KBOT-91", r)
+	}
+	// Maintenance done: DO-11, completed Thursday, for 4515.
+	if got := changeIDs(acme.Maintenance); got != "DO-11" || !acme.Maintenance[0].DoneAt.Equal(time.Date(2026, 11, 19, 17, 5, 0, 0, time.UTC)) ||
+		strings.Join(acme.Maintenance[0].For, ",") != "4515" {
+		t.Errorf("maintenance %+v; want DO-11 done Thu 19 Nov 17:05 for 4515", acme.Maintenance)
+	}
+	// Planned next week in date order: DO-15 (own org field, no downtime),
+	// DO-12 (for 4515, with its window); DO-16 is the week after.
+	if got := changeIDs(acme.Planned); got != "DO-15 DO-12" || acme.Planned[0].Downtime() ||
+		acme.Planned[1].Window != "Thu 26 Nov 22:00-23:00 UTC, reports unavailable" {
+		t.Errorf("planned %+v; want DO-15 then DO-12 with its downtime window", acme.Planned)
+	}
+	if len(rs[1].Maintenance)+len(rs[1].Planned) != 0 {
+		t.Errorf("globex has changes %+v %+v; want none", rs[1].Maintenance, rs[1].Planned)
 	}
 	if s := acme.Scheduled[3]; s.ID != "4513" || s.Status != core.StatusOpen {
 		t.Errorf("4513 %+v; want open (reopened after it was solved)", s)
 	}
+}
+
+func changeIDs(cs []digest.Change) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, c.ID)
+	}
+	return strings.Join(s, " ")
 }
 
 func TestTemplate_AdminOverride(t *testing.T) {
@@ -205,5 +244,26 @@ func TestTemplate_AdminOverride(t *testing.T) {
 	}
 	if _, err := digest.LoadTemplate(filepath.Join(dir, "missing.tmpl")); err == nil {
 		t.Error("a missing template file loaded")
+	}
+}
+
+// TestTemplate_HTMLEscapesCustomerText: a title a customer wrote is data
+// in the HTML part, never markup.
+func TestTemplate_HTMLEscapesCustomerText(t *testing.T) {
+	w := week(t, digesttest.Week)
+	r := &digest.Report{Org: "Acme <Corp>", Week: w, From: w.Start(time.UTC), Last: w.End(time.UTC).AddDate(0, 0, -1),
+		Raised:  []digest.Ticket{{ID: "1", Title: `<script>alert("x")</script>`, URL: `javascript:alert(1)`}},
+		Planned: []digest.Change{{ID: "DO-1", Title: "<b>patch</b>", Window: "<i>22:00</i>", TargetDate: w.End(time.UTC)}}}
+	html, err := digest.DefaultTemplate().RenderHTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script>", "<b>patch", "<i>22:00", "javascript:", "Acme <Corp>"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("HTML part holds %q unescaped:\n%s", bad, html)
+		}
+	}
+	if !strings.Contains(html, "&lt;script&gt;") || !strings.Contains(html, "&lt;i&gt;22:00&lt;/i&gt;") {
+		t.Errorf("HTML part lacks the escaped text:\n%s", html)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/mail"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,16 +31,20 @@ type Store interface {
 	SetCursor(ctx context.Context, source, cursor string) error
 }
 
-// Scheduler sends each configured organisation its digest once a week.
-// At every check it finds the latest scheduled moment that has passed and
-// the week that moment reports (Reported); an organisation whose cursor
+// Scheduler sends each configured organisation its digest once a week,
+// at the scheduled time in the organisation's time zone (its calendar's
+// in the mappings, else Location). At every check it finds, per
+// organisation, the latest scheduled moment that has passed and the week
+// that moment reports (Reported); an organisation whose cursor
 // ("digest:<org>") is behind that week gets the digest, and the cursor is
 // moved only after the mail was accepted. So a restart resends nothing, a
 // daemon that was down at the scheduled moment sends on its return (the
 // latest week only, not every week it missed), and a failed mail is tried
 // again at a later check. A crash between the mail and the cursor can send
 // one digest twice, with the same Message-ID. An organisation seen for the
-// first time (no cursor) starts at the next scheduled moment.
+// first time (no cursor) starts at the next scheduled moment. Replicas on
+// one store send through a lease, and the replica holding it reads the
+// cursors again before sending, so each digest goes out once.
 type Scheduler struct {
 	Store    Store
 	Mailer   Mailer
@@ -74,24 +79,85 @@ const leaseName = "digest"
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	s.defaults()
 	now := s.Clock.Now()
-	due := s.Schedule.Last(now, s.Location)
-	week := Reported(due)
+	var m *core.Mappings
+	if s.Mappings != nil {
+		m = s.Mappings()
+	}
 	orgs := slices.Sorted(maps.Keys(s.To))
-	var pending []string
+	due, err := s.due(ctx, orgs, now, m)
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	// One replica sends; the others find the cursors moved afterwards.
+	held, err := s.Store.Lease(ctx, leaseName, s.Owner, now, 10*time.Minute)
+	if err != nil {
+		return 0, fmt.Errorf("digest: %w", err)
+	}
+	if !held {
+		return 0, nil
+	}
+	// Read again under the lease: a replica that held it before may have
+	// sent since this one looked.
+	if due, err = s.due(ctx, slices.Collect(maps.Keys(due)), now, m); err != nil {
+		return 0, err
+	}
+	// Organisations in one time zone and week are built from one read.
+	type batch struct {
+		week Week
+		loc  *time.Location
+	}
+	groups := map[batch][]string{}
+	for _, org := range slices.Sorted(maps.Keys(due)) {
+		b := batch{due[org], s.zone(m, org)}
+		groups[b] = append(groups[b], org)
+	}
+	sent := 0
+	var errs []error
+	for _, b := range slices.SortedFunc(maps.Keys(groups), func(x, y batch) int { return strings.Compare(groups[x][0], groups[y][0]) }) {
+		reports, err := Build(ctx, s.Store, b.week, groups[b], Options{Mappings: m, Location: b.loc, Now: now})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range reports {
+			if err := s.send(ctx, r); err != nil {
+				s.mu.Lock()
+				s.retry[r.Org] = now.Add(s.RetryAfter)
+				s.mu.Unlock()
+				s.Log.Error("weekly digest not sent; will try again", "org", r.Org, "week", r.Week.String(),
+					"retry_in", s.RetryAfter.String(), "err", err)
+				errs = append(errs, err)
+				continue
+			}
+			sent++
+		}
+	}
+	return sent, errors.Join(errs...)
+}
+
+// due returns, among orgs, those whose digest is due at now, with the
+// week it reports: the latest scheduled moment that has passed in the
+// organisation's time zone, when its cursor is behind that week. An
+// organisation without a cursor gets one, and its first digest at the
+// next scheduled moment.
+func (s *Scheduler) due(ctx context.Context, orgs []string, now time.Time, m *core.Mappings) (map[string]Week, error) {
+	out := map[string]Week{}
 	for _, org := range orgs {
+		loc := s.zone(m, org)
+		week := Reported(s.Schedule.Last(now, loc))
 		last, err := s.Store.Cursor(ctx, CursorKey(org))
 		if err != nil {
-			return 0, fmt.Errorf("digest: %w", err)
+			return nil, fmt.Errorf("digest: %w", err)
 		}
 		if last == "" {
 			// A newly configured organisation starts with the next
 			// scheduled digest, rather than getting last week's at once
 			// whenever the daemon happens to start.
 			if err := s.Store.SetCursor(ctx, CursorKey(org), week.String()); err != nil {
-				return 0, fmt.Errorf("digest: %w", err)
+				return nil, fmt.Errorf("digest: %w", err)
 			}
 			s.Log.Info("weekly digest configured for a new organisation; the first goes out at the next scheduled time",
-				"org", org, "next", s.Schedule.Next(now, s.Location).Format(time.RFC3339))
+				"org", org, "next", s.Schedule.Next(now, loc).Format(time.RFC3339))
 			continue
 		}
 		if w, err := ParseWeek(last); err != nil {
@@ -105,46 +171,33 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		if now.Before(wait) {
 			continue
 		}
-		pending = append(pending, org)
+		out[org] = week
 	}
-	if len(pending) == 0 {
-		return 0, nil
-	}
-	// One replica sends; the others find the cursors moved afterwards.
-	held, err := s.Store.Lease(ctx, leaseName, s.Owner, now, 10*time.Minute)
-	if err != nil {
-		return 0, fmt.Errorf("digest: %w", err)
-	}
-	if !held {
-		return 0, nil
-	}
-	var m *core.Mappings
-	if s.Mappings != nil {
-		m = s.Mappings()
-	}
-	reports, err := Build(ctx, s.Store, week, pending, Options{Mappings: m, Location: s.Location, Now: now})
-	if err != nil {
-		return 0, err
-	}
-	sent := 0
-	var errs []error
-	for _, r := range reports {
-		if err := s.send(ctx, r); err != nil {
-			s.mu.Lock()
-			s.retry[r.Org] = now.Add(s.RetryAfter)
-			s.mu.Unlock()
-			s.Log.Error("weekly digest not sent; will try again", "org", r.Org, "week", r.Week.String(),
-				"retry_in", s.RetryAfter.String(), "err", err)
-			errs = append(errs, err)
-			continue
+	return out, nil
+}
+
+// zone is the time zone org's digest is sent and its week counted in: the
+// time zone of the organisation's own calendar in the mappings
+// (calendars:), else the scheduler's Location.
+func (s *Scheduler) zone(m *core.Mappings, org string) *time.Location {
+	if m != nil {
+		for _, sla := range m.SLAs {
+			for name, c := range sla.Calendars {
+				if SameOrg(name, org) && c.Location != nil {
+					return c.Location
+				}
+			}
 		}
-		sent++
 	}
-	return sent, errors.Join(errs...)
+	return s.Location
 }
 
 func (s *Scheduler) send(ctx context.Context, r *Report) error {
 	subject, body, err := s.Template.Render(r)
+	if err != nil {
+		return fmt.Errorf("digest for %q: %w", r.Org, err)
+	}
+	html, err := s.Template.RenderHTML(r)
 	if err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)
 	}
@@ -156,7 +209,7 @@ func (s *Scheduler) send(ctx context.Context, r *Report) error {
 		}
 		to = append(to, rcpt)
 	}
-	m := notify.Mail{To: to, Subject: subject, Body: body, ID: CursorKey(r.Org) + "@" + r.Week.String(),
+	m := notify.Mail{To: to, Subject: subject, Body: body, HTML: html, ID: CursorKey(r.Org) + "@" + r.Week.String(),
 		Headers: map[string]string{"X-Liaison-Digest": r.Week.String()}}
 	if err := s.Mailer.Mail(ctx, m); err != nil {
 		return fmt.Errorf("digest for %q: %w", r.Org, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
@@ -233,15 +234,34 @@ func TestScheduler_RunSendsThroughSMTP(t *testing.T) {
 		msg.Header.Get("X-Liaison-Digest") != "2026-W47" || strings.Join(mails[0].To, ",") != "it-lead@acme.example" {
 		t.Errorf("mail headers: subject %q, %v, to %v", subject, msg.Header, mails[0].To)
 	}
-	body, _ := io.ReadAll(quotedprintable.NewReader(msg.Body))
-	body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+	// multipart/alternative: the golden text, then the golden HTML.
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("content type %q (%v); want multipart/alternative", msg.Header.Get("Content-Type"), err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
 	want, err := os.ReadFile(filepath.Join("testdata", "acme-2026-W47.golden"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, wantBody, _ := strings.Cut(string(want), "\n\n")
-	if string(body) != wantBody {
-		t.Errorf("mailed digest differs from the golden one:\n%s", body)
+	_, wantText, _ := strings.Cut(string(want), "\n\n")
+	wantHTML, err := os.ReadFile(filepath.Join("testdata", "acme-2026-W47.html.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []struct{ typ, body string }{{"text/plain", wantText}, {"text/html", string(wantHTML)}} {
+		p, err := mr.NextRawPart()
+		if err != nil {
+			t.Fatalf("%s part: %v", part.typ, err)
+		}
+		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct != part.typ {
+			t.Fatalf("part type %q; want %q", ct, part.typ)
+		}
+		body, _ := io.ReadAll(quotedprintable.NewReader(p))
+		body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+		if string(body) != part.body {
+			t.Errorf("mailed %s part differs from the golden one:\n%s", part.typ, body)
+		}
 	}
 	waitFor(t, func() bool {
 		c, _ := st.Cursor(context.Background(), digest.CursorKey(digesttest.Org))

@@ -3,23 +3,32 @@ package digest
 import (
 	_ "embed"
 	"fmt"
+	htmltemplate "html/template"
 	"os"
 	"strings"
 	"text/template"
 	"time"
 )
 
-//go:embed digest.tmpl
-var defaultTemplate string
+var (
+	//go:embed digest.tmpl
+	defaultTemplate string
+	//go:embed digest.html.tmpl
+	defaultHTML string
+)
 
 // Template renders a Report. The template's own body is the mail's text;
 // a template named "subject" its subject (the default one is used when an
-// admin's template does not define it).
+// admin's template does not define it). The default template also has an
+// HTML part (the mail is then multipart/alternative); an admin's text
+// template has none, so that the two parts never say different things.
 type Template struct {
-	t *template.Template
+	t    *template.Template
+	html *htmltemplate.Template
 }
 
 var funcs = template.FuncMap{
+	"join": strings.Join,
 	// date: "Mon 16 Nov 2026".
 	"date": func(t time.Time) string { return t.Format("Mon 02 Jan 2006") },
 	// when: "Tue 17 Nov 14:05".
@@ -37,6 +46,8 @@ func DefaultTemplate() *Template {
 	if err != nil {
 		panic(err) // the embedded template is tested
 	}
+	t.html = htmltemplate.Must(htmltemplate.New("default digest HTML template").Funcs(htmltemplate.FuncMap(funcs)).
+		Option("missingkey=error").Parse(defaultHTML))
 	return t
 }
 
@@ -80,4 +91,17 @@ func (t *Template) Render(r *Report) (subject, body string, err error) {
 		body += "\n"
 	}
 	return subject, body, nil
+}
+
+// RenderHTML returns the HTML part of r's digest, or "" when the template
+// has none.
+func (t *Template) RenderHTML(r *Report) (string, error) {
+	if t.html == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	if err := t.html.Execute(&b, r); err != nil {
+		return "", fmt.Errorf("digest HTML template: %w", err)
+	}
+	return strings.TrimLeft(b.String(), "\n"), nil
 }

@@ -90,6 +90,9 @@ type Mail struct {
 	To      []mail.Address
 	Subject string
 	Body    string
+	// HTML, when set, is the same message as Body in HTML: the mail is
+	// then multipart/alternative (the weekly digest).
+	HTML string
 	// ID seeds the Message-ID, so that a resent mail (a retried action,
 	// a digest sent again after a crash) carries the same one and
 	// receivers can tell.
@@ -140,9 +143,15 @@ func (n *Notifier) compose(sm *SMTP, m Mail) ([]byte, error) {
 	for k, v := range m.Headers {
 		h.Set(k, v)
 	}
+	var buf bytes.Buffer
+	if m.HTML != "" {
+		if err := alternative(&buf, h, m.Body, m.HTML); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
 	h.Set("Content-Transfer-Encoding", "quoted-printable")
-	var buf bytes.Buffer
 	w, err := gomail.CreateSingleInlineWriter(&buf, h)
 	if err != nil {
 		return nil, err
@@ -154,6 +163,31 @@ func (n *Notifier) compose(sm *SMTP, m Mail) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// alternative writes a multipart/alternative message: the text part
+// first, the HTML part last (the one clients prefer).
+func alternative(buf *bytes.Buffer, h gomail.Header, text, html string) error {
+	w, err := gomail.CreateInlineWriter(buf, h)
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct{ typ, body string }{{"text/plain", text}, {"text/html", html}} {
+		var ph gomail.InlineHeader
+		ph.SetContentType(p.typ, map[string]string{"charset": "utf-8"})
+		ph.Set("Content-Transfer-Encoding", "quoted-printable")
+		pw, err := w.CreatePart(ph)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(pw, p.body); err != nil {
+			return err
+		}
+		if err := pw.Close(); err != nil {
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // envelope is the addresses as the SMTP envelope carries them.

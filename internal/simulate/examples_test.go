@@ -31,7 +31,7 @@ func TestSimulate_Examples(t *testing.T) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			continue // the package that embeds the folders
 		}
-		m, err := mappings.LoadDir(dir, mappings.Options{})
+		m, err := mappings.LoadDir(dir, mappings.Options{Projects: Projects})
 		if err != nil {
 			t.Fatalf("%s: %v", dir, err)
 		}

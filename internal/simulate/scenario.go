@@ -25,6 +25,8 @@ type Scenario struct {
 }
 
 // Step is one person's action: a record created or changed in a system.
+// A step with only after is time passing: the gateway does what falls due
+// meanwhile (a response-time target breached).
 type Step struct {
 	// After advances the fake clock before the step (default 1m).
 	After time.Duration `yaml:"after"`
@@ -80,6 +82,12 @@ func Load(path string, b []byte) (*Scenario, error) {
 	var errs []error
 	for i, st := range s.Events {
 		where := fmt.Sprintf("%s: events[%d]", path, i)
+		if st.waits() {
+			if st.After <= 0 {
+				errs = append(errs, fmt.Errorf("%s: a step without type and item is time passing: give after, e.g. after: 24h", where))
+			}
+			continue
+		}
 		if st.Type == "" {
 			errs = append(errs, fmt.Errorf("%s: type is required (created, updated, commented, merged, ...)", where))
 		}
@@ -99,6 +107,11 @@ func Load(path string, b []byte) (*Scenario, error) {
 		errs = append(errs, fmt.Errorf("%s: no events", path))
 	}
 	return &s, errors.Join(errs...)
+}
+
+// waits reports whether the step is only time passing.
+func (st Step) waits() bool {
+	return st.Type == "" && st.Item.Ref == "" && st.Comment == nil
 }
 
 // splitRef reads system/kind[/id].

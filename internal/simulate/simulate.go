@@ -35,6 +35,9 @@ type Line struct {
 	Other   string            `json:"other,omitempty"`
 	To      string            `json:"to,omitempty"`
 	Created string            `json:"created,omitempty"`
+	// At is the clock's time, for a response-time target's breach: when
+	// the gateway acted on it.
+	At string `json:"at,omitempty"`
 }
 
 // recorder is a sandbox instance whose applied actions are written out.
@@ -79,9 +82,16 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	var werr error
+	slas := map[string]bool{}
+	for _, s := range m.SLAs {
+		slas[s.Name] = true
+	}
 	emit := func(a core.Action, res core.Result) {
 		l := Line{Step: step, Rule: a.Rule, Action: a.Kind, Target: a.Target.String(), Subject: a.Subject.String(),
 			Status: a.Native, Title: a.Title, Body: a.Body, Fields: a.Fields, Labels: a.Labels, To: a.To}
+		if slas[a.Rule] {
+			l.At = clock.Now().UTC().Format("Mon 2006-01-02 15:04 MST")
+		}
 		if a.Kind == core.AddComment {
 			l.Public = &a.Public
 		}
@@ -122,6 +132,12 @@ func Run(ctx context.Context, s *Scenario, m *core.Mappings, out io.Writer) erro
 	for i, ev := range s.Events {
 		step = i + 1
 		clock.Add(cmpDur(ev.After, time.Minute))
+		if ev.waits() {
+			if _, err := eng.Drain(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		sc := systems[sysOf(ev.Item.Ref)]
 		if sc == nil {
 			return fmt.Errorf("events[%d]: system %q is not in the mappings", i, sysOf(ev.Item.Ref))

@@ -67,6 +67,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"bad kind", "events:\n  - type: created\n    item: {ref: jira/bug/K-1}\n", `unknown kind "bug"`},
 		{"no type", "events:\n  - item: {ref: jira/dev_ticket/K-1}\n", "type is required"},
 		{"created without id", "events:\n  - type: created\n    item: {ref: jira/dev_ticket}\n", "needs an id"},
+		{"time passing without after", "events:\n  - type: created\n    item: {ref: jira/dev_ticket/K-1}\n  - after: 0s\n", "s.yaml: events[1]: a step without type and item is time passing: give after"},
 		{"no events", "start: 2026-11-23T09:00:00Z\n", "no events"},
 		{"syntax", "events: [\n", "s.yaml:"},
 	}
@@ -96,6 +97,12 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, ev := range s.Events {
+			if ev.waits() {
+				if ev.After <= 0 {
+					t.Fatal("accepted a step of time passing without after")
+				}
+				continue
+			}
 			if _, _, _, err := splitRef(ev.Item.Ref); err != nil {
 				t.Fatalf("accepted a bad ref %q", ev.Item.Ref)
 			}

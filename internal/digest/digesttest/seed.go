@@ -81,7 +81,11 @@ func escalated(from, to core.Ref) core.Link {
 //     closed in this one, nor 4513, solved and reopened;
 //   - scheduled: 4501 (its developer ticket In Review at the week's end,
 //     Ready for QA only since), 4510, 4513, 4515 (a change ticket awaiting
-//     approval) and 4470 (pending for weeks, its org spelt in lower case).
+//     approval) and 4470 (pending for weeks, its org spelt in lower case);
+//   - maintenance done: DO-11 (for 4515);
+//   - planned next week: DO-15 (Tuesday, its own org field names Acme) and
+//     DO-12 (Thursday, for 4515, with a downtime window); not DO-16,
+//     planned for the week after.
 //
 // Other's digest holds 4600 only.
 func Seed(ctx context.Context, st core.Store) error {
@@ -115,6 +119,10 @@ func Seed(ctx context.Context, st core.Store) error {
 	b.event(core.Created, t4510.at("new", day(16, 9, 12)))
 	b.event(core.Created, k91.at("To Do", day(16, 10, 5)))
 	b.event(core.StatusChange, t4510.at("open", day(16, 10, 6)), escalated(t4510.ref, k91.ref))
+	// An agent answers at 11:30: 2 h 18 min of working time after it came.
+	answered := t4510.at("open", day(16, 11, 30))
+	answered.Comments = []core.Comment{{ID: "c2", Author: "agent@acme.example", Body: "We are on it.", Public: true, CreatedAt: day(16, 11, 30)}}
+	b.event(core.Commented, answered)
 
 	// 4512: a question, answered and solved the day it came.
 	t4512 := record{ref: zendesk("4512"), title: "How do I add a user to our account?", org: Org, priority: "low", created: day(17, 11, 0)}
@@ -132,8 +140,27 @@ func Seed(ctx context.Context, st core.Store) error {
 	do12 := record{ref: change("DO-12"), title: "Grow the reporting database volume to 2 TB", priority: "Highest", assignee: "linus", created: day(19, 8, 30)}
 	b.event(core.Created, t4515.at("new", day(19, 7, 45)))
 	b.event(core.StatusChange, t4515.at("open", day(19, 8, 0)))
-	b.event(core.Created, do12.at("Awaiting Approval", day(19, 8, 30)),
-		core.Link{From: do12.ref, To: t4515.ref, Role: core.ChangeFor, Origin: core.Explicit})
+	// It is planned for Thursday of the next week, with a downtime window.
+	grow := do12.at("Awaiting Approval", day(19, 8, 30))
+	grow.Fields = map[string]string{"Target date": "2026-11-26", "downtime": "Thu 26 Nov 22:00-23:00 UTC, reports unavailable"}
+	b.event(core.Created, grow, core.Link{From: do12.ref, To: t4515.ref, Role: core.ChangeFor, Origin: core.Explicit})
+	// DO-11, the first aid for 4515, was completed in W47.
+	do11 := record{ref: change("DO-11"), title: "Purge reporting logs older than 90 days", priority: "High", assignee: "linus", created: day(19, 8, 20)}
+	b.event(core.Created, do11.at("In Progress", day(19, 8, 20)),
+		core.Link{From: do11.ref, To: t4515.ref, Role: core.ChangeFor, Origin: core.Explicit})
+	b.event(core.StatusChange, do11.at("Done", day(19, 17, 5)))
+
+	// DO-15: maintenance of Acme's platform that no ticket asked for (its
+	// own org field names the organisation), planned for Tuesday of the
+	// next week without downtime; DO-16, the week after, is not next week's.
+	do15 := record{ref: change("DO-15"), title: "Apply the November security patches", priority: "Medium", assignee: "linus", created: day(20, 10, 0)}
+	patches := do15.at("Approved", day(20, 10, 0))
+	patches.Fields = map[string]string{"org": Org, "Target date": "2026-11-24"}
+	b.event(core.Created, patches)
+	do16 := record{ref: change("DO-16"), title: "Move backups to the new region", priority: "Medium", created: day(20, 11, 0)}
+	later := do16.at("Open", day(20, 11, 0))
+	later.Fields = map[string]string{"org": Org, "Target date": "2026-12-03", "downtime": "Thu 3 Dec 21:00-21:30 UTC"}
+	b.event(core.Created, later)
 
 	// 4480: solved in W46, closed automatically in W47: not done this week.
 	t4480 := record{ref: zendesk("4480"), title: "Password reset mail not arriving", org: Org, priority: "normal", created: day(4, 13, 0)}

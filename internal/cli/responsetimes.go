@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/daemon"
+	"github.com/liaisonhq/liaison/internal/store"
+)
+
+// printResponseTimes says where a record stands against each response-time
+// target that times it, by the configuration's mappings, at now.
+func printResponseTimes(w io.Writer, cfg *config.Config, it *core.Item, now time.Time) error {
+	m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
+	if err != nil {
+		return err
+	}
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
+	var lines []string
+	for _, s := range m.SLAs {
+		if s.When.Matches(it.Ref) {
+			lines = append(lines, s.Describe(it, km, now))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nresponse-time targets:")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	return nil
+}
+
+// printLevels lists the escalation-level moves of a case's records, oldest
+// first, with why each was made: the audit of the levels' actions. Moves
+// an agent made by hand are the help desk's own history.
+func printLevels(ctx context.Context, w io.Writer, st *store.Store, c *core.Case) error {
+	var moves []core.AuditEntry
+	for _, it := range c.Items {
+		a, err := st.Audit(ctx, it.Ref, 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range a {
+			if e.Rule == core.LevelRule {
+				moves = append(moves, e)
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(moves, func(a, b core.AuditEntry) int { return a.At.Compare(b.At) })
+	fmt.Fprintln(w, "\nlevel history:")
+	for _, m := range moves {
+		fmt.Fprintf(w, "  %s  %s: %s\n", m.At.UTC().Format(time.DateTime), m.Target, m.Reason)
+	}
+	return nil
+}
