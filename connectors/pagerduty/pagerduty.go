@@ -5,9 +5,12 @@
 //
 // A page record is pagerduty/page/<dedup_key>. The dedup key is the
 // creating action's marker: PagerDuty folds a trigger sent twice with one
-// key into the open alert, which is the API's own idempotency, so a create
-// whose outcome was unknown is sent again safely. The Events API has no
-// read: a page is never looked up, and a resolve sent twice is harmless.
+// key into the alert while it is open, which is the API's own idempotency,
+// so a create whose outcome was unknown is sent again once the engine
+// knows the first attempt can no longer be in flight (only an alert
+// resolved by hand in between would be raised anew: PagerDuty opens a new
+// alert for a trigger after a resolve). The Events API has no read: a page
+// is never looked up, and a resolve sent twice is dropped by PagerDuty.
 //
 // Configuration (snake_case YAML, decoded strictly):
 //
