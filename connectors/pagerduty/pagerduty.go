@@ -35,13 +35,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
-	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("pagerduty", New) }
@@ -58,7 +56,10 @@ type Config struct {
 	Allow          []string `yaml:"allow" json:"allow"`
 }
 
-var regions = map[string]string{"us": "events.pagerduty.com", "eu": "events.eu.pagerduty.com"}
+// vendor is PagerDuty's routing key and Events API hosts by region.
+var vendor = paging.Vendor{Name: "pagerduty", Key: "routing_key",
+	KeyHelp: "the integration key of an Events API v2 integration on the on-call service",
+	Regions: map[string]string{"us": "events.pagerduty.com", "eu": "events.eu.pagerduty.com"}}
 
 // Native statuses of a page, as PagerDuty names an alert's states.
 const (
@@ -96,22 +97,10 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 			return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
 		}
 	}
-	key, err := secret.Read(s.Env, "routing_key", cfg.RoutingKeyEnv, cfg.RoutingKeyFile)
+	key, api, err := vendor.Open(s, paging.Account{KeyEnv: cfg.RoutingKeyEnv, KeyFile: cfg.RoutingKeyFile,
+		Region: cfg.Region, URL: cfg.URL, Allow: cfg.Allow}, ro)
 	if err != nil {
-		return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
-	}
-	if key == "" {
-		return nil, fmt.Errorf("pagerduty %q: config: routing_key_env or routing_key_file is required (the integration key of an Events API v2 integration on the on-call service)", s.Name)
-	}
-	region := strings.ToLower(cmp.Or(cfg.Region, "us"))
-	host, ok := regions[region]
-	if !ok {
-		return nil, fmt.Errorf("pagerduty %q: config: region %q: want us or eu", s.Name, cfg.Region)
-	}
-	api, err := paging.NewEndpoint(paging.EndpointConfig{URL: cfg.URL, Default: "https://" + host,
-		Vendor: []string{regions["us"], regions["eu"]}, Allow: cfg.Allow, Key: key, Retry: ro})
-	if err != nil {
-		return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
+		return nil, err
 	}
 	cfg.Source = cmp.Or(strings.TrimSpace(cfg.Source), "liaison")
 	return &Connector{name: s.Name, cfg: cfg, key: &key, api: api, log: cmp.Or(s.Log, slog.New(slog.DiscardHandler))}, nil
@@ -176,12 +165,9 @@ func (c *Connector) TriggerFor(a core.Action) (Event, error) {
 	if summary == "" {
 		return Event{}, errors.New("a page needs a title (the event's summary)")
 	}
-	sev := strings.ToLower(strings.TrimSpace(a.Fields["priority"]))
-	if sev == "" {
-		sev = "error"
-	}
-	if !slices.Contains(Severities, sev) {
-		return Event{}, fmt.Errorf("priority %q: PagerDuty knows %s", a.Fields["priority"], strings.Join(Severities, ", "))
+	sev, err := vendor.Priority(a.Fields["priority"], "error", Severities)
+	if err != nil {
+		return Event{}, err
 	}
 	ev := Event{RoutingKey: c.key.Reveal(), EventAction: "trigger", DedupKey: a.Marker(), Client: "Liaison",
 		Payload: &Payload{Summary: paging.Clip(summary, maxSummary), Source: c.cfg.Source, Severity: sev,

@@ -242,7 +242,7 @@ func TestTriggerFor_Refuses(t *testing.T) {
 		want   string
 	}{
 		{"no title", func(a *core.Action) { a.Title = "" }, "needs a title"},
-		{"unknown severity", func(a *core.Action) { a.Fields["priority"] = "P1" }, `priority "P1": PagerDuty knows critical`},
+		{"unknown severity", func(a *core.Action) { a.Fields["priority"] = "P1" }, `priority "P1": pagerduty knows critical`},
 		{"another kind", func(a *core.Action) { a.Target.Kind = core.DevTicket }, "only pages"},
 		{"a comment", func(a *core.Action) { a.Kind = core.AddComment }, "cannot comment"},
 	} {

@@ -36,3 +36,22 @@ func FuzzDetail(f *testing.F) {
 		}
 	})
 }
+
+// TestPriority_TheVendorsSpelling: a rule's priority is matched without
+// case and sent in the vendor's spelling; none is the default; another is
+// refused with what the vendor knows.
+func TestPriority_TheVendorsSpelling(t *testing.T) {
+	v := Vendor{Name: "opsgenie"}
+	known := []string{"P1", "P2", "P3"}
+	for _, tc := range []struct{ field, want, err string }{
+		{"p1", "P1", ""},
+		{" P2 ", "P2", ""},
+		{"", "P3", ""},
+		{"Highest", "", `priority "Highest": opsgenie knows P1, P2, P3`},
+	} {
+		got, err := v.Priority(tc.field, "P3", known)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && err.Error() != tc.err {
+			t.Errorf("Priority(%q) = %q, %v; want %q, %q", tc.field, got, err, tc.want, tc.err)
+		}
+	}
+}
