@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,11 +18,10 @@ import (
 	"github.com/liaisonhq/liaison/connectors/opsgenie/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/golden"
 	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of testdata")
 
 const testKey = "og-key-0d1e2f3a-4b5c-SECRET"
 
@@ -80,29 +78,6 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, got, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
-	}
-}
-
 // TestRequests_MatchTheDocumentedContract: what the connector sends to
 // create and to close a page uses only the Alert API's documented keys,
 // with their documented types, and is byte for byte the golden body.
@@ -147,7 +122,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 					t.Errorf("body lacks %s: %s", s, tc.call.Body)
 				}
 			}
-			golden(t, tc.gold, tc.call.Body)
+			golden.JSON(t, tc.gold, tc.call.Body)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,11 +17,10 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/pagerduty/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/golden"
 	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of testdata")
 
 const testKey = "R0UT1NGKEY0d1e2f3a4b5cSECRET0000"
 
@@ -75,30 +73,6 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
-// golden compares got, with the routing key redacted, with testdata/name,
-// rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.ReplaceAll(got, []byte(testKey), []byte("<routing key>")), "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
-	}
-}
-
 // TestEvents_MatchTheDocumentedContract: the trigger and resolve events
 // use only the Events API's documented keys with their documented types,
 // carry the routing key and the dedup key, and are the golden bodies.
@@ -141,7 +115,8 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 					t.Errorf("body lacks %s: %s", s, c.Body)
 				}
 			}
-			golden(t, tc.gold, c.Body)
+			// The routing key is the test's, shown as what it stands for.
+			golden.JSON(t, tc.gold, bytes.ReplaceAll(c.Body, []byte(testKey), []byte("<routing key>")))
 		})
 	}
 }
