@@ -266,6 +266,20 @@ type Use struct {
 	Close []string // "rule page-resolved"
 }
 
+// Raised lists the priorities pages are raised at, with their rules, or
+// says none.
+func (u Use) Raised() string { return orNone(u.Raise) }
+
+// Closed lists the rules that close pages, or says none.
+func (u Use) Closed() string { return orNone(u.Close) }
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
 // UseOf reads the rules' actions on system's pages.
 func UseOf(system string, m *core.Mappings) Use {
 	var u Use
