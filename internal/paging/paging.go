@@ -185,7 +185,9 @@ const maxAnswer = 1 << 20
 // answer, and an error the outbox understands (retryhttp.Classify): 429 and
 // 5xx are retried later with the server's wait, other statuses are
 // permanent, and a request that may have reached the vendor without an
-// answer is uncertain. Errors name the method and path, never the key.
+// answer is uncertain. A write answered 2xx succeeds even when its body
+// does not decode (out is then left as it was). Errors name the method
+// and path, never the key.
 func (e *Endpoint) Call(ctx context.Context, method, path string, query url.Values, header http.Header, body, out any) (int, error) {
 	u := *e.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
@@ -229,7 +231,10 @@ func (e *Endpoint) Call(ctx context.Context, method, path string, query url.Valu
 		return resp.StatusCode, cerr
 	}
 	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
+		// A write the vendor answered 2xx was taken, whatever its body
+		// says: failing it would leave a raised page unrecorded, to be
+		// raised again. A read that does not decode has told nothing.
+		if err := json.Unmarshal(b, out); err != nil && method == http.MethodGet {
 			return resp.StatusCode, core.Permanent(fmt.Errorf("%s %s: answer is not the documented JSON: %w", method, path, err))
 		}
 	}
