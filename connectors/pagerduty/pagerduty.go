@@ -138,11 +138,16 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	if err != nil {
 		c.log.Warn("pagerduty: the answer to an accepted event is not the documented JSON", "event", ev.EventAction, "err", err)
 	}
-	if ack.DedupKey != "" && ack.DedupKey != ev.DedupKey {
-		// The key is ours; an answer naming another would page twice.
-		return core.Result{}, core.Permanent(errors.New("pagerduty: the answer names another dedup key"))
+	// The alert lives under the key PagerDuty answers with, which is ours
+	// unless PagerDuty chose another: the page is recorded under that one,
+	// so that its resolve reaches it. Failing the accepted trigger instead
+	// would leave a raised page that nothing ever resolves.
+	key := ev.DedupKey
+	if ack.DedupKey != "" && ack.DedupKey != key && a.Kind == core.Create {
+		c.log.Warn("pagerduty: the alert was given another dedup key than the page's marker", "marker", key, "dedup_key", ack.DedupKey)
+		key = ack.DedupKey
 	}
-	ref := core.Ref{System: c.name, Kind: core.Page, ID: ev.DedupKey}
+	ref := core.Ref{System: c.name, Kind: core.Page, ID: key}
 	c.log.Info("page event accepted", "page", ref.String(), "event", ev.EventAction)
 	if a.Kind != core.Create {
 		return core.Result{Note: ev.EventAction + " accepted"}, nil

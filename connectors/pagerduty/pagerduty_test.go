@@ -291,3 +291,25 @@ func TestRedirect_NotFollowed(t *testing.T) {
 		t.Errorf("the redirect was followed %d times", elsewhere)
 	}
 }
+
+// TestTrigger_RecordedUnderTheAnswersKey: an accepted trigger is a raised
+// page whatever key PagerDuty files it under; the page is recorded under
+// the key of the answer, so that its resolve reaches it.
+func TestTrigger_RecordedUnderTheAnswersKey(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"pd-chosen-key"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
+		Decode: func(v any) error {
+			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+srv.URL+`", "allow": ["127.0.0.1"]}`), v)
+		}}, retryhttp.Options{RetryMax: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Apply(context.Background(), page())
+	if err != nil || res.Created.ID != "pd-chosen-key" {
+		t.Fatalf("created %v, %v; want pagerduty/page/pd-chosen-key", res.Created, err)
+	}
+}
