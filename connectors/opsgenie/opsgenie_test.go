@@ -26,20 +26,19 @@ import (
 const testKey = "og-key-0d1e2f3a-4b5c-SECRET"
 
 // page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket.
-func page() core.Action {
-	return core.Action{Key: core.ActionKey("create", "opsgenie/page", "", "zendesk/customer_ticket/4521"), Case: 4521,
-		Rule: "page-urgent-escalation", Kind: core.Create, Target: core.Ref{System: "opsgenie", Kind: core.Page},
-		Subject: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"},
-		Title:   "URGENT: ticket #4521 Login fails for every user",
-		Body:    "Help-desk ticket #4521 \"Login fails for every user\" (Bakery SA), priority urgent.\nDeveloper ticket KBOT-88 https://acme.atlassian.net/browse/KBOT-88\nhttps://acme.zendesk.com/agent/tickets/4521\n",
-		Fields:  map[string]string{"priority": "P1", "url": "https://acme.zendesk.com/agent/tickets/4521", "entity": "ticket #4521"}}
+// plans for an urgent ticket escalated to a developer ticket.
+func page(t testing.TB) core.Action {
+	t.Helper()
+	create, _ := pagingtest.Planned(t, "opsgenie")
+	return create
 }
 
-// closing is the transition page-resolved plans for that page.
-func closeAction(alias string) core.Action {
-	return core.Action{Key: "transition|page-resolved|opsgenie/page/" + alias, Rule: "page-resolved", Kind: core.Transition,
-		Target: core.Ref{System: "opsgenie", Kind: core.Page, ID: alias}, Status: core.StatusClosed, Native: StatusClosed}
+// closeAction is the transition page-resolved plans for that page once
+// the ticket is solved.
+func closeAction(t testing.TB) core.Action {
+	t.Helper()
+	_, close := pagingtest.Planned(t, "opsgenie")
+	return close
 }
 
 type env struct {
@@ -83,12 +82,12 @@ func readFile(t *testing.T, name string) []byte {
 // with their documented types, and is byte for byte the golden body.
 func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t, "")
-	if _, err := e.conn.Apply(context.Background(), page()); err != nil {
+	if _, err := e.conn.Apply(context.Background(), page(t)); err != nil {
 		t.Fatal(err)
 	}
-	first := page()
+	first := page(t)
 	alias := first.Marker()
-	if _, err := e.conn.Apply(context.Background(), closeAction(alias)); err != nil {
+	if _, err := e.conn.Apply(context.Background(), closeAction(t)); err != nil {
 		t.Fatal(err)
 	}
 	calls := e.fake.Calls.All()
@@ -160,7 +159,7 @@ func TestAlertFor_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "")
-			a := page()
+			a := page(t)
 			tc.change(&a)
 			_, err := e.conn.Apply(context.Background(), a)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
@@ -179,7 +178,7 @@ func TestAlertFor_Refuses(t *testing.T) {
 func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "")
-	a := page()
+	a := page(t)
 	if _, err := e.conn.FindByMarker(ctx, core.Page, a.Marker()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("before create: %v, want not found", err)
 	}
@@ -196,7 +195,7 @@ func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	close := closeAction(a.Marker())
+	close := closeAction(t)
 	if _, done, err := e.conn.Applied(ctx, close); err != nil || done {
 		t.Fatalf("applied before close: %v %v", done, err)
 	}
@@ -241,7 +240,7 @@ func TestRetries(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, "")
 			if tc.read {
-				if _, err := e.conn.Apply(ctx, page()); err != nil {
+				if _, err := e.conn.Apply(ctx, page(t)); err != nil {
 					t.Fatal(err)
 				}
 				e.fake.Calls.Reset()
@@ -250,10 +249,10 @@ func TestRetries(t *testing.T) {
 			start := time.Now()
 			var err error
 			if tc.read {
-				p := page()
+				p := page(t)
 				_, err = e.conn.FindByMarker(ctx, core.Page, p.Marker())
 			} else {
-				_, err = e.conn.Apply(ctx, page())
+				_, err = e.conn.Apply(ctx, page(t))
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
@@ -283,12 +282,12 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	var errs []error
 	wrong := newEnv(t, "")
 	wrong.conn.key = ptr(core.Secret("not-the-key-" + testKey))
-	_, err := wrong.conn.Apply(ctx, page())
+	_, err := wrong.conn.Apply(ctx, page(t))
 	errs = append(errs, err)
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err = e.conn.Apply(ctx, page())
+	_, err = e.conn.Apply(ctx, page(t))
 	errs = append(errs, err)
-	if _, err = e.conn.Apply(ctx, page()); err != nil {
+	if _, err = e.conn.Apply(ctx, page(t)); err != nil {
 		t.Fatal(err)
 	}
 	shown := fmt.Sprintf("%v %+v %#v %s", e.conn, e.conn, e.conn, e.logs.String()+wrong.logs.String())

@@ -25,19 +25,19 @@ import (
 const testKey = "R0UT1NGKEY0d1e2f3a4b5cSECRET0000"
 
 // page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket.
-func page() core.Action {
-	return core.Action{Key: core.ActionKey("create", "pagerduty/page", "", "zendesk/customer_ticket/4521"), Case: 4521,
-		Rule: "page-urgent-escalation", Kind: core.Create, Target: core.Ref{System: "pagerduty", Kind: core.Page},
-		Subject: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"},
-		Title:   "URGENT: ticket #4521 Login fails for every user",
-		Body:    "Help-desk ticket #4521 \"Login fails for every user\" (Bakery SA), priority urgent.\nhttps://acme.zendesk.com/agent/tickets/4521\n",
-		Fields:  map[string]string{"priority": "critical", "url": "https://acme.zendesk.com/agent/tickets/4521", "class": "urgent escalation"}}
+// plans for an urgent ticket escalated to a developer ticket.
+func page(t testing.TB) core.Action {
+	t.Helper()
+	create, _ := pagingtest.Planned(t, "pagerduty")
+	return create
 }
 
-func resolveAction(key string) core.Action {
-	return core.Action{Key: "transition|page-resolved|pagerduty/page/" + key, Rule: "page-resolved", Kind: core.Transition,
-		Target: core.Ref{System: "pagerduty", Kind: core.Page, ID: key}, Status: core.StatusClosed, Native: StatusResolved}
+// resolveAction is the transition page-resolved plans for that page once
+// the ticket is solved.
+func resolveAction(t testing.TB) core.Action {
+	t.Helper()
+	_, resolve := pagingtest.Planned(t, "pagerduty")
+	return resolve
 }
 
 type env struct {
@@ -78,18 +78,22 @@ func readFile(t testing.TB, name string) []byte {
 // carry the routing key and the dedup key, and are the golden bodies.
 func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t)
-	res, err := e.conn.Apply(context.Background(), page())
+	res, err := e.conn.Apply(context.Background(), page(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.conn.Apply(context.Background(), resolveAction(res.Created.ID)); err != nil {
+	resolve := resolveAction(t)
+	if resolve.Target != res.Created {
+		t.Fatalf("the resolve targets %v, the trigger made %v", resolve.Target, res.Created)
+	}
+	if _, err := e.conn.Apply(context.Background(), resolve); err != nil {
 		t.Fatal(err)
 	}
 	calls := e.fake.Calls.All()
 	if len(calls) != 2 {
 		t.Fatalf("calls %d, want trigger and resolve", len(calls))
 	}
-	p := page()
+	p := page(t)
 	for i, tc := range []struct {
 		documented, gold string
 		need             []string
@@ -127,7 +131,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	a := page()
+	a := page(t)
 	res, err := e.conn.Apply(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +142,7 @@ func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.conn.Apply(ctx, resolveAction(res.Created.ID)); err != nil {
+	if _, err := e.conn.Apply(ctx, resolveAction(t)); err != nil {
 		t.Fatal(err)
 	}
 	alerts := e.fake.Alerts()
@@ -168,7 +172,7 @@ func TestRetries(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Faults.FailNext(1, tc.status, tc.retryAfter)
 			start := time.Now()
-			_, err := e.conn.Apply(context.Background(), page())
+			_, err := e.conn.Apply(context.Background(), page(t))
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
@@ -193,9 +197,9 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	wrong := *e.conn
 	k := core.Secret("X" + testKey)
 	wrong.key = &k
-	_, err1 := wrong.Apply(context.Background(), page())
+	_, err1 := wrong.Apply(context.Background(), page(t))
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err2 := e.conn.Apply(context.Background(), page())
+	_, err2 := e.conn.Apply(context.Background(), page(t))
 	if err1 == nil || err2 == nil {
 		t.Fatalf("errors %v, %v", err1, err2)
 	}
@@ -223,7 +227,7 @@ func TestTriggerFor_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			a := page()
+			a := page(t)
 			tc.change(&a)
 			_, err := e.conn.Apply(context.Background(), a)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
@@ -283,7 +287,7 @@ func TestRedirect_NotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Apply(context.Background(), page())
+	_, err = c.Apply(context.Background(), page(t))
 	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "307") {
 		t.Fatalf("err %v, want a permanent 307", err)
 	}
@@ -308,7 +312,7 @@ func TestTrigger_RecordedUnderTheAnswersKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Apply(context.Background(), page())
+	res, err := c.Apply(context.Background(), page(t))
 	if err != nil || res.Created.ID != "pd-chosen-key" {
 		t.Fatalf("created %v, %v; want pagerduty/page/pd-chosen-key", res.Created, err)
 	}
