@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,22 +22,6 @@ import (
 )
 
 const testKey = "og-key-0d1e2f3a-4b5c-SECRET"
-
-// page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket escalated to a developer ticket.
-func page(t testing.TB) core.Action {
-	t.Helper()
-	create, _ := pagingtest.Planned(t, "opsgenie")
-	return create
-}
-
-// closeAction is the transition page-resolved plans for that page once
-// the ticket is solved.
-func closeAction(t testing.TB) core.Action {
-	t.Helper()
-	_, close := pagingtest.Planned(t, "opsgenie")
-	return close
-}
 
 type env struct {
 	fake *fake.Server
@@ -68,26 +50,17 @@ func newEnv(t *testing.T, cfg string) *env {
 	return e
 }
 
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestRequests_MatchTheDocumentedContract: what the connector sends to
 // create and to close a page uses only the Alert API's documented keys,
 // with their documented types, and is byte for byte the golden body.
 func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t, "")
-	if _, err := e.conn.Apply(context.Background(), page(t)); err != nil {
+	if _, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
-	first := page(t)
+	first := pagingtest.Create(t, "opsgenie")
 	alias := first.Marker()
-	if _, err := e.conn.Apply(context.Background(), closeAction(t)); err != nil {
+	if _, err := e.conn.Apply(context.Background(), pagingtest.Close(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
 	calls := e.fake.Calls.All()
@@ -109,7 +82,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 			if tc.call.Method != http.MethodPost || tc.call.Path != tc.path || tc.call.Query != tc.query {
 				t.Errorf("request %s %s?%s, want POST %s?%s", tc.call.Method, tc.call.Path, tc.call.Query, tc.path, tc.query)
 			}
-			bad, err := pagingtest.Mismatches(tc.call.Body, readFile(t, tc.documented), "details")
+			bad, err := pagingtest.Mismatches(tc.call.Body, golden.Read(t, tc.documented), "details")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +102,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 // TestAnswers_DecodeAsDocumented: the documented answers read as the
 // connector needs them.
 func TestAnswers_DecodeAsDocumented(t *testing.T) {
-	al, err := decodeAlert(readFile(t, "documented_get_alert.json"))
+	al, err := decodeAlert(golden.Read(t, "documented_get_alert.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +111,10 @@ func TestAnswers_DecodeAsDocumented(t *testing.T) {
 		t.Errorf("item %+v", it)
 	}
 	var ack Accepted
-	if err := json.Unmarshal(readFile(t, "documented_accepted.json"), &ack); err != nil || ack.RequestID == "" {
+	if err := json.Unmarshal(golden.Read(t, "documented_accepted.json"), &ack); err != nil || ack.RequestID == "" {
 		t.Errorf("accepted %+v, %v", ack, err)
 	}
-	if _, err := decodeAlert(readFile(t, "documented_not_found.json")); err == nil {
+	if _, err := decodeAlert(golden.Read(t, "documented_not_found.json")); err == nil {
 		t.Error("a 404 body decoded as an alert")
 	}
 }
@@ -159,10 +132,10 @@ func TestAlertFor_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "")
-			a := page(t)
+			a := pagingtest.Create(t, "opsgenie")
 			tc.change(&a)
 			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !pagingtest.Permanent(err) {
 				t.Fatalf("err %v, want permanent %q", err, tc.want)
 			}
 			if n := len(e.fake.Calls.All()); n != 0 {
@@ -178,7 +151,7 @@ func TestAlertFor_Refuses(t *testing.T) {
 func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "")
-	a := page(t)
+	a := pagingtest.Create(t, "opsgenie")
 	if _, err := e.conn.FindByMarker(ctx, core.Page, a.Marker()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("before create: %v, want not found", err)
 	}
@@ -195,7 +168,7 @@ func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	close := closeAction(t)
+	close := pagingtest.Close(t, "opsgenie")
 	if _, done, err := e.conn.Applied(ctx, close); err != nil || done {
 		t.Fatalf("applied before close: %v %v", done, err)
 	}
@@ -240,7 +213,7 @@ func TestRetries(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, "")
 			if tc.read {
-				if _, err := e.conn.Apply(ctx, page(t)); err != nil {
+				if _, err := e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie")); err != nil {
 					t.Fatal(err)
 				}
 				e.fake.Calls.Reset()
@@ -249,16 +222,16 @@ func TestRetries(t *testing.T) {
 			start := time.Now()
 			var err error
 			if tc.read {
-				p := page(t)
+				p := pagingtest.Create(t, "opsgenie")
 				_, err = e.conn.FindByMarker(ctx, core.Page, p.Marker())
 			} else {
-				_, err = e.conn.Apply(ctx, page(t))
+				_, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}
-			if err != nil && (isPermanent(err) || core.IsUncertain(err) != tc.uncertain) {
-				t.Errorf("err %v: permanent %v, uncertain %v", err, isPermanent(err), core.IsUncertain(err))
+			if err != nil && (pagingtest.Permanent(err) || core.IsUncertain(err) != tc.uncertain) {
+				t.Errorf("err %v: permanent %v, uncertain %v", err, pagingtest.Permanent(err), core.IsUncertain(err))
 			}
 			if n := len(e.fake.Calls.All()); n != tc.wantCalls {
 				t.Errorf("calls %d, want %d", n, tc.wantCalls)
@@ -282,12 +255,12 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	var errs []error
 	wrong := newEnv(t, "")
 	wrong.conn.key = ptr(core.Secret("not-the-key-" + testKey))
-	_, err := wrong.conn.Apply(ctx, page(t))
+	_, err := wrong.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 	errs = append(errs, err)
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err = e.conn.Apply(ctx, page(t))
+	_, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 	errs = append(errs, err)
-	if _, err = e.conn.Apply(ctx, page(t)); err != nil {
+	if _, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
 	shown := fmt.Sprintf("%v %+v %#v %s", e.conn, e.conn, e.conn, e.logs.String()+wrong.logs.String())
@@ -300,7 +273,7 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	if strings.Contains(shown, testKey) {
 		t.Fatalf("the key shows: %s", shown)
 	}
-	if !strings.Contains(errs[0].Error(), "401") || !isPermanent(errs[0]) {
+	if !strings.Contains(errs[0].Error(), "401") || !pagingtest.Permanent(errs[0]) {
 		t.Errorf("a refused key: %v", errs[0])
 	}
 }
@@ -340,11 +313,7 @@ func TestConfig(t *testing.T) {
 
 func FuzzDecodeAlert(f *testing.F) {
 	for _, name := range []string{"documented_get_alert.json", "documented_not_found.json", "documented_accepted.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(golden.Read(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		al, err := decodeAlert(b)
@@ -356,9 +325,4 @@ func FuzzDecodeAlert(f *testing.F) {
 			t.Fatalf("item %+v", it)
 		}
 	})
-}
-
-func isPermanent(err error) bool {
-	var ae *core.ApplyError
-	return errors.As(err, &ae) && ae.Permanent
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,22 +20,6 @@ import (
 )
 
 const testKey = "R0UT1NGKEY0d1e2f3a4b5cSECRET0000"
-
-// page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket escalated to a developer ticket.
-func page(t testing.TB) core.Action {
-	t.Helper()
-	create, _ := pagingtest.Planned(t, "pagerduty")
-	return create
-}
-
-// resolveAction is the transition page-resolved plans for that page once
-// the ticket is solved.
-func resolveAction(t testing.TB) core.Action {
-	t.Helper()
-	_, resolve := pagingtest.Planned(t, "pagerduty")
-	return resolve
-}
 
 type env struct {
 	fake *fake.Server
@@ -64,25 +45,16 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestEvents_MatchTheDocumentedContract: the trigger and resolve events
 // use only the Events API's documented keys with their documented types,
 // carry the routing key and the dedup key, and are the golden bodies.
 func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t)
-	res, err := e.conn.Apply(context.Background(), page(t))
+	res, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolve := resolveAction(t)
+	resolve := pagingtest.Close(t, "pagerduty")
 	if resolve.Target != res.Created {
 		t.Fatalf("the resolve targets %v, the trigger made %v", resolve.Target, res.Created)
 	}
@@ -93,7 +65,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 	if len(calls) != 2 {
 		t.Fatalf("calls %d, want trigger and resolve", len(calls))
 	}
-	p := page(t)
+	p := pagingtest.Create(t, "pagerduty")
 	for i, tc := range []struct {
 		documented, gold string
 		need             []string
@@ -107,7 +79,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 			if c.Method != http.MethodPost || c.Path != "/v2/enqueue" {
 				t.Errorf("request %s %s, want POST /v2/enqueue", c.Method, c.Path)
 			}
-			bad, err := pagingtest.Mismatches(c.Body, readFile(t, tc.documented), "payload.custom_details")
+			bad, err := pagingtest.Mismatches(c.Body, golden.Read(t, tc.documented), "payload.custom_details")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +103,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	a := page(t)
+	a := pagingtest.Create(t, "pagerduty")
 	res, err := e.conn.Apply(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +114,7 @@ func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.conn.Apply(ctx, resolveAction(t)); err != nil {
+	if _, err := e.conn.Apply(ctx, pagingtest.Close(t, "pagerduty")); err != nil {
 		t.Fatal(err)
 	}
 	alerts := e.fake.Alerts()
@@ -172,12 +144,12 @@ func TestRetries(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Faults.FailNext(1, tc.status, tc.retryAfter)
 			start := time.Now()
-			_, err := e.conn.Apply(context.Background(), page(t))
+			_, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
-			if err != nil && isPermanent(err) != tc.permanent {
-				t.Errorf("err %v: permanent %v", err, isPermanent(err))
+			if err != nil && pagingtest.Permanent(err) != tc.permanent {
+				t.Errorf("err %v: permanent %v", err, pagingtest.Permanent(err))
 			}
 			if n := len(e.fake.Calls.All()); n != tc.wantCalls {
 				t.Errorf("calls %d, want %d", n, tc.wantCalls)
@@ -197,13 +169,13 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	wrong := *e.conn
 	k := core.Secret("X" + testKey)
 	wrong.key = &k
-	_, err1 := wrong.Apply(context.Background(), page(t))
+	_, err1 := wrong.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err2 := e.conn.Apply(context.Background(), page(t))
+	_, err2 := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	if err1 == nil || err2 == nil {
 		t.Fatalf("errors %v, %v", err1, err2)
 	}
-	if !isPermanent(err1) || !strings.Contains(err1.Error(), "Invalid routing key") {
+	if !pagingtest.Permanent(err1) || !strings.Contains(err1.Error(), "Invalid routing key") {
 		t.Errorf("refused key: %v", err1)
 	}
 	shown := fmt.Sprintf("%v %+v %#v %s %v %v", e.conn, e.conn, e.conn, e.logs, err1, err2)
@@ -227,10 +199,10 @@ func TestTriggerFor_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			a := page(t)
+			a := pagingtest.Create(t, "pagerduty")
 			tc.change(&a)
 			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !pagingtest.Permanent(err) {
 				t.Fatalf("err %v, want permanent %q", err, tc.want)
 			}
 			if n := len(e.fake.Calls.All()); n != 0 {
@@ -243,23 +215,18 @@ func TestTriggerFor_Refuses(t *testing.T) {
 // TestAnswers_DecodeAsDocumented: the documented answers read as the
 // connector needs them.
 func TestAnswers_DecodeAsDocumented(t *testing.T) {
-	a, err := decodeAccepted(readFile(t, "documented_accepted.json"))
+	a, err := decodeAccepted(golden.Read(t, "documented_accepted.json"))
 	if err != nil || a.DedupKey != "srv01/mysql" {
 		t.Errorf("accepted %+v, %v", a, err)
 	}
-	if _, err := decodeAccepted(readFile(t, "documented_invalid.json")); err == nil {
+	if _, err := decodeAccepted(golden.Read(t, "documented_invalid.json")); err == nil {
 		t.Error("an invalid-event answer read as accepted")
 	}
 }
 
-func isPermanent(err error) bool {
-	var ae *core.ApplyError
-	return errors.As(err, &ae) && ae.Permanent
-}
-
 func FuzzDecodeAccepted(f *testing.F) {
 	for _, name := range []string{"documented_accepted.json", "documented_invalid.json"} {
-		f.Add(readFile(f, name))
+		f.Add(golden.Read(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := decodeAccepted(b)
@@ -287,8 +254,8 @@ func TestRedirect_NotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Apply(context.Background(), page(t))
-	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "307") {
+	_, err = c.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
+	if err == nil || !pagingtest.Permanent(err) || !strings.Contains(err.Error(), "307") {
 		t.Fatalf("err %v, want a permanent 307", err)
 	}
 	if elsewhere != 0 {
@@ -312,7 +279,7 @@ func TestTrigger_RecordedUnderTheAnswersKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Apply(context.Background(), page(t))
+	res, err := c.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	if err != nil || res.Created.ID != "pd-chosen-key" {
 		t.Fatalf("created %v, %v; want pagerduty/page/pd-chosen-key", res.Created, err)
 	}

@@ -37,3 +37,13 @@ func JSON(t testing.TB, name string, got []byte) {
 		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
 	}
 }
+
+// Read returns the content of testdata/name, failing t when it cannot.
+func Read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

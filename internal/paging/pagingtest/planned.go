@@ -8,12 +8,32 @@ import (
 	"github.com/liaisonhq/liaison/mappings"
 )
 
-// Planned returns what the default mappings plan for system's pages, so
-// that the connectors' tests send the actions the rules really make, not
-// hand-written ones: the create of page-urgent-escalation for an urgent
-// ticket escalated to a developer ticket, and the transition of
-// page-resolved once that ticket is solved with the page open.
-func Planned(t testing.TB, system string) (create, close core.Action) {
+// Create is the create the default rule page-urgent-escalation plans for
+// system's page, on an urgent ticket escalated to a developer ticket: the
+// action the connectors' tests send, as the rules really make it.
+func Create(t testing.TB, system string) core.Action {
+	t.Helper()
+	create, _ := planned(t, system)
+	return create
+}
+
+// Close is the transition the default rule page-resolved plans for that
+// page once the ticket is solved.
+func Close(t testing.TB, system string) core.Action {
+	t.Helper()
+	_, close := planned(t, system)
+	return close
+}
+
+// Permanent reports whether err is classified permanent for the outbox.
+func Permanent(err error) bool {
+	permanent, _ := core.Classify(err)
+	return err != nil && permanent
+}
+
+// planned plans the defaults on the escalated ticket, then on it solved
+// with the page open.
+func planned(t testing.TB, system string) (create, close core.Action) {
 	t.Helper()
 	m, err := mappings.LoadDefaults(mappings.Options{})
 	if err != nil {
