@@ -122,27 +122,15 @@ func TestAnswers_DecodeAsDocumented(t *testing.T) {
 // TestAlertFor_Refuses: what OpsGenie would refuse is refused before any
 // request, permanently.
 func TestAlertFor_Refuses(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*core.Action)
-		want   string
-	}{
-		{"no title", func(a *core.Action) { a.Title = " " }, "needs a title"},
-		{"unknown priority", func(a *core.Action) { a.Fields["priority"] = "Highest" }, `priority "Highest"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, "")
-			a := pagingtest.Create(t, "opsgenie")
-			tc.change(&a)
-			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !pagingtest.Permanent(err) {
-				t.Fatalf("err %v, want permanent %q", err, tc.want)
-			}
-			if n := len(e.fake.Calls.All()); n != 0 {
-				t.Errorf("%d requests made", n)
-			}
-		})
-	}
+	pagingtest.Refuses(t, "opsgenie", func(t *testing.T) (core.Applier, func() int) {
+		e := newEnv(t, "")
+		return e.conn, func() int { return len(e.fake.Calls.All()) }
+	}, []pagingtest.Refusal{
+		{Name: "no title", Change: func(a *core.Action) { a.Title = " " }, Want: "needs a title"},
+		{Name: "unknown priority", Change: func(a *core.Action) { a.Fields["priority"] = "Highest" }, Want: `priority "Highest"`},
+		{Name: "another kind", Change: func(a *core.Action) { a.Target.Kind = core.DevTicket }, Want: "only pages"},
+		{Name: "a comment", Change: func(a *core.Action) { a.Kind = core.AddComment }, Want: "cannot comment"},
+	})
 }
 
 // TestPage_CreatedFoundAndClosed: against the stateful fake, a page is an

@@ -187,29 +187,15 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 // TestTriggerFor_Refuses: an event PagerDuty would refuse is refused
 // before any request, permanently.
 func TestTriggerFor_Refuses(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*core.Action)
-		want   string
-	}{
-		{"no title", func(a *core.Action) { a.Title = "" }, "needs a title"},
-		{"unknown severity", func(a *core.Action) { a.Fields["priority"] = "P1" }, `priority "P1": pagerduty knows critical`},
-		{"another kind", func(a *core.Action) { a.Target.Kind = core.DevTicket }, "only pages"},
-		{"a comment", func(a *core.Action) { a.Kind = core.AddComment }, "cannot comment"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			a := pagingtest.Create(t, "pagerduty")
-			tc.change(&a)
-			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !pagingtest.Permanent(err) {
-				t.Fatalf("err %v, want permanent %q", err, tc.want)
-			}
-			if n := len(e.fake.Calls.All()); n != 0 {
-				t.Errorf("%d requests made", n)
-			}
-		})
-	}
+	pagingtest.Refuses(t, "pagerduty", func(t *testing.T) (core.Applier, func() int) {
+		e := newEnv(t)
+		return e.conn, func() int { return len(e.fake.Calls.All()) }
+	}, []pagingtest.Refusal{
+		{Name: "no title", Change: func(a *core.Action) { a.Title = "" }, Want: "needs a title"},
+		{Name: "unknown severity", Change: func(a *core.Action) { a.Fields["priority"] = "P1" }, Want: `priority "P1": pagerduty knows critical`},
+		{Name: "another kind", Change: func(a *core.Action) { a.Target.Kind = core.DevTicket }, Want: "only pages"},
+		{Name: "a comment", Change: func(a *core.Action) { a.Kind = core.AddComment }, Want: "cannot comment"},
+	})
 }
 
 // TestAnswers_DecodeAsDocumented: the documented answers read as the
