@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,8 +13,9 @@ import (
 // has (Jira and Zendesk alone; Zendesk and a mailbox alone): the systems
 // themselves, link patterns, sync rules, response-time targets and
 // duplicate rules that name one, the actions of a rule that act on one,
-// and a rule left with no action or that fires on one. It returns one line
-// per system saying what it disabled, for the start-up log and `check`.
+// and a rule left with no action or that fires on one. It returns a line
+// saying what it disabled, for the start-up log and `check`: one per
+// system, or one for systems that disabled the same things.
 func (m *Mappings) Without(off map[string]bool) []string {
 	if len(off) == 0 {
 		return nil
@@ -87,14 +89,33 @@ func (m *Mappings) Without(off map[string]bool) []string {
 			delete(m.People[i].IDs, sys)
 		}
 	}
-	var out []string
+	// Systems that stand for one another (OpsGenie and PagerDuty, the
+	// same rules' alternative actions) share a line: an admin who runs
+	// neither reads once what that turns off.
+	var (
+		order []string
+		alike = map[string][]string{}
+	)
 	for _, sys := range slices.Sorted(maps.Keys(off)) {
 		delete(m.Systems, sys)
-		what := "nothing else names it"
-		if len(gone[sys]) > 0 {
-			what = "disabled: " + strings.Join(gone[sys], ", ")
+		what := strings.Join(gone[sys], ", ")
+		if alike[what] == nil {
+			order = append(order, what)
 		}
-		out = append(out, fmt.Sprintf("system %q is not configured; %s", sys, what))
+		alike[what] = append(alike[what], strconv.Quote(sys))
+	}
+	out := make([]string, 0, len(order))
+	for _, what := range order {
+		systems := alike[what]
+		subject, pronoun := "system "+systems[0]+" is", "it"
+		if len(systems) > 1 {
+			subject, pronoun = "systems "+strings.Join(systems, ", ")+" are", "them"
+		}
+		if what == "" {
+			out = append(out, fmt.Sprintf("%s not configured; nothing else names %s", subject, pronoun))
+		} else {
+			out = append(out, fmt.Sprintf("%s not configured; disabled: %s", subject, what))
+		}
 	}
 	return out
 }

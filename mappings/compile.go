@@ -945,9 +945,11 @@ func (c *compiler) action(a rawAction, sc scope, rulePrefix string, i int) *core
 			if e.Key.V != "project" || strings.Contains(e.Val.V, "{{") || c.opts.Projects == nil || spec.Target.System == "" {
 				continue
 			}
-			// As for patterns: a system the configuration gives no projects
-			// (simulate's stand-ins for another tracker) has none to check against.
-			if configured := c.opts.Projects[spec.Target.System][spec.Target.Kind]; len(configured) > 0 && !slices.Contains(configured, e.Val.V) {
+			// As for patterns: an instance without a projects key (simulate's
+			// stand-in for another tracker) has none to check against; one
+			// with projects must hold this one for the kind.
+			perKind, listed := c.opts.Projects[spec.Target.System]
+			if configured := perKind[spec.Target.Kind]; listed && !slices.Contains(configured, e.Val.V) {
 				c.errf(e.Val.Pos, "%sproject %q is not a project of %s in the configuration (configured: %s)", prefix, e.Val.V, spec.Target, orNone(configured))
 				ok = false
 			}

@@ -47,6 +47,8 @@ func TestCheck_ProjectsTheConfigDoesNotHave(t *testing.T) {
       dev_ticket:
         statuses: {To Do: open}
         create: {project: KBOT}
+      change_ticket:
+        statuses: {Open: open}
   github:
     connector: github
     kinds:
@@ -63,6 +65,7 @@ rules:
     when: github/pull_request
     then:
       - create: {target: jira/dev_ticket, title: x, fields: {project: WEB}}
+      - create: {target: jira/change_ticket, title: x, fields: {project: DO}}
 `)}}
 	opts := Options{Systems: map[string]string{"jira": "jira", "github": "github"},
 		Projects: map[string]map[core.Kind][]string{"jira": {core.DevTicket: {"PROJ"}}}}
@@ -74,8 +77,10 @@ rules:
 	text := strings.Join(got, "\n")
 	for _, want := range []string{
 		`m.yaml:7:27: system "jira": kind "dev_ticket": create project "KBOT" is not a project of jira/dev_ticket in the configuration (configured: PROJ)`,
-		`m.yaml:16:14: link "dev-key": pattern names project "KBOT", which is not a project of jira/dev_ticket in the configuration (configured: PROJ)`,
-		`m.yaml:23:71: rule "escalate": create: project "WEB" is not a project of jira/dev_ticket in the configuration (configured: PROJ)`,
+		`m.yaml:18:14: link "dev-key": pattern names project "KBOT", which is not a project of jira/dev_ticket in the configuration (configured: PROJ)`,
+		`m.yaml:25:71: rule "escalate": create: project "WEB" is not a project of jira/dev_ticket in the configuration (configured: PROJ)`,
+		// The instance lists projects, none of them for change tickets.
+		`m.yaml:26:74: rule "escalate": create: project "DO" is not a project of jira/change_ticket in the configuration (configured: none)`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing diagnostic %s\ngot:\n%s", want, text)

@@ -3,8 +3,6 @@ package opsgenie
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -86,12 +84,9 @@ func AlertFor(a core.Action, team string) (CreateAlert, error) {
 	if msg == "" {
 		return CreateAlert{}, errors.New("a page needs a title (the alert's message)")
 	}
-	prio := strings.ToUpper(strings.TrimSpace(a.Fields["priority"]))
-	if prio == "" {
-		prio = defaultPriority
-	}
-	if !slices.Contains(Priorities, prio) {
-		return CreateAlert{}, fmt.Errorf("priority %q: OpsGenie knows %s", a.Fields["priority"], strings.Join(Priorities, ", "))
+	prio, err := vendor.Priority(a.Fields["priority"], defaultPriority, Priorities)
+	if err != nil {
+		return CreateAlert{}, err
 	}
 	body := CreateAlert{
 		Message:     paging.Clip(msg, maxMessage),

@@ -37,7 +37,6 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
-	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("opsgenie", New) }
@@ -52,8 +51,10 @@ type Config struct {
 	Allow      []string `yaml:"allow" json:"allow"`
 }
 
-// regions are OpsGenie's API hosts by region.
-var regions = map[string]string{"us": "api.opsgenie.com", "eu": "api.eu.opsgenie.com"}
+// vendor is OpsGenie's key and API hosts by region.
+var vendor = paging.Vendor{Name: "opsgenie", Key: "api_key",
+	KeyHelp: "the key of an API integration: Settings → Integrations → API",
+	Regions: map[string]string{"us": "api.opsgenie.com", "eu": "api.eu.opsgenie.com"}}
 
 // Native statuses of a page, as the mappings name them.
 const (
@@ -93,22 +94,10 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 			return nil, fmt.Errorf("opsgenie %q: config: %w", s.Name, err)
 		}
 	}
-	key, err := secret.Read(s.Env, "api_key", cfg.APIKeyEnv, cfg.APIKeyFile)
+	key, api, err := vendor.Open(s, paging.Account{KeyEnv: cfg.APIKeyEnv, KeyFile: cfg.APIKeyFile,
+		Region: cfg.Region, URL: cfg.URL, Allow: cfg.Allow}, ro)
 	if err != nil {
-		return nil, fmt.Errorf("opsgenie %q: config: %w", s.Name, err)
-	}
-	if key == "" {
-		return nil, fmt.Errorf("opsgenie %q: config: api_key_env or api_key_file is required (the key of an API integration: Settings → Integrations → API)", s.Name)
-	}
-	region := strings.ToLower(cmp.Or(cfg.Region, "us"))
-	host, ok := regions[region]
-	if !ok {
-		return nil, fmt.Errorf("opsgenie %q: config: region %q: want us or eu", s.Name, cfg.Region)
-	}
-	api, err := paging.NewEndpoint(paging.EndpointConfig{URL: cfg.URL, Default: "https://" + host,
-		Vendor: []string{regions["us"], regions["eu"]}, Allow: cfg.Allow, Key: key, Retry: ro})
-	if err != nil {
-		return nil, fmt.Errorf("opsgenie %q: config: %w", s.Name, err)
+		return nil, err
 	}
 	return &Connector{name: s.Name, team: strings.TrimSpace(cfg.Team), key: &key, api: api,
 		log: cmp.Or(s.Log, slog.New(slog.DiscardHandler)), clock: cmp.Or[core.Clock](s.Clock, core.SystemClock{})}, nil

@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,30 +16,12 @@ import (
 	"github.com/liaisonhq/liaison/connectors/opsgenie/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/golden"
 	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata")
-
 const testKey = "og-key-0d1e2f3a-4b5c-SECRET"
-
-// page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket.
-func page() core.Action {
-	return core.Action{Key: core.ActionKey("create", "opsgenie/page", "", "zendesk/customer_ticket/4521"), Case: 4521,
-		Rule: "page-urgent-escalation", Kind: core.Create, Target: core.Ref{System: "opsgenie", Kind: core.Page},
-		Subject: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"},
-		Title:   "URGENT: ticket #4521 Login fails for every user",
-		Body:    "Help-desk ticket #4521 \"Login fails for every user\" (Bakery SA), priority urgent.\nDeveloper ticket KBOT-88 https://acme.atlassian.net/browse/KBOT-88\nhttps://acme.zendesk.com/agent/tickets/4521\n",
-		Fields:  map[string]string{"priority": "P1", "url": "https://acme.zendesk.com/agent/tickets/4521", "entity": "ticket #4521"}}
-}
-
-// closing is the transition page-resolved plans for that page.
-func closeAction(alias string) core.Action {
-	return core.Action{Key: "transition|page-resolved|opsgenie/page/" + alias, Rule: "page-resolved", Kind: core.Transition,
-		Target: core.Ref{System: "opsgenie", Kind: core.Page, ID: alias}, Status: core.StatusClosed, Native: StatusClosed}
-}
 
 type env struct {
 	fake *fake.Server
@@ -71,49 +50,17 @@ func newEnv(t *testing.T, cfg string) *env {
 	return e
 }
 
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, got, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
-	}
-}
-
 // TestRequests_MatchTheDocumentedContract: what the connector sends to
 // create and to close a page uses only the Alert API's documented keys,
 // with their documented types, and is byte for byte the golden body.
 func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t, "")
-	if _, err := e.conn.Apply(context.Background(), page()); err != nil {
+	if _, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
-	first := page()
+	first := pagingtest.Create(t, "opsgenie")
 	alias := first.Marker()
-	if _, err := e.conn.Apply(context.Background(), closeAction(alias)); err != nil {
+	if _, err := e.conn.Apply(context.Background(), pagingtest.Close(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
 	calls := e.fake.Calls.All()
@@ -135,7 +82,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 			if tc.call.Method != http.MethodPost || tc.call.Path != tc.path || tc.call.Query != tc.query {
 				t.Errorf("request %s %s?%s, want POST %s?%s", tc.call.Method, tc.call.Path, tc.call.Query, tc.path, tc.query)
 			}
-			bad, err := pagingtest.Mismatches(tc.call.Body, readFile(t, tc.documented), "details")
+			bad, err := pagingtest.Mismatches(tc.call.Body, golden.Read(t, tc.documented), "details")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +94,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 					t.Errorf("body lacks %s: %s", s, tc.call.Body)
 				}
 			}
-			golden(t, tc.gold, tc.call.Body)
+			golden.JSON(t, tc.gold, tc.call.Body)
 		})
 	}
 }
@@ -155,7 +102,7 @@ func TestRequests_MatchTheDocumentedContract(t *testing.T) {
 // TestAnswers_DecodeAsDocumented: the documented answers read as the
 // connector needs them.
 func TestAnswers_DecodeAsDocumented(t *testing.T) {
-	al, err := decodeAlert(readFile(t, "documented_get_alert.json"))
+	al, err := decodeAlert(golden.Read(t, "documented_get_alert.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +111,10 @@ func TestAnswers_DecodeAsDocumented(t *testing.T) {
 		t.Errorf("item %+v", it)
 	}
 	var ack Accepted
-	if err := json.Unmarshal(readFile(t, "documented_accepted.json"), &ack); err != nil || ack.RequestID == "" {
+	if err := json.Unmarshal(golden.Read(t, "documented_accepted.json"), &ack); err != nil || ack.RequestID == "" {
 		t.Errorf("accepted %+v, %v", ack, err)
 	}
-	if _, err := decodeAlert(readFile(t, "documented_not_found.json")); err == nil {
+	if _, err := decodeAlert(golden.Read(t, "documented_not_found.json")); err == nil {
 		t.Error("a 404 body decoded as an alert")
 	}
 }
@@ -175,27 +122,15 @@ func TestAnswers_DecodeAsDocumented(t *testing.T) {
 // TestAlertFor_Refuses: what OpsGenie would refuse is refused before any
 // request, permanently.
 func TestAlertFor_Refuses(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*core.Action)
-		want   string
-	}{
-		{"no title", func(a *core.Action) { a.Title = " " }, "needs a title"},
-		{"unknown priority", func(a *core.Action) { a.Fields["priority"] = "Highest" }, `priority "Highest"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, "")
-			a := page()
-			tc.change(&a)
-			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
-				t.Fatalf("err %v, want permanent %q", err, tc.want)
-			}
-			if n := len(e.fake.Calls.All()); n != 0 {
-				t.Errorf("%d requests made", n)
-			}
-		})
-	}
+	pagingtest.Refuses(t, "opsgenie", func(t *testing.T) (core.Applier, func() int) {
+		e := newEnv(t, "")
+		return e.conn, func() int { return len(e.fake.Calls.All()) }
+	}, []pagingtest.Refusal{
+		{Name: "no title", Change: func(a *core.Action) { a.Title = " " }, Want: "needs a title"},
+		{Name: "unknown priority", Change: func(a *core.Action) { a.Fields["priority"] = "Highest" }, Want: `priority "Highest"`},
+		{Name: "another kind", Change: func(a *core.Action) { a.Target.Kind = core.DevTicket }, Want: "only pages"},
+		{Name: "a comment", Change: func(a *core.Action) { a.Kind = core.AddComment }, Want: "cannot comment"},
+	})
 }
 
 // TestPage_CreatedFoundAndClosed: against the stateful fake, a page is an
@@ -204,7 +139,7 @@ func TestAlertFor_Refuses(t *testing.T) {
 func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "")
-	a := page()
+	a := pagingtest.Create(t, "opsgenie")
 	if _, err := e.conn.FindByMarker(ctx, core.Page, a.Marker()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("before create: %v, want not found", err)
 	}
@@ -221,7 +156,7 @@ func TestPage_CreatedFoundAndClosed(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	close := closeAction(a.Marker())
+	close := pagingtest.Close(t, "opsgenie")
 	if _, done, err := e.conn.Applied(ctx, close); err != nil || done {
 		t.Fatalf("applied before close: %v %v", done, err)
 	}
@@ -266,7 +201,7 @@ func TestRetries(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, "")
 			if tc.read {
-				if _, err := e.conn.Apply(ctx, page()); err != nil {
+				if _, err := e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie")); err != nil {
 					t.Fatal(err)
 				}
 				e.fake.Calls.Reset()
@@ -275,16 +210,16 @@ func TestRetries(t *testing.T) {
 			start := time.Now()
 			var err error
 			if tc.read {
-				p := page()
+				p := pagingtest.Create(t, "opsgenie")
 				_, err = e.conn.FindByMarker(ctx, core.Page, p.Marker())
 			} else {
-				_, err = e.conn.Apply(ctx, page())
+				_, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}
-			if err != nil && (isPermanent(err) || core.IsUncertain(err) != tc.uncertain) {
-				t.Errorf("err %v: permanent %v, uncertain %v", err, isPermanent(err), core.IsUncertain(err))
+			if err != nil && (pagingtest.Permanent(err) || core.IsUncertain(err) != tc.uncertain) {
+				t.Errorf("err %v: permanent %v, uncertain %v", err, pagingtest.Permanent(err), core.IsUncertain(err))
 			}
 			if n := len(e.fake.Calls.All()); n != tc.wantCalls {
 				t.Errorf("calls %d, want %d", n, tc.wantCalls)
@@ -308,12 +243,12 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	var errs []error
 	wrong := newEnv(t, "")
 	wrong.conn.key = ptr(core.Secret("not-the-key-" + testKey))
-	_, err := wrong.conn.Apply(ctx, page())
+	_, err := wrong.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 	errs = append(errs, err)
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err = e.conn.Apply(ctx, page())
+	_, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie"))
 	errs = append(errs, err)
-	if _, err = e.conn.Apply(ctx, page()); err != nil {
+	if _, err = e.conn.Apply(ctx, pagingtest.Create(t, "opsgenie")); err != nil {
 		t.Fatal(err)
 	}
 	shown := fmt.Sprintf("%v %+v %#v %s", e.conn, e.conn, e.conn, e.logs.String()+wrong.logs.String())
@@ -326,7 +261,7 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	if strings.Contains(shown, testKey) {
 		t.Fatalf("the key shows: %s", shown)
 	}
-	if !strings.Contains(errs[0].Error(), "401") || !isPermanent(errs[0]) {
+	if !strings.Contains(errs[0].Error(), "401") || !pagingtest.Permanent(errs[0]) {
 		t.Errorf("a refused key: %v", errs[0])
 	}
 }
@@ -366,11 +301,7 @@ func TestConfig(t *testing.T) {
 
 func FuzzDecodeAlert(f *testing.F) {
 	for _, name := range []string{"documented_get_alert.json", "documented_not_found.json", "documented_accepted.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(golden.Read(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		al, err := decodeAlert(b)
@@ -382,9 +313,4 @@ func FuzzDecodeAlert(f *testing.F) {
 			t.Fatalf("item %+v", it)
 		}
 	})
-}
-
-func isPermanent(err error) bool {
-	var ae *core.ApplyError
-	return errors.As(err, &ae) && ae.Permanent
 }

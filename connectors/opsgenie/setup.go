@@ -1,8 +1,6 @@
 package opsgenie
 
 import (
-	"strings"
-
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 )
@@ -38,8 +36,8 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 			Title: "What the rules page with",
 			Where: "Settings → Notifications, per priority (each responder's own rules)",
 			Items: []string{
-				"pages raised at " + strings.Join(orNone(use.Raise), ", "),
-				"pages closed by " + strings.Join(orNone(use.Close), ", ") + ": the alert is closed when the help-desk ticket is handled",
+				"pages raised at " + use.Raised(),
+				"pages closed by " + use.Closed() + ": the alert is closed when the help-desk ticket is handled",
 				"the alert's alias is the gateway's marker (liaison- and twelve hex digits): OpsGenie de-duplicates on it, and the gateway reads the alert by it",
 			},
 		})
@@ -49,11 +47,4 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 		Items: []string{"nothing to set up for the way back: the gateway reads an alert by its alias when it needs to"},
 	})
 	return steps
-}
-
-func orNone(s []string) []string {
-	if len(s) == 0 {
-		return []string{"none"}
-	}
-	return s
 }

@@ -5,9 +5,12 @@
 //
 // A page record is pagerduty/page/<dedup_key>. The dedup key is the
 // creating action's marker: PagerDuty folds a trigger sent twice with one
-// key into the open alert, which is the API's own idempotency, so a create
-// whose outcome was unknown is sent again safely. The Events API has no
-// read: a page is never looked up, and a resolve sent twice is harmless.
+// key into the alert while it is open, which is the API's own idempotency,
+// so a create whose outcome was unknown is sent again once the engine
+// knows the first attempt can no longer be in flight (only an alert
+// resolved by hand in between would be raised anew: PagerDuty opens a new
+// alert for a trigger after a resolve). The Events API has no read: a page
+// is never looked up, and a resolve sent twice is dropped by PagerDuty.
 //
 // Configuration (snake_case YAML, decoded strictly):
 //
@@ -32,13 +35,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
-	"github.com/liaisonhq/liaison/internal/secret"
 )
 
 func init() { core.Register("pagerduty", New) }
@@ -55,7 +56,10 @@ type Config struct {
 	Allow          []string `yaml:"allow" json:"allow"`
 }
 
-var regions = map[string]string{"us": "events.pagerduty.com", "eu": "events.eu.pagerduty.com"}
+// vendor is PagerDuty's routing key and Events API hosts by region.
+var vendor = paging.Vendor{Name: "pagerduty", Key: "routing_key",
+	KeyHelp: "the integration key of an Events API v2 integration on the on-call service",
+	Regions: map[string]string{"us": "events.pagerduty.com", "eu": "events.eu.pagerduty.com"}}
 
 // Native statuses of a page, as PagerDuty names an alert's states.
 const (
@@ -93,22 +97,10 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 			return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
 		}
 	}
-	key, err := secret.Read(s.Env, "routing_key", cfg.RoutingKeyEnv, cfg.RoutingKeyFile)
+	key, api, err := vendor.Open(s, paging.Account{KeyEnv: cfg.RoutingKeyEnv, KeyFile: cfg.RoutingKeyFile,
+		Region: cfg.Region, URL: cfg.URL, Allow: cfg.Allow}, ro)
 	if err != nil {
-		return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
-	}
-	if key == "" {
-		return nil, fmt.Errorf("pagerduty %q: config: routing_key_env or routing_key_file is required (the integration key of an Events API v2 integration on the on-call service)", s.Name)
-	}
-	region := strings.ToLower(cmp.Or(cfg.Region, "us"))
-	host, ok := regions[region]
-	if !ok {
-		return nil, fmt.Errorf("pagerduty %q: config: region %q: want us or eu", s.Name, cfg.Region)
-	}
-	api, err := paging.NewEndpoint(paging.EndpointConfig{URL: cfg.URL, Default: "https://" + host,
-		Vendor: []string{regions["us"], regions["eu"]}, Allow: cfg.Allow, Key: key, Retry: ro})
-	if err != nil {
-		return nil, fmt.Errorf("pagerduty %q: config: %w", s.Name, err)
+		return nil, err
 	}
 	cfg.Source = cmp.Or(strings.TrimSpace(cfg.Source), "liaison")
 	return &Connector{name: s.Name, cfg: cfg, key: &key, api: api, log: cmp.Or(s.Log, slog.New(slog.DiscardHandler))}, nil
@@ -146,11 +138,16 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 	if err != nil {
 		c.log.Warn("pagerduty: the answer to an accepted event is not the documented JSON", "event", ev.EventAction, "err", err)
 	}
-	if ack.DedupKey != "" && ack.DedupKey != ev.DedupKey {
-		// The key is ours; an answer naming another would page twice.
-		return core.Result{}, core.Permanent(errors.New("pagerduty: the answer names another dedup key"))
+	// The alert lives under the key PagerDuty answers with, which is ours
+	// unless PagerDuty chose another: the page is recorded under that one,
+	// so that its resolve reaches it. Failing the accepted trigger instead
+	// would leave a raised page that nothing ever resolves.
+	key := ev.DedupKey
+	if ack.DedupKey != "" && ack.DedupKey != key && a.Kind == core.Create {
+		c.log.Warn("pagerduty: the alert was given another dedup key than the page's marker", "marker", key, "dedup_key", ack.DedupKey)
+		key = ack.DedupKey
 	}
-	ref := core.Ref{System: c.name, Kind: core.Page, ID: ev.DedupKey}
+	ref := core.Ref{System: c.name, Kind: core.Page, ID: key}
 	c.log.Info("page event accepted", "page", ref.String(), "event", ev.EventAction)
 	if a.Kind != core.Create {
 		return core.Result{Note: ev.EventAction + " accepted"}, nil
@@ -173,12 +170,9 @@ func (c *Connector) TriggerFor(a core.Action) (Event, error) {
 	if summary == "" {
 		return Event{}, errors.New("a page needs a title (the event's summary)")
 	}
-	sev := strings.ToLower(strings.TrimSpace(a.Fields["priority"]))
-	if sev == "" {
-		sev = "error"
-	}
-	if !slices.Contains(Severities, sev) {
-		return Event{}, fmt.Errorf("priority %q: PagerDuty knows %s", a.Fields["priority"], strings.Join(Severities, ", "))
+	sev, err := vendor.Priority(a.Fields["priority"], "error", Severities)
+	if err != nil {
+		return Event{}, err
 	}
 	ev := Event{RoutingKey: c.key.Reveal(), EventAction: "trigger", DedupKey: a.Marker(), Client: "Liaison",
 		Payload: &Payload{Summary: paging.Clip(summary, maxSummary), Source: c.cfg.Source, Severity: sev,

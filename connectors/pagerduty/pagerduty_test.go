@@ -4,43 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liaisonhq/liaison/connectors/pagerduty/fake"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/golden"
 	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata")
-
 const testKey = "R0UT1NGKEY0d1e2f3a4b5cSECRET0000"
-
-// page is the create action the default rule page-urgent-escalation
-// plans for an urgent ticket.
-func page() core.Action {
-	return core.Action{Key: core.ActionKey("create", "pagerduty/page", "", "zendesk/customer_ticket/4521"), Case: 4521,
-		Rule: "page-urgent-escalation", Kind: core.Create, Target: core.Ref{System: "pagerduty", Kind: core.Page},
-		Subject: core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"},
-		Title:   "URGENT: ticket #4521 Login fails for every user",
-		Body:    "Help-desk ticket #4521 \"Login fails for every user\" (Bakery SA), priority urgent.\nhttps://acme.zendesk.com/agent/tickets/4521\n",
-		Fields:  map[string]string{"priority": "critical", "url": "https://acme.zendesk.com/agent/tickets/4521", "class": "urgent escalation"}}
-}
-
-func resolveAction(key string) core.Action {
-	return core.Action{Key: "transition|page-resolved|pagerduty/page/" + key, Rule: "page-resolved", Kind: core.Transition,
-		Target: core.Ref{System: "pagerduty", Kind: core.Page, ID: key}, Status: core.StatusClosed, Native: StatusResolved}
-}
 
 type env struct {
 	fake *fake.Server
@@ -66,56 +45,27 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func readFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// golden compares got, with the routing key redacted, with testdata/name,
-// rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.ReplaceAll(got, []byte(testKey), []byte("<routing key>")), "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
-	}
-}
-
 // TestEvents_MatchTheDocumentedContract: the trigger and resolve events
 // use only the Events API's documented keys with their documented types,
 // carry the routing key and the dedup key, and are the golden bodies.
 func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 	e := newEnv(t)
-	res, err := e.conn.Apply(context.Background(), page())
+	res, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.conn.Apply(context.Background(), resolveAction(res.Created.ID)); err != nil {
+	resolve := pagingtest.Close(t, "pagerduty")
+	if resolve.Target != res.Created {
+		t.Fatalf("the resolve targets %v, the trigger made %v", resolve.Target, res.Created)
+	}
+	if _, err := e.conn.Apply(context.Background(), resolve); err != nil {
 		t.Fatal(err)
 	}
 	calls := e.fake.Calls.All()
 	if len(calls) != 2 {
 		t.Fatalf("calls %d, want trigger and resolve", len(calls))
 	}
-	p := page()
+	p := pagingtest.Create(t, "pagerduty")
 	for i, tc := range []struct {
 		documented, gold string
 		need             []string
@@ -129,7 +79,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 			if c.Method != http.MethodPost || c.Path != "/v2/enqueue" {
 				t.Errorf("request %s %s, want POST /v2/enqueue", c.Method, c.Path)
 			}
-			bad, err := pagingtest.Mismatches(c.Body, readFile(t, tc.documented), "payload.custom_details")
+			bad, err := pagingtest.Mismatches(c.Body, golden.Read(t, tc.documented), "payload.custom_details")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +91,8 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 					t.Errorf("body lacks %s: %s", s, c.Body)
 				}
 			}
-			golden(t, tc.gold, c.Body)
+			// The routing key is the test's, shown as what it stands for.
+			golden.JSON(t, tc.gold, bytes.ReplaceAll(c.Body, []byte(testKey), []byte("<routing key>")))
 		})
 	}
 }
@@ -152,7 +103,7 @@ func TestEvents_MatchTheDocumentedContract(t *testing.T) {
 func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	a := page()
+	a := pagingtest.Create(t, "pagerduty")
 	res, err := e.conn.Apply(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +114,7 @@ func TestPage_TriggeredFoldedResolved(t *testing.T) {
 	if _, err := e.conn.Apply(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.conn.Apply(ctx, resolveAction(res.Created.ID)); err != nil {
+	if _, err := e.conn.Apply(ctx, pagingtest.Close(t, "pagerduty")); err != nil {
 		t.Fatal(err)
 	}
 	alerts := e.fake.Alerts()
@@ -193,12 +144,12 @@ func TestRetries(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Faults.FailNext(1, tc.status, tc.retryAfter)
 			start := time.Now()
-			_, err := e.conn.Apply(context.Background(), page())
+			_, err := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
-			if err != nil && isPermanent(err) != tc.permanent {
-				t.Errorf("err %v: permanent %v", err, isPermanent(err))
+			if err != nil && pagingtest.Permanent(err) != tc.permanent {
+				t.Errorf("err %v: permanent %v", err, pagingtest.Permanent(err))
 			}
 			if n := len(e.fake.Calls.All()); n != tc.wantCalls {
 				t.Errorf("calls %d, want %d", n, tc.wantCalls)
@@ -218,13 +169,13 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 	wrong := *e.conn
 	k := core.Secret("X" + testKey)
 	wrong.key = &k
-	_, err1 := wrong.Apply(context.Background(), page())
+	_, err1 := wrong.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	e.fake.Faults.FailNext(1, http.StatusTooManyRequests, time.Hour)
-	_, err2 := e.conn.Apply(context.Background(), page())
+	_, err2 := e.conn.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
 	if err1 == nil || err2 == nil {
 		t.Fatalf("errors %v, %v", err1, err2)
 	}
-	if !isPermanent(err1) || !strings.Contains(err1.Error(), "Invalid routing key") {
+	if !pagingtest.Permanent(err1) || !strings.Contains(err1.Error(), "Invalid routing key") {
 		t.Errorf("refused key: %v", err1)
 	}
 	shown := fmt.Sprintf("%v %+v %#v %s %v %v", e.conn, e.conn, e.conn, e.logs, err1, err2)
@@ -236,51 +187,32 @@ func TestKey_NeverInErrorsNorLogs(t *testing.T) {
 // TestTriggerFor_Refuses: an event PagerDuty would refuse is refused
 // before any request, permanently.
 func TestTriggerFor_Refuses(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*core.Action)
-		want   string
-	}{
-		{"no title", func(a *core.Action) { a.Title = "" }, "needs a title"},
-		{"unknown severity", func(a *core.Action) { a.Fields["priority"] = "P1" }, `priority "P1": PagerDuty knows critical`},
-		{"another kind", func(a *core.Action) { a.Target.Kind = core.DevTicket }, "only pages"},
-		{"a comment", func(a *core.Action) { a.Kind = core.AddComment }, "cannot comment"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			a := page()
-			tc.change(&a)
-			_, err := e.conn.Apply(context.Background(), a)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !isPermanent(err) {
-				t.Fatalf("err %v, want permanent %q", err, tc.want)
-			}
-			if n := len(e.fake.Calls.All()); n != 0 {
-				t.Errorf("%d requests made", n)
-			}
-		})
-	}
+	pagingtest.Refuses(t, "pagerduty", func(t *testing.T) (core.Applier, func() int) {
+		e := newEnv(t)
+		return e.conn, func() int { return len(e.fake.Calls.All()) }
+	}, []pagingtest.Refusal{
+		{Name: "no title", Change: func(a *core.Action) { a.Title = "" }, Want: "needs a title"},
+		{Name: "unknown severity", Change: func(a *core.Action) { a.Fields["priority"] = "P1" }, Want: `priority "P1": pagerduty knows critical`},
+		{Name: "another kind", Change: func(a *core.Action) { a.Target.Kind = core.DevTicket }, Want: "only pages"},
+		{Name: "a comment", Change: func(a *core.Action) { a.Kind = core.AddComment }, Want: "cannot comment"},
+	})
 }
 
 // TestAnswers_DecodeAsDocumented: the documented answers read as the
 // connector needs them.
 func TestAnswers_DecodeAsDocumented(t *testing.T) {
-	a, err := decodeAccepted(readFile(t, "documented_accepted.json"))
+	a, err := decodeAccepted(golden.Read(t, "documented_accepted.json"))
 	if err != nil || a.DedupKey != "srv01/mysql" {
 		t.Errorf("accepted %+v, %v", a, err)
 	}
-	if _, err := decodeAccepted(readFile(t, "documented_invalid.json")); err == nil {
+	if _, err := decodeAccepted(golden.Read(t, "documented_invalid.json")); err == nil {
 		t.Error("an invalid-event answer read as accepted")
 	}
 }
 
-func isPermanent(err error) bool {
-	var ae *core.ApplyError
-	return errors.As(err, &ae) && ae.Permanent
-}
-
 func FuzzDecodeAccepted(f *testing.F) {
 	for _, name := range []string{"documented_accepted.json", "documented_invalid.json"} {
-		f.Add(readFile(f, name))
+		f.Add(golden.Read(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := decodeAccepted(b)
@@ -308,11 +240,33 @@ func TestRedirect_NotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Apply(context.Background(), page())
-	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "307") {
+	_, err = c.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
+	if err == nil || !pagingtest.Permanent(err) || !strings.Contains(err.Error(), "307") {
 		t.Fatalf("err %v, want a permanent 307", err)
 	}
 	if elsewhere != 0 {
 		t.Errorf("the redirect was followed %d times", elsewhere)
+	}
+}
+
+// TestTrigger_RecordedUnderTheAnswersKey: an accepted trigger is a raised
+// page whatever key PagerDuty files it under; the page is recorded under
+// the key of the answer, so that its resolve reaches it.
+func TestTrigger_RecordedUnderTheAnswersKey(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"pd-chosen-key"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
+		Decode: func(v any) error {
+			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+srv.URL+`", "allow": ["127.0.0.1"]}`), v)
+		}}, retryhttp.Options{RetryMax: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Apply(context.Background(), pagingtest.Create(t, "pagerduty"))
+	if err != nil || res.Created.ID != "pd-chosen-key" {
+		t.Fatalf("created %v, %v; want pagerduty/page/pd-chosen-key", res.Created, err)
 	}
 }

@@ -1,8 +1,6 @@
 package pagerduty
 
 import (
-	"strings"
-
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 )
@@ -17,13 +15,6 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 		return nil
 	}
 	use := paging.UseOf(system, m)
-	raise, resolve := "none", "none"
-	if len(use.Raise) > 0 {
-		raise = strings.Join(use.Raise, ", ")
-	}
-	if len(use.Close) > 0 {
-		resolve = strings.Join(use.Close, ", ")
-	}
 	return []core.SetupStep{{
 		Title: "Service and Events API v2 integration",
 		Where: "Services → Service Directory → New Service (the on-call team's escalation policy); the service → Integrations → Add an integration → Events API V2",
@@ -35,13 +26,13 @@ func guide(system string, m *core.Mappings, _ string) []core.SetupStep {
 		Title: "Urgency by severity",
 		Where: "the service → Settings → Assign and Notify → Urgency: Based on alert severity",
 		Items: []string{
-			"pages triggered at severity " + raise,
+			"pages triggered at severity " + use.Raised(),
 			"critical and error as high urgency (someone is paged at once), warning and info as low",
 		},
 	}, {
 		Title: "Resolving",
 		Items: []string{
-			"pages resolved by " + resolve + ": the gateway sends a resolve with the page's dedup key when the help-desk ticket is handled",
+			"pages resolved by " + use.Closed() + ": the gateway sends a resolve with the page's dedup key when the help-desk ticket is handled",
 			"the dedup key is the gateway's marker (liaison- and twelve hex digits); a trigger sent again with it is folded into the open alert",
 			"no webhook: nothing comes back from PagerDuty",
 		},

@@ -250,6 +250,20 @@ func (r *Receiver) Target() (url, secret string) {
 	return r.url, r.secret
 }
 
+// Snapshot returns copies of the records *ps points to, read under mu
+// (the slice too: the fake appends to it): what a fake's state accessor
+// hands a test, which must not share the records the fake goes on
+// changing.
+func Snapshot[T any](mu *sync.Mutex, ps *[]*T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]T, len(*ps))
+	for i, p := range *ps {
+		out[i] = *p
+	}
+	return out
+}
+
 // SetRetryAfter sets h's Retry-After to d in whole seconds, rounded up, as
 // servers send it; nothing when d is not positive.
 func SetRetryAfter(h http.Header, d time.Duration) {

@@ -212,3 +212,33 @@ func TestReceiver(t *testing.T) {
 		t.Fatalf("after Set(\"\", \"\") Target = %q", url)
 	}
 }
+
+// TestSnapshot: the copies do not change with the records, nor with
+// records appended after; taking one while the fake writes is safe (run
+// with -race).
+func TestSnapshot(t *testing.T) {
+	type rec struct{ N int }
+	var (
+		mu   sync.Mutex
+		recs = []*rec{{N: 1}}
+		done = make(chan struct{})
+	)
+	first := Snapshot(&mu, &recs)
+	go func() {
+		defer close(done)
+		for i := range 100 {
+			mu.Lock()
+			recs = append(recs, &rec{N: i})
+			recs[0].N++
+			mu.Unlock()
+		}
+	}()
+	during := Snapshot(&mu, &recs)
+	<-done
+	if len(first) != 1 || first[0].N != 1 {
+		t.Errorf("first snapshot %v changed with the records", first)
+	}
+	if len(during) == 0 || len(during) > 101 {
+		t.Errorf("snapshot taken during writes: %d records", len(during))
+	}
+}

@@ -1,22 +1,17 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata")
+	"github.com/liaisonhq/liaison/internal/golden"
+)
 
 func TestFormatFor(t *testing.T) {
 	for _, tc := range []struct {
@@ -73,29 +68,7 @@ func TestChatMessages_Golden(t *testing.T) {
 			if len(bodies) != 1 {
 				t.Fatalf("%d posts", len(bodies))
 			}
-			golden(t, format+".golden.json", bodies[0])
+			golden.JSON(t, format+".golden.json", bodies[0])
 		})
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, got, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("body differs from %s:\n--- got\n%s--- want\n%s", path, buf.Bytes(), want)
 	}
 }

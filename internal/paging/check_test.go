@@ -2,9 +2,13 @@ package paging_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
+	_ "github.com/liaisonhq/liaison/connectors/opsgenie"
+	_ "github.com/liaisonhq/liaison/connectors/pagerduty"
+	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/paging"
 	"github.com/liaisonhq/liaison/mappings"
 )
@@ -63,5 +67,42 @@ func TestCheckNames(t *testing.T) {
 		if bad := paging.CheckNames(system, d, names[0], names[1]); len(bad) > 0 {
 			t.Errorf("defaults, %s: %q", system, bad)
 		}
+	}
+}
+
+// TestGuides_NameWhatTheDefaultsPageWith: each vendor's setup guide for
+// the defaults names the priorities and the rules that raise and close
+// pages, and the credential's config key; a system that keeps no pages
+// gets no guide.
+func TestGuides_NameWhatTheDefaultsPageWith(t *testing.T) {
+	m, err := mappings.LoadDefaults(mappings.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		system string
+		want   []string
+	}{
+		{"opsgenie", []string{"pages raised at P1 (rule page-urgent-escalation), P2 (rule page-missed-target)", "closed by rule page-resolved", "api_key_env"}},
+		{"pagerduty", []string{"severity critical (rule page-urgent-escalation), error (rule page-missed-target)", "resolved by rule page-resolved", "routing_key_env"}},
+	} {
+		t.Run(tc.system, func(t *testing.T) {
+			guide, ok := core.LookupSetupGuide(tc.system)
+			if !ok {
+				t.Fatalf("no guide registered for %s", tc.system)
+			}
+			var text strings.Builder
+			for _, st := range guide(tc.system, m, "") {
+				text.WriteString(st.Title + "\n" + strings.Join(st.Items, "\n") + "\n")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("guide lacks %q:\n%s", want, text.String())
+				}
+			}
+			if g := guide("zendesk", m, ""); g != nil {
+				t.Errorf("a guide for a system without pages: %+v", g)
+			}
+		})
 	}
 }

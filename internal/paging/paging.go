@@ -14,6 +14,7 @@ package paging
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,67 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
+	"github.com/liaisonhq/liaison/internal/secret"
 )
+
+// Vendor is what the on-call connectors differ by when an instance is
+// set up: the name of its credential's config key, what that credential
+// is, and the vendor's API host in each region.
+type Vendor struct {
+	Name    string            // the connector kind, which starts its errors: "opsgenie"
+	Key     string            // the credential's config key: "api_key" (api_key_env, api_key_file)
+	KeyHelp string            // what the credential is and where an admin finds it
+	Regions map[string]string // region → API host; "us" when the config names none
+}
+
+// Account is an instance's configuration of where its pages go.
+type Account struct {
+	KeyEnv, KeyFile string
+	Region, URL     string
+	Allow           []string
+}
+
+// Open reads an instance's credential (required) and builds the endpoint its
+// pages go through. Errors start with the vendor and instance and never
+// hold the credential.
+func (v Vendor) Open(s core.Setup, a Account, ro retryhttp.Options) (core.Secret, *Endpoint, error) {
+	fail := func(err error) (core.Secret, *Endpoint, error) {
+		return "", nil, fmt.Errorf("%s %q: config: %w", v.Name, s.Name, err)
+	}
+	key, err := secret.Read(s.Env, v.Key, a.KeyEnv, a.KeyFile)
+	if err != nil {
+		return fail(err)
+	}
+	if key == "" {
+		return fail(fmt.Errorf("%s_env or %s_file is required (%s)", v.Key, v.Key, v.KeyHelp))
+	}
+	host, ok := v.Regions[strings.ToLower(cmp.Or(a.Region, "us"))]
+	if !ok {
+		return fail(fmt.Errorf("region %q: want %s", a.Region, strings.Join(slices.Sorted(maps.Keys(v.Regions)), " or ")))
+	}
+	api, err := NewEndpoint(EndpointConfig{URL: a.URL, Default: "https://" + host,
+		Vendor: slices.Sorted(maps.Values(v.Regions)), Allow: a.Allow, Key: key, Retry: ro})
+	if err != nil {
+		return fail(err)
+	}
+	return key, api, nil
+}
+
+// Priority is the vendor's spelling of the priority a rule gave a page
+// (field, compared without case), def when it gave none; a priority the
+// vendor does not have is an error, for a permanent failure before any
+// request.
+func (v Vendor) Priority(field, def string, known []string) (string, error) {
+	p := strings.TrimSpace(field)
+	if p == "" {
+		return def, nil
+	}
+	i := slices.IndexFunc(known, func(k string) bool { return strings.EqualFold(k, p) })
+	if i < 0 {
+		return "", fmt.Errorf("priority %q: %s knows %s", field, v.Name, strings.Join(known, ", "))
+	}
+	return known[i], nil
+}
 
 // Endpoint is one vendor API base URL with the client that reaches it.
 type Endpoint struct {
@@ -124,7 +185,9 @@ const maxAnswer = 1 << 20
 // answer, and an error the outbox understands (retryhttp.Classify): 429 and
 // 5xx are retried later with the server's wait, other statuses are
 // permanent, and a request that may have reached the vendor without an
-// answer is uncertain. Errors name the method and path, never the key.
+// answer is uncertain. A write answered 2xx succeeds even when its body
+// does not decode (out is then left as it was). Errors name the method
+// and path, never the key.
 func (e *Endpoint) Call(ctx context.Context, method, path string, query url.Values, header http.Header, body, out any) (int, error) {
 	u := *e.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
@@ -168,7 +231,10 @@ func (e *Endpoint) Call(ctx context.Context, method, path string, query url.Valu
 		return resp.StatusCode, cerr
 	}
 	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
+		// A write the vendor answered 2xx was taken, whatever its body
+		// says: failing it would leave a raised page unrecorded, to be
+		// raised again. A read that does not decode has told nothing.
+		if err := json.Unmarshal(b, out); err != nil && method == http.MethodGet {
 			return resp.StatusCode, core.Permanent(fmt.Errorf("%s %s: answer is not the documented JSON: %w", method, path, err))
 		}
 	}
@@ -203,6 +269,20 @@ var Clip = notify.Clip
 type Use struct {
 	Raise []string // "P1 (rule page-urgent-escalation)"
 	Close []string // "rule page-resolved"
+}
+
+// Raised lists the priorities pages are raised at, with their rules, or
+// says none.
+func (u Use) Raised() string { return orNone(u.Raise) }
+
+// Closed lists the rules that close pages, or says none.
+func (u Use) Closed() string { return orNone(u.Close) }
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 // UseOf reads the rules' actions on system's pages.

@@ -189,14 +189,15 @@ func (g *gateway) pagerdutyEvents(action string) int {
 // with the ticket read again, send nothing more; and a create whose
 // outcome the crashed process never learnt (its request was still at
 // OpsGenie when the process gave up) is found by its alias after the
-// restart, not sent again.
+// restart, not sent again; so is a close of unknown outcome, found done.
 func TestPage_CreatedOnceAndClosedOnceAcrossRestarts(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		uncertain bool
+		name             string
+		uncertain, close bool
 	}{
-		{"clean restarts", false},
-		{"restart after a create of unknown outcome", true},
+		{"clean restarts", false, false},
+		{"restart after a create of unknown outcome", true, false},
+		{"restart after a close of unknown outcome", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGateway(t)
@@ -232,8 +233,18 @@ func TestPage_CreatedOnceAndClosedOnceAcrossRestarts(t *testing.T) {
 				t.Fatalf("after a restart, %d creates and triggers in all, want 2", n)
 			}
 
+			if tc.close {
+				// The close reaches OpsGenie, which closes the alert only
+				// after the gateway stopped waiting.
+				g.og.Faults.HoldWrites(1, regexp.MustCompile(`/close$`), nil)
+			}
 			g.ticket(func(it *core.Item) { it.Native = "solved" })
 			g.settle(time.Second)
+			if tc.close {
+				g.restart(o)
+				g.ticket(nil)
+				g.settle(time.Minute)
+			}
 			if n, al := g.opsgenieCloses(), g.og.Alerts(); n != 1 || al[0].Status != "closed" {
 				t.Fatalf("OpsGenie closes %d, alerts %+v", n, al)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -309,6 +310,9 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 	if w.Mantis != nil {
 		// Mantis in Jira's place, and its shipped mappings.
 		from, to := strings.Index(cfgText, "  jira:\n"), strings.Index(cfgText, "  github:\n")
+		if from < 0 || to < from {
+			return nil, errors.New("sandbox: the configuration has no jira section, before github, for Mantis to replace")
+		}
 		cfgText = cfgText[:from] + mantisSection(mantisURL) + cfgText[to:] + "dev_tracker: mantis\n"
 	}
 	if ws.mappings != "" {

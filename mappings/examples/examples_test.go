@@ -64,9 +64,9 @@ func TestLoad_MantisWithTheConfiguredSystems(t *testing.T) {
 	}
 	var off []string
 	for _, line := range m.Disabled {
-		off = append(off, strings.Fields(line)[1])
+		off = append(off, strings.SplitN(line, " not configured", 2)[0])
 	}
-	if want := []string{`"github"`, `"imap"`, `"opsgenie"`, `"pagerduty"`}; !slices.Equal(off, want) {
+	if want := []string{`system "github" is`, `system "imap" is`, `systems "opsgenie", "pagerduty" are`}; !slices.Equal(off, want) {
 		t.Errorf("disabled %q, want %q", off, want)
 	}
 }

@@ -82,15 +82,7 @@ func New(key string, now func() time.Time) *Server {
 }
 
 // Alerts returns a copy of every alert, oldest first.
-func (s *Server) Alerts() []Alert {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Alert, len(s.alerts))
-	for i, a := range s.alerts {
-		out[i] = *a
-	}
-	return out
-}
+func (s *Server) Alerts() []Alert { return httpfake.Snapshot(&s.mu, &s.alerts) }
 
 // Close changes an alert as a person would in OpsGenie's UI.
 func (s *Server) Close(alias string) bool {
@@ -129,9 +121,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 		return 0
 	}
 	if f, ok := s.Faults.NextFailure(); ok {
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int(f.RetryAfter.Seconds())))
-		}
+		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
 		return answer(w, f.Status, map[string]any{"message": http.StatusText(f.Status), "took": 0.001, "requestId": s.requestID()})
 	}
 	if r.Header.Get("Authorization") != "GenieKey "+s.key {

@@ -74,15 +74,7 @@ func New(key string, now func() time.Time) *Server {
 }
 
 // Alerts returns a copy of every alert, oldest first.
-func (s *Server) Alerts() []Alert {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Alert, len(s.alerts))
-	for i, a := range s.alerts {
-		out[i] = *a
-	}
-	return out
-}
+func (s *Server) Alerts() []Alert { return httpfake.Snapshot(&s.mu, &s.alerts) }
 
 const maxBody = 512 << 10 // the Events API refuses larger events
 
@@ -99,9 +91,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 		return 0
 	}
 	if f, ok := s.Faults.NextFailure(); ok {
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int(f.RetryAfter.Seconds())))
-		}
+		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
 		if f.Status == http.StatusTooManyRequests {
 			return reply(w, f.Status, map[string]any{"status": "throttle exceeded", "message": "Requests for this service are arriving too quickly.  Please retry later."})
 		}
