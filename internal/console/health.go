@@ -1,0 +1,105 @@
+package console
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// healthRow is one connector instance on the health page.
+type healthRow struct {
+	Source       string
+	Webhooks     int // events in over the window, by way in
+	Polls        int
+	Pushes       int
+	Applies      int
+	LastDelivery time.Time
+	LastPoll     time.Time // when its cursor last moved
+	Dead         int
+	LastError    string
+}
+
+type healthPage struct {
+	Since          time.Time
+	Rows           []healthRow
+	DirtyCases     int
+	PendingActions int
+	Dead           int
+}
+
+// healthWindow is how far back the health page counts events.
+const healthWindow = 24 * time.Hour
+
+// healthPage shows, per connector instance, what the store knows: events
+// in over the last day by way in (webhook, poll, push, the snapshots our
+// writes returned), the last delivery, when its poll cursor last moved,
+// its dead letters and the newest one's error; and the queue's depth.
+func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	since := c.o.Clock.Now().Add(-healthWindow)
+	acts, err := c.o.Records.Activity(ctx, since)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	cursors, err := c.o.Records.Cursors(ctx)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	dead, err := c.o.Records.DeadLetters(ctx)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	p := healthPage{Since: since, Dead: len(dead)}
+	if p.DirtyCases, p.PendingActions, err = c.o.Records.QueueDepth(ctx); err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	rows := map[string]*healthRow{}
+	row := func(src string) *healthRow {
+		if rows[src] == nil {
+			rows[src] = &healthRow{Source: src}
+		}
+		return rows[src]
+	}
+	for _, a := range acts {
+		h := row(a.Source)
+		switch a.Via {
+		case core.ViaWebhook:
+			h.Webhooks += a.Events
+		case core.ViaPoll:
+			h.Polls += a.Events
+		case core.ViaPush:
+			h.Pushes += a.Events
+		case core.ViaApply:
+			h.Applies += a.Events
+		}
+		if a.Via != core.ViaApply && a.Last.After(h.LastDelivery) {
+			h.LastDelivery = a.Last
+		}
+	}
+	// A poll source's cursor is named after its instance, sometimes with
+	// a suffix (jira:KBOT): it counts for the instance.
+	for src, at := range cursors {
+		name, _, _ := strings.Cut(src, ":")
+		if h := row(name); at.After(h.LastPoll) {
+			h.LastPoll = at
+		}
+	}
+	for _, a := range dead { // oldest first: the last error seen wins
+		h := row(a.Target.System)
+		h.Dead++
+		h.LastError = a.LastError
+	}
+	for _, h := range rows {
+		p.Rows = append(p.Rows, *h)
+	}
+	slices.SortFunc(p.Rows, func(a, b healthRow) int { return cmp.Compare(a.Source, b.Source) })
+	c.render(w, r, http.StatusOK, "health", s, p)
+}

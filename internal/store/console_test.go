@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/liaisonhq/liaison/core"
+)
+
+// consoleStory stores the support story's four records, linked as the
+// gateway links them, and a stray ticket of another customer.
+func consoleStory(t *testing.T, s *Store) {
+	t.Helper()
+	at := workloadEpoch
+	ticket := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+	issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+	pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#12"}
+	mail := core.Ref{System: "imap", Kind: core.EmailThread, ID: "reset-500@customer.example"}
+	stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
+	ev := func(id string, it core.Item, links ...core.Link) core.Ingest {
+		it.UpdatedAt = at
+		return core.Ingest{Event: core.Event{Source: it.Ref.System, DeliveryID: id, Via: core.ViaWebhook, Type: core.Created, Item: it, Links: links, At: at}}
+	}
+	batch := []core.Ingest{
+		ev("1", core.Item{Ref: mail, Title: "Password reset link gives error 500", Reporter: "ada@customer.example"}),
+		ev("2", core.Item{Ref: ticket, Title: "Password reset link gives error 500", Reporter: "Ada@Customer.example"},
+			core.Link{From: mail, To: ticket, Role: core.ThreadOf, Origin: core.Explicit}),
+		ev("3", core.Item{Ref: issue, Title: "Reset tokens expire at once"},
+			core.Link{From: ticket, To: issue, Role: core.EscalatedTo, Origin: core.Ours}),
+		ev("4", core.Item{Ref: stray, Title: "Invoice PDF is empty"}),
+	}
+	prIn := ev("5", core.Item{Ref: pr, Title: "KBOT-88: expire reset tokens in UTC"})
+	prIn.Discovered = []core.Link{{From: pr, To: issue, Role: core.Fixes, Origin: core.Discovered}}
+	if _, err := s.Ingest(context.Background(), append(batch, prIn)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFind_ByEveryNameOfARecord(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		consoleStory(t, s)
+		ctx := context.Background()
+		for _, c := range []struct{ id, want string }{
+			{"4521", "zendesk/customer_ticket/4521"},
+			{"KBOT-88", "jira/dev_ticket/KBOT-88"},
+			{"kbot-88", "jira/dev_ticket/KBOT-88"},
+			{"acme/app#12", "github/pull_request/acme/app#12"},
+			{"reset-500@customer.example", "imap/email_thread/reset-500@customer.example"},
+			{"452", ""},
+			{"%", ""},
+		} {
+			refs, err := s.FindByID(ctx, c.id, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if len(refs) == 1 {
+				got = refs[0].String()
+			}
+			if len(refs) > 1 || got != c.want {
+				t.Errorf("FindByID(%q) = %v, want %q", c.id, refs, c.want)
+			}
+		}
+		for _, c := range []struct {
+			text string
+			want []string
+		}{
+			{"password reset", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
+			{"ada@customer.example", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
+			{"INVOICE", []string{"zendesk/customer_ticket/4600"}},
+			{"50%", nil},
+			{"nothing like it", nil},
+		} {
+			refs, err := s.FindByText(ctx, c.text, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range refs {
+				got = append(got, r.String())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("FindByText(%q) = %v, want %v", c.text, got, c.want)
+			}
+		}
+	})
+}
+
+func TestFind_FollowsATitleChange(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		consoleStory(t, s)
+		ctx := context.Background()
+		stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
+		it := core.Item{Ref: stray, Title: "Exported invoices are blank", UpdatedAt: workloadEpoch.Add(time.Minute)}
+		if _, err := s.Ingest(ctx, []core.Ingest{{Event: core.Event{Source: "zendesk", DeliveryID: "6", Via: core.ViaPoll, Type: core.Updated, Item: it, At: it.UpdatedAt}}}); err != nil {
+			t.Fatal(err)
+		}
+		if refs, _ := s.FindByText(ctx, "pdf is empty", 10); len(refs) != 0 {
+			t.Errorf("the old title still matches: %v", refs)
+		}
+		if refs, _ := s.FindByText(ctx, "blank", 10); len(refs) != 1 || refs[0] != stray {
+			t.Errorf("the new title does not match: %v", refs)
+		}
+	})
+}
+
+func TestLinkByHand_JoinsAndUnlinkSplitsWithAudit(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		consoleStory(t, s)
+		ctx := context.Background()
+		ticket := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+		stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
+		issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+		if err := s.LinkByHand(ctx, core.Link{From: stray, To: issue, Role: core.DuplicateOf}, "grace"); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := s.CaseOf(ctx, stray)
+		b, _ := s.CaseOf(ctx, ticket)
+		if a != b {
+			t.Fatalf("linked by hand, the stray ticket is in case %d and the story in %d", a, b)
+		}
+		ls, err := s.LinksOf(ctx, []core.Ref{stray})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) != 1 || ls[0].Origin != ByAgent || ls[0].Source != "agent:grace" {
+			t.Errorf("links of the stray ticket = %+v, want one by agent grace", ls)
+		}
+		found, err := s.UnlinkByHand(ctx, issue, stray, "grace")
+		if err != nil || !found {
+			t.Fatalf("unlink = %v, %v", found, err)
+		}
+		a, _ = s.CaseOf(ctx, stray)
+		b, _ = s.CaseOf(ctx, ticket)
+		if a == b {
+			t.Errorf("unlinked, the stray ticket is still in the story's case %d", a)
+		}
+		if found, _ := s.UnlinkByHand(ctx, issue, stray, "grace"); found {
+			t.Error("a second unlink found a link")
+		}
+		var kinds []string
+		for _, r := range []core.Ref{stray, issue} {
+			es, err := s.Audit(ctx, r, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				kinds = append(kinds, string(e.Kind)+" "+e.Detail)
+			}
+		}
+		slices.Sort(kinds)
+		want := []string{"link_by_hand grace linked zendesk/customer_ticket/4600 —duplicate_of→ jira/dev_ticket/KBOT-88",
+			"unlink_by_hand grace unlinked jira/dev_ticket/KBOT-88 and zendesk/customer_ticket/4600"}
+		if !slices.Equal(kinds, want) {
+			t.Errorf("audit = %q, want %q", kinds, want)
+		}
+	})
+}
+
+func TestDiscard_OnlyDeadActionsAndAudited(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		consoleStory(t, s)
+		ctx := context.Background()
+		issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+		c, _ := s.CaseOf(ctx, issue)
+		acts := []core.Action{
+			{Key: "dead-one", Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue},
+			{Key: "pending-one", Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue},
+		}
+		if _, err := s.Enqueue(ctx, acts); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Fail(ctx, "dead-one", "403 forbidden", time.Time{}, true); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Discard(ctx, "grace", "dead-one", "pending-one", "unknown")
+		if err != nil || n != 1 {
+			t.Fatalf("Discard = %d, %v; want 1 (the dead one only)", n, err)
+		}
+		if dead, _ := s.DeadLetters(ctx); len(dead) != 0 {
+			t.Errorf("dead letters after discard: %v", dead)
+		}
+		left, _ := s.Actions(ctx, c, core.Pending)
+		if len(left) != 1 || left[0].Key != "pending-one" {
+			t.Errorf("pending after discard: %v", left)
+		}
+		es, _ := s.Audit(ctx, issue, 5)
+		if len(es) != 1 || es[0].Detail != "grace discarded action dead-one" || es[0].Rule != "console" {
+			t.Errorf("audit = %+v", es)
+		}
+	})
+}
