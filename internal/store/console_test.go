@@ -7,40 +7,12 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/store/storetest"
 )
-
-// consoleStory stores the support story's four records, linked as the
-// gateway links them, and a stray ticket of another customer.
-func consoleStory(t *testing.T, s *Store) {
-	t.Helper()
-	at := workloadEpoch
-	ticket := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
-	issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
-	pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#12"}
-	mail := core.Ref{System: "imap", Kind: core.EmailThread, ID: "reset-500@customer.example"}
-	stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
-	ev := func(id string, it core.Item, links ...core.Link) core.Ingest {
-		it.UpdatedAt = at
-		return core.Ingest{Event: core.Event{Source: it.Ref.System, DeliveryID: id, Via: core.ViaWebhook, Type: core.Created, Item: it, Links: links, At: at}}
-	}
-	batch := []core.Ingest{
-		ev("1", core.Item{Ref: mail, Title: "Password reset link gives error 500", Reporter: "ada@customer.example"}),
-		ev("2", core.Item{Ref: ticket, Title: "Password reset link gives error 500", Reporter: "Ada@Customer.example"},
-			core.Link{From: mail, To: ticket, Role: core.ThreadOf, Origin: core.Explicit}),
-		ev("3", core.Item{Ref: issue, Title: "Reset tokens expire at once"},
-			core.Link{From: ticket, To: issue, Role: core.EscalatedTo, Origin: core.Ours}),
-		ev("4", core.Item{Ref: stray, Title: "Invoice PDF is empty"}),
-	}
-	prIn := ev("5", core.Item{Ref: pr, Title: "KBOT-88: expire reset tokens in UTC"})
-	prIn.Discovered = []core.Link{{From: pr, To: issue, Role: core.Fixes, Origin: core.Discovered}}
-	if _, err := s.Ingest(context.Background(), append(batch, prIn)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestFind_ByEveryNameOfARecord(t *testing.T) {
 	backends(t, func(t *testing.T, s *Store, _ *testClock) {
-		consoleStory(t, s)
+		storetest.Story(t, s, workloadEpoch)
 		ctx := context.Background()
 		for _, c := range []struct{ id, want string }{
 			{"4521", "zendesk/customer_ticket/4521"},
@@ -91,9 +63,9 @@ func TestFind_ByEveryNameOfARecord(t *testing.T) {
 
 func TestFind_FollowsATitleChange(t *testing.T) {
 	backends(t, func(t *testing.T, s *Store, _ *testClock) {
-		consoleStory(t, s)
+		storetest.Story(t, s, workloadEpoch)
 		ctx := context.Background()
-		stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
+		stray := storetest.Stray
 		it := core.Item{Ref: stray, Title: "Exported invoices are blank", UpdatedAt: workloadEpoch.Add(time.Minute)}
 		if _, err := s.Ingest(ctx, []core.Ingest{{Event: core.Event{Source: "zendesk", DeliveryID: "6", Via: core.ViaPoll, Type: core.Updated, Item: it, At: it.UpdatedAt}}}); err != nil {
 			t.Fatal(err)
@@ -109,11 +81,9 @@ func TestFind_FollowsATitleChange(t *testing.T) {
 
 func TestLinkByHand_JoinsAndUnlinkSplitsWithAudit(t *testing.T) {
 	backends(t, func(t *testing.T, s *Store, _ *testClock) {
-		consoleStory(t, s)
+		storetest.Story(t, s, workloadEpoch)
 		ctx := context.Background()
-		ticket := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
-		stray := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4600"}
-		issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+		ticket, stray, issue := storetest.StoryTicket, storetest.Stray, storetest.StoryIssue
 		if err := s.LinkByHand(ctx, core.Link{From: stray, To: issue, Role: core.DuplicateOf}, "grace"); err != nil {
 			t.Fatal(err)
 		}
@@ -162,9 +132,9 @@ func TestLinkByHand_JoinsAndUnlinkSplitsWithAudit(t *testing.T) {
 
 func TestDiscard_OnlyDeadActionsAndAudited(t *testing.T) {
 	backends(t, func(t *testing.T, s *Store, _ *testClock) {
-		consoleStory(t, s)
+		storetest.Story(t, s, workloadEpoch)
 		ctx := context.Background()
-		issue := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+		issue := storetest.StoryIssue
 		c, _ := s.CaseOf(ctx, issue)
 		acts := []core.Action{
 			{Key: "dead-one", Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue},
