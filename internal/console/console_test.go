@@ -386,7 +386,7 @@ func TestSearch_FindsARecordByEachOfItsNames(t *testing.T) {
 		{"expire reset tokens", []core.Ref{storetest.StoryPR}},
 		{"no such words", nil},
 	}
-	hitRef := regexp.MustCompile(`class="hit" href="/case\?ref=([^"]+)"`)
+	hitRef := regexp.MustCompile(`class="hit" data-ref="[^"]*" href="/case\?ref=([^"]+)"`)
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) {
 			got := b.get("/search?q=" + url.QueryEscape(c.q))
