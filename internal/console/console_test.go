@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/config"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/internal/store/storetest"
 	"github.com/liaisonhq/liaison/mappings"
@@ -685,4 +687,58 @@ func FuzzParseUsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFromConfig_ReadsTheConsoleSection(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(users, []byte("users:\n  - {name: grace, password_hash: \"$2a$10$MIQHZEYQ2hH8W7mU2pGqceH0Gm0cyvNSkt3bMNmSrlnkv6Gr2XDqa\", role: admin}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_CONSOLE_KEY", strings.Repeat("k", 32))
+	t.Setenv("TEST_OIDC_SECRET", "s3cret-value")
+	t.Setenv("TEST_SHORT_KEY", "short")
+	st, err := store.Open(context.Background(), "sqlite::memory:", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cases := []struct {
+		name, section string
+		secure        bool
+		err           string
+	}{
+		{"loopback", "listen: 127.0.0.1:8081\n  users_file: " + users, false, ""},
+		{"all interfaces", "listen: 0.0.0.0:8081\n  users_file: " + users, true, ""},
+		{"loopback behind a TLS proxy", "listen: 127.0.0.1:8081\n  secure_cookies: true\n  users_file: " + users, true, ""},
+		{"oidc and a session key", "listen: 127.0.0.1:8081\n  session_key_env: TEST_CONSOLE_KEY\n  oidc: {issuer: http://127.0.0.1:1, client_id: c, client_secret_env: TEST_OIDC_SECRET, redirect_url: http://127.0.0.1:8081/auth/callback}", false, ""},
+		{"no way to sign in", "listen: 127.0.0.1:8081", false, "no way to sign in"},
+		{"short session key", "listen: 127.0.0.1:8081\n  users_file: " + users + "\n  session_key_env: TEST_SHORT_KEY", false, "at least 32 characters"},
+		{"secret unset", "listen: 127.0.0.1:8081\n  oidc: {issuer: http://x, client_id: c, client_secret_env: TEST_UNSET, redirect_url: http://x/cb}", false, `"TEST_UNSET" is empty`},
+		{"missing users file", "listen: 127.0.0.1:8081\n  users_file: " + filepath.Join(dir, "none.yaml"), false, "no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Parse("liaison.yaml", []byte("console:\n  "+c.section+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			con, err := FromConfig(cfg.Console, Options{Records: st})
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "kkkk") {
+					t.Errorf("the error shows a secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if con.o.SecureCookies != c.secure {
+				t.Errorf("SecureCookies = %v, want %v", con.o.SecureCookies, c.secure)
+			}
+		})
+	}
 }
