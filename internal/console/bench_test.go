@@ -44,7 +44,7 @@ func fillBench(b *testing.B, st *store.Store) {
 					Item: core.Item{Ref: ticket, Title: fmt.Sprintf("Customer %d: %s fails with error %d", i, w, 500+i%7),
 						Reporter: fmt.Sprintf("user%d@customer%d.example", i, i%500), Native: "open", UpdatedAt: t}}},
 				core.Ingest{Event: core.Event{Source: "jira", DeliveryID: "i" + issue.ID, Via: core.ViaWebhook, Type: core.Created, At: t,
-					Item: core.Item{Ref: issue, Title: fmt.Sprintf("%s breaks for customer %d", w, i), Native: "In Progress", UpdatedAt: t},
+					Item:  core.Item{Ref: issue, Title: fmt.Sprintf("%s breaks for customer %d", w, i), Native: "In Progress", UpdatedAt: t},
 					Links: []core.Link{{From: ticket, To: issue, Role: core.EscalatedTo, Origin: core.Ours}}}})
 		}
 		if _, err := st.Ingest(ctx, in); err != nil {
