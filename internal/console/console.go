@@ -40,6 +40,7 @@ var staticFS embed.FS
 type Records interface {
 	FindByID(ctx context.Context, id string, n int) ([]core.Ref, error)
 	FindByText(ctx context.Context, text string, n int) ([]core.Ref, error)
+	FindByPerson(ctx context.Context, who string, n int) ([]core.Ref, error)
 	Item(ctx context.Context, r core.Ref) (*core.Item, error)
 	CaseOf(ctx context.Context, r core.Ref) (core.CaseID, error)
 	LoadCase(ctx context.Context, id core.CaseID) (*core.Case, error)

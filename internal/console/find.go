@@ -18,8 +18,10 @@ const maxQuery = 300
 type query struct {
 	// IDs are the record ids it may stand for, most likely first.
 	IDs []string
-	// Text is matched in titles and people, when long enough to mean
-	// something (3 characters).
+	// Person is a reporter's or assignee's e-mail address.
+	Person string
+	// Text is matched in titles, when long enough to mean something (3
+	// characters).
 	Text string
 }
 
@@ -47,10 +49,9 @@ func parseQuery(s string) query {
 		return q
 	}
 	if a, err := mail.ParseAddress(s); err == nil {
-		// A Message-ID looks like an address; a person's address is
-		// found among reporters and assignees.
+		// A Message-ID looks like an address.
 		add(a.Address)
-		q.Text = strings.ToLower(a.Address)
+		q.Person = a.Address
 		return q
 	}
 	add(s)
@@ -90,8 +91,8 @@ type hit struct {
 // maxHits bounds a search's results.
 const maxHits = 20
 
-// find runs a query: records with a matching id first, then those whose
-// title or people hold the text.
+// find runs a query: records with a matching id first, then those of the
+// person, then those whose title holds the text.
 func find(ctx context.Context, rs Records, q query) ([]hit, error) {
 	var (
 		out  []hit
@@ -126,6 +127,15 @@ func find(ctx context.Context, rs Records, q query) ([]hit, error) {
 			return nil, err
 		}
 		if err := collect(refs, true); err != nil {
+			return nil, err
+		}
+	}
+	if q.Person != "" {
+		refs, err := rs.FindByPerson(ctx, q.Person, maxHits)
+		if err != nil {
+			return nil, err
+		}
+		if err := collect(refs, false); err != nil {
 			return nil, err
 		}
 	}

@@ -18,19 +18,42 @@ const ByAgent core.Origin = "agent"
 // without its system and kind, is id, ignoring case: what a person types
 // for a ticket number, an issue key, repo#n or a Message-ID. At most n.
 func (s *Store) FindByID(ctx context.Context, id string, n int) ([]core.Ref, error) {
-	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE lower(rid) = $1 ORDER BY ref LIMIT $2`, strings.ToLower(id), limit(n))
+	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE rid = $1 ORDER BY ref LIMIT $2`, strings.ToLower(id), limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records with id %q: %w", id, err)
 	}
 	return refs, nil
 }
 
-// FindByText returns records whose title, reporter or assignee holds
-// text (ignoring case), at most n, most recently updated first among the
-// first matches found.
+// FindByPerson returns records whose reporter or assignee is who (an
+// e-mail address or a login), ignoring case, at most n.
+func (s *Store) FindByPerson(ctx context.Context, who string, n int) ([]core.Ref, error) {
+	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE reporter = $1 OR assignee = $1 ORDER BY ref LIMIT $2`,
+		strings.ToLower(who), limit(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: records of %q: %w", who, err)
+	}
+	return refs, nil
+}
+
+// FindByText returns records whose title holds text, ignoring case, at
+// most n. Text of three characters or more is looked up in a trigram
+// index (SQLite's FTS5; PostgreSQL's pg_trgm where it is installed);
+// shorter text reads every title.
 func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref, error) {
-	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(text))
-	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE words LIKE $1 ESCAPE '\' LIMIT $2`, "%"+esc+"%", limit(n))
+	text = strings.ToLower(text)
+	pattern, escape := "%"+text+"%", ""
+	// The trigram index serves LIKE without ESCAPE only: a query that
+	// needs one (it holds % or _) reads every title.
+	if strings.ContainsAny(text, `%_\`) {
+		pattern = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(text) + "%"
+		escape = ` ESCAPE '\'`
+	}
+	query := `SELECT ref FROM item_search WHERE words LIKE $1` + escape + ` LIMIT $2`
+	if s.be.name() == "sqlite" {
+		query = `SELECT s.ref FROM item_words w JOIN item_search s ON s.id = w.rowid WHERE w.words LIKE $1` + escape + ` LIMIT $2`
+	}
+	refs, err := s.refsWhere(ctx, query, pattern, limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records naming %q: %w", text, err)
 	}

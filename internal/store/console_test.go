@@ -40,9 +40,10 @@ func TestFind_ByEveryNameOfARecord(t *testing.T) {
 			want []string
 		}{
 			{"password reset", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
-			{"ada@customer.example", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
 			{"INVOICE", []string{"zendesk/customer_ticket/4600"}},
 			{"50%", nil},
+			{"pdf_", nil},
+			{"kbot-88", []string{"github/pull_request/acme/app#12"}},
 			{"nothing like it", nil},
 		} {
 			refs, err := s.FindByText(ctx, c.text, 10)
@@ -56,6 +57,21 @@ func TestFind_ByEveryNameOfARecord(t *testing.T) {
 			slices.Sort(got)
 			if !slices.Equal(got, c.want) {
 				t.Errorf("FindByText(%q) = %v, want %v", c.text, got, c.want)
+			}
+		}
+	})
+}
+
+func TestFindByPerson_ReporterOrAssigneeIgnoringCase(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		storetest.Story(t, s, workloadEpoch)
+		for who, want := range map[string]int{"ada@customer.example": 2, "ADA@customer.example": 2, "ada@customer": 0, "nobody@x.example": 0} {
+			refs, err := s.FindByPerson(context.Background(), who, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(refs) != want {
+				t.Errorf("FindByPerson(%q) = %v, want %d records", who, refs, want)
 			}
 		}
 	})

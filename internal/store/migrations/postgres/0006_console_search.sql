@@ -1,25 +1,52 @@
 -- Version 6: what the console's search box looks records up by, kept by
 -- a trigger so that writers need not know of it: the record's id (the ref
--- without system and kind: 4521, KBOT-88, acme/app#12, a Message-ID), and
--- its title and people in lower case for a free-text match.
+-- without system and kind: 4521, KBOT-88, acme/app#12, a Message-ID), its
+-- reporter, assignee and title, all in lower case. Titles get a trigram
+-- index when the pg_trgm extension can be had (it ships with PostgreSQL;
+-- creating it needs the CREATE privilege on the database); without it a
+-- free-text search reads every title.
 CREATE TABLE item_search (
-    ref   TEXT PRIMARY KEY,
-    rid   TEXT NOT NULL,
-    words TEXT NOT NULL
+    ref      TEXT PRIMARY KEY,
+    rid      TEXT NOT NULL,
+    reporter TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    words    TEXT NOT NULL
 );
-CREATE INDEX item_search_rid ON item_search (lower(rid));
+CREATE INDEX item_search_rid ON item_search (rid);
+CREATE INDEX item_search_reporter ON item_search (reporter);
+CREATE INDEX item_search_assignee ON item_search (assignee);
+
 CREATE FUNCTION item_search_put() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE s jsonb := NEW.snapshot::jsonb;
 BEGIN
-    INSERT INTO item_search (ref, rid, words)
-    VALUES (NEW.ref, substr(NEW.ref, length(NEW.system) + length(NEW.kind) + 3),
-            lower(coalesce(s->>'title', '') || ' ' || coalesce(s->>'reporter', '') || ' ' || coalesce(s->>'assignee', '')))
-    ON CONFLICT (ref) DO UPDATE SET rid = excluded.rid, words = excluded.words;
+    INSERT INTO item_search (ref, rid, reporter, assignee, words)
+    VALUES (NEW.ref, lower(substr(NEW.ref, length(NEW.system) + length(NEW.kind) + 3)),
+            lower(coalesce(s->>'reporter', '')), lower(coalesce(s->>'assignee', '')), lower(coalesce(s->>'title', '')))
+    ON CONFLICT (ref) DO UPDATE SET reporter = excluded.reporter, assignee = excluded.assignee, words = excluded.words
+    WHERE (item_search.reporter, item_search.assignee, item_search.words) IS DISTINCT FROM (excluded.reporter, excluded.assignee, excluded.words);
     RETURN NULL;
 END $$;
-INSERT INTO item_search (ref, rid, words)
-SELECT ref, substr(ref, length(system) + length(kind) + 3),
-       lower(coalesce(snapshot::jsonb->>'title', '') || ' ' || coalesce(snapshot::jsonb->>'reporter', '') || ' ' || coalesce(snapshot::jsonb->>'assignee', ''))
+
+INSERT INTO item_search (ref, rid, reporter, assignee, words)
+SELECT ref, lower(substr(ref, length(system) + length(kind) + 3)), lower(coalesce(snapshot::jsonb->>'reporter', '')),
+       lower(coalesce(snapshot::jsonb->>'assignee', '')), lower(coalesce(snapshot::jsonb->>'title', ''))
 FROM items;
-CREATE TRIGGER item_search_put AFTER INSERT OR UPDATE OF snapshot ON items
+
+CREATE TRIGGER item_search_insert AFTER INSERT ON items
     FOR EACH ROW EXECUTE FUNCTION item_search_put();
+CREATE TRIGGER item_search_update AFTER UPDATE OF snapshot ON items
+    FOR EACH ROW WHEN (OLD.snapshot IS DISTINCT FROM NEW.snapshot) EXECUTE FUNCTION item_search_put();
+
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pg_trgm is not available: the console''s free-text search reads every title';
+END $$;
+DO $$
+DECLARE ns text := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm');
+BEGIN
+    IF ns IS NOT NULL THEN
+        EXECUTE format('CREATE INDEX item_search_words ON item_search USING gin (words %I.gin_trgm_ops)', ns);
+    END IF;
+END $$;
