@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ const ByAgent core.Origin = "agent"
 // without its system and kind, is id, ignoring case: what a person types
 // for a ticket number, an issue key, repo#n or a Message-ID. At most n.
 func (s *Store) FindByID(ctx context.Context, id string, n int) ([]core.Ref, error) {
-	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE rid = $1 ORDER BY ref LIMIT $2`, strings.ToLower(id), limit(n))
+	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE rid = $1 LIMIT $2`, strings.ToLower(id), limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records with id %q: %w", id, err)
 	}
@@ -28,7 +29,7 @@ func (s *Store) FindByID(ctx context.Context, id string, n int) ([]core.Ref, err
 // FindByPerson returns records whose reporter or assignee is who (an
 // e-mail address or a login), ignoring case, at most n.
 func (s *Store) FindByPerson(ctx context.Context, who string, n int) ([]core.Ref, error) {
-	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE reporter = $1 OR assignee = $1 ORDER BY ref LIMIT $2`,
+	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE reporter = $1 OR assignee = $1 LIMIT $2`,
 		strings.ToLower(who), limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records of %q: %w", who, err)
@@ -60,6 +61,10 @@ func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref,
 	return refs, nil
 }
 
+// refsWhere runs a query for refs and returns them sorted. The queries
+// leave ORDER BY out: a LIMIT over an ORDER BY ref tempts PostgreSQL, when
+// its statistics are stale, to walk the primary key instead of the index
+// that finds the few rows.
 func (s *Store) refsWhere(ctx context.Context, query string, args ...any) ([]core.Ref, error) {
 	var out []core.Ref
 	err := all(s.be.reader().query(ctx, query, args...)).each(func(rs rows) error {
@@ -71,6 +76,7 @@ func (s *Store) refsWhere(ctx context.Context, query string, args ...any) ([]cor
 		out = append(out, r)
 		return err
 	})
+	slices.SortFunc(out, func(a, b core.Ref) int { return strings.Compare(a.String(), b.String()) })
 	return out, err
 }
 

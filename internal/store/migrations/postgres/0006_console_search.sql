@@ -50,3 +50,4 @@ BEGIN
         EXECUTE format('CREATE INDEX item_search_words ON item_search USING gin (words %I.gin_trgm_ops)', ns);
     END IF;
 END $$;
+ANALYZE item_search;
