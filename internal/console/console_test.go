@@ -375,9 +375,11 @@ func TestSearch_FindsARecordByEachOfItsNames(t *testing.T) {
 		{"4521", []core.Ref{storetest.StoryTicket}},
 		{"#4521", []core.Ref{storetest.StoryTicket}},
 		{"http://127.0.0.1:9/agent/tickets/4521", []core.Ref{storetest.StoryTicket}},
-		// The pull request names the key in its title: found by text too.
-		{"KBOT-88", []core.Ref{storetest.StoryPR, storetest.StoryIssue}},
-		{"kbot-88", []core.Ref{storetest.StoryPR, storetest.StoryIssue}},
+		// The pull request names the key in its title, but the record
+		// with that id is what was asked for.
+		{"KBOT-88", []core.Ref{storetest.StoryIssue}},
+		{"kbot-88", []core.Ref{storetest.StoryIssue}},
+		{"KBOT-88: expire", []core.Ref{storetest.StoryPR}},
 		{"https://jira.example.com/browse/KBOT-88", []core.Ref{storetest.StoryIssue}},
 		{"acme/app#12", []core.Ref{storetest.StoryPR}},
 		{"https://github.com/acme/app/pull/12", []core.Ref{storetest.StoryPR}},

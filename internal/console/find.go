@@ -139,7 +139,10 @@ func find(ctx context.Context, rs Records, q query) ([]hit, error) {
 			return nil, err
 		}
 	}
-	if q.Text != "" && len(out) < maxHits {
+	// A record whose id is the query is what was asked for: its case
+	// shows what names it. Words of a title are searched when no id
+	// matched, or when the query has several words.
+	if q.Text != "" && len(out) < maxHits && (len(out) == 0 || strings.ContainsAny(q.Text, " \t")) {
 		refs, err := rs.FindByText(ctx, q.Text, maxHits)
 		if err != nil {
 			return nil, err

@@ -50,11 +50,25 @@ func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref,
 		pattern = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(text) + "%"
 		escape = ` ESCAPE '\'`
 	}
-	query := `SELECT ref FROM item_search WHERE words LIKE $1` + escape + ` LIMIT $2`
+	var (
+		refs []core.Ref
+		err  error
+	)
 	if s.be.name() == "sqlite" {
-		query = `SELECT s.ref FROM item_words w JOIN item_search s ON s.id = w.rowid WHERE w.words LIKE $1` + escape + ` LIMIT $2`
+		refs, err = refsIn(ctx, s.be.reader(), `SELECT s.ref FROM item_words w JOIN item_search s ON s.id = w.rowid WHERE w.words LIKE $1`+escape+` LIMIT $2`,
+			pattern, limit(n))
+	} else {
+		// A prepared statement's generic plan knows neither the pattern
+		// nor that a LIMIT rarely fills: it reads every title rather
+		// than the trigram index. Each search is planned for its pattern.
+		err = s.be.read(ctx, func(q querier) error {
+			if _, err := q.exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+				return err
+			}
+			refs, err = refsIn(ctx, q, `SELECT ref FROM item_search WHERE words LIKE $1`+escape+` LIMIT $2`, pattern, limit(n))
+			return err
+		})
 	}
-	refs, err := s.refsWhere(ctx, query, pattern, limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records naming %q: %w", text, err)
 	}
@@ -66,8 +80,12 @@ func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref,
 // its statistics are stale, to walk the primary key instead of the index
 // that finds the few rows.
 func (s *Store) refsWhere(ctx context.Context, query string, args ...any) ([]core.Ref, error) {
+	return refsIn(ctx, s.be.reader(), query, args...)
+}
+
+func refsIn(ctx context.Context, q querier, query string, args ...any) ([]core.Ref, error) {
 	var out []core.Ref
-	err := all(s.be.reader().query(ctx, query, args...)).each(func(rs rows) error {
+	err := all(q.query(ctx, query, args...)).each(func(rs rows) error {
 		var ref string
 		if err := rs.Scan(&ref); err != nil {
 			return err
