@@ -426,7 +426,7 @@ func TestCasePage_ShowsTheRecordsAndHowEachLinkWasMade(t *testing.T) {
 		`data-ref="zendesk/customer_ticket/4521"`,
 		`data-ref="jira/dev_ticket/KBOT-88"`,
 		`data-ref="github/pull_request/acme/app#12"`,
-		"stated by imap",
+		"stated by zendesk/customer_ticket/4521",
 		"made by the gateway when it created the record",
 		"found by its key in the text of github/pull_request/acme/app#12",
 		"jira: 403 Forbidden",
@@ -465,6 +465,18 @@ func TestReplay_ByAnAdminEmptiesTheListAndIsAudited(t *testing.T) {
 	es, _ := s.store.Audit(ctx, storetest.StoryIssue, 5)
 	if len(es) == 0 || es[0].Kind != "replay" || !strings.HasPrefix(es[0].Detail, "grace replayed dead action "+deadKey) {
 		t.Errorf("audit after replay: %+v", es)
+	}
+}
+
+func TestFlash_OnlyWhatTheConsoleSaid(t *testing.T) {
+	s := openSite(t, nil)
+	b := signedIn(t, s, adminAccount)
+	got := b.post("/actions/replay", url.Values{"csrf": {b.csrf("/dead")}, "key": {deadKey}})
+	if page := b.get(got.location); !strings.Contains(page.body, `id="flash">1 action(s) replayed`) {
+		t.Errorf("after a replay the page does not say so")
+	}
+	if page := b.get("/dead?done=" + url.QueryEscape("Your session expired: call +1 555 0100") + "&sig=AAAA"); strings.Contains(page.body, "555 0100") {
+		t.Error("a page shows a message from the address bar")
 	}
 }
 

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -57,7 +58,7 @@ type frame struct {
 // render writes a page; a template that fails renders nothing of itself,
 // so a half page never reaches the browser.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, s *session, page any) {
-	f := frame{Title: name, User: s, Page: page, Flash: r.FormValue("done")}
+	f := frame{Title: name, User: s, Page: page, Flash: c.flash(r)}
 	if s != nil {
 		f.CSRF, f.Admin = c.csrf(s), s.Role == Admin
 	}
@@ -149,6 +150,9 @@ type moment struct {
 func how(l store.LinkOrigin) string {
 	switch l.Origin {
 	case core.Explicit:
+		if l.Source != "" {
+			return "stated by " + l.Source
+		}
 		return "stated by " + l.From.System
 	case core.Discovered:
 		return "found by its key in the text of " + l.Source
@@ -269,8 +273,9 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 func caseURL(r core.Ref) string { return "/case?ref=" + url.QueryEscape(r.String()) }
 
 // back returns to the page a form came from (a console path), saying
-// what was done.
-func back(w http.ResponseWriter, r *http.Request, fallback, done string) {
+// what was done. The message is signed, so that a link from elsewhere
+// cannot make a page say what the console did not.
+func (c *Console) back(w http.ResponseWriter, r *http.Request, fallback, done string) {
 	to := localPath(r.PostFormValue("back"))
 	if to == "/" {
 		to = fallback
@@ -278,8 +283,18 @@ func back(w http.ResponseWriter, r *http.Request, fallback, done string) {
 	u, _ := url.Parse(to)
 	q := u.Query()
 	q.Set("done", done)
+	q.Set("sig", base64.RawURLEncoding.EncodeToString(c.mac("flash", done)))
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// flash is the signed message back left for the page, if any.
+func (c *Console) flash(r *http.Request) string {
+	done := r.URL.Query().Get("done")
+	if done == "" || !validToken(base64.RawURLEncoding.EncodeToString(c.mac("flash", done)), r.URL.Query().Get("sig")) {
+		return ""
+	}
+	return done
 }
 
 type deadPage struct {
@@ -333,7 +348,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	c.o.Log.Info("console: dead actions replayed", "user", s.Name, "n", n)
-	back(w, r, "/dead", fmt.Sprintf("%d action(s) replayed", n))
+	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) replayed", n))
 }
 
 func (c *Console) discard(w http.ResponseWriter, r *http.Request, s *session) {
@@ -352,7 +367,7 @@ func (c *Console) discard(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.o.Log.Info("console: dead actions discarded", "user", s.Name, "n", n)
-	back(w, r, "/dead", fmt.Sprintf("%d action(s) discarded", n))
+	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) discarded", n))
 }
 
 // twoRefs reads the two records a link form names.
@@ -394,7 +409,7 @@ func (c *Console) link(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.o.Log.Info("console: records linked by hand", "user", s.Name, "from", a.String(), "to", b.String())
-	back(w, r, caseURL(a), "linked "+a.String()+" and "+b.String())
+	c.back(w, r, caseURL(a), "linked "+a.String()+" and "+b.String())
 }
 
 func (c *Console) unlink(w http.ResponseWriter, r *http.Request, s *session) {
@@ -413,7 +428,7 @@ func (c *Console) unlink(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.o.Log.Info("console: records unlinked by hand", "user", s.Name, "from", a.String(), "to", b.String())
-	back(w, r, caseURL(a), "unlinked "+a.String()+" and "+b.String())
+	c.back(w, r, caseURL(a), "unlinked "+a.String()+" and "+b.String())
 }
 
 type conflictsPage struct {
