@@ -77,6 +77,30 @@ func TestFindByPerson_ReporterOrAssigneeIgnoringCase(t *testing.T) {
 	})
 }
 
+func TestFindByPerson_APlaceholderGetsItsPeopleWhenSeen(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		ctx := context.Background()
+		change := core.Ref{System: "jira", Kind: core.ChangeTicket, ID: "DO-7"}
+		at := workloadEpoch
+		link := core.Ingest{Event: core.Event{Source: "jira", DeliveryID: "1", Via: core.ViaWebhook, Type: core.Created, At: at,
+			Item:  core.Item{Ref: storetest.StoryIssue, Title: "Reset tokens expire at once", UpdatedAt: at},
+			Links: []core.Link{{From: change, To: storetest.StoryIssue, Role: core.ChangeFor, Origin: core.Explicit}}}}
+		seen := core.Ingest{Event: core.Event{Source: "jira", DeliveryID: "2", Via: core.ViaPoll, Type: core.Created, At: at,
+			Item: core.Item{Ref: change, Title: "Rotate the token signing key", Reporter: "Ops@Example.com", UpdatedAt: at}}}
+		for _, in := range []core.Ingest{link, seen} {
+			if _, err := s.Ingest(ctx, []core.Ingest{in}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if refs, _ := s.FindByPerson(ctx, "ops@example.com", 5); len(refs) != 1 || refs[0] != change {
+			t.Errorf("FindByPerson after the placeholder was seen = %v, want %s", refs, change)
+		}
+		if refs, _ := s.FindByText(ctx, "signing key", 5); len(refs) != 1 || refs[0] != change {
+			t.Errorf("FindByText after the placeholder was seen = %v, want %s", refs, change)
+		}
+	})
+}
+
 func TestFind_FollowsATitleChange(t *testing.T) {
 	backends(t, func(t *testing.T, s *Store, _ *testClock) {
 		storetest.Story(t, s, workloadEpoch)

@@ -16,14 +16,21 @@ CREATE INDEX item_search_rid ON item_search (rid);
 CREATE INDEX item_search_reporter ON item_search (reporter);
 CREATE INDEX item_search_assignee ON item_search (assignee);
 
+-- A record's people are those of its first snapshot (a placeholder's come
+-- when it is first seen); its title follows every change. Most updates
+-- change a status or a field: the trigger's condition compares the title,
+-- the one cost every update pays.
 CREATE FUNCTION item_search_put() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE s jsonb := NEW.snapshot::jsonb;
 BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.known = NEW.known THEN
+        UPDATE item_search SET words = lower(coalesce(s->>'title', '')) WHERE ref = NEW.ref;
+        RETURN NULL;
+    END IF;
     INSERT INTO item_search (ref, rid, reporter, assignee, words)
     VALUES (NEW.ref, lower(substr(NEW.ref, length(NEW.system) + length(NEW.kind) + 3)),
             lower(coalesce(s->>'reporter', '')), lower(coalesce(s->>'assignee', '')), lower(coalesce(s->>'title', '')))
-    ON CONFLICT (ref) DO UPDATE SET reporter = excluded.reporter, assignee = excluded.assignee, words = excluded.words
-    WHERE (item_search.reporter, item_search.assignee, item_search.words) IS DISTINCT FROM (excluded.reporter, excluded.assignee, excluded.words);
+    ON CONFLICT (ref) DO UPDATE SET reporter = excluded.reporter, assignee = excluded.assignee, words = excluded.words;
     RETURN NULL;
 END $$;
 
@@ -34,8 +41,9 @@ FROM items;
 
 CREATE TRIGGER item_search_insert AFTER INSERT ON items
     FOR EACH ROW EXECUTE FUNCTION item_search_put();
-CREATE TRIGGER item_search_update AFTER UPDATE OF snapshot ON items
-    FOR EACH ROW WHEN (OLD.snapshot IS DISTINCT FROM NEW.snapshot) EXECUTE FUNCTION item_search_put();
+CREATE TRIGGER item_search_update AFTER UPDATE OF snapshot, known ON items
+    FOR EACH ROW WHEN (OLD.known <> NEW.known OR (OLD.snapshot::jsonb->>'title') IS DISTINCT FROM (NEW.snapshot::jsonb->>'title'))
+    EXECUTE FUNCTION item_search_put();
 
 DO $$
 BEGIN

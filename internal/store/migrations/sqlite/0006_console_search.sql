@@ -32,11 +32,11 @@ CREATE TRIGGER item_search_insert AFTER INSERT ON items BEGIN
     INSERT INTO item_words (rowid, words)
     SELECT id, lower(coalesce(json_extract(new.snapshot, '$.title'), '')) FROM item_search WHERE ref = new.ref;
 END;
--- Most updates change a status or a field: only a changed title or
--- person is written again.
-CREATE TRIGGER item_search_people AFTER UPDATE OF snapshot ON items
-WHEN json_extract(old.snapshot, '$.reporter') IS NOT json_extract(new.snapshot, '$.reporter')
-  OR json_extract(old.snapshot, '$.assignee') IS NOT json_extract(new.snapshot, '$.assignee') BEGIN
+-- Most updates change a status or a field: the title is compared (the
+-- one cost every update pays), and only a changed one is indexed again.
+-- A record's people are those of its first snapshot: a placeholder's come
+-- when it is first seen.
+CREATE TRIGGER item_search_seen AFTER UPDATE OF known ON items WHEN old.known = 0 AND new.known = 1 BEGIN
     UPDATE item_search SET reporter = lower(coalesce(json_extract(new.snapshot, '$.reporter'), '')),
         assignee = lower(coalesce(json_extract(new.snapshot, '$.assignee'), ''))
     WHERE ref = new.ref;
