@@ -52,6 +52,7 @@ type Records interface {
 	DeadLetters(ctx context.Context) ([]core.Action, error)
 	Replay(ctx context.Context, keys ...string) (int, error)
 	Discard(ctx context.Context, who string, keys ...string) (int, error)
+	RetryNow(ctx context.Context, who string, keys ...string) (int, error)
 	AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error
 	LinkByHand(ctx context.Context, l core.Link, who string) error
 	UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error)
@@ -154,6 +155,7 @@ func (c *Console) routes() {
 
 	m.Handle("POST /actions/replay", c.admin(c.replay))
 	m.Handle("POST /actions/discard", c.admin(c.discard))
+	m.Handle("POST /actions/retry", c.admin(c.retry))
 	m.Handle("POST /case/link", c.admin(c.link))
 	m.Handle("POST /case/unlink", c.admin(c.unlink))
 	c.mux = m

@@ -341,6 +341,7 @@ func TestAdminActions_RefusedToAViewer(t *testing.T) {
 	}{
 		{"/actions/replay", url.Values{"all": {"1"}}},
 		{"/actions/discard", url.Values{"key": {deadKey}}},
+		{"/actions/retry", url.Values{"key": {deadKey}}},
 		{"/case/link", url.Values{"from": {storetest.Stray.String()}, "to": {storetest.StoryIssue.String()}, "role": {"duplicate_of"}}},
 		{"/case/unlink", url.Values{"from": {storetest.StoryTicket.String()}, "to": {storetest.StoryIssue.String()}}},
 	} {
@@ -477,6 +478,35 @@ func TestFlash_OnlyWhatTheConsoleSaid(t *testing.T) {
 	}
 	if page := b.get("/dead?done=" + url.QueryEscape("Your session expired: call +1 555 0100") + "&sig=AAAA"); strings.Contains(page.body, "555 0100") {
 		t.Error("a page shows a message from the address bar")
+	}
+}
+
+func TestRetryNow_ByAnAdminFromTheCasePage(t *testing.T) {
+	s := openSite(t, nil)
+	b := signedIn(t, s, adminAccount)
+	ctx := context.Background()
+	if _, err := s.store.Replay(ctx, deadKey); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := s.store.Fail(ctx, deadKey, "503 Service Unavailable", later, false); err != nil {
+		t.Fatal(err)
+	}
+	casePage := "/case?ref=" + url.QueryEscape(storetest.StoryIssue.String())
+	if page := b.get(casePage); !strings.Contains(page.body, "Retry now") {
+		t.Fatal("the case page offers no retry for a pending action that failed")
+	}
+	got := b.post("/actions/retry", url.Values{"csrf": {b.csrf(casePage)}, "key": {deadKey}, "back": {casePage}})
+	if got.status != http.StatusSeeOther || !strings.HasPrefix(got.location, "/case?") {
+		t.Fatalf("retry: %d → %q", got.status, got.location)
+	}
+	c, _ := s.store.CaseOf(ctx, storetest.StoryIssue)
+	acts, _ := s.store.Actions(ctx, c, core.Pending)
+	if len(acts) != 1 || !acts[0].NextAttempt.Before(later) {
+		t.Errorf("after retry the action is due at %v, want before %v", acts, later)
+	}
+	if page := b.get(got.location); !strings.Contains(page.body, "grace retried action") {
+		t.Error("the case's timeline does not show the retry")
 	}
 }
 

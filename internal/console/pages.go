@@ -431,6 +431,17 @@ func (c *Console) unlink(w http.ResponseWriter, r *http.Request, s *session) {
 	c.back(w, r, caseURL(a), "unlinked "+a.String()+" and "+b.String())
 }
 
+// retry makes the chosen pending actions of a case due now.
+func (c *Console) retry(w http.ResponseWriter, r *http.Request, s *session) {
+	n, err := c.o.Records.RetryNow(r.Context(), s.Name, r.PostForm["key"]...)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	c.o.Log.Info("console: pending actions retried now", "user", s.Name, "n", n)
+	c.back(w, r, "/", fmt.Sprintf("%d action(s) to be tried now", n))
+}
+
 type conflictsPage struct {
 	Conflicts []core.Conflict
 }

@@ -252,6 +252,52 @@ WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, "discarded by
 	return n, err
 }
 
+// RetryNow makes pending actions due at once, as an admin asks after
+// fixing what failed them, marks their cases dirty and writes an audit
+// entry each naming who. A write whose outcome is unknown still waits out
+// its grace (Action.Sent): the engine decides that when it tries. It
+// returns how many were pending.
+func (s *Store) RetryNow(ctx context.Context, who string, keys ...string) (int, error) {
+	var n int
+	err := s.be.write(ctx, true, func(q querier) error {
+		n = 0
+		now := s.now()
+		var cases []int64
+		for _, k := range keys {
+			var (
+				c       int64
+				subject string
+			)
+			err := q.queryRow(ctx, `UPDATE outbox SET next_attempt = $1, updated_at = $1 WHERE key = $2 AND state = 'pending'
+RETURNING case_id, subject_ref`, now, k).Scan(&c, &subject)
+			if isNoRows(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("store: retry %q: %w", k, err)
+			}
+			r, err := parseRef(subject)
+			if err != nil {
+				return err
+			}
+			if c, err = resolveCase(ctx, q, c); err != nil {
+				return err
+			}
+			n++
+			cases = append(cases, c)
+			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "retry", fmt.Sprintf("%s retried action %s now", who, k))); err != nil {
+				return err
+			}
+		}
+		if len(cases) == 0 {
+			return nil
+		}
+		slices.Sort(cases)
+		return s.bulk.markDirty(ctx, q, slices.Compact(cases), now)
+	})
+	return n, err
+}
+
 // AuditAdmin appends an audit entry for an admin's action that the store
 // does not audit itself (a replay), naming who did it.
 func (s *Store) AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error {

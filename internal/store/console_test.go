@@ -203,3 +203,41 @@ func TestDiscard_OnlyDeadActionsAndAudited(t *testing.T) {
 		}
 	})
 }
+
+func TestRetryNow_MakesAPendingActionDueAndItsCaseDirty(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, clock *testClock) {
+		storetest.Story(t, s, workloadEpoch)
+		ctx := context.Background()
+		issue := storetest.StoryIssue
+		c, _ := s.CaseOf(ctx, issue)
+		if _, err := s.Enqueue(ctx, []core.Action{{Key: "later", Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue}}); err != nil {
+			t.Fatal(err)
+		}
+		// Drain the queue, then fail the action with its next try an hour on.
+		if _, err := s.ClaimCases(ctx, "w", clock.now, 100, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Fail(ctx, "later", "503 Service Unavailable", clock.now.Add(time.Hour), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReleaseCase(ctx, c, "w", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.RetryNow(ctx, "grace", "later", "unknown")
+		if err != nil || n != 1 {
+			t.Fatalf("RetryNow = %d, %v; want 1", n, err)
+		}
+		acts, _ := s.Actions(ctx, c, core.Pending)
+		if len(acts) != 1 || acts[0].NextAttempt.After(clock.now) {
+			t.Errorf("after RetryNow the action is due at %v, want by %v", acts[0].NextAttempt, clock.now)
+		}
+		claimed, err := s.ClaimCases(ctx, "w", clock.now, 100, time.Minute)
+		if err != nil || !slices.Contains(claimed, c) {
+			t.Errorf("after RetryNow the case is not due: claimed %v, %v", claimed, err)
+		}
+		es, _ := s.Audit(ctx, issue, 1)
+		if len(es) != 1 || es[0].Detail != "grace retried action later now" {
+			t.Errorf("audit = %+v", es)
+		}
+	})
+}
