@@ -27,6 +27,7 @@ import (
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/console"
+	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/internal/store"
 )
@@ -75,6 +76,7 @@ func startStoryConsole(t *testing.T) *storyConsole {
 		w.Stop()
 		t.Fatalf("the story: %v", err)
 	}
+	rules, cfg := w.Daemon.Engine.Mappings(), w.Daemon.Config
 	if err := w.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,8 @@ func startStoryConsole(t *testing.T) *storyConsole {
 	if err != nil {
 		t.Fatal(err)
 	}
-	con, err := console.New(console.Options{Records: st, Users: users, OIDC: oc})
+	con, err := console.New(console.Options{Records: st, Users: users, OIDC: oc,
+		Mappings: func() *core.Mappings { return rules }, MappingsCheck: console.CheckFolder(cfg.Mappings, daemon.MappingOptions(cfg))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +319,9 @@ func TestBrowser_AdminFindsTheStoryAndWorksOnIt(t *testing.T) {
 	for _, p := range []string{"/health", "/mappings", "/conflicts"} {
 		tb.run("open "+p, chromedp.Navigate(sc.url+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		tb.shot(strings.TrimPrefix(p, "/"))
+		if n := tb.count("#rules tbody tr"); p == "/mappings" && n < 10 {
+			t.Errorf("the mappings page lists %d rules and maps, want the defaults' (10 or more)", n)
+		}
 	}
 	if out := tb.outside(); len(out) > 0 {
 		t.Errorf("the pages made requests outside the daemon: %v", out)
