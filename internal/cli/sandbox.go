@@ -75,7 +75,8 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	var demo *console.Demo
 	if *consoleAddr != "" {
 		var err error
-		demo, err = console.StartDemo(ctx, *consoleAddr, console.Options{Records: d.Store, Mappings: d.Engine.Mappings, Log: log})
+		demo, err = console.StartDemo(ctx, *consoleAddr, console.Options{Records: d.Store, Mappings: d.Engine.Mappings,
+			MappingsCheck: console.CheckFolder(d.Config.Mappings, daemon.MappingOptions(d.Config)), Log: log})
 		if err != nil {
 			stop()
 			return err
