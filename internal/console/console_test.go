@@ -388,7 +388,8 @@ func TestSearch_FindsARecordByEachOfItsNames(t *testing.T) {
 		{"reset-500@customer.example", []core.Ref{storetest.StoryMail}},
 		{"ada@customer.example", []core.Ref{storetest.StoryMail, storetest.StoryTicket}},
 		{"password reset", []core.Ref{storetest.StoryMail, storetest.StoryTicket}},
-		{"expire reset tokens", []core.Ref{storetest.StoryPR}},
+		{"expire reset tokens", []core.Ref{storetest.StoryPR, storetest.StoryIssue}},
+		{"reset password", []core.Ref{storetest.StoryMail, storetest.StoryTicket}},
 		{"no such words", nil},
 	}
 	hitRef := regexp.MustCompile(`class="hit" data-ref="[^"]*" href="/case\?ref=([^"]+)"`)

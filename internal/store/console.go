@@ -37,35 +37,60 @@ func (s *Store) FindByPerson(ctx context.Context, who string, n int) ([]core.Ref
 	return refs, nil
 }
 
-// FindByText returns records whose title holds text, ignoring case, at
-// most n. Text of three characters or more is looked up in a trigram
-// index (SQLite's FTS5; PostgreSQL's pg_trgm where it is installed);
-// shorter text reads every title.
+// maxWords bounds the words of a title search.
+const maxWords = 8
+
+// FindByText returns records whose title holds every word of text (of
+// three characters or more; the whole text when it has none), in any
+// order, ignoring case, at most n. Words are looked up in a trigram index
+// (SQLite's FTS5; PostgreSQL's pg_trgm where it is installed).
 func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref, error) {
 	text = strings.ToLower(text)
-	pattern, escape := "%"+text+"%", ""
-	// The trigram index serves LIKE without ESCAPE only: a query that
-	// needs one (it holds % or _) reads every title.
-	if strings.ContainsAny(text, `%_\`) {
-		pattern = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(text) + "%"
-		escape = ` ESCAPE '\'`
+	var words []string
+	for _, w := range strings.Fields(text) {
+		if len([]rune(w)) >= 3 && !slices.Contains(words, w) && len(words) < maxWords {
+			words = append(words, w)
+		}
 	}
+	if len(words) == 0 {
+		words = []string{text}
+	}
+	column := "words"
+	if s.be.name() == "sqlite" {
+		column = "w.words"
+	}
+	var (
+		conds []string
+		args  []any
+	)
+	for i, w := range words {
+		// The trigram index serves LIKE without ESCAPE only: a word that
+		// needs one (it holds % or _) reads every title.
+		cond := fmt.Sprintf("%s LIKE $%d", column, i+1)
+		if strings.ContainsAny(w, `%_\`) {
+			w = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(w)
+			cond += ` ESCAPE '\'`
+		}
+		conds = append(conds, cond)
+		args = append(args, "%"+w+"%")
+	}
+	args = append(args, limit(n))
+	where := strings.Join(conds, " AND ") + fmt.Sprintf(" LIMIT $%d", len(args))
 	var (
 		refs []core.Ref
 		err  error
 	)
 	if s.be.name() == "sqlite" {
-		refs, err = refsIn(ctx, s.be.reader(), `SELECT s.ref FROM item_words w JOIN item_search s ON s.id = w.rowid WHERE w.words LIKE $1`+escape+` LIMIT $2`,
-			pattern, limit(n))
+		refs, err = refsIn(ctx, s.be.reader(), `SELECT s.ref FROM item_words w JOIN item_search s ON s.id = w.rowid WHERE `+where, args...)
 	} else {
-		// A prepared statement's generic plan knows neither the pattern
+		// A prepared statement's generic plan knows neither the words
 		// nor that a LIMIT rarely fills: it reads every title rather
-		// than the trigram index. Each search is planned for its pattern.
+		// than the trigram index. Each search is planned for its words.
 		err = s.be.read(ctx, func(q querier) error {
 			if _, err := q.exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
 				return err
 			}
-			refs, err = refsIn(ctx, q, `SELECT ref FROM item_search WHERE words LIKE $1`+escape+` LIMIT $2`, pattern, limit(n))
+			refs, err = refsIn(ctx, q, `SELECT ref FROM item_search WHERE `+where, args...)
 			return err
 		})
 	}

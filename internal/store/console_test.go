@@ -41,6 +41,9 @@ func TestFind_ByEveryNameOfARecord(t *testing.T) {
 		}{
 			{"password reset", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
 			{"INVOICE", []string{"zendesk/customer_ticket/4600"}},
+			{"reset password", []string{"imap/email_thread/reset-500@customer.example", "zendesk/customer_ticket/4521"}},
+			{"reset password invoice", nil},
+			{"to", []string{"github/pull_request/acme/app#12", "jira/dev_ticket/KBOT-88"}}, // short: the whole text, within words
 			{"50%", nil},
 			{"pdf_", nil},
 			{"kbot-88", []string{"github/pull_request/acme/app#12"}},
