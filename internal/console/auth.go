@@ -283,7 +283,9 @@ func (c *Console) loginLocal(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	role, ok := c.o.Users.Check(name, r.PostFormValue("password"))
 	if !ok {
-		c.o.Log.Warn("console: sign-in refused", "user", name)
+		// The name typed is not logged: it may be a password typed in
+		// the wrong box.
+		c.o.Log.Warn("console: sign-in refused", "remote", r.RemoteAddr)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}

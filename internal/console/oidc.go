@@ -154,8 +154,8 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "The sign-in expired or did not start here: try again.", nil)
 		return
 	}
-	if e := r.FormValue("error"); e != "" {
-		refuse(http.StatusForbidden, "The sign-in provider refused the sign-in.", errors.New(clip(e, 100)))
+	if r.FormValue("error") != "" {
+		refuse(http.StatusForbidden, "The sign-in provider refused the sign-in.", nil)
 		return
 	}
 	oc, verifier, err := c.o.OIDC.discover(r.Context())
