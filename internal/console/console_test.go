@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -787,3 +788,41 @@ func TestFromConfig_ReadsTheConsoleSection(t *testing.T) {
 		})
 	}
 }
+
+func TestLogs_NeverHoldPasswordsOrTokens(t *testing.T) {
+	var logs syncBuffer
+	s := openSite(t, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := s.browser(t)
+	b.signIn(Account{Name: adminAccount.Password, Password: adminAccount.Password}) // a password typed as the name
+	b = signedIn(t, s, adminAccount)
+	tok := b.csrf("/dead")
+	b.post("/actions/replay", url.Values{"csrf": {tok}, "all": {"1"}})
+	u, _ := url.Parse(s.url)
+	secrets := []string{adminAccount.Password, tok}
+	for _, c := range b.c.Jar.Cookies(u) {
+		secrets = append(secrets, c.Value)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "sign-in refused") || !strings.Contains(out, "dead actions replayed") {
+		t.Fatalf("the log lacks the sign-ins and the replay:\n%s", out)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log holds a password, token or cookie:\n%s", out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that handlers on several goroutines may
+// write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
