@@ -56,14 +56,21 @@ func LoadUsers(path string) (*Users, error) {
 
 // ParseUsers reads a users file's content; name is the file's, for errors.
 // A hash is never part of an error.
-func ParseUsers(name string, b []byte) (*Users, error) {
+func ParseUsers(name string, b []byte) (u *Users, err error) {
 	var f struct {
 		Users []user `yaml:"users"`
 	}
+	// The YAML decoder panics on some malformed tags (users: !00 0): a
+	// bad file is an error, not a crash at start.
+	defer func() {
+		if p := recover(); p != nil {
+			u, err = nil, fmt.Errorf("console users file %s: not a users file (malformed YAML)", name)
+		}
+	}()
 	if err := yaml.UnmarshalWithOptions(b, &f, yaml.DisallowUnknownField()); err != nil {
 		return nil, fmt.Errorf("console users file %s: %s", name, yaml.FormatError(err, false, false))
 	}
-	u := &Users{byName: map[string]user{}}
+	u = &Users{byName: map[string]user{}}
 	var errs []error
 	for i, x := range f.Users {
 		switch {
