@@ -156,6 +156,7 @@ func (c *Console) routes() {
 	m.Handle("POST /actions/replay", c.admin(c.replay))
 	m.Handle("POST /actions/discard", c.admin(c.discard))
 	m.Handle("POST /actions/retry", c.admin(c.retry))
+	m.Handle("POST /mappings/simulate", c.admin(c.mappingsSimulate))
 	m.Handle("POST /case/link", c.admin(c.link))
 	m.Handle("POST /case/unlink", c.admin(c.unlink))
 	c.mux = m

@@ -21,6 +21,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/simulate"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/internal/store/storetest"
 	"github.com/liaisonhq/liaison/mappings"
@@ -86,7 +87,8 @@ func serveOn(t *testing.T, st *store.Store, tweak func(*Options)) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mappings.LoadDefaults(mappings.Options{Source: "embedded defaults"})
+	// The projects simulate's scenarios are written for (KBOT, DO).
+	m, err := mappings.LoadDefaults(mappings.Options{Source: "embedded defaults", Projects: simulate.Projects})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +347,7 @@ func TestAdminActions_RefusedToAViewer(t *testing.T) {
 		{"/actions/retry", url.Values{"key": {deadKey}}},
 		{"/case/link", url.Values{"from": {storetest.Stray.String()}, "to": {storetest.StoryIssue.String()}, "role": {"duplicate_of"}}},
 		{"/case/unlink", url.Values{"from": {storetest.StoryTicket.String()}, "to": {storetest.StoryIssue.String()}}},
+		{"/mappings/simulate", url.Values{"scenario": {"events: []"}}},
 	} {
 		c.form.Set("csrf", tok)
 		got := b.post(c.path, c.form)
@@ -586,6 +589,41 @@ func TestMappings_CheckAPastedFileWithPositions(t *testing.T) {
 	ok := b.post("/mappings/check", url.Values{"csrf": {tok}, "file": {"rules.yaml"}, "content": {good}})
 	if !strings.Contains(ok.body, `id="valid"`) {
 		t.Errorf("the default rules.yaml pasted back is not valid: %v", regexp.MustCompile(`<li>[^<]*`).FindAllString(ok.body, 3))
+	}
+}
+
+func TestMappings_SimulateAScenarioAgainstTheRulesInForce(t *testing.T) {
+	s := openSite(t, nil)
+	b := signedIn(t, s, adminAccount)
+	scenario, err := os.ReadFile("testdata/cannot-reproduce.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile("testdata/cannot-reproduce.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := b.csrf("/mappings")
+	got := b.post("/mappings/simulate", url.Values{"csrf": {tok}, "scenario": {string(scenario)}})
+	if got.status != http.StatusOK {
+		t.Fatalf("simulate: %d", got.status)
+	}
+	var plan []string
+	for _, m := range regexp.MustCompile(`<li><code>([^<]*)</code></li>`).FindAllStringSubmatch(got.body, -1) {
+		plan = append(plan, html.UnescapeString(m[1]))
+	}
+	want := strings.Split(strings.TrimSpace(string(golden)), "\n")
+	if !slices.Equal(plan, want) {
+		t.Errorf("simulated plan:\n%s\nwant (the golden file):\n%s", strings.Join(plan, "\n"), strings.Join(want, "\n"))
+	}
+	for _, c := range []struct{ scenario, want string }{
+		{"events:\n  - type: created\n    item: {ref: [\n", `scenario\.yaml:\d+:\d+: `},
+		{"events:\n  - type: created\n    item: {title: x}\n", `scenario\.yaml: events\[0\]: item\.ref`},
+	} {
+		bad := b.post("/mappings/simulate", url.Values{"csrf": {tok}, "scenario": {c.scenario}})
+		if !regexp.MustCompile(`id="simfailed">` + c.want).MatchString(bad.body) {
+			t.Errorf("scenario %q: %s, want it to say where (%s)", c.scenario, regexp.MustCompile(`id="simfailed">[^<]*`).FindString(bad.body), c.want)
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"bytes"
 	"cmp"
+	"context"
 	"io/fs"
 	"net/http"
 	"os"
@@ -9,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing/fstest"
+	"time"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/simulate"
 	"github.com/liaisonhq/liaison/mappings"
 )
 
@@ -30,6 +34,12 @@ type mappingsPage struct {
 	Content  string
 	Checked  bool
 	Errors   []string
+	// Scenario is a pasted simulate scenario and Plan what it would do
+	// (one JSON line per action), or Failed why it could not run.
+	Scenario  string
+	Simulated bool
+	Plan      []string
+	Failed    string
 }
 
 // maxMappingFile bounds a pasted mapping file.
@@ -94,6 +104,48 @@ func (c *Console) mappingsCheck(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	p.File, p.Content, p.Checked = name, content, true
 	p.Errors = c.o.MappingsCheck(name, []byte(content))
+	c.render(w, r, http.StatusOK, "mappings", s, p)
+}
+
+// simulateBudget bounds one simulation: a scenario is small, and a
+// rule's evaluations have their own budget.
+const simulateBudget = 20 * time.Second
+
+// mappingsSimulate runs a pasted scenario against the rules in force, as
+// `liaison simulate` does, in a store of its own that is thrown away:
+// nothing running is touched. Admins only: it costs a store and a plan.
+func (c *Console) mappingsSimulate(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.mappingsData()
+	var m *core.Mappings
+	if c.o.Mappings != nil {
+		m = c.o.Mappings()
+	}
+	if m == nil {
+		c.fail(w, r, s, http.StatusNotFound, "This console is not told the rules in force.")
+		return
+	}
+	scenario := r.PostFormValue("scenario")
+	if len(scenario) > maxMappingFile {
+		c.fail(w, r, s, http.StatusRequestEntityTooLarge, "The scenario is larger than 512 KiB.")
+		return
+	}
+	p.Scenario, p.Simulated = scenario, true
+	sc, err := simulate.Load("scenario.yaml", []byte(scenario))
+	if err != nil {
+		p.Failed = err.Error()
+		c.render(w, r, http.StatusOK, "mappings", s, p)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), simulateBudget)
+	defer cancel()
+	var out bytes.Buffer
+	if err := simulate.Run(ctx, sc, m, &out); err != nil {
+		c.o.Log.Warn("console: simulation failed", "user", s.Name, "err", err)
+		p.Failed = "The scenario could not be played: " + err.Error()
+	}
+	for line := range strings.Lines(out.String()) {
+		p.Plan = append(p.Plan, strings.TrimRight(line, "\n"))
+	}
 	c.render(w, r, http.StatusOK, "mappings", s, p)
 }
 
