@@ -58,6 +58,7 @@ type Records interface {
 	UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error)
 	Activity(ctx context.Context, since time.Time) ([]store.SourceActivity, error)
 	Cursors(ctx context.Context) (map[string]time.Time, error)
+	RuleActivity(ctx context.Context, since time.Time) (map[string]int, error)
 	QueueDepth(ctx context.Context) (cases, actions int, err error)
 }
 

@@ -646,6 +646,9 @@ func TestHealth_PerConnector(t *testing.T) {
 	if m == nil || m[1] != "1" || m[2] != "0" || m[3] != "1" || !strings.Contains(m[4], "403 Forbidden") {
 		t.Errorf("health row of jira = %q, want 1 webhook, 0 polls, 1 dead letter with its error", m)
 	}
+	if !strings.Contains(got.body, `<tr class="rule"><td>qa-comment</td><td>0</td><td>1</td></tr>`) {
+		t.Error("the health page does not show the rule with the dead letter")
+	}
 }
 
 // external finds absolute http(s) URLs whose host is not loopback.

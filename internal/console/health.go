@@ -23,9 +23,17 @@ type healthRow struct {
 	LastError    string
 }
 
+// ruleHealth is one rule on the health page.
+type ruleHealth struct {
+	Rule    string
+	Applied int // actions applied over the window
+	Dead    int // its actions in the dead-letter list now
+}
+
 type healthPage struct {
 	Since          time.Time
 	Rows           []healthRow
+	Rules          []ruleHealth
 	DirtyCases     int
 	PendingActions int
 	Dead           int
@@ -37,7 +45,8 @@ const healthWindow = 24 * time.Hour
 // healthPage shows, per connector instance, what the store knows: events
 // in over the last day by way in (webhook, poll, push, the snapshots our
 // writes returned), the last delivery, when its poll cursor last moved,
-// its dead letters and the newest one's error; and the queue's depth.
+// its dead letters and the newest one's error; per rule, the actions it
+// applied over the day and its dead letters; and the queue's depth.
 func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	since := c.o.Clock.Now().Add(-healthWindow)
@@ -100,6 +109,28 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session)
 	for _, h := range rows {
 		p.Rows = append(p.Rows, *h)
 	}
+	applied, err := c.o.Records.RuleActivity(ctx, since)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
+	}
+	rules := map[string]*ruleHealth{}
+	rule := func(name string) *ruleHealth {
+		if rules[name] == nil {
+			rules[name] = &ruleHealth{Rule: name}
+		}
+		return rules[name]
+	}
+	for name, n := range applied {
+		rule(name).Applied = n
+	}
+	for _, a := range dead {
+		rule(a.Rule).Dead++
+	}
+	for _, x := range rules {
+		p.Rules = append(p.Rules, *x)
+	}
+	slices.SortFunc(p.Rules, func(a, b ruleHealth) int { return cmp.Or(cmp.Compare(b.Dead, a.Dead), cmp.Compare(a.Rule, b.Rule)) })
 	slices.SortFunc(p.Rows, func(a, b healthRow) int { return cmp.Compare(a.Source, b.Source) })
 	c.render(w, r, http.StatusOK, "health", s, p)
 }

@@ -381,6 +381,27 @@ WHERE received_at >= $1 GROUP BY source, via ORDER BY source, via`, unixNano(sin
 	return out, nil
 }
 
+// RuleActivity counts, per rule, the actions applied (audit entries) at
+// or after since; people's actions in the console count under "console".
+func (s *Store) RuleActivity(ctx context.Context, since time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	err := all(s.be.reader().query(ctx, `SELECT rule, COUNT(*) FROM audit WHERE at >= $1 GROUP BY rule`, unixNano(since))).each(func(rs rows) error {
+		var (
+			rule string
+			n    int64
+		)
+		if err := rs.Scan(&rule, &n); err != nil {
+			return err
+		}
+		out[rule] = int(n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: rule activity: %w", err)
+	}
+	return out, nil
+}
+
 // Cursors returns every poll source's cursor with when it last moved.
 func (s *Store) Cursors(ctx context.Context) (map[string]time.Time, error) {
 	out := map[string]time.Time{}

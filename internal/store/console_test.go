@@ -244,3 +244,26 @@ func TestRetryNow_MakesAPendingActionDueAndItsCaseDirty(t *testing.T) {
 		}
 	})
 }
+
+func TestRuleActivity_CountsAppliedActionsSince(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, clock *testClock) {
+		storetest.Story(t, s, workloadEpoch)
+		ctx := context.Background()
+		if err := s.LinkByHand(ctx, core.Link{From: storetest.Stray, To: storetest.StoryIssue, Role: core.DuplicateOf}, "grace"); err != nil {
+			t.Fatal(err)
+		}
+		clock.now = clock.now.Add(2 * time.Hour)
+		if _, err := s.UnlinkByHand(ctx, storetest.Stray, storetest.StoryIssue, "grace"); err != nil {
+			t.Fatal(err)
+		}
+		for since, want := range map[time.Duration]int{3 * time.Hour: 2, time.Hour: 1} {
+			got, err := s.RuleActivity(ctx, clock.now.Add(-since))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got["console"] != want || len(got) != 1 {
+				t.Errorf("RuleActivity over %s = %v, want console: %d", since, got, want)
+			}
+		}
+	})
+}
