@@ -867,3 +867,19 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// htpasswd writes $2y$ hashes, the README's way to make one: they sign in.
+func TestUsers_AcceptHtpasswdHashes(t *testing.T) {
+	u, err := NewUsers(Account{Name: "ada", Password: "staple bolt anvil", Role: Viewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := "$2y$" + strings.TrimPrefix(u.byName["ada"].Hash, "$2a$")
+	parsed, err := ParseUsers("users.yaml", []byte("users:\n  - {name: ada, password_hash: \""+hash+"\", role: viewer}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role, ok := parsed.Check("ada", "staple bolt anvil"); !ok || role != Viewer {
+		t.Errorf("a $2y$ hash does not sign in: %v %v", role, ok)
+	}
+}
