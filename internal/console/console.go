@@ -25,6 +25,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/store"
 )
@@ -87,8 +89,12 @@ type Options struct {
 	// only).
 	Mappings      func() *core.Mappings
 	MappingsCheck func(name string, content []byte) []string
-	Clock         core.Clock
-	Log           *slog.Logger
+	// Metrics is the daemon's registry, read by the health page for what
+	// only this process counts (changes polls found that no webhook
+	// brought, refused webhooks, rate-limit budgets); nil leaves them out.
+	Metrics prometheus.Gatherer
+	Clock   core.Clock
+	Log     *slog.Logger
 }
 
 // Console serves the console's pages.

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
 	"github.com/liaisonhq/liaison/internal/simulate"
@@ -633,7 +635,17 @@ func fsRead(name string) (string, error) {
 }
 
 func TestHealth_PerConnector(t *testing.T) {
-	s := openSite(t, nil)
+	reg := prometheus.NewRegistry()
+	missed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_poll_found_missed_total"}, []string{"source"})
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_rejected_total"}, []string{"source", "reason"})
+	rate := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "liaison_jira_rate_limit_remaining"}, []string{"instance"})
+	reg.MustRegister(missed, rejected, rate)
+	missed.WithLabelValues("jira").Add(2)
+	rejected.WithLabelValues("jira", "signature").Add(3)
+	rejected.WithLabelValues("jira", "too_large").Inc()
+	rejected.WithLabelValues("unknown", "unknown").Add(9)
+	rate.WithLabelValues("jira").Set(4321)
+	s := openSite(t, func(o *Options) { o.Metrics = reg })
 	b := signedIn(t, s, viewerAccount)
 	got := b.get("/health")
 	if got.status != http.StatusOK {
@@ -641,10 +653,13 @@ func TestHealth_PerConnector(t *testing.T) {
 	}
 	// The story's events came by webhook, one per record, and jira has
 	// the dead letter.
-	row := regexp.MustCompile(`<tr class="source"><td>jira</td><td>(\d+)</td><td>(\d+)</td><td>\d+</td><td>\d+</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td><td>([^<]*)</td>`)
+	row := regexp.MustCompile(`<tr class="source"><td>jira</td><td>(\d+)</td><td>(\d+)</td><td>\d+</td><td>\d+</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td><td>([^<]*)</td><td>(\d+)</td><td>(\d+)</td><td>([^<]*)</td>`)
 	m := row.FindStringSubmatch(got.body)
-	if m == nil || m[1] != "1" || m[2] != "0" || m[3] != "1" || !strings.Contains(m[4], "403 Forbidden") {
-		t.Errorf("health row of jira = %q, want 1 webhook, 0 polls, 1 dead letter with its error", m)
+	if m == nil || m[1] != "1" || m[2] != "0" || m[3] != "1" || !strings.Contains(m[4], "403 Forbidden") || m[5] != "2" || m[6] != "4" || m[7] != "4321" {
+		t.Errorf("health row of jira = %q, want 1 webhook, 0 polls, 1 dead letter with its error, 2 found by polls only, 4 refused, 4321 requests left", m)
+	}
+	if strings.Contains(got.body, "<td>unknown</td>") {
+		t.Error("webhooks for made-up endpoints show as a connector")
 	}
 	if !strings.Contains(got.body, `<tr class="rule"><td>qa-comment</td><td>0</td><td>1</td></tr>`) {
 		t.Error("the health page does not show the rule with the dead letter")

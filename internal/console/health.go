@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,11 @@ type healthRow struct {
 	LastPoll     time.Time // when its cursor last moved
 	Dead         int
 	LastError    string
+	// From this process's metrics (Metrics): changes polls found that no
+	// webhook brought, webhooks refused, requests left in the rate-limit
+	// window ("" when the connector reports none).
+	Missed, Rejected int
+	RateLeft         string
 }
 
 // ruleHealth is one rule on the health page.
@@ -31,6 +37,7 @@ type ruleHealth struct {
 }
 
 type healthPage struct {
+	Metrics        bool
 	Since          time.Time
 	Rows           []healthRow
 	Rules          []ruleHealth
@@ -106,6 +113,12 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.Dead++
 		h.LastError = a.LastError
 	}
+	if c.o.Metrics != nil {
+		p.Metrics = true
+		if err := c.fromMetrics(row); err != nil {
+			c.o.Log.Warn("console: read metrics", "err", err)
+		}
+	}
 	for _, h := range rows {
 		p.Rows = append(p.Rows, *h)
 	}
@@ -133,4 +146,33 @@ func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, s *session)
 	slices.SortFunc(p.Rules, func(a, b ruleHealth) int { return cmp.Or(cmp.Compare(b.Dead, a.Dead), cmp.Compare(a.Rule, b.Rule)) })
 	slices.SortFunc(p.Rows, func(a, b healthRow) int { return cmp.Compare(a.Source, b.Source) })
 	c.render(w, r, http.StatusOK, "health", s, p)
+}
+
+// fromMetrics adds to each connector's row what only the process's
+// metrics know.
+func (c *Console) fromMetrics(row func(string) *healthRow) error {
+	fams, err := c.o.Metrics.Gather()
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
+		name := f.GetName()
+		for _, m := range f.GetMetric() {
+			label := map[string]string{}
+			for _, l := range m.GetLabel() {
+				label[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case name == "liaison_poll_found_missed_total":
+				row(label["source"]).Missed += int(m.GetCounter().GetValue())
+			// Requests for made-up endpoints count under "unknown": no
+			// connector's.
+			case name == "liaison_webhooks_rejected_total" && label["source"] != "unknown":
+				row(label["source"]).Rejected += int(m.GetCounter().GetValue())
+			case strings.HasPrefix(name, "liaison_") && strings.HasSuffix(name, "_rate_limit_remaining") && label["instance"] != "":
+				row(label["instance"]).RateLeft = strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64)
+			}
+		}
+	}
+	return nil
 }

@@ -121,7 +121,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	var con *console.Console
 	if cfg.Console.Listen != "" {
 		con, err = console.FromConfig(cfg.Console, console.Options{Records: st, Mappings: eng.Mappings,
-			MappingsCheck: console.CheckFolder(cfg.Mappings, mopts), Clock: o.Clock, Log: o.Log.With("component", "console")})
+			MappingsCheck: console.CheckFolder(cfg.Mappings, mopts), Metrics: prometheus.Gatherers{reg, prometheus.DefaultGatherer},
+			Clock: o.Clock, Log: o.Log.With("component", "console")})
 		if err != nil {
 			st.Close()
 			return nil, err
