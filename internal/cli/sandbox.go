@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/liaisonhq/liaison/internal/console"
 	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 	"github.com/liaisonhq/liaison/mappings"
@@ -29,6 +32,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	stay := fs.String("stay", "auto", "keep serving after the story: yes, no, or auto (yes when run from a terminal)")
 	standIns := fs.Bool("stand-ins", false, "use in-process stand-ins instead of the real connectors and fakes")
 	tracker := fs.String("dev-tracker", "jira", "the bug tracker of the story: jira, or mantis (its connector and fake, and dev_tracker: mantis)")
+	consoleAddr := fs.String("console", "127.0.0.1:8081", "the web console's address (a busy port falls back to a free one); empty for none")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +44,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	var (
 		addr, db, ticket string
 		stop             func() error
+		d                *daemon.Daemon
 	)
 	if *standIns {
 		s, err := sandbox.Start(ctx, sandbox.Options{Dir: *dir, Listen: *listen, Log: log})
@@ -51,7 +56,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 			s.Stop()
 			return err
 		}
-		addr, db, ticket, stop = s.Addr, s.DBPath, out.Ticket.String(), s.Stop
+		addr, db, ticket, stop, d = s.Addr, s.DBPath, out.Ticket.String(), s.Stop, s.Daemon
 	} else {
 		// The fakes echo the gateway's own writes back as webhooks, as the
 		// real services do: the log shows those echoes change nothing.
@@ -64,7 +69,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 			w.Stop()
 			return err
 		}
-		addr, db, ticket, stop = w.Addr, w.DBPath, "zendesk/customer_ticket/"+strconv.FormatInt(out.TicketID, 10), w.Stop
+		addr, db, ticket, stop, d = w.Addr, w.DBPath, "zendesk/customer_ticket/"+strconv.FormatInt(out.TicketID, 10), w.Stop, w.Daemon
 	}
 	fmt.Fprintf(e.stdout, "\nThe story ran in %s. The case, as `liaison links --store sqlite://%s %s` shows it:\n\n",
 		time.Since(start).Round(time.Millisecond), db, ticket)
@@ -81,9 +86,25 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "\nResponse-time targets: %s (the shipped mappings'; give your team's in a mapping file, see mappings/examples/managed-cloud).\n", line)
 		}
 	}
+	var demo *console.Demo
+	if *consoleAddr != "" {
+		var err error
+		demo, err = console.StartDemo(ctx, *consoleAddr, console.Options{Records: d.Store, Mappings: d.Engine.Mappings,
+			MappingsCheck: console.CheckFolder(d.Config.Mappings, daemon.MappingOptions(d.Config)),
+			Metrics:       prometheus.Gatherers{d.Registry, prometheus.DefaultGatherer}, Log: log})
+		if err != nil {
+			stop()
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\nThe web console is at http://%s/case?ref=%s\n  admin: %s  password: %s\n  agent (viewer): %s  password: %s\n"+
+			"  (passwords made for this run only)\n", demo.Addr, url.QueryEscape(ticket), demo.Admin.Name, demo.Admin.Password, demo.Viewer.Name, demo.Viewer.Password)
+	}
 	if *stay == "yes" || (*stay == "auto" && interactive()) {
 		fmt.Fprintf(e.stdout, "\nThe daemon keeps serving on http://%s (metrics at /metrics). Press Ctrl-C to stop.\n", addr)
 		<-ctx.Done()
+	}
+	if demo != nil {
+		demo.Stop()
 	}
 	return stop()
 }

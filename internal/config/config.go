@@ -74,6 +74,9 @@ type Config struct {
 	Digest Digest `yaml:"digest"`
 	// RuleBudget bounds each evaluation of a rule's if or template.
 	RuleBudget RuleBudget `yaml:"rule_budget"`
+	// Console is the web console for agents and admins (off unless its
+	// listen address is set).
+	Console Console `yaml:"console"`
 	// ShutdownTimeout is how long a stop (SIGTERM, Ctrl-C) may take before
 	// the process exits anyway, whatever is still running (default 30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -96,6 +99,37 @@ type Retention struct {
 type RuleBudget struct {
 	Steps int           `yaml:"steps"`
 	Time  time.Duration `yaml:"time"`
+}
+
+// Console is the console section:
+//
+//	console:
+//	  listen: 127.0.0.1:8081
+//	  users_file: /etc/liaison/users.yaml   # name, bcrypt hash, role (viewer or admin)
+//	  secure_cookies: true                  # default: true unless listen is loopback
+//	  session_key_env: LIAISON_CONSOLE_KEY  # shared by replicas; default a random key per process
+//	  oidc: {issuer: https://id.example.com, client_id: liaison, client_secret_env: LIAISON_OIDC_SECRET,
+//	         redirect_url: https://liaison.example.com/auth/callback, admin_groups: [support-admins]}
+type Console struct {
+	Listen        string        `yaml:"listen"`
+	UsersFile     string        `yaml:"users_file"`
+	SecureCookies *bool         `yaml:"secure_cookies"`
+	SessionKeyEnv string        `yaml:"session_key_env"`
+	OIDC          ConsoleOIDC   `yaml:"oidc"`
+	SessionTTL    time.Duration `yaml:"session_ttl"`
+}
+
+// ConsoleOIDC signs people in with the team's OpenID Connect provider.
+// Members of AdminGroups are admins; of ViewerGroups (any signed-in
+// person when empty), viewers.
+type ConsoleOIDC struct {
+	Issuer          string   `yaml:"issuer"`
+	ClientID        string   `yaml:"client_id"`
+	ClientSecretEnv string   `yaml:"client_secret_env"`
+	RedirectURL     string   `yaml:"redirect_url"`
+	GroupsClaim     string   `yaml:"groups_claim"`
+	AdminGroups     []string `yaml:"admin_groups"`
+	ViewerGroups    []string `yaml:"viewer_groups"`
 }
 
 // Log configures logging.
@@ -397,7 +431,7 @@ func (c *Config) Check() error {
 // decoder reports a bad duration without its position.
 func checkDurations(path string, body ast.Node) error {
 	for _, p := range []string{"$.retention.raw", "$.retention.audit", "$.mappings_reload", "$.rule_budget.time", "$.shutdown_timeout",
-		"$.retry_after_max", "$.uncertain_grace", "$.lookup_window"} {
+		"$.retry_after_max", "$.uncertain_grace", "$.lookup_window", "$.console.session_ttl"} {
 		yp, err := yaml.PathString(p)
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/console"
 	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/engine"
 	"github.com/liaisonhq/liaison/internal/notify"
@@ -38,7 +39,9 @@ type Daemon struct {
 	// Notifier applies Notify actions and sends the digest's mail.
 	Notifier *notify.Notifier
 	// Digest sends the weekly digest; nil when digest.to is empty.
-	Digest  *digest.Scheduler
+	Digest *digest.Scheduler
+	// Console is the web console; nil when console.listen is empty.
+	Console *console.Console
 	log     *slog.Logger
 	conns   []core.Connector
 	mapOpts mappings.Options
@@ -119,9 +122,19 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		st.Close()
 		return nil, err
 	}
+	var con *console.Console
+	if cfg.Console.Listen != "" {
+		con, err = console.FromConfig(cfg.Console, console.Options{Records: st, Mappings: eng.Mappings,
+			MappingsCheck: console.CheckFolder(cfg.Mappings, mopts), Metrics: prometheus.Gatherers{reg, prometheus.DefaultGatherer},
+			Clock: o.Clock, Log: o.Log.With("component", "console")})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != ""})
-	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
+	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg, Console: con,
 		log: o.Log, conns: conns, mapOpts: mopts}, nil
 }
 
@@ -253,6 +266,23 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		go ms.Serve(mln)
 		d.log.Info("liaison serving metrics", "addr", mln.Addr().String())
 	}
+	conCtx, stopConsole := context.WithCancel(context.WithoutCancel(ctx))
+	conDone := make(chan error, 1)
+	if d.Console != nil {
+		cln, err := net.Listen("tcp", d.Config.Console.Listen)
+		if err != nil {
+			ln.Close()
+			if ms != nil {
+				ms.Close()
+			}
+			stopConsole()
+			return fmt.Errorf("listening for the console on %s: %w", d.Config.Console.Listen, err)
+		}
+		go func() { conDone <- d.Console.Serve(conCtx, cln) }()
+		d.log.Info("liaison serving the console", "addr", cln.Addr().String())
+	} else {
+		conDone <- nil
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- hs.Serve(ln) }()
 	d.log.Info("liaison serving", "addr", ln.Addr().String(), "store", d.Store.Backend(),
@@ -296,6 +326,10 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if ms != nil {
 		ms.Close()
+	}
+	stopConsole()
+	if e := <-conDone; e != nil {
+		d.log.Warn("console", "err", e)
 	}
 	stopEngine()
 	<-engDone

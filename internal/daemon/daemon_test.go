@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +110,33 @@ func TestServe_MetricsOnTheirOwnListener(t *testing.T) {
 	}
 	if code, body := get(addr, "/healthz"); code != 200 {
 		t.Errorf("/healthz: %d %s", code, body)
+	}
+}
+
+// With console.listen, the console is served on its own listener, asks
+// for a sign-in, and is not beside the webhooks.
+func TestServe_ConsoleOnItsOwnListener(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleAddr := free.Addr().String()
+	free.Close()
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	// grace's password is "correct horse battery".
+	if err := os.WriteFile(users, []byte("users:\n  - {name: grace, password_hash: \"$2a$10$Ymp9O0l3I3Zh5K0M8cWkbuJ2Xk9bVtI7m1GmV0oQ7kQm3iKc9qI1e\", role: admin}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, get := serve(t, "console: {listen: "+consoleAddr+", users_file: "+users+"}\n")
+	code, body := get(consoleAddr, "/login")
+	if code != 200 || !strings.Contains(body, `id="login"`) {
+		t.Fatalf("console /login: %d", code)
+	}
+	// http.Get follows the redirect to the sign-in page.
+	if code, body := get(consoleAddr, "/dead"); code != 200 || !strings.Contains(body, `id="login"`) || strings.Contains(body, `id="dead"`) {
+		t.Errorf("console /dead without a session: %d, not the sign-in page", code)
+	}
+	if code, _ := get(addr, "/login"); code != http.StatusNotFound {
+		t.Errorf("/login on the webhook listener: %d, want 404", code)
 	}
 }

@@ -1,0 +1,309 @@
+package console
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Role is what a signed-in person may do: viewers (agents) read, admins
+// also replay, discard, link and unlink.
+type Role string
+
+// The roles.
+const (
+	Viewer Role = "viewer"
+	Admin  Role = "admin"
+)
+
+// Users are the local accounts, read from a YAML file:
+//
+//	users:
+//	  - name: ada
+//	    password_hash: $2y$10$...   # bcrypt, e.g. htpasswd -nbBC 10 ada 'secret'
+//	    role: admin                 # or viewer
+type Users struct {
+	byName map[string]user
+}
+
+type user struct {
+	Name string `yaml:"name"`
+	Hash string `yaml:"password_hash"`
+	Role Role   `yaml:"role"`
+}
+
+// LoadUsers reads a users file (see Users).
+func LoadUsers(path string) (*Users, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("console users file: %w", err)
+	}
+	return ParseUsers(path, b)
+}
+
+// ParseUsers reads a users file's content; name is the file's, for errors.
+// A hash is never part of an error.
+func ParseUsers(name string, b []byte) (u *Users, err error) {
+	var f struct {
+		Users []user `yaml:"users"`
+	}
+	// The YAML decoder panics on some malformed tags (users: !00 0): a
+	// bad file is an error, not a crash at start.
+	defer func() {
+		if p := recover(); p != nil {
+			u, err = nil, fmt.Errorf("console users file %s: not a users file (malformed YAML)", name)
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(b, &f, yaml.DisallowUnknownField()); err != nil {
+		return nil, fmt.Errorf("console users file %s: %s", name, yaml.FormatError(err, false, false))
+	}
+	u = &Users{byName: map[string]user{}}
+	var errs []error
+	for i, x := range f.Users {
+		switch {
+		case x.Name == "":
+			errs = append(errs, fmt.Errorf("console users file %s: user %d has no name", name, i+1))
+		case x.Role != Viewer && x.Role != Admin:
+			errs = append(errs, fmt.Errorf("console users file %s: user %q: role %q is neither viewer nor admin", name, x.Name, x.Role))
+		case !strings.HasPrefix(x.Hash, "$2"):
+			errs = append(errs, fmt.Errorf("console users file %s: user %q: password_hash is not a bcrypt hash (want $2a$, $2b$ or $2y$…)", name, x.Name))
+		default:
+			if _, dup := u.byName[x.Name]; dup {
+				errs = append(errs, fmt.Errorf("console users file %s: user %q appears twice", name, x.Name))
+			}
+			u.byName[x.Name] = x
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// decoyHash is compared against when the name is unknown, so that a
+// wrong name takes as long as a wrong password.
+var decoyHash, _ = bcrypt.GenerateFromPassword([]byte("decoy"), bcrypt.DefaultCost)
+
+// Check returns the role of name if password is theirs.
+func (u *Users) Check(name, password string) (Role, bool) {
+	x, ok := u.byName[name]
+	hash := []byte(x.Hash)
+	if !ok {
+		hash = decoyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
+		return "", false
+	}
+	return x.Role, true
+}
+
+// session is who is signed in, carried in a cookie signed with the
+// console's key. Nonce makes each sign-in's CSRF token its own.
+type session struct {
+	Name    string `json:"n"`
+	Role    Role   `json:"r"`
+	Expires int64  `json:"e"`
+	Nonce   string `json:"x"`
+	Via     string `json:"v"` // "local" or "oidc"
+}
+
+const (
+	sessionCookie = "liaison_session"
+	loginCookie   = "liaison_login" // the nonce of a sign-in form or OIDC round trip
+)
+
+func (c *Console) mac(parts ...string) []byte {
+	h := hmac.New(sha256.New, c.key)
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+// seal signs v for a cookie: payload.signature, both base64url.
+func (c *Console) seal(purpose string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	p := base64.RawURLEncoding.EncodeToString(b)
+	return p + "." + base64.RawURLEncoding.EncodeToString(c.mac(purpose, p)), nil
+}
+
+// open checks a sealed value's signature and decodes it.
+func (c *Console) open(purpose, s string, v any) bool {
+	p, sig, ok := strings.Cut(s, ".")
+	if !ok {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, c.mac(purpose, p)) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return false
+	}
+	return json.NewDecoder(bytes.NewReader(b)).Decode(v) == nil
+}
+
+func randomToken() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (c *Console) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: c.o.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(ttl.Seconds())})
+}
+
+func (c *Console) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: c.o.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// signIn starts a session for name with role.
+func (c *Console) signIn(w http.ResponseWriter, name string, role Role, via string) error {
+	s := session{Name: name, Role: role, Expires: c.o.Clock.Now().Add(c.o.SessionTTL).Unix(), Nonce: randomToken(), Via: via}
+	v, err := c.seal(sessionCookie, s)
+	if err != nil {
+		return err
+	}
+	c.setCookie(w, sessionCookie, v, c.o.SessionTTL)
+	c.clearCookie(w, loginCookie)
+	c.o.Log.Info("console: signed in", "user", name, "role", role, "via", via)
+	return nil
+}
+
+// current returns the request's session, if it has a valid one.
+func (c *Console) current(r *http.Request) (*session, bool) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil, false
+	}
+	var s session
+	if !c.open(sessionCookie, ck.Value, &s) || c.o.Clock.Now().Unix() >= s.Expires || (s.Role != Viewer && s.Role != Admin) {
+		return nil, false
+	}
+	return &s, true
+}
+
+// csrf is the token a session's forms carry: a MAC of its nonce, so that
+// another site, which cannot read the page, cannot forge a form.
+func (c *Console) csrf(s *session) string {
+	return base64.RawURLEncoding.EncodeToString(c.mac("csrf", s.Nonce))
+}
+
+func validToken(want, got string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// handlerFunc is a page's handler with the signed-in person.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, s *session)
+
+// viewer requires a session (any role); admin requires an admin's. Every
+// POST through either must carry the session's CSRF token.
+func (c *Console) viewer(h handlerFunc) http.Handler { return c.require(Viewer, h) }
+func (c *Console) admin(h handlerFunc) http.Handler  { return c.require(Admin, h) }
+
+func (c *Console) require(role Role, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := c.current(r)
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			c.fail(w, r, nil, http.StatusUnauthorized, "Your session has ended: sign in again.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if !validToken(c.csrf(s), r.PostFormValue("csrf")) {
+				c.fail(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console: reload the page and try again.")
+				return
+			}
+		}
+		if role == Admin && s.Role != Admin {
+			c.o.Log.Warn("console: admin action refused", "user", s.Name, "path", r.URL.Path)
+			c.fail(w, r, s, http.StatusForbidden, "Only admins may do this.")
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+// localPath keeps a redirect target on the console: a path, never
+// another host (//evil.example or /\evil.example).
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) {
+		return "/"
+	}
+	return next
+}
+
+type loginData struct {
+	CSRF, Next, Error string
+	Local, OIDC       bool
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.showLogin(w, r, http.StatusOK, "")
+}
+
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	nonce := randomToken()
+	c.setCookie(w, loginCookie, nonce, 15*time.Minute)
+	c.render(w, r, status, "login", nil, loginData{CSRF: base64.RawURLEncoding.EncodeToString(c.mac("login", nonce)),
+		Next: localPath(r.FormValue("next")), Error: msg, Local: c.o.Users != nil, OIDC: c.o.OIDC != nil})
+}
+
+// loginLocal signs in with a local account. The form carries a token
+// bound to the nonce cookie the form page set, so that another site
+// cannot sign a browser in to an account of its choosing.
+func (c *Console) loginLocal(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || !validToken(base64.RawURLEncoding.EncodeToString(c.mac("login", ck.Value)), r.PostFormValue("csrf")) {
+		c.showLogin(w, r, http.StatusForbidden, "The sign-in form expired: try again.")
+		return
+	}
+	if c.o.Users == nil {
+		c.showLogin(w, r, http.StatusForbidden, "Local accounts are not enabled.")
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	role, ok := c.o.Users.Check(name, r.PostFormValue("password"))
+	if !ok {
+		// The name typed is not logged: it may be a password typed in
+		// the wrong box.
+		c.o.Log.Warn("console: sign-in refused", "remote", r.RemoteAddr)
+		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
+		return
+	}
+	if err := c.signIn(w, name, role, "local"); err != nil {
+		c.fail(w, r, nil, http.StatusInternalServerError, "Could not start a session.")
+		return
+	}
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	c.clearCookie(w, sessionCookie)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
