@@ -72,17 +72,17 @@ func (tg SLATarget) Deadline(c *Calendar, t time.Time) time.Time {
 		return t.Add(tg.Within)
 	case SameDayOrNextMorning:
 		start := c.Add(t, 0)
-		since := start.Sub(c.midnight(start))
+		since := c.timeOfDay(start)
 		if c.Close <= c.Open {
 			return start.Add(24 * time.Hour)
 		}
 		switch {
 		case c.sameDay(start, t) && since < tg.Cutoff:
-			return c.midnight(start).Add(c.Close) // same working day
+			return c.clock(start, c.Close) // same working day
 		case !c.sameDay(start, t):
-			return c.midnight(start).Add(tg.Morning) // received outside hours: the next morning is the next opening's
+			return c.clock(start, tg.Morning) // received outside hours: the next morning is the next opening's
 		default:
-			return c.nextWorkday(start).Add(tg.Morning)
+			return c.clock(c.nextWorkday(start), tg.Morning)
 		}
 	}
 	return c.Add(t, tg.Within)
