@@ -236,6 +236,18 @@ func (s *SLA) calendarNamed(name string) *Calendar {
 	return nil
 }
 
+// TargetFor is the target a record of canonical priority prio is held
+// to: its escalation level's own (levels may be nil), else the sla's.
+// The planner, `liaison why` and the digest all read it here, so they
+// agree on the clock.
+func (s *SLA) TargetFor(it *Item, prio string, levels *Levels) (SLATarget, bool) {
+	if tg, own := levels.Target(it, s.Name, prio); own {
+		return tg, true
+	}
+	tg, ok := s.Targets[prio]
+	return tg, ok
+}
+
 // pauses reads, from a record's observed status path, the stretches it
 // spent in one of the sla's pausing statuses.
 func (s *SLA) pauses(it *Item, km *KindMap) []Pause {
@@ -271,11 +283,7 @@ func (p *planner) sla(s *SLA) {
 		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
 			continue
 		}
-		prio := p.views[it.Ref].Priority
-		tg, ok := s.Targets[prio]
-		if lt, own := p.m.Levels.Target(it, s.Name, prio); own {
-			tg, ok = lt, true // the ticket's level has its own target
-		}
+		tg, ok := s.TargetFor(it, p.views[it.Ref].Priority, p.m.Levels)
 		if !ok || s.met(it) {
 			continue
 		}
@@ -337,7 +345,7 @@ func (s *SLA) firstResponse(it *Item) (time.Time, bool) {
 // customer left out), as people write it: "3 h 20 min of working time".
 // "" when the sla times no first response or none was given yet; the
 // weekly digest prints it.
-func (s *SLA) ResponseTime(it *Item, km *KindMap) string {
+func (s *SLA) ResponseTime(m *Mappings, it *Item) string {
 	if s.Measure != FirstResponse || it.CreatedAt.IsZero() {
 		return ""
 	}
@@ -345,7 +353,8 @@ func (s *SLA) ResponseTime(it *Item, km *KindMap) string {
 	if !ok {
 		return ""
 	}
-	tg := s.Targets[km.CanonicalPriority(it.Priority)]
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
+	tg, _ := s.TargetFor(it, km.CanonicalPriority(it.Priority), m.Levels) // none: working time
 	return tg.waitedText(s.CalendarFor(it), it.CreatedAt, at, s.pauses(it, km))
 }
 
@@ -378,13 +387,14 @@ func (m *Mappings) CalendarsInForce() []string {
 // Describe says where a record stands against the sla at now, in one line
 // for people (`liaison why`): met, due, paused while the customer is
 // waited on, or missed, with the clock time waited as people write it.
-func (s *SLA) Describe(it *Item, km *KindMap, now time.Time) string {
+func (s *SLA) Describe(m *Mappings, it *Item, now time.Time) string {
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
 	rec := *it
 	if st := km.Canonical(rec.Native); st != "" {
 		rec.Status = st
 	}
 	prio := km.CanonicalPriority(rec.Priority)
-	tg, ok := s.Targets[prio]
+	tg, ok := s.TargetFor(&rec, prio, m.Levels)
 	if !ok {
 		return fmt.Sprintf("%s: no target for priority %q", s.Name, cmp.Or(prio, rec.Priority))
 	}
@@ -395,7 +405,7 @@ func (s *SLA) Describe(it *Item, km *KindMap, now time.Time) string {
 	cal := s.CalendarFor(&rec)
 	pauses := s.pauses(&rec, km)
 	if s.met(&rec) {
-		if rt := s.ResponseTime(&rec, km); rt != "" {
+		if rt := s.ResponseTime(m, &rec); rt != "" {
 			return head + ": met after " + rt
 		}
 		return head + ": met"
