@@ -36,20 +36,8 @@ func TestScheduler_TwoReplicasSendOnce(t *testing.T) {
 	} {
 		t.Run(db.name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := db.dsn(t)
 			clock := &manualClock{t: utc(23, 7, 0)}
-			open := func() *store.Store {
-				st, err := store.Open(ctx, dsn, store.Options{Clock: clock})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				return st
-			}
-			first := open()
-			if err := digesttest.Seed(ctx, first); err != nil {
-				t.Fatal(err)
-			}
+			open := seededDatabase(t, db.dsn(t), clock)
 			m := defaults(t)
 			mb := &mailbox{}
 			replicas := func() []*digest.Scheduler {
@@ -95,6 +83,24 @@ func TestScheduler_TwoReplicasSendOnce(t *testing.T) {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+// seededDatabase seeds the database at dsn with the digest's week and
+// returns how a replica opens its own handle on it.
+func seededDatabase(t *testing.T, dsn string, clock core.Clock) func() *store.Store {
+	ctx := context.Background()
+	open := func() *store.Store {
+		st, err := store.Open(ctx, dsn, store.Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	if err := digesttest.Seed(ctx, open()); err != nil {
+		t.Fatal(err)
+	}
+	return open
+}
 
 // postgresSchema is a DSN for a schema of the test's own on the test
 // server (LIAISON_TEST_POSTGRES, or the one CI provides), dropped when
@@ -202,20 +208,8 @@ func (m *slowMailbox) Mail(ctx context.Context, x notify.Mail) error {
 // lease still held (renewed before each mail) and sends nothing.
 func TestScheduler_SlowBatchKeepsTheLease(t *testing.T) {
 	ctx := context.Background()
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "digest.db")
 	clock := &manualClock{t: utc(23, 7, 0)}
-	open := func() *store.Store {
-		st, err := store.Open(ctx, dsn, store.Options{Clock: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	first := open()
-	if err := digesttest.Seed(ctx, first); err != nil {
-		t.Fatal(err)
-	}
+	open := seededDatabase(t, "sqlite://"+filepath.Join(t.TempDir(), "digest.db"), clock)
 	m := defaults(t)
 	mb := &mailbox{}
 	b := scheduler(open(), mb, clock, m)
@@ -228,7 +222,7 @@ func TestScheduler_SlowBatchKeepsTheLease(t *testing.T) {
 		}
 		duringB = n
 	}}}
-	a := scheduler(first, slow, clock, m)
+	a := scheduler(open(), slow, clock, m)
 	if _, err := a.Tick(ctx); err != nil { // the organisations' cursors start at 2026-W46
 		t.Fatal(err)
 	}
