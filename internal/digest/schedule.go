@@ -139,7 +139,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 				s.retry[r.Org] = now.Add(s.RetryAfter)
 				s.mu.Unlock()
 				s.Log.Error("weekly digest not sent; will try again", "org", r.Org, "week", r.Week.String(),
-					"retry_in", s.RetryAfter.String(), "err", err)
+					"retry_in", core.FormatDuration(s.RetryAfter), "err", err)
 				errs = append(errs, err)
 				continue
 			}
