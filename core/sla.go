@@ -128,7 +128,9 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		measure = func(a, b time.Time) time.Duration { return max(b.Sub(a), 0) }
 		advance = func(t time.Time, d time.Duration) time.Time { return t.Add(d) }
 	}
-	budget, used, cur := measure(start, naive), time.Duration(0), start
+	// used is the clock time run before cur, stood the clock time the
+	// pauses covered.
+	budget, used, stood, cur := measure(start, naive), time.Duration(0), time.Duration(0), start
 	for _, p := range pauses {
 		if !p.To.IsZero() && !p.To.After(cur) {
 			continue
@@ -144,12 +146,22 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		if p.To.IsZero() {
 			return time.Time{}, true
 		}
+		stood += measure(cur, p.To)
 		cur = p.To
 	}
-	if cur.Equal(start) {
-		return naive, false // never paused: the exact form's deadline
+	if stood == 0 {
+		// Never paused, or only while the clock did not run (pending
+		// over a weekend): the exact form's deadline.
+		return naive, false
 	}
-	return advance(cur, budget-used), false
+	due = advance(cur, budget-used)
+	if tg.form() == WorkingDays {
+		// A working day ends at the same time the next working day, so
+		// a count that runs out at a close is due at the next opening,
+		// as Deadline gives it.
+		due = c.Add(due, 0)
+	}
+	return due, false
 }
 
 // Waited is the clock time a record has waited from start until now, less

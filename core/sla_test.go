@@ -66,6 +66,10 @@ func TestSLATarget_Pauses(t *testing.T) {
 			[][2]string{{"2026-11-24 11:00", "2026-11-24 12:00"}}, "2026-11-24 10:00", "2026-11-24 10:00", 8 * time.Hour},
 		{"pending over a weekend costs no working time", "2026-11-27 16:00", SLATarget{Within: 2 * time.Hour},
 			[][2]string{{"2026-11-27 16:30", "2026-11-30 09:00"}}, "2026-11-30 10:30", "2026-11-30 10:30", 2 * time.Hour},
+		{"pending over a weekend keeps a working day's deadline", "2026-11-28 11:00", day,
+			[][2]string{{"2026-11-28 12:00", "2026-11-29 12:00"}}, "2026-12-01 09:00", "2026-12-01 09:00", 8 * time.Hour},
+		{"a working day paused for a working day is due at an opening", "2026-11-23 09:00", day,
+			[][2]string{{"2026-11-23 09:00", "2026-11-24 09:00"}}, "2026-11-25 09:00", "2026-11-25 09:00", 8 * time.Hour},
 		{"calendar hours pause in wall time", "2026-11-28 10:00", cal,
 			[][2]string{{"2026-11-28 11:00", "2026-11-28 13:00"}}, "2026-11-28 16:00", "2026-11-28 16:00", 4 * time.Hour},
 	}
