@@ -105,7 +105,7 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 
 // EndOfNextWorkingDay is the close of the working day after the one t
 // falls in (or, outside working hours, after the next one to open): the
-// "same or next working day" target.
+// next_working_day target.
 func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
 	return c.clock(c.nextWorkday(c.Add(t, 0)), c.Close)
 }

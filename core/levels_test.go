@@ -107,7 +107,7 @@ func TestSLA_DescribeAtALevel(t *testing.T) {
 		t.Fatalf("at Level 2: %q\nwant %q", got, want)
 	}
 	tk.Fields["group"] = "L1"
-	if got, want := s.Describe(m, &tk, created.Add(time.Hour)), "first-response (same or next working day): due Tue 24 Nov 17:00 UTC; waited 1 h of working time so far"; got != want {
+	if got, want := s.Describe(m, &tk, created.Add(time.Hour)), "first-response (the next working day): due Tue 24 Nov 17:00 UTC; waited 1 h of working time so far"; got != want {
 		t.Fatalf("at Level 1: %q\nwant %q", got, want)
 	}
 }

@@ -92,7 +92,7 @@ func (tg SLATarget) Deadline(c *Calendar, t time.Time) time.Time {
 func (tg SLATarget) String() string {
 	switch tg.form() {
 	case EndOfNextWorkingDay:
-		return "same or next working day"
+		return "the next working day" // due at its close, even when received early on a working day
 	case WorkingDays:
 		if tg.Days == 1 {
 			return "1 working day"
