@@ -107,7 +107,17 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 // falls in (or, outside working hours, after the next one to open): the
 // next_working_day target.
 func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
-	return c.clock(c.nextWorkday(c.Add(t, 0)), c.Close)
+	return c.CloseAfter(c.Add(t, 0), 1)
+}
+
+// CloseAfter is the close of the n-th working day after the day t falls
+// in (n at least 1).
+func (c *Calendar) CloseAfter(t time.Time, n int) time.Time {
+	day := t.In(c.Location)
+	for range n {
+		day = c.nextWorkday(day)
+	}
+	return c.clock(day, c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
