@@ -94,10 +94,7 @@ func (tg SLATarget) String() string {
 	case EndOfNextWorkingDay:
 		return "the next working day" // due at its close, even when received early on a working day
 	case WorkingDays:
-		if tg.Days == 1 {
-			return "1 working day"
-		}
-		return fmt.Sprintf("%d working days", tg.Days)
+		return workingDays(tg.Days)
 	case CalendarHours:
 		return countHours(tg.Within, "calendar", "round the clock")
 	case SameDayOrNextMorning:
