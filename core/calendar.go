@@ -37,6 +37,22 @@ func (c *Calendar) midnight(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, c.Location)
 }
 
+// clock is the moment the wall clock reads since (a time of day such as
+// Open) on the local date of day. It is not midnight plus since: on the
+// day a time zone changes to or from summer time the two differ by the
+// hour the clocks moved.
+func (c *Calendar) clock(day time.Time, since time.Duration) time.Time {
+	y, m, d := day.In(c.Location).Date()
+	return time.Date(y, m, d, int(since/time.Hour), int(since%time.Hour/time.Minute), int(since%time.Minute/time.Second), int(since%time.Second), c.Location)
+}
+
+// timeOfDay is what the wall clock reads at t, as a duration since
+// midnight (the inverse of clock).
+func (c *Calendar) timeOfDay(t time.Time) time.Duration {
+	h, m, s := t.In(c.Location).Clock()
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(t.Nanosecond())
+}
+
 // Add returns the moment d of working time after t. A t outside working
 // hours starts counting at the next opening.
 func (c *Calendar) Add(t time.Time, d time.Duration) time.Time {
@@ -47,7 +63,7 @@ func (c *Calendar) Add(t time.Time, d time.Duration) time.Time {
 	for i := 0; i < 3660; i++ { // ten years of days bounds a calendar with no working day
 		day := c.midnight(t)
 		if c.workday(t) {
-			open, shut := day.Add(c.Open), day.Add(c.Close)
+			open, shut := c.clock(day, c.Open), c.clock(day, c.Close)
 			if t.Before(open) {
 				t = open
 			}
@@ -78,7 +94,7 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 		if !c.workday(day) {
 			continue
 		}
-		open, shut := day.Add(c.Open), day.Add(c.Close)
+		open, shut := c.clock(day, c.Open), c.clock(day, c.Close)
 		lo, hi := maxTime(open, a), minTime(shut, b)
 		if hi.After(lo) {
 			sum += hi.Sub(lo)
@@ -89,9 +105,19 @@ func (c *Calendar) Between(a, b time.Time) time.Duration {
 
 // EndOfNextWorkingDay is the close of the working day after the one t
 // falls in (or, outside working hours, after the next one to open): the
-// "same or next working day" target.
+// next_working_day target.
 func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
-	return c.nextWorkday(c.Add(t, 0)).Add(c.Close)
+	return c.CloseAfter(c.Add(t, 0), 1)
+}
+
+// CloseAfter is the close of the n-th working day after the day t falls
+// in (n at least 1).
+func (c *Calendar) CloseAfter(t time.Time, n int) time.Time {
+	day := t.In(c.Location)
+	for range n {
+		day = c.nextWorkday(day)
+	}
+	return c.clock(day, c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -136,12 +162,11 @@ func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
 	if c.Close <= c.Open {
 		return start.AddDate(0, 0, n)
 	}
-	since := start.Sub(c.midnight(start))
 	day := start
 	for range n {
 		day = c.nextWorkday(day)
 	}
-	return c.midnight(day).Add(since)
+	return c.clock(day, c.timeOfDay(start))
 }
 
 // String describes the calendar for people: `liaison check` prints it, so

@@ -3,13 +3,14 @@ package core
 import (
 	"testing"
 	"time"
+	_ "time/tzdata"
 )
 
 func paris(t *testing.T) *Calendar {
 	t.Helper()
-	loc, err := time.LoadLocation("Europe/Paris")
+	loc, err := time.LoadLocation("Europe/Paris") // time/tzdata: never skipped for want of the host's zoneinfo
 	if err != nil {
-		t.Skipf("no time zone data: %v", err)
+		t.Fatal(err)
 	}
 	c := DefaultCalendar()
 	c.Location = loc
@@ -53,6 +54,46 @@ func TestCalendar(t *testing.T) {
 			if !tc.target.NextWorkingDay {
 				if w := c.Between(from, got); w != tc.target.Within {
 					t.Fatalf("Between = %s; want %s", w, tc.target.Within)
+				}
+			}
+		})
+	}
+}
+
+// TestCalendar_SummerTime: a team that works every day, 08:00 to 20:00
+// Paris time, opens at 08:00 on the Sundays the clocks change (29 March
+// and 25 October 2026), not an hour off.
+func TestCalendar_SummerTime(t *testing.T) {
+	c := paris(t)
+	for d := range c.Weekdays {
+		c.Weekdays[d] = true
+	}
+	c.Open, c.Close = 8*time.Hour, 20*time.Hour
+	cases := []struct {
+		name, from string
+		target     SLATarget
+		due        string
+		working    time.Duration // Between(from, due); 0: not checked
+	}{
+		{"working hours into the spring change", "2026-03-28 19:00", SLATarget{Within: 2 * time.Hour}, "2026-03-29 09:00", 2 * time.Hour},
+		{"working hours into the autumn change", "2026-10-24 19:00", SLATarget{Within: 2 * time.Hour}, "2026-10-25 09:00", 2 * time.Hour},
+		{"a whole working day on the spring change", "2026-03-29 08:00", SLATarget{Within: 12 * time.Hour}, "2026-03-29 20:00", 12 * time.Hour},
+		{"1 working day onto the spring change", "2026-03-28 10:00", SLATarget{Form: WorkingDays, Days: 1}, "2026-03-29 10:00", 0},
+		{"1 working day from the autumn change", "2026-10-25 10:00", SLATarget{Form: WorkingDays, Days: 1}, "2026-10-26 10:00", 0},
+		{"same day on the spring change", "2026-03-29 09:00", SLATarget{Form: SameDayOrNextMorning, Cutoff: 14 * time.Hour, Morning: 12 * time.Hour}, "2026-03-29 20:00", 0},
+		{"next morning on the spring change", "2026-03-28 15:00", SLATarget{Form: SameDayOrNextMorning, Cutoff: 14 * time.Hour, Morning: 12 * time.Hour}, "2026-03-29 12:00", 0},
+		{"next working day's close on the autumn change", "2026-10-24 10:00", SLATarget{NextWorkingDay: true}, "2026-10-25 20:00", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			from := at(t, c, tc.from)
+			got := tc.target.Deadline(c, from)
+			if want := at(t, c, tc.due); !got.Equal(want) {
+				t.Fatalf("deadline %s; want %s", got.In(c.Location).Format("Mon 2006-01-02 15:04 MST"), want.Format("Mon 2006-01-02 15:04 MST"))
+			}
+			if tc.working != 0 {
+				if w := c.Between(from, got); w != tc.working {
+					t.Fatalf("Between = %s; want %s", w, tc.working)
 				}
 			}
 		})

@@ -93,3 +93,21 @@ func TestItem_RemoveTags(t *testing.T) {
 		t.Fatalf("labels %q; want bug,misc", got)
 	}
 }
+
+// TestSLA_DescribeAtALevel: `liaison why` and the digest read the target
+// of the ticket's level, as the planner does: at Level 2 a high ticket is
+// due within 2 working hours, not by the next working day.
+func TestSLA_DescribeAtALevel(t *testing.T) {
+	m := levelMappings()
+	s := m.SLAs[0]
+	created := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) // Monday
+	tk := ticket("9", "open")
+	tk.CreatedAt, tk.Priority, tk.Reporter, tk.Fields["group"] = created, "high", "bob@firm.example", "L2"
+	if got, want := s.Describe(m, &tk, created.Add(time.Hour)), "first-response (2 working hours): due Mon 23 Nov 11:00 UTC; waited 1 h of working time so far"; got != want {
+		t.Fatalf("at Level 2: %q\nwant %q", got, want)
+	}
+	tk.Fields["group"] = "L1"
+	if got, want := s.Describe(m, &tk, created.Add(time.Hour)), "first-response (the next working day): due Tue 24 Nov 17:00 UTC; waited 1 h of working time so far"; got != want {
+		t.Fatalf("at Level 1: %q\nwant %q", got, want)
+	}
+}

@@ -72,17 +72,17 @@ func (tg SLATarget) Deadline(c *Calendar, t time.Time) time.Time {
 		return t.Add(tg.Within)
 	case SameDayOrNextMorning:
 		start := c.Add(t, 0)
-		since := start.Sub(c.midnight(start))
+		since := c.timeOfDay(start)
 		if c.Close <= c.Open {
 			return start.Add(24 * time.Hour)
 		}
 		switch {
 		case c.sameDay(start, t) && since < tg.Cutoff:
-			return c.midnight(start).Add(c.Close) // same working day
+			return c.clock(start, c.Close) // same working day
 		case !c.sameDay(start, t):
-			return c.midnight(start).Add(tg.Morning) // received outside hours: the next morning is the next opening's
+			return c.clock(start, tg.Morning) // received outside hours: the next morning is the next opening's
 		default:
-			return c.nextWorkday(start).Add(tg.Morning)
+			return c.clock(c.nextWorkday(start), tg.Morning)
 		}
 	}
 	return c.Add(t, tg.Within)
@@ -92,12 +92,9 @@ func (tg SLATarget) Deadline(c *Calendar, t time.Time) time.Time {
 func (tg SLATarget) String() string {
 	switch tg.form() {
 	case EndOfNextWorkingDay:
-		return "same or next working day"
+		return "the next working day" // due at its close, even when received early on a working day
 	case WorkingDays:
-		if tg.Days == 1 {
-			return "1 working day"
-		}
-		return fmt.Sprintf("%d working days", tg.Days)
+		return workingDays(tg.Days)
 	case CalendarHours:
 		return countHours(tg.Within, "calendar", "round the clock")
 	case SameDayOrNextMorning:
@@ -128,7 +125,9 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		measure = func(a, b time.Time) time.Duration { return max(b.Sub(a), 0) }
 		advance = func(t time.Time, d time.Duration) time.Time { return t.Add(d) }
 	}
-	budget, used, cur := measure(start, naive), time.Duration(0), start
+	// used is the clock time run before cur, stood the clock time the
+	// pauses covered.
+	budget, used, stood, cur := measure(start, naive), time.Duration(0), time.Duration(0), start
 	for _, p := range pauses {
 		if !p.To.IsZero() && !p.To.After(cur) {
 			continue
@@ -144,12 +143,22 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		if p.To.IsZero() {
 			return time.Time{}, true
 		}
+		stood += measure(cur, p.To)
 		cur = p.To
 	}
-	if cur.Equal(start) {
-		return naive, false // never paused: the exact form's deadline
+	if stood == 0 {
+		// Never paused, or only while the clock did not run (pending
+		// over a weekend): the exact form's deadline.
+		return naive, false
 	}
-	return advance(cur, budget-used), false
+	due = advance(cur, budget-used)
+	if tg.form() == WorkingDays {
+		// A working day ends at the same time the next working day, so
+		// a count that runs out at a close is due at the next opening,
+		// as Deadline gives it.
+		due = c.Add(due, 0)
+	}
+	return due, false
 }
 
 // Waited is the clock time a record has waited from start until now, less
@@ -236,6 +245,18 @@ func (s *SLA) calendarNamed(name string) *Calendar {
 	return nil
 }
 
+// TargetFor is the target a record of canonical priority prio is held
+// to: its escalation level's own (levels may be nil), else the sla's.
+// The planner, `liaison why` and the digest all read it here, so they
+// agree on the clock.
+func (s *SLA) TargetFor(it *Item, prio string, levels *Levels) (SLATarget, bool) {
+	if tg, own := levels.Target(it, s.Name, prio); own {
+		return tg, true
+	}
+	tg, ok := s.Targets[prio]
+	return tg, ok
+}
+
 // pauses reads, from a record's observed status path, the stretches it
 // spent in one of the sla's pausing statuses.
 func (s *SLA) pauses(it *Item, km *KindMap) []Pause {
@@ -271,11 +292,7 @@ func (p *planner) sla(s *SLA) {
 		if !s.When.Matches(it.Ref) || !it.Known() || it.Deleted || it.CreatedAt.IsZero() {
 			continue
 		}
-		prio := p.views[it.Ref].Priority
-		tg, ok := s.Targets[prio]
-		if lt, own := p.m.Levels.Target(it, s.Name, prio); own {
-			tg, ok = lt, true // the ticket's level has its own target
-		}
+		tg, ok := s.TargetFor(it, p.views[it.Ref].Priority, p.m.Levels)
 		if !ok || s.met(it) {
 			continue
 		}
@@ -337,7 +354,7 @@ func (s *SLA) firstResponse(it *Item) (time.Time, bool) {
 // customer left out), as people write it: "3 h 20 min of working time".
 // "" when the sla times no first response or none was given yet; the
 // weekly digest prints it.
-func (s *SLA) ResponseTime(it *Item, km *KindMap) string {
+func (s *SLA) ResponseTime(m *Mappings, it *Item) string {
 	if s.Measure != FirstResponse || it.CreatedAt.IsZero() {
 		return ""
 	}
@@ -345,7 +362,8 @@ func (s *SLA) ResponseTime(it *Item, km *KindMap) string {
 	if !ok {
 		return ""
 	}
-	tg := s.Targets[km.CanonicalPriority(it.Priority)]
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
+	tg, _ := s.TargetFor(it, km.CanonicalPriority(it.Priority), m.Levels) // none: working time
 	return tg.waitedText(s.CalendarFor(it), it.CreatedAt, at, s.pauses(it, km))
 }
 
@@ -378,13 +396,14 @@ func (m *Mappings) CalendarsInForce() []string {
 // Describe says where a record stands against the sla at now, in one line
 // for people (`liaison why`): met, due, paused while the customer is
 // waited on, or missed, with the clock time waited as people write it.
-func (s *SLA) Describe(it *Item, km *KindMap, now time.Time) string {
+func (s *SLA) Describe(m *Mappings, it *Item, now time.Time) string {
+	km := m.Kind(it.Ref.System, it.Ref.Kind)
 	rec := *it
 	if st := km.Canonical(rec.Native); st != "" {
 		rec.Status = st
 	}
 	prio := km.CanonicalPriority(rec.Priority)
-	tg, ok := s.Targets[prio]
+	tg, ok := s.TargetFor(&rec, prio, m.Levels)
 	if !ok {
 		return fmt.Sprintf("%s: no target for priority %q", s.Name, cmp.Or(prio, rec.Priority))
 	}
@@ -395,7 +414,7 @@ func (s *SLA) Describe(it *Item, km *KindMap, now time.Time) string {
 	cal := s.CalendarFor(&rec)
 	pauses := s.pauses(&rec, km)
 	if s.met(&rec) {
-		if rt := s.ResponseTime(&rec, km); rt != "" {
+		if rt := s.ResponseTime(m, &rec); rt != "" {
 			return head + ": met after " + rt
 		}
 		return head + ": met"

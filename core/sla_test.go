@@ -66,6 +66,10 @@ func TestSLATarget_Pauses(t *testing.T) {
 			[][2]string{{"2026-11-24 11:00", "2026-11-24 12:00"}}, "2026-11-24 10:00", "2026-11-24 10:00", 8 * time.Hour},
 		{"pending over a weekend costs no working time", "2026-11-27 16:00", SLATarget{Within: 2 * time.Hour},
 			[][2]string{{"2026-11-27 16:30", "2026-11-30 09:00"}}, "2026-11-30 10:30", "2026-11-30 10:30", 2 * time.Hour},
+		{"pending over a weekend keeps a working day's deadline", "2026-11-28 11:00", day,
+			[][2]string{{"2026-11-28 12:00", "2026-11-29 12:00"}}, "2026-12-01 09:00", "2026-12-01 09:00", 8 * time.Hour},
+		{"a working day paused for a working day is due at an opening", "2026-11-23 09:00", day,
+			[][2]string{{"2026-11-23 09:00", "2026-11-24 09:00"}}, "2026-11-25 09:00", "2026-11-25 09:00", 8 * time.Hour},
 		{"calendar hours pause in wall time", "2026-11-28 10:00", cal,
 			[][2]string{{"2026-11-28 11:00", "2026-11-28 13:00"}}, "2026-11-28 16:00", "2026-11-28 16:00", 4 * time.Hour},
 	}
@@ -190,11 +194,10 @@ func TestSLA_CalendarFor(t *testing.T) {
 func TestSLA_ResponseTime(t *testing.T) {
 	m := slaMappings()
 	s := m.SLAs[0]
-	km := m.Kind("zendesk", CustomerTicket)
 	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	tk := ticket("7", "open")
 	tk.Priority, tk.CreatedAt, tk.Reporter = "normal", created, "ada@customer.example"
-	if got := s.ResponseTime(&tk, km); got != "" {
+	if got := s.ResponseTime(m, &tk); got != "" {
 		t.Fatalf("unanswered: %q", got)
 	}
 	tk.Path = []StatusStep{{Native: "open", At: created}, {Native: "pending", At: created.Add(time.Hour)}, {Native: "open", At: created.Add(25 * time.Hour)}}
@@ -204,7 +207,7 @@ func TestSLA_ResponseTime(t *testing.T) {
 		{ID: "2", Author: "agent@acme.example", Body: "note", Public: false, CreatedAt: created.Add(25 * time.Hour)},
 	}
 	// 1 h before the pause, 1 h 20 min after it.
-	if got := s.ResponseTime(&tk, km); got != "2 h 20 min of working time" {
+	if got := s.ResponseTime(m, &tk); got != "2 h 20 min of working time" {
 		t.Fatalf("ResponseTime = %q; want 2 h 20 min of working time", got)
 	}
 }
@@ -213,7 +216,7 @@ func TestSLA_ResponseTime(t *testing.T) {
 func TestSLA_Describe(t *testing.T) {
 	m := slaMappings()
 	m.SLAs[0].Targets["normal"] = SLATarget{Form: WorkingDays, Days: 1}
-	s, km := m.SLAs[0], m.Kind("zendesk", CustomerTicket)
+	s := m.SLAs[0]
 	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) // Monday
 	base := ticket("7", "open")
 	base.Priority, base.CreatedAt, base.Reporter = "normal", created, "ada@customer.example"
@@ -238,7 +241,7 @@ func TestSLA_Describe(t *testing.T) {
 		{"no target", with(func(it *Item) { it.Priority = "low" }), created, `first-response: no target for priority "low"`},
 	}
 	for _, tc := range cases {
-		if got := s.Describe(tc.it, km, tc.now); got != tc.want {
+		if got := s.Describe(m, tc.it, tc.now); got != tc.want {
 			t.Errorf("%s: %q\nwant %q", tc.name, got, tc.want)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 // runs of spaces ignored). The README's table gives their meaning.
 var (
 	countRE   = regexp.MustCompile(`^(\d{1,5}) (working |calendar )?(hours?|h|minutes?|min|days?)$`)
+	goDaysRE  = regexp.MustCompile(`^(\d{1,5}) ?d$`)
 	sameDayRE = regexp.MustCompile(`^same working day (?:or )?next working morning(?: by (\d{1,2}:\d{2}))? if received after (\d{1,2}:\d{2})$`)
 )
 
@@ -57,6 +58,10 @@ func ParseTarget(s string) (SLATarget, error) {
 			}
 			return SLATarget{}, fmt.Errorf("%q does not say which clock counts: write \"%d working %s\" (working time) or \"%d calendar %s\" (round the clock)", s, n, unit, n, unit)
 		}
+		if d := goDaysRE.FindStringSubmatch(norm); d != nil {
+			n, _ := strconv.Atoi(d[1])
+			return SLATarget{}, fmt.Errorf("%q does not say which clock counts: write %q (working days) or \"%d calendar hours\" (round the clock)", s, workingDays(n), 24*n)
+		}
 		return SLATarget{}, fmt.Errorf("%q is not a target: write e.g. \"8 working hours\", \"1 working day\", \"4 calendar hours\" or \"same working day, or next working morning if received after 14:00\"", s)
 	}
 	n, _ := strconv.Atoi(m[1])
@@ -67,7 +72,7 @@ func ParseTarget(s string) (SLATarget, error) {
 	switch {
 	case strings.HasPrefix(unit, "day"):
 		if clock != "working" {
-			return SLATarget{}, fmt.Errorf("%q: days are working days: write \"%d working day(s)\", or \"%d calendar hours\" round the clock", s, n, 24*n)
+			return SLATarget{}, fmt.Errorf("%q: days are working days: write %q, or \"%d calendar hours\" round the clock", s, workingDays(n), 24*n)
 		}
 		return SLATarget{Form: WorkingDays, Days: n}, nil
 	case strings.HasPrefix(unit, "h"):
@@ -98,4 +103,12 @@ func parseClock(s string) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, true
+}
+
+// workingDays is "1 working day", "3 working days".
+func workingDays(n int) string {
+	if n == 1 {
+		return "1 working day"
+	}
+	return fmt.Sprintf("%d working days", n)
 }

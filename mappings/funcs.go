@@ -131,21 +131,7 @@ func (x *extras) addWorkingDays(n int, t time.Time) time.Time {
 	if n <= 0 {
 		return t
 	}
-	c := x.cal()
-	t = t.In(c.Location)
-	y, m, d := t.Date()
-	day := time.Date(y, m, d, 0, 0, 0, 0, c.Location)
-	// Ten years of days bounds a calendar without a working day.
-	for i := 0; i < 3660; i++ {
-		y, m, d = day.AddDate(0, 0, 1).Add(time.Hour).Date() // the hour absorbs DST changes
-		day = time.Date(y, m, d, 0, 0, 0, 0, c.Location)
-		if c.Weekdays[day.Weekday()] && !c.Holidays[day.Format(time.DateOnly)] {
-			if n--; n == 0 {
-				return day.Add(c.Close)
-			}
-		}
-	}
-	return day
+	return x.cal().CloseAfter(t, n)
 }
 
 // nextPriority is the canonical priority after p (urgent stays urgent);

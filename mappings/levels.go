@@ -179,7 +179,7 @@ func (c *compiler) levelTargets(lv *core.Level, rl rawLevel, prefix string) bool
 			}
 			tg, err := core.ParseTarget(pe.Val.V)
 			if err == nil {
-				err = fitsCalendar(tg, sla.Calendar)
+				_, err = fitsCalendars(tg, sla)
 			}
 			if err != nil {
 				c.errf(pe.Val.Pos, "%slevel %q: target for %s: %v", prefix, lv.Name, pe.Key.V, err)

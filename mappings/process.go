@@ -306,13 +306,14 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 			continue
 		}
 		tg, err := core.ParseTarget(e.Val.V)
-		if err == nil && s.Calendar != nil {
-			err = fitsCalendar(tg, s.Calendar)
+		cal := s.Calendar
+		if err == nil {
+			cal, err = fitsCalendars(tg, s)
 		}
 		if err != nil {
 			hint := ""
-			if s.Calendar != nil && s.Calendar.Close > s.Calendar.Open {
-				hint = fmt.Sprintf(" (a working day of this calendar is %s)", core.FormatHours(s.Calendar.Close-s.Calendar.Open))
+			if cal != nil && cal.Close > cal.Open {
+				hint = fmt.Sprintf(" (a working day of this calendar is %s)", core.FormatHours(cal.Close-cal.Open))
 			}
 			c.errf(e.Val.Pos, "%starget for %s: %v%s", prefix, prio, err, hint)
 			ok = false
@@ -358,6 +359,23 @@ func (c *compiler) sla(raw rawSLA) *core.SLA {
 		return nil
 	}
 	return s
+}
+
+// fitsCalendars checks a target of s against its calendar and each
+// organisation's (or group's) own, which may keep other hours; on a
+// misfit it returns the calendar the target does not fit.
+func fitsCalendars(tg core.SLATarget, s *core.SLA) (*core.Calendar, error) {
+	if s.Calendar != nil {
+		if err := fitsCalendar(tg, s.Calendar); err != nil {
+			return s.Calendar, err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Calendars)) {
+		if err := fitsCalendar(tg, s.Calendars[name]); err != nil {
+			return s.Calendars[name], fmt.Errorf("in the calendar of %s: %w", name, err)
+		}
+	}
+	return nil, nil
 }
 
 // fitsCalendar refuses a same-day target whose times fall outside the

@@ -148,6 +148,12 @@ func (t wireTrigger) firesOn() []string {
 	return []string{"Change", "Create"}
 }
 
+// ticketEvents are the ticket events a webhook subscribed to events
+// (rather than notified by a trigger) must carry: every kind of change
+// the rules read (creation, comments, status, priority, fields, tags).
+var ticketEvents = []string{"zen:event-type:ticket.created", "zen:event-type:ticket.comment_added", "zen:event-type:ticket.status_changed",
+	"zen:event-type:ticket.priority_changed", "zen:event-type:ticket.custom_field_changed", "zen:event-type:ticket.tags_changed"}
+
 // checkWebhook looks for the webhook and its trigger (listing both needs
 // an admin: an agent's answer is 403, and the check is then by hand).
 func (c *Connector) checkWebhook(ctx context.Context, r *core.SiteReport, publicURL string) error {
@@ -166,7 +172,19 @@ func (c *Connector) checkWebhook(ctx context.Context, r *core.SiteReport, public
 	for _, h := range hooks {
 		if h.Status == "active" && core.WebhookAt(h.Endpoint, publicURL, "zendesk", c.name) {
 			if slices.ContainsFunc(h.Subscriptions, func(s string) bool { return strings.HasPrefix(s, "zen:event-type:ticket.") }) {
-				return nil // subscribed to ticket events: no trigger needed
+				// Subscribed to ticket events: no trigger needed, but
+				// every kind of change the rules read must be sent.
+				var lacks []string
+				for _, e := range ticketEvents {
+					if !slices.Contains(h.Subscriptions, e) {
+						lacks = append(lacks, e)
+					}
+				}
+				if len(lacks) > 0 {
+					r.Missing = append(r.Missing, fmt.Sprintf("webhook %q is subscribed to ticket events but not to %s: the gateway is not told of those changes; add them in Admin Center → Apps and integrations → Webhooks",
+						h.Name, strings.Join(lacks, ", ")))
+				}
+				return nil
 			}
 			ours = append(ours, h)
 		}

@@ -28,6 +28,12 @@ func TestCheckSite_RoleWebhookAndTrigger(t *testing.T) {
 	}{
 		{name: "webhook and trigger", hook: public + "/webhooks/zendesk/zendesk"},
 		{name: "webhook subscribed to ticket events", opts: []fake.Option{fake.WithWebhookForm(fake.EventForm)}, hook: public + "/webhooks/zendesk/zendesk"},
+		{name: "webhook subscribed to some ticket events", hook: public + "/webhooks/zendesk/zendesk",
+			opts:    []fake.Option{fake.WithSubscriptions("zen:event-type:ticket.created", "zen:event-type:ticket.status_changed")},
+			missing: []string{`webhook "Liaison" is subscribed to ticket events but not to zen:event-type:ticket.comment_added, zen:event-type:ticket.priority_changed, zen:event-type:ticket.custom_field_changed, zen:event-type:ticket.tags_changed`}},
+		{name: "webhook without a trigger", hook: public + "/webhooks/zendesk/zendesk",
+			opts:    []fake.Option{fake.WithSubscriptions("conditional_ticket_events")},
+			missing: []string{`no active trigger notifies webhook "Liaison" (https://gw.example.org/webhooks/zendesk/zendesk): create one in Admin Center`}},
 		{name: "no webhook", missing: []string{"no active webhook to https://gw.example.org/webhooks/zendesk/zendesk: create it in Admin Center"}},
 		{name: "webhook to another gateway", hook: "https://old.example.org/webhooks/zendesk/zendesk", missing: []string{"no active webhook to https://gw.example.org/"}},
 		{name: "an agent cannot list them", opts: []fake.Option{fake.WithRole("agent")}, hook: public + "/webhooks/zendesk/zendesk",

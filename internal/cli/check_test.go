@@ -38,6 +38,21 @@ func incompleteSite(t *testing.T) string {
 	return site(t, wf, true, false, "imap", "zendesk", "jira", "github")
 }
 
+// The credentials the fakes accept; no output may hold them.
+const checkToken, checkSecret = "check-test-token", "check-test-secret"
+
+// noSecrets fails when an output holds a credential of the test's config.
+func noSecrets(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		for _, secret := range []string{checkToken, checkSecret, "not-the-token"} {
+			if strings.Contains(o, secret) {
+				t.Errorf("output holds the credential %q:\n%s", secret, o)
+			}
+		}
+	}
+}
+
 // site serves Jira (with workflow wf), Zendesk (without ticket forms;
 // the config asks for one when wantForm) and GitHub fakes, each with the
 // gateway's webhook registered when complete, and writes a configuration
@@ -48,7 +63,7 @@ func site(t *testing.T, wf jirafake.Workflow, wantForm, complete bool, instances
 	if !complete {
 		jiraOpts = append(jiraOpts, jirafake.WithoutPermissions("TRANSITION_ISSUES"))
 	}
-	const token, secret = "check-test-token", "check-test-secret"
+	token, secret := checkToken, checkSecret
 	for _, k := range []string{"CHECK_JIRA_TOKEN", "CHECK_ZD_TOKEN", "CHECK_GH_TOKEN", "CHECK_SECRET", "CHECK_MAIL"} {
 		t.Setenv(k, token)
 	}
@@ -142,6 +157,7 @@ func TestCheckOnline_ListsEveryProblemOfEverySystem(t *testing.T) {
 			t.Errorf("check --online does not name %s", w)
 		}
 	}
+	noSecrets(t, out.String(), errb.String(), err.Error())
 	// serve refuses with the very list check --online printed.
 	if err.Error()+"\n" != errb.String() {
 		t.Errorf("serve's refusal differs from check --online's list:\n%v", err)
@@ -222,6 +238,7 @@ func TestCheckOnline_OneLinePerUnreadableSystem(t *testing.T) {
 	if code := Main([]string{"check", "--config", path, "--online"}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
 	}
+	noSecrets(t, out.String(), errb.String())
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	want := []string{
 		`connector "zendesk": cannot read the system (the credentials are refused: check the connector's token`,

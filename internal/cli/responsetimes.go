@@ -20,11 +20,10 @@ func printResponseTimes(w io.Writer, cfg *config.Config, it *core.Item, now time
 	if err != nil {
 		return err
 	}
-	km := m.Kind(it.Ref.System, it.Ref.Kind)
 	var lines []string
 	for _, s := range m.SLAs {
 		if s.When.Matches(it.Ref) {
-			lines = append(lines, s.Describe(it, km, now))
+			lines = append(lines, s.Describe(m, it, now))
 		}
 	}
 	if len(lines) == 0 {

@@ -256,7 +256,7 @@ func (b *builder) answered(it *core.Item) string {
 	}
 	for _, s := range b.o.Mappings.SLAs {
 		if s.Measure == core.FirstResponse && s.When.Matches(it.Ref) {
-			return s.ResponseTime(it, b.o.Mappings.Kind(it.Ref.System, it.Ref.Kind))
+			return s.ResponseTime(b.o.Mappings, it)
 		}
 	}
 	return ""

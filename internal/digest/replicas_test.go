@@ -17,6 +17,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/digest/digesttest"
+	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/store"
 )
 
@@ -35,20 +36,8 @@ func TestScheduler_TwoReplicasSendOnce(t *testing.T) {
 	} {
 		t.Run(db.name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := db.dsn(t)
 			clock := &manualClock{t: utc(23, 7, 0)}
-			open := func() *store.Store {
-				st, err := store.Open(ctx, dsn, store.Options{Clock: clock})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				return st
-			}
-			first := open()
-			if err := digesttest.Seed(ctx, first); err != nil {
-				t.Fatal(err)
-			}
+			open := seededDatabase(t, db.dsn(t), clock)
 			m := defaults(t)
 			mb := &mailbox{}
 			replicas := func() []*digest.Scheduler {
@@ -94,6 +83,24 @@ func TestScheduler_TwoReplicasSendOnce(t *testing.T) {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+// seededDatabase seeds the database at dsn with the digest's week and
+// returns how a replica opens its own handle on it.
+func seededDatabase(t *testing.T, dsn string, clock core.Clock) func() *store.Store {
+	ctx := context.Background()
+	open := func() *store.Store {
+		st, err := store.Open(ctx, dsn, store.Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	if err := digesttest.Seed(ctx, open()); err != nil {
+		t.Fatal(err)
+	}
+	return open
+}
 
 // postgresSchema is a DSN for a schema of the test's own on the test
 // server (LIAISON_TEST_POSTGRES, or the one CI provides), dropped when
@@ -173,5 +180,57 @@ func TestScheduler_OrganisationTimeZone(t *testing.T) {
 		if got := mb.take(); !slices.Equal(got, tc.want) {
 			t.Fatalf("at %s sent %q; want %q", tc.at.Format(time.RFC3339), got, tc.want)
 		}
+	}
+}
+
+// slowMailbox takes a while per mail: the clock moves on by each mail's
+// duration, and during a mail whose number is in during, other runs.
+type slowMailbox struct {
+	*mailbox
+	clock  *manualClock
+	each   time.Duration
+	calls  int
+	during map[int]func()
+}
+
+func (m *slowMailbox) Mail(ctx context.Context, x notify.Mail) error {
+	m.calls++
+	m.clock.Set(m.clock.Now().Add(m.each))
+	if f := m.during[m.calls]; f != nil {
+		f()
+	}
+	return m.mailbox.Mail(ctx, x)
+}
+
+// TestScheduler_SlowBatchKeepsTheLease: a replica whose mails take six
+// minutes each outlasts one ten-minute lease over two organisations. The
+// other replica, checking while the second mail is on its way, finds the
+// lease still held (renewed before each mail) and sends nothing.
+func TestScheduler_SlowBatchKeepsTheLease(t *testing.T) {
+	ctx := context.Background()
+	clock := &manualClock{t: utc(23, 7, 0)}
+	open := seededDatabase(t, "sqlite://"+filepath.Join(t.TempDir(), "digest.db"), clock)
+	m := defaults(t)
+	mb := &mailbox{}
+	b := scheduler(open(), mb, clock, m)
+	b.Owner = "replica-b"
+	var duringB int
+	slow := &slowMailbox{mailbox: mb, clock: clock, each: 6 * time.Minute, during: map[int]func(){2: func() {
+		n, err := b.Tick(ctx)
+		if err != nil {
+			t.Errorf("replica b: %v", err)
+		}
+		duringB = n
+	}}}
+	a := scheduler(open(), slow, clock, m)
+	if _, err := a.Tick(ctx); err != nil { // the organisations' cursors start at 2026-W46
+		t.Fatal(err)
+	}
+	clock.Set(utc(23, 8, 0))
+	if n, err := a.Tick(ctx); err != nil || n != 2 {
+		t.Fatalf("replica a sent %d (%v); want 2", n, err)
+	}
+	if got := sorted(mb.take()); duringB != 0 || len(got) != 2 {
+		t.Fatalf("sent %q (replica b %d); want each organisation once, by replica a", got, duringB)
 	}
 }

@@ -43,8 +43,12 @@ type Store interface {
 // again at a later check. A crash between the mail and the cursor can send
 // one digest twice, with the same Message-ID. An organisation seen for the
 // first time (no cursor) starts at the next scheduled moment. Replicas on
-// one store send through a lease, and the replica holding it reads the
-// cursors again before sending, so each digest goes out once.
+// one store send through a lease, which the replica holding it renews and
+// under which it reads the organisation's cursor again before each mail,
+// so each digest goes out once. Two cases can still send a digest twice,
+// with the same Message-ID (receivers that de-duplicate by it show one):
+// a crash between the SMTP server's acceptance and the cursor's write,
+// and one mail that takes longer than the lease (leaseTTL) to be accepted.
 type Scheduler struct {
 	Store    Store
 	Mailer   Mailer
@@ -71,7 +75,10 @@ type Scheduler struct {
 // CursorKey is the store cursor that holds the last week sent to org.
 func CursorKey(org string) string { return "digest:" + org }
 
-const leaseName = "digest"
+const (
+	leaseName = "digest"
+	leaseTTL  = 10 * time.Minute
+)
 
 // Tick sends the digests that are due at the clock's now and returns how
 // many were sent. Errors of single organisations are logged and joined;
@@ -89,7 +96,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// One replica sends; the others find the cursors moved afterwards.
-	held, err := s.Store.Lease(ctx, leaseName, s.Owner, now, 10*time.Minute)
+	held, err := s.Store.Lease(ctx, leaseName, s.Owner, now, leaseTTL)
 	if err != nil {
 		return 0, fmt.Errorf("digest: %w", err)
 	}
@@ -120,12 +127,19 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 			continue
 		}
 		for _, r := range reports {
+			ok, err := s.stillMine(ctx, r)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if !ok {
+				continue
+			}
 			if err := s.send(ctx, r); err != nil {
 				s.mu.Lock()
 				s.retry[r.Org] = now.Add(s.RetryAfter)
 				s.mu.Unlock()
 				s.Log.Error("weekly digest not sent; will try again", "org", r.Org, "week", r.Week.String(),
-					"retry_in", s.RetryAfter.String(), "err", err)
+					"retry_in", core.FormatDuration(s.RetryAfter), "err", err)
 				errs = append(errs, err)
 				continue
 			}
@@ -133,6 +147,26 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		}
 	}
 	return sent, errors.Join(errs...)
+}
+
+// stillMine renews the lease just before r is sent and reads r's cursor
+// again: a batch of slow mails can outlast one lease, and another replica
+// that took it over meanwhile may have sent r already. Renewed before
+// every mail, the lease only lapses when one mail takes longer than
+// leaseTTL.
+func (s *Scheduler) stillMine(ctx context.Context, r *Report) (bool, error) {
+	held, err := s.Store.Lease(ctx, leaseName, s.Owner, s.Clock.Now(), leaseTTL)
+	if err != nil || !held {
+		return false, err
+	}
+	last, err := s.Store.Cursor(ctx, CursorKey(r.Org))
+	if err != nil {
+		return false, fmt.Errorf("digest: %w", err)
+	}
+	if w, err := ParseWeek(last); err == nil && !w.Before(r.Week) {
+		return false, nil
+	}
+	return true, nil
 }
 
 // due returns, among orgs, those whose digest is due at now, with the

@@ -1097,6 +1097,11 @@ func plainOf(s string) string {
 	return strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(s, "")))
 }
 
+// TicketEvents are the ticket event types the fake's webhook subscribes
+// to in EventForm: every kind of change person actions make.
+var TicketEvents = []string{"zen:event-type:ticket.created", "zen:event-type:ticket.status_changed", "zen:event-type:ticket.priority_changed",
+	"zen:event-type:ticket.comment_added", "zen:event-type:ticket.custom_field_changed", "zen:event-type:ticket.tags_changed"}
+
 // hookID is the id of the webhook SetWebhook registers (its deliveries
 // carry it in X-Zendesk-Webhook-Id).
 const hookID = "01EJFTSCC78X5V07NPY2MHR00M"
@@ -1116,8 +1121,10 @@ func (s *Server) webhooksLocked() (hooks, triggers []any) {
 	h["id"], h["name"], h["endpoint"] = hookID, "Liaison", url
 	h["authentication"] = nil // signed, not authenticated
 	if s.form == EventForm {
-		h["subscriptions"] = []string{"zen:event-type:ticket.created", "zen:event-type:ticket.status_changed", "zen:event-type:ticket.priority_changed",
-			"zen:event-type:ticket.comment_added", "zen:event-type:ticket.custom_field_changed", "zen:event-type:ticket.tags_changed"}
+		h["subscriptions"] = TicketEvents
+		if s.subscriptions != nil {
+			h["subscriptions"] = s.subscriptions
+		}
 		return append(hooks, h), triggers
 	}
 	t := template("api-triggers-list.json", "triggers", "0")

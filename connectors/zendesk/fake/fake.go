@@ -142,6 +142,15 @@ func WithCredentials(email, token string) Option {
 // WithWebhookForm chooses the webhook shape (default TriggerForm).
 func WithWebhookForm(f WebhookForm) Option { return func(s *Server) { s.form = f } }
 
+// WithSubscriptions makes the webhook SetWebhook registers, listed by
+// GET /api/v2/webhooks, subscribed to these event types rather than to
+// every ticket event the fake sends (EventForm), and notified by no
+// trigger: "conditional_ticket_events" alone is a webhook whose trigger
+// is missing.
+func WithSubscriptions(types ...string) Option {
+	return func(s *Server) { s.form, s.subscriptions = EventForm, types }
+}
+
 // WithEchoWebhooks makes writes through the API send webhooks too, as
 // Zendesk's triggers fire on API updates. They are sent in the background;
 // Flush waits for them.
@@ -169,9 +178,12 @@ type Server struct {
 	credToken string
 	pageSize  int
 	form      WebhookForm
-	echo      bool
-	noForms   bool
-	role      string // the gateway account's role (default admin)
+	// subscriptions are the listed webhook's event types (EventForm);
+	// nil: TicketEvents.
+	subscriptions []string
+	echo          bool
+	noForms       bool
+	role          string // the gateway account's role (default admin)
 
 	stamp   time.Time // last ticket timestamp handed out
 	seq     int64     // export order: bumped on every ticket change
