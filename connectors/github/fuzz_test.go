@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -87,12 +86,7 @@ func FuzzKeys(f *testing.F) {
 	f.Add("", "", "", "")
 	f.Add("ÄKBOT-1", "feature/ABC-0001_x", "#", "\x00KBOT-9\xff")
 	c := &Connector{name: "github"}
-	patterns := []*core.Pattern{
-		{Name: "jira", From: core.Selector{System: "github", Kind: core.PullRequest}, In: []string{"title", "body", "branch", "commits"},
-			Regexp: regexp.MustCompile(`\b([A-Z][A-Z0-9]+-\d+)\b`), To: core.Selector{System: "jira", Kind: core.DevTicket}, Role: core.Fixes},
-		{Name: "zendesk", From: core.Selector{System: "github", Kind: core.PullRequest}, In: []string{"title", "body", "branch", "commits"},
-			Regexp: regexp.MustCompile(`(?:#|\bZD-)(\d+)\b`), To: core.Selector{System: "zendesk", Kind: core.CustomerTicket}, Role: core.Mentions},
-	}
+	patterns := keyPatterns()
 	f.Fuzz(func(t *testing.T, title, branch, body, commits string) {
 		pr := &gh.PullRequest{Number: gh.Int(3), Title: &title, Body: &body, Head: &gh.PullRequestBranch{Ref: &branch, SHA: gh.String("abc")}}
 		it := c.prItem("acme/kbot", pr)
