@@ -33,6 +33,9 @@ func (e *Engine) workLoop(ctx context.Context) {
 			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
 				claimed = time.Now()
 				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+				if err == nil && len(ids) < e.o.Batch {
+					e.overflow.Store(0) // the queue is drained: no longer behind
+				}
 			}
 		}
 		if err != nil {
@@ -56,7 +59,9 @@ func (e *Engine) workLoop(ctx context.Context) {
 		// (By the wall clock from the claim, not the engine's clock, which
 		// tests set to another day.)
 		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(e.o.Lease-e.o.Lease/6))
+		done := e.running1(claimed)
 		e.ReconcileAll(rctx, ids)
+		done()
 		cancel()
 	}
 }
