@@ -32,6 +32,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 	overFor := fs.Duration("for", 10*time.Second, "how long --overload sends, and --real at each rate")
 	real := fs.Bool("real", false, "instead: the real GitHub and Jira connectors over loopback fakes beside a minimal durable relay, open loop at --rates")
 	rates := fs.String("rates", "100,500,1000,2000", "webhooks per second of --real, comma-separated")
+	realWorkers := fs.Int("real-workers", 0, "with --real: Liaison's workers (default its own)")
+	realProfile := fs.String("real-profile", "", "with --real: write a CPU profile of Liaison at each rate into this folder")
 	relay := fs.String("relay", "", "run the minimal durable relay of --real with this configuration (the bench starts it)")
 	pg := fs.String("postgres", os.Getenv("LIAISON_TEST_POSTGRES"), "PostgreSQL server for --replicas and --overload (default $LIAISON_TEST_POSTGRES or the local one)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -68,7 +70,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return benchReal(ctx, e, loadtest.RealOptions{Dir: *dir, Rates: rs, For: *overFor})
+		return benchReal(ctx, e, loadtest.RealOptions{Dir: *dir, Rates: rs, For: *overFor, ProfileDir: *realProfile, Workers: *realWorkers})
 	}
 	if *overload {
 		fmt.Fprintf(e.stdout, "liaison bench --overload: `liaison serve` child processes, Zendesk and Jira fakes and open-loop sender (%d webhooks/s for %s, each sent once) in this process, %d CPUs, %s\n",

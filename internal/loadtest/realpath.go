@@ -116,8 +116,13 @@ type RealOptions struct {
 	Launch func(args ...string) *exec.Cmd
 	// Sides are "liaison" and "relay" (default both, relay first).
 	Sides []string
-	// MaxLag is Liaison's backpressure.max_lag (default its own).
-	MaxLag time.Duration
+	// MaxLag is Liaison's backpressure.max_lag, Workers its workers
+	// (default: its own defaults).
+	MaxLag  time.Duration
+	Workers int
+	// ProfileDir, when set, receives a CPU profile of Liaison over each
+	// rate's sending (liaison-RATE.pprof), read from its /debug/pprof.
+	ProfileDir string
 	// JiraDelay holds every answer of the Jira fake back this long, to
 	// make the workers fall behind (tests of backpressure).
 	JiraDelay time.Duration
@@ -303,7 +308,14 @@ var (
 
 func startFakes(n int, token string) (*fakes, error) {
 	f := &fakes{calls: map[string]int{}, writes: map[string][]time.Time{}}
-	f.jira = jirafake.New(jirafake.WithAuth(benchJiraUser, token), jirafake.WithProjects("KBOT"))
+	// The issues were made and put in review a day ago, as in a Jira in
+	// use: the connector's first poll, which starts a little before now,
+	// does not take them all in at once.
+	var back atomic.Int64
+	back.Store(int64(24 * time.Hour))
+	now := func() time.Time { return time.Now().Add(-time.Duration(back.Load())) }
+	f.jira = jirafake.New(jirafake.WithAuth(benchJiraUser, token), jirafake.WithProjects("KBOT"), jirafake.WithClock(now))
+	defer back.Store(0)
 	for i := 0; i < n; i++ {
 		key, err := f.jira.CreateIssue(jirafake.IssueSpec{Summary: "Bench issue " + strconv.Itoa(i+1)})
 		if err != nil {
@@ -491,6 +503,12 @@ connectors:
 		if o.MaxLag > 0 {
 			cfg += fmt.Sprintf("backpressure: {max_lag: %s}\n", o.MaxLag)
 		}
+		if o.ProfileDir != "" {
+			cfg += "pprof: true\n"
+		}
+		if o.Workers > 0 {
+			cfg += fmt.Sprintf("workers: %d\n", o.Workers)
+		}
 		path := filepath.Join(dir, "liaison.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			return nil, err
@@ -585,6 +603,18 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 	var inFlight atomic.Int64
 	var wg sync.WaitGroup
 
+	profiled := make(chan struct{})
+	if o.ProfileDir != "" && side == "liaison" {
+		go func() {
+			defer close(profiled)
+			if err := profile(ctx, p.base, o.For, filepath.Join(o.ProfileDir, fmt.Sprintf("liaison-%d.pprof", rate))); err != nil {
+				o.Log.Warn("no CPU profile", "err", err)
+			}
+		}()
+	} else {
+		close(profiled)
+	}
+	defer func() { <-profiled }()
 	f.counting.Store(true)
 	cpu0 := p.cpu()
 	start := time.Now()
@@ -683,4 +713,26 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 	fig.Calls = maps.Clone(f.calls)
 	fig.NewConns = int(f.conns.Load())
 	return fig, nil
+}
+
+// profile writes the CPU profile the process at base takes over d.
+func profile(ctx context.Context, base string, d time.Duration, path string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, max(1, int(d.Seconds()))), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/profile: %s", resp.Status)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
