@@ -28,23 +28,43 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
+// A body that deflate cannot shrink (an upload, gzip, random data) is
+// found by compressing its first probeLen bytes: when they do not shrink
+// by an eighth, the body is stored as it came, and its whole length is
+// not compressed for nothing.
+const (
+	probeLen = 4 << 10
+	probeMin = 4 * probeLen // smaller bodies are compressed whole at once
+)
+
 // encodeRaw returns the stored form of a raw body and its encoding.
 func encodeRaw(raw []byte) ([]byte, string) {
 	if len(raw) < minRawDeflate {
 		return raw, rawPlain
 	}
+	if len(raw) >= probeMin {
+		if p := deflate(raw[:probeLen]); len(p) > probeLen-probeLen/8 {
+			return raw, rawPlain
+		}
+	}
+	b := deflate(raw)
+	if len(b) >= len(raw) {
+		return raw, rawPlain
+	}
+	return b, rawDeflate
+}
+
+// deflate compresses b at BestSpeed.
+func deflate(b []byte) []byte {
 	var buf bytes.Buffer
-	buf.Grow(len(raw) / 4)
+	buf.Grow(len(b) / 4)
 	w := deflaters.Get().(*flate.Writer)
 	defer deflaters.Put(w)
 	w.Reset(&buf)
 	// Writes to a bytes.Buffer do not fail.
-	w.Write(raw)
+	w.Write(b)
 	w.Close()
-	if buf.Len() >= len(raw) {
-		return raw, rawPlain
-	}
-	return buf.Bytes(), rawDeflate
+	return buf.Bytes()
 }
 
 func decodeRaw(b []byte, enc string) ([]byte, error) {
