@@ -39,9 +39,8 @@ func TestPressure(t *testing.T) {
 }
 
 // TestBackpressureRefusesPastTheBound: with the workers behind past
-// max_lag a delivery is answered 503 with Retry-After and not accepted;
-// once they catch up the sender's retry is accepted; a replay of a stored
-// delivery is answered 200 whatever the lag (it costs nothing).
+// max_lag a delivery is answered 503 with Retry-After, unread, and not
+// accepted; once they catch up the sender's retry is accepted.
 func TestBackpressureRefusesPastTheBound(t *testing.T) {
 	var lag atomic.Int64
 	srv, in := newServer(t, Options{Lag: func() time.Duration { return time.Duration(lag.Load()) }, MaxLag: time.Second})
@@ -63,7 +62,7 @@ func TestBackpressureRefusesPastTheBound(t *testing.T) {
 	}{
 		{0, "d-1", http.StatusOK, "", 1},
 		{3 * time.Second, "d-2", http.StatusServiceUnavailable, "2", 1},
-		{3 * time.Second, "d-1", http.StatusOK, "", 1}, // a replay
+		{3 * time.Second, "d-1", http.StatusServiceUnavailable, "2", 1}, // a replay too
 		{100 * time.Millisecond, "d-2", http.StatusOK, "", 2},
 	}
 	for i, s := range steps {

@@ -58,7 +58,7 @@ type Options struct {
 	// Lag reports how far the workers are behind the intake (nil: never),
 	// and MaxLag bounds it: past half of it acknowledgements are held
 	// back, past it deliveries are refused with 503 and Retry-After (0:
-	// never). A replay of a stored delivery is answered all the same.
+	// never), before the body is read.
 	Lag    func() time.Duration
 	MaxLag time.Duration
 	// Pprof serves /debug/pprof beside /metrics.
@@ -168,6 +168,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.tooLarge(w, name)
 		return
 	}
+	// Past the workers' bound a delivery is refused unread: under
+	// overload the bodies of refused deliveries would take the memory
+	// and the CPU the workers need to catch up.
+	if !s.backpressure(r.Context(), w, name) {
+		return
+	}
 	b, err := s.readBody(w, r)
 	defer b.free()
 	if err != nil {
@@ -196,9 +202,6 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 			answer(w, 0)
 			return
 		}
-	}
-	if !s.backpressure(r.Context(), w, name) {
-		return
 	}
 	var events []core.Event
 	if err == nil {
