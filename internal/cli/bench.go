@@ -70,7 +70,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return benchReal(ctx, e, loadtest.RealOptions{Dir: *dir, Rates: rs, For: *overFor, ProfileDir: *realProfile, Workers: *realWorkers})
+		return benchReal(ctx, e, loadtest.RealOptions{Dir: *dir, Rates: rs, For: *overFor, ProfileDir: *realProfile, Workers: *realWorkers, Repeat: 100})
 	}
 	if *overload {
 		fmt.Fprintf(e.stdout, "liaison bench --overload: `liaison serve` child processes, Zendesk and Jira fakes and open-loop sender (%d webhooks/s for %s, each sent once) in this process, %d CPUs, %s\n",
@@ -138,16 +138,16 @@ func benchReal(ctx context.Context, e *env, o loadtest.RealOptions) error {
 	fmt.Fprintf(e.stdout, "liaison bench --real: `liaison serve` (real GitHub and Jira connectors, SQLite) and a minimal durable relay, each a child process, against loopback GitHub and Jira fakes; open-loop sender in this process; %s per rate; %d CPUs, %s; load average %s\n",
 		o.For, runtime.NumCPU(), runtime.Version(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 	figs, err := loadtest.RunReal(ctx, o)
-	fmt.Fprintln(e.stdout, "| rate | side | acked | refused | lost | dup | p50 | p99 | API calls/webhook | new conns/1000 | CPU/1000 | peak RSS |")
-	fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(e.stdout, "| rate | side | acked | refused | lost | dup | p50 | p99 | API calls/webhook | calls/repeated webhook | new conns/1000 | CPU/1000 | peak RSS |")
+	fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	byRate := map[int]map[string]loadtest.RealFigures{}
 	for _, f := range figs {
 		if byRate[f.Rate] == nil {
 			byRate[f.Rate] = map[string]loadtest.RealFigures{}
 		}
 		byRate[f.Rate][f.Side] = f
-		fmt.Fprintf(e.stdout, "| %d/s | %s | %d | %d | %d | %d | %s | %s | %.2f | %.1f | %s | %.0f MiB |\n", f.Rate, f.Side, f.Acknowledged, f.Refused, f.Lost, f.Duplicated,
-			ms(f.P50), ms(f.P99), f.CallsPerWebhook(), f.ConnsPer1000(), f.CPUPer1000().Round(time.Millisecond), float64(f.PeakRSS)/(1<<20))
+		fmt.Fprintf(e.stdout, "| %d/s | %s | %d | %d | %d | %d | %s | %s | %.2f | %.2f | %.1f | %s | %.0f MiB |\n", f.Rate, f.Side, f.Acknowledged, f.Refused, f.Lost, f.Duplicated,
+			ms(f.P50), ms(f.P99), f.CallsPerWebhook(), ratio(float64(f.RepeatCalls), float64(f.Repeated)), f.ConnsPer1000(), f.CPUPer1000().Round(time.Millisecond), float64(f.PeakRSS)/(1<<20))
 	}
 	fmt.Fprintln(e.stdout)
 	for _, f := range figs {

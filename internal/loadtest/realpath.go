@@ -120,6 +120,9 @@ type RealOptions struct {
 	// (default: its own defaults).
 	MaxLag  time.Duration
 	Workers int
+	// Repeat is how many acknowledged webhooks are sent again once the
+	// run is over, to count what a repeated webhook costs.
+	Repeat int
 	// ProfileDir, when set, receives a CPU profile of Liaison over each
 	// rate's sending (liaison-RATE.pprof), read from its /debug/pprof.
 	ProfileDir string
@@ -153,6 +156,10 @@ type RealFigures struct {
 	PeakRSS int64
 	// Retry503 counts refusals that carried Retry-After.
 	Retry503 int
+	// Repeated acknowledged webhooks were sent again after the run, as
+	// GitHub's redelivery does (a new delivery id, the same body), and
+	// cost RepeatCalls requests to the fakes.
+	Repeated, RepeatCalls int
 }
 
 // CallsPerWebhook is the requests to the fakes per acknowledged webhook.
@@ -184,10 +191,10 @@ func (f RealFigures) String() string {
 	for _, k := range slices.Sorted(maps.Keys(f.Calls)) {
 		calls = append(calls, fmt.Sprintf("%s %.2f", k, per(float64(f.Calls[k]), f.Acknowledged)))
 	}
-	return fmt.Sprintf("%-7s %5d/s sent=%d (%.0f/s) acked=%d refused=%d (Retry-After %d) unanswered=%d applied=%d lost=%d duplicated=%d p50=%s p99=%s calls/webhook=%.2f [%s] new conns/1000=%.1f cpu/1000=%s peak RSS=%.1f MiB",
+	return fmt.Sprintf("%-7s %5d/s sent=%d (%.0f/s) acked=%d refused=%d (Retry-After %d) unanswered=%d applied=%d lost=%d duplicated=%d p50=%s p99=%s calls/webhook=%.2f [%s] new conns/1000=%.1f cpu/1000=%s peak RSS=%.1f MiB repeated=%d (calls %d)",
 		f.Side, f.Rate, f.Sent, f.SendRate, f.Acknowledged, f.Refused, f.Retry503, f.Unanswered, f.Applied, f.Lost, f.Duplicated,
 		f.P50.Round(100*time.Microsecond), f.P99.Round(100*time.Microsecond), f.CallsPerWebhook(), strings.Join(calls, ", "),
-		f.ConnsPer1000(), f.CPUPer1000().Round(time.Millisecond), float64(f.PeakRSS)/(1<<20))
+		f.ConnsPer1000(), f.CPUPer1000().Round(time.Millisecond), float64(f.PeakRSS)/(1<<20), f.Repeated, f.RepeatCalls)
 }
 
 // RunReal runs each side at each rate and returns the figures, side by
@@ -603,6 +610,23 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 	var inFlight atomic.Int64
 	var wg sync.WaitGroup
 
+	// send posts webhook i, signed, under a delivery id of its own
+	// (again: a re-send's).
+	send := func(i int, again string) (status int, retryAfter bool) {
+		body := tpl.body(i)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d%s", rate, i, again))
+		req.Header.Set("X-Hub-Signature-256", github.Sign(secret, body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After") != ""
+	}
 	profiled := make(chan struct{})
 	if o.ProfileDir != "" && side == "liaison" {
 		go func() {
@@ -638,19 +662,8 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 		go func() {
 			defer wg.Done()
 			defer inFlight.Add(-1)
-			body := tpl.body(i)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-GitHub-Event", "pull_request")
-			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d", rate, i))
-			req.Header.Set("X-Hub-Signature-256", github.Sign(secret, body))
-			resp, err := client.Do(req)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			answers[i] = answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After") != ""}
+			status, retry := send(i, "")
+			answers[i] = answer{status: status, retryAfter: retry}
 		}()
 	}
 	fig.SendRate = float64(sent) / time.Since(start).Seconds()
@@ -693,6 +706,10 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 	fig.CPU = p.cpu() - cpu0
 	fig.PeakRSS = p.peakRSS()
 	f.counting.Store(false)
+	fig.RepeatCalls = repeat(f, owed, o.Repeat, &fig.Repeated, func(i int) bool {
+		st, _ := send(i, "-again")
+		return st >= 200 && st < 300
+	})
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -735,4 +752,37 @@ func profile(ctx context.Context, base string, d time.Duration, path string) err
 		return err
 	}
 	return out.Close()
+}
+
+// repeat sends up to n of the owed webhooks again, once their writes are
+// done, and returns the requests to the fakes that caused, counting the
+// webhooks acknowledged again in *done.
+func repeat(f *fakes, owed map[string]int, n int, done *int, send func(i int) bool) int {
+	if n <= 0 {
+		return 0
+	}
+	f.mu.Lock()
+	before := f.calls
+	f.calls = map[string]int{}
+	f.mu.Unlock()
+	f.counting.Store(true)
+	for _, i := range owed {
+		if *done >= n {
+			break
+		}
+		if send(i) {
+			*done++
+		}
+	}
+	// The workers' reconcile of what the re-sends brought, if anything.
+	time.Sleep(time.Second)
+	f.counting.Store(false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	calls := 0
+	for _, c := range f.calls {
+		calls += c
+	}
+	f.calls = before
+	return calls
 }

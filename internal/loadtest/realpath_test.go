@@ -21,13 +21,14 @@ func launchArgs(args ...string) *exec.Cmd {
 // TestRunReal_Small runs the real-connector phase briefly at a low rate,
 // beside the relay: every webhook is acknowledged and moves its issue
 // exactly once, with at most 3 API calls per webhook (the issue read with
-// its transitions, the transition, the remote link) and none to GitHub.
+// its transitions, the transition, the remote link) and none to GitHub;
+// the same webhooks sent again (a new delivery id) cost none.
 func TestRunReal_Small(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	figs, err := loadtest.RunReal(context.Background(), loadtest.RealOptions{Dir: t.TempDir(), Rates: []int{50}, For: time.Second,
-		Settle: 30 * time.Second, Launch: launchArgs})
+		Settle: 30 * time.Second, Launch: launchArgs, Repeat: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +42,9 @@ func TestRunReal_Small(t *testing.T) {
 		}
 		if f.Side != "liaison" {
 			continue
+		}
+		if f.Repeated == 0 || f.RepeatCalls != 0 {
+			t.Errorf("liaison: %d webhooks sent again cost %d API calls; want some sent, and none", f.Repeated, f.RepeatCalls)
 		}
 		if c := f.CallsPerWebhook(); c > 3 {
 			t.Errorf("liaison: %.2f API calls per webhook (%v); want at most 3", c, f.Calls)
