@@ -23,7 +23,7 @@ func (e *Engine) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := e.o.Clock.Now()
 		var ids []core.CaseID
-		var claimed time.Time
+		var claimed, oldest time.Time
 		var err error
 		if !e.held.Load() {
 			if e.linger(ctx) {
@@ -32,9 +32,15 @@ func (e *Engine) workLoop(ctx context.Context) {
 			}
 			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
 				claimed = time.Now()
+				behind := e.overflow.Load()
 				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
 				if err == nil && len(ids) < e.o.Batch {
 					e.overflow.Store(0) // the queue is drained: no longer behind
+				}
+				if behind != 0 {
+					// Cases left to the ordinary claims may have waited
+					// since the overflow began: Lag counts them so.
+					oldest = time.Unix(0, behind)
 				}
 			}
 		}
@@ -59,7 +65,10 @@ func (e *Engine) workLoop(ctx context.Context) {
 		// (By the wall clock from the claim, not the engine's clock, which
 		// tests set to another day.)
 		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(e.o.Lease-e.o.Lease/6))
-		done := e.running1(claimed)
+		if oldest.IsZero() || claimed.Before(oldest) {
+			oldest = claimed
+		}
+		done := e.running1(oldest)
 		e.ReconcileAll(rctx, ids)
 		done()
 		cancel()
