@@ -71,13 +71,13 @@ func (c *Connector) commitsMayLink(it *core.Item) bool {
 	return searches
 }
 
-// knownCommits returns a pull request's commits when they were read at
-// head, without asking GitHub.
-func (c *Connector) knownCommits(id, head string) (commitList, bool) {
+// knownCommits returns the commits last read for a pull request, if any,
+// and whether they were read at head (then they are its commits now).
+func (c *Connector) knownCommits(id, head string) (cl commitList, ok, atHead bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl, ok := c.commits[id]
-	return cl, ok && head != "" && cl.head == head
+	cl, ok = c.commits[id]
+	return cl, ok, ok && head != "" && cl.head == head
 }
 
 // Run does the reads deliveries deferred (see laterRead) and hands what
@@ -137,7 +137,7 @@ func (c *Connector) later1(ctx context.Context, r laterRead) ([]core.Event, erro
 		if err != nil {
 			return nil, err
 		}
-		if it.Fields["commits"] == "" {
+		if it.Fields["commits"] == ev.Item.Fields["commits"] {
 			return nil, nil // nothing the acknowledged event lacked
 		}
 		it.Seen = ev.Item.Seen

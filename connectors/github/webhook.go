@@ -289,9 +289,12 @@ func (c *Connector) complete(p parsed, id string, raw []byte) ([]core.Event, err
 	switch p.kind {
 	case kindPR:
 		it := c.prItem(p.repo, p.pr)
-		head := p.pr.GetHead().GetSHA()
-		cl, known := c.knownCommits(it.Ref.ID, head)
-		if known {
+		cl, some, known := c.knownCommits(it.Ref.ID, p.pr.GetHead().GetSHA())
+		if some {
+			// Read at an older head, they stand in until the read below:
+			// the store replaces a record's discovered links with those
+			// of its newest snapshot, and a pull request's commits stay
+			// when more are pushed.
 			setCommits(&it, cl.msgs)
 		}
 		c.index(&it)
