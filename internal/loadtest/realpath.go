@@ -306,6 +306,20 @@ type fakes struct {
 	calls    map[string]int
 	writes   map[string][]time.Time // issue key → its transitions' answers
 	counting atomic.Bool
+	last     atomic.Int64 // unix ns of the latest request, counted or not
+}
+
+// quiet waits until the side has made no request for a while (at most
+// 10 s): what it does at start (the Jira catalogue, the first polls) is
+// not the webhooks' doing.
+func (f *fakes) quiet(ctx context.Context) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if time.Since(time.Unix(0, f.last.Load())) > 500*time.Millisecond {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 var (
@@ -369,6 +383,7 @@ func (f *fakes) stop() {
 // numbers elided) while counting is on.
 func (f *fakes) count(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.last.Store(time.Now().UnixNano())
 		if f.counting.Load() {
 			// The API version stays; issue keys and numbers go.
 			prefix, rest := "", r.URL.Path
@@ -592,6 +607,7 @@ func runRealSide(ctx context.Context, o RealOptions, tpl *prTemplate, side strin
 		return RealFigures{}, err
 	}
 	defer p.stop()
+	f.quiet(ctx)
 
 	fig := RealFigures{Side: side, Rate: rate}
 	url := p.base + "/webhooks/github/github"

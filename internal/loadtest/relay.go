@@ -76,7 +76,8 @@ func RunRelay(ctx context.Context, cfg RelayConfig) error {
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Requests see ctx end, so that none waits for a commit that will not come.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -109,8 +110,8 @@ type relayed struct {
 }
 
 func (r *relay) receive(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, 5<<20))
-	if err != nil {
+	body, rerr := io.ReadAll(io.LimitReader(req.Body, 5<<20))
+	if rerr != nil {
 		http.Error(w, "read", http.StatusBadRequest)
 		return
 	}
@@ -142,7 +143,13 @@ func (r *relay) receive(w http.ResponseWriter, req *http.Request) {
 	case <-req.Context().Done():
 		return
 	}
-	if err := <-d.done; err != nil {
+	var err error
+	select {
+	case err = <-d.done:
+	case <-req.Context().Done():
+		return // shutting down: not acknowledged
+	}
+	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "store", http.StatusServiceUnavailable)
 		return
