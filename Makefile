@@ -22,6 +22,7 @@ test-faults:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./cmd/liaison bench
+	$(GO) run ./cmd/liaison bench --real --rates 100,500 --for 3s
 
 # Every fuzz target of every package, for FUZZTIME each (go test fuzzes one
 # target of one package at a time; several packages have a FuzzWebhook).

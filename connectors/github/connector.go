@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
@@ -62,6 +63,10 @@ type Connector struct {
 	asked    map[string]time.Time      // delivery guid → when we asked for its redelivery
 
 	pollPageSize, pollPages int // list page size and pages per Poll (tests shrink them)
+
+	later     chan laterRead                  // reads deliveries left for Run
+	patterns  atomic.Pointer[[]*core.Pattern] // the link patterns, from CheckMappings
+	laterWait time.Duration                   // first wait before a deferred read is tried again
 }
 
 // commitList is a pull request's commits as of one head sha.
@@ -100,16 +105,18 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		return nil, fmt.Errorf("github %q: config: %w", s.Name, err)
 	}
 	c := &Connector{
-		name:     s.Name,
-		set:      set,
-		log:      s.Log,
-		clock:    s.Clock,
-		repos:    map[string]string{},
-		cache:    newETagCache(32 << 20),
-		commits:  map[string]commitList{},
-		branches: map[string]map[string]int{},
-		pollTags: map[string]pollTag{},
-		asked:    map[string]time.Time{},
+		name:      s.Name,
+		set:       set,
+		log:       s.Log,
+		clock:     s.Clock,
+		repos:     map[string]string{},
+		cache:     newETagCache(32 << 20),
+		commits:   map[string]commitList{},
+		branches:  map[string]map[string]int{},
+		pollTags:  map[string]pollTag{},
+		asked:     map[string]time.Time{},
+		later:     make(chan laterRead, laterQueue),
+		laterWait: time.Second,
 
 		pollPageSize: pollPageSize,
 		pollPages:    maxPollPages,
@@ -128,7 +135,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 	// only: net/http keeps them on a redirect to another port of the host
 	// or to a subdomain, and the retrying client follows redirects.
 	if ro.Transport == nil {
-		ro.Transport = http.DefaultTransport
+		ro.Transport = retryhttp.NewTransport()
 	}
 	ro.Transport = retryhttp.ForOrigin(set.baseURL, ro.Transport, ro.Transport)
 	retrying := retryhttp.New(ro).Transport
@@ -232,4 +239,5 @@ var (
 	_ core.Applier         = (*Connector)(nil)
 	_ core.MappingChecker  = (*Connector)(nil)
 	_ core.Starter         = (*Connector)(nil)
+	_ core.Runner          = (*Connector)(nil)
 )

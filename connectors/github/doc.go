@@ -40,10 +40,18 @@
 // commits (the pull request's commit messages, oldest first, joined by
 // "\n"). Untrusted is set when the author's association is not one the
 // repository trusts: anyone may open a pull request on a public repository,
-// so the keys in such a one's text are only mentions, which link nothing. Every full snapshot the connector produces carries the
-// whole commit list (from the commits API, cached per head sha), because the
-// store replaces a record's discovered links with those found in its newest
-// snapshot: a snapshot without commits would drop the links found in them.
+// so the keys in such a one's text are only mentions, which link nothing.
+//
+// A delivery is answered without a call to the API: its payload holds the
+// title, body, branch and state. The commits come from the commits API
+// (cached per head sha) only where a key could be in them and is nowhere
+// else (a link pattern searches commits and none finds a key in the rest),
+// and after the answer: the connector's Run reads them and hands the
+// snapshot with them to the engine as a further event of the delivery
+// (<delivery id>/commits). Until then the commits read at an older head
+// stand in, because the store replaces a record's discovered links with
+// those found in its newest snapshot. A read that keeps failing is logged
+// and left to the poll. Polls and Fetch read the commits as before.
 //
 // Webhooks: pull_request opened → Opened, reopened → Reopened (Seen also
 // holds Opened), closed → Merged or ClosedUnmerged, ready_for_review and
@@ -59,9 +67,9 @@
 // marker <!-- liaison-xxxxxxxxxxxx --> is ours and gets Comment.Marker.
 //
 // push: the connector keeps, in memory, the open pull requests it has seen by
-// repository and head branch; a push to such a branch emits a Pushed event
-// for each of them with a fresh snapshot (pull request and commits, which
-// include the pushed messages). A push to a branch whose pull request was not
+// repository and head branch; a push to such a branch emits, after the
+// answer (Run), a Pushed event for each of them with a fresh snapshot (pull
+// request and commits, which include the pushed messages). A push to a branch whose pull request was not
 // seen since start emits nothing: GitHub sends the pull request's
 // synchronize delivery for the same push, which carries the same update.
 // Tag pushes and branch deletions are ignored.

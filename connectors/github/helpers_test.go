@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,8 +110,11 @@ func (h *harness) receive(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 }
 
-// take returns the events received by webhook so far and forgets them.
+// take does the reads the deliveries deferred (as Run would) and returns
+// the events received by webhook so far, then those of the deferred reads,
+// and forgets them.
 func (h *harness) take() []core.Event {
+	h.c.drainLater(context.Background(), h)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := h.events
@@ -170,4 +175,33 @@ func (h *harness) pr(repo string, n int) fake.PR {
 		h.t.Fatalf("no pull request %s#%d", repo, n)
 	}
 	return p
+}
+
+// Ingest, Cursor and SetCursor make the harness the sink of the
+// connector's deferred reads.
+func (h *harness) Ingest(_ context.Context, evs []core.Event) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, evs...)
+	return nil
+}
+
+func (h *harness) Cursor(context.Context, string) (string, error) { return "", nil }
+
+func (h *harness) SetCursor(context.Context, string, string) error { return nil }
+
+// acknowledged leaves out the events of reads deferred past the answer.
+func acknowledged(evs []core.Event) []core.Event {
+	return slices.DeleteFunc(evs, func(e core.Event) bool { return strings.HasSuffix(e.DeliveryID, "/commits") })
+}
+
+// keyPatterns are link patterns like the default mappings': a Jira key and
+// a help-desk ticket, in a pull request's title, body, branch and commits.
+func keyPatterns() []*core.Pattern {
+	return []*core.Pattern{
+		{Name: "jira", From: core.Selector{System: "github", Kind: core.PullRequest}, In: []string{"title", "body", "branch", "commits"},
+			Regexp: regexp.MustCompile(`\b([A-Z][A-Z0-9]+-\d+)\b`), To: core.Selector{System: "jira", Kind: core.DevTicket}, Role: core.Fixes},
+		{Name: "zendesk", From: core.Selector{System: "github", Kind: core.PullRequest}, In: []string{"title", "body", "branch", "commits"},
+			Regexp: regexp.MustCompile(`(?:#|\bZD-)(\d+)\b`), To: core.Selector{System: "zendesk", Kind: core.CustomerTicket}, Role: core.Mentions},
+	}
 }

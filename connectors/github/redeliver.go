@@ -175,6 +175,8 @@ func transient(code int) bool {
 // pull_request records exist, and their native statuses are open, draft,
 // merged and closed.
 func (c *Connector) CheckMappings(_ context.Context, m *core.Mappings) error {
+	pats := m.Patterns
+	c.patterns.Store(&pats)
 	sys := m.Systems[c.name]
 	if sys == nil {
 		return nil

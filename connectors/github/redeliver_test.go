@@ -36,7 +36,7 @@ func TestRedeliver_FailedDeliveriesComeBack(t *testing.T) {
 			if err := h.gh.Review("acme/kbot", 1, "approved", ""); err != nil {
 				t.Fatal(err)
 			}
-			if evs := h.take(); len(evs) != 1 || evs[0].Type != core.Approved {
+			if evs := acknowledged(h.take()); len(evs) != 1 || evs[0].Type != core.Approved {
 				t.Fatalf("before redelivery: %+v", evs)
 			}
 			failed := h.gh.Deliveries("acme/kbot")[:2]

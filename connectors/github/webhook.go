@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,10 +59,10 @@ func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
 
 // ReceiveWebhook verifies a delivery's X-Hub-Signature-256 (core.ErrForged
 // when missing or wrong, before anything else is read), decodes it and
-// returns its events, each with the delivery id as DeliveryID. Pull request
-// events carry a full snapshot, so the commits are read from the API (cached
-// per head sha); a temporary API failure is returned as an error, so the
-// delivery is answered 5xx and redelivered. Pings, events GitHub sends that
+// returns its events, each with the delivery id as DeliveryID, without a
+// call to the API: a pull request's commits (when known for its head sha,
+// or when a key could be in them and is nowhere else) and the pull requests
+// a push touched are read after the answer, by Run. Pings, events GitHub sends that
 // are not handled and events of repositories not configured give no events.
 func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
 	if !c.set.webhooks || !verifySignature(c.set.secret, req.Header.Get("X-Hub-Signature-256"), req.Body) {
@@ -95,7 +96,7 @@ func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest)
 		webhooksIgnored.WithLabelValues(ignoredLabel(event)).Inc()
 		return nil, nil
 	}
-	evs, err := c.complete(ctx, p, id)
+	evs, err := c.complete(p, id, req.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -152,19 +153,19 @@ func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
 		return parsed{kind: kindPing}, nil
 
 	case "pull_request":
-		var e gh.PullRequestEvent
+		var e prDelivery
 		if err := json.Unmarshal(body, &e); err != nil {
 			return parsed{}, badJSON(event, err)
 		}
-		p := parsed{kind: kindPR, pr: e.PullRequest, repo: e.GetRepo().GetFullName()}
-		switch e.GetAction() {
+		p := parsed{kind: kindPR, pr: e.PullRequest.pullRequest(), repo: e.Repo.FullName}
+		switch e.Action {
 		case "opened":
 			p.typ = core.Opened
 		case "reopened":
 			p.typ, p.seen = core.Reopened, []core.EventType{core.Opened}
 		case "closed":
 			p.typ = core.ClosedUnmerged
-			if e.GetPullRequest().GetMerged() {
+			if p.pr.GetMerged() {
 				p.typ = core.Merged
 			}
 		case "ready_for_review", "converted_to_draft":
@@ -174,26 +175,26 @@ func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
 		default: // edited, labeled, assigned, review_requested, ...
 			p.typ = core.Updated
 		}
-		if ch := e.GetChanges(); ch != nil {
+		if ch := e.Changes; ch != nil {
 			if ch.Title != nil {
-				p.changes = append(p.changes, core.Change{Field: "title", From: ch.Title.GetFrom(), To: e.GetPullRequest().GetTitle()})
+				p.changes = append(p.changes, core.Change{Field: "title", From: ch.Title.From, To: p.pr.GetTitle()})
 			}
 			if ch.Body != nil {
-				p.changes = append(p.changes, core.Change{Field: "body", From: ch.Body.GetFrom(), To: e.GetPullRequest().GetBody()})
+				p.changes = append(p.changes, core.Change{Field: "body", From: ch.Body.From, To: p.pr.GetBody()})
 			}
 		}
 		return p.check(event)
 
 	case "pull_request_review":
-		var e gh.PullRequestReviewEvent
+		var e prDelivery
 		if err := json.Unmarshal(body, &e); err != nil {
 			return parsed{}, badJSON(event, err)
 		}
-		p := parsed{kind: kindPR, pr: e.PullRequest, repo: e.GetRepo().GetFullName()}
-		if e.GetAction() != "submitted" {
+		p := parsed{kind: kindPR, pr: e.PullRequest.pullRequest(), repo: e.Repo.FullName}
+		if e.Action != "submitted" || e.Review == nil {
 			return parsed{}, nil
 		}
-		switch strings.ToLower(e.GetReview().GetState()) {
+		switch strings.ToLower(e.Review.State) {
 		case "approved":
 			p.typ = core.Approved
 		case "changes_requested":
@@ -275,10 +276,11 @@ func badJSON(event string, err error) error {
 	return core.Malformed("%s delivery: invalid JSON", event)
 }
 
-// complete turns a parsed delivery into events, reading from the API what
-// the payload lacks (commits; the current state of pull requests a push
-// touched).
-func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.Event, error) {
+// complete turns a parsed delivery into events without touching the
+// network: what the payload lacks (commits that could name a key; the
+// current state of the pull requests a push touched) is read after the
+// acknowledgement, by Run (see laterRead).
+func (c *Connector) complete(p parsed, id string, raw []byte) ([]core.Event, error) {
 	now := c.now()
 	ev := func(it core.Item, typ core.EventType, did string) core.Event {
 		it.Seen = append([]core.EventType{typ}, p.seen...)
@@ -286,11 +288,23 @@ func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.E
 	}
 	switch p.kind {
 	case kindPR:
-		it, err := c.tolerantSnapshot(ctx, p.repo, p.pr)
-		if err != nil {
-			return nil, err
+		it := c.prItem(p.repo, p.pr)
+		cl, some, known := c.knownCommits(it.Ref.ID, p.pr.GetHead().GetSHA())
+		if some {
+			// Read at an older head, they stand in until the read below:
+			// the store replaces a record's discovered links with those
+			// of its newest snapshot, and a pull request's commits stay
+			// when more are pushed.
+			setCommits(&it, cl.msgs)
 		}
-		return []core.Event{ev(it, p.typ, id)}, nil
+		c.index(&it)
+		e := ev(it, p.typ, id)
+		if !known && c.commitsMayLink(&it) {
+			if err := c.deferRead(laterRead{id: id, repo: p.repo, pr: p.pr, ev: e}); err != nil {
+				return nil, err
+			}
+		}
+		return []core.Event{e}, nil
 
 	case kindComment:
 		it := p.item
@@ -298,25 +312,11 @@ func (c *Connector) complete(ctx context.Context, p parsed, id string) ([]core.E
 		return []core.Event{ev(it, p.typ, id)}, nil
 
 	case kindPush:
-		var out []core.Event
-		for _, num := range c.openOn(p.repo, p.branch) {
-			n, _ := strconv.Atoi(num)
-			pr, err := c.getPR(ctx, p.repo, n)
-			if errors.Is(err, core.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			it, err := c.tolerantSnapshot(ctx, p.repo, pr)
-			if err != nil {
-				return nil, err
-			}
-			appendPushed(&it, c.commitsKnown(it.Ref.ID), p.pushed)
-			// One delivery may touch several pull requests: one event each.
-			out = append(out, ev(it, p.typ, id+"/"+it.Ref.ID))
+		if len(c.openOn(p.repo, p.branch)) == 0 {
+			return nil, nil
 		}
-		return out, nil
+		// The body buffer is the server's, reused after the answer.
+		return nil, c.deferRead(laterRead{id: id, repo: p.repo, branch: p.branch, pushed: p.pushed, raw: slices.Clone(raw)})
 	}
 	return nil, nil
 }

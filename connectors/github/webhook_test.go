@@ -69,9 +69,13 @@ func TestTestdata_EveryPayloadDecodesAndNormalizes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			event := eventOf(name)
 			before := testutil.ToFloat64(webhooksIgnored.WithLabelValues(event))
+			h.gh.ResetCalls()
 			evs, err := h.c.ReceiveWebhook(ctx(t), webhook(event, "d-"+name, readTestdata(t, name)))
 			if err != nil {
 				t.Fatalf("ReceiveWebhook: %v", err)
+			}
+			if calls := h.calls(); len(calls) != 0 {
+				t.Fatalf("calls %q before the answer; want none", calls)
 			}
 			if got := testutil.ToFloat64(webhooksIgnored.WithLabelValues(event)) - before; got != b2f(want.ignored) {
 				t.Errorf("ignored counter moved by %v; want %v", got, b2f(want.ignored))
@@ -106,6 +110,15 @@ func TestTestdata_EveryPayloadDecodesAndNormalizes(t *testing.T) {
 				it.Fields["base"] != "master" || len(it.Fields["head_sha"]) != 40 || it.Reporter != "Codertocat" ||
 				!strings.HasSuffix(it.URL, "/Codertocat/Hello-World/pull/2") || it.UpdatedAt.IsZero() {
 				t.Fatalf("snapshot %+v", it)
+			}
+			// The commits come inline when known for the head sha, else
+			// from the read deferred past the answer, as a further event.
+			if it.Fields["commits"] == "" {
+				later := h.take()
+				if len(later) != 1 || later[0].DeliveryID != "d-"+name+"/commits" || later[0].Item.Ref != it.Ref {
+					t.Fatalf("deferred read: %+v", later)
+				}
+				it = later[0].Item
 			}
 			if it.Fields["commits"] != "Update the README with new information." {
 				t.Fatalf("commits %q; want the fake's commit message", it.Fields["commits"])
@@ -292,32 +305,36 @@ func TestWebhook_FakeFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := h.take()
-	if len(evs) != 1 || evs[0].Type != core.Opened || evs[0].Item.Ref.ID != "acme/kbot#1" || n != 1 {
+	if len(evs) != 2 || evs[0].Type != core.Opened || evs[0].Item.Ref.ID != "acme/kbot#1" || n != 1 || evs[0].Item.Fields["commits"] != "" {
 		t.Fatalf("opened: %+v", evs)
 	}
+	// The commits are read after the answer; the further event of the
+	// same delivery carries them.
 	if got := h.calls(); !slices.Equal(got, []string{"GET /repos/acme/kbot/pulls/1/commits?per_page=100&page=1"}) {
 		t.Fatalf("calls %q", got)
 	}
-	if evs[0].Item.Fields["commits"] != "Fix login timeout" || evs[0].Item.Fields["branch"] != "KBOT-88-login" {
-		t.Fatalf("fields %v", evs[0].Item.Fields)
+	if evs[1].DeliveryID != evs[0].DeliveryID+"/commits" || evs[1].Item.Fields["commits"] != "Fix login timeout" || evs[1].Item.Fields["branch"] != "KBOT-88-login" {
+		t.Fatalf("deferred read %+v", evs[1])
 	}
 
 	// A push to the branch: the push delivery fans out to the open pull
-	// request (fresh snapshot); its synchronize finds the commits cached.
+	// request (fresh snapshot, read after the answer); its synchronize
+	// comes with the commits read at the older head (they stand in, so
+	// that no link found in them is dropped), then with all of them.
 	if err := h.gh.Push("acme/kbot", "KBOT-88-login", "KBOT-88 retry the session refresh"); err != nil {
 		t.Fatal(err)
 	}
 	evs = h.take()
-	if len(evs) != 2 {
-		t.Fatalf("%d events after push; want push fan-out and synchronize", len(evs))
+	if len(evs) != 3 || evs[0].Item.Fields["commits"] != "Fix login timeout" {
+		t.Fatalf("%d events after push; want synchronize, push fan-out and synchronize with commits: %+v", len(evs), evs)
 	}
-	for _, e := range evs {
+	for _, e := range evs[1:] {
 		if e.Type != core.Pushed || e.Item.Fields["commits"] != "Fix login timeout\nKBOT-88 retry the session refresh" {
 			t.Fatalf("pushed event %s commits %q", e.Type, e.Item.Fields["commits"])
 		}
 	}
-	if !strings.HasSuffix(evs[0].DeliveryID, "/acme/kbot#1") {
-		t.Fatalf("push fan-out DeliveryID %q; want <delivery>/<pull request>", evs[0].DeliveryID)
+	if !strings.HasSuffix(evs[1].DeliveryID, "/acme/kbot#1") {
+		t.Fatalf("push fan-out DeliveryID %q; want <delivery>/<pull request>", evs[1].DeliveryID)
 	}
 	if got := h.calls(); !slices.Equal(got, []string{"GET /repos/acme/kbot/pulls/1", "GET /repos/acme/kbot/pulls/1/commits?per_page=100&page=1"}) {
 		t.Fatalf("calls %q", got)
@@ -374,7 +391,7 @@ func TestWebhook_DraftAndReady(t *testing.T) {
 	if err := h.gh.EditPR("acme/kbot", 1, "KBOT-10 instead", "now"); err != nil {
 		t.Fatal(err)
 	}
-	evs := h.take()
+	evs := acknowledged(h.take())
 	if len(evs) != 3 || evs[0].Item.Native != "draft" || evs[1].Type != core.StatusChange || evs[1].Item.Native != "open" {
 		t.Fatalf("events %+v", evs)
 	}
@@ -383,24 +400,31 @@ func TestWebhook_DraftAndReady(t *testing.T) {
 	}
 }
 
-// TestWebhook_TemporaryAPIFailureFailsDelivery: when the commits cannot be
-// read now, the delivery fails (5xx) so GitHub's redelivery brings it back;
-// when they can never be read, the event goes through without them.
-func TestWebhook_TemporaryAPIFailureFailsDelivery(t *testing.T) {
+// TestWebhook_APIFailureAfterTheAnswer: the delivery is answered without
+// the API; a read that then keeps failing is given up (the poll reads the
+// pull request again), and one GitHub refuses for good leaves the event
+// without commits.
+func TestWebhook_APIFailureAfterTheAnswer(t *testing.T) {
 	h := newHarness(t, "repos: [acme/kbot]\n")
-	h.gh.FailNext(10, http.StatusBadGateway, 0)
-	if _, err := h.gh.OpenPR("acme/kbot", "KBOT-1", "", "kbot-1"); err == nil {
-		t.Fatal("delivery succeeded while the API failed")
+	h.c.laterWait = time.Millisecond
+	h.gh.FailNext(100, http.StatusBadGateway, 0)
+	if _, err := h.gh.OpenPR("acme/kbot", "KBOT-1", "", "kbot-1"); err != nil {
+		t.Fatalf("delivery failed while the API failed: %v", err)
 	}
-	d := h.gh.Deliveries("acme/kbot")
-	if len(d) != 1 || d[0].StatusCode != http.StatusInternalServerError || len(h.take()) != 0 {
-		t.Fatalf("deliveries %+v", d)
+	if evs := h.take(); len(evs) != 1 || evs[0].Type != core.Opened {
+		t.Fatalf("events %+v; want the acknowledged one alone", evs)
+	}
+	if !strings.Contains(h.logs.String(), "deferred read given up") {
+		t.Fatalf("log %q", h.logs.String())
 	}
 
 	h3 := newHarness(t, testdataRepos) // the fake has no such pull request: 404
 	evs, err := h3.c.ReceiveWebhook(ctx(t), webhook("pull_request", "p1", readTestdata(t, "pull_request-opened.json")))
 	if err != nil || len(evs) != 1 || evs[0].Item.Fields["commits"] != "" {
 		t.Fatalf("%v %+v", err, evs)
+	}
+	if later := h3.take(); len(later) != 0 {
+		t.Fatalf("deferred read gave %+v; want nothing new", later)
 	}
 	if !strings.Contains(h3.logs.String(), "without commits") {
 		t.Fatalf("log %q", h3.logs.String())
@@ -454,4 +478,53 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	if strings.Contains(strings.Join(strings.Fields(h.c.set.token.String()+h.c.set.secret.String()), ""), testToken) {
 		t.Fatal("settings print their secrets")
 	}
+}
+
+// TestWebhook_CommitsReadOnlyWhereAKeyCouldBe: a delivery defers a read of
+// the commits only when a pattern searches them and no pattern finds a key
+// anywhere else; no delivery calls the API before its answer.
+func TestWebhook_CommitsReadOnlyWhereAKeyCouldBe(t *testing.T) {
+	titleOnly := keyPatterns()
+	for _, p := range titleOnly {
+		p.In = []string{"title", "body", "branch"}
+	}
+	for _, tc := range []struct {
+		name          string
+		patterns      []*core.Pattern // nil: mappings not checked yet
+		title, branch string
+		read          bool
+	}{
+		{name: "key in the title", patterns: keyPatterns(), title: "KBOT-88 fix login", branch: "fix-login", read: false},
+		{name: "key in the branch", patterns: keyPatterns(), title: "Fix login", branch: "KBOT-88-login", read: false},
+		{name: "no key anywhere", patterns: keyPatterns(), title: "Fix login", branch: "fix-login", read: true},
+		{name: "no pattern reads commits", patterns: titleOnly, title: "Fix login", branch: "fix-login", read: false},
+		{name: "mappings not checked", title: "KBOT-88 fix login", branch: "fix-login", read: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "repos: [acme/kbot]\n")
+			if tc.patterns != nil {
+				if err := h.c.CheckMappings(ctx(t), &core.Mappings{Patterns: tc.patterns}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := h.gh.OpenPR("acme/kbot", tc.title, "", tc.branch); err != nil {
+				t.Fatal(err)
+			}
+			if calls := h.calls(); len(calls) != 0 {
+				t.Fatalf("calls %q before the answer", calls)
+			}
+			evs := h.take()
+			calls := h.calls()
+			if read := len(calls) > 0; read != tc.read || len(evs) != 1+b2i(tc.read) {
+				t.Fatalf("calls %q, %d events; want a read: %v", calls, len(evs), tc.read)
+			}
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

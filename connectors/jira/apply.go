@@ -387,27 +387,63 @@ func (c *Connector) transition(ctx context.Context, a core.Action) (core.Result,
 	if target == "" {
 		return core.Result{}, core.Permanent(fmt.Errorf("no native status for %q in the mappings", a.Status))
 	}
+	// The Fetch of this reconcile read the status and its transitions:
+	// taken once, they spare a read. Should the issue have moved since,
+	// Jira refuses the transition and it is tried from a fresh read.
+	fr, cached := c.fresh.take(key, c.clock.Now())
+	if !cached {
+		var err error
+		if fr, err = c.readTransitions(ctx, key); err != nil {
+			return core.Result{}, err
+		}
+	}
+	res, err := c.walk(ctx, a, km, key, target, fr)
+	if cached && isStatus(err, http.StatusBadRequest) {
+		if fr, err = c.readTransitions(ctx, key); err != nil {
+			return core.Result{}, err
+		}
+		return c.walk(ctx, a, km, key, target, fr)
+	}
+	return res, err
+}
+
+// readTransitions reads an issue's status, project, type and the
+// transitions available from its status, in one request.
+func (c *Connector) readTransitions(ctx context.Context, key string) (issueState, error) {
 	var iss wireIssue
 	q := url.Values{"fields": {"status,project,issuetype"}, "expand": {"transitions"}}
 	if err := c.do(ctx, http.MethodGet, "rest/api/2/issue/"+key, q, nil, &iss, ""); err != nil {
-		return core.Result{}, err
+		return issueState{}, err
 	}
-	var (
-		status       wireStatus
-		project, typ wireNamed
-	)
+	st, err := stateOf(&iss, key)
+	if err != nil {
+		return issueState{}, core.RetryAfter(err, 0)
+	}
+	return st, nil
+}
+
+// stateOf reads what a transition needs from an issue read with
+// expand=transitions.
+func stateOf(iss *wireIssue, key string) (issueState, error) {
+	st := issueState{trans: iss.Transitions}
 	for _, f := range []struct {
 		n string
 		v any
-	}{{"status", &status}, {"project", &project}, {"issuetype", &typ}} {
+	}{{"status", &st.status}, {"project", &st.project}, {"issuetype", &st.typ}} {
 		if err := iss.field(f.n, f.v); err != nil {
-			return core.Result{}, core.RetryAfter(err, 0)
+			return issueState{}, err
 		}
 	}
-	if project.Key == "" {
-		project.Key = projectOfKey(key)
+	if st.project.Key == "" {
+		st.project.Key = projectOfKey(key)
 	}
-	cur, trans := status.Name, iss.Transitions
+	return st, nil
+}
+
+// walk moves the issue from the state read to target (see transition).
+func (c *Connector) walk(ctx context.Context, a core.Action, km *core.KindMap, key, target string, st issueState) (core.Result, error) {
+	project, typ := st.project, st.typ
+	cur, trans := st.status.Name, st.trans
 	if strings.EqualFold(cur, target) {
 		return core.Result{Note: "already in status " + strconv.Quote(cur)}, nil
 	}
@@ -663,16 +699,19 @@ func (c *Connector) FindByMarker(ctx context.Context, kind core.Kind, marker str
 	return core.Ref{}, fmt.Errorf("jira %q: no %s labelled %q: %w", c.name, kind, marker, core.ErrNotFound)
 }
 
-// Fetch reads one issue's snapshot (GET /rest/api/2/issue/{key}); an issue
-// that does not exist, or that Jira hides from the gateway's account, is
-// core.ErrNotFound.
+// Fetch reads one issue's snapshot with the transitions available from its
+// status (GET /rest/api/2/issue/{key}?expand=transitions), which a
+// transition planned on the snapshot then uses instead of reading again;
+// an issue that does not exist, or that Jira hides from the gateway's
+// account, is core.ErrNotFound.
 func (c *Connector) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
 	ref, ok := c.refOf(r.ID)
 	if r.System != c.name || !ok || ref != r || !issueKeyRE.MatchString(r.ID) {
 		return nil, fmt.Errorf("jira %q: %q is not an issue of a %s project: %w", c.name, r.String(), r.Kind, core.ErrNotFound)
 	}
 	var iss wireIssue
-	if err := c.do(ctx, http.MethodGet, "rest/api/2/issue/"+r.ID, nil, nil, &iss, ""); err != nil {
+	q := url.Values{"expand": {"transitions"}}
+	if err := c.do(ctx, http.MethodGet, "rest/api/2/issue/"+r.ID, q, nil, &iss, ""); err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			return nil, fmt.Errorf("jira %q: issue %q: %w", c.name, r.ID, core.ErrNotFound)
 		}
@@ -686,6 +725,9 @@ func (c *Connector) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
 	n, err := c.normalize(&iss, r)
 	if err != nil {
 		return nil, fmt.Errorf("jira %q: reading %q: %w", c.name, r.ID, err)
+	}
+	if st, err := stateOf(&iss, r.ID); err == nil && iss.Transitions != nil {
+		c.fresh.put(r.ID, st, c.clock.Now())
 	}
 	return &n.item, nil
 }

@@ -452,3 +452,58 @@ func TestCreate_TextAreaReadsLiterally(t *testing.T) {
 		t.Errorf("text field = %q; want it as written", got)
 	}
 }
+
+// TestTransition_UsesTheFetchedState: a transition right after a Fetch
+// takes the status and transitions the Fetch read (one GET, one POST); a
+// read too old is not used; an issue moved since is refused by Jira and
+// walked from a fresh read.
+func TestTransition_UsesTheFetchedState(t *testing.T) {
+	cases := []struct {
+		name    string
+		after   time.Duration // clock moved between Fetch and transition
+		movedTo string        // status someone set in between
+		want    []string      // calls of the transition, method and path
+	}{
+		{"fresh", 0, "", []string{"POST /rest/api/2/issue/KBOT-1/transitions"}},
+		{"too old", 6 * time.Second, "", []string{"GET /rest/api/2/issue/KBOT-1", "POST /rest/api/2/issue/KBOT-1/transitions"}},
+		{"moved since", 0, "Ready for QA", []string{"POST /rest/api/2/issue/KBOT-1/transitions", "GET /rest/api/2/issue/KBOT-1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{}).checked()
+			ctx := context.Background()
+			key := e.mustCreate(fake.IssueSpec{Summary: "s"})
+			if err := e.fake.SetStatus(key, "In Review"); err != nil {
+				t.Fatal(err)
+			}
+			e.fake.ResetCalls()
+			if _, err := e.conn.Fetch(ctx, devRef(key)); err != nil {
+				t.Fatal(err)
+			}
+			if calls := e.calls(); len(calls) != 1 || !strings.Contains(calls[0], "expand=transitions") {
+				t.Fatalf("fetch calls %q; want one GET with its transitions", calls)
+			}
+			e.clock.Add(c.after)
+			if c.movedTo != "" {
+				if err := e.fake.SetStatus(key, c.movedTo); err != nil {
+					t.Fatal(err)
+				}
+				e.fake.ResetCalls()
+			}
+			_, err := e.conn.Apply(ctx, core.Action{Key: "k", Kind: core.Transition, Target: devRef(key), Status: core.StatusQAValidated, Native: "QA Validated"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, call := range e.calls() {
+				got = append(got, strings.SplitN(call, "?", 2)[0])
+			}
+			if !slices.Equal(got[:min(len(got), len(c.want))], c.want) {
+				t.Fatalf("calls %q; want them to start %q", got, c.want)
+			}
+			if iss, _ := e.fake.Issue(key); iss.Status != "QA Validated" {
+				t.Fatalf("status %q; want QA Validated", iss.Status)
+			}
+		})
+	}
+}

@@ -151,6 +151,7 @@ type Connector struct {
 	pauses  issuePauses                   // per-issue write rate limits
 	keys    issueKeys                     // issue id → key, for server comment webhooks
 	flows   workflows                     // workflow edges learned from transitions and changelogs
+	fresh   freshStates                   // issue states Fetch read, for the transition that follows
 	metrics *instanceMetrics
 	// blobs holds the content of files that actions name by hash; nil
 	// until the engine hands it over (core.BlobUser).
@@ -202,7 +203,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 	}
 	c.metrics = metricsFor(s.Name)
 	if ro.Transport == nil {
-		ro.Transport = http.DefaultTransport
+		ro.Transport = retryhttp.NewTransport()
 	}
 	ro.Transport = retryhttp.ForOrigin(c.base, &authTransport{base: ro.Transport, conn: c}, ro.Transport)
 	// A per-issue write limit is not waited out in place: the action goes

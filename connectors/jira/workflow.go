@@ -143,3 +143,63 @@ func (w *workflows) firstHop(project, typ, cur, target string, live []wireTransi
 	}
 	return ""
 }
+
+// issueState is what a transition starts from: where the issue stands and
+// the transitions Jira offers from there.
+type issueState struct {
+	status       wireStatus
+	project, typ wireNamed
+	trans        []wireTransition
+}
+
+// freshFor is how long a Fetch's read of an issue's state may stand in for
+// the transition's own read. A reconcile fetches the issue and plans the
+// transition at once; an issue moved in between makes Jira refuse the
+// transition, which then reads again.
+const freshFor = 5 * time.Second
+
+// maxFresh bounds the reads kept.
+const maxFresh = 10000
+
+// freshStates keeps, per issue key, the state its last Fetch read, for
+// one transition to use.
+type freshStates struct {
+	mu sync.Mutex
+	m  map[string]freshState
+}
+
+type freshState struct {
+	st issueState
+	at time.Time
+}
+
+func (f *freshStates) put(key string, st issueState, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]freshState{}
+	}
+	if len(f.m) >= maxFresh {
+		for k, v := range f.m {
+			if now.Sub(v.at) > freshFor {
+				delete(f.m, k)
+			}
+		}
+		if len(f.m) >= maxFresh {
+			return // a transition reads for itself
+		}
+	}
+	f.m[key] = freshState{st: st, at: now}
+}
+
+// take returns the state read for key within freshFor, once.
+func (f *freshStates) take(key string, now time.Time) (issueState, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.m[key]
+	delete(f.m, key)
+	if !ok || now.Sub(v.at) > freshFor || now.Before(v.at) {
+		return issueState{}, false
+	}
+	return v.st, true
+}

@@ -137,7 +137,7 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		return nil, fmt.Errorf("mantis %q: config: %w", s.Name, err)
 	}
 	c.metrics = metricsFor(s.Name)
-	ro.Transport = &authTransport{base: cmp.Or[http.RoundTripper](ro.Transport, http.DefaultTransport), conn: c}
+	ro.Transport = &authTransport{base: cmp.Or[http.RoundTripper](ro.Transport, retryhttp.NewTransport()), conn: c}
 	c.hc = retryhttp.New(ro)
 	return c, nil
 }

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -307,7 +306,7 @@ func newConnector(s core.Setup, cfg Config, ro retryhttp.Options) (*Connector, e
 	}
 
 	if ro.Transport == nil {
-		ro.Transport = http.DefaultTransport
+		ro.Transport = retryhttp.NewTransport()
 	}
 	ro.Transport = &instrumented{next: ro.Transport, m: c.metrics}
 	// go-zendesk sets the credentials on each request, and net/http keeps

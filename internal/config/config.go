@@ -80,11 +80,28 @@ type Config struct {
 	// ShutdownTimeout is how long a stop (SIGTERM, Ctrl-C) may take before
 	// the process exits anyway, whatever is still running (default 30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Backpressure bounds how far the workers may fall behind the intake.
+	Backpressure Backpressure `yaml:"backpressure"`
+	// Pprof serves /debug/pprof on the metrics listener (metrics_listen,
+	// or listen when that is unset); off by default.
+	Pprof bool `yaml:"pprof"`
 
 	path  string
 	nodes map[string]*ast.MappingNode
 	order []string
 }
+
+// Backpressure is the backpressure section. MaxLag is how far, in time,
+// the workers may be behind the intake (default DefaultMaxLag): past half
+// of it webhook answers are held back, past it webhooks are refused with
+// 503 and Retry-After, so that senders back off and an event's delay to
+// its write stays bounded. Nothing acknowledged is dropped.
+type Backpressure struct {
+	MaxLag time.Duration `yaml:"max_lag"`
+}
+
+// DefaultMaxLag is backpressure.max_lag unless set.
+const DefaultMaxLag = 5 * time.Second
 
 // Retention says how long processed raw bodies and audit entries are kept.
 type Retention struct {
@@ -248,6 +265,9 @@ func Parse(path string, b []byte) (*Config, error) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Backpressure.MaxLag <= 0 {
+		c.Backpressure.MaxLag = DefaultMaxLag
 	}
 	if c.RuleBudget.Steps < 0 {
 		return nil, fmt.Errorf("%s: rule_budget.steps %d: want a positive number", path, c.RuleBudget.Steps)

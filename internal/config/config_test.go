@@ -72,3 +72,24 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBackpressureAndPprof: max_lag has a default and can be set; pprof is
+// off unless set.
+func TestBackpressureAndPprof(t *testing.T) {
+	for _, c := range []struct {
+		yaml   string
+		maxLag time.Duration
+		pprof  bool
+	}{
+		{"listen: 127.0.0.1:9090\n", DefaultMaxLag, false},
+		{"backpressure: {max_lag: 2s}\npprof: true\n", 2 * time.Second, true},
+	} {
+		got, err := Parse("liaison.yaml", []byte(c.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		if got.Backpressure.MaxLag != c.maxLag || got.Pprof != c.pprof {
+			t.Errorf("%q: max_lag %s, pprof %v; want %s, %v", c.yaml, got.Backpressure.MaxLag, got.Pprof, c.maxLag, c.pprof)
+		}
+	}
+}

@@ -133,7 +133,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		}
 	}
 	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
-		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != ""})
+		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != "",
+		Lag: eng.Lag, MaxLag: cfg.Backpressure.MaxLag, Pprof: cfg.Pprof})
 	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg, Console: con,
 		log: o.Log, conns: conns, mapOpts: mopts}, nil
 }

@@ -134,6 +134,13 @@ type Engine struct {
 	handMu   sync.Mutex
 	handed   []handedCase
 	lastHand time.Time
+	// overflow is when (unix ns, 0: not now) ingest first left cases to
+	// the ordinary claims because too many were handed already; the
+	// workers clear it once a claim finds the queue drained (see Lag).
+	overflow atomic.Int64
+	// running holds, per batch a worker is reconciling, when its oldest
+	// case was handed over (see Lag); under handMu.
+	running map[*time.Time]struct{}
 
 	// journal is the intake journal while Run runs (nil: none). Once it
 	// is closed, Accept's appends fail with ErrClosed and go to Submit.

@@ -228,6 +228,9 @@ const maxHanded = 4096
 func (e *Engine) ingest(ctx context.Context, all []core.Ingest) ([]bool, error) {
 	ic, ok := e.o.Store.(IngestClaimer)
 	if !ok || e.held.Load() || e.handedLen() >= maxHanded {
+		if ok && !e.held.Load() {
+			e.overflow.CompareAndSwap(0, time.Now().UnixNano())
+		}
 		return e.o.Store.Ingest(ctx, all)
 	}
 	at := time.Now()
@@ -350,4 +353,48 @@ func (e *Engine) firstSight(parts ...string) bool {
 	}
 	e.seen[k] = struct{}{}
 	return true
+}
+
+// Lag is how far the workers are behind the intake, in time: how long the
+// oldest case handed to them at ingest has waited (for a worker, or in
+// the batch a worker is reconciling), or, once so many wait
+// that new ones go to the ordinary claims, how long ago that began (until
+// a claim finds the queue drained). Held workers are not behind: they
+// were told to wait. The server refuses webhooks past a bound of it
+// (backpressure), so that an event's delay to its write stays bounded.
+func (e *Engine) Lag() time.Duration {
+	if e.held.Load() {
+		return 0
+	}
+	now := time.Now()
+	var lag time.Duration
+	if o := e.overflow.Load(); o != 0 {
+		lag = now.Sub(time.Unix(0, o))
+	}
+	e.handMu.Lock()
+	if len(e.handed) > 0 {
+		lag = max(lag, now.Sub(e.handed[0].at))
+	}
+	for at := range e.running {
+		lag = max(lag, now.Sub(*at))
+	}
+	e.handMu.Unlock()
+	return lag
+}
+
+// running1 records a batch under way whose oldest case was handed over at
+// oldest, for Lag, until the returned func is called.
+func (e *Engine) running1(oldest time.Time) (done func()) {
+	at := &oldest
+	e.handMu.Lock()
+	if e.running == nil {
+		e.running = map[*time.Time]struct{}{}
+	}
+	e.running[at] = struct{}{}
+	e.handMu.Unlock()
+	return func() {
+		e.handMu.Lock()
+		delete(e.running, at)
+		e.handMu.Unlock()
+	}
 }

@@ -191,11 +191,20 @@ func (r *ingestReq) split() []*ingestReq {
 // returns each event's JSON too, for the store.
 func encodeRecord(events []core.Event) (rec []byte, encoded [][]byte, err error) {
 	encoded = make([][]byte, len(events))
+	// The record is sized once: grown by appends, a webhook's body (28 KB
+	// from GitHub) was copied several times over.
+	size := 0
 	for i := range events {
 		js, err := json.Marshal(&events[i])
 		if err != nil {
 			return nil, nil, fmt.Errorf("intake journal: encode event %d: %w", i+1, err)
 		}
+		encoded[i] = js
+		size += 2*binary.MaxVarintLen64 + len(js) + len(events[i].Raw)
+	}
+	rec = make([]byte, 0, size)
+	for i := range events {
+		js := encoded[i]
 		rec = binary.AppendUvarint(rec, uint64(len(js)))
 		start := len(rec)
 		rec = append(rec, js...)

@@ -23,7 +23,7 @@ func (e *Engine) workLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := e.o.Clock.Now()
 		var ids []core.CaseID
-		var claimed time.Time
+		var claimed, oldest time.Time
 		var err error
 		if !e.held.Load() {
 			if e.linger(ctx) {
@@ -32,7 +32,16 @@ func (e *Engine) workLoop(ctx context.Context) {
 			}
 			if ids, claimed = e.takeHanded(e.o.Batch); len(ids) == 0 {
 				claimed = time.Now()
+				behind := e.overflow.Load()
 				ids, err = e.o.Store.ClaimCases(ctx, e.o.Owner, now, e.o.Batch, e.o.Lease)
+				if err == nil && len(ids) < e.o.Batch {
+					e.overflow.Store(0) // the queue is drained: no longer behind
+				}
+				if behind != 0 {
+					// Cases left to the ordinary claims may have waited
+					// since the overflow began: Lag counts them so.
+					oldest = time.Unix(0, behind)
+				}
 			}
 		}
 		if err != nil {
@@ -56,7 +65,12 @@ func (e *Engine) workLoop(ctx context.Context) {
 		// (By the wall clock from the claim, not the engine's clock, which
 		// tests set to another day.)
 		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(e.o.Lease-e.o.Lease/6))
+		if oldest.IsZero() || claimed.Before(oldest) {
+			oldest = claimed
+		}
+		done := e.running1(oldest)
 		e.ReconcileAll(rctx, ids)
+		done()
 		cancel()
 	}
 }
@@ -225,6 +239,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	m := e.mappings.Load()
 	var all []core.Action
 	var planning []*caseRun
+	live := active[:0:0]
 	for i, r := range active {
 		r.c = cases[i]
 		r.seen = r.c.Marks
@@ -232,7 +247,11 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			r.seen = 0 // joined into another case since it was marked
 			continue
 		}
-		ingested, failed := e.fetchPlaceholders(ctx, r.c, r.fetched)
+		live = append(live, r)
+	}
+	fetched := e.fetchPlaceholders(ctx, live)
+	for i, r := range live {
+		ingested, failed := fetched[i].ingested, fetched[i].failed
 		if failed {
 			// Planned with what is known, and again once the record
 			// can be read: what it would change must not be lost.
@@ -486,43 +505,85 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// fetchPlaceholders reads records the case knows only by a key found in
-// some text, once per reconcile, and reports whether any was ingested and
-// whether a record could not be read or stored (a record that does not
+// fetchOutcome is what fetchPlaceholders did for one case: a record was
+// ingested, or one could not be read or stored (a record that does not
 // exist is no failure).
-func (e *Engine) fetchPlaceholders(ctx context.Context, c *core.Case, tried map[core.Ref]bool) (ingested, failed bool) {
+type fetchOutcome struct{ ingested, failed bool }
+
+// fetchPlaceholders reads the records the cases know only by a key found
+// in some text, once per reconcile each. The reads of all the cases go
+// side by side (each holding a connector-call token), and what they bring
+// is stored in one ingest: a batch of cases waiting on one read and one
+// durable commit after another was most of a reconcile's time.
+func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetchOutcome {
+	out := make([]fetchOutcome, len(runs))
+	type fetch struct {
+		run int
+		ref core.Ref
+		f   core.Fetcher
+		got *core.Item
+		err error
+	}
+	var todo []*fetch
+	for i, r := range runs {
+		for _, it := range r.c.Items {
+			if it.Known() || r.fetched[it.Ref] {
+				continue
+			}
+			r.fetched[it.Ref] = true
+			if f, ok := e.conns[it.Ref.System].(core.Fetcher); ok {
+				todo = append(todo, &fetch{run: i, ref: it.Ref, f: f})
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return out
+	}
+	var wg sync.WaitGroup
+	for _, ft := range todo {
+		select {
+		case e.calls <- struct{}{}:
+		case <-ctx.Done():
+			ft.err = ctx.Err()
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-e.calls }()
+			fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
+			defer cancel()
+			ft.got, ft.err = ft.f.Fetch(fctx, ft.ref)
+		})
+	}
+	wg.Wait()
 	var evs []core.Event
-	for _, it := range c.Items {
-		if it.Known() || tried[it.Ref] {
-			continue
-		}
-		tried[it.Ref] = true
-		f, ok := e.conns[it.Ref.System].(core.Fetcher)
-		if !ok {
-			continue
-		}
-		fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
-		got, err := f.Fetch(fctx, it.Ref)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, core.ErrNotFound) {
-				e.log.Warn("fetching linked record failed", "ref", it.Ref.String(), "err", err)
-				failed = true
+	var from []int
+	for _, ft := range todo {
+		if ft.err != nil {
+			if !errors.Is(ft.err, core.ErrNotFound) {
+				e.log.Warn("fetching linked record failed", "ref", ft.ref.String(), "err", ft.err)
+				out[ft.run].failed = true
 			}
 			continue
 		}
-		evs = append(evs, core.Event{Source: it.Ref.System, Via: core.ViaPoll, Type: core.Updated,
-			DeliveryID: "fetch:" + it.Ref.String() + "@" + got.UpdatedAt.UTC().Format(time.RFC3339Nano),
-			Item:       *got, At: e.o.Clock.Now()})
+		evs = append(evs, core.Event{Source: ft.ref.System, Via: core.ViaPoll, Type: core.Updated,
+			DeliveryID: "fetch:" + ft.ref.String() + "@" + ft.got.UpdatedAt.UTC().Format(time.RFC3339Nano),
+			Item:       *ft.got, At: e.o.Clock.Now()})
+		from = append(from, ft.run)
 	}
 	if len(evs) == 0 {
-		return false, failed
+		return out
 	}
 	if _, err := e.Submit(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
-		return false, true
+		for _, i := range from {
+			out[i].failed = true
+		}
+		return out
 	}
-	return true, failed
+	for _, i := range from {
+		out[i].ingested = true
+	}
+	return out
 }
 
 // outcome is what became of one attempt at an action.

@@ -17,9 +17,19 @@ import (
 // with its value: the replicas are this binary re-executed.
 const serveEnv = "LIAISON_LOADTEST_SERVE"
 
+// argsEnv, when set, makes the test binary run `liaison` with its value's
+// arguments (separated by argsSep): the real-connector bench's processes.
+const (
+	argsEnv = "LIAISON_LOADTEST_ARGS"
+	argsSep = "\x1f"
+)
+
 func TestMain(m *testing.M) {
 	if cfg := os.Getenv(serveEnv); cfg != "" {
 		os.Exit(cli.Main([]string{"serve", "--config", cfg}, os.Stdout, os.Stderr))
+	}
+	if args := os.Getenv(argsEnv); args != "" {
+		os.Exit(cli.Main(strings.Split(args, argsSep), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

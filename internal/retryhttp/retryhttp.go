@@ -34,13 +34,33 @@ type Options struct {
 	MaxHonoured time.Duration
 	// Timeout bounds one attempt, headers and body (default 30s).
 	Timeout time.Duration
-	// Transport is the underlying round tripper (default a clean transport).
+	// Transport is the underlying round tripper (default NewTransport()).
 	Transport http.RoundTripper
 	// Refuse, when set, names answers that go back to the caller at once
 	// instead of being retried in place (Jira's per-issue write limit).
 	Refuse func(*http.Response) bool
 	// Sleep, when set, replaces the wait between attempts (tests).
 	OnRetry func(attempt int, wait time.Duration, resp *http.Response)
+}
+
+// MaxIdlePerHost is how many idle connections a connector keeps to its
+// service: at least the calls it makes at once (the engine's workers, 16
+// by default, up to 64), so that a call never waits for a connection
+// while another closes one. net/http's default is 2, which under load
+// opens a new connection (a TLS handshake, against a cloud service) for
+// most requests.
+const MaxIdlePerHost = 64
+
+// NewTransport returns the transport one connector instance keeps for its
+// life: connections reused (MaxIdlePerHost), HTTP/2 where the service
+// offers it, proxies from the environment as net/http's default does.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * MaxIdlePerHost
+	t.MaxIdleConnsPerHost = MaxIdlePerHost
+	t.IdleConnTimeout = 90 * time.Second
+	t.ForceAttemptHTTP2 = true
+	return t
 }
 
 // New returns an *http.Client that retries as described in the package doc.
@@ -69,8 +89,9 @@ func New(o Options) *http.Client {
 	c.RetryWaitMin = o.MinWait
 	c.RetryWaitMax = o.MaxWait
 	c.HTTPClient.Timeout = o.Timeout
-	if o.Transport != nil {
-		c.HTTPClient.Transport = o.Transport
+	c.HTTPClient.Transport = o.Transport
+	if o.Transport == nil {
+		c.HTTPClient.Transport = NewTransport()
 	}
 	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if ctx.Err() != nil {

@@ -1,10 +1,12 @@
 package retryhttp
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,5 +215,70 @@ func TestSameOrigin(t *testing.T) {
 		if got := SameOrigin(base, u); got != tc.same {
 			t.Errorf("SameOrigin(%s, %s) = %v; want %v", base, tc.u, got, tc.same)
 		}
+	}
+}
+
+// TestNewTransport_ReusesConnections: rounds of as many concurrent calls as
+// the engine's workers make open each connection once; net/http's default
+// transport (2 idle per host) opens new ones round after round.
+func TestNewTransport_ReusesConnections(t *testing.T) {
+	const workers, rounds = 16, 20
+	cases := []struct {
+		name      string
+		transport func() http.RoundTripper
+		maxNew    int64
+	}{
+		{"NewTransport", func() http.RoundTripper { return NewTransport() }, workers},
+		{"net/http default", func() http.RoundTripper { return http.DefaultTransport.(*http.Transport).Clone() }, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var opened atomic.Int64
+			release := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				<-release // every call of a round is under way at once
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					opened.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			hc := New(Options{Transport: c.transport()})
+			for range rounds {
+				var wg sync.WaitGroup
+				var started atomic.Int64
+				for range workers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						started.Add(1)
+						resp, err := hc.Get(srv.URL)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						resp.Body.Close()
+					}()
+				}
+				for started.Load() < workers {
+					time.Sleep(time.Millisecond)
+				}
+				time.Sleep(5 * time.Millisecond)
+				for range workers {
+					release <- struct{}{}
+				}
+				wg.Wait()
+			}
+			n := opened.Load()
+			if c.maxNew >= 0 && n > c.maxNew {
+				t.Fatalf("%d connections for %d calls; want at most %d", n, workers*rounds, c.maxNew)
+			}
+			if c.maxNew < 0 && n <= 2*workers {
+				t.Fatalf("%d connections for %d calls: the default transport reused them, so this test proves nothing", n, workers*rounds)
+			}
+		})
 	}
 }

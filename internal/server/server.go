@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -54,6 +55,14 @@ type Options struct {
 	// once (default DefaultBodyBudget); a request past it is answered 503
 	// with Retry-After before its body is read.
 	BodyBudget int64
+	// Lag reports how far the workers are behind the intake (nil: never),
+	// and MaxLag bounds it: past half of it acknowledgements are held
+	// back, past it deliveries are refused with 503 and Retry-After (0:
+	// never), before the body is read.
+	Lag    func() time.Duration
+	MaxLag time.Duration
+	// Pprof serves /debug/pprof beside /metrics.
+	Pprof bool
 }
 
 // Server serves the daemon's HTTP endpoints.
@@ -92,16 +101,30 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	if !s.o.MetricsApart {
-		mux.Handle("GET /metrics", s.metrics())
+		s.metricsRoutes(mux)
 	}
 	return mux
 }
 
-// MetricsHandler serves /metrics alone, for a listener of its own.
+// MetricsHandler serves /metrics (and /debug/pprof when on) alone, for a
+// listener of its own.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics())
+	s.metricsRoutes(mux)
 	return mux
+}
+
+// metricsRoutes adds /metrics and, when Pprof is on, the profiles of
+// net/http/pprof, so that production can be profiled like the bench.
+func (s *Server) metricsRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", s.metrics())
+	if s.o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 }
 
 func (s *Server) metrics() http.Handler {
@@ -143,6 +166,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > core.MaxWebhookBody {
 		s.tooLarge(w, name)
+		return
+	}
+	// Past the workers' bound a delivery is refused unread: under
+	// overload the bodies of refused deliveries would take the memory
+	// and the CPU the workers need to catch up.
+	if !s.backpressure(r.Context(), w, name) {
 		return
 	}
 	b, err := s.readBody(w, r)

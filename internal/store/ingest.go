@@ -116,6 +116,21 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 	rows := make([]inboxRow, len(batch))
 	errs := make([]error, len(batch))
+	// Events of one delivery share its body (a push touching several pull
+	// requests): it is compressed once, for the first of them.
+	shared := make([]int, len(batch))
+	first := map[*byte]int{}
+	for i := range batch {
+		shared[i] = -1
+		if r := batch[i].Event.Raw; len(r) >= minRawDeflate {
+			if j, ok := first[&r[0]]; ok && len(batch[j].Event.Raw) == len(r) {
+				shared[i] = j
+			} else {
+				first[&r[0]] = i
+			}
+		}
+	}
+
 	encode := func(from, to int) {
 		for i := from; i < to; i++ {
 			ev := &batch[i].Event
@@ -135,7 +150,10 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 					continue
 				}
 			}
-			raw, enc := encodeRaw(ev.Raw)
+			raw, enc := ev.Raw, rawPlain
+			if shared[i] < 0 {
+				raw, enc = encodeRaw(ev.Raw)
+			}
 			rows[i] = inboxRow{
 				source: ev.Source, deliveryID: ev.DeliveryID, ref: ev.Item.Ref.String(),
 				typ: string(ev.Type), via: string(ev.Via), event: b, raw: raw, rawEncoding: enc,
@@ -160,6 +178,11 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
+		}
+	}
+	for i, j := range shared {
+		if j >= 0 {
+			rows[i].raw, rows[i].rawEncoding = rows[j].raw, rows[j].rawEncoding
 		}
 	}
 	return rows, nil

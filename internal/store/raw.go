@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/liaisonhq/liaison/core"
 )
@@ -23,28 +22,66 @@ const (
 	minRawDeflate = 512
 )
 
-var deflaters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid: no error
-	return w
-}}
+// deflaters keeps a few compressors for reuse. A flate.Writer holds some
+// 600 KB of tables: in a sync.Pool, which every garbage collection empties,
+// a busy intake made a new one for most batches, a tenth of all it
+// allocated.
+var deflaters = make(chan *flate.Writer, 4)
+
+func getDeflater() *flate.Writer {
+	select {
+	case w := <-deflaters:
+		return w
+	default:
+		w, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid: no error
+		return w
+	}
+}
+
+func putDeflater(w *flate.Writer) {
+	select {
+	case deflaters <- w:
+	default: // enough are kept
+	}
+}
+
+// A body that deflate cannot shrink (an upload, gzip, random data) is
+// found by compressing its first probeLen bytes: when they do not shrink
+// by an eighth, the body is stored as it came, and its whole length is
+// not compressed for nothing.
+const (
+	probeLen = 4 << 10
+	probeMin = 4 * probeLen // smaller bodies are compressed whole at once
+)
 
 // encodeRaw returns the stored form of a raw body and its encoding.
 func encodeRaw(raw []byte) ([]byte, string) {
 	if len(raw) < minRawDeflate {
 		return raw, rawPlain
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw) / 4)
-	w := deflaters.Get().(*flate.Writer)
-	defer deflaters.Put(w)
-	w.Reset(&buf)
-	// Writes to a bytes.Buffer do not fail.
-	w.Write(raw)
-	w.Close()
-	if buf.Len() >= len(raw) {
+	if len(raw) >= probeMin {
+		if p := deflate(raw[:probeLen]); len(p) > probeLen-probeLen/8 {
+			return raw, rawPlain
+		}
+	}
+	b := deflate(raw)
+	if len(b) >= len(raw) {
 		return raw, rawPlain
 	}
-	return buf.Bytes(), rawDeflate
+	return b, rawDeflate
+}
+
+// deflate compresses b at BestSpeed.
+func deflate(b []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(b) / 4)
+	w := getDeflater()
+	defer putDeflater(w)
+	w.Reset(&buf)
+	// Writes to a bytes.Buffer do not fail.
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
 }
 
 func decodeRaw(b []byte, enc string) ([]byte, error) {

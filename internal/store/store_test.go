@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,4 +279,31 @@ func FuzzParseRef(f *testing.F) {
 			t.Fatalf("parseRef(%q) = %#v, which prints as %q", s, r, r.String())
 		}
 	})
+}
+
+// TestEncodeRaw: what deflate shrinks is stored deflated; what it cannot
+// (small, or compressed already) is stored as it came.
+func TestEncodeRaw(t *testing.T) {
+	pr, err := os.ReadFile(filepath.Join("testdata", "pull_request-opened.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An upload or a compressed body: bytes deflate cannot shrink.
+	noise := make([]byte, 2*probeMin)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	for _, c := range []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"small", pr[:minRawDeflate-1], rawPlain},
+		{"webhook JSON", pr, rawDeflate},
+		{"incompressible", noise, rawPlain},
+	} {
+		stored, enc := encodeRaw(c.raw)
+		back, err := decodeRaw(stored, enc)
+		if enc != c.want || err != nil || !bytes.Equal(back, c.raw) {
+			t.Errorf("%s: encoding %q (want %q), round trip %v equal=%v", c.name, enc, c.want, err, bytes.Equal(back, c.raw))
+		}
+	}
 }

@@ -236,7 +236,7 @@ func (s *Server) createIssue(body []byte, hooks *[]hook) (int, any) {
 	}
 	s.issues[iss.key] = iss
 	s.order = append(s.order, iss.key)
-	*hooks = append(*hooks, hook{event: "jira:issue_created", key: iss.key, body: s.renderIssueEvent("jira:issue_created", "issue_created", s.bot, iss, nil, nil)})
+	s.emit(hooks, "jira:issue_created", iss.key, func() []byte { return s.renderIssueEvent("jira:issue_created", "issue_created", s.bot, iss, nil, nil) })
 	return http.StatusCreated, map[string]any{"id": itoa(iss.id), "key": iss.key, "self": s.base + "/rest/api/2/issue/" + itoa(iss.id)}
 }
 
@@ -505,7 +505,7 @@ func (s *Server) editIssue(iss *issue, body []byte, actor string, hooks *[]hook)
 	if len(items) > 0 {
 		at := s.touch(iss)
 		h := s.addHistory(iss, actor, at, items...)
-		*hooks = append(*hooks, hook{event: "jira:issue_updated", key: iss.key, body: s.renderIssueEvent("jira:issue_updated", "issue_updated", actor, iss, &h, nil)})
+		s.emit(hooks, "jira:issue_updated", iss.key, func() []byte { return s.renderIssueEvent("jira:issue_updated", "issue_updated", actor, iss, &h, nil) })
 	}
 	return http.StatusNoContent, noBody{}
 }
@@ -540,7 +540,7 @@ func (s *Server) move(iss *issue, to, actor string, hooks *[]hook) {
 	if s.category(from) == "done" && s.category(to) != "done" {
 		typeName = "issue_reopened"
 	}
-	*hooks = append(*hooks, hook{event: "jira:issue_updated", key: iss.key, body: s.renderIssueEvent("jira:issue_updated", typeName, actor, iss, &h, nil)})
+	s.emit(hooks, "jira:issue_updated", iss.key, func() []byte { return s.renderIssueEvent("jira:issue_updated", typeName, actor, iss, &h, nil) })
 }
 
 // listComments handles GET /rest/api/2/issue/{key}/comment.
@@ -605,10 +605,12 @@ func (s *Server) addCommentTo(iss *issue, c *comment, hooks *[]hook) {
 	at := s.touch(iss)
 	c.created, c.updated = at, at
 	iss.comments = append(iss.comments, c)
-	*hooks = append(*hooks, hook{event: "comment_created", key: iss.key, body: s.renderCommentEvent("comment_created", iss, c)})
+	s.emit(hooks, "comment_created", iss.key, func() []byte { return s.renderCommentEvent("comment_created", iss, c) })
 	if !s.cloud {
 		// Data Center also sends the issue event, which names the issue.
-		*hooks = append(*hooks, hook{event: "jira:issue_updated", key: iss.key, body: s.renderIssueEvent("jira:issue_updated", "issue_commented", c.author, iss, nil, c)})
+		s.emit(hooks, "jira:issue_updated", iss.key, func() []byte {
+			return s.renderIssueEvent("jira:issue_updated", "issue_commented", c.author, iss, nil, c)
+		})
 	}
 }
 
@@ -698,7 +700,7 @@ func (s *Server) linkIssues(body []byte, hooks *[]hook) (int, any) {
 	}{{in, "This issue " + outV + " " + out.key}, {out, "This issue " + inV + " " + in.key}} {
 		at := s.touch(e.iss)
 		h := s.addHistory(e.iss, s.bot, at, changeItem{field: "Link", fieldType: "jira", toString: e.text})
-		*hooks = append(*hooks, hook{event: "jira:issue_updated", key: e.iss.key, body: s.renderIssueEvent("jira:issue_updated", "issue_generic", s.bot, e.iss, &h, nil)})
+		s.emit(hooks, "jira:issue_updated", e.iss.key, func() []byte { return s.renderIssueEvent("jira:issue_updated", "issue_generic", s.bot, e.iss, &h, nil) })
 	}
 	return http.StatusCreated, noBody{}
 }

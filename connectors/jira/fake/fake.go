@@ -343,7 +343,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var hooks []hook
 	s.mu.Lock()
-	status, out := s.route(r, body, &hooks)
+	status, out := s.route(r, body, s.hookSink(&hooks, true))
 	apiHooks := s.apiHooks
 	s.mu.Unlock()
 	writeJSON(w, status, out)
@@ -430,6 +430,23 @@ func (s *Server) Deliveries() []Delivery { return s.deliveries.All() }
 type hook struct {
 	event, key string
 	body       []byte
+}
+
+// hookSink is where a write's webhooks go: h, or nil when none would be
+// sent (no URL set; for the API's writes, WithAPIWebhooks not given), so
+// that a write nobody hears about costs no rendering.
+func (s *Server) hookSink(h *[]hook, api bool) *[]hook {
+	if url, _ := s.hook.Target(); url == "" || (api && !s.apiHooks) {
+		return nil
+	}
+	return h
+}
+
+// emit adds a webhook to hooks, rendered only when hooks is not nil.
+func (s *Server) emit(hooks *[]hook, event, key string, render func() []byte) {
+	if hooks != nil {
+		*hooks = append(*hooks, hook{event: event, key: key, body: render()})
+	}
 }
 
 // deliver sends a webhook the way Jira does and returns once it is

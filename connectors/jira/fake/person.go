@@ -75,7 +75,7 @@ func (s *Server) CreateIssue(spec IssueSpec) (string, error) {
 	}
 	var hooks []hook
 	body, _ := json.Marshal(map[string]any{"fields": fields})
-	status, out := s.createIssue(body, &hooks)
+	status, out := s.createIssue(body, s.hookSink(&hooks, false))
 	if status != 201 {
 		s.mu.Unlock()
 		return "", fmt.Errorf("create refused: %s", describe(out))
@@ -102,7 +102,7 @@ func (s *Server) Transition(key, status string) error {
 	for _, t := range s.available(iss) {
 		if strings.EqualFold(t.To, status) {
 			var hooks []hook
-			s.move(iss, t.To, s.person, &hooks)
+			s.move(iss, t.To, s.person, s.hookSink(&hooks, false))
 			s.mu.Unlock()
 			return s.send(hooks)
 		}
@@ -152,7 +152,7 @@ func (s *Server) Comment(key, body string, internal bool) (string, error) {
 		}
 	}
 	var hooks []hook
-	s.addCommentTo(iss, c, &hooks)
+	s.addCommentTo(iss, c, s.hookSink(&hooks, false))
 	s.mu.Unlock()
 	return c.id, s.send(hooks)
 }
@@ -216,7 +216,7 @@ func (s *Server) EditIssue(key string, fields map[string]string) error {
 		return err
 	}
 	var hooks []hook
-	status, out := s.editIssue(iss, mustJSON(map[string]any{"fields": raw}), s.person, &hooks)
+	status, out := s.editIssue(iss, mustJSON(map[string]any{"fields": raw}), s.person, s.hookSink(&hooks, false))
 	s.mu.Unlock()
 	if status != 204 {
 		return fmt.Errorf("edit %q refused: %s", key, describe(out))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,8 +17,16 @@ import (
 //go:embed testdata/*.json
 var shapes embed.FS
 
-// shape returns a fresh decoded copy of a template.
+// templates holds each template decoded once; shape hands out copies.
+var templates sync.Map // name → map[string]any, never modified
+
+// shape returns a fresh decoded copy of a template: a deep copy of the
+// one decoded at first use, which costs a fraction of decoding it again
+// (every issue the fake renders starts from one).
 func shape(name string) map[string]any {
+	if m, ok := templates.Load(name); ok {
+		return deepCopy(m.(map[string]any))
+	}
 	b, err := shapes.ReadFile("testdata/" + name)
 	if err != nil {
 		panic("fake: missing template " + name) // embedded at build time
@@ -28,8 +37,51 @@ func shape(name string) map[string]any {
 	if err := d.Decode(&m); err != nil {
 		panic("fake: template " + name + ": " + err.Error())
 	}
-	return m
+	templates.Store(name, m)
+	return deepCopy(m)
 }
+
+// deepCopy copies decoded JSON (objects, arrays and scalars).
+func deepCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return deepCopy(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// part returns a copy of one object inside a template (path of keys),
+// without copying the rest of it.
+func part(name string, path ...string) map[string]any {
+	m, ok := templates.Load(name)
+	if !ok {
+		shape(name) // decodes and keeps it
+		m, _ = templates.Load(name)
+	}
+	v := m.(map[string]any)
+	for _, k := range path {
+		v = obj(v[k])
+	}
+	return deepCopy(v)
+}
+
+// templateUser is a copy of the issue template's reporter, the shape of
+// every user the fake renders.
+func templateUser() map[string]any { return part("rest-v2-issue.json", "fields", "reporter") }
 
 func obj(v any) map[string]any {
 	m, _ := v.(map[string]any)
@@ -57,7 +109,7 @@ func (s *Server) renderUser(id string) map[string]any {
 	if id == "" {
 		return nil
 	}
-	u := obj(obj(issueShape()["fields"])["reporter"])
+	u := templateUser()
 	name := id
 	switch id {
 	case s.person:
@@ -80,8 +132,8 @@ func (s *Server) renderUser(id string) map[string]any {
 }
 
 func (s *Server) renderStatus(name string) map[string]any {
-	st := obj(obj(issueShape()["fields"])["status"])
-	cat := obj(obj(obj(obj(shape("webhook-issue_updated-status-todo-to-inprogress.json")["issue"])["fields"])["status"])["statusCategory"])
+	st := part("rest-v2-issue.json", "fields", "status")
+	cat := part("webhook-issue_updated-status-todo-to-inprogress.json", "issue", "fields", "status", "statusCategory")
 	id := s.statusID(name)
 	st["id"], st["name"] = id, name
 	st["self"] = s.base + "/rest/api/2/status/" + id
@@ -99,7 +151,7 @@ func (s *Server) renderPriority(name string) map[string]any {
 	if name == "" {
 		return nil
 	}
-	p := obj(obj(issueShape()["fields"])["priority"])
+	p := part("rest-v2-issue.json", "fields", "priority")
 	id, n, _ := s.priorityID(name)
 	p["id"], p["name"] = id, n
 	p["self"] = s.base + "/rest/api/2/priority/" + id
@@ -108,7 +160,7 @@ func (s *Server) renderPriority(name string) map[string]any {
 }
 
 func (s *Server) renderIssueType(name string) map[string]any {
-	t := obj(obj(issueShape()["fields"])["issuetype"])
+	t := part("rest-v2-issue.json", "fields", "issuetype")
 	it, _ := s.issueType(name)
 	t["id"], t["name"] = it.id, it.name
 	t["self"] = s.base + "/rest/api/2/issuetype/" + it.id
@@ -117,7 +169,7 @@ func (s *Server) renderIssueType(name string) map[string]any {
 }
 
 func (s *Server) renderProject(key string) map[string]any {
-	p := obj(obj(issueShape()["fields"])["project"])
+	p := part("rest-v2-issue.json", "fields", "project")
 	id := itoa(10000 + slices.Index(s.projects, key))
 	p["id"], p["key"], p["name"] = id, key, key
 	p["self"] = s.base + "/rest/api/2/project/" + id
@@ -328,7 +380,7 @@ func (s *Server) renderIssue(iss *issue, fs fieldSet, expand string) map[string]
 // renderTransitions lists the transitions from the issue's status, in the
 // shape of GET /rest/api/2/issue/{key}/transitions.
 func (s *Server) renderTransitions(iss *issue) []any {
-	tmpl := first(shape("rest-v2-transitions.json")["transitions"])
+	tmpl := first(part("rest-v2-transitions.json")["transitions"])
 	out := []any{}
 	for _, t := range s.available(iss) {
 		m := map[string]any{}
