@@ -823,3 +823,57 @@ func sortedKeysOf[V any](m map[string]V) []string {
 		}
 	})
 }
+
+// Jira's webhooks for QA's and the consultant's validations may reach the
+// gateway in either order, and the case may be reconciled between them.
+// Each webhook's changelog says which status the issue left, so the one
+// for Preprod Validated alone proves that QA Validated came before: the
+// agents must never read that the fix skipped QA, and the customer gets
+// the one explanation of the correction.
+func TestProcess_ValidationsDeliveredInReverseOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		order []int // indexes of the two validation webhooks, in delivery order
+	}{
+		{"in order", []int{0, 1}},
+		{"pre-production first", []int{1, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startWorld(t)
+			waitPolled(t, w)
+			var s storyState
+			story := mainStory()
+			validate := slices.IndexFunc(story, func(st storyStep) bool { return strings.HasPrefix(st.name, "QA, then") })
+			for _, st := range story[:validate] {
+				st.do(t, w, &s)
+				eventually(t, st.name, func() bool { return st.done(w, &s) })
+				settle(t, w)
+			}
+			tap := newHookTap(t, w, false)
+			tap.route(w, "jira")
+			story[validate].do(t, w, &s)
+			w.Jira.Flush()
+			ds := tap.deliveries()
+			if len(ds) != 2 {
+				t.Fatalf("%d Jira webhooks for the two validations, want 2", len(ds))
+			}
+			for _, i := range tt.order {
+				resend(t, w, ds[i])
+				settle(t, w)
+			}
+			tk, _ := w.Zendesk.Ticket(s.ticket)
+			for _, n := range notes(tk) {
+				if strings.Contains(n, "did not pass QA Validated") {
+					t.Errorf("false note to the agents: %q", n)
+				}
+			}
+			if got := commentsWith(w, s.ticket, "Our developers have corrected the problem"); len(got) != 1 || !got[0].Public {
+				t.Errorf("%d explanations of the correction, want 1 public one", len(got))
+			}
+			if tk.Status != "pending" {
+				t.Errorf("ticket %d is %q, want pending", tk.ID, tk.Status)
+			}
+		})
+	}
+}
