@@ -192,7 +192,7 @@ func transitionSteps(from, to string, at time.Time) []core.StatusStep {
 	}
 	var out []core.StatusStep
 	if from != "" {
-		out = append(out, core.StatusStep{Native: from, At: at.Add(-time.Millisecond).UTC()})
+		out = append(out, core.StatusStep{Native: from, At: at.Add(-time.Millisecond).UTC(), Left: true})
 	}
 	return append(out, core.StatusStep{Native: to, At: at.UTC()})
 }
