@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
@@ -94,5 +95,50 @@ func TestReconcile_WriteResultShowingAReplyItDoesNotCarry(t *testing.T) {
 				t.Errorf("%d developer tickets, want the bug escalated once", len(devs))
 			}
 		})
+	}
+}
+
+// TestWriteResult: which snapshot of a write's target the store keeps.
+func TestWriteResult(t *testing.T) {
+	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+	t0, t1 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 9, 0, 5, 0, time.UTC)
+	known := core.Item{Ref: tk, Native: "pending", Priority: "high", Labels: []string{"bug"}, UpdatedAt: t0,
+		Comments: []core.Comment{{ID: "1", Body: "asked"}}}
+	tag := core.Action{Kind: core.SetFields, Target: tk, Fields: map[string]string{"tags": "triage_asked"}}
+	snap := func(native, priority string) *core.Item {
+		return &core.Item{Ref: tk, Native: native, Priority: priority, Labels: []string{"bug", "triage_asked"}, UpdatedAt: t1}
+	}
+	kept := func(native string, at time.Time) string { return native + "@" + at.Format("15:04:05") }
+	for _, tc := range []struct {
+		name string
+		got  *core.Item
+		done []core.Completion
+		a    core.Action
+		want string // status and update time of the snapshot kept; "" for none
+	}{
+		{"the API's snapshot, nothing else changed", snap("pending", "high"), nil, tag, kept("pending", t1)},
+		{"reopened meanwhile: the write alone", snap("open", "high"), nil, tag, kept("pending", t0)},
+		{"priority changed meanwhile: the write alone", snap("pending", "urgent"), nil, tag, kept("pending", t0)},
+		{"the priority it writes comes back", snap("pending", "urgent"),
+			nil, core.Action{Kind: core.SetFields, Target: tk, Fields: map[string]string{"priority": "urgent"}}, kept("pending", t1)},
+		{"its own transition", snap("solved", "high"), nil, core.Action{Kind: core.Transition, Target: tk, Native: "solved"}, kept("solved", t1)},
+		{"after its own transition of the same pass", snap("open", "high"),
+			[]core.Completion{{Result: core.Result{Item: snap("open", "high")}}}, tag, kept("open", t1)},
+		{"no snapshot returned: the write alone", nil, nil, tag, kept("pending", t0)},
+		{"a comment's answer is kept as it is", &core.Item{Ref: tk, Comments: []core.Comment{{ID: "2"}}},
+			nil, core.Action{Kind: core.AddComment, Target: tk}, kept("", time.Time{})},
+	} {
+		c := &core.Case{Items: []core.Item{known.Clone()}}
+		res := writeResult(tc.got, c, tc.done, tc.a)
+		got := ""
+		if res != nil {
+			got = kept(res.Native, res.UpdatedAt)
+		}
+		if got != tc.want {
+			t.Errorf("%s: kept %q, want %q", tc.name, got, tc.want)
+		}
+		if res != nil && res.UpdatedAt.Equal(t0) && !slices.Contains(res.Labels, "triage_asked") {
+			t.Errorf("%s: the write's tag is not on the snapshot kept: %v", tc.name, res.Labels)
+		}
 	}
 }
