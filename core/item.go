@@ -89,9 +89,13 @@ type Item struct {
 }
 
 // StatusStep is one native status a record was observed in, and since when.
+// Left marks a status known only because the tracker's history says the
+// record left it (the from of a status change): how the record got there
+// is a change the gateway has not seen yet (see Item.HistoryGap).
 type StatusStep struct {
 	Native string    `json:"status"`
 	At     time.Time `json:"at"`
+	Left   bool      `json:"left,omitempty"`
 }
 
 // maxPath bounds Path: a record that bounced between statuses for years
@@ -114,7 +118,17 @@ func mergePath(a, b []StatusStep, native string, at time.Time) []StatusStep {
 		if c := x.At.Compare(y.At); c != 0 {
 			return c
 		}
-		return strings.Compare(x.Native, y.Native)
+		if c := strings.Compare(x.Native, y.Native); c != 0 {
+			return c
+		}
+		// A step seen entered stands for its run over one only left.
+		switch {
+		case x.Left == y.Left:
+			return 0
+		case y.Left:
+			return -1
+		}
+		return 1
 	})
 	out := all[:1]
 	for _, st := range all[1:] {
@@ -126,6 +140,19 @@ func mergePath(a, b []StatusStep, native string, at time.Time) []StatusStep {
 		out = out[len(out)-maxPath:]
 	}
 	return slices.Clip(out)
+}
+
+// HistoryGap reports whether the record's path has a status the tracker's
+// history says it left but whose arrival the gateway has not seen (a
+// webhook that overtook the one before it): the path before that step is
+// not known yet. The first step is where the known history starts.
+func (it *Item) HistoryGap() bool {
+	for i, st := range it.Path {
+		if i > 0 && st.Left {
+			return true
+		}
+	}
+	return false
 }
 
 // HasSeen reports whether an event of type t was ever observed on the item.

@@ -467,11 +467,14 @@ type ItemView struct {
 	// canonical statuses of the current round of work in order (see
 	// KindMap.Cycle), and Validated whether the record holds a validated
 	// fix (KindMap.Validated): the one condition for telling a customer
-	// that their problem was corrected.
+	// that their problem was corrected. HistoryGap is set while the
+	// tracker's history has a status change the gateway has not received
+	// yet (Item.HistoryGap): a step missing from Path may still come.
 	Resolution string
 	Outcome    string
 	Path       []string
 	Validated  bool
+	HistoryGap bool
 	// Said is what the reporter wrote after the description: their public
 	// comments on the record and their mails in the case's threads, oldest
 	// first per record. Checklists look there for what the fields lack.

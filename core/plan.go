@@ -135,6 +135,7 @@ func (p *planner) view(it *Item) ItemView {
 		v.Path = append(v.Path, string(s))
 	}
 	v.Validated = km.Validated(it)
+	v.HistoryGap = it.HistoryGap()
 	v.Said = p.said(it)
 	for _, s := range it.Seen {
 		v.Events = append(v.Events, string(s))

@@ -19,7 +19,7 @@ func TestMerge_PathIsTheSameWhateverTheOrder(t *testing.T) {
 		{Ref: ref, Native: "QA Validated", UpdatedAt: at(11), Version: 1},
 		{Ref: ref, Native: "Preprod Validated", UpdatedAt: at(12)},
 	}
-	want := []StatusStep{{"Ready for QA", at(9)}, {"QA Validated", at(10)}, {"Preprod Validated", at(12)}}
+	want := []StatusStep{{Native: "Ready for QA", At: at(9)}, {Native: "QA Validated", At: at(10)}, {Native: "Preprod Validated", At: at(12)}}
 	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2, 2, 3}} {
 		var got *Item
 		for _, i := range order {
@@ -31,6 +31,44 @@ func TestMerge_PathIsTheSameWhateverTheOrder(t *testing.T) {
 		}
 		if got.Native != "Preprod Validated" {
 			t.Errorf("order %v: status %q", order, got.Native)
+		}
+	}
+}
+
+// TestItem_HistoryGap: a status known only as the one a change left (a
+// webhook that overtook the one before it) leaves the path before it
+// unknown, until the change into it arrives, whatever the order.
+func TestItem_HistoryGap(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 11, 23, h, 0, 0, 0, time.UTC) }
+	ref := Ref{System: "jira", Kind: DevTicket, ID: "KBOT-1"}
+	// A status change's snapshot: it left from for to at hour h.
+	change := func(from, to string, h int) Item {
+		return Item{Ref: ref, Native: to, UpdatedAt: at(h), Path: []StatusStep{
+			{Native: from, At: at(h).Add(-time.Millisecond), Left: true}, {Native: to, At: at(h)}}}
+	}
+	ready, qa, pre, done := change("In Review", "Ready for QA", 9), change("Ready for QA", "QA Validated", 10),
+		change("QA Validated", "Preprod Validated", 11), change("Preprod Validated", "Done", 12)
+	for _, tc := range []struct {
+		name  string
+		snaps []Item
+		want  bool
+	}{
+		{"every change, in order", []Item{ready, qa, pre, done}, false},
+		{"every change, in reverse", []Item{done, pre, qa, ready}, false},
+		{"one change alone: known from where it left", []Item{pre}, false},
+		{"done overtook pre-production", []Item{ready, qa, done}, true},
+		{"done overtook QA and pre-production", []Item{ready, done}, true},
+		{"pre-production overtook QA, which came", []Item{ready, pre, qa}, false},
+		{"pre-production seen in a snapshot without its change", []Item{ready, qa, {Ref: ref, Native: "Preprod Validated", UpdatedAt: at(11)}, done}, false},
+		{"QA seen, pre-production only left", []Item{ready, {Ref: ref, Native: "QA Validated", UpdatedAt: at(10)}, done}, true},
+	} {
+		var got *Item
+		for _, s := range tc.snaps {
+			m := Merge(got, s)
+			got = &m
+		}
+		if got.HistoryGap() != tc.want {
+			t.Errorf("%s: HistoryGap = %v, want %v (path %v)", tc.name, got.HistoryGap(), tc.want, got.Path)
 		}
 	}
 }

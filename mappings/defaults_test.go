@@ -460,6 +460,14 @@ func TestDefaults_ValidationChainTellsTheCustomer(t *testing.T) {
 			t.Errorf("%s: agents told = %v (validation-skipped %v, resolution-explained-to-agents %v)", tc.name, told, skipped, notFixed)
 		}
 	}
+	// A path with a status change not received yet may lack only that:
+	// the agents are told once it is known.
+	for _, v := range []core.ItemView{walk("Fixed", "Ready for QA", "Preprod Validated", "Done"), walk("", "Ready for QA", "Preprod Validated")} {
+		v.HistoryGap = true
+		if holds(t, rule(t, m, "validation-skipped").If, envOf(ticket, v)) {
+			t.Errorf("%s by %v with a history gap: validation-skipped holds", v.Native, v.Path)
+		}
+	}
 	comment := explain.Then[0]
 	if !comment.Public || comment.Target != (core.Selector{}) {
 		t.Fatalf("the explanation is not a public comment on the ticket: %+v", comment)

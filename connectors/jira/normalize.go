@@ -172,16 +172,29 @@ func statusPath(cl *wireChangelogPage) []core.StatusStep {
 			continue
 		}
 		for _, ci := range h.Items {
-			if ci.Field != "status" || ci.ToString == "" {
+			if ci.Field != "status" {
 				continue
 			}
-			if ci.FromString != "" {
-				out = append(out, core.StatusStep{Native: ci.FromString, At: at.Add(-time.Millisecond).UTC()})
-			}
-			out = append(out, core.StatusStep{Native: ci.ToString, At: at.UTC()})
+			out = append(out, transitionSteps(ci.FromString, ci.ToString, at)...)
 		}
 	}
 	return out
+}
+
+// transitionSteps is what one status change of Jira's history says: the
+// issue was in from until at (a millisecond before, Jira's resolution),
+// and in to from at on. A webhook's changelog tells the change it is
+// about, so even a delivery that overtook the one before it proves the
+// status the issue left.
+func transitionSteps(from, to string, at time.Time) []core.StatusStep {
+	if to == "" || at.IsZero() {
+		return nil
+	}
+	var out []core.StatusStep
+	if from != "" {
+		out = append(out, core.StatusStep{Native: from, At: at.Add(-time.Millisecond).UTC(), Left: true})
+	}
+	return append(out, core.StatusStep{Native: to, At: at.UTC()})
 }
 
 // issueLinks turns the issue's links to other issues of ours into explicit

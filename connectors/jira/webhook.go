@@ -232,6 +232,11 @@ func (c *Connector) issueEvent(w *wireWebhook, id string, at time.Time, body []b
 	if ev.Item.UpdatedAt.IsZero() {
 		ev.Item.UpdatedAt = at
 	}
+	// The changelog is the tracker's own history: the status the issue
+	// left belongs on its path, whether or not the delivery that announced
+	// that status has arrived yet. Rules that ask "did the fix pass QA
+	// first" must not read a late delivery as a skipped step.
+	ev.Item.Path = append(ev.Item.Path, transitionSteps(from, to, ev.Item.UpdatedAt)...)
 	return []core.Event{ev}, nil
 }
 

@@ -368,3 +368,41 @@ func BenchmarkWebhookDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
+
+// A status change's webhook puts the status the issue left on its path,
+// just before the one it entered: a delivery that overtook the one before
+// it still proves that step was passed.
+func TestWebhookPathHoldsTheStatusLeft(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"webhook-issue_updated-status-todo-to-inprogress.json", []string{"To Do", "In Progress"}},
+		{"webhook-issue_updated-status-inprogress-to-done-resolved.json", []string{"In Progress", "Done"}},
+		{"webhook-issue_updated-status-done-to-todo-reopened.json", []string{"Done", "To Do"}},
+		{"webhook-issue_updated-assignee-changed.json", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c := decoderEnv(t)
+			body := readTestdata(t, tt.file)
+			evs, err := c.decodeWebhook(http.Header{HeaderDelivery: {"d"}}, body, webhookNow(t, body))
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("%d events, %v", len(evs), err)
+			}
+			var got []string
+			for i, st := range evs[0].Item.Path {
+				got = append(got, st.Native)
+				if i > 0 && !st.At.After(evs[0].Item.Path[i-1].At) {
+					t.Errorf("step %q at %s is not after the one before", st.Native, st.At)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("path %q, want %q", got, tt.want)
+			}
+			if n := len(evs[0].Item.Path); n > 0 && !evs[0].Item.Path[n-1].At.Equal(evs[0].Item.UpdatedAt) {
+				t.Errorf("entered %s, want the issue's update time %s", evs[0].Item.Path[n-1].At, evs[0].Item.UpdatedAt)
+			}
+		})
+	}
+}

@@ -71,7 +71,7 @@ func TestApplyCreate(t *testing.T) {
 	}
 	if tk.Priority != "high" || tk.Type != "problem" || tk.Group != "Escalations" || tk.Subject != a.Title ||
 		tk.Description != a.Body || !slices.Equal(tk.Collaborators, []string{"bob@example.com"}) ||
-		tk.Fields["Developer ticket"] != "KBOT-88" || tk.Fields["Reproducible"] != true || tk.Fields["Product area"] != "export" {
+		tk.Fields["Developer ticket"] != "KBOT-88" || tk.Fields["Reproducible"] != "yes" || tk.Fields["Product area"] != "export" {
 		t.Fatalf("ticket = %+v", tk)
 	}
 	if res.Item == nil || res.Item.Marker != a.Marker() || res.Item.Reporter != "ada@example.com" ||
@@ -271,7 +271,7 @@ func TestApplySetFieldsAndLink(t *testing.T) {
 	ctx := context.Background()
 	set := core.Action{Key: "k-set", Kind: core.SetFields, Target: ticketRef(id), Fields: map[string]string{
 		"priority": "urgent", "group": "Escalations", "assignee": testEmail, "tags": "vip escalated",
-		"Steps to reproduce": "1. export\n2. wait", "Reproducible": "true",
+		"Steps to reproduce": "1. export\n2. wait", "Reproducible": "no",
 	}}
 	if _, err := e.c.Apply(ctx, set); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestApplySetFieldsAndLink(t *testing.T) {
 	}
 	tk, _ := e.zd.Ticket(id)
 	if tk.Priority != "urgent" || tk.Group != "Escalations" || tk.Assignee != testEmail ||
-		!slices.Equal(tk.Tags, []string{"vip", "escalated"}) || tk.Fields["Reproducible"] != true {
+		!slices.Equal(tk.Tags, []string{"vip", "escalated"}) || tk.Fields["Reproducible"] != "no" {
 		t.Fatalf("ticket = %+v", tk)
 	}
 	e.calls()

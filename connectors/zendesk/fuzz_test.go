@@ -32,7 +32,7 @@ func webhookSeeds(tb testing.TB) [][]byte {
 		zd.SetWebhook("http://127.0.0.1:1/", "s")
 		zd.DropWebhooks(10)
 		id, _ := zd.CreateTicket("ada@example.com", "Exp\"ort\\ fails \u2028 <b>", "Steps:\n1. \"click\"\n2. ☃", []string{"vip", "liaison-0123456789ab"},
-			map[string]string{"Developer ticket": "KBOT-7, KBOT-9", "Reproducible": "true", "Product area": "export"})
+			map[string]string{"Developer ticket": "KBOT-7, KBOT-9", "Reproducible": "yes", "Product area": "export"})
 		_, _ = zd.Reply(id, fake.Agent, "note\n\n(ref liaison-0123456789ab)", false)
 		_ = zd.SetStatus(id, "hold")
 		for _, d := range zd.Deliveries() {

@@ -93,20 +93,23 @@ func TestTrigger_FiresOnAndNotifies(t *testing.T) {
 func TestCheckSite_FieldTypes(t *testing.T) {
 	e := newEnv(t, nil)
 	e.zd.SetWebhook("https://gw.example.org/webhooks/zendesk/zendesk", testSecret)
+	e.zd.AddField("Regression", "checkbox")
 	m := &core.Mappings{Systems: map[string]*core.SystemMap{"zendesk": {Name: "zendesk", Connector: "zendesk", Kinds: map[core.Kind]*core.KindMap{
 		core.CustomerTicket: {
-			Fields: map[string]string{"area": "Product area", "steps": "Steps to reproduce", "dev": "Developer ticket", "reproducible": "Reproducible"},
+			Fields: map[string]string{"area": "Product area", "steps": "Steps to reproduce", "dev": "Developer ticket",
+				"reproducible": "Reproducible", "regression": "Regression"},
 			FieldTypes: map[string]core.FieldType{
 				"area":         {Type: "dropdown", Options: []string{"billing", "Export", "refunds"}},
 				"steps":        {Type: "multiline"},
 				"dev":          {Type: "number"},
 				"reproducible": {Type: "dropdown", Options: []string{"yes", "no"}},
+				"regression":   {Type: "dropdown", Options: []string{"yes", "no"}},
 			},
 		},
 	}}}}
 	r := e.c.CheckSite(context.Background(), m, "https://gw.example.org")
 	connectortest.SiteReport(t, r, []string{`field "Product area" lacks the options refunds, which the mappings declare`}, []string{
 		`field "Developer ticket" is of type text here; the mappings declare Developer ticket: Number`,
-		`field "Reproducible" is of type checkbox here; the mappings declare Reproducible: Drop-down, options yes, no`,
+		`field "Regression" is of type checkbox here; the mappings declare Regression: Drop-down, options yes, no`,
 	})
 }

@@ -143,7 +143,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestWebhookTriggerRoundTrip(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.LinkField, c.LinkTarget = "Developer ticket", "jira/dev_ticket" })
 	id, err := e.zd.CreateTicket("ada@example.com", "Export fails", "Steps: click export", nil,
-		map[string]string{"Developer ticket": "KBOT-7", "Reproducible": "true"})
+		map[string]string{"Developer ticket": "KBOT-7", "Reproducible": "yes"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestWebhookTriggerRoundTrip(t *testing.T) {
 		t.Fatalf("event = %s %s %s %q %s", ev.Type, ev.Via, ev.Source, ev.DeliveryID, it.Ref)
 	}
 	if it.Title != "Export fails" || it.Reporter != "ada@example.com" || it.Native != "new" ||
-		it.Fields["Developer ticket"] != "KBOT-7" || it.Fields["Reproducible"] != "true" ||
+		it.Fields["Developer ticket"] != "KBOT-7" || it.Fields["Reproducible"] != "yes" ||
 		len(it.Comments) != 1 || it.Comments[0].Author != "ada@example.com" || !it.Comments[0].Public {
 		t.Fatalf("item = %+v", it)
 	}

@@ -47,6 +47,16 @@ func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 		if strings.Count(line, " connector=") > 1 {
 			t.Errorf("a log line names its connector twice: %s", line)
 		}
+		// The fakes are set up as the default mappings declare: an admin
+		// trying make run must not be told to check anything by hand.
+		if strings.Contains(line, "check by hand") {
+			t.Errorf("the sandbox's systems differ from the default mappings: %s", line)
+		}
+		// The reporter's answer is complete: a note saying it lacks
+		// something would be false.
+		if strings.Contains(line, "rule=triage-reply-incomplete") {
+			t.Errorf("a false note to the agents: %s", line)
+		}
 	}
 	ticket := "zendesk/customer_ticket/" + strconv.FormatInt(out.TicketID, 10)
 	var buf bytes.Buffer

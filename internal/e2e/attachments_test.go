@@ -84,7 +84,7 @@ func TestCustomersFilesTravelWithTheEscalation(t *testing.T) {
 
 	// An agent completes both reports as bugs: they go to the developers.
 	for _, tk := range w.Zendesk.Tickets() {
-		if err := w.Zendesk.SetFields(tk.ID, map[string]string{"tags": "bug", "priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "true"}); err != nil {
+		if err := w.Zendesk.SetFields(tk.ID, map[string]string{"tags": "bug", "priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "yes"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@ const (
 
 // bugReport is what a customer fills in on the help center's bug form:
 // everything triage asks for, so the ticket goes to the developers as is.
-var bugReport = map[string]string{"priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "true"}
+var bugReport = map[string]string{"priority": "high", "Steps to reproduce": bugSteps, "Reproducible": "yes"}
 
 // escalation is a customer ticket and the developer ticket the gateway
 // escalated it to.

@@ -823,3 +823,66 @@ func sortedKeysOf[V any](m map[string]V) []string {
 		}
 	})
 }
+
+// Jira's webhooks for QA's and the consultant's validations, and for the
+// deployment, may reach the gateway in any order, and the case may be
+// reconciled between them. Each webhook's changelog says which status the
+// issue left: the one for Preprod Validated alone proves that QA
+// Validated came before, and while the one for Done has overtaken the
+// rest, the path before it is not known yet. The agents must never read
+// that the fix skipped QA; the customer gets the one explanation.
+func TestProcess_ValidationsDeliveredInReverseOrder(t *testing.T) {
+	tests := []struct {
+		name   string
+		moves  []string
+		order  []int // indexes of the webhooks of moves, in delivery order
+		status string
+	}{
+		{"in order", []string{"QA Validated", "Preprod Validated"}, []int{0, 1}, "pending"},
+		{"pre-production first", []string{"QA Validated", "Preprod Validated"}, []int{1, 0}, "pending"},
+		{"deployment first", []string{"QA Validated", "Preprod Validated", "Done"}, []int{2, 1, 0}, "solved"},
+		{"deployment, QA, pre-production", []string{"QA Validated", "Preprod Validated", "Done"}, []int{2, 0, 1}, "solved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startWorld(t)
+			waitPolled(t, w)
+			var s storyState
+			story := mainStory()
+			validate := slices.IndexFunc(story, func(st storyStep) bool { return strings.HasPrefix(st.name, "QA, then") })
+			for _, st := range story[:validate] {
+				st.do(t, w, &s)
+				eventually(t, st.name, func() bool { return st.done(w, &s) })
+				settle(t, w)
+			}
+			tap := newHookTap(t, w, false)
+			tap.route(w, "jira")
+			for _, st := range tt.moves {
+				if err := w.Jira.Transition(s.key, st); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Jira.Flush()
+			ds := tap.deliveries()
+			if len(ds) != len(tt.moves) {
+				t.Fatalf("%d Jira webhooks for %d changes", len(ds), len(tt.moves))
+			}
+			for _, i := range tt.order {
+				resend(t, w, ds[i])
+				settle(t, w)
+			}
+			tk, _ := w.Zendesk.Ticket(s.ticket)
+			for _, n := range notes(tk) {
+				if strings.Contains(n, "did not pass QA Validated") {
+					t.Errorf("false note to the agents: %q", n)
+				}
+			}
+			if got := commentsWith(w, s.ticket, "Our developers have corrected the problem"); len(got) != 1 || !got[0].Public {
+				t.Errorf("%d explanations of the correction, want 1 public one", len(got))
+			}
+			if tk.Status != tt.status {
+				t.Errorf("ticket %d is %q, want %s", tk.ID, tk.Status, tt.status)
+			}
+		})
+	}
+}

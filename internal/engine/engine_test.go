@@ -29,7 +29,10 @@ type world struct {
 	clock *clock.Manual
 }
 
-func newWorld(t *testing.T, m *core.Mappings) *world {
+// newWorld starts a world; wrap, when given, stands in for what a system's
+// API does around the sandbox's (wrap(name, c) returns the connector the
+// engine uses).
+func newWorld(t *testing.T, m *core.Mappings, wrap ...func(string, core.Connector) core.Connector) *world {
 	t.Helper()
 	clock := clock.NewManual(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	path := filepath.Join(t.TempDir(), "l.db")
@@ -51,6 +54,9 @@ func newWorld(t *testing.T, m *core.Mappings) *world {
 			t.Fatal(err)
 		}
 		w.sys[name] = c.(*sandbox.Connector)
+		for _, f := range wrap {
+			c = f(name, c)
+		}
 		conns = append(conns, c)
 	}
 	w.eng, err = New(Options{Store: st, Connectors: conns, Mappings: m, Clock: clock, Log: slog.New(slog.DiscardHandler)})

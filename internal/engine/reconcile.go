@@ -432,7 +432,7 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 		<-e.calls
 		switch out {
 		case appliedOK:
-			res.Item = orAfterWrite(res.Item, r.c.Item(a.Target), a)
+			res.Item = writeResult(res.Item, r.c, r.done, a)
 			r.done = append(r.done, core.Completion{Action: a, Result: res, Audit: e.auditOf(a, res)})
 			continue // the gate is left once the completion is recorded
 		case deadLettered:
@@ -687,15 +687,6 @@ func (e *Engine) auditOf(a core.Action, res core.Result) core.AuditEntry {
 		audit.Target = res.Created
 	}
 	return audit
-}
-
-// orAfterWrite is the snapshot a write returned, or, for a connector that
-// returns none, the target's snapshot as the write leaves it.
-func orAfterWrite(got, current *core.Item, a core.Action) *core.Item {
-	if got != nil || current == nil {
-		return got
-	}
-	return afterWrite(*current, a)
 }
 
 // afterWrite is the target's snapshot as a write leaves it, for a connector

@@ -225,8 +225,9 @@ const Agent = "agent@liaison.example"
 
 // New returns a fake with the recorded ticket fields, two users from the
 // recorded user list, the agent, custom fields "Developer ticket" (text),
-// "Steps to reproduce" (textarea), "Reproducible" (checkbox) and
-// "Product area" (drop-down: billing, export, login), groups "Support" and
+// "Steps to reproduce" (textarea), "Reproducible" (drop-down: yes, no, as
+// the default mappings declare it) and "Product area" (drop-down:
+// billing, export, login), groups "Support" and
 // "Escalations", and forms "Default Ticket Form" and "Bug report".
 func New(opts ...Option) *Server {
 	s := &Server{
@@ -248,7 +249,7 @@ func New(opts ...Option) *Server {
 	}
 	s.addFieldLocked("Developer ticket", "text")
 	s.addFieldLocked("Steps to reproduce", "textarea")
-	s.addFieldLocked("Reproducible", "checkbox")
+	s.addFieldLocked("Reproducible", "tagger", "yes", "no")
 	s.addFieldLocked("Product area", "tagger", "billing", "export", "login")
 	s.groups = []named{{360004077472, "Support"}, {360004077473, "Escalations"}}
 	s.forms = []named{{360000389592, "Default Ticket Form"}, {360000389593, "Bug report"}}
