@@ -432,7 +432,15 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 		<-e.calls
 		switch out {
 		case appliedOK:
-			res.Item = writeResult(res.Item, r.c, r.done, a)
+			kept := writeResult(res.Item, r.c, r.done, a)
+			if res.Item != nil && kept != res.Item {
+				// Someone else changed the record as we wrote: read it
+				// whole, with the write, rather than keep half of it.
+				if it := e.refetch(ctx, a.Target); it != nil {
+					kept = it
+				}
+			}
+			res.Item = kept
 			r.done = append(r.done, core.Completion{Action: a, Result: res, Audit: e.auditOf(a, res)})
 			continue // the gate is left once the completion is recorded
 		case deadLettered:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"strings"
 
 	"github.com/liaisonhq/liaison/core"
@@ -56,4 +57,31 @@ func changedByOthers(known, got *core.Item, a core.Action) bool {
 		return true
 	}
 	return false
+}
+
+// refetch reads ref whole from its connector (fields and comments, as they
+// are after the write), for a write whose returned snapshot showed someone
+// else's change. Unlike the write alone on the last snapshot known, it
+// cannot lose that change to a snapshot of the same update time stored
+// meanwhile (Zendesk's times are in seconds). Nil when the connector
+// cannot fetch or the read fails: the write alone is kept then.
+func (e *Engine) refetch(ctx context.Context, ref core.Ref) *core.Item {
+	f, ok := e.conns[ref.System].(core.Fetcher)
+	if !ok {
+		return nil
+	}
+	select {
+	case e.calls <- struct{}{}:
+	case <-ctx.Done():
+		return nil
+	}
+	defer func() { <-e.calls }()
+	fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
+	defer cancel()
+	it, err := f.Fetch(fctx, ref)
+	if err != nil || it == nil || it.Ref != ref {
+		e.log.Warn("reading a record changed as it was written failed; the write alone is kept", "ref", ref.String(), "err", err)
+		return nil
+	}
+	return it
 }

@@ -98,6 +98,51 @@ func TestReconcile_WriteResultShowingAReplyItDoesNotCarry(t *testing.T) {
 	}
 }
 
+// An agent sets the priority while the gateway tags the ticket bug, and
+// the agent's webhook is stored before the tag write completes, with the
+// same update time (Zendesk's times are in seconds). The tag write's
+// answer shows the new priority; whatever the store keeps must not lose
+// it, or the triage the priority starts waits for an event that has
+// already come.
+func TestReconcile_WriteResultNeverLosesAnAgentsChangeStoredMeanwhile(t *testing.T) {
+	var zd *helpDesk
+	w := newWorld(t, defaults(t), func(name string, c core.Connector) core.Connector {
+		if name != "zendesk" {
+			return c
+		}
+		zd = &helpDesk{Connector: c.(*sandbox.Connector), strip: true}
+		return zd
+	})
+	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
+	w.submit(t, w.put(t, core.Item{Ref: tk, Title: "Password reset link gives error 500", Native: "new",
+		Reporter: "ada@customer.example", Fields: map[string]string{"org": "customer-corp"},
+		Body: "Hello, since this morning the password reset link in your e-mail opens an error page (500).\nAda"}, core.Created))
+	agent := false
+	zd.react = func(a core.Action) {
+		if agent || a.Kind != core.SetFields || !strings.Contains(a.Fields["tags"], "bug") {
+			return
+		}
+		agent = true
+		ctx := context.Background()
+		it, err := w.sys["zendesk"].Update(ctx, tk, core.Updated, func(it *core.Item) { it.Priority = "high" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.eng.Submit(ctx, []core.Event{{Source: "zendesk", Via: core.ViaWebhook, Type: core.Updated, Item: it,
+			DeliveryID: "agent-1", At: w.clock.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.drain(t)
+	if !agent {
+		t.Fatal("the gateway never tagged the ticket bug")
+	}
+	got, _ := w.sys["zendesk"].Record(tk)
+	if got.Native != "pending" || !slices.Contains(got.Labels, "triage_asked") {
+		t.Errorf("ticket %s %v: want the reporter asked (pending, triage_asked) once the agent set the priority", got.Native, got.Labels)
+	}
+}
+
 // TestWriteResult: which snapshot of a write's target the store keeps.
 func TestWriteResult(t *testing.T) {
 	tk := core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "4521"}
