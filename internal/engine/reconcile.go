@@ -111,6 +111,7 @@ type caseRun struct {
 	plan     []core.Action
 	pending  []core.Action
 	done     []core.Completion // applied this pass, to record
+	paused   *paused           // what an admin paused (paused.go)
 	released bool
 }
 
@@ -227,7 +228,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
-		r.active, r.plan, r.pending, r.done = false, nil, nil, nil
+		r.active, r.plan, r.pending, r.done, r.paused = false, nil, nil, nil, nil
 	}
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
@@ -264,6 +265,10 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 		r.plan = e.planCase(ctx, r, m, now)
 		all = append(all, r.plan...)
 		planning = append(planning, r)
+	}
+	all, ok := e.holdPaused(ctx, planning, all, now)
+	if !ok {
+		return
 	}
 	allNew := true
 	if len(all) > 0 {
@@ -403,7 +408,7 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 			r.retryAt = e.o.Clock.Now()
 			return
 		}
-		if blocked[a.Target] {
+		if blocked[a.Target] || r.paused.holds(a) {
 			continue
 		}
 		if a.NextAttempt.After(now) {
