@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/store"
@@ -79,5 +80,64 @@ func TestPaused_NoWritesUntilResumeThenOnce(t *testing.T) {
 				t.Errorf("after resume the systems hold\n%s\nwant (as without the pause)\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestPaused_APendingActionWaitsForTheResume: an action already in the
+// outbox when its record is paused is not applied (nor dead-lettered)
+// while paused, and the case does not come back at once for it; after the
+// resume it is applied once.
+func TestPaused_APendingActionWaitsForTheResume(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, defaults(t))
+	evs := story(t, w)
+	w.submit(t, evs[:2]...)
+	w.drain(t)
+	c, err := w.st.CaseOf(ctx, story0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := core.Action{Key: "by-hand-note", Case: c, Rule: "by-hand", Kind: core.AddComment, Target: story0, Subject: story0, Body: "note"}
+	if _, err := w.st.Enqueue(ctx, []core.Action{note}); err != nil {
+		t.Fatal(err)
+	}
+	// As a reconcile leaves what it planned and did not try: known never
+	// sent, so tried without waiting out another attempt's grace.
+	if err := w.st.Sending(ctx, note.Key, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.Pause(ctx, store.Pause{Ref: story0, By: "grace"}); err != nil {
+		t.Fatal(err)
+	}
+	// Something touches the case, so that it is reconciled while paused.
+	if err := w.st.MarkDirty(ctx, c, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	written := func() int {
+		n := 0
+		for _, wr := range w.sys["zendesk"].Writes() {
+			if wr.Key == note.Key {
+				n++
+			}
+		}
+		return n
+	}
+	w.drain(t)
+	if n, err := w.eng.Drain(ctx); err != nil || n != 0 {
+		t.Errorf("a paused case with a pending action came back at once: %d reconciled, %v", n, err)
+	}
+	if written() != 0 {
+		t.Fatal("the pending action was applied while its record was paused")
+	}
+	if pending, err := w.st.Actions(ctx, c, core.Pending); err != nil || len(pending) != 1 || pending[0].Key != note.Key {
+		t.Fatalf("while paused the outbox holds %v, %v; want the note pending", pending, err)
+	}
+	if _, err := w.st.Resume(ctx, story0, false, "grace"); err != nil {
+		t.Fatal(err)
+	}
+	w.drain(t)
+	w.drain(t)
+	if n := written(); n != 1 {
+		t.Errorf("after resume the note was written %d times, want 1", n)
 	}
 }
