@@ -118,6 +118,9 @@ func links(ctx context.Context, e *env, args []string) error {
 	id := c.ID
 	w := plainWriter{e.stdout} // customer text: no terminal controls
 	fmt.Fprintf(w, "case %d: %d records\n\n", c.ID, len(c.Items))
+	if err := printPaused(ctx, w, st, id); err != nil {
+		return err
+	}
 	for _, it := range c.Items {
 		mark := " "
 		if it.Ref == ref {
