@@ -58,6 +58,9 @@ type Records interface {
 	AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error
 	LinkByHand(ctx context.Context, l core.Link, who string) error
 	UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error)
+	Pause(ctx context.Context, p store.Pause) (bool, error)
+	Resume(ctx context.Context, r core.Ref, whole bool, who string) (bool, error)
+	Paused(ctx context.Context, ids ...core.CaseID) ([]store.Pause, error)
 	Activity(ctx context.Context, since time.Time) ([]store.SourceActivity, error)
 	Cursors(ctx context.Context) (map[string]time.Time, error)
 	RuleActivity(ctx context.Context, since time.Time) (map[string]int, error)
@@ -166,6 +169,7 @@ func (c *Console) routes() {
 	m.Handle("POST /mappings/simulate", c.admin(c.mappingsSimulate))
 	m.Handle("POST /case/link", c.admin(c.link))
 	m.Handle("POST /case/unlink", c.admin(c.unlink))
+	m.Handle("POST /case/pause", c.admin(c.pause))
 	c.mux = m
 }
 

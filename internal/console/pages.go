@@ -120,6 +120,7 @@ type caseView struct {
 	Timeline  []moment
 	Conflicts []core.Conflict
 	Roles     []core.Role
+	Sync      syncView
 }
 
 type recordView struct {
@@ -221,6 +222,9 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	slices.SortFunc(v.Links, func(a, b linkView) int {
 		return cmp.Compare(a.From.String()+a.To.String(), b.From.String()+b.To.String())
 	})
+	if v.Sync, err = c.syncOf(ctx, id, cs); err != nil {
+		return nil, err
+	}
 	acts, err := rs.Actions(ctx, id, "")
 	if err != nil {
 		return nil, err
