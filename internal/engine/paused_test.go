@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,7 +90,9 @@ func TestPaused_NoWritesUntilResumeThenOnce(t *testing.T) {
 // resume it is applied once.
 func TestPaused_APendingActionWaitsForTheResume(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, defaults(t))
+	// No rules: nothing else (a response-time target) makes the case due
+	// later, so only the pause's recheck keeps it from coming back at once.
+	w := newWorld(t, &core.Mappings{})
 	evs := story(t, w)
 	w.submit(t, evs[:2]...)
 	w.drain(t)
@@ -122,9 +125,26 @@ func TestPaused_APendingActionWaitsForTheResume(t *testing.T) {
 		}
 		return n
 	}
-	w.drain(t)
-	if n, err := w.eng.Drain(ctx); err != nil || n != 0 {
-		t.Errorf("a paused case with a pending action came back at once: %d reconciled, %v", n, err)
+	// Claimed by hand: a Drain would never end if the case came back at
+	// once.
+	for _, step := range []struct {
+		wait time.Duration
+		due  bool
+	}{
+		{time.Second, true},   // marked dirty
+		{time.Second, false},  // not back at once for the pending action
+		{pausedRecheck, true}, // looked at again later
+		{time.Second, false},
+	} {
+		w.clock.Add(step.wait)
+		ids, err := w.st.ClaimCases(ctx, w.eng.o.Owner, w.clock.Now(), 10, w.eng.o.Lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if due := slices.Equal(ids, []core.CaseID{c}); due != step.due || (!due && len(ids) > 0) {
+			t.Fatalf("%v on, claimed %v; want case %d due: %v", step.wait, ids, c, step.due)
+		}
+		w.eng.ReconcileAll(ctx, ids)
 	}
 	if written() != 0 {
 		t.Fatal("the pending action was applied while its record was paused")
