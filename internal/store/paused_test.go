@@ -134,3 +134,31 @@ func TestPause_HoldsFollowTheCaseAndResumeMarksItDirty(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkPausedIn is the read each reconcile pass adds: the pauses of a
+// batch of 64 cases, one of them paused.
+func BenchmarkPausedIn(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		open func(testing.TB, core.Clock) *Store
+	}{{"sqlite", openSQLiteTest}, {"postgres", openPostgresTest}} {
+		b.Run(be.name, func(b *testing.B) {
+			s := be.open(b, &testClock{now: workloadEpoch})
+			storetest.Story(b, s, workloadEpoch)
+			ctx := context.Background()
+			if _, err := s.Pause(ctx, Pause{Ref: storetest.StoryTicket, By: "grace"}); err != nil {
+				b.Fatal(err)
+			}
+			c, _ := s.CaseOf(ctx, storetest.StoryTicket)
+			ids := []core.CaseID{c}
+			for i := range 63 {
+				ids = append(ids, c+core.CaseID(i+1))
+			}
+			for b.Loop() {
+				if _, records, err := s.PausedIn(ctx, ids); err != nil || !records[storetest.StoryTicket] {
+					b.Fatalf("PausedIn = %v, %v", records, err)
+				}
+			}
+		})
+	}
+}
