@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -249,9 +250,16 @@ func (c *Console) require(role Role, h handlerFunc) http.Handler {
 }
 
 // localPath keeps a redirect target on the console: a path, never
-// another host (//evil.example or /\evil.example).
+// another host. Browsers read a backslash as a slash and drop tabs and
+// newlines from a Location, so "/\evil.example" and "/\t/evil.example"
+// are another host too: any such character refuses the target.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -749,7 +749,8 @@ func TestParseUsers_Problems(t *testing.T) {
 
 func TestLocalPath_KeepsRedirectsOnTheConsole(t *testing.T) {
 	for in, want := range map[string]string{"/case?ref=x": "/case?ref=x", "//evil.example/": "/", `/\evil.example`: "/",
-		"https://evil.example": "/", "": "/", "dead": "/"} {
+		"https://evil.example": "/", "": "/", "dead": "/", "/\t/evil.example": "/", "/\n/evil.example": "/",
+		"/\r//evil.example": "/", "/x\\..\\\\evil.example": "/", "/%zz": "/", "/case?ref=a%2Fb#top": "/case?ref=a%2Fb#top"} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
 		}
@@ -896,5 +897,17 @@ func TestUsers_AcceptHtpasswdHashes(t *testing.T) {
 	}
 	if role, ok := parsed.Check("ada", "staple bolt anvil"); !ok || role != Viewer {
 		t.Errorf("a $2y$ hash does not sign in: %v %v", role, ok)
+	}
+}
+
+func TestSignIn_NextNeverLeavesTheConsole(t *testing.T) {
+	s := openSite(t, nil)
+	for _, next := range []string{"//evil.example/", "/\t/evil.example", `/\evil.example`, "https://evil.example/"} {
+		b := s.browser(t)
+		tok := b.csrf("/login?next=" + url.QueryEscape(next))
+		got := b.post("/login", url.Values{"csrf": {tok}, "name": {viewerAccount.Name}, "password": {viewerAccount.Password}, "next": {next}})
+		if got.status != http.StatusSeeOther || got.location != "/" {
+			t.Errorf("sign-in with next=%q: %d → %q, want 303 → /", next, got.status, got.location)
+		}
 	}
 }
