@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"io/fs"
@@ -908,6 +909,42 @@ func TestSignIn_NextNeverLeavesTheConsole(t *testing.T) {
 		got := b.post("/login", url.Values{"csrf": {tok}, "name": {viewerAccount.Name}, "password": {viewerAccount.Password}, "next": {next}})
 		if got.status != http.StatusSeeOther || got.location != "/" {
 			t.Errorf("sign-in with next=%q: %d → %q, want 303 → /", next, got.status, got.location)
+		}
+	}
+}
+
+func TestCasePage_LinksOnlyToHTTPPages(t *testing.T) {
+	s := openSite(t, nil)
+	ctx := context.Background()
+	var batch []core.Ingest
+	for i, u := range []string{"javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:x", "//evil.example/x", "https://tracker.example/browse/KBOT-90"} {
+		ref := core.Ref{System: "jira", Kind: core.DevTicket, ID: fmt.Sprintf("KBOT-%d", 90+i)}
+		batch = append(batch, core.Ingest{Event: core.Event{Source: "jira", DeliveryID: fmt.Sprintf("x%d", i), Via: core.ViaWebhook, Type: core.Created,
+			At: storetest.Epoch, Item: core.Item{Ref: ref, Title: "hostile URL", URL: u, UpdatedAt: storetest.Epoch},
+			Links: []core.Link{{From: storetest.StoryTicket, To: ref, Role: core.EscalatedTo, Origin: core.Explicit}}}})
+	}
+	if _, err := s.store.Ingest(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	b := signedIn(t, s, viewerAccount)
+	got := b.get("/case?ref=" + url.QueryEscape(storetest.StoryIssue.String()))
+	if got.status != http.StatusOK {
+		t.Fatalf("case page: %d", got.status)
+	}
+	hrefs := regexp.MustCompile(`<a href="([^"]*)" rel="noreferrer noopener"`).FindAllStringSubmatch(got.body, -1)
+	var links []string
+	for _, h := range hrefs {
+		links = append(links, html.UnescapeString(h[1]))
+	}
+	// The story's three tracker pages and the one https page among the hostile ones.
+	want := []string{"http://127.0.0.1:9/acme/app/pull/12", "http://127.0.0.1:9/agent/tickets/4521", "http://localhost:9/browse/KBOT-88", "https://tracker.example/browse/KBOT-90"}
+	slices.Sort(links)
+	if !slices.Equal(links, want) {
+		t.Errorf("tracker links on the case page: %q, want %q", links, want)
+	}
+	for _, bad := range []string{"javascript:", "JavaScript:", "data:text", "vbscript:", "ZgotmplZ", "evil.example"} {
+		if strings.Contains(got.body, bad) {
+			t.Errorf("case page holds %q", bad)
 		}
 	}
 }

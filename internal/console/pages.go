@@ -127,6 +127,17 @@ type recordView struct {
 	Focus bool
 }
 
+// Link is the record's page in its tracker, when it is an http(s) URL.
+// The URL comes from outside (a tracker's payload, a mail): any other
+// scheme (javascript:, data:) is no link at all.
+func (v recordView) Link() string {
+	u, err := url.Parse(v.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
 type linkView struct {
 	From, To core.Ref
 	Role     core.Role
