@@ -296,14 +296,22 @@ func (c *Console) loginLocal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
+	addr, now := addrOf(r.RemoteAddr), c.o.Clock.Now()
+	if !c.limit.allowed(now, name, addr) {
+		c.o.Log.Warn("console: sign-in refused: too many tries", "remote", r.RemoteAddr)
+		c.showLogin(w, r, http.StatusTooManyRequests, "Too many refused sign-ins: wait a quarter of an hour and try again.")
+		return
+	}
 	role, ok := c.o.Users.Check(name, r.PostFormValue("password"))
 	if !ok {
 		// The name typed is not logged: it may be a password typed in
 		// the wrong box.
+		c.limit.refuse(now, name, addr)
 		c.o.Log.Warn("console: sign-in refused", "remote", r.RemoteAddr)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
+	c.limit.forget(name)
 	if err := c.signIn(w, name, role, "local"); err != nil {
 		c.fail(w, r, nil, http.StatusInternalServerError, "Could not start a session.")
 		return

@@ -103,6 +103,7 @@ type Console struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	key   []byte
+	limit *signInLimit
 }
 
 // New builds a console. It needs the store and at least one way to sign in.
@@ -133,7 +134,7 @@ func New(o Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{o: o, pages: pages, key: key}
+	c := &Console{o: o, pages: pages, key: key, limit: newSignInLimit()}
 	c.routes()
 	return c, nil
 }
