@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,16 +49,31 @@ type user struct {
 
 // LoadUsers reads a users file (see Users).
 func LoadUsers(path string) (*Users, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("console users file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxUsersFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("console users file: %w", err)
 	}
 	return ParseUsers(path, b)
 }
 
+// maxUsersFile bounds the users file: thousands of accounts fit.
+const maxUsersFile = 1 << 20
+
+// maxCost bounds a hash's bcrypt cost: every sign-in by that name, and
+// every guess at it, costs 2^cost rounds, and cost 31 would take hours.
+const maxCost = 14
+
 // ParseUsers reads a users file's content; name is the file's, for errors.
 // A hash is never part of an error.
 func ParseUsers(name string, b []byte) (u *Users, err error) {
+	if len(b) > maxUsersFile {
+		return nil, fmt.Errorf("console users file %s: larger than %d bytes", name, maxUsersFile)
+	}
 	var f struct {
 		Users []user `yaml:"users"`
 	}
@@ -79,8 +95,10 @@ func ParseUsers(name string, b []byte) (u *Users, err error) {
 			errs = append(errs, fmt.Errorf("console users file %s: user %d has no name", name, i+1))
 		case x.Role != Viewer && x.Role != Admin:
 			errs = append(errs, fmt.Errorf("console users file %s: user %q: role %q is neither viewer nor admin", name, x.Name, x.Role))
-		case !strings.HasPrefix(x.Hash, "$2"):
+		case !strings.HasPrefix(x.Hash, "$2") || bcryptCost(x.Hash) < 0:
 			errs = append(errs, fmt.Errorf("console users file %s: user %q: password_hash is not a bcrypt hash (want $2a$, $2b$ or $2y$…)", name, x.Name))
+		case bcryptCost(x.Hash) > maxCost:
+			errs = append(errs, fmt.Errorf("console users file %s: user %q: password_hash has bcrypt cost %d, more than %d", name, x.Name, bcryptCost(x.Hash), maxCost))
 		default:
 			if _, dup := u.byName[x.Name]; dup {
 				errs = append(errs, fmt.Errorf("console users file %s: user %q appears twice", name, x.Name))
@@ -92,6 +110,15 @@ func ParseUsers(name string, b []byte) (u *Users, err error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// bcryptCost is a hash's cost, or -1 when it is no bcrypt hash.
+func bcryptCost(hash string) int {
+	n, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // decoyHash is compared against when the name is unknown, so that a
@@ -109,6 +136,15 @@ func (u *Users) Check(name, password string) (Role, bool) {
 		return "", false
 	}
 	return x.Role, true
+}
+
+// role is the role of a local account; a nil Users has none.
+func (u *Users) role(name string) (Role, bool) {
+	if u == nil {
+		return "", false
+	}
+	x, ok := u.byName[name]
+	return x.Role, ok
 }
 
 // session is who is signed in, carried in a cookie signed with the
@@ -200,6 +236,14 @@ func (c *Console) current(r *http.Request) (*session, bool) {
 	var s session
 	if !c.open(sessionCookie, ck.Value, &s) || c.o.Clock.Now().Unix() >= s.Expires || (s.Role != Viewer && s.Role != Admin) {
 		return nil, false
+	}
+	// Replicas share the session key and outlive a change of the users
+	// file: a local account removed or given another role since the
+	// sign-in loses its session with the restart that reads the file.
+	if s.Via == "local" {
+		if u, ok := c.o.Users.role(s.Name); !ok || u != s.Role {
+			return nil, false
+		}
 	}
 	return &s, true
 }

@@ -732,7 +732,10 @@ func TestParseUsers_Problems(t *testing.T) {
 	}{
 		{"no role", "users:\n  - name: ada\n    password_hash: $2y$10$abcdefghijklmnopqrstuv\n", `role "" is neither viewer nor admin`},
 		{"not bcrypt", "users:\n  - name: ada\n    password_hash: secret123\n    role: admin\n", `password_hash is not a bcrypt hash`},
-		{"twice", "users:\n  - {name: ada, password_hash: $2y$10$x, role: admin}\n  - {name: ada, password_hash: $2y$10$y, role: viewer}\n", `appears twice`},
+		{"twice", "users:\n  - {name: ada, password_hash: \"" + realHash + "\", role: admin}\n  - {name: ada, password_hash: \"" + realHash + "\", role: viewer}\n", `appears twice`},
+		{"hash cut short", "users:\n  - {name: ada, password_hash: $2y$10$secret123, role: admin}\n", `password_hash is not a bcrypt hash`},
+		{"cost of hours", "users:\n  - {name: ada, password_hash: \"" + strings.Replace(realHash, "$10$", "$31$", 1) + "\", role: admin}\n", `bcrypt cost 31, more than 14`},
+		{"too large", "users:\n" + strings.Repeat("  - {name: ada, password_hash: \""+realHash+"\", role: admin}\n", 1<<20/80), `larger than 1048576 bytes`},
 		{"unknown key", "users:\n  - {name: ada, password: secret123, role: admin}\n", `unknown field "password"`},
 	}
 	for _, c := range cases {
@@ -743,6 +746,57 @@ func TestParseUsers_Problems(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret123") {
 				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// realHash is a bcrypt hash (cost 10) of no test's password.
+const realHash = "$2a$10$MIQHZEYQ2hH8W7mU2pGqceH0Gm0cyvNSkt3bMNmSrlnkv6Gr2XDqa"
+
+func TestSession_EndsWhenTheUsersFileNoLongerHoldsItsRole(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	s := openSite(t, func(o *Options) { o.SessionKey = key })
+	cases := []struct {
+		name  string
+		users []Account
+		ok    bool
+	}{
+		{"same file", []Account{adminAccount, viewerAccount}, true},
+		{"account removed", []Account{adminAccount}, false},
+		{"made admin", []Account{adminAccount, {Name: viewerAccount.Name, Password: viewerAccount.Password, Role: Admin}}, false},
+		{"OIDC only", nil, false},
+	}
+	b := signedIn(t, s, viewerAccount)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Records: s.store, Clock: s.clock, SessionKey: key, OIDC: &OIDC{}}
+			if c.users != nil {
+				u, err := NewUsers(c.users...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Users = u
+			}
+			// Another replica (or this one restarted) with the users file as it is now.
+			con, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(con.Handler())
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/dead", nil)
+			u, _ := url.Parse(s.url)
+			for _, ck := range b.c.Jar.Cookies(u) {
+				req.AddCookie(ck)
+			}
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.StatusCode == http.StatusOK; got != c.ok {
+				t.Errorf("viewer's session on a console whose users file is %s: %d, want signed in %v", c.name, resp.StatusCode, c.ok)
 			}
 		})
 	}
