@@ -188,7 +188,13 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadGateway, "The sign-in provider's token is unreadable.", err)
 		return
 	}
-	name := firstString(claims, "email", "preferred_username", "sub")
+	// The name is what the audit log says did an admin action: an e-mail
+	// address only when the provider vouches for it, since many let a
+	// person type any address into their profile.
+	name := firstString(claims, "preferred_username", "sub")
+	if verified, _ := claims["email_verified"].(bool); verified {
+		name = firstString(claims, "email", "preferred_username", "sub")
+	}
 	role, ok := c.o.OIDC.role(stringsOf(claims[c.o.OIDC.cfg.GroupsClaim]))
 	if !ok {
 		refuse(http.StatusForbidden, "Your account is not in a group allowed to use the console.", fmt.Errorf("user %q", name))

@@ -53,10 +53,12 @@ func TestOIDC_SignsInWithTheRoleOfTheGroups(t *testing.T) {
 		claims map[string]any
 		want   string // the who line, or "" when refused
 	}{
-		{"admin", map[string]any{"email": "grace@example.com", "groups": []string{"support", "support-admins"}}, "grace@example.com (admin)"},
-		{"viewer", map[string]any{"email": "ada@example.com", "groups": []string{"support"}}, "ada@example.com (viewer)"},
+		{"admin", map[string]any{"email": "grace@example.com", "email_verified": true, "groups": []string{"support", "support-admins"}}, "grace@example.com (admin)"},
+		{"viewer", map[string]any{"email": "ada@example.com", "email_verified": true, "groups": []string{"support"}}, "ada@example.com (viewer)"},
 		{"lone group as a string", map[string]any{"preferred_username": "lin", "groups": "support"}, "lin (viewer)"},
-		{"in no allowed group", map[string]any{"email": "eve@example.com", "groups": []string{"sales"}}, ""},
+		{"unverified e-mail is not the name", map[string]any{"email": "grace@example.com", "preferred_username": "mallory", "groups": "support"}, "mallory (viewer)"},
+		{"only a subject", map[string]any{"email": "grace@example.com", "email_verified": false, "groups": "support"}, "user-1 (viewer)"},
+		{"in no allowed group", map[string]any{"email": "eve@example.com", "email_verified": true, "groups": []string{"sales"}}, ""},
 	}
 	s, p := oidcSite(t, cfg)
 	for _, c := range cases {
@@ -114,6 +116,27 @@ func TestOIDC_RefusesAForgedOrReplayedCallback(t *testing.T) {
 			t.Errorf("token with another nonce: %d, want 403", got.status)
 		}
 	})
+	for _, c := range []struct {
+		name   string
+		claims map[string]any
+	}{
+		{"another issuer", map[string]any{"iss": "https://evil.example"}},
+		{"another client's token", map[string]any{"aud": "another-client"}},
+		{"expired token", map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p.signInNext(c.claims)
+			b := s.browser(t)
+			got, _ := b.follow("/auth/oidc")
+			if got.status != http.StatusForbidden || !strings.Contains(got.body, "token is not valid") {
+				t.Errorf("%s: %d, want 403 (token is not valid)", c.name, got.status)
+			}
+			if home := b.get("/"); home.status != http.StatusSeeOther {
+				t.Errorf("%s: signed in anyway (home %d)", c.name, home.status)
+			}
+		})
+	}
+	p.signInNext(map[string]any{"email": "grace@example.com"})
 	t.Run("provider refuses", func(t *testing.T) {
 		b := s.browser(t)
 		start := b.get("/auth/oidc")
