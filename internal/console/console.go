@@ -52,10 +52,9 @@ type Records interface {
 	Events(ctx context.Context, r core.Ref, n int) ([]core.Event, error)
 	Conflicts(ctx context.Context, n int) ([]core.Conflict, error)
 	DeadLetters(ctx context.Context) ([]core.Action, error)
-	Replay(ctx context.Context, keys ...string) (int, error)
+	ReplayByHand(ctx context.Context, who string, keys ...string) (int, error)
 	Discard(ctx context.Context, who string, keys ...string) (int, error)
 	RetryNow(ctx context.Context, who string, keys ...string) (int, error)
-	AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error
 	LinkByHand(ctx context.Context, l core.Link, who string) error
 	UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error)
 	Activity(ctx context.Context, since time.Time) ([]store.SourceActivity, error)

@@ -321,56 +321,44 @@ func (c *Console) deadPage(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, http.StatusOK, "dead", s, deadPage{Dead: dead})
 }
 
-// chosen returns the dead actions a form names (all with all=1).
-func (c *Console) chosen(r *http.Request) ([]core.Action, error) {
+// chosen returns the keys of the dead actions a form names (all with
+// all=1).
+func (c *Console) chosen(r *http.Request) ([]string, error) {
 	dead, err := c.o.Records.DeadLetters(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	if r.PostFormValue("all") == "1" {
-		return dead, nil
+	var keys []string
+	for _, a := range dead {
+		if r.PostFormValue("all") == "1" || slices.Contains(r.PostForm["key"], a.Key) {
+			keys = append(keys, a.Key)
+		}
 	}
-	keys := r.PostForm["key"]
-	return slices.DeleteFunc(dead, func(a core.Action) bool { return !slices.Contains(keys, a.Key) }), nil
+	return keys, nil
 }
 
-// replay moves the chosen dead actions back to pending. Each is audited
-// first, so that no replay happens without its entry.
+// replay moves the chosen dead actions back to pending, each audited
+// with who in the store's transaction.
 func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
-	acts, err := c.chosen(r)
+	keys, err := c.chosen(r)
 	if err != nil {
 		c.internal(w, r, s, err)
 		return
 	}
-	keys := make([]string, len(acts))
-	for i, a := range acts {
-		keys[i] = a.Key
-		if err := c.o.Records.AuditAdmin(r.Context(), a.Case, a.Subject, "replay", s.Name,
-			fmt.Sprintf("replayed dead action %s (%s on %s by rule %q)", a.Key, a.Kind, a.Target, a.Rule)); err != nil {
-			c.internal(w, r, s, err)
-			return
-		}
-	}
-	n := 0
-	if len(keys) > 0 {
-		if n, err = c.o.Records.Replay(r.Context(), keys...); err != nil {
-			c.internal(w, r, s, err)
-			return
-		}
+	n, err := c.o.Records.ReplayByHand(r.Context(), s.Name, keys...)
+	if err != nil {
+		c.internal(w, r, s, err)
+		return
 	}
 	c.o.Log.Info("console: dead actions replayed", "user", s.Name, "n", n)
 	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) replayed", n))
 }
 
 func (c *Console) discard(w http.ResponseWriter, r *http.Request, s *session) {
-	acts, err := c.chosen(r)
+	keys, err := c.chosen(r)
 	if err != nil {
 		c.internal(w, r, s, err)
 		return
-	}
-	keys := make([]string, len(acts))
-	for i, a := range acts {
-		keys[i] = a.Key
 	}
 	n, err := c.o.Records.Discard(r.Context(), s.Name, keys...)
 	if err != nil {

@@ -267,3 +267,64 @@ func TestRuleActivity_CountsAppliedActionsSince(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminActions_AuditEachMovedActionOnceWithWho(t *testing.T) {
+	cases := []struct {
+		name   string
+		act    func(s *Store, keys ...string) (int, error)
+		detail string // what the entry of "dead-a" says
+	}{
+		{"replay", func(s *Store, keys ...string) (int, error) {
+			return s.ReplayByHand(context.Background(), "grace", keys...)
+		}, "grace replayed dead action dead-a"},
+		{"discard", func(s *Store, keys ...string) (int, error) { return s.Discard(context.Background(), "grace", keys...) }, "grace discarded action dead-a"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			backends(t, func(t *testing.T, s *Store, _ *testClock) {
+				storetest.Story(t, s, workloadEpoch)
+				ctx := context.Background()
+				issue := storetest.StoryIssue
+				c, _ := s.CaseOf(ctx, issue)
+				var acts []core.Action
+				for _, k := range []string{"dead-a", "dead-b", "dead-c"} {
+					acts = append(acts, core.Action{Key: k, Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue})
+				}
+				if _, err := s.Enqueue(ctx, acts); err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range acts {
+					if err := s.Fail(ctx, a.Key, "403 forbidden", time.Time{}, true); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Another replica replays dead-c first: this person's action finds it gone.
+				if n, err := s.Replay(ctx, "dead-c"); err != nil || n != 1 {
+					t.Fatalf("Replay(dead-c) = %d, %v", n, err)
+				}
+				// The test clock stands still: both entries are written at the same instant.
+				n, err := tc.act(s, "dead-a", "dead-b", "dead-c")
+				if err != nil || n != 2 {
+					t.Fatalf("%s = %d, %v; want 2", tc.name, n, err)
+				}
+				if n, err := tc.act(s, "dead-a", "dead-b"); err != nil || n != 0 {
+					t.Errorf("%s again = %d, %v; want 0", tc.name, n, err)
+				}
+				es, err := s.Audit(ctx, issue, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := map[string]bool{}
+				var details []string
+				for _, e := range es {
+					keys[e.Key] = true
+					details = append(details, e.Detail)
+				}
+				slices.Sort(details)
+				if len(es) != 2 || len(keys) != 2 || details[0] != tc.detail || es[0].Rule != "console" {
+					t.Errorf("audit after %s: %d entries with %d keys, details %q; want 2 distinct, first %q", tc.name, len(es), len(keys), details, tc.detail)
+				}
+			})
+		})
+	}
+}
