@@ -51,6 +51,7 @@ type Records interface {
 	Audit(ctx context.Context, r core.Ref, n int) ([]core.AuditEntry, error)
 	Events(ctx context.Context, r core.Ref, n int) ([]core.Event, error)
 	Conflicts(ctx context.Context, n int) ([]core.Conflict, error)
+	ConflictsOf(ctx context.Context, refs []core.Ref, n int) ([]core.Conflict, error)
 	DeadLetters(ctx context.Context) ([]core.Action, error)
 	ReplayByHand(ctx context.Context, who string, keys ...string) (int, error)
 	Discard(ctx context.Context, who string, keys ...string) (int, error)

@@ -209,11 +209,9 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	}
 	v := &caseView{ID: id, Focus: ref, Roles: []core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.ThreadOf, core.DuplicateOf, core.Mentions}}
 	refs := make([]core.Ref, 0, len(cs.Items))
-	inCase := map[core.Ref]bool{}
 	for _, it := range cs.Items {
 		v.Records = append(v.Records, recordView{Item: it, Focus: it.Ref == ref})
 		refs = append(refs, it.Ref)
-		inCase[it.Ref] = true
 	}
 	links, err := rs.LinksOf(ctx, refs)
 	if err != nil {
@@ -268,14 +266,8 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	}
 	slices.SortStableFunc(v.Timeline, func(a, b moment) int { return b.At.Compare(a.At) })
 	v.Timeline = v.Timeline[:min(len(v.Timeline), timelineLen)]
-	conflicts, err := rs.Conflicts(ctx, 500)
-	if err != nil {
+	if v.Conflicts, err = rs.ConflictsOf(ctx, refs, timelineLen); err != nil {
 		return nil, err
-	}
-	for _, cf := range conflicts {
-		if inCase[cf.A] || inCase[cf.B] {
-			v.Conflicts = append(v.Conflicts, cf)
-		}
 	}
 	return v, nil
 }

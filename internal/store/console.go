@@ -138,13 +138,7 @@ func (s *Store) LinksOf(ctx context.Context, refs []core.Ref) ([]LinkOrigin, err
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(refs))
-	marks := make([]string, len(refs))
-	for i, r := range refs {
-		args[i] = r.String()
-		marks[i] = fmt.Sprintf("$%d", i+1)
-	}
-	in := strings.Join(marks, ", ")
+	in, args := refList(refs)
 	var out []LinkOrigin
 	err := all(s.be.reader().query(ctx, `SELECT from_ref, to_ref, origin, source_ref, created_at FROM links
 WHERE from_ref IN (`+in+`) UNION SELECT from_ref, to_ref, origin, source_ref, created_at FROM links WHERE to_ref IN (`+in+`)`, args...)).each(func(rs rows) error {
@@ -170,6 +164,33 @@ WHERE from_ref IN (`+in+`) UNION SELECT from_ref, to_ref, origin, source_ref, cr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: links of %d records: %w", len(refs), err)
+	}
+	return out, nil
+}
+
+// refList is refs as the parameters of an IN list ($1, $2, …) and their
+// values.
+func refList(refs []core.Ref) (string, []any) {
+	args := make([]any, len(refs))
+	marks := make([]string, len(refs))
+	for i, r := range refs {
+		args[i] = r.String()
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return strings.Join(marks, ", "), args
+}
+
+// ConflictsOf returns the newest conflicts of a field between refs and
+// any record, at most n, newest first.
+func (s *Store) ConflictsOf(ctx context.Context, refs []core.Ref, n int) ([]core.Conflict, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	in, args := refList(refs)
+	out, err := s.conflictsWhere(ctx, fmt.Sprintf(`WHERE a_ref IN (%s) OR b_ref IN (%s) ORDER BY id DESC LIMIT $%d`, in, in, len(args)+1),
+		append(args, limit(n))...)
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts of %d records: %w", len(refs), err)
 	}
 	return out, nil
 }

@@ -328,3 +328,46 @@ func TestAdminActions_AuditEachMovedActionOnceWithWho(t *testing.T) {
 		})
 	}
 }
+
+func TestConflictsOf_TheRecordsEitherSideNewestFirst(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, clock *testClock) {
+		storetest.Story(t, s, workloadEpoch)
+		ctx := context.Background()
+		c, _ := s.CaseOf(ctx, storetest.StoryIssue)
+		other := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-7"}
+		for i, pair := range [][2]core.Ref{
+			{storetest.StoryTicket, storetest.StoryIssue},
+			{storetest.Stray, other},
+			{other, storetest.StoryPR},
+		} {
+			cf := core.Conflict{At: workloadEpoch.Add(time.Duration(i) * time.Minute), Case: c, Rule: "sync-priority", Field: "priority",
+				A: pair[0], AVal: "high", B: pair[1], BVal: "low"}
+			if err := s.RecordConflict(ctx, cf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			refs []core.Ref
+			n    int
+			want []core.Ref // the A side of each, newest first
+		}{
+			{[]core.Ref{storetest.StoryIssue, storetest.StoryPR}, 10, []core.Ref{other, storetest.StoryTicket}},
+			{[]core.Ref{storetest.StoryIssue, storetest.StoryPR}, 1, []core.Ref{other}},
+			{[]core.Ref{storetest.Stray}, 10, []core.Ref{storetest.Stray}},
+			{[]core.Ref{storetest.StoryMail}, 10, nil},
+			{nil, 10, nil},
+		} {
+			got, err := s.ConflictsOf(ctx, tc.refs, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var as []core.Ref
+			for _, cf := range got {
+				as = append(as, cf.A)
+			}
+			if !slices.Equal(as, tc.want) {
+				t.Errorf("ConflictsOf(%v, %d) sides %v, want %v", tc.refs, tc.n, as, tc.want)
+			}
+		}
+	})
+}

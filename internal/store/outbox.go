@@ -654,9 +654,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 // Conflicts lists recorded conflicts, newest first, at most n (all when
 // n <= 0).
 func (s *Store) Conflicts(ctx context.Context, n int) ([]core.Conflict, error) {
+	out, err := s.conflictsWhere(ctx, `ORDER BY id DESC LIMIT $1`, limit(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// conflictsWhere reads the conflicts a query's tail (WHERE, ORDER BY,
+// LIMIT) chooses.
+func (s *Store) conflictsWhere(ctx context.Context, tail string, args ...any) ([]core.Conflict, error) {
 	var out []core.Conflict
 	err := all(s.be.reader().query(ctx, `SELECT at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last
-FROM conflicts ORDER BY id DESC LIMIT $1`, limit(n))).each(func(rs rows) error {
+FROM conflicts `+tail, args...)).each(func(rs rows) error {
 		var (
 			c      core.Conflict
 			at, id int64
@@ -676,10 +686,7 @@ FROM conflicts ORDER BY id DESC LIMIT $1`, limit(n))).each(func(rs rows) error {
 		out = append(out, c)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: conflicts: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Audit returns the audit entries about record r, newest first, at most n
