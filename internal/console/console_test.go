@@ -1002,3 +1002,22 @@ func TestCasePage_LinksOnlyToHTTPPages(t *testing.T) {
 		}
 	}
 }
+
+func TestSignOut_NeedsTheTokenAndEndsTheSession(t *testing.T) {
+	s := openSite(t, nil)
+	b := signedIn(t, s, viewerAccount)
+	for _, tok := range []string{"", "forged"} {
+		if got := b.post("/logout", url.Values{"csrf": {tok}}); got.status != http.StatusForbidden {
+			t.Errorf("sign-out with token %q: %d, want 403", tok, got.status)
+		}
+		if home := b.get("/"); home.status != http.StatusOK {
+			t.Fatalf("a refused sign-out ended the session: home %d", home.status)
+		}
+	}
+	if got := b.post("/logout", url.Values{"csrf": {b.csrf("/")}}); got.status != http.StatusSeeOther || got.location != "/login" {
+		t.Fatalf("sign-out: %d → %q, want 303 → /login", got.status, got.location)
+	}
+	if home := b.get("/"); home.status != http.StatusSeeOther {
+		t.Errorf("after sign-out, home: %d, want 303 to sign in", home.status)
+	}
+}

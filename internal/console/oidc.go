@@ -166,7 +166,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := c.o.OIDC.ctx(r.Context())
 	tok, err := oc.Exchange(ctx, r.FormValue("code"), oauth2.VerifierOption(round.Verifier))
 	if err != nil {
-		refuse(http.StatusBadGateway, "The sign-in provider did not confirm the sign-in.", err)
+		refuse(http.StatusBadGateway, "The sign-in provider did not confirm the sign-in.", tokenError(err))
 		return
 	}
 	raw, ok := tok.Extra("id_token").(string)
@@ -231,4 +231,19 @@ func stringsOf(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// tokenError is a failed code exchange as the log may hold it: a
+// provider's answer is left out but for its status and error code, since
+// some echo the request, client secret included, in their error body.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err
+	}
+	status := ""
+	if re.Response != nil {
+		status = re.Response.Status
+	}
+	return fmt.Errorf("oauth2: token endpoint answered %s, error %q", status, re.ErrorCode)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -157,5 +158,32 @@ func TestOIDC_ProviderDownDoesNotStopTheConsole(t *testing.T) {
 	got := s.browser(t).get("/auth/oidc")
 	if got.status != http.StatusBadGateway || !strings.Contains(got.body, "cannot be reached") {
 		t.Errorf("sign-in with the provider down: %d", got.status)
+	}
+}
+
+func TestOIDC_TheClientSecretNeverReachesTheLog(t *testing.T) {
+	var logs syncBuffer
+	p := newIdP(t, time.Now)
+	p.secret = "the provider's own secret" // the console's is refused, and echoed back
+	var oc *OIDC
+	s := openSite(t, func(o *Options) {
+		var err error
+		if oc, err = NewOIDC(OIDCConfig{Issuer: p.srv.URL, ClientID: p.clientID, ClientSecret: "s3cr3t-of-the-console", RedirectURL: "set below"}); err != nil {
+			t.Fatal(err)
+		}
+		o.OIDC, o.Users, o.Log = oc, nil, slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	oc.cfg.RedirectURL = s.url + "/auth/callback"
+	p.signInNext(map[string]any{"email": "grace@example.com", "email_verified": true})
+	got, _ := s.browser(t).follow("/auth/oidc")
+	if got.status != http.StatusBadGateway || strings.Contains(got.body, "s3cr3t") {
+		t.Errorf("sign-in with a refused client secret: %d", got.status)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "invalid_client") {
+		t.Errorf("the log does not say why the provider refused:\n%s", out)
+	}
+	if strings.Contains(out, "s3cr3t") {
+		t.Errorf("the log holds the client secret:\n%s", out)
 	}
 }
