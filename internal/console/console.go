@@ -161,8 +161,8 @@ func (c *Console) routes() {
 	m.Handle("GET /mappings", c.viewer(c.mappingsPage))
 	m.Handle("POST /mappings/check", c.viewer(c.mappingsCheck))
 
-	m.Handle("POST /actions/replay", c.admin(c.replay))
-	m.Handle("POST /actions/discard", c.admin(c.discard))
+	m.Handle("POST /actions/replay", c.admin(c.onDead("replayed", c.o.Records.ReplayByHand)))
+	m.Handle("POST /actions/discard", c.admin(c.onDead("discarded", c.o.Records.Discard)))
 	m.Handle("POST /actions/retry", c.admin(c.retry))
 	m.Handle("POST /mappings/simulate", c.admin(c.mappingsSimulate))
 	m.Handle("POST /case/link", c.admin(c.link))

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -329,36 +330,24 @@ func (c *Console) chosen(r *http.Request) ([]string, error) {
 	return keys, nil
 }
 
-// replay moves the chosen dead actions back to pending, each audited
-// with who in the store's transaction.
-func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
-	keys, err := c.chosen(r)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
+// onDead is an admin's action on the chosen dead actions: replay (back
+// to pending) or discard (given up), each audited with who in the
+// store's transaction; done says what was done to them.
+func (c *Console) onDead(done string, act func(ctx context.Context, who string, keys ...string) (int, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		keys, err := c.chosen(r)
+		if err != nil {
+			c.internal(w, r, s, err)
+			return
+		}
+		n, err := act(r.Context(), s.Name, keys...)
+		if err != nil {
+			c.internal(w, r, s, err)
+			return
+		}
+		c.o.Log.Info("console: dead actions "+done, "user", s.Name, "n", n)
+		c.back(w, r, "/dead", fmt.Sprintf("%d action(s) %s", n, done))
 	}
-	n, err := c.o.Records.ReplayByHand(r.Context(), s.Name, keys...)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	c.o.Log.Info("console: dead actions replayed", "user", s.Name, "n", n)
-	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) replayed", n))
-}
-
-func (c *Console) discard(w http.ResponseWriter, r *http.Request, s *session) {
-	keys, err := c.chosen(r)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	n, err := c.o.Records.Discard(r.Context(), s.Name, keys...)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	c.o.Log.Info("console: dead actions discarded", "user", s.Name, "n", n)
-	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) discarded", n))
 }
 
 // twoRefs reads the two records a link form names.

@@ -267,34 +267,13 @@ func (s *Store) UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bo
 func (s *Store) Discard(ctx context.Context, who string, keys ...string) (int, error) {
 	var n int
 	err := s.be.write(ctx, true, func(q querier) error {
-		n = 0
 		now := s.now()
-		for _, k := range keys {
-			var (
-				c       int64
-				subject string
-			)
-			err := q.queryRow(ctx, `UPDATE outbox SET state = 'done', last_error = $1, updated_at = $2
-WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, "discarded by "+who, now, k).Scan(&c, &subject)
-			if isNoRows(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("store: discard %q: %w", k, err)
-			}
-			r, err := parseRef(subject)
-			if err != nil {
-				return err
-			}
-			if c, err = resolveCase(ctx, q, c); err != nil {
-				return err
-			}
-			n++
-			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "discard", fmt.Sprintf("%s discarded action %s", who, k))); err != nil {
-				return err
-			}
-		}
-		return nil
+		cases, err := s.actByHand(ctx, q, keys, func(k string) (string, []any, string) {
+			return `UPDATE outbox SET state = 'done', last_error = $1, updated_at = $2
+WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, []any{"discarded by " + who, now, k}, fmt.Sprintf("%s discarded action %s", who, k)
+		}, now, "discard")
+		n = len(cases)
+		return err
 	})
 	return n, err
 }
@@ -307,42 +286,52 @@ WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, "discarded by
 func (s *Store) RetryNow(ctx context.Context, who string, keys ...string) (int, error) {
 	var n int
 	err := s.be.write(ctx, true, func(q querier) error {
-		n = 0
 		now := s.now()
-		var cases []int64
-		for _, k := range keys {
-			var (
-				c       int64
-				subject string
-			)
-			err := q.queryRow(ctx, `UPDATE outbox SET next_attempt = $1, updated_at = $1 WHERE key = $2 AND state = 'pending'
-RETURNING case_id, subject_ref`, now, k).Scan(&c, &subject)
-			if isNoRows(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("store: retry %q: %w", k, err)
-			}
-			r, err := parseRef(subject)
-			if err != nil {
-				return err
-			}
-			if c, err = resolveCase(ctx, q, c); err != nil {
-				return err
-			}
-			n++
-			cases = append(cases, c)
-			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "retry", fmt.Sprintf("%s retried action %s now", who, k))); err != nil {
-				return err
-			}
-		}
-		if len(cases) == 0 {
-			return nil
+		cases, err := s.actByHand(ctx, q, keys, func(k string) (string, []any, string) {
+			return `UPDATE outbox SET next_attempt = $1, updated_at = $1 WHERE key = $2 AND state = 'pending'
+RETURNING case_id, subject_ref`, []any{now, k}, fmt.Sprintf("%s retried action %s now", who, k)
+		}, now, "retry")
+		if n = len(cases); err != nil || n == 0 {
+			return err
 		}
 		slices.Sort(cases)
 		return s.bulk.markDirty(ctx, q, slices.Compact(cases), now)
 	})
 	return n, err
+}
+
+// actByHand runs, for each key, the update stmt gives it (returning the
+// action's case and subject, no row when the action is not in the state
+// it changes) and audits each action it changed as kind with the detail
+// stmt gives. It returns the (current) cases of the changed actions.
+func (s *Store) actByHand(ctx context.Context, q querier, keys []string, stmt func(key string) (string, []any, string), now int64, kind string) ([]int64, error) {
+	var cases []int64
+	for _, k := range keys {
+		var (
+			c       int64
+			subject string
+		)
+		query, args, detail := stmt(k)
+		err := q.queryRow(ctx, query, args...).Scan(&c, &subject)
+		if isNoRows(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: %s %q: %w", kind, k, err)
+		}
+		r, err := parseRef(subject)
+		if err != nil {
+			return nil, err
+		}
+		if c, err = resolveCase(ctx, q, c); err != nil {
+			return nil, err
+		}
+		cases = append(cases, c)
+		if err := s.insertAudit(ctx, q, adminEntry(now, c, r, kind, detail)); err != nil {
+			return nil, err
+		}
+	}
+	return cases, nil
 }
 
 // adminEntry is the audit entry of a person's action in the console: its
