@@ -427,3 +427,40 @@ func (s *Store) Cursors(ctx context.Context) (map[string]time.Time, error) {
 	}
 	return out, nil
 }
+
+// UnreadNotice is what the IMAP connector writes into the comment of a
+// mail it could not read in full (over one of the parser's limits), as
+// "[This mail could not be read in full (why). …]".
+const UnreadNotice = "[This mail could not be read in full ("
+
+// UnreadMail returns the mail threads, newest first and at most n, of
+// which a mail was not read in full: one over the parser's limits (its
+// comment carries UnreadNotice) or with attachments over the size limit
+// (its attachments_over_limit field). The connector records both only in
+// the snapshot, so the query walks the mail threads newest first by the
+// kind index and reads each one's snapshot.
+func (s *Store) UnreadMail(ctx context.Context, n int) ([]core.Item, error) {
+	var out []core.Item
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	err := all(s.be.reader().query(ctx, `SELECT ref, snapshot FROM items WHERE kind = $1 AND known = 1
+AND (snapshot LIKE $2 ESCAPE '\' OR snapshot LIKE $3 ESCAPE '\') ORDER BY kind, updated_at DESC LIMIT $4`,
+		string(core.EmailThread), "%"+esc.Replace(UnreadNotice)+"%", `%"attachments\_over\_limit":%`, limit(n))).each(func(rs rows) error {
+		var (
+			ref string
+			b   []byte
+		)
+		if err := rs.Scan(&ref, &b); err != nil {
+			return err
+		}
+		it, err := decodeItem(ref, b)
+		if err != nil {
+			return err
+		}
+		out = append(out, *it)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: mail not read in full: %w", err)
+	}
+	return out, nil
+}

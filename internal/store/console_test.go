@@ -371,3 +371,46 @@ func TestConflictsOf_TheRecordsEitherSideNewestFirst(t *testing.T) {
 		}
 	})
 }
+
+func TestUnreadMail_ThreadsWithAMailNotReadInFull(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		ctx := context.Background()
+		thread := func(id string, at time.Duration, body string, fields map[string]string) core.Ingest {
+			ref := core.Ref{System: "imap", Kind: core.EmailThread, ID: id}
+			it := core.Item{Ref: ref, Title: "mail " + id, Reporter: "ada@customer.example", Fields: fields, UpdatedAt: workloadEpoch.Add(at),
+				Comments: []core.Comment{{ID: id, Author: "ada@customer.example", Body: body, Public: true, CreatedAt: workloadEpoch.Add(at)}}}
+			return core.Ingest{Event: core.Event{Source: "imap", DeliveryID: id, Via: core.ViaPoll, Type: core.Created, Item: it, At: workloadEpoch.Add(at)}}
+		}
+		bomb := "Please see the logs.\n\n" + UnreadNotice + "multiparts nested more than 20 deep). The support team has the original.]"
+		ticket := thread("t", 4*time.Minute, bomb, nil)
+		ticket.Event.Item.Ref = core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "77"}
+		batch := []core.Ingest{
+			thread("bomb@x", time.Minute, bomb, nil),
+			thread("big@x", 2*time.Minute, "The dump is attached.", map[string]string{"attachments_over_limit": "core.dump"}),
+			thread("plain@x", 3*time.Minute, "It says could not be read in full, my screen reader.", map[string]string{"subject": "x"}),
+			ticket,
+		}
+		if _, err := s.Ingest(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			n    int
+			want []string
+		}{
+			{10, []string{"big@x", "bomb@x"}},
+			{1, []string{"big@x"}},
+		} {
+			got, err := s.UnreadMail(ctx, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, it := range got {
+				ids = append(ids, it.Ref.ID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("UnreadMail(%d) = %q, want %q", tc.n, ids, tc.want)
+			}
+		}
+	})
+}
