@@ -51,6 +51,8 @@ type Records interface {
 	Audit(ctx context.Context, r core.Ref, n int) ([]core.AuditEntry, error)
 	Events(ctx context.Context, r core.Ref, n int) ([]core.Event, error)
 	Conflicts(ctx context.Context, n int) ([]core.Conflict, error)
+	Records(ctx context.Context, sel core.Selector, since time.Time, n int) ([]core.Item, error)
+	UnreadMail(ctx context.Context, n int) ([]core.Item, error)
 	ConflictsOf(ctx context.Context, refs []core.Ref, n int) ([]core.Conflict, error)
 	DeadLetters(ctx context.Context) ([]core.Action, error)
 	ReplayByHand(ctx context.Context, who string, keys ...string) (int, error)
@@ -158,6 +160,8 @@ func (c *Console) routes() {
 	m.Handle("GET /dead", c.viewer(c.deadPage))
 	m.Handle("GET /conflicts", c.viewer(c.conflictsPage))
 	m.Handle("GET /health", c.viewer(c.healthPage))
+	m.Handle("GET /targets", c.viewer(c.targetsPage))
+	m.Handle("GET /unread", c.viewer(c.unreadPage))
 	m.Handle("GET /mappings", c.viewer(c.mappingsPage))
 	m.Handle("POST /mappings/check", c.viewer(c.mappingsCheck))
 

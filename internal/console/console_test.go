@@ -183,7 +183,7 @@ func signedIn(t *testing.T, s *site, a Account) *browser {
 func TestPages_NeedASession(t *testing.T) {
 	s := openSite(t, nil)
 	b := s.browser(t)
-	for _, path := range []string{"/", "/search?q=4521", "/case?ref=zendesk/customer_ticket/4521", "/dead", "/conflicts", "/health", "/mappings"} {
+	for _, path := range []string{"/", "/search?q=4521", "/case?ref=zendesk/customer_ticket/4521", "/dead", "/conflicts", "/health", "/mappings", "/targets", "/unread"} {
 		got := b.get(path)
 		if got.status != http.StatusSeeOther || !strings.HasPrefix(got.location, "/login?next=") {
 			t.Errorf("GET %s without a session: %d → %q, want 303 → /login", path, got.status, got.location)

@@ -20,7 +20,7 @@ import (
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "home", "search", "case", "dead", "conflicts", "health", "mappings", "error"}
+var pageNames = []string{"login", "home", "search", "case", "dead", "conflicts", "health", "mappings", "targets", "unread", "error"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
