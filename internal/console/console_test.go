@@ -1021,3 +1021,23 @@ func TestSignOut_NeedsTheTokenAndEndsTheSession(t *testing.T) {
 		t.Errorf("after sign-out, home: %d, want 303 to sign in", home.status)
 	}
 }
+
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/case?ref=x", "//evil.example", `/\evil.example`, "/\t/evil.example", "https://evil.example", "/%2F%2Fevil", "/a/../..//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := localPath(next)
+		if got == "/" {
+			return
+		}
+		if got != next {
+			t.Fatalf("localPath(%q) = %q: neither the target nor /", next, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(got, "//") ||
+			strings.ContainsFunc(got, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+			t.Fatalf("localPath(%q) keeps a target a browser may read as another host", next)
+		}
+	})
+}
