@@ -444,21 +444,7 @@ func (s *Store) UnreadMail(ctx context.Context, n int) ([]core.Item, error) {
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	err := all(s.be.reader().query(ctx, `SELECT ref, snapshot FROM items WHERE kind = $1 AND known = 1
 AND (snapshot LIKE $2 ESCAPE '\' OR snapshot LIKE $3 ESCAPE '\') ORDER BY kind, updated_at DESC LIMIT $4`,
-		string(core.EmailThread), "%"+esc.Replace(UnreadNotice)+"%", `%"attachments\_over\_limit":%`, limit(n))).each(func(rs rows) error {
-		var (
-			ref string
-			b   []byte
-		)
-		if err := rs.Scan(&ref, &b); err != nil {
-			return err
-		}
-		it, err := decodeItem(ref, b)
-		if err != nil {
-			return err
-		}
-		out = append(out, *it)
-		return nil
-	})
+		string(core.EmailThread), "%"+esc.Replace(UnreadNotice)+"%", `%"attachments\_over\_limit":%`, limit(n))).each(appendItem(&out))
 	if err != nil {
 		return nil, fmt.Errorf("store: mail not read in full: %w", err)
 	}
