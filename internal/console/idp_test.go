@@ -32,6 +32,8 @@ type idp struct {
 	codes  map[string]grant
 	// wrongNonce makes the next token carry another nonce than asked.
 	wrongNonce bool
+	// scope is what the last authorization request asked for.
+	scope string
 }
 
 type grant struct {
@@ -86,6 +88,7 @@ func (p *idp) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	p.scope = q.Get("scope")
 	code := randomToken()
 	p.codes[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri"), claims: p.person}
 	p.mu.Unlock()

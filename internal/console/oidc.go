@@ -30,6 +30,9 @@ type OIDCConfig struct {
 	// AdminGroups are admins; ViewerGroups are viewers, and when empty
 	// every person the provider signs in is one.
 	AdminGroups, ViewerGroups []string
+	// Scopes are asked for beside openid (default profile, email and
+	// groups; a provider that refuses an unknown scope needs fewer).
+	Scopes []string
 	// HTTPClient reaches the provider (default http.DefaultClient).
 	HTTPClient *http.Client
 }
@@ -59,6 +62,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	if cfg.GroupsClaim == "" {
 		cfg.GroupsClaim = "groups"
 	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{"profile", "email", "groups"}
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
@@ -83,7 +89,7 @@ func (o *OIDC) discover(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerif
 		return nil, nil, fmt.Errorf("console: discover OIDC provider %q: %w", o.cfg.Issuer, err)
 	}
 	o.oauth = &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: string(o.cfg.ClientSecret), RedirectURL: o.cfg.RedirectURL,
-		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}}
+		Endpoint: p.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, slices.DeleteFunc(slices.Clone(o.cfg.Scopes), func(s string) bool { return s == oidc.ScopeOpenID })...)}
 	// The provider's keys are fetched with the client given, and
 	// refetched when it rotates them.
 	o.verifier = p.VerifierContext(o.ctx(context.Background()), &oidc.Config{ClientID: o.cfg.ClientID})

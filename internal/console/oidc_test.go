@@ -187,3 +187,28 @@ func TestOIDC_TheClientSecretNeverReachesTheLog(t *testing.T) {
 		t.Errorf("the log holds the client secret:\n%s", out)
 	}
 }
+
+func TestOIDC_AsksForTheScopesConfigured(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		scopes []string
+		want   string
+	}{
+		{"default", nil, "openid profile email groups"},
+		{"a provider without a groups scope", []string{"email"}, "openid email"},
+		{"openid named too", []string{"openid", "profile"}, "openid profile"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, p := oidcSite(t, OIDCConfig{Scopes: c.scopes})
+			p.signInNext(map[string]any{"preferred_username": "lin"})
+			if got, _ := s.browser(t).follow("/auth/oidc"); got.status != http.StatusOK {
+				t.Fatalf("sign-in: %d", got.status)
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.scope != c.want {
+				t.Errorf("scope asked for: %q, want %q", p.scope, c.want)
+			}
+		})
+	}
+}

@@ -36,7 +36,8 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 			secret = core.Secret(v)
 		}
 		oc, err := NewOIDC(OIDCConfig{Issuer: cc.OIDC.Issuer, ClientID: cc.OIDC.ClientID, ClientSecret: secret,
-			RedirectURL: cc.OIDC.RedirectURL, GroupsClaim: cc.OIDC.GroupsClaim, AdminGroups: cc.OIDC.AdminGroups, ViewerGroups: cc.OIDC.ViewerGroups})
+			RedirectURL: cc.OIDC.RedirectURL, GroupsClaim: cc.OIDC.GroupsClaim, AdminGroups: cc.OIDC.AdminGroups, ViewerGroups: cc.OIDC.ViewerGroups,
+			Scopes: cc.OIDC.Scopes})
 		if err != nil {
 			return nil, err
 		}
