@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -39,6 +40,9 @@ const (
 //	    role: admin                 # or viewer
 type Users struct {
 	byName map[string]user
+
+	decoyOnce sync.Once
+	decoy     []byte
 }
 
 type user struct {
@@ -122,15 +126,25 @@ func bcryptCost(hash string) int {
 }
 
 // decoyHash is compared against when the name is unknown, so that a
-// wrong name takes as long as a wrong password.
-var decoyHash, _ = bcrypt.GenerateFromPassword([]byte("decoy"), bcrypt.DefaultCost)
+// wrong name takes as long as a wrong password: it costs what the
+// costliest hash of the file costs (bcrypt's time doubles with each step).
+func (u *Users) decoyHash() []byte {
+	u.decoyOnce.Do(func() {
+		cost := bcrypt.DefaultCost
+		for _, x := range u.byName {
+			cost = max(cost, bcryptCost(x.Hash))
+		}
+		u.decoy, _ = bcrypt.GenerateFromPassword([]byte("decoy"), cost)
+	})
+	return u.decoy
+}
 
 // Check returns the role of name if password is theirs.
 func (u *Users) Check(name, password string) (Role, bool) {
 	x, ok := u.byName[name]
 	hash := []byte(x.Hash)
 	if !ok {
-		hash = decoyHash
+		hash = u.decoyHash()
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
 		return "", false

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestSignIn_TooManyRefusalsWaitTheWindowOut(t *testing.T) {
@@ -89,4 +91,23 @@ func guessesOfNames(n int) []Account {
 		out[i] = Account{Name: fmt.Sprintf("guess%d", i), Password: "x"}
 	}
 	return out
+}
+
+func TestUsers_AnUnknownNameCostsWhatTheCostliestHashCosts(t *testing.T) {
+	for _, cost := range []int{bcrypt.MinCost, 12} {
+		h, err := bcrypt.GenerateFromPassword([]byte("a password"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := ParseUsers("users.yaml", []byte("users:\n  - {name: ada, password_hash: \""+realHash+"\", role: viewer}\n  - {name: grace, password_hash: \""+string(h)+"\", role: admin}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := u.Check("mallory", "a password"); ok {
+			t.Fatal("an unknown name signed in")
+		}
+		if got, want := bcryptCost(string(u.decoyHash())), max(cost, bcrypt.DefaultCost); got != want {
+			t.Errorf("with a hash of cost %d in the file, an unknown name is checked at cost %d, want %d", cost, got, want)
+		}
+	}
 }
