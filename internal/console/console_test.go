@@ -1041,3 +1041,38 @@ func FuzzLocalPath(f *testing.F) {
 		}
 	})
 }
+
+func TestFromConfig_WarnsOfAKeyOfItsOwnOffLoopback(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite::memory:", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	users, err := NewUsers(viewerAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_CONSOLE_KEY", strings.Repeat("k", 32))
+	for _, c := range []struct {
+		name string
+		cc   config.Console
+		warn bool
+	}{
+		{"all interfaces, no key", config.Console{Listen: "0.0.0.0:8081"}, true},
+		{"all interfaces, shared key", config.Console{Listen: "0.0.0.0:8081", SessionKeyEnv: "TEST_CONSOLE_KEY"}, false},
+		{"loopback, no key", config.Console{Listen: "127.0.0.1:8081"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs syncBuffer
+			if _, err := FromConfig(c.cc, Options{Records: st, Users: users, Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logs.String(), "session_key_env is not set"); got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, logs.String())
+			}
+			if strings.Contains(logs.String(), "kkkk") {
+				t.Errorf("the log shows the key:\n%s", logs.String())
+			}
+		})
+	}
+}
