@@ -393,39 +393,66 @@ func (m *Mappings) CalendarsInForce() []string {
 	return lines
 }
 
-// Describe says where a record stands against the sla at now, in one line
-// for people (`liaison why`): met, due, paused while the customer is
-// waited on, or missed, with the clock time waited as people write it.
-func (s *SLA) Describe(m *Mappings, it *Item, now time.Time) string {
+// SLAStanding is where a record stands against an sla at a moment.
+type SLAStanding struct {
+	Priority string    // the record's canonical priority
+	Target   SLATarget // its target (its level's, when the level has one); HasTarget false when none
+	HasTarget,
+	Timed, // the record's creation time is known
+	Met,
+	Paused bool // the customer is waited on: the clock stands still
+	Due    time.Time // when not met and not paused, in the calendar's time zone
+	Waited string    // the clock time waited so far, as people write it
+}
+
+// Standing says where a record stands against the sla at now: met, due,
+// paused while the customer is waited on, or missed (now at or after Due).
+func (s *SLA) Standing(m *Mappings, it *Item, now time.Time) SLAStanding {
 	km := m.Kind(it.Ref.System, it.Ref.Kind)
 	rec := *it
 	if st := km.Canonical(rec.Native); st != "" {
 		rec.Status = st
 	}
 	prio := km.CanonicalPriority(rec.Priority)
-	tg, ok := s.TargetFor(&rec, prio, m.Levels)
-	if !ok {
-		return fmt.Sprintf("%s: no target for priority %q", s.Name, cmp.Or(prio, rec.Priority))
+	out := SLAStanding{Priority: cmp.Or(prio, rec.Priority)}
+	out.Target, out.HasTarget = s.TargetFor(&rec, prio, m.Levels)
+	if !out.HasTarget || rec.CreatedAt.IsZero() {
+		return out
 	}
-	head := fmt.Sprintf("%s (%s)", s.Name, tg)
-	if rec.CreatedAt.IsZero() {
-		return head + ": not timed, the record's creation time is unknown"
+	out.Timed = true
+	if out.Met = s.met(&rec); out.Met {
+		out.Waited = s.ResponseTime(m, &rec)
+		return out
 	}
 	cal := s.CalendarFor(&rec)
 	pauses := s.pauses(&rec, km)
-	if s.met(&rec) {
-		if rt := s.ResponseTime(m, &rec); rt != "" {
-			return head + ": met after " + rt
-		}
-		return head + ": met"
+	out.Waited = out.Target.waitedText(cal, rec.CreatedAt, now, pauses)
+	if out.Due, out.Paused = out.Target.Due(cal, rec.CreatedAt, pauses); !out.Paused {
+		out.Due = out.Due.In(cal.Location)
 	}
-	waited := tg.waitedText(cal, rec.CreatedAt, now, pauses)
-	due, paused := tg.Due(cal, rec.CreatedAt, pauses)
+	return out
+}
+
+// Describe says where a record stands against the sla at now, in one line
+// for people (`liaison why`): met, due, paused while the customer is
+// waited on, or missed, with the clock time waited as people write it.
+func (s *SLA) Describe(m *Mappings, it *Item, now time.Time) string {
+	st := s.Standing(m, it, now)
+	if !st.HasTarget {
+		return fmt.Sprintf("%s: no target for priority %q", s.Name, st.Priority)
+	}
+	head := fmt.Sprintf("%s (%s)", s.Name, st.Target)
 	switch {
-	case paused:
-		return fmt.Sprintf("%s: paused while the customer is waited on; waited %s so far", head, waited)
-	case now.Before(due):
-		return fmt.Sprintf("%s: due %s; waited %s so far", head, due.In(cal.Location).Format("Mon 2 Jan 15:04 MST"), waited)
+	case !st.Timed:
+		return head + ": not timed, the record's creation time is unknown"
+	case st.Met && st.Waited != "":
+		return head + ": met after " + st.Waited
+	case st.Met:
+		return head + ": met"
+	case st.Paused:
+		return fmt.Sprintf("%s: paused while the customer is waited on; waited %s so far", head, st.Waited)
+	case now.Before(st.Due):
+		return fmt.Sprintf("%s: due %s; waited %s so far", head, st.Due.Format("Mon 2 Jan 15:04 MST"), st.Waited)
 	}
-	return fmt.Sprintf("%s: missed, was due %s; waited %s", head, due.In(cal.Location).Format("Mon 2 Jan 15:04 MST"), waited)
+	return fmt.Sprintf("%s: missed, was due %s; waited %s", head, st.Due.Format("Mon 2 Jan 15:04 MST"), st.Waited)
 }

@@ -147,6 +147,7 @@ type ConsoleOIDC struct {
 	GroupsClaim     string   `yaml:"groups_claim"`
 	AdminGroups     []string `yaml:"admin_groups"`
 	ViewerGroups    []string `yaml:"viewer_groups"`
+	Scopes          []string `yaml:"scopes"` // beside openid (default profile, email, groups; some providers refuse unknown ones)
 }
 
 // Log configures logging.

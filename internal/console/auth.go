@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -37,6 +40,9 @@ const (
 //	    role: admin                 # or viewer
 type Users struct {
 	byName map[string]user
+
+	decoyOnce sync.Once
+	decoy     []byte
 }
 
 type user struct {
@@ -47,16 +53,31 @@ type user struct {
 
 // LoadUsers reads a users file (see Users).
 func LoadUsers(path string) (*Users, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("console users file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxUsersFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("console users file: %w", err)
 	}
 	return ParseUsers(path, b)
 }
 
+// maxUsersFile bounds the users file: thousands of accounts fit.
+const maxUsersFile = 1 << 20
+
+// maxCost bounds a hash's bcrypt cost: every sign-in by that name, and
+// every guess at it, costs 2^cost rounds, and cost 31 would take hours.
+const maxCost = 14
+
 // ParseUsers reads a users file's content; name is the file's, for errors.
 // A hash is never part of an error.
 func ParseUsers(name string, b []byte) (u *Users, err error) {
+	if len(b) > maxUsersFile {
+		return nil, fmt.Errorf("console users file %s: larger than %d bytes", name, maxUsersFile)
+	}
 	var f struct {
 		Users []user `yaml:"users"`
 	}
@@ -78,8 +99,10 @@ func ParseUsers(name string, b []byte) (u *Users, err error) {
 			errs = append(errs, fmt.Errorf("console users file %s: user %d has no name", name, i+1))
 		case x.Role != Viewer && x.Role != Admin:
 			errs = append(errs, fmt.Errorf("console users file %s: user %q: role %q is neither viewer nor admin", name, x.Name, x.Role))
-		case !strings.HasPrefix(x.Hash, "$2"):
+		case !strings.HasPrefix(x.Hash, "$2") || bcryptCost(x.Hash) < 0:
 			errs = append(errs, fmt.Errorf("console users file %s: user %q: password_hash is not a bcrypt hash (want $2a$, $2b$ or $2y$…)", name, x.Name))
+		case bcryptCost(x.Hash) > maxCost:
+			errs = append(errs, fmt.Errorf("console users file %s: user %q: password_hash has bcrypt cost %d, more than %d", name, x.Name, bcryptCost(x.Hash), maxCost))
 		default:
 			if _, dup := u.byName[x.Name]; dup {
 				errs = append(errs, fmt.Errorf("console users file %s: user %q appears twice", name, x.Name))
@@ -93,21 +116,49 @@ func ParseUsers(name string, b []byte) (u *Users, err error) {
 	return u, nil
 }
 
+// bcryptCost is a hash's cost, or -1 when it is no bcrypt hash.
+func bcryptCost(hash string) int {
+	n, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // decoyHash is compared against when the name is unknown, so that a
-// wrong name takes as long as a wrong password.
-var decoyHash, _ = bcrypt.GenerateFromPassword([]byte("decoy"), bcrypt.DefaultCost)
+// wrong name takes as long as a wrong password: it costs what the
+// costliest hash of the file costs (bcrypt's time doubles with each step).
+func (u *Users) decoyHash() []byte {
+	u.decoyOnce.Do(func() {
+		cost := bcrypt.DefaultCost
+		for _, x := range u.byName {
+			cost = max(cost, bcryptCost(x.Hash))
+		}
+		u.decoy, _ = bcrypt.GenerateFromPassword([]byte("decoy"), cost)
+	})
+	return u.decoy
+}
 
 // Check returns the role of name if password is theirs.
 func (u *Users) Check(name, password string) (Role, bool) {
 	x, ok := u.byName[name]
 	hash := []byte(x.Hash)
 	if !ok {
-		hash = decoyHash
+		hash = u.decoyHash()
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
 		return "", false
 	}
 	return x.Role, true
+}
+
+// role is the role of a local account; a nil Users has none.
+func (u *Users) role(name string) (Role, bool) {
+	if u == nil {
+		return "", false
+	}
+	x, ok := u.byName[name]
+	return x.Role, ok
 }
 
 // session is who is signed in, carried in a cookie signed with the
@@ -200,6 +251,14 @@ func (c *Console) current(r *http.Request) (*session, bool) {
 	if !c.open(sessionCookie, ck.Value, &s) || c.o.Clock.Now().Unix() >= s.Expires || (s.Role != Viewer && s.Role != Admin) {
 		return nil, false
 	}
+	// Replicas share the session key and outlive a change of the users
+	// file: a local account removed or given another role since the
+	// sign-in loses its session with the restart that reads the file.
+	if s.Via == "local" {
+		if u, ok := c.o.Users.role(s.Name); !ok || u != s.Role {
+			return nil, false
+		}
+	}
 	return &s, true
 }
 
@@ -249,9 +308,16 @@ func (c *Console) require(role Role, h handlerFunc) http.Handler {
 }
 
 // localPath keeps a redirect target on the console: a path, never
-// another host (//evil.example or /\evil.example).
+// another host. Browsers read a backslash as a slash and drop tabs and
+// newlines from a Location, so "/\evil.example" and "/\t/evil.example"
+// are another host too: any such character refuses the target.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
@@ -288,14 +354,22 @@ func (c *Console) loginLocal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
+	addr, now := addrOf(r.RemoteAddr), c.o.Clock.Now()
+	if !c.limit.allowed(now, name, addr) {
+		c.o.Log.Warn("console: sign-in refused: too many tries", "remote", r.RemoteAddr)
+		c.showLogin(w, r, http.StatusTooManyRequests, "Too many refused sign-ins: wait a quarter of an hour and try again.")
+		return
+	}
 	role, ok := c.o.Users.Check(name, r.PostFormValue("password"))
 	if !ok {
 		// The name typed is not logged: it may be a password typed in
 		// the wrong box.
+		c.limit.refuse(now, name, addr)
 		c.o.Log.Warn("console: sign-in refused", "remote", r.RemoteAddr)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
+	c.limit.forget(name)
 	if err := c.signIn(w, name, role, "local"); err != nil {
 		c.fail(w, r, nil, http.StatusInternalServerError, "Could not start a session.")
 		return

@@ -360,7 +360,7 @@ func TestBrowser_ViewerIsRefusedAnAdminAction(t *testing.T) {
 func TestBrowser_SignInWithOIDC(t *testing.T) {
 	exe := chromium(t)
 	sc := startStoryConsole(t)
-	sc.idp.SignInNext(map[string]any{"email": "lin@example.com", "groups": []string{"support-admins"}})
+	sc.idp.SignInNext(map[string]any{"email": "lin@example.com", "email_verified": true, "groups": []string{"support-admins"}})
 	tb := openTab(t, exe, shotsDir(t))
 	tb.run("open the sign-in page", chromedp.Navigate(sc.url+"/login?next="+url.QueryEscape("/case?ref="+sc.issue.String())),
 		chromedp.WaitVisible(chromedp.CSS("#oidc")))

@@ -51,11 +51,13 @@ type Records interface {
 	Audit(ctx context.Context, r core.Ref, n int) ([]core.AuditEntry, error)
 	Events(ctx context.Context, r core.Ref, n int) ([]core.Event, error)
 	Conflicts(ctx context.Context, n int) ([]core.Conflict, error)
+	Records(ctx context.Context, sel core.Selector, since time.Time, n int) ([]core.Item, error)
+	UnreadMail(ctx context.Context, n int) ([]core.Item, error)
+	ConflictsOf(ctx context.Context, refs []core.Ref, n int) ([]core.Conflict, error)
 	DeadLetters(ctx context.Context) ([]core.Action, error)
-	Replay(ctx context.Context, keys ...string) (int, error)
+	ReplayByHand(ctx context.Context, who string, keys ...string) (int, error)
 	Discard(ctx context.Context, who string, keys ...string) (int, error)
 	RetryNow(ctx context.Context, who string, keys ...string) (int, error)
-	AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error
 	LinkByHand(ctx context.Context, l core.Link, who string) error
 	UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error)
 	Pause(ctx context.Context, p store.Pause) (bool, error)
@@ -106,6 +108,7 @@ type Console struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	key   []byte
+	limit *signInLimit
 }
 
 // New builds a console. It needs the store and at least one way to sign in.
@@ -136,7 +139,7 @@ func New(o Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{o: o, pages: pages, key: key}
+	c := &Console{o: o, pages: pages, key: key, limit: newSignInLimit()}
 	c.routes()
 	return c, nil
 }
@@ -160,11 +163,13 @@ func (c *Console) routes() {
 	m.Handle("GET /dead", c.viewer(c.deadPage))
 	m.Handle("GET /conflicts", c.viewer(c.conflictsPage))
 	m.Handle("GET /health", c.viewer(c.healthPage))
+	m.Handle("GET /targets", c.viewer(c.targetsPage))
+	m.Handle("GET /unread", c.viewer(c.unreadPage))
 	m.Handle("GET /mappings", c.viewer(c.mappingsPage))
 	m.Handle("POST /mappings/check", c.viewer(c.mappingsCheck))
 
-	m.Handle("POST /actions/replay", c.admin(c.replay))
-	m.Handle("POST /actions/discard", c.admin(c.discard))
+	m.Handle("POST /actions/replay", c.admin(c.onDead("replayed", c.o.Records.ReplayByHand)))
+	m.Handle("POST /actions/discard", c.admin(c.onDead("discarded", c.o.Records.Discard)))
 	m.Handle("POST /actions/retry", c.admin(c.retry))
 	m.Handle("POST /mappings/simulate", c.admin(c.mappingsSimulate))
 	m.Handle("POST /case/link", c.admin(c.link))

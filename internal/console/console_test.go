@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"io/fs"
@@ -182,7 +183,7 @@ func signedIn(t *testing.T, s *site, a Account) *browser {
 func TestPages_NeedASession(t *testing.T) {
 	s := openSite(t, nil)
 	b := s.browser(t)
-	for _, path := range []string{"/", "/search?q=4521", "/case?ref=zendesk/customer_ticket/4521", "/dead", "/conflicts", "/health", "/mappings"} {
+	for _, path := range []string{"/", "/search?q=4521", "/case?ref=zendesk/customer_ticket/4521", "/dead", "/conflicts", "/health", "/mappings", "/targets", "/unread"} {
 		got := b.get(path)
 		if got.status != http.StatusSeeOther || !strings.HasPrefix(got.location, "/login?next=") {
 			t.Errorf("GET %s without a session: %d → %q, want 303 → /login", path, got.status, got.location)
@@ -731,7 +732,10 @@ func TestParseUsers_Problems(t *testing.T) {
 	}{
 		{"no role", "users:\n  - name: ada\n    password_hash: $2y$10$abcdefghijklmnopqrstuv\n", `role "" is neither viewer nor admin`},
 		{"not bcrypt", "users:\n  - name: ada\n    password_hash: secret123\n    role: admin\n", `password_hash is not a bcrypt hash`},
-		{"twice", "users:\n  - {name: ada, password_hash: $2y$10$x, role: admin}\n  - {name: ada, password_hash: $2y$10$y, role: viewer}\n", `appears twice`},
+		{"twice", "users:\n  - {name: ada, password_hash: \"" + realHash + "\", role: admin}\n  - {name: ada, password_hash: \"" + realHash + "\", role: viewer}\n", `appears twice`},
+		{"hash cut short", "users:\n  - {name: ada, password_hash: $2y$10$secret123, role: admin}\n", `password_hash is not a bcrypt hash`},
+		{"cost of hours", "users:\n  - {name: ada, password_hash: \"" + strings.Replace(realHash, "$10$", "$31$", 1) + "\", role: admin}\n", `bcrypt cost 31, more than 14`},
+		{"too large", "users:\n" + strings.Repeat("  - {name: ada, password_hash: \""+realHash+"\", role: admin}\n", 1<<20/80), `larger than 1048576 bytes`},
 		{"unknown key", "users:\n  - {name: ada, password: secret123, role: admin}\n", `unknown field "password"`},
 	}
 	for _, c := range cases {
@@ -747,9 +751,61 @@ func TestParseUsers_Problems(t *testing.T) {
 	}
 }
 
+// realHash is a bcrypt hash (cost 10) of no test's password.
+const realHash = "$2a$10$MIQHZEYQ2hH8W7mU2pGqceH0Gm0cyvNSkt3bMNmSrlnkv6Gr2XDqa"
+
+func TestSession_EndsWhenTheUsersFileNoLongerHoldsItsRole(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	s := openSite(t, func(o *Options) { o.SessionKey = key })
+	cases := []struct {
+		name  string
+		users []Account
+		ok    bool
+	}{
+		{"same file", []Account{adminAccount, viewerAccount}, true},
+		{"account removed", []Account{adminAccount}, false},
+		{"made admin", []Account{adminAccount, {Name: viewerAccount.Name, Password: viewerAccount.Password, Role: Admin}}, false},
+		{"OIDC only", nil, false},
+	}
+	b := signedIn(t, s, viewerAccount)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Records: s.store, Clock: s.clock, SessionKey: key, OIDC: &OIDC{}}
+			if c.users != nil {
+				u, err := NewUsers(c.users...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Users = u
+			}
+			// Another replica (or this one restarted) with the users file as it is now.
+			con, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(con.Handler())
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/dead", nil)
+			u, _ := url.Parse(s.url)
+			for _, ck := range b.c.Jar.Cookies(u) {
+				req.AddCookie(ck)
+			}
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.StatusCode == http.StatusOK; got != c.ok {
+				t.Errorf("viewer's session on a console whose users file is %s: %d, want signed in %v", c.name, resp.StatusCode, c.ok)
+			}
+		})
+	}
+}
+
 func TestLocalPath_KeepsRedirectsOnTheConsole(t *testing.T) {
 	for in, want := range map[string]string{"/case?ref=x": "/case?ref=x", "//evil.example/": "/", `/\evil.example`: "/",
-		"https://evil.example": "/", "": "/", "dead": "/"} {
+		"https://evil.example": "/", "": "/", "dead": "/", "/\t/evil.example": "/", "/\n/evil.example": "/",
+		"/\r//evil.example": "/", "/x\\..\\\\evil.example": "/", "/%zz": "/", "/case?ref=a%2Fb#top": "/case?ref=a%2Fb#top"} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
 		}
@@ -896,5 +952,127 @@ func TestUsers_AcceptHtpasswdHashes(t *testing.T) {
 	}
 	if role, ok := parsed.Check("ada", "staple bolt anvil"); !ok || role != Viewer {
 		t.Errorf("a $2y$ hash does not sign in: %v %v", role, ok)
+	}
+}
+
+func TestSignIn_NextNeverLeavesTheConsole(t *testing.T) {
+	s := openSite(t, nil)
+	for _, next := range []string{"//evil.example/", "/\t/evil.example", `/\evil.example`, "https://evil.example/"} {
+		b := s.browser(t)
+		tok := b.csrf("/login?next=" + url.QueryEscape(next))
+		got := b.post("/login", url.Values{"csrf": {tok}, "name": {viewerAccount.Name}, "password": {viewerAccount.Password}, "next": {next}})
+		if got.status != http.StatusSeeOther || got.location != "/" {
+			t.Errorf("sign-in with next=%q: %d → %q, want 303 → /", next, got.status, got.location)
+		}
+	}
+}
+
+func TestCasePage_LinksOnlyToHTTPPages(t *testing.T) {
+	s := openSite(t, nil)
+	ctx := context.Background()
+	var batch []core.Ingest
+	for i, u := range []string{"javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:x", "//evil.example/x", "https://tracker.example/browse/KBOT-90"} {
+		ref := core.Ref{System: "jira", Kind: core.DevTicket, ID: fmt.Sprintf("KBOT-%d", 90+i)}
+		batch = append(batch, core.Ingest{Event: core.Event{Source: "jira", DeliveryID: fmt.Sprintf("x%d", i), Via: core.ViaWebhook, Type: core.Created,
+			At: storetest.Epoch, Item: core.Item{Ref: ref, Title: "hostile URL", URL: u, UpdatedAt: storetest.Epoch},
+			Links: []core.Link{{From: storetest.StoryTicket, To: ref, Role: core.EscalatedTo, Origin: core.Explicit}}}})
+	}
+	if _, err := s.store.Ingest(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	b := signedIn(t, s, viewerAccount)
+	got := b.get("/case?ref=" + url.QueryEscape(storetest.StoryIssue.String()))
+	if got.status != http.StatusOK {
+		t.Fatalf("case page: %d", got.status)
+	}
+	hrefs := regexp.MustCompile(`<a href="([^"]*)" rel="noreferrer noopener"`).FindAllStringSubmatch(got.body, -1)
+	var links []string
+	for _, h := range hrefs {
+		links = append(links, html.UnescapeString(h[1]))
+	}
+	// The story's three tracker pages and the one https page among the hostile ones.
+	want := []string{"http://127.0.0.1:9/acme/app/pull/12", "http://127.0.0.1:9/agent/tickets/4521", "http://localhost:9/browse/KBOT-88", "https://tracker.example/browse/KBOT-90"}
+	slices.Sort(links)
+	if !slices.Equal(links, want) {
+		t.Errorf("tracker links on the case page: %q, want %q", links, want)
+	}
+	for _, bad := range []string{"javascript:", "JavaScript:", "data:text", "vbscript:", "ZgotmplZ", "evil.example"} {
+		if strings.Contains(got.body, bad) {
+			t.Errorf("case page holds %q", bad)
+		}
+	}
+}
+
+func TestSignOut_NeedsTheTokenAndEndsTheSession(t *testing.T) {
+	s := openSite(t, nil)
+	b := signedIn(t, s, viewerAccount)
+	for _, tok := range []string{"", "forged"} {
+		if got := b.post("/logout", url.Values{"csrf": {tok}}); got.status != http.StatusForbidden {
+			t.Errorf("sign-out with token %q: %d, want 403", tok, got.status)
+		}
+		if home := b.get("/"); home.status != http.StatusOK {
+			t.Fatalf("a refused sign-out ended the session: home %d", home.status)
+		}
+	}
+	if got := b.post("/logout", url.Values{"csrf": {b.csrf("/")}}); got.status != http.StatusSeeOther || got.location != "/login" {
+		t.Fatalf("sign-out: %d → %q, want 303 → /login", got.status, got.location)
+	}
+	if home := b.get("/"); home.status != http.StatusSeeOther {
+		t.Errorf("after sign-out, home: %d, want 303 to sign in", home.status)
+	}
+}
+
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/case?ref=x", "//evil.example", `/\evil.example`, "/\t/evil.example", "https://evil.example", "/%2F%2Fevil", "/a/../..//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := localPath(next)
+		if got == "/" {
+			return
+		}
+		if got != next {
+			t.Fatalf("localPath(%q) = %q: neither the target nor /", next, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(got, "//") ||
+			strings.ContainsFunc(got, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+			t.Fatalf("localPath(%q) keeps a target a browser may read as another host", next)
+		}
+	})
+}
+
+func TestFromConfig_WarnsOfAKeyOfItsOwnOffLoopback(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite::memory:", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	users, err := NewUsers(viewerAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_CONSOLE_KEY", strings.Repeat("k", 32))
+	for _, c := range []struct {
+		name string
+		cc   config.Console
+		warn bool
+	}{
+		{"all interfaces, no key", config.Console{Listen: "0.0.0.0:8081"}, true},
+		{"all interfaces, shared key", config.Console{Listen: "0.0.0.0:8081", SessionKeyEnv: "TEST_CONSOLE_KEY"}, false},
+		{"loopback, no key", config.Console{Listen: "127.0.0.1:8081"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs syncBuffer
+			if _, err := FromConfig(c.cc, Options{Records: st, Users: users, Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logs.String(), "session_key_env is not set"); got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, logs.String())
+			}
+			if strings.Contains(logs.String(), "kkkk") {
+				t.Errorf("the log shows the key:\n%s", logs.String())
+			}
+		})
 	}
 }

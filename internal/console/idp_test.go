@@ -32,6 +32,8 @@ type idp struct {
 	codes  map[string]grant
 	// wrongNonce makes the next token carry another nonce than asked.
 	wrongNonce bool
+	// scope is what the last authorization request asked for.
+	scope string
 }
 
 type grant struct {
@@ -86,6 +88,7 @@ func (p *idp) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	p.scope = q.Get("scope")
 	code := randomToken()
 	p.codes[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri"), claims: p.person}
 	p.mu.Unlock()
@@ -114,7 +117,11 @@ func (p *idp) token(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
 	switch {
 	case id != p.clientID || secret != p.secret:
-		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		// As some providers do, the refusal echoes what was sent.
+		r.PostForm.Set("client_secret", secret)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "request": r.PostForm.Encode()})
 		return
 	case !known || r.PostFormValue("redirect_uri") != g.redirect || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
 		http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)

@@ -30,6 +30,9 @@ type OIDCConfig struct {
 	// AdminGroups are admins; ViewerGroups are viewers, and when empty
 	// every person the provider signs in is one.
 	AdminGroups, ViewerGroups []string
+	// Scopes are asked for beside openid (default profile, email and
+	// groups; a provider that refuses an unknown scope needs fewer).
+	Scopes []string
 	// HTTPClient reaches the provider (default http.DefaultClient).
 	HTTPClient *http.Client
 }
@@ -59,6 +62,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	if cfg.GroupsClaim == "" {
 		cfg.GroupsClaim = "groups"
 	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{"profile", "email", "groups"}
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
@@ -83,7 +89,7 @@ func (o *OIDC) discover(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerif
 		return nil, nil, fmt.Errorf("console: discover OIDC provider %q: %w", o.cfg.Issuer, err)
 	}
 	o.oauth = &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: string(o.cfg.ClientSecret), RedirectURL: o.cfg.RedirectURL,
-		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}}
+		Endpoint: p.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, slices.DeleteFunc(slices.Clone(o.cfg.Scopes), func(s string) bool { return s == oidc.ScopeOpenID })...)}
 	// The provider's keys are fetched with the client given, and
 	// refetched when it rotates them.
 	o.verifier = p.VerifierContext(o.ctx(context.Background()), &oidc.Config{ClientID: o.cfg.ClientID})
@@ -166,7 +172,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := c.o.OIDC.ctx(r.Context())
 	tok, err := oc.Exchange(ctx, r.FormValue("code"), oauth2.VerifierOption(round.Verifier))
 	if err != nil {
-		refuse(http.StatusBadGateway, "The sign-in provider did not confirm the sign-in.", err)
+		refuse(http.StatusBadGateway, "The sign-in provider did not confirm the sign-in.", tokenError(err))
 		return
 	}
 	raw, ok := tok.Extra("id_token").(string)
@@ -188,7 +194,13 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadGateway, "The sign-in provider's token is unreadable.", err)
 		return
 	}
-	name := firstString(claims, "email", "preferred_username", "sub")
+	// The name is what the audit log says did an admin action: an e-mail
+	// address only when the provider vouches for it, since many let a
+	// person type any address into their profile.
+	name := firstString(claims, "preferred_username", "sub")
+	if verified, _ := claims["email_verified"].(bool); verified {
+		name = firstString(claims, "email", "preferred_username", "sub")
+	}
 	role, ok := c.o.OIDC.role(stringsOf(claims[c.o.OIDC.cfg.GroupsClaim]))
 	if !ok {
 		refuse(http.StatusForbidden, "Your account is not in a group allowed to use the console.", fmt.Errorf("user %q", name))
@@ -225,4 +237,19 @@ func stringsOf(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// tokenError is a failed code exchange as the log may hold it: a
+// provider's answer is left out but for its status and error code, since
+// some echo the request, client secret included, in their error body.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err
+	}
+	status := ""
+	if re.Response != nil {
+		status = re.Response.Status
+	}
+	return fmt.Errorf("oauth2: token endpoint answered %s, error %q", status, re.ErrorCode)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,10 +54,12 @@ func TestOIDC_SignsInWithTheRoleOfTheGroups(t *testing.T) {
 		claims map[string]any
 		want   string // the who line, or "" when refused
 	}{
-		{"admin", map[string]any{"email": "grace@example.com", "groups": []string{"support", "support-admins"}}, "grace@example.com (admin)"},
-		{"viewer", map[string]any{"email": "ada@example.com", "groups": []string{"support"}}, "ada@example.com (viewer)"},
+		{"admin", map[string]any{"email": "grace@example.com", "email_verified": true, "groups": []string{"support", "support-admins"}}, "grace@example.com (admin)"},
+		{"viewer", map[string]any{"email": "ada@example.com", "email_verified": true, "groups": []string{"support"}}, "ada@example.com (viewer)"},
 		{"lone group as a string", map[string]any{"preferred_username": "lin", "groups": "support"}, "lin (viewer)"},
-		{"in no allowed group", map[string]any{"email": "eve@example.com", "groups": []string{"sales"}}, ""},
+		{"unverified e-mail is not the name", map[string]any{"email": "grace@example.com", "preferred_username": "mallory", "groups": "support"}, "mallory (viewer)"},
+		{"only a subject", map[string]any{"email": "grace@example.com", "email_verified": false, "groups": "support"}, "user-1 (viewer)"},
+		{"in no allowed group", map[string]any{"email": "eve@example.com", "email_verified": true, "groups": []string{"sales"}}, ""},
 	}
 	s, p := oidcSite(t, cfg)
 	for _, c := range cases {
@@ -114,6 +117,27 @@ func TestOIDC_RefusesAForgedOrReplayedCallback(t *testing.T) {
 			t.Errorf("token with another nonce: %d, want 403", got.status)
 		}
 	})
+	for _, c := range []struct {
+		name   string
+		claims map[string]any
+	}{
+		{"another issuer", map[string]any{"iss": "https://evil.example"}},
+		{"another client's token", map[string]any{"aud": "another-client"}},
+		{"expired token", map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p.signInNext(c.claims)
+			b := s.browser(t)
+			got, _ := b.follow("/auth/oidc")
+			if got.status != http.StatusForbidden || !strings.Contains(got.body, "token is not valid") {
+				t.Errorf("%s: %d, want 403 (token is not valid)", c.name, got.status)
+			}
+			if home := b.get("/"); home.status != http.StatusSeeOther {
+				t.Errorf("%s: signed in anyway (home %d)", c.name, home.status)
+			}
+		})
+	}
+	p.signInNext(map[string]any{"email": "grace@example.com"})
 	t.Run("provider refuses", func(t *testing.T) {
 		b := s.browser(t)
 		start := b.get("/auth/oidc")
@@ -134,5 +158,57 @@ func TestOIDC_ProviderDownDoesNotStopTheConsole(t *testing.T) {
 	got := s.browser(t).get("/auth/oidc")
 	if got.status != http.StatusBadGateway || !strings.Contains(got.body, "cannot be reached") {
 		t.Errorf("sign-in with the provider down: %d", got.status)
+	}
+}
+
+func TestOIDC_TheClientSecretNeverReachesTheLog(t *testing.T) {
+	var logs syncBuffer
+	p := newIdP(t, time.Now)
+	p.secret = "the provider's own secret" // the console's is refused, and echoed back
+	var oc *OIDC
+	s := openSite(t, func(o *Options) {
+		var err error
+		if oc, err = NewOIDC(OIDCConfig{Issuer: p.srv.URL, ClientID: p.clientID, ClientSecret: "s3cr3t-of-the-console", RedirectURL: "set below"}); err != nil {
+			t.Fatal(err)
+		}
+		o.OIDC, o.Users, o.Log = oc, nil, slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	oc.cfg.RedirectURL = s.url + "/auth/callback"
+	p.signInNext(map[string]any{"email": "grace@example.com", "email_verified": true})
+	got, _ := s.browser(t).follow("/auth/oidc")
+	if got.status != http.StatusBadGateway || strings.Contains(got.body, "s3cr3t") {
+		t.Errorf("sign-in with a refused client secret: %d", got.status)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "invalid_client") {
+		t.Errorf("the log does not say why the provider refused:\n%s", out)
+	}
+	if strings.Contains(out, "s3cr3t") {
+		t.Errorf("the log holds the client secret:\n%s", out)
+	}
+}
+
+func TestOIDC_AsksForTheScopesConfigured(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		scopes []string
+		want   string
+	}{
+		{"default", nil, "openid profile email groups"},
+		{"a provider without a groups scope", []string{"email"}, "openid email"},
+		{"openid named too", []string{"openid", "profile"}, "openid profile"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, p := oidcSite(t, OIDCConfig{Scopes: c.scopes})
+			p.signInNext(map[string]any{"preferred_username": "lin"})
+			if got, _ := s.browser(t).follow("/auth/oidc"); got.status != http.StatusOK {
+				t.Fatalf("sign-in: %d", got.status)
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.scope != c.want {
+				t.Errorf("scope asked for: %q, want %q", p.scope, c.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "home", "search", "case", "dead", "conflicts", "health", "mappings", "error"}
+var pageNames = []string{"login", "home", "search", "case", "dead", "conflicts", "health", "mappings", "targets", "unread", "error"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -128,6 +129,17 @@ type recordView struct {
 	Focus bool
 }
 
+// Link is the record's page in its tracker, when it is an http(s) URL.
+// The URL comes from outside (a tracker's payload, a mail): any other
+// scheme (javascript:, data:) is no link at all.
+func (v recordView) Link() string {
+	u, err := url.Parse(v.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
 type linkView struct {
 	From, To core.Ref
 	Role     core.Role
@@ -199,11 +211,9 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	}
 	v := &caseView{ID: id, Focus: ref, Roles: []core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.ThreadOf, core.DuplicateOf, core.Mentions}}
 	refs := make([]core.Ref, 0, len(cs.Items))
-	inCase := map[core.Ref]bool{}
 	for _, it := range cs.Items {
 		v.Records = append(v.Records, recordView{Item: it, Focus: it.Ref == ref})
 		refs = append(refs, it.Ref)
-		inCase[it.Ref] = true
 	}
 	links, err := rs.LinksOf(ctx, refs)
 	if err != nil {
@@ -261,14 +271,8 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	}
 	slices.SortStableFunc(v.Timeline, func(a, b moment) int { return b.At.Compare(a.At) })
 	v.Timeline = v.Timeline[:min(len(v.Timeline), timelineLen)]
-	conflicts, err := rs.Conflicts(ctx, 500)
-	if err != nil {
+	if v.Conflicts, err = rs.ConflictsOf(ctx, refs, timelineLen); err != nil {
 		return nil, err
-	}
-	for _, cf := range conflicts {
-		if inCase[cf.A] || inCase[cf.B] {
-			v.Conflicts = append(v.Conflicts, cf)
-		}
 	}
 	return v, nil
 }
@@ -314,64 +318,40 @@ func (c *Console) deadPage(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, http.StatusOK, "dead", s, deadPage{Dead: dead})
 }
 
-// chosen returns the dead actions a form names (all with all=1).
-func (c *Console) chosen(r *http.Request) ([]core.Action, error) {
+// chosen returns the keys of the dead actions a form names (all with
+// all=1).
+func (c *Console) chosen(r *http.Request) ([]string, error) {
 	dead, err := c.o.Records.DeadLetters(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	if r.PostFormValue("all") == "1" {
-		return dead, nil
+	var keys []string
+	for _, a := range dead {
+		if r.PostFormValue("all") == "1" || slices.Contains(r.PostForm["key"], a.Key) {
+			keys = append(keys, a.Key)
+		}
 	}
-	keys := r.PostForm["key"]
-	return slices.DeleteFunc(dead, func(a core.Action) bool { return !slices.Contains(keys, a.Key) }), nil
+	return keys, nil
 }
 
-// replay moves the chosen dead actions back to pending. Each is audited
-// first, so that no replay happens without its entry.
-func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
-	acts, err := c.chosen(r)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	keys := make([]string, len(acts))
-	for i, a := range acts {
-		keys[i] = a.Key
-		if err := c.o.Records.AuditAdmin(r.Context(), a.Case, a.Subject, "replay", s.Name,
-			fmt.Sprintf("replayed dead action %s (%s on %s by rule %q)", a.Key, a.Kind, a.Target, a.Rule)); err != nil {
+// onDead is an admin's action on the chosen dead actions: replay (back
+// to pending) or discard (given up), each audited with who in the
+// store's transaction; done says what was done to them.
+func (c *Console) onDead(done string, act func(ctx context.Context, who string, keys ...string) (int, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		keys, err := c.chosen(r)
+		if err != nil {
 			c.internal(w, r, s, err)
 			return
 		}
-	}
-	n := 0
-	if len(keys) > 0 {
-		if n, err = c.o.Records.Replay(r.Context(), keys...); err != nil {
+		n, err := act(r.Context(), s.Name, keys...)
+		if err != nil {
 			c.internal(w, r, s, err)
 			return
 		}
+		c.o.Log.Info("console: dead actions "+done, "user", s.Name, "n", n)
+		c.back(w, r, "/dead", fmt.Sprintf("%d action(s) %s", n, done))
 	}
-	c.o.Log.Info("console: dead actions replayed", "user", s.Name, "n", n)
-	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) replayed", n))
-}
-
-func (c *Console) discard(w http.ResponseWriter, r *http.Request, s *session) {
-	acts, err := c.chosen(r)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	keys := make([]string, len(acts))
-	for i, a := range acts {
-		keys[i] = a.Key
-	}
-	n, err := c.o.Records.Discard(r.Context(), s.Name, keys...)
-	if err != nil {
-		c.internal(w, r, s, err)
-		return
-	}
-	c.o.Log.Info("console: dead actions discarded", "user", s.Name, "n", n)
-	c.back(w, r, "/dead", fmt.Sprintf("%d action(s) discarded", n))
 }
 
 // twoRefs reads the two records a link form names.

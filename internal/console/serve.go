@@ -36,7 +36,8 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 			secret = core.Secret(v)
 		}
 		oc, err := NewOIDC(OIDCConfig{Issuer: cc.OIDC.Issuer, ClientID: cc.OIDC.ClientID, ClientSecret: secret,
-			RedirectURL: cc.OIDC.RedirectURL, GroupsClaim: cc.OIDC.GroupsClaim, AdminGroups: cc.OIDC.AdminGroups, ViewerGroups: cc.OIDC.ViewerGroups})
+			RedirectURL: cc.OIDC.RedirectURL, GroupsClaim: cc.OIDC.GroupsClaim, AdminGroups: cc.OIDC.AdminGroups, ViewerGroups: cc.OIDC.ViewerGroups,
+			Scopes: cc.OIDC.Scopes})
 		if err != nil {
 			return nil, err
 		}
@@ -48,6 +49,11 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 			return nil, fmt.Errorf("console.session_key_env: environment variable %q must hold at least 32 characters", cc.SessionKeyEnv)
 		}
 		o.SessionKey = []byte(v)
+	} else if !loopback(cc.Listen) && o.Log != nil {
+		// Reached over a network, the console is likely one of several
+		// replicas behind a balancer, where a key of each process's own
+		// signs people out whenever the balancer switches.
+		o.Log.Warn("console: console.session_key_env is not set: sessions are signed with a key of this process's own, not valid on other replicas and lost at restart")
 	}
 	o.SecureCookies = !loopback(cc.Listen)
 	if cc.SecureCookies != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -137,13 +138,7 @@ func (s *Store) LinksOf(ctx context.Context, refs []core.Ref) ([]LinkOrigin, err
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(refs))
-	marks := make([]string, len(refs))
-	for i, r := range refs {
-		args[i] = r.String()
-		marks[i] = fmt.Sprintf("$%d", i+1)
-	}
-	in := strings.Join(marks, ", ")
+	in, args := refList(refs)
 	var out []LinkOrigin
 	err := all(s.be.reader().query(ctx, `SELECT from_ref, to_ref, origin, source_ref, created_at FROM links
 WHERE from_ref IN (`+in+`) UNION SELECT from_ref, to_ref, origin, source_ref, created_at FROM links WHERE to_ref IN (`+in+`)`, args...)).each(func(rs rows) error {
@@ -169,6 +164,33 @@ WHERE from_ref IN (`+in+`) UNION SELECT from_ref, to_ref, origin, source_ref, cr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: links of %d records: %w", len(refs), err)
+	}
+	return out, nil
+}
+
+// refList is refs as the parameters of an IN list ($1, $2, …) and their
+// values.
+func refList(refs []core.Ref) (string, []any) {
+	args := make([]any, len(refs))
+	marks := make([]string, len(refs))
+	for i, r := range refs {
+		args[i] = r.String()
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return strings.Join(marks, ", "), args
+}
+
+// ConflictsOf returns the newest conflicts of a field between refs and
+// any record, at most n, newest first.
+func (s *Store) ConflictsOf(ctx context.Context, refs []core.Ref, n int) ([]core.Conflict, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	in, args := refList(refs)
+	out, err := s.conflictsWhere(ctx, fmt.Sprintf(`WHERE a_ref IN (%s) OR b_ref IN (%s) ORDER BY id DESC LIMIT $%d`, in, in, len(args)+1),
+		append(args, limit(n))...)
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts of %d records: %w", len(refs), err)
 	}
 	return out, nil
 }
@@ -245,34 +267,13 @@ func (s *Store) UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bo
 func (s *Store) Discard(ctx context.Context, who string, keys ...string) (int, error) {
 	var n int
 	err := s.be.write(ctx, true, func(q querier) error {
-		n = 0
 		now := s.now()
-		for _, k := range keys {
-			var (
-				c       int64
-				subject string
-			)
-			err := q.queryRow(ctx, `UPDATE outbox SET state = 'done', last_error = $1, updated_at = $2
-WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, "discarded by "+who, now, k).Scan(&c, &subject)
-			if isNoRows(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("store: discard %q: %w", k, err)
-			}
-			r, err := parseRef(subject)
-			if err != nil {
-				return err
-			}
-			if c, err = resolveCase(ctx, q, c); err != nil {
-				return err
-			}
-			n++
-			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "discard", fmt.Sprintf("%s discarded action %s", who, k))); err != nil {
-				return err
-			}
-		}
-		return nil
+		cases, err := s.actByHand(ctx, q, keys, func(k string) (string, []any, string) {
+			return `UPDATE outbox SET state = 'done', last_error = $1, updated_at = $2
+WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, []any{"discarded by " + who, now, k}, fmt.Sprintf("%s discarded action %s", who, k)
+		}, now, "discard")
+		n = len(cases)
+		return err
 	})
 	return n, err
 }
@@ -285,37 +286,13 @@ WHERE key = $3 AND state = 'dead' RETURNING case_id, subject_ref`, "discarded by
 func (s *Store) RetryNow(ctx context.Context, who string, keys ...string) (int, error) {
 	var n int
 	err := s.be.write(ctx, true, func(q querier) error {
-		n = 0
 		now := s.now()
-		var cases []int64
-		for _, k := range keys {
-			var (
-				c       int64
-				subject string
-			)
-			err := q.queryRow(ctx, `UPDATE outbox SET next_attempt = $1, updated_at = $1 WHERE key = $2 AND state = 'pending'
-RETURNING case_id, subject_ref`, now, k).Scan(&c, &subject)
-			if isNoRows(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("store: retry %q: %w", k, err)
-			}
-			r, err := parseRef(subject)
-			if err != nil {
-				return err
-			}
-			if c, err = resolveCase(ctx, q, c); err != nil {
-				return err
-			}
-			n++
-			cases = append(cases, c)
-			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "retry", fmt.Sprintf("%s retried action %s now", who, k))); err != nil {
-				return err
-			}
-		}
-		if len(cases) == 0 {
-			return nil
+		cases, err := s.actByHand(ctx, q, keys, func(k string) (string, []any, string) {
+			return `UPDATE outbox SET next_attempt = $1, updated_at = $1 WHERE key = $2 AND state = 'pending'
+RETURNING case_id, subject_ref`, []any{now, k}, fmt.Sprintf("%s retried action %s now", who, k)
+		}, now, "retry")
+		if n = len(cases); err != nil || n == 0 {
+			return err
 		}
 		slices.Sort(cases)
 		return s.bulk.markDirty(ctx, q, slices.Compact(cases), now)
@@ -323,19 +300,48 @@ RETURNING case_id, subject_ref`, now, k).Scan(&c, &subject)
 	return n, err
 }
 
-// AuditAdmin appends an audit entry for an admin's action that the store
-// does not audit itself (a replay), naming who did it.
-func (s *Store) AuditAdmin(ctx context.Context, c core.CaseID, target core.Ref, kind, who, detail string) error {
-	return s.be.write(ctx, true, func(q querier) error {
-		return s.insertAudit(ctx, q, adminEntry(s.now(), int64(c), target, kind, who+" "+detail))
-	})
+// actByHand runs, for each key, the update stmt gives it (returning the
+// action's case and subject, no row when the action is not in the state
+// it changes) and audits each action it changed as kind with the detail
+// stmt gives. It returns the (current) cases of the changed actions.
+func (s *Store) actByHand(ctx context.Context, q querier, keys []string, stmt func(key string) (string, []any, string), now int64, kind string) ([]int64, error) {
+	var cases []int64
+	for _, k := range keys {
+		var (
+			c       int64
+			subject string
+		)
+		query, args, detail := stmt(k)
+		err := q.queryRow(ctx, query, args...).Scan(&c, &subject)
+		if isNoRows(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: %s %q: %w", kind, k, err)
+		}
+		r, err := parseRef(subject)
+		if err != nil {
+			return nil, err
+		}
+		if c, err = resolveCase(ctx, q, c); err != nil {
+			return nil, err
+		}
+		cases = append(cases, c)
+		if err := s.insertAudit(ctx, q, adminEntry(now, c, r, kind, detail)); err != nil {
+			return nil, err
+		}
+	}
+	return cases, nil
 }
 
 // adminEntry is the audit entry of a person's action in the console: its
-// rule is "console" and its key unique to the moment.
+// rule is "console" and its key unique to the moment and the detail, so
+// that two actions of one transaction (a replay of every dead letter of
+// a record) keep an entry each where entries are told apart by key.
 func adminEntry(now, c int64, target core.Ref, kind, detail string) core.AuditEntry {
+	sum := sha256.Sum256([]byte(detail))
 	return core.AuditEntry{At: fromUnixNano(now), Case: core.CaseID(c), Target: target, Rule: "console",
-		Kind: core.ActionKind(kind), Key: fmt.Sprintf("console:%s:%d", kind, now), Detail: detail}
+		Kind: core.ActionKind(kind), Key: fmt.Sprintf("console:%s:%d:%x", kind, now, sum[:6]), Detail: detail}
 }
 
 func (s *Store) insertAudit(ctx context.Context, q querier, e core.AuditEntry) error {
@@ -418,6 +424,29 @@ func (s *Store) Cursors(ctx context.Context) (map[string]time.Time, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: cursors: %w", err)
+	}
+	return out, nil
+}
+
+// UnreadNotice is what the IMAP connector writes into the comment of a
+// mail it could not read in full (over one of the parser's limits), as
+// "[This mail could not be read in full (why). …]".
+const UnreadNotice = "[This mail could not be read in full ("
+
+// UnreadMail returns the mail threads, newest first and at most n, of
+// which a mail was not read in full: one over the parser's limits (its
+// comment carries UnreadNotice) or with attachments over the size limit
+// (its attachments_over_limit field). The connector records both only in
+// the snapshot, so the query walks the mail threads newest first by the
+// kind index and reads each one's snapshot.
+func (s *Store) UnreadMail(ctx context.Context, n int) ([]core.Item, error) {
+	var out []core.Item
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	err := all(s.be.reader().query(ctx, `SELECT ref, snapshot FROM items WHERE kind = $1 AND known = 1
+AND (snapshot LIKE $2 ESCAPE '\' OR snapshot LIKE $3 ESCAPE '\') ORDER BY kind, updated_at DESC LIMIT $4`,
+		string(core.EmailThread), "%"+esc.Replace(UnreadNotice)+"%", `%"attachments\_over\_limit":%`, limit(n))).each(appendItem(&out))
+	if err != nil {
+		return nil, fmt.Errorf("store: mail not read in full: %w", err)
 	}
 	return out, nil
 }

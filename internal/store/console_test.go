@@ -267,3 +267,150 @@ func TestRuleActivity_CountsAppliedActionsSince(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminActions_AuditEachMovedActionOnceWithWho(t *testing.T) {
+	cases := []struct {
+		name   string
+		act    func(s *Store, keys ...string) (int, error)
+		detail string // what the entry of "dead-a" says
+	}{
+		{"replay", func(s *Store, keys ...string) (int, error) {
+			return s.ReplayByHand(context.Background(), "grace", keys...)
+		}, "grace replayed dead action dead-a"},
+		{"discard", func(s *Store, keys ...string) (int, error) { return s.Discard(context.Background(), "grace", keys...) }, "grace discarded action dead-a"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			backends(t, func(t *testing.T, s *Store, _ *testClock) {
+				storetest.Story(t, s, workloadEpoch)
+				ctx := context.Background()
+				issue := storetest.StoryIssue
+				c, _ := s.CaseOf(ctx, issue)
+				var acts []core.Action
+				for _, k := range []string{"dead-a", "dead-b", "dead-c"} {
+					acts = append(acts, core.Action{Key: k, Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue})
+				}
+				if _, err := s.Enqueue(ctx, acts); err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range acts {
+					if err := s.Fail(ctx, a.Key, "403 forbidden", time.Time{}, true); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Another replica replays dead-c first: this person's action finds it gone.
+				if n, err := s.Replay(ctx, "dead-c"); err != nil || n != 1 {
+					t.Fatalf("Replay(dead-c) = %d, %v", n, err)
+				}
+				// The test clock stands still: both entries are written at the same instant.
+				n, err := tc.act(s, "dead-a", "dead-b", "dead-c")
+				if err != nil || n != 2 {
+					t.Fatalf("%s = %d, %v; want 2", tc.name, n, err)
+				}
+				if n, err := tc.act(s, "dead-a", "dead-b"); err != nil || n != 0 {
+					t.Errorf("%s again = %d, %v; want 0", tc.name, n, err)
+				}
+				es, err := s.Audit(ctx, issue, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := map[string]bool{}
+				var details []string
+				for _, e := range es {
+					keys[e.Key] = true
+					details = append(details, e.Detail)
+				}
+				slices.Sort(details)
+				if len(es) != 2 || len(keys) != 2 || details[0] != tc.detail || es[0].Rule != "console" {
+					t.Errorf("audit after %s: %d entries with %d keys, details %q; want 2 distinct, first %q", tc.name, len(es), len(keys), details, tc.detail)
+				}
+			})
+		})
+	}
+}
+
+func TestConflictsOf_TheRecordsEitherSideNewestFirst(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, clock *testClock) {
+		storetest.Story(t, s, workloadEpoch)
+		ctx := context.Background()
+		c, _ := s.CaseOf(ctx, storetest.StoryIssue)
+		other := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-7"}
+		for i, pair := range [][2]core.Ref{
+			{storetest.StoryTicket, storetest.StoryIssue},
+			{storetest.Stray, other},
+			{other, storetest.StoryPR},
+		} {
+			cf := core.Conflict{At: workloadEpoch.Add(time.Duration(i) * time.Minute), Case: c, Rule: "sync-priority", Field: "priority",
+				A: pair[0], AVal: "high", B: pair[1], BVal: "low"}
+			if err := s.RecordConflict(ctx, cf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			refs []core.Ref
+			n    int
+			want []core.Ref // the A side of each, newest first
+		}{
+			{[]core.Ref{storetest.StoryIssue, storetest.StoryPR}, 10, []core.Ref{other, storetest.StoryTicket}},
+			{[]core.Ref{storetest.StoryIssue, storetest.StoryPR}, 1, []core.Ref{other}},
+			{[]core.Ref{storetest.Stray}, 10, []core.Ref{storetest.Stray}},
+			{[]core.Ref{storetest.StoryMail}, 10, nil},
+			{nil, 10, nil},
+		} {
+			got, err := s.ConflictsOf(ctx, tc.refs, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var as []core.Ref
+			for _, cf := range got {
+				as = append(as, cf.A)
+			}
+			if !slices.Equal(as, tc.want) {
+				t.Errorf("ConflictsOf(%v, %d) sides %v, want %v", tc.refs, tc.n, as, tc.want)
+			}
+		}
+	})
+}
+
+func TestUnreadMail_ThreadsWithAMailNotReadInFull(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store, _ *testClock) {
+		ctx := context.Background()
+		thread := func(id string, at time.Duration, body string, fields map[string]string) core.Ingest {
+			ref := core.Ref{System: "imap", Kind: core.EmailThread, ID: id}
+			it := core.Item{Ref: ref, Title: "mail " + id, Reporter: "ada@customer.example", Fields: fields, UpdatedAt: workloadEpoch.Add(at),
+				Comments: []core.Comment{{ID: id, Author: "ada@customer.example", Body: body, Public: true, CreatedAt: workloadEpoch.Add(at)}}}
+			return core.Ingest{Event: core.Event{Source: "imap", DeliveryID: id, Via: core.ViaPoll, Type: core.Created, Item: it, At: workloadEpoch.Add(at)}}
+		}
+		bomb := "Please see the logs.\n\n" + UnreadNotice + "multiparts nested more than 20 deep). The support team has the original.]"
+		ticket := thread("t", 4*time.Minute, bomb, nil)
+		ticket.Event.Item.Ref = core.Ref{System: "zendesk", Kind: core.CustomerTicket, ID: "77"}
+		batch := []core.Ingest{
+			thread("bomb@x", time.Minute, bomb, nil),
+			thread("big@x", 2*time.Minute, "The dump is attached.", map[string]string{"attachments_over_limit": "core.dump"}),
+			thread("plain@x", 3*time.Minute, "It says could not be read in full, my screen reader.", map[string]string{"subject": "x"}),
+			ticket,
+		}
+		if _, err := s.Ingest(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			n    int
+			want []string
+		}{
+			{10, []string{"big@x", "bomb@x"}},
+			{1, []string{"big@x"}},
+		} {
+			got, err := s.UnreadMail(ctx, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, it := range got {
+				ids = append(ids, it.Ref.ID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("UnreadMail(%d) = %q, want %q", tc.n, ids, tc.want)
+			}
+		}
+	})
+}

@@ -557,18 +557,38 @@ func (s *Store) Sending(ctx context.Context, key string, at time.Time) error {
 // no attempts, marks their cases dirty and returns how many moved. Keys
 // that are not dead are ignored.
 func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
+	return s.replay(ctx, "", keys)
+}
+
+// ReplayByHand is Replay as a person asks for it in the console, of the
+// keys named (none: nothing): each action that moves gets an audit entry
+// naming who in the same transaction, so that no entry is written for an
+// action that did not move (another replica replayed it first) and no
+// replay happens without its entry.
+func (s *Store) ReplayByHand(ctx context.Context, who string, keys ...string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	return s.replay(ctx, who, keys)
+}
+
+// replay is Replay, auditing each move as who's when who is not empty.
+func (s *Store) replay(ctx context.Context, who string, keys []string) (int, error) {
 	var n int
 	err := s.be.write(ctx, true, func(q querier) error {
 		n = 0
 		now := s.now()
-		cases := map[int64]bool{}
+		type moved struct {
+			c            int64
+			key, subject string
+		}
+		var moves []moved
 		collect := func(rs rows) error {
-			var c int64
-			if err := rs.Scan(&c); err != nil {
+			var m moved
+			if err := rs.Scan(&m.c, &m.key, &m.subject); err != nil {
 				return err
 			}
-			cases[c] = true
-			n++
+			moves = append(moves, m)
 			return nil
 		}
 		// A dead action was tried, and every send after the first
@@ -577,26 +597,37 @@ func (s *Store) Replay(ctx context.Context, keys ...string) (int, error) {
 		const replay = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = 0,
 sent_at = CASE WHEN sent_at = 0 THEN -1 ELSE sent_at END, updated_at = $1 WHERE state = 'dead'`
 		if len(keys) == 0 {
-			if err := all(q.query(ctx, replay+` RETURNING case_id`, now)).each(collect); err != nil {
+			if err := all(q.query(ctx, replay+` RETURNING case_id, key, subject_ref`, now)).each(collect); err != nil {
 				return fmt.Errorf("store: replay dead letters: %w", err)
 			}
 		}
 		for _, k := range keys {
-			if err := all(q.query(ctx, replay+` AND key = $2 RETURNING case_id`, now, k)).each(collect); err != nil {
+			if err := all(q.query(ctx, replay+` AND key = $2 RETURNING case_id, key, subject_ref`, now, k)).each(collect); err != nil {
 				return fmt.Errorf("store: replay %q: %w", k, err)
 			}
 		}
-		if len(cases) == 0 {
+		n = len(moves)
+		if n == 0 {
 			return nil
 		}
-		ids := make([]int64, 0, len(cases))
-		for c := range cases {
+		ids := make([]int64, 0, n)
+		for _, m := range moves {
 			// A join may have retired the case since the row was read.
-			c, err := resolveCase(ctx, q, c)
+			c, err := resolveCase(ctx, q, m.c)
 			if err != nil {
 				return err
 			}
 			ids = append(ids, c)
+			if who == "" {
+				continue
+			}
+			r, err := parseRef(m.subject)
+			if err != nil {
+				return err
+			}
+			if err := s.insertAudit(ctx, q, adminEntry(now, c, r, "replay", fmt.Sprintf("%s replayed dead action %s", who, m.key))); err != nil {
+				return err
+			}
 		}
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
@@ -623,9 +654,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 // Conflicts lists recorded conflicts, newest first, at most n (all when
 // n <= 0).
 func (s *Store) Conflicts(ctx context.Context, n int) ([]core.Conflict, error) {
+	out, err := s.conflictsWhere(ctx, `ORDER BY id DESC LIMIT $1`, limit(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// conflictsWhere reads the conflicts a query's tail (WHERE, ORDER BY,
+// LIMIT) chooses.
+func (s *Store) conflictsWhere(ctx context.Context, tail string, args ...any) ([]core.Conflict, error) {
 	var out []core.Conflict
 	err := all(s.be.reader().query(ctx, `SELECT at, case_id, rule, field, a_ref, a_value, b_ref, b_value, last
-FROM conflicts ORDER BY id DESC LIMIT $1`, limit(n))).each(func(rs rows) error {
+FROM conflicts `+tail, args...)).each(func(rs rows) error {
 		var (
 			c      core.Conflict
 			at, id int64
@@ -645,10 +686,7 @@ FROM conflicts ORDER BY id DESC LIMIT $1`, limit(n))).each(func(rs rows) error {
 		out = append(out, c)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: conflicts: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Audit returns the audit entries about record r, newest first, at most n
