@@ -303,3 +303,30 @@ func TestServe_StockJiraWorkflowWithTheExampleOverlay(t *testing.T) {
 	}
 	d.Store.Close()
 }
+
+// TestCheckConfig_ConsoleSecrets: check --config refuses what serve would
+// refuse of the console section (its users file, its secrets' variables),
+// all at once.
+func TestCheckConfig_ConsoleSecrets(t *testing.T) {
+	path := incompleteSite(t)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "users.yaml")
+	fmt.Fprintf(f, "\nconsole:\n  listen: 127.0.0.1:0\n  users_file: %s\n  session_key_env: CHECK_CONSOLE_KEY\n", missing)
+	f.Close()
+	t.Setenv("CHECK_CONSOLE_KEY", "too short")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	for _, w := range []string{missing, `console.session_key_env: environment variable "CHECK_CONSOLE_KEY" must hold at least 32 characters`} {
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "too short") {
+		t.Errorf("check --config shows the key:\n%s", errb.String())
+	}
+}

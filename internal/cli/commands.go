@@ -10,6 +10,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/console"
 	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/simulate"
 	"github.com/liaisonhq/liaison/mappings"
@@ -60,6 +61,9 @@ func check(ctx context.Context, e *env, args []string) error {
 		// Quiet: the connectors are built to be checked, not run.
 		conns, err = daemon.Connectors(cfg, daemon.Options{Log: slog.New(slog.DiscardHandler)})
 		errs = append(errs, err)
+		if cfg.Console.Listen != "" {
+			errs = append(errs, console.CheckConfig(cfg.Console))
+		}
 	}
 	if len(rest) == 1 {
 		dir = rest[0]

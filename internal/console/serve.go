@@ -27,13 +27,9 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 		o.Users = u
 	}
 	if cc.OIDC.Issuer != "" {
-		var secret core.Secret
-		if cc.OIDC.ClientSecretEnv != "" {
-			v := os.Getenv(cc.OIDC.ClientSecretEnv)
-			if v == "" {
-				return nil, fmt.Errorf("console.oidc.client_secret_env: environment variable %q is empty", cc.OIDC.ClientSecretEnv)
-			}
-			secret = core.Secret(v)
+		secret, err := clientSecret(cc)
+		if err != nil {
+			return nil, err
 		}
 		oc, err := NewOIDC(OIDCConfig{Issuer: cc.OIDC.Issuer, ClientID: cc.OIDC.ClientID, ClientSecret: secret,
 			RedirectURL: cc.OIDC.RedirectURL, GroupsClaim: cc.OIDC.GroupsClaim, AdminGroups: cc.OIDC.AdminGroups, ViewerGroups: cc.OIDC.ViewerGroups,
@@ -43,12 +39,12 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 		}
 		o.OIDC = oc
 	}
-	if cc.SessionKeyEnv != "" {
-		v := os.Getenv(cc.SessionKeyEnv)
-		if len(v) < 32 {
-			return nil, fmt.Errorf("console.session_key_env: environment variable %q must hold at least 32 characters", cc.SessionKeyEnv)
-		}
-		o.SessionKey = []byte(v)
+	key, err := sessionKey(cc)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		o.SessionKey = key
 	} else if !loopback(cc.Listen) && o.Log != nil {
 		// Reached over a network, the console is likely one of several
 		// replicas behind a balancer, where a key of each process's own
@@ -61,6 +57,49 @@ func FromConfig(cc config.Console, o Options) (*Console, error) {
 	}
 	o.SessionTTL = cc.SessionTTL
 	return New(o)
+}
+
+// CheckConfig reports every problem of the console section that does not
+// need its identity provider: the users file and the secrets' variables
+// (liaison check --config), so that serve does not refuse what check passed.
+func CheckConfig(cc config.Console) error {
+	var errs []error
+	if cc.UsersFile != "" {
+		_, err := LoadUsers(cc.UsersFile)
+		errs = append(errs, err)
+	}
+	if cc.OIDC.Issuer != "" {
+		_, err := clientSecret(cc)
+		errs = append(errs, err)
+	}
+	_, err := sessionKey(cc)
+	return errors.Join(append(errs, err)...)
+}
+
+// clientSecret is the OIDC client secret from the variable the config
+// names; none when it names none (a public client).
+func clientSecret(cc config.Console) (core.Secret, error) {
+	if cc.OIDC.ClientSecretEnv == "" {
+		return "", nil
+	}
+	v := os.Getenv(cc.OIDC.ClientSecretEnv)
+	if v == "" {
+		return "", fmt.Errorf("console.oidc.client_secret_env: environment variable %q is empty", cc.OIDC.ClientSecretEnv)
+	}
+	return core.Secret(v), nil
+}
+
+// sessionKey is the shared session key from the variable the config
+// names; nil when it names none (a key of the process's own).
+func sessionKey(cc config.Console) ([]byte, error) {
+	if cc.SessionKeyEnv == "" {
+		return nil, nil
+	}
+	v := os.Getenv(cc.SessionKeyEnv)
+	if len(v) < 32 {
+		return nil, fmt.Errorf("console.session_key_env: environment variable %q must hold at least 32 characters", cc.SessionKeyEnv)
+	}
+	return []byte(v), nil
 }
 
 // loopback says whether addr's host is a loopback address, where a
