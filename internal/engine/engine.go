@@ -129,6 +129,11 @@ type Engine struct {
 	// looking is held by the idle worker that looks for due cases (idle),
 	// lingering by the one that waits for handed cases to gather (linger).
 	looking, lingering atomic.Bool
+	// commits counts the group commits under way; committed is told
+	// (when not already) as one ends. The intake's gatherer waits for
+	// more requests only while a commit is under way (gatherLoop).
+	commits   atomic.Int32
+	committed chan struct{}
 	// handed holds cases claimed by ingest (IngestClaimer) for the
 	// workers, oldest first; lastHand is when cases were last handed.
 	handMu   sync.Mutex
@@ -185,7 +190,7 @@ func New(o Options) (*Engine, error) {
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
+		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), committed: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
 		calls: make(chan struct{}, o.Workers), jitter: rand.Int64N}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {
