@@ -75,8 +75,9 @@ type Options struct {
 	Batch int
 	// Linger is how long a case claimed at ingest may wait for others to
 	// share its reconcile, while ingests come more often than once per
-	// Linger (default 10ms; negative: never). A case that arrives after
-	// a quiet spell is reconciled at once.
+	// Linger and other cases are being reconciled (default 10ms;
+	// negative: never). A case that arrives after a quiet spell, or while
+	// no other is being reconciled, is reconciled at once.
 	Linger time.Duration
 	// Journal is the folder of the intake journal ("": none). With one,
 	// Accept answers once a webhook's events are appended to it, and the
@@ -84,10 +85,11 @@ type Options struct {
 	// the store's writer. It must be on the store's disk (see
 	// store.JournalDir).
 	Journal string
-	// IntakeLinger is how long journaled events wait for others to share
-	// their commit (default 5ms). Nobody waits for that commit, and a
-	// commit of one event costs nearly what one of dozens does: the pages
-	// of the same indexes written again, and a sync.
+	// IntakeLinger is how long journaled events may wait for others to
+	// share their commit while another commit is under way (default 5ms;
+	// with none under way they go at once). A commit of one event costs
+	// nearly what one of dozens does: the pages of the same indexes
+	// written again, and a sync.
 	IntakeLinger time.Duration
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
