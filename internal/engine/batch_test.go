@@ -298,10 +298,14 @@ func TestIdle_OneWorkerLooksForDueCases(t *testing.T) {
 type loadCounter struct {
 	*store.Store
 	loads atomic.Int64
+	// delay makes every load take that long, as a reconcile under way
+	// does while it waits for a tracker's answers.
+	delay time.Duration
 }
 
 func (l *loadCounter) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core.Case, error) {
 	l.loads.Add(1)
+	time.Sleep(l.delay)
 	return l.Store.LoadCases(ctx, ids)
 }
 
@@ -329,9 +333,9 @@ func run(t *testing.T, eng *Engine) (stop func()) {
 // running starts an engine on the world's store, its loads counted, and
 // returns a function that submits one closed help-desk ticket (a case no
 // rule acts on) and one that waits until the queue is empty.
-func (w *world) running(t *testing.T, linger time.Duration) (lc *loadCounter, submit func(i int), settle func()) {
+func (w *world) running(t *testing.T, linger, loadDelay time.Duration) (lc *loadCounter, submit func(i int), settle func()) {
 	t.Helper()
-	lc = &loadCounter{Store: w.st}
+	lc = &loadCounter{Store: w.st, delay: loadDelay}
 	eng := w.newEngine(t, Options{Store: lc, Linger: linger})
 	run(t, eng)
 	ctx := context.Background()
@@ -363,11 +367,12 @@ func (w *world) running(t *testing.T, linger time.Duration) (lc *loadCounter, su
 }
 
 // TestLinger_CasesComingFastShareAReconcile: cases handed more often than
-// once per Linger wait for each other and are loaded together; the first
-// of them, after a quiet spell, goes at once.
+// once per Linger while others are being reconciled wait for each other
+// and are loaded together; the first of them, after a quiet spell, goes
+// at once.
 func TestLinger_CasesComingFastShareAReconcile(t *testing.T) {
 	w := newWorld(t, defaults(t))
-	lc, submit, settle := w.running(t, 300*time.Millisecond)
+	lc, submit, settle := w.running(t, 300*time.Millisecond, 100*time.Millisecond)
 	for i := range 9 {
 		submit(i)
 		time.Sleep(5 * time.Millisecond)
@@ -383,7 +388,7 @@ func TestLinger_CasesComingFastShareAReconcile(t *testing.T) {
 // does not wait for others that may never come.
 func TestLinger_ALoneCaseGoesAtOnce(t *testing.T) {
 	w := newWorld(t, defaults(t))
-	lc, submit, _ := w.running(t, 10*time.Second)
+	lc, submit, _ := w.running(t, 10*time.Second, 0)
 	submit(1)
 	deadline := time.Now().Add(5 * time.Second)
 	for lc.loads.Load() == 0 {

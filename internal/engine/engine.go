@@ -75,8 +75,9 @@ type Options struct {
 	Batch int
 	// Linger is how long a case claimed at ingest may wait for others to
 	// share its reconcile, while ingests come more often than once per
-	// Linger (default 10ms; negative: never). A case that arrives after
-	// a quiet spell is reconciled at once.
+	// Linger and other cases are being reconciled (default 10ms;
+	// negative: never). A case that arrives after a quiet spell, or while
+	// no other is being reconciled, is reconciled at once.
 	Linger time.Duration
 	// Journal is the folder of the intake journal ("": none). With one,
 	// Accept answers once a webhook's events are appended to it, and the
@@ -84,10 +85,11 @@ type Options struct {
 	// the store's writer. It must be on the store's disk (see
 	// store.JournalDir).
 	Journal string
-	// IntakeLinger is how long journaled events wait for others to share
-	// their commit (default 5ms). Nobody waits for that commit, and a
-	// commit of one event costs nearly what one of dozens does: the pages
-	// of the same indexes written again, and a sync.
+	// IntakeLinger is how long journaled events may wait for others to
+	// share their commit while another commit is under way (default 5ms;
+	// with none under way they go at once). A commit of one event costs
+	// nearly what one of dozens does: the pages of the same indexes
+	// written again, and a sync.
 	IntakeLinger time.Duration
 	// RawRetention and AuditRetention drive pruning (defaults 7 and 90 days).
 	RawRetention, AuditRetention time.Duration
@@ -129,6 +131,11 @@ type Engine struct {
 	// looking is held by the idle worker that looks for due cases (idle),
 	// lingering by the one that waits for handed cases to gather (linger).
 	looking, lingering atomic.Bool
+	// commits counts the group commits under way; committed is told
+	// (when not already) as one ends. The intake's gatherer waits for
+	// more requests only while a commit is under way (gatherLoop).
+	commits   atomic.Int32
+	committed chan struct{}
 	// handed holds cases claimed by ingest (IngestClaimer) for the
 	// workers, oldest first; lastHand is when cases were last handed.
 	handMu   sync.Mutex
@@ -185,7 +192,7 @@ func New(o Options) (*Engine, error) {
 	o.RawRetention = cmp.Or(o.RawRetention, 7*24*time.Hour)
 	o.AuditRetention = cmp.Or(o.AuditRetention, 90*24*time.Hour)
 	e := &Engine{o: o, log: o.Log, conns: map[string]core.Connector{}, m: o.Metrics,
-		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
+		ingestCh: make(chan *ingestReq, 4096), journalCh: make(chan *ingestReq, journalPending), wake: make(chan struct{}, 1), committed: make(chan struct{}, 1), seen: map[string]struct{}{}, gate: newActionGate(),
 		calls: make(chan struct{}, o.Workers), jitter: rand.Int64N}
 	for _, c := range o.Connectors {
 		if _, dup := e.conns[c.Name()]; dup {

@@ -171,7 +171,13 @@ func (e *Engine) commitLoop(ctx context.Context) {
 			all = append(all, r.batch...)
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		e.commits.Add(1)
 		fresh, err := e.ingest(cctx, all)
+		e.commits.Add(-1)
+		select {
+		case e.committed <- struct{}{}:
+		default:
+		}
 		cancel()
 		if e.m != nil {
 			e.m.IngestBatch.Observe(float64(len(all)))
@@ -263,16 +269,18 @@ const lingerBatch = 16
 // Linger or lingerBatch have gathered: several cases reconciled together
 // cost little more than one (one read, whose SQLite page cache starts
 // empty whenever the database changed, and one release), and at a steady
-// rate they would otherwise go one by one. One worker lingers; it reports
-// true to the others, which go back to waiting instead of taking the
-// cases it waits for.
+// rate they would otherwise go one by one. Only while other cases are
+// being reconciled, though: with none, the workers and the store's
+// writer are idle, and waiting would only delay the case. One worker
+// lingers; it reports true to the others, which go back to waiting
+// instead of taking the cases it waits for.
 func (e *Engine) linger(ctx context.Context) (another bool) {
 	if e.o.Linger <= 0 {
 		return false
 	}
 	e.handMu.Lock()
 	var wait time.Duration
-	if n := len(e.handed); n > 0 && n < lingerBatch && e.handed[0].gap < e.o.Linger {
+	if n := len(e.handed); n > 0 && n < lingerBatch && e.handed[0].gap < e.o.Linger && e.busy.Load() > 0 {
 		wait = e.o.Linger - time.Since(e.handed[0].at)
 	}
 	e.handMu.Unlock()

@@ -53,10 +53,13 @@ func (e *Engine) Accept(ctx context.Context, events []core.Event) error {
 	return nil
 }
 
-// gatherLoop hands journaled requests to the committers, gathered: all
-// that come within IntakeLinger of the first, up to MaxBatch events and
-// gatherRecords records. Once ctx ends it hands over what is left, then
-// returns.
+// gatherLoop hands journaled requests to the committers, gathered: those
+// waiting, and, while a commit is under way, those that come within
+// IntakeLinger of the first or before that commit ends, up to MaxBatch
+// events and gatherRecords records. With no commit under way, waiting
+// would only delay the case: the request goes at once, and under load
+// the commits themselves make the time in which requests gather. Once ctx
+// ends it hands over what is left, then returns.
 func (e *Engine) gatherLoop(ctx context.Context) {
 	for {
 		g, ok := next(ctx, e.journalCh)
@@ -67,16 +70,26 @@ func (e *Engine) gatherLoop(ctx context.Context) {
 		linger := time.NewTimer(e.o.IntakeLinger)
 	gather:
 		for len(g.batch) < e.o.MaxBatch && len(g.seqs) < gatherRecords {
+			var r *ingestReq
 			select {
-			case r := <-e.journalCh:
-				g.batch = append(g.batch, r.batch...)
-				g.seqs = append(slices.Clip(g.seqs), r.seqs...)
-				g.parts = append(g.parts, r)
-			case <-linger.C:
-				break gather
-			case <-ctx.Done():
-				break gather
+			case r = <-e.journalCh:
+			default:
+				if e.commits.Load() == 0 {
+					break gather
+				}
+				select {
+				case r = <-e.journalCh:
+				case <-e.committed:
+					continue
+				case <-linger.C:
+					break gather
+				case <-ctx.Done():
+					break gather
+				}
 			}
+			g.batch = append(g.batch, r.batch...)
+			g.seqs = append(slices.Clip(g.seqs), r.seqs...)
+			g.parts = append(g.parts, r)
 		}
 		linger.Stop()
 		e.ingestCh <- g

@@ -130,29 +130,70 @@ func TestAccept_JournaledEventsReachTheStore(t *testing.T) {
 	wantTakenInAndStopped(t, eng, stop, w.st, dir, evs)
 }
 
-// Journaled events that come within IntakeLinger of each other go to the
-// store in one commit.
+// Journaled events that come within IntakeLinger of each other while a
+// commit is under way go to the store in one commit; with none under way
+// the first goes at once, alone.
 func TestGather_EventsComingWithinTheLingerShareACommit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		committing bool
+		want       []uint64
+	}{
+		{"a commit under way", true, []uint64{1, 2, 3, 4, 5}},
+		{"none under way", false, []uint64{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, defaults(t))
+			eng := w.newEngine(t, Options{IntakeLinger: 300 * time.Millisecond})
+			if tc.committing {
+				eng.commits.Store(1)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { eng.gatherLoop(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			for i := range 5 {
+				eng.journalCh <- &ingestReq{batch: []core.Ingest{{Event: closedTicket(w, i)}}, seqs: []uint64{uint64(i + 1)}}
+				time.Sleep(5 * time.Millisecond)
+			}
+			g := <-eng.ingestCh
+			if len(g.batch) != len(tc.want) || !reflect.DeepEqual(g.seqs, tc.want) || len(g.parts) != len(tc.want) {
+				t.Fatalf("gathered %d events, records %v, %d parts; want records %v", len(g.batch), g.seqs, len(g.parts), tc.want)
+			}
+			// Split again (a failed commit is retried record by record),
+			// each is what was handed in.
+			for i, p := range g.split() {
+				if len(p.batch) != 1 || p.batch[0].Event.DeliveryID != fmt.Sprint("journal-", i) || p.seqs[0] != uint64(i+1) {
+					t.Errorf("part %d: %d events, %v", i, len(p.batch), p.seqs)
+				}
+			}
+		})
+	}
+}
+
+// A commit that ends stops the gathering: the requests gathered during it
+// go to the next commit at once, not after the rest of IntakeLinger.
+func TestGather_ACommitEndingHandsOverWhatGathered(t *testing.T) {
 	w := newWorld(t, defaults(t))
-	eng := w.newEngine(t, Options{IntakeLinger: 300 * time.Millisecond})
+	eng := w.newEngine(t, Options{IntakeLinger: 10 * time.Second})
+	eng.commits.Store(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.gatherLoop(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	for i := range 5 {
+	for i := range 3 {
 		eng.journalCh <- &ingestReq{batch: []core.Ingest{{Event: closedTicket(w, i)}}, seqs: []uint64{uint64(i + 1)}}
-		time.Sleep(5 * time.Millisecond)
 	}
-	g := <-eng.ingestCh
-	if len(g.batch) != 5 || !reflect.DeepEqual(g.seqs, []uint64{1, 2, 3, 4, 5}) || len(g.parts) != 5 {
-		t.Fatalf("gathered %d events, records %v, %d parts; want the 5 together", len(g.batch), g.seqs, len(g.parts))
-	}
-	// Split again (a failed commit is retried record by record), each is
-	// what was handed in.
-	for i, p := range g.split() {
-		if len(p.batch) != 1 || p.batch[0].Event.DeliveryID != fmt.Sprint("journal-", i) || p.seqs[0] != uint64(i+1) {
-			t.Errorf("part %d: %d events, %v", i, len(p.batch), p.seqs)
+	time.Sleep(20 * time.Millisecond)
+	eng.commits.Store(0)
+	eng.committed <- struct{}{}
+	select {
+	case g := <-eng.ingestCh:
+		if !reflect.DeepEqual(g.seqs, []uint64{1, 2, 3}) {
+			t.Fatalf("handed records %v, want [1 2 3]", g.seqs)
 		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the gathering went on after the commit ended (IntakeLinger 10s)")
 	}
 }
 

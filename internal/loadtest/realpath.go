@@ -27,6 +27,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/github"
 	ghfake "github.com/liaisonhq/liaison/connectors/github/fake"
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
+	"github.com/liaisonhq/liaison/core"
 )
 
 // The real-connector measure: what users run, a signed GitHub "pull request
@@ -347,6 +348,10 @@ func startFakes(n int, token string) (*fakes, error) {
 		}
 	}
 	f.github = ghfake.New(ghfake.WithToken(token))
+	// serve checks that the configured repository exists before it runs.
+	if err := f.github.AddRepo(benchRepo); err != nil {
+		return nil, err
+	}
 	var err error
 	if f.jiraURL, err = f.serve(http.HandlerFunc(f.jiraHandler)); err != nil {
 		return nil, err
@@ -492,6 +497,9 @@ func startSide(ctx context.Context, o RealOptions, side, dir string, f *fakes, e
 	var args []string
 	switch side {
 	case "liaison":
+		// serve checks that the repository has a webhook to it; the fake
+		// sends none itself (the bench does).
+		f.github.SetWebhook("http://"+listen+core.WebhookPath("github", "github"), "")
 		mdir := filepath.Join(dir, "mappings")
 		if err := os.MkdirAll(mdir, 0o700); err != nil {
 			return nil, err

@@ -88,11 +88,18 @@ var sqliteWriterParams = url.Values{
 	"_pragma": {"cache_size(-16000)", "wal_autocheckpoint(20000)", "journal_size_limit(67108864)", "temp_store(MEMORY)"},
 }
 
+// sqliteReaderParams: a reader's page cache is 2 MB. Up to twice MaxConns
+// readers are open (plain reads and read transactions), and every commit
+// of the writer empties their caches anyway (SQLite drops a connection's
+// cache when the database changed since its last read): a large one
+// would mostly hold pages it must read again, and each fills to its size
+// in the process's memory. The operating system's file cache keeps the
+// pages they read again close.
 var sqliteReaderParams = url.Values{
 	"_busy_timeout": {"10000"},
 	"_query_only":   {"1"},
 	"_foreign_keys": {"1"},
-	"_pragma":       {"cache_size(-16000)"},
+	"_pragma":       {"cache_size(-2000)"},
 }
 
 // openSQLite opens path ("//relative", "///absolute" or ":memory:").

@@ -42,8 +42,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// route answers one API request; it runs under s.mu and appends the
-// webhooks the write would make Jira send to hooks.
+// route answers one API request; it runs under s.mu (shared for a GET,
+// which must then change nothing) and appends the webhooks the write
+// would make Jira send to hooks.
 func (s *Server) route(r *http.Request, body []byte, hooks *[]hook) (int, any) {
 	p, m := r.URL.Path, r.Method
 	q := r.URL.Query()

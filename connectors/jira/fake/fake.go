@@ -46,7 +46,10 @@ import (
 // Server is the fake Jira. It implements http.Handler; all methods are
 // safe for concurrent use.
 type Server struct {
-	mu         sync.Mutex
+	// mu guards the fake's state. Reads (GET) share it: a gateway under
+	// load reads issues beside its writes, and one lock for every request
+	// would make a benchmark measure the fake.
+	mu         sync.RWMutex
 	cloud      bool
 	email      string
 	token      string
@@ -324,11 +327,16 @@ func (s *Server) DropWebhooks(n int) { s.faults.ReplaceDrops(n) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
 	q, _ := url.QueryUnescape(r.URL.RawQuery)
-	s.mu.Lock()
-	if s.base == "" {
-		s.base = "http://" + r.Host
+	s.mu.RLock()
+	noBase := s.base == ""
+	s.mu.RUnlock()
+	if noBase {
+		s.mu.Lock()
+		if s.base == "" {
+			s.base = "http://" + r.Host
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.calls.Record(Call{Method: r.Method, Path: r.URL.Path, Query: q, Body: body})
 	if !s.faults.Delay(r.Context()) {
 		return
@@ -342,10 +350,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var hooks []hook
-	s.mu.Lock()
+	lock, unlock := s.mu.Lock, s.mu.Unlock
+	if r.Method == http.MethodGet {
+		// No GET changes the state (route's reads).
+		lock, unlock = s.mu.RLock, s.mu.RUnlock
+	}
+	lock()
 	status, out := s.route(r, body, s.hookSink(&hooks, true))
 	apiHooks := s.apiHooks
-	s.mu.Unlock()
+	unlock()
 	writeJSON(w, status, out)
 	if apiHooks && len(hooks) > 0 {
 		s.pending.Go(func() {

@@ -332,3 +332,58 @@ func TestAttachmentsAreKeptAndShownOnTheIssue(t *testing.T) {
 		t.Fatalf("kept attachments %+v", is.Attachments)
 	}
 }
+
+// Reads share the fake's lock and writes do not: requests of both kinds
+// at once all get their answers, and every write is kept (run with -race
+// to see reads change nothing).
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	f, c := start(t)
+	key, err := f.CreateIssue(IssueSpec{Summary: "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readers, writers, rounds = 8, 4, 10
+	requests := []struct {
+		method, path, body string
+		want               int
+		n                  int
+	}{
+		{http.MethodGet, "/rest/api/2/issue/" + key + "?expand=transitions", "", http.StatusOK, readers},
+		{http.MethodPost, "/rest/api/2/issue/" + key + "/comment", `{"body":"seen"}`, http.StatusCreated, writers},
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, (readers+writers)*rounds)
+	for _, rq := range requests {
+		for range rq.n {
+			wg.Go(func() {
+				for range rounds {
+					req, _ := http.NewRequest(rq.method, c.srv.URL+rq.path, strings.NewReader(rq.body))
+					req.SetBasicAuth("bot@acme.example", "tok")
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						errs <- err.Error()
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != rq.want {
+						errs <- rq.method + " " + rq.path + ": " + resp.Status
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	iss, ok := f.Issue(key)
+	if !ok {
+		t.Fatalf("%s is gone", key)
+	}
+	if got := len(iss.Comments); got != writers*rounds {
+		t.Fatalf("%d comments kept; want %d", got, writers*rounds)
+	}
+}
