@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -264,4 +265,27 @@ func TestPostgres_ReplicasShareTheQueueSafely(t *testing.T) {
 		t.Fatalf("stored %d events, want %d", events, want)
 	}
 	storetest.CheckCases(t, replicas[1], pool...)
+}
+
+// TestPostgres_TitleIndexKeepsNoPendingList: GIN's pending list is read by
+// every search, so the title index must take each title into its trees
+// at once (migration 0009), or searches slow down as titles arrive.
+func TestPostgres_TitleIndexKeepsNoPendingList(t *testing.T) {
+	s := openPostgresTest(t, core.SystemClock{})
+	var (
+		exists bool
+		opts   []string
+	)
+	err := s.be.reader().queryRow(context.Background(),
+		`SELECT to_regclass('item_search_words') IS NOT NULL, coalesce((SELECT reloptions FROM pg_class WHERE oid = to_regclass('item_search_words')), '{}')`).
+		Scan(&exists, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		t.Skip("pg_trgm is not installed on this server: titles have no index")
+	}
+	if !slices.Contains(opts, "fastupdate=off") {
+		t.Fatalf("item_search_words options = %v, want fastupdate=off", opts)
+	}
 }
