@@ -454,8 +454,12 @@ func orDefault(v, d int) int {
 }
 
 // peakRSS reads the process's high-water resident set size.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func peakRSS() int64 { return statusHWM("/proc/self/status") }
+
+// statusHWM reads VmHWM, the high-water resident set, from a process's
+// /proc status file; 0 where there is none (not Linux).
+func statusHWM(path string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

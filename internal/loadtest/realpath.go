@@ -455,17 +455,7 @@ func (p *sideProcess) cpu() time.Duration {
 
 // peakRSS returns the process's high-water resident set.
 func (p *sideProcess) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return statusHWM(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 }
 
 func (p *sideProcess) stop() {
