@@ -166,8 +166,8 @@ func settle(t *testing.T, w *sandbox.World) {
 // database, for dueCases.
 var queueReaders sync.Map // *sandbox.World → *sql.DB
 
-// dueCases counts the cases of the work queue that are due within a
-// second or claimed by a worker. The store counts every queued case only
+// dueCases counts the cases of the work queue that are due now or
+// claimed by a worker. The store counts every queued case only
 // (QueueDepth), so this reads its queue table directly.
 func dueCases(w *sandbox.World) (int, error) {
 	db, ok := queueReaders.Load(w)
@@ -175,10 +175,7 @@ func dueCases(w *sandbox.World) (int, error) {
 		return 0, fmt.Errorf("no queue reader for the world at %s", w.Addr)
 	}
 	var n int
-	// A case put back for a moment (a write waiting on another to the same
-	// record is due again after the engine's IdleWait) is work left too;
-	// response-time wake-ups, hours away, are not.
-	err := db.(*sql.DB).QueryRow(`SELECT COUNT(*) FROM work WHERE due_at <= ? OR claimed_by <> ''`, time.Now().Add(time.Second).UnixNano()).Scan(&n)
+	err := db.(*sql.DB).QueryRow(`SELECT COUNT(*) FROM work WHERE due_at <= ? OR claimed_by <> ''`, time.Now().UnixNano()).Scan(&n)
 	return n, err
 }
 
