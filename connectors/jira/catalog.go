@@ -129,20 +129,7 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 // catalogue returns the loaded catalogue, loading it on first need (a
 // create or field write before CheckMappings ran).
 func (c *Connector) catalogue(ctx context.Context) (*catalog, error) {
-	if cat := c.cat.Load(); cat != nil {
-		return cat, nil
-	}
-	c.catMu.Lock()
-	defer c.catMu.Unlock()
-	if cat := c.cat.Load(); cat != nil {
-		return cat, nil
-	}
-	cat, err := c.loadCatalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.cat.Store(cat)
-	return cat, nil
+	return c.cat.Get(ctx, c.loadCatalog)
 }
 
 // reservedFields are Action.Fields keys with a meaning of their own.
@@ -158,12 +145,7 @@ func isReserved(name string) bool { return slices.Contains(reservedFields, strin
 // could not find (and what exists instead), or with the request error when
 // Jira cannot be read.
 func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
-	c.catMu.Lock()
-	cat, err := c.loadCatalog(ctx)
-	if err == nil {
-		c.cat.Store(cat)
-	}
-	c.catMu.Unlock()
+	cat, err := c.cat.Reload(ctx, c.loadCatalog)
 	if err != nil {
 		return fmt.Errorf("jira %q: checking the mappings: %w", c.name, err)
 	}

@@ -50,7 +50,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,10 +143,9 @@ type Connector struct {
 	devProj    []string
 	changeProj string
 
-	cat     atomic.Pointer[catalog]       // names → ids, loaded by CheckMappings or on first need
+	cat     core.Catalogue[catalog]       // names → ids, loaded by CheckMappings or on first need
 	maps    atomic.Pointer[core.Mappings] // the mappings last checked, for workflow walks
 	tz      atomic.Pointer[time.Location] // the API user's time zone, for JQL dates
-	catMu   sync.Mutex                    // one catalogue load at a time
 	pauses  issuePauses                   // per-issue write rate limits
 	keys    issueKeys                     // issue id → key, for server comment webhooks
 	flows   workflows                     // workflow edges learned from transitions and changelogs

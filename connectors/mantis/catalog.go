@@ -79,23 +79,9 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	return cat, nil
 }
 
-// catalogue returns the loaded catalogue, loading it on first need. Once
-// loaded it is one atomic read; the lock is taken only to load, and keeps
-// two creates from loading twice.
+// catalogue returns the loaded catalogue, loading it on first need.
 func (c *Connector) catalogue(ctx context.Context) (*catalog, error) {
-	if cat := c.cat.Load(); cat != nil {
-		return cat, nil
-	}
-	c.catMu.Lock()
-	defer c.catMu.Unlock()
-	if cat := c.cat.Load(); cat != nil {
-		return cat, nil
-	}
-	cat, err := c.loadCatalog(ctx)
-	if err == nil {
-		c.cat.Store(cat)
-	}
-	return cat, err
+	return c.cat.Get(ctx, c.loadCatalog)
 }
 
 // reservedFields are Action.Fields keys that are Mantis's own fields, not
@@ -112,12 +98,7 @@ func isReserved(name string) bool { return slices.Contains(reservedFields, strin
 // fields of the kind's projects (or Mantis's own). The error lists every
 // missing name.
 func (c *Connector) CheckMappings(ctx context.Context, m *core.Mappings) error {
-	c.catMu.Lock()
-	cat, err := c.loadCatalog(ctx)
-	if err == nil {
-		c.cat.Store(cat)
-	}
-	c.catMu.Unlock()
+	cat, err := c.cat.Reload(ctx, c.loadCatalog)
 	if err != nil {
 		return fmt.Errorf("mantis %q: checking the mappings: %w", c.name, err)
 	}

@@ -99,9 +99,8 @@ type Connector struct {
 	kindProjects map[core.Kind][]string // kind → its projects, as the config names them
 	resolution   map[string]string      // lower-case status → resolution name
 
-	cat     atomic.Pointer[catalog]
+	cat     core.Catalogue[catalog]
 	maps    atomic.Pointer[core.Mappings]
-	catMu   sync.Mutex
 	kinds   issueKinds // issue id → kind, for relationships (whose far end carries no project)
 	metrics *instanceMetrics
 }
