@@ -136,7 +136,8 @@ func newConnector(s core.Setup, ro retryhttp.Options) (*Connector, error) {
 		return nil, fmt.Errorf("mantis %q: config: %w", s.Name, err)
 	}
 	c.metrics = metricsFor(s.Name)
-	ro.Transport = &authTransport{base: cmp.Or[http.RoundTripper](ro.Transport, retryhttp.NewTransport()), conn: c}
+	plain := cmp.Or[http.RoundTripper](ro.Transport, retryhttp.NewTransport())
+	ro.Transport = retryhttp.ForOrigin(c.base, &authTransport{base: plain, conn: c}, plain)
 	c.hc = retryhttp.New(ro)
 	return c, nil
 }
@@ -287,7 +288,8 @@ func (k *issueKinds) lookup(id int64) (core.Kind, bool) {
 }
 
 // authTransport adds the token to every attempt and counts them. It sits
-// under the retrying client so that each retry is authenticated.
+// under the retrying client so that each retry is authenticated, and
+// behind retryhttp.ForOrigin so that a redirect to another host is not.
 type authTransport struct {
 	base http.RoundTripper
 	conn *Connector
