@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -201,12 +201,7 @@ const maxSummary = 128
 
 // summaryOf makes a title fit Mantis's one-line summary.
 func summaryOf(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= maxSummary {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:maxSummary-1]) + "…"
+	return notify.Clip(strings.Join(strings.Fields(s), " "), maxSummary)
 }
 
 // targetStatus is the native status a transition writes.

@@ -237,3 +237,17 @@ func TestFetchOfAnotherKindIsNotFound(t *testing.T) {
 		t.Fatalf("missing issue: %v; want ErrNotFound", err)
 	}
 }
+
+// A title becomes a one-line summary of at most Mantis's 128 characters.
+func TestSummaryOf(t *testing.T) {
+	long := strings.Repeat("é", 200)
+	for _, tc := range []struct{ in, want string }{
+		{"Export\tto CSV\n drops  rows ", "Export to CSV drops rows"},
+		{strings.Repeat("é", maxSummary), strings.Repeat("é", maxSummary)},
+		{long, strings.Repeat("é", maxSummary-1) + "…"},
+	} {
+		if got := summaryOf(tc.in); got != tc.want {
+			t.Errorf("summaryOf(%.20q) = %.20q… (%d runes); want %.20q…", tc.in, got, len([]rune(got)), tc.want)
+		}
+	}
+}
