@@ -10,6 +10,7 @@
 package fake
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -189,7 +190,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) int {
 	} else {
 		s.seq++
 		s.alerts = append(s.alerts, &Alert{ID: fmt.Sprintf("70413a06-38d6-4c85-92b8-5ebc900d%04d", s.seq), TinyID: fmt.Sprint(s.seq),
-			Alias: in.Alias, Message: in.Message, Description: in.Description, Priority: cmpOr(in.Priority, "P3"), Status: "open",
+			Alias: in.Alias, Message: in.Message, Description: in.Description, Priority: cmp.Or(in.Priority, "P3"), Status: "open",
 			Count: 1, Responders: in.Responders, Tags: in.Tags, Details: in.Details, Entity: in.Entity, Source: in.Source,
 			CreatedAt: now, UpdatedAt: now})
 	}
@@ -291,13 +292,6 @@ func answer(w http.ResponseWriter, status int, v any) int {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 	return status
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func nonNil[T any](s []T) []T {
