@@ -152,25 +152,11 @@ func NewEndpoint(c EndpointConfig) (*Endpoint, error) {
 	if ro.Transport == nil {
 		ro.Transport = g.Transport(timeout)
 	}
-	ro.Transport = noRedirect{ro.Transport}
-	hc := retryhttp.New(ro)
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Endpoint{base: u, hc: hc, key: c.Key}, nil
-}
-
-// noRedirect hands a redirect back as the answer it is: the retrying
-// client's inner http.Client would follow it, and a 307 re-sends the body,
-// which carries PagerDuty's routing key, to wherever it points. Without
-// its Location an http.Client does not follow a 3xx; Classify makes it a
-// permanent error.
-type noRedirect struct{ next http.RoundTripper }
-
-func (n noRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := n.next.RoundTrip(r)
-	if err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		resp.Header.Del("Location")
-	}
-	return resp, err
+	// A 307 would re-send the body, which carries PagerDuty's routing key,
+	// to wherever it points: a redirect is the answer, and Classify makes
+	// it a permanent error.
+	ro.NoRedirect = true
+	return &Endpoint{base: u, hc: retryhttp.New(ro), key: c.Key}, nil
 }
 
 // Host is the endpoint's scheme and host, for logs and the setup guide.

@@ -41,6 +41,10 @@ type Options struct {
 	Refuse func(*http.Response) bool
 	// Sleep, when set, replaces the wait between attempts (tests).
 	OnRetry func(attempt int, wait time.Duration, resp *http.Response)
+	// NoRedirect hands a redirect back as the answer it is, never
+	// following it: for a client whose requests carry a credential in
+	// their body, which a 307 would re-send to wherever it points.
+	NoRedirect bool
 }
 
 // MaxIdlePerHost is how many idle connections a connector keeps to its
@@ -143,9 +147,16 @@ func New(o Options) *http.Client {
 	// CheckRetry sees the request's context but not the request: the
 	// method rides in the context.
 	rt := &retryablehttp.RoundTripper{Client: c}
-	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return rt.RoundTrip(r.WithContext(context.WithValue(r.Context(), methodKey{}, r.Method)))
 	})}
+	if o.NoRedirect {
+		// Both clients: the inner one, which sends each attempt, and the
+		// outer one, which would follow the 3xx the inner one returns.
+		keep := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c.HTTPClient.CheckRedirect, hc.CheckRedirect = keep, keep
+	}
+	return hc
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -282,3 +282,33 @@ func TestNewTransport_ReusesConnections(t *testing.T) {
 		})
 	}
 }
+
+// With NoRedirect a 307 comes back as the answer, its body never re-sent
+// elsewhere, and classifies permanent; without it the client follows.
+func TestNoRedirect(t *testing.T) {
+	for _, c := range []struct {
+		noRedirect bool
+		status     int
+		elsewhere  int32
+	}{{true, http.StatusTemporaryRedirect, 0}, {false, http.StatusOK, 1}} {
+		var elsewhere atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/v2/enqueue", http.StatusTemporaryRedirect)
+		}))
+		cl := New(Options{RetryMax: 1, MinWait: time.Millisecond, MaxWait: time.Millisecond, NoRedirect: c.noRedirect})
+		resp, err := cl.Post(api.URL+"/v2/enqueue", "application/json", strings.NewReader(`{"routing_key":"k"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		api.Close()
+		other.Close()
+		if resp.StatusCode != c.status || elsewhere.Load() != c.elsewhere {
+			t.Errorf("NoRedirect %v: answer %d, %d requests elsewhere; want %d, %d", c.noRedirect, resp.StatusCode, elsewhere.Load(), c.status, c.elsewhere)
+		}
+		if perm, _ := core.Classify(Classify(resp, nil, "")); c.noRedirect && !perm {
+			t.Errorf("NoRedirect: the 307 classified %v, want permanent", Classify(resp, nil, ""))
+		}
+	}
+}
