@@ -69,12 +69,12 @@ func (c *Connector) loadCatalog(ctx context.Context) (*catalog, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("reading the status, resolution and priority lists: %w", err)
 	}
+	enums, err := decodeEnums(body, q["option[]"]...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the enumerations: %w", err)
+	}
 	for _, o := range enumOptions {
-		names, err := decodeEnum(body, o+"_enum_string")
-		if err != nil {
-			return nil, fmt.Errorf("reading the %s list: %w", o, err)
-		}
-		cat.enums[o] = names
+		cat.enums[o] = enums[o+"_enum_string"]
 	}
 	return cat, nil
 }

@@ -86,8 +86,8 @@ func TestDecodeOtherAnswers(t *testing.T) {
 	if err != nil || len(ps.Projects) != 2 || len(ps.Projects[0].CustomFields) != 2 {
 		t.Fatalf("projects %+v, %v", ps, err)
 	}
-	st, err := decodeEnum(readTestdata(t, "config_enums.json"), "status_enum_string")
-	if err != nil || !slices.Equal(st, []string{"new", "feedback", "acknowledged", "confirmed", "assigned", "resolved", "closed"}) {
+	enums, err := decodeEnums(readTestdata(t, "config_enums.json"), "status_enum_string")
+	if st := enums["status_enum_string"]; err != nil || !slices.Equal(st, []string{"new", "feedback", "acknowledged", "confirmed", "assigned", "resolved", "closed"}) {
 		t.Fatalf("statuses %v, %v", st, err)
 	}
 }
@@ -139,7 +139,7 @@ func FuzzDecodeProjects(f *testing.F) {
 
 func FuzzDecodeEnum(f *testing.F) {
 	f.Add(readTestdata(f, "config_enums.json"))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeEnum(b, "status_enum_string") })
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeEnums(b, "status_enum_string", "priority_enum_string") })
 }
 
 func TestSplitMarker(t *testing.T) {

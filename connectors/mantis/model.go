@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -146,10 +147,12 @@ type wireProjects struct {
 // wireConfigs is GET /config?option[]=...: enumerations come as lists of
 // {id, name, label}.
 type wireConfigs struct {
-	Configs []struct {
-		Option string          `json:"option"`
-		Value  json.RawMessage `json:"value"`
-	} `json:"configs"`
+	Configs []wireConfig `json:"configs"`
+}
+
+type wireConfig struct {
+	Option string          `json:"option"`
+	Value  json.RawMessage `json:"value"`
 }
 
 // decodeJSON decodes one JSON document into v and refuses trailing data;
@@ -203,27 +206,30 @@ func decodeProjects(b []byte) (*wireProjects, error) {
 	return &v, nil
 }
 
-// decodeEnum returns the names of an enumeration option of GET /config.
-func decodeEnum(b []byte, option string) ([]string, error) {
+// decodeEnums returns the names of each enumeration option of GET /config
+// asked for, by option, reading the answer once.
+func decodeEnums(b []byte, options ...string) (map[string][]string, error) {
 	var v wireConfigs
 	if err := decodeJSON(b, &v); err != nil {
 		return nil, err
 	}
-	for _, cf := range v.Configs {
-		if cf.Option != option {
-			continue
+	out := make(map[string][]string, len(options))
+	for _, option := range options {
+		i := slices.IndexFunc(v.Configs, func(cf wireConfig) bool { return cf.Option == option })
+		if i < 0 {
+			return nil, fmt.Errorf("option %q is not in the answer (is it private on this installation?)", option)
 		}
 		var vals []wireEnum
-		if err := json.Unmarshal(cf.Value, &vals); err != nil {
+		if err := json.Unmarshal(v.Configs[i].Value, &vals); err != nil {
 			return nil, fmt.Errorf("option %q: %w", option, safeJSONError(err))
 		}
-		out := make([]string, 0, len(vals))
+		names := make([]string, 0, len(vals))
 		for _, e := range vals {
-			out = append(out, e.Name)
+			names = append(names, e.Name)
 		}
-		return out, nil
+		out[option] = names
 	}
-	return nil, fmt.Errorf("option %q is not in the answer (is it private on this installation?)", option)
+	return out, nil
 }
 
 // parseTime reads Mantis's ISO 8601 times ("2026-03-02T10:00:00+01:00").
