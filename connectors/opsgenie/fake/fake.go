@@ -260,8 +260,9 @@ func (s *Server) find(r *http.Request, id string) *Alert {
 	if err != nil {
 		return nil
 	}
+	typ := r.URL.Query().Get("identifierType")
 	for _, a := range slices.Backward(s.alerts) {
-		switch r.URL.Query().Get("identifierType") {
+		switch typ {
 		case "alias":
 			if a.Alias == id {
 				return a
