@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -109,6 +110,13 @@ func MarkerFor(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "liaison-" + hex.EncodeToString(sum[:6])
 }
+
+// markerRE matches a marker as MarkerFor makes them.
+var markerRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
+
+// IsMarker reports whether s is a marker as MarkerFor makes them, so that a
+// connector takes a label, tag or field value for one only when it is.
+func IsMarker(s string) bool { return markerRE.MatchString(s) }
 
 // ActionKey joins the parts that identify an action. Parts must not depend
 // on which event triggered the reconcile.

@@ -679,7 +679,7 @@ func (c *Connector) link(ctx context.Context, a core.Action) (core.Result, error
 // when there is none. Cloud's search is eventually consistent: an issue
 // created seconds ago may not be found yet.
 func (c *Connector) FindByMarker(ctx context.Context, kind core.Kind, marker string) (core.Ref, error) {
-	if !markerRE.MatchString(marker) {
+	if !core.IsMarker(marker) {
 		return core.Ref{}, core.Permanent(fmt.Errorf("jira %q: %q is not a liaison marker", c.name, clip(marker, 40)))
 	}
 	projects := c.projectsOf(kind)

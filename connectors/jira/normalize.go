@@ -12,9 +12,6 @@ import (
 	"github.com/liaisonhq/liaison/core"
 )
 
-// markerRE matches a marker as core.MarkerFor makes them.
-var markerRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
-
 var markerInTextRE = regexp.MustCompile(`liaison-[0-9a-f]{12}`)
 
 // markerLine is the last line AddComment appends to a comment: the marker in
@@ -102,7 +99,7 @@ func (c *Connector) normalize(iss *wireIssue, ref core.Ref) (normalized, error) 
 		return out, fmt.Errorf("issue field \"created\": %w", err)
 	}
 	for _, l := range labels {
-		if markerRE.MatchString(l) {
+		if core.IsMarker(l) {
 			it.Marker = l
 			break
 		}

@@ -384,7 +384,7 @@ func (c *Connector) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
 // are all reported by that user, and an issue it just created is near the
 // top. Mantis's "reported" filter hides closed issues.
 func (c *Connector) FindByMarker(ctx context.Context, kind core.Kind, marker string) (core.Ref, error) {
-	if !markerRE.MatchString(marker) {
+	if !core.IsMarker(marker) {
 		return core.Ref{}, core.Permanent(fmt.Errorf("mantis %q: %q is not a liaison marker", c.name, clip(marker, 40)))
 	}
 	if len(c.projectsOf(kind)) == 0 {

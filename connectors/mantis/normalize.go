@@ -11,9 +11,6 @@ import (
 	"github.com/liaisonhq/liaison/core"
 )
 
-// markerRE matches a marker as core.MarkerFor makes them.
-var markerRE = regexp.MustCompile(`^liaison-[0-9a-f]{12}$`)
-
 // markerLine is the last line AddComment appends to a note, so that the
 // connector knows the note as the gateway's when it comes back (and never
 // mirrors it again). Mantis notes are plain text: the marker stands alone,
@@ -117,7 +114,7 @@ func (c *Connector) normalize(iss *wireIssue, ref core.Ref) (normalized, error) 
 	set(fieldAdditional, iss.AdditionalInformation)
 	for _, cf := range iss.CustomFields {
 		if strings.EqualFold(cf.Field.Name, c.cfg.MarkerField) {
-			if markerRE.MatchString(cf.Value) {
+			if core.IsMarker(cf.Value) {
 				it.Marker = cf.Value
 			}
 			continue
