@@ -39,9 +39,9 @@ func newEnv(t *testing.T, cfg string) *env {
 	if cfg == "" {
 		cfg = `{"api_key_env": "OPSGENIE_KEY", "team": "Support on-call", "url": "` + srv.URL + `", "allow": ["127.0.0.1"]}`
 	}
-	c, err := newConnector(core.Setup{Name: "opsgenie", Clock: e.now, Log: slog.New(slog.NewTextHandler(e.logs, nil)),
-		Env:    func(string) string { return testKey },
-		Decode: func(v any) error { return json.Unmarshal([]byte(cfg), v) }},
+	s := pagingtest.Setup("opsgenie", cfg, testKey)
+	s.Clock, s.Log = e.now, slog.New(slog.NewTextHandler(e.logs, nil))
+	c, err := newConnector(s,
 		retryhttp.Options{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, RetryMax: 2, MaxHonoured: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -284,8 +284,7 @@ func TestConfig(t *testing.T) {
 		{"eu", `{"api_key_env": "K", "region": "eu"}`, "", testKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(core.Setup{Name: "opsgenie", Env: func(string) string { return tc.env },
-				Decode: func(v any) error { return json.Unmarshal([]byte(tc.cfg), v) }})
+			c, err := New(pagingtest.Setup("opsgenie", tc.cfg, tc.env))
 			if tc.want == "" {
 				if err != nil || !strings.Contains(fmt.Sprint(c), "https://api.eu.opsgenie.com") {
 					t.Fatalf("%v, %v", c, err)

@@ -3,7 +3,6 @@ package pagerduty
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,9 +33,9 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	cfg := `{"routing_key_env": "PD_KEY", "source": "support.acme.example", "component": "help desk", "group": "support",
 		"url": "` + srv.URL + `", "allow": ["127.0.0.0/8"]}`
-	c, err := newConnector(core.Setup{Name: "pagerduty", Log: slog.New(slog.NewTextHandler(e.logs, nil)),
-		Env:    func(string) string { return testKey },
-		Decode: func(v any) error { return json.Unmarshal([]byte(cfg), v) }},
+	s := pagingtest.Setup("pagerduty", cfg, testKey)
+	s.Log = slog.New(slog.NewTextHandler(e.logs, nil))
+	c, err := newConnector(s,
 		retryhttp.Options{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond, RetryMax: 2, MaxHonoured: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +232,8 @@ func TestRedirect_NotFollowed(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/v2/enqueue", http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(redirecting.Close)
-	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
-		Decode: func(v any) error {
-			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+redirecting.URL+`", "allow": ["127.0.0.1"]}`), v)
-		}}, retryhttp.Options{MinWait: time.Millisecond, MaxWait: time.Millisecond})
+	c, err := newConnector(pagingtest.Setup("pagerduty", `{"routing_key_env": "K", "url": "`+redirecting.URL+`", "allow": ["127.0.0.1"]}`, testKey),
+		retryhttp.Options{MinWait: time.Millisecond, MaxWait: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,10 +255,8 @@ func TestTrigger_RecordedUnderTheAnswersKey(t *testing.T) {
 		w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"pd-chosen-key"}`))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := newConnector(core.Setup{Name: "pagerduty", Env: func(string) string { return testKey },
-		Decode: func(v any) error {
-			return json.Unmarshal([]byte(`{"routing_key_env": "K", "url": "`+srv.URL+`", "allow": ["127.0.0.1"]}`), v)
-		}}, retryhttp.Options{RetryMax: -1})
+	c, err := newConnector(pagingtest.Setup("pagerduty", `{"routing_key_env": "K", "url": "`+srv.URL+`", "allow": ["127.0.0.1"]}`, testKey),
+		retryhttp.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

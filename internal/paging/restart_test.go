@@ -19,6 +19,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
 	"github.com/liaisonhq/liaison/internal/engine"
+	"github.com/liaisonhq/liaison/internal/paging/pagingtest"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/mappings"
 )
@@ -69,10 +70,6 @@ func newGateway(t *testing.T) *gateway {
 	return g
 }
 
-func decodeJSON(s string) func(any) error {
-	return func(v any) error { return json.Unmarshal([]byte(s), v) }
-}
-
 // start opens the store and builds the engine and the paging connectors
 // anew, as a process start does.
 func (g *gateway) start(o engine.Options) {
@@ -84,14 +81,15 @@ func (g *gateway) start(o engine.Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	env := func(name string) string { return map[string]string{"OG": ogKey, "PD": pdKey}[name] }
-	og, err := opsgenie.New(core.Setup{Name: "opsgenie", Clock: g.clock, Env: env,
-		Decode: decodeJSON(`{"api_key_env": "OG", "team": "Support on-call", "url": "` + g.ogURL + `", "allow": ["127.0.0.1"]}`)})
+	ogs := pagingtest.Setup("opsgenie", `{"api_key_env": "OG", "team": "Support on-call", "url": "`+g.ogURL+`", "allow": ["127.0.0.1"]}`, ogKey)
+	ogs.Clock = g.clock
+	og, err := opsgenie.New(ogs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pd, err := pagerduty.New(core.Setup{Name: "pagerduty", Clock: g.clock, Env: env,
-		Decode: decodeJSON(`{"routing_key_env": "PD", "url": "` + g.pdURL + `", "allow": ["127.0.0.1"]}`)})
+	pds := pagingtest.Setup("pagerduty", `{"routing_key_env": "PD", "url": "`+g.pdURL+`", "allow": ["127.0.0.1"]}`, pdKey)
+	pds.Clock = g.clock
+	pd, err := pagerduty.New(pds)
 	if err != nil {
 		t.Fatal(err)
 	}
