@@ -12,6 +12,7 @@ package httpfake
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -262,6 +263,15 @@ func Snapshot[T any](mu *sync.Mutex, ps *[]*T) []T {
 		out[i] = *p
 	}
 	return out
+}
+
+// JSON answers with status and v as an application/json body, and returns
+// status, for the fake's record of the call.
+func JSON(w http.ResponseWriter, status int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+	return status
 }
 
 // SetRetryAfter sets h's Retry-After to d in whole seconds, rounded up, as

@@ -242,3 +242,13 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("snapshot taken during writes: %d records", len(during))
 	}
 }
+
+func TestJSON(t *testing.T) {
+	w := httptest.NewRecorder()
+	if got := JSON(w, http.StatusAccepted, map[string]string{"status": "success"}); got != http.StatusAccepted {
+		t.Errorf("JSON returned %d, want 202", got)
+	}
+	if w.Code != http.StatusAccepted || w.Header().Get("Content-Type") != "application/json" || w.Body.String() != "{\"status\":\"success\"}\n" {
+		t.Errorf("answer %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Body.String())
+	}
+}

@@ -123,15 +123,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 	}
 	if f, ok := s.Faults.NextFailure(); ok {
 		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
-		return answer(w, f.Status, map[string]any{"message": http.StatusText(f.Status), "took": 0.001, "requestId": s.requestID()})
+		return httpfake.JSON(w, f.Status, map[string]any{"message": http.StatusText(f.Status), "took": 0.001, "requestId": s.requestID()})
 	}
 	if r.Header.Get("Authorization") != "GenieKey "+s.key {
-		return answer(w, http.StatusUnauthorized, map[string]any{"message": "Could not authenticate", "took": 0.001, "requestId": s.requestID()})
+		return httpfake.JSON(w, http.StatusUnauthorized, map[string]any{"message": "Could not authenticate", "took": 0.001, "requestId": s.requestID()})
 	}
 	s.Faults.HoldWrite(r)
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/alerts")
 	if !ok {
-		return answer(w, http.StatusNotFound, map[string]any{"message": "Not found"})
+		return httpfake.JSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 	}
 	switch {
 	case rest == "" && r.Method == http.MethodPost:
@@ -144,7 +144,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 		id, verb, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
 		return s.change(w, r, id, verb)
 	}
-	return answer(w, http.StatusMethodNotAllowed, map[string]any{"message": "Method not allowed"})
+	return httpfake.JSON(w, http.StatusMethodNotAllowed, map[string]any{"message": "Method not allowed"})
 }
 
 // create is POST /v2/alerts.
@@ -161,7 +161,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) int {
 		Priority    string            `json:"priority"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
-		return answer(w, http.StatusBadRequest, map[string]any{"message": "Could not parse request", "took": 0.001, "requestId": s.requestID()})
+		return httpfake.JSON(w, http.StatusBadRequest, map[string]any{"message": "Could not parse request", "took": 0.001, "requestId": s.requestID()})
 	}
 	var bad []string
 	switch {
@@ -177,7 +177,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) int {
 		bad = append(bad, "Priority should be one of [P1, P2, P3, P4, P5]")
 	}
 	if len(bad) > 0 {
-		return answer(w, http.StatusUnprocessableEntity, map[string]any{"message": strings.Join(bad, " "), "took": 0.001, "requestId": s.requestID()})
+		return httpfake.JSON(w, http.StatusUnprocessableEntity, map[string]any{"message": strings.Join(bad, " "), "took": 0.001, "requestId": s.requestID()})
 	}
 	now := s.now().UTC()
 	s.mu.Lock()
@@ -214,9 +214,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id string) int {
 	}
 	s.mu.Unlock()
 	if data == nil {
-		return answer(w, http.StatusNotFound, map[string]any{"message": "Alert does not exist", "took": 0.002, "requestId": s.requestID()})
+		return httpfake.JSON(w, http.StatusNotFound, map[string]any{"message": "Alert does not exist", "took": 0.002, "requestId": s.requestID()})
 	}
-	return answer(w, http.StatusOK, map[string]any{"data": data, "took": 0.003, "requestId": s.requestID()})
+	return httpfake.JSON(w, http.StatusOK, map[string]any{"data": data, "took": 0.003, "requestId": s.requestID()})
 }
 
 // list is GET /v2/alerts: the alerts, newest first, in the list's short
@@ -230,7 +230,7 @@ func (s *Server) list(w http.ResponseWriter) int {
 			"createdAt": a.CreatedAt, "updatedAt": a.UpdatedAt, "tags": nonNil(a.Tags)})
 	}
 	s.mu.Unlock()
-	return answer(w, http.StatusOK, map[string]any{"data": data, "took": 0.605, "requestId": s.requestID()})
+	return httpfake.JSON(w, http.StatusOK, map[string]any{"data": data, "took": 0.605, "requestId": s.requestID()})
 }
 
 // change is POST /v2/alerts/{identifier}/close and /acknowledge. Like
@@ -238,7 +238,7 @@ func (s *Server) list(w http.ResponseWriter) int {
 // asynchronous request fails later, out of the caller's sight).
 func (s *Server) change(w http.ResponseWriter, r *http.Request, id, verb string) int {
 	if verb != "close" && verb != "acknowledge" {
-		return answer(w, http.StatusNotFound, map[string]any{"message": "Not found"})
+		return httpfake.JSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 	}
 	s.mu.Lock()
 	if a := s.find(r, id); a != nil {
@@ -281,18 +281,11 @@ func (s *Server) find(r *http.Request, id string) *Alert {
 }
 
 func (s *Server) accepted(w http.ResponseWriter) int {
-	return answer(w, http.StatusAccepted, map[string]any{"result": "Request will be processed", "took": 0.107, "requestId": s.requestID()})
+	return httpfake.JSON(w, http.StatusAccepted, map[string]any{"result": "Request will be processed", "took": 0.107, "requestId": s.requestID()})
 }
 
 func (s *Server) requestID() string {
 	return fmt.Sprintf("9ae63dd7-ed00-4c81-86f0-c4ffd33%05d", s.now().Nanosecond()%100000)
-}
-
-func answer(w http.ResponseWriter, status int, v any) int {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-	return status
 }
 
 func nonNil[T any](s []T) []T {

@@ -93,15 +93,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 	if f, ok := s.Faults.NextFailure(); ok {
 		httpfake.SetRetryAfter(w.Header(), f.RetryAfter)
 		if f.Status == http.StatusTooManyRequests {
-			return reply(w, f.Status, map[string]any{"status": "throttle exceeded", "message": "Requests for this service are arriving too quickly.  Please retry later."})
+			return httpfake.JSON(w, f.Status, map[string]any{"status": "throttle exceeded", "message": "Requests for this service are arriving too quickly.  Please retry later."})
 		}
-		return reply(w, f.Status, map[string]any{"status": "error", "message": http.StatusText(f.Status)})
+		return httpfake.JSON(w, f.Status, map[string]any{"status": "error", "message": http.StatusText(f.Status)})
 	}
 	if r.URL.Path != "/v2/enqueue" || r.Method != http.MethodPost {
-		return reply(w, http.StatusNotFound, map[string]any{"status": "not found", "message": "Not found"})
+		return httpfake.JSON(w, http.StatusNotFound, map[string]any{"status": "not found", "message": "Not found"})
 	}
 	if len(body) > maxBody {
-		return reply(w, http.StatusRequestEntityTooLarge, map[string]any{"status": "invalid event", "message": "Request too large"})
+		return httpfake.JSON(w, http.StatusRequestEntityTooLarge, map[string]any{"status": "invalid event", "message": "Request too large"})
 	}
 	var ev struct {
 		RoutingKey  string `json:"routing_key"`
@@ -188,16 +188,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 		}
 	}
 	s.mu.Unlock()
-	return reply(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
+	return httpfake.JSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
 }
 
 func invalid(w http.ResponseWriter, errs ...string) int {
-	return reply(w, http.StatusBadRequest, map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": errs})
-}
-
-func reply(w http.ResponseWriter, status int, v any) int {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-	return status
+	return httpfake.JSON(w, http.StatusBadRequest, map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": errs})
 }
