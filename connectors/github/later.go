@@ -108,8 +108,16 @@ func (c *Connector) drainLater(ctx context.Context, sink core.Sink) {
 
 func (c *Connector) readLater(ctx context.Context, sink core.Sink, r laterRead) {
 	wait := c.laterWait
+	var (
+		evs  []core.Event
+		read bool // evs holds what the API gave: a retry ingests them again, without reading again
+	)
 	for try := 1; ; try++ {
-		evs, err := c.later1(ctx, r)
+		var err error
+		if !read {
+			evs, err = c.later1(ctx, r)
+			read = err == nil
+		}
 		if err == nil && len(evs) > 0 {
 			err = sink.Ingest(ctx, evs)
 		}

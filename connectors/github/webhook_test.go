@@ -1,6 +1,7 @@
 package github
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -527,4 +528,49 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// failingSink refuses its first n Ingest calls (temporarily), then hands
+// the events to the harness.
+type failingSink struct {
+	*harness
+	n int
+}
+
+func (s *failingSink) Ingest(ctx context.Context, evs []core.Event) error {
+	if s.n > 0 {
+		s.n--
+		return errors.New("store busy")
+	}
+	return s.harness.Ingest(ctx, evs)
+}
+
+// TestWebhook_DeferredReadIngestRetry: when the sink refuses a deferred
+// read's events for a while, they are ingested again as read, without
+// asking the API again.
+func TestWebhook_DeferredReadIngestRetry(t *testing.T) {
+	h := newHarness(t, "repos: [acme/kbot]\n")
+	h.c.laterWait = time.Millisecond
+	if _, err := h.gh.OpenPR("acme/kbot", "Fix login timeout", "", "KBOT-88-login"); err != nil {
+		t.Fatal(err)
+	}
+	h.take()
+	if err := h.gh.Push("acme/kbot", "KBOT-88-login", "KBOT-88 retry the session refresh"); err != nil {
+		t.Fatal(err)
+	}
+	h.gh.ResetCalls()
+	h.c.drainLater(ctx(t), &failingSink{harness: h, n: 2})
+	evs := slices.DeleteFunc(h.take(), func(e core.Event) bool { return !strings.HasSuffix(e.DeliveryID, "/acme/kbot#1") })
+	if len(evs) != 1 || evs[0].Type != core.Pushed {
+		t.Fatalf("%d push fan-out events; want one", len(evs))
+	}
+	var reads int
+	for _, c := range h.calls() {
+		if c == "GET /repos/acme/kbot/pulls/1" {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("%d reads of the pull request; want 1 (a retry ingests what was read)", reads)
+	}
 }

@@ -78,16 +78,15 @@ func (c *Connector) Apply(ctx context.Context, a core.Action) (core.Result, erro
 		// path, so that a bounce of them cannot start a loop.
 		from = ""
 	}
-	if err := c.send(ctx, from, append(slicesClone(to), cc...), msg); err != nil {
+	rcpts := slices.Concat(to, cc)
+	if err := c.send(ctx, from, rcpts, msg); err != nil {
 		release()
 		return core.Result{}, err
 	}
 	sentTotal.WithLabelValues(c.name, string(a.Kind)).Inc()
 	c.fileSent(ctx, msg)
-	return core.Result{CommentID: id, Note: fmt.Sprintf("mail <%s> sent to %s", id, strings.Join(append(slicesClone(to), cc...), ", "))}, nil
+	return core.Result{CommentID: id, Note: fmt.Sprintf("mail <%s> sent to %s", id, strings.Join(rcpts, ", "))}, nil
 }
-
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
 var reasonText = map[string]string{
 	"daemon":       "the address is a mailer daemon or no-reply address",
