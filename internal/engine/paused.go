@@ -42,12 +42,20 @@ func (p *paused) holds(a core.Action) bool {
 // again soon.
 func (e *Engine) holdPaused(ctx context.Context, runs []*caseRun, all []core.Action, now time.Time) ([]core.Action, bool) {
 	pr, ok := e.o.Store.(pauseReader)
-	if !ok || len(runs) == 0 {
+	if !ok {
 		return all, true
 	}
-	ids := make([]core.CaseID, len(runs))
-	for i, r := range runs {
-		ids[i] = r.id
+	// Only a case with something to write can be held: one that planned
+	// nothing and had nothing pending (most of a round after writes) needs
+	// no read of the pauses.
+	var ids []core.CaseID
+	for _, r := range runs {
+		if len(r.plan) > 0 || hasPending(r.c) {
+			ids = append(ids, r.id)
+		}
+	}
+	if len(ids) == 0 {
+		return all, true
 	}
 	cases, records, err := pr.PausedIn(ctx, ids)
 	if err != nil {
@@ -60,6 +68,9 @@ func (e *Engine) holdPaused(ctx context.Context, runs []*caseRun, all []core.Act
 	}
 	all = all[:0]
 	for _, r := range runs {
+		if len(r.plan) == 0 && !hasPending(r.c) {
+			continue
+		}
 		p := &paused{whole: cases[r.id], records: records}
 		kept := r.plan[:0]
 		for _, a := range r.plan {

@@ -102,6 +102,7 @@ type itemRow struct {
 	caseID     int64
 	snapshot   []byte     // stored JSON; rewritten from item before saving
 	item       *core.Item // decoded on first use
+	encoded    *core.Item // the item snapshot holds the encoding of, when merge encoded it
 	discovered []byte     // stored JSON of the resolver's last links from this record
 	updatedAt  int64
 	version    int64

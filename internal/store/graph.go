@@ -144,17 +144,27 @@ func (g *graph) merge(ctx context.Context, it core.Item) (*itemRow, error) {
 		return nil, err
 	}
 	merged := core.Merge(prev, it)
+	var enc []byte
 	if row.known && !row.changed && len(row.snapshot) > 0 {
 		// An event that changes nothing (typically our own write coming
 		// back, carrying the snapshot Complete already stored) neither
 		// rewrites the row nor marks the case dirty: a reconcile would
 		// plan nothing from it.
-		if b, err := json.Marshal(&merged); err == nil && bytes.Equal(b, row.snapshot) {
+		b, err := json.Marshal(&merged)
+		if err == nil && bytes.Equal(b, row.snapshot) {
 			row.known = true
 			return row, nil
 		}
+		if err == nil {
+			enc = b
+		}
 	}
 	g.set(row, merged)
+	if enc != nil {
+		// The encoding is the new snapshot's: flush keeps it rather
+		// than encode the same snapshot again.
+		row.snapshot, row.encoded = enc, row.item
+	}
 	row.known = true
 	g.touched[row.caseID] = true
 	return row, nil
@@ -254,7 +264,7 @@ func (g *graph) flush(ctx context.Context) error {
 		if row == nil || !row.changed {
 			continue
 		}
-		if row.item != nil {
+		if row.item != nil && row.item != row.encoded {
 			b, err := json.Marshal(row.item)
 			if err != nil {
 				return fmt.Errorf("store: encode snapshot of %q: %w", row.ref, err)

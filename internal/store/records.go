@@ -80,24 +80,6 @@ FROM items WHERE known = 1 AND updated_at >= $1`
 	return out, nil
 }
 
-// Refs returns the refs of a case's records, in order (for the CLI).
-func (s *Store) Refs(ctx context.Context, id core.CaseID) ([]core.Ref, error) {
-	var out []core.Ref
-	err := all(s.be.reader().query(ctx, `SELECT ref FROM items WHERE case_id = $1 ORDER BY ref`, int64(id))).each(func(rs rows) error {
-		var ref string
-		if err := rs.Scan(&ref); err != nil {
-			return err
-		}
-		r, err := parseRef(ref)
-		out = append(out, r)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: refs of case %d: %w", id, err)
-	}
-	return out, nil
-}
-
 // RefsWithID returns the records (placeholders too) whose id is id,
 // whatever their system and kind, for the CLI's short forms (KBOT-1, 4521).
 func (s *Store) RefsWithID(ctx context.Context, id string) ([]core.Ref, error) {
