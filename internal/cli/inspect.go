@@ -275,10 +275,12 @@ func why(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if cfg != nil {
-		if err := printResponseTimes(w, cfg, it, time.Now()); err != nil {
+		m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
+		if err != nil {
 			return err
 		}
-		if err := printFailingRules(ctx, w, st, cfg, ref); err != nil {
+		printResponseTimes(w, m, it, time.Now())
+		if err := printFailingRules(ctx, w, st, m, ref); err != nil {
 			return err
 		}
 	}
@@ -300,11 +302,7 @@ func why(ctx context.Context, e *env, args []string) error {
 // touching nothing, and lists the rules that fail on it now: a rule over
 // its evaluation budget, a template that breaks on this case's data. The
 // daemon logs these on every reconcile; here the admin sees them by record.
-func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfg *config.Config, ref core.Ref) error {
-	m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
-	if err != nil {
-		return err
-	}
+func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, m *core.Mappings, ref core.Ref) error {
 	c, err := caseOf(ctx, st, ref)
 	if err != nil {
 		return err
