@@ -319,17 +319,19 @@ func (c *Console) deadPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // chosen returns the keys of the dead actions a form names (all with
-// all=1).
+// all=1). Named keys go to the store as they are: it moves only actions
+// still dead, so only "all" needs the list.
 func (c *Console) chosen(r *http.Request) ([]string, error) {
+	if r.PostFormValue("all") != "1" {
+		return r.PostForm["key"], nil
+	}
 	dead, err := c.o.Records.DeadLetters(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	for _, a := range dead {
-		if r.PostFormValue("all") == "1" || slices.Contains(r.PostForm["key"], a.Key) {
-			keys = append(keys, a.Key)
-		}
+	keys := make([]string, len(dead))
+	for i, a := range dead {
+		keys[i] = a.Key
 	}
 	return keys, nil
 }
