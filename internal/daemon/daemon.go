@@ -141,17 +141,19 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 
 // Connectors builds every configured connector instance (decoding its
 // section strictly and reading its secrets). The error names every
-// instance that could not be built, not only the first.
+// instance that could not be built, not only the first, and every kind
+// no connector registers.
 func Connectors(cfg *config.Config, o Options) ([]core.Connector, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	var (
-		conns []core.Connector
-		errs  []error
-	)
+	var conns []core.Connector
+	errs := []error{cfg.Check()}
 	for _, in := range cfg.Instances() {
-		f, _ := core.Lookup(in.Kind)
+		f, ok := core.Lookup(in.Kind)
+		if !ok {
+			continue // cfg.Check named it
+		}
 		c, err := f(core.Setup{Name: in.Name, Decode: in.Decode, Log: o.Log.With("connector", in.Name), Clock: o.Clock, Env: os.Getenv})
 		if err != nil {
 			errs = append(errs, perLine(fmt.Sprintf("connector %q: ", in.Name), err))
