@@ -189,6 +189,29 @@ func TestCheckConfig_EveryConnectorsProblemsAtOnce(t *testing.T) {
 	}
 }
 
+// TestCheckConfig_UnknownKind: check --config names, with its position, a
+// connector kind that no connector registers, beside the other
+// connectors' problems.
+func TestCheckConfig_UnknownKind(t *testing.T) {
+	path := incompleteSite(t)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n  tracker2: {kind: nosuch}\n")
+	f.Close()
+	t.Setenv("CHECK_GH_TOKEN", "")
+	var out, errb bytes.Buffer
+	if code := Main([]string{"check", "--config", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	for _, w := range []string{`connector "tracker2": unknown kind "nosuch"`, `"CHECK_GH_TOKEN" is empty`} {
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("check --config does not say %s:\n%s", w, errb.String())
+		}
+	}
+}
+
 // TestServe_TheDefaultsRunWithTheSystemsATeamHas: the daemon starts on the
 // shipped defaults with only some systems configured, and says what it
 // disabled.

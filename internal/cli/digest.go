@@ -31,10 +31,10 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	if len(rest) != 0 || *org == "" {
 		return errUsage
 	}
+	var cfg *config.Config
 	mapDir, tracker, mopts := "", "", mappings.Options{}
 	if *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
+		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}
 		mapDir, tracker, mopts = cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg)
@@ -59,7 +59,7 @@ func digestCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	st, err := openStore(ctx, *cfgPath, *dsn)
+	st, err := storeOf(ctx, cfg, *dsn)
 	if err != nil {
 		return err
 	}

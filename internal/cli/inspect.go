@@ -56,12 +56,6 @@ func openRecord(ctx context.Context, e *env, name string, args []string) (*store
 	return st, it, cfg, nil
 }
 
-// oneLine folds a rule's condition, written over several indented lines
-// in its mapping file, into one line of at most n characters.
-func oneLine(s string, n int) string {
-	return clip(strings.Join(strings.Fields(s), " "), n)
-}
-
 // resolveRef reads a record's name as an admin types it: the full
 // system/kind/id, or a short form the store can pin down: an id alone
 // (KBOT-1, 4521), a pull request's URL or repo#n, a Message-ID.
@@ -197,6 +191,8 @@ func printActions(w io.Writer, title string, acts []core.Action, st core.ActionS
 	}
 }
 
+// clip folds s onto one line (a reason or title may span several
+// indented lines) of at most n characters.
 func clip(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {
@@ -257,7 +253,7 @@ func why(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "status: %s\n", it.Native)
 	if s, ok := last["status"]; ok {
-		fmt.Fprintf(w, "  set to %q by rule %q at %s UTC\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), oneLine(s.a.Reason, 200))
+		fmt.Fprintf(w, "  set to %q by rule %q at %s UTC\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), clip(s.a.Reason, 200))
 	} else {
 		fmt.Fprintln(w, "  never set by the gateway (a person or the system set it)")
 	}
@@ -266,7 +262,7 @@ func why(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		s := last[f]
-		fmt.Fprintf(w, "%s: %s\n  set by rule %q at %s UTC\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), oneLine(s.a.Reason, 200))
+		fmt.Fprintf(w, "%s: %s\n  set by rule %q at %s UTC\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), clip(s.a.Reason, 200))
 	}
 	if len(comments) > 0 {
 		fmt.Fprintf(w, "comments written by the gateway: %d\n", len(comments))
@@ -275,10 +271,12 @@ func why(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if cfg != nil {
-		if err := printResponseTimes(w, cfg, it, time.Now()); err != nil {
+		m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
+		if err != nil {
 			return err
 		}
-		if err := printFailingRules(ctx, w, st, cfg, ref); err != nil {
+		printResponseTimes(w, m, it, time.Now())
+		if err := printFailingRules(ctx, w, st, m, ref); err != nil {
 			return err
 		}
 	}
@@ -300,11 +298,7 @@ func why(ctx context.Context, e *env, args []string) error {
 // touching nothing, and lists the rules that fail on it now: a rule over
 // its evaluation budget, a template that breaks on this case's data. The
 // daemon logs these on every reconcile; here the admin sees them by record.
-func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, cfg *config.Config, ref core.Ref) error {
-	m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
-	if err != nil {
-		return err
-	}
+func printFailingRules(ctx context.Context, w io.Writer, st *store.Store, m *core.Mappings, ref core.Ref) error {
 	c, err := caseOf(ctx, st, ref)
 	if err != nil {
 		return err

@@ -8,18 +8,12 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
-	"github.com/liaisonhq/liaison/internal/config"
-	"github.com/liaisonhq/liaison/internal/daemon"
 	"github.com/liaisonhq/liaison/internal/store"
 )
 
 // printResponseTimes says where a record stands against each response-time
-// target that times it, by the configuration's mappings, at now.
-func printResponseTimes(w io.Writer, cfg *config.Config, it *core.Item, now time.Time) error {
-	m, err := daemon.LoadMappings(cfg.Mappings, cfg.DevTracker, daemon.MappingOptions(cfg))
-	if err != nil {
-		return err
-	}
+// target of m that times it, at now.
+func printResponseTimes(w io.Writer, m *core.Mappings, it *core.Item, now time.Time) {
 	var lines []string
 	for _, s := range m.SLAs {
 		if s.When.Matches(it.Ref) {
@@ -27,13 +21,12 @@ func printResponseTimes(w io.Writer, cfg *config.Config, it *core.Item, now time
 		}
 	}
 	if len(lines) == 0 {
-		return nil
+		return
 	}
 	fmt.Fprintln(w, "\nresponse-time targets:")
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
-	return nil
 }
 
 // printLevels lists the escalation-level moves of a case's records, oldest

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liaisonhq/liaison/internal/console"
 	"github.com/liaisonhq/liaison/internal/daemon"
@@ -89,9 +88,7 @@ func sandboxCmd(ctx context.Context, e *env, args []string) error {
 	var demo *console.Demo
 	if *consoleAddr != "" {
 		var err error
-		demo, err = console.StartDemo(ctx, *consoleAddr, console.Options{Records: d.Store, Mappings: d.Engine.Mappings,
-			MappingsCheck: console.CheckFolder(d.Config.Mappings, daemon.MappingOptions(d.Config)),
-			Metrics:       prometheus.Gatherers{d.Registry, prometheus.DefaultGatherer}, Log: log})
+		demo, err = console.StartDemo(ctx, *consoleAddr, d.ConsoleOptions(log))
 		if err != nil {
 			stop()
 			return err

@@ -177,6 +177,9 @@ func how(l store.LinkOrigin) string {
 	return string(l.Origin)
 }
 
+// linkRoles are the roles an admin may give a link made by hand.
+var linkRoles = []core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.ThreadOf, core.DuplicateOf, core.Mentions}
+
 // timelineLen bounds the entries read per record and shown per case.
 const timelineLen = 100
 
@@ -209,7 +212,7 @@ func (c *Console) loadCase(r *http.Request, ref core.Ref) (*caseView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &caseView{ID: id, Focus: ref, Roles: []core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.ThreadOf, core.DuplicateOf, core.Mentions}}
+	v := &caseView{ID: id, Focus: ref, Roles: linkRoles}
 	refs := make([]core.Ref, 0, len(cs.Items))
 	for _, it := range cs.Items {
 		v.Records = append(v.Records, recordView{Item: it, Focus: it.Ref == ref})
@@ -319,17 +322,19 @@ func (c *Console) deadPage(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // chosen returns the keys of the dead actions a form names (all with
-// all=1).
+// all=1). Named keys go to the store as they are: it moves only actions
+// still dead, so only "all" needs the list.
 func (c *Console) chosen(r *http.Request) ([]string, error) {
+	if r.PostFormValue("all") != "1" {
+		return r.PostForm["key"], nil
+	}
 	dead, err := c.o.Records.DeadLetters(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	for _, a := range dead {
-		if r.PostFormValue("all") == "1" || slices.Contains(r.PostForm["key"], a.Key) {
-			keys = append(keys, a.Key)
-		}
+	keys := make([]string, len(dead))
+	for i, a := range dead {
+		keys[i] = a.Key
 	}
 	return keys, nil
 }
@@ -375,7 +380,7 @@ func (c *Console) link(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	role := core.Role(r.PostFormValue("role"))
-	if !slices.Contains([]core.Role{core.EscalatedTo, core.Fixes, core.ChangeFor, core.ThreadOf, core.DuplicateOf, core.Mentions}, role) {
+	if !slices.Contains(linkRoles, role) {
 		c.fail(w, r, s, http.StatusBadRequest, "Choose a role for the link.")
 		return
 	}

@@ -47,11 +47,18 @@ func (c *Console) targetsPage(w http.ResponseWriter, r *http.Request, s *session
 		m = c.o.Mappings()
 	}
 	now := c.o.Clock.Now()
+	// Targets mostly time the same records (first response and
+	// resolution of customer tickets): each selector's are read once.
+	read := map[core.Selector][]core.Item{}
 	for _, sla := range slasOf(m) {
-		items, err := c.o.Records.Records(r.Context(), sla.When, time.Time{}, targetsScan)
-		if err != nil {
-			c.internal(w, r, s, err)
-			return
+		items, ok := read[sla.When]
+		if !ok {
+			var err error
+			if items, err = c.o.Records.Records(r.Context(), sla.When, time.Time{}, targetsScan); err != nil {
+				c.internal(w, r, s, err)
+				return
+			}
+			read[sla.When] = items
 		}
 		for i := range items {
 			it := &items[i]

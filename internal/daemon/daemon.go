@@ -122,36 +122,45 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		st.Close()
 		return nil, err
 	}
-	var con *console.Console
+	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
+		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != "",
+		Lag: eng.Lag, MaxLag: cfg.Backpressure.MaxLag, Pprof: cfg.Pprof})
+	d := &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg,
+		log: o.Log, conns: conns, mapOpts: mopts}
 	if cfg.Console.Listen != "" {
-		con, err = console.FromConfig(cfg.Console, console.Options{Records: st, Mappings: eng.Mappings,
-			MappingsCheck: console.CheckFolder(cfg.Mappings, mopts), Metrics: prometheus.Gatherers{reg, prometheus.DefaultGatherer},
-			Clock: o.Clock, Log: o.Log.With("component", "console")})
-		if err != nil {
+		co := d.ConsoleOptions(o.Log.With("component", "console"))
+		co.Clock = o.Clock
+		if d.Console, err = console.FromConfig(cfg.Console, co); err != nil {
 			st.Close()
 			return nil, err
 		}
 	}
-	srv := server.New(server.Options{Intake: eng, Kinds: cfg.Systems(), Log: o.Log, Rejected: met.Rejected, Replayed: met.Replayed,
-		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, MetricsApart: cfg.MetricsListen != "",
-		Lag: eng.Lag, MaxLag: cfg.Backpressure.MaxLag, Pprof: cfg.Pprof})
-	return &Daemon{Config: cfg, Store: st, Engine: eng, Server: srv, Registry: reg, Notifier: notifier, Digest: dg, Console: con,
-		log: o.Log, conns: conns, mapOpts: mopts}, nil
+	return d, nil
+}
+
+// ConsoleOptions are a web console's options over this gateway: its
+// store, the mappings in force, a check of changed mapping files against
+// its folder, and the process's metrics.
+func (d *Daemon) ConsoleOptions(log *slog.Logger) console.Options {
+	return console.Options{Records: d.Store, Mappings: d.Engine.Mappings, MappingsCheck: console.CheckFolder(d.Config.Mappings, d.mapOpts),
+		Metrics: prometheus.Gatherers{d.Registry, prometheus.DefaultGatherer}, Log: log}
 }
 
 // Connectors builds every configured connector instance (decoding its
 // section strictly and reading its secrets). The error names every
-// instance that could not be built, not only the first.
+// instance that could not be built, not only the first, and every kind
+// no connector registers.
 func Connectors(cfg *config.Config, o Options) ([]core.Connector, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	var (
-		conns []core.Connector
-		errs  []error
-	)
+	var conns []core.Connector
+	errs := []error{cfg.Check()}
 	for _, in := range cfg.Instances() {
-		f, _ := core.Lookup(in.Kind)
+		f, ok := core.Lookup(in.Kind)
+		if !ok {
+			continue // cfg.Check named it
+		}
 		c, err := f(core.Setup{Name: in.Name, Decode: in.Decode, Log: o.Log.With("connector", in.Name), Clock: o.Clock, Env: os.Getenv})
 		if err != nil {
 			errs = append(errs, perLine(fmt.Sprintf("connector %q: ", in.Name), err))
