@@ -180,7 +180,7 @@ func (c *Calendar) String() string {
 	}
 	hours := "round the clock" // Add and Between count wall time, whatever the weekdays
 	if c.Close > c.Open {
-		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), clockTime(c.Open), clockTime(c.Close))
+		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), ClockTime(c.Open), ClockTime(c.Close))
 	}
 	holidays := fmt.Sprintf("%d holidays", len(c.Holidays))
 	if len(c.Holidays) == 1 {
@@ -189,7 +189,8 @@ func (c *Calendar) String() string {
 	return fmt.Sprintf("%s, %s, %s", hours, c.Location, holidays)
 }
 
-// clockTime prints a duration since midnight as 09:00.
-func clockTime(d time.Duration) string {
+// ClockTime prints a duration since midnight as 09:00 (check's messages
+// about working hours print it too).
+func ClockTime(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }

@@ -100,9 +100,9 @@ func (tg SLATarget) String() string {
 	case SameDayOrNextMorning:
 		by := ""
 		if tg.Morning != DefaultMorning {
-			by = " by " + clockTime(tg.Morning)
+			by = " by " + ClockTime(tg.Morning)
 		}
-		return fmt.Sprintf("same working day, or next working morning%s if received after %s", by, clockTime(tg.Cutoff))
+		return fmt.Sprintf("same working day, or next working morning%s if received after %s", by, ClockTime(tg.Cutoff))
 	}
 	return countHours(tg.Within, "working", "of working time")
 }
