@@ -423,12 +423,16 @@ func (s *SLA) Standing(m *Mappings, it *Item, now time.Time) SLAStanding {
 		return out
 	}
 	out.Timed = true
-	if out.Met = s.met(&rec); out.Met {
-		out.Waited = s.ResponseTime(m, &rec)
-		return out
-	}
 	cal := s.CalendarFor(&rec)
 	pauses := s.pauses(&rec, km)
+	if out.Met = s.met(&rec); out.Met {
+		// The response time, as ResponseTime gives it, from the target,
+		// calendar and pauses already read here.
+		if at, ok := s.firstResponse(&rec); ok && s.Measure == FirstResponse {
+			out.Waited = out.Target.waitedText(cal, rec.CreatedAt, at, pauses)
+		}
+		return out
+	}
 	out.Waited = out.Target.waitedText(cal, rec.CreatedAt, now, pauses)
 	if out.Due, out.Paused = out.Target.Due(cal, rec.CreatedAt, pauses); !out.Paused {
 		out.Due = out.Due.In(cal.Location)
