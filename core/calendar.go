@@ -113,11 +113,7 @@ func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
 // CloseAfter is the close of the n-th working day after the day t falls
 // in (n at least 1).
 func (c *Calendar) CloseAfter(t time.Time, n int) time.Time {
-	day := t.In(c.Location)
-	for range n {
-		day = c.nextWorkday(day)
-	}
-	return c.clock(day, c.Close)
+	return c.clock(c.workdaysAfter(t, n), c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -153,6 +149,16 @@ func (c *Calendar) nextWorkday(t time.Time) time.Time {
 	return day
 }
 
+// workdaysAfter is the midnight of the n-th working day after the one t
+// falls in (t itself when n is 0).
+func (c *Calendar) workdaysAfter(t time.Time, n int) time.Time {
+	day := t.In(c.Location)
+	for range n {
+		day = c.nextWorkday(day)
+	}
+	return day
+}
+
 // AddWorkingDays is "n working days" after t: the same time of day on the
 // n-th working day after the one the clock starts on. A t outside working
 // hours starts the clock at the next opening, so a ticket received on
@@ -162,11 +168,7 @@ func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
 	if c.Close <= c.Open {
 		return start.AddDate(0, 0, n)
 	}
-	day := start
-	for range n {
-		day = c.nextWorkday(day)
-	}
-	return c.clock(day, c.timeOfDay(start))
+	return c.clock(c.workdaysAfter(start, n), c.timeOfDay(start))
 }
 
 // String describes the calendar for people: `liaison check` prints it, so
