@@ -129,6 +129,11 @@ type Pause struct{ From, To time.Time }
 // targets). paused is true, and due zero, while the clock stands still.
 func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.Time, paused bool) {
 	naive := tg.Deadline(c, start)
+	if len(pauses) == 0 {
+		// Most records: no budget to measure (a walk over the calendar's
+		// days the planner would do for each of them on every pass).
+		return naive, false
+	}
 	// used is the clock time run before cur, stood the clock time the
 	// pauses covered.
 	budget, used, stood, cur := tg.measure(c, start, naive), time.Duration(0), time.Duration(0), start
