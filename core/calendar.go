@@ -113,11 +113,7 @@ func (c *Calendar) EndOfNextWorkingDay(t time.Time) time.Time {
 // CloseAfter is the close of the n-th working day after the day t falls
 // in (n at least 1).
 func (c *Calendar) CloseAfter(t time.Time, n int) time.Time {
-	day := t.In(c.Location)
-	for range n {
-		day = c.nextWorkday(day)
-	}
-	return c.clock(day, c.Close)
+	return c.clock(c.workdaysAfter(t, n), c.Close)
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -153,6 +149,16 @@ func (c *Calendar) nextWorkday(t time.Time) time.Time {
 	return day
 }
 
+// workdaysAfter is the midnight of the n-th working day after the one t
+// falls in (t itself when n is 0).
+func (c *Calendar) workdaysAfter(t time.Time, n int) time.Time {
+	day := t.In(c.Location)
+	for range n {
+		day = c.nextWorkday(day)
+	}
+	return day
+}
+
 // AddWorkingDays is "n working days" after t: the same time of day on the
 // n-th working day after the one the clock starts on. A t outside working
 // hours starts the clock at the next opening, so a ticket received on
@@ -162,11 +168,7 @@ func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
 	if c.Close <= c.Open {
 		return start.AddDate(0, 0, n)
 	}
-	day := start
-	for range n {
-		day = c.nextWorkday(day)
-	}
-	return c.clock(day, c.timeOfDay(start))
+	return c.clock(c.workdaysAfter(start, n), c.timeOfDay(start))
 }
 
 // String describes the calendar for people: `liaison check` prints it, so
@@ -180,7 +182,7 @@ func (c *Calendar) String() string {
 	}
 	hours := "round the clock" // Add and Between count wall time, whatever the weekdays
 	if c.Close > c.Open {
-		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), clockTime(c.Open), clockTime(c.Close))
+		hours = fmt.Sprintf("%s %s-%s", strings.Join(days, " "), ClockTime(c.Open), ClockTime(c.Close))
 	}
 	holidays := fmt.Sprintf("%d holidays", len(c.Holidays))
 	if len(c.Holidays) == 1 {
@@ -189,7 +191,8 @@ func (c *Calendar) String() string {
 	return fmt.Sprintf("%s, %s, %s", hours, c.Location, holidays)
 }
 
-// clockTime prints a duration since midnight as 09:00.
-func clockTime(d time.Duration) string {
+// ClockTime prints a duration since midnight as 09:00 (check's messages
+// about working hours print it too).
+func ClockTime(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }

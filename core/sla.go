@@ -100,15 +100,24 @@ func (tg SLATarget) String() string {
 	case SameDayOrNextMorning:
 		by := ""
 		if tg.Morning != DefaultMorning {
-			by = " by " + clockTime(tg.Morning)
+			by = " by " + ClockTime(tg.Morning)
 		}
-		return fmt.Sprintf("same working day, or next working morning%s if received after %s", by, clockTime(tg.Cutoff))
+		return fmt.Sprintf("same working day, or next working morning%s if received after %s", by, ClockTime(tg.Cutoff))
 	}
 	return countHours(tg.Within, "working", "of working time")
 }
 
 // wall reports whether the target counts wall time rather than working time.
 func (tg SLATarget) wall() bool { return tg.form() == CalendarHours }
+
+// measure is the clock time from a to b on the target's clock: working
+// time in c, or wall time for calendar-hour targets.
+func (tg SLATarget) measure(c *Calendar, a, b time.Time) time.Duration {
+	if tg.wall() {
+		return max(b.Sub(a), 0)
+	}
+	return c.Between(a, b)
+}
 
 // Pause is a stretch of time a target's clock stood still: the record
 // waited on the customer. To is zero while it still waits.
@@ -120,20 +129,20 @@ type Pause struct{ From, To time.Time }
 // targets). paused is true, and due zero, while the clock stands still.
 func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.Time, paused bool) {
 	naive := tg.Deadline(c, start)
-	measure, advance := c.Between, c.Add
-	if tg.wall() {
-		measure = func(a, b time.Time) time.Duration { return max(b.Sub(a), 0) }
-		advance = func(t time.Time, d time.Duration) time.Time { return t.Add(d) }
+	if len(pauses) == 0 {
+		// Most records: no budget to measure (a walk over the calendar's
+		// days the planner would do for each of them on every pass).
+		return naive, false
 	}
 	// used is the clock time run before cur, stood the clock time the
 	// pauses covered.
-	budget, used, stood, cur := measure(start, naive), time.Duration(0), time.Duration(0), start
+	budget, used, stood, cur := tg.measure(c, start, naive), time.Duration(0), time.Duration(0), start
 	for _, p := range pauses {
 		if !p.To.IsZero() && !p.To.After(cur) {
 			continue
 		}
 		if p.From.After(cur) {
-			if seg := measure(cur, p.From); used+seg >= budget {
+			if seg := tg.measure(c, cur, p.From); used+seg >= budget {
 				break
 			} else {
 				used += seg
@@ -143,7 +152,7 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		if p.To.IsZero() {
 			return time.Time{}, true
 		}
-		stood += measure(cur, p.To)
+		stood += tg.measure(c, cur, p.To)
 		cur = p.To
 	}
 	if stood == 0 {
@@ -151,7 +160,10 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 		// over a weekend): the exact form's deadline.
 		return naive, false
 	}
-	due = advance(cur, budget-used)
+	if tg.wall() {
+		return cur.Add(budget - used), false
+	}
+	due = c.Add(cur, budget-used)
 	if tg.form() == WorkingDays {
 		// A working day ends at the same time the next working day, so
 		// a count that runs out at a close is due at the next opening,
@@ -164,17 +176,13 @@ func (tg SLATarget) Due(c *Calendar, start time.Time, pauses []Pause) (due time.
 // Waited is the clock time a record has waited from start until now, less
 // the pauses: what a breach note reports as the customer's wait.
 func (tg SLATarget) Waited(c *Calendar, start, now time.Time, pauses []Pause) time.Duration {
-	measure := c.Between
-	if tg.wall() {
-		measure = func(a, b time.Time) time.Duration { return max(b.Sub(a), 0) }
-	}
-	total := measure(start, now)
+	total := tg.measure(c, start, now)
 	for _, p := range pauses {
 		to := p.To
 		if to.IsZero() || to.After(now) {
 			to = now
 		}
-		total -= measure(maxTime(p.From, start), to)
+		total -= tg.measure(c, maxTime(p.From, start), to)
 	}
 	return max(total, 0)
 }
@@ -420,12 +428,16 @@ func (s *SLA) Standing(m *Mappings, it *Item, now time.Time) SLAStanding {
 		return out
 	}
 	out.Timed = true
-	if out.Met = s.met(&rec); out.Met {
-		out.Waited = s.ResponseTime(m, &rec)
-		return out
-	}
 	cal := s.CalendarFor(&rec)
 	pauses := s.pauses(&rec, km)
+	if out.Met = s.met(&rec); out.Met {
+		// The response time, as ResponseTime gives it, from the target,
+		// calendar and pauses already read here.
+		if at, ok := s.firstResponse(&rec); ok && s.Measure == FirstResponse {
+			out.Waited = out.Target.waitedText(cal, rec.CreatedAt, at, pauses)
+		}
+		return out
+	}
 	out.Waited = out.Target.waitedText(cal, rec.CreatedAt, now, pauses)
 	if out.Due, out.Paused = out.Target.Due(cal, rec.CreatedAt, pauses); !out.Paused {
 		out.Due = out.Due.In(cal.Location)

@@ -386,17 +386,12 @@ func fitsCalendar(tg core.SLATarget, cal *core.Calendar) error {
 		return nil
 	}
 	if tg.Morning <= cal.Open || tg.Morning > cal.Close {
-		return fmt.Errorf("the next working morning must end within working hours (%s to %s): write \"by HH:MM\"", clock(cal.Open), clock(cal.Close))
+		return fmt.Errorf("the next working morning must end within working hours (%s to %s): write \"by HH:MM\"", core.ClockTime(cal.Open), core.ClockTime(cal.Close))
 	}
 	if tg.Cutoff <= cal.Open || tg.Cutoff > cal.Close {
-		return fmt.Errorf("the time received after must fall within working hours (%s to %s)", clock(cal.Open), clock(cal.Close))
+		return fmt.Errorf("the time received after must fall within working hours (%s to %s)", core.ClockTime(cal.Open), core.ClockTime(cal.Close))
 	}
 	return nil
-}
-
-// clock prints a time of day given since midnight: 09:00.
-func clock(d time.Duration) string {
-	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // whenOf reads the when of an sla or duplicate rule: a selector, without

@@ -1,10 +1,8 @@
 package digest_test
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/digest/digesttest"
+	"github.com/liaisonhq/liaison/internal/loadtest"
 	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/store"
 )
@@ -106,45 +105,23 @@ func seededDatabase(t *testing.T, dsn string, clock core.Clock) func() *store.St
 // server (LIAISON_TEST_POSTGRES, or the one CI provides), dropped when
 // the test ends. Without a server the test skips, except under CI=true.
 func postgresSchema(t *testing.T) string {
-	dsn := cmpOr(os.Getenv("LIAISON_TEST_POSTGRES"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	base := cmp.Or(os.Getenv("LIAISON_TEST_POSTGRES"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL unreachable and CI=true: %v", err)
 		}
 		t.Skipf("PostgreSQL unreachable (set LIAISON_TEST_POSTGRES to run this test): %v", err)
 	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "liaison_digest_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
+	conn.Close(ctx)
+	dsn, drop, err := loadtest.PostgresSchema(ctx, base, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	t.Cleanup(func() { drop(context.Background()) })
+	return dsn
 }
 
 // TestScheduler_OrganisationTimeZone: an organisation with its own

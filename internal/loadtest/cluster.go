@@ -215,12 +215,10 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	toReplicas := http.DefaultTransport.(*http.Transport).Clone()
 	toReplicas.MaxIdleConnsPerHost = 512
 	for i := range o.Replicas {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freePort() // the replica listens there; nothing else takes a just-freed loopback port this soon
 		if err != nil {
 			return nil, err
 		}
-		addr := ln.Addr().String()
-		ln.Close() // the replica listens there; nothing else takes a just-freed loopback port this soon
 		r := &Replica{Index: i, Addr: addr, c: c, cfg: filepath.Join(o.Dir, fmt.Sprintf("replica-%d.yaml", i))}
 		r.proxy = &httputil.ReverseProxy{
 			Transport: toReplicas,
