@@ -54,6 +54,11 @@ type WebhookRequest struct {
 	Header http.Header
 	Body   []byte
 	Query  map[string][]string
+	// Verified is set by the server once the receiver's VerifyWebhook
+	// accepted this very request, so that ReceiveWebhook need not compute
+	// the signature again. A receiver checks the signature itself when it
+	// is false.
+	Verified bool
 }
 
 // Poller reads what changed at the source since a cursor: the fallback for

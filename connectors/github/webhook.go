@@ -65,8 +65,10 @@ func (c *Connector) VerifyWebhook(req core.WebhookRequest) (string, error) {
 // a push touched are read after the answer, by Run. Pings, events GitHub sends that
 // are not handled and events of repositories not configured give no events.
 func (c *Connector) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
-	if !c.set.webhooks || !verifySignature(c.set.secret, req.Header.Get("X-Hub-Signature-256"), req.Body) {
-		return nil, core.ErrForged
+	if !req.Verified {
+		if _, err := c.VerifyWebhook(req); err != nil {
+			return nil, err
+		}
 	}
 	event := req.Header.Get("X-GitHub-Event")
 	if !eventNameRe.MatchString(event) {

@@ -195,7 +195,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		// A replay of a delivery stored before is answered here: a
 		// receiver that completes deliveries from its API would fetch
 		// again for every copy.
-		if key, err = v.VerifyWebhook(req); err == nil && s.replays.stored(name, key) {
+		key, err = v.VerifyWebhook(req)
+		req.Verified = err == nil
+		if err == nil && s.replays.stored(name, key) {
 			if s.o.Replayed != nil {
 				s.o.Replayed.WithLabelValues(name).Inc()
 			}

@@ -441,3 +441,55 @@ func TestAbusiveBodiesStayWithinMemoryBudget(t *testing.T) {
 		t.Errorf("accepted %d events, want the three signed ones", len(got))
 	}
 }
+
+// countingReceiver counts a receiver's signature checks and what
+// ReceiveWebhook was told of them.
+type countingReceiver struct {
+	*sandbox.Connector
+	mu               sync.Mutex
+	verified, toldOK int
+}
+
+func (c *countingReceiver) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	c.mu.Lock()
+	c.verified++
+	c.mu.Unlock()
+	return c.Connector.VerifyWebhook(req)
+}
+
+func (c *countingReceiver) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
+	if req.Verified {
+		c.mu.Lock()
+		c.toldOK++
+		c.mu.Unlock()
+	}
+	return c.Connector.ReceiveWebhook(ctx, req)
+}
+
+// A delivery's signature is computed once: the server's check tells the
+// receiver it passed. A forged one is refused without reaching it.
+func TestSignatureIsCheckedOncePerDelivery(t *testing.T) {
+	srv, in := newServer(t, Options{})
+	rc := &countingReceiver{Connector: in.conns["sandbox"].(*sandbox.Connector)}
+	in.conns["sandbox"] = rc
+	h := srv.Handler()
+	body, sig := signedDelivery(t, "d-once")
+	for _, tc := range []struct {
+		sig  string
+		code int
+	}{{sig, http.StatusOK}, {"sha256=" + strings.Repeat("0", 64), http.StatusUnauthorized}} {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/sandbox/sandbox", bytes.NewReader(body))
+		req.Header.Set(sandbox.SignatureHeader, tc.sig)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("signature %.12s…: %d, want %d", tc.sig, rec.Code, tc.code)
+		}
+	}
+	if rc.verified != 2 || rc.toldOK != 1 {
+		t.Errorf("verified %d times, receiver told once verified %d times; want 2 and 1", rc.verified, rc.toldOK)
+	}
+	if got := in.accepted(); len(got) != 1 {
+		t.Errorf("accepted %d events, want 1", len(got))
+	}
+}
