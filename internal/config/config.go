@@ -229,7 +229,7 @@ func Parse(path string, b []byte) (*Config, error) {
 	if err := checkDurations(path, body); err != nil {
 		return nil, err
 	}
-	if err := yaml.NodeToValue(body, c, yaml.DisallowUnknownField()); err != nil {
+	if err := DecodeNode(body, c, yaml.DisallowUnknownField()); err != nil {
 		return nil, At(path, err)
 	}
 	if m, ok := body.(*ast.MappingNode); ok {
@@ -367,7 +367,7 @@ func (c *Config) Instances() []Instance {
 			if len(own.Values) == 0 {
 				return nil
 			}
-			if err := yaml.NodeToValue(own, v, yaml.DisallowUnknownField()); err != nil {
+			if err := DecodeNode(own, v, yaml.DisallowUnknownField()); err != nil {
 				return At(path, err)
 			}
 			return nil
@@ -402,7 +402,7 @@ func (c *Config) Projects() map[string]map[core.Kind][]string {
 				Dev    any `yaml:"dev"`
 				Change any `yaml:"change"`
 			}
-			if err := yaml.NodeToValue(kv.Value, &p); err != nil {
+			if err := DecodeNode(kv.Value, &p); err != nil {
 				continue
 			}
 			kinds := map[core.Kind][]string{}
@@ -502,4 +502,17 @@ func (c *Config) Names() []string {
 	n := slices.Clone(c.order)
 	slices.Sort(n)
 	return n
+}
+
+// DecodeNode decodes a YAML node into v, as yaml.NodeToValue does, turning
+// a panic of the YAML library (it has some on malformed tags, such as
+// `!0` before a scalar) into an error: a bad file is reported, never a
+// crash of the daemon or the command that reads it.
+func DecodeNode(node ast.Node, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed YAML the parser could not decode (%v)", p)
+		}
+	}()
+	return yaml.NodeToValue(node, v, opts...)
 }

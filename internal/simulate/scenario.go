@@ -73,7 +73,7 @@ func Load(path string, b []byte) (*Scenario, error) {
 		return nil, fmt.Errorf("%s: empty scenario", path)
 	}
 	var s Scenario
-	if err := yaml.NodeToValue(f.Docs[0].Body, &s, yaml.DisallowUnknownField()); err != nil {
+	if err := config.DecodeNode(f.Docs[0].Body, &s, yaml.DisallowUnknownField()); err != nil {
 		return nil, config.At(path, err)
 	}
 	if s.Start.IsZero() {
