@@ -52,8 +52,9 @@ type Store interface {
 	Records(ctx context.Context, sel Selector, since time.Time, n int) ([]Item, error)
 
 	// Enqueue adds planned actions to the outbox. An action whose Key is
-	// already there (in any state) is skipped; it returns how many were new.
-	Enqueue(ctx context.Context, actions []Action) (int, error)
+	// already there (in any state) is skipped; added[i] reports whether
+	// actions[i] was new.
+	Enqueue(ctx context.Context, actions []Action) (added []bool, err error)
 	// Actions returns the outbox entries of a case in the given state (all
 	// states when state is ""), oldest first.
 	Actions(ctx context.Context, id CaseID, state ActionState) ([]Action, error)

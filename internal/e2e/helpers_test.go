@@ -146,20 +146,66 @@ func settle(t *testing.T, w *sandbox.World) {
 		w.Jira.Flush()
 		w.Zendesk.Flush()
 		sent := len(w.Jira.Deliveries()) + len(w.Zendesk.Deliveries())
-		eventually(t, "the gateway to have nothing left to do", func() bool {
+		deadline := time.Now().Add(waitLimit)
+		for {
 			due, err := dueCases(w)
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, actions, err := w.Daemon.Store.QueueDepth(context.Background())
-			return err == nil && due == 0 && actions == 0 && w.Daemon.Engine.Busy() == 0
-		})
+			if err == nil && due == 0 && actions == 0 && w.Daemon.Engine.Busy() == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				stalled(t, "the gateway to have nothing left to do ("+leftToDo(w)+")")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		w.Jira.Flush()
 		w.Zendesk.Flush()
 		if len(w.Jira.Deliveries())+len(w.Zendesk.Deliveries()) == sent {
 			return
 		}
 	}
+}
+
+// leftToDo describes the queued cases and pending actions that kept settle
+// waiting.
+func leftToDo(w *sandbox.World) string {
+	db, ok := queueReaders.Load(w)
+	if !ok {
+		return "no queue reader"
+	}
+	var out []string
+	list := func(query string) {
+		rows, err := db.(*sql.DB).Query(query)
+		if err != nil {
+			out = append(out, err.Error())
+			return
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				out = append(out, err.Error())
+				return
+			}
+			row := make([]string, len(cols))
+			for i, c := range cols {
+				row[i] = fmt.Sprintf("%s=%v", c, vals[i])
+			}
+			out = append(out, strings.Join(row, " "))
+		}
+	}
+	out = append(out, fmt.Sprintf("now=%d busy=%d", time.Now().UnixNano(), w.Daemon.Engine.Busy()))
+	list(`SELECT case_id, due_at, dirty_gen, claimed_by, claimed_until, claimed_gen, held_until FROM work ORDER BY due_at LIMIT 20`)
+	list(`SELECT case_id, key, attempts, next_attempt, last_error FROM outbox WHERE state = 'pending' LIMIT 20`)
+	return strings.Join(out, "; ")
 }
 
 // queueReaders holds a read-only connection to each running world's

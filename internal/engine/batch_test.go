@@ -398,3 +398,57 @@ func TestLinger_ALoneCaseGoesAtOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// racingStore enqueues, before the engine's first enqueue, that
+// enqueue's actions about one subject, as a second worker handed the same
+// case by a join would.
+type racingStore struct {
+	core.Store
+	subject core.Ref
+	raced   atomic.Bool
+}
+
+func (s *racingStore) Enqueue(ctx context.Context, as []core.Action) ([]bool, error) {
+	if !s.raced.Swap(true) {
+		var theirs []core.Action
+		for _, a := range as {
+			if a.Subject == s.subject {
+				theirs = append(theirs, a)
+			}
+		}
+		if _, err := s.Store.Enqueue(ctx, theirs); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.Enqueue(ctx, as)
+}
+
+// TestReconcileAll_ANewActionIsTriedBesideAnotherWorkers: in a batch where
+// one case's action was enqueued by another worker meanwhile, which may be
+// trying it, the other cases' new actions are still known never tried and
+// are sent at once. (They waited a lease and a grace, a minute, as if an
+// earlier attempt might still land: under load, a mail's acknowledgement
+// came a minute late.)
+func TestReconcileAll_ANewActionIsTriedBesideAnotherWorkers(t *testing.T) {
+	w := newWorld(t, defaults(t))
+	eng := w.newEngine(t, Options{Store: &racingStore{Store: w.st, subject: mailRef(0)}})
+	w.submit(t, mails(t, w, 2)...)
+	ctx := context.Background()
+	w.clock.Add(time.Second)
+	ids, err := w.st.ClaimCases(ctx, eng.o.Owner, w.clock.Now(), 10, time.Minute)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("claimed %v (err %v), want both mails' cases in one batch", ids, err)
+	}
+	eng.ReconcileAll(ctx, ids)
+	var created []string
+	for _, wr := range w.sys["zendesk"].Writes() {
+		if wr.Kind == core.Create {
+			created = append(created, wr.Key)
+		}
+	}
+	// Mail 0's create is the other worker's to make, or to look up once
+	// it can no longer be in flight.
+	if len(created) != 1 || !strings.Contains(created[0], mailRef(1).String()) {
+		t.Fatalf("tickets created: %q; want mail 1's, at once", created)
+	}
+}

@@ -38,9 +38,9 @@ func (s *faultyStore) LoadCases(ctx context.Context, ids []core.CaseID) ([]*core
 	return s.Store.LoadCases(ctx, ids)
 }
 
-func (s *faultyStore) Enqueue(ctx context.Context, as []core.Action) (int, error) {
+func (s *faultyStore) Enqueue(ctx context.Context, as []core.Action) ([]bool, error) {
 	if err := s.trip("enqueue"); err != nil {
-		return 0, err
+		return nil, err
 	}
 	return s.Store.Enqueue(ctx, as)
 }

@@ -270,7 +270,9 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	if !ok {
 		return
 	}
-	allNew := true
+	// Only an action this enqueue added can be known never tried: an
+	// outbox row already there may be another claim's attempt.
+	fresh := make(map[string]bool, len(all))
 	if len(all) > 0 {
 		added, err := e.o.Store.Enqueue(ctx, all)
 		if err != nil {
@@ -278,11 +280,9 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			e.retrySoon(planning)
 			return
 		}
-		// Only when every planned action was new can none of them have
-		// been tried before: an outbox row already there may be another
-		// claim's attempt.
-		if allNew = added == len(all); allNew {
-			for _, a := range all {
+		for i, a := range all {
+			if added[i] {
+				fresh[a.Key] = true
 				e.untried.Store(a.Key, true)
 				*untried = append(*untried, a.Key)
 			}
@@ -290,7 +290,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	}
 	var wg sync.WaitGroup
 	for _, r := range planning {
-		if allNew && !hasPending(r.c) {
+		if !hasPending(r.c) && allFresh(r.plan, fresh) {
 			// Nothing was pending when the case was loaded and every
 			// planned action is new: the plan, in enqueue order, is what
 			// is pending, without reading it back.
@@ -499,6 +499,16 @@ func (e *Engine) record(ctx context.Context, runs []*caseRun) {
 
 // hasPending reports whether the loaded case has actions pending in the
 // outbox.
+// allFresh reports whether every action of plan is one the enqueue added.
+func allFresh(plan []core.Action, fresh map[string]bool) bool {
+	for _, a := range plan {
+		if !fresh[a.Key] {
+			return false
+		}
+	}
+	return true
+}
+
 func hasPending(c *core.Case) bool {
 	for _, st := range c.Keys {
 		if st == core.Pending {

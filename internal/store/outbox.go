@@ -72,18 +72,18 @@ func encodeAction(a core.Action) ([]byte, error) {
 
 // Enqueue adds planned actions to the outbox, each under the case its
 // subject is in now; an action whose Key is stored already is skipped.
-func (s *Store) Enqueue(ctx context.Context, actions []core.Action) (int, error) {
+func (s *Store) Enqueue(ctx context.Context, actions []core.Action) ([]bool, error) {
 	if len(actions) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	enc := make([][]byte, len(actions))
 	for i, a := range actions {
 		if a.Key == "" {
-			return 0, fmt.Errorf("store: enqueue action %d of %d (rule %q): empty key", i+1, len(actions), a.Rule)
+			return nil, fmt.Errorf("store: enqueue action %d of %d (rule %q): empty key", i+1, len(actions), a.Rule)
 		}
 		b, err := encodeAction(a)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		enc[i] = b
 	}
@@ -95,9 +95,9 @@ func (s *Store) Enqueue(ctx context.Context, actions []core.Action) (int, error)
 	}
 	slices.SortFunc(subjects, func(a, b core.Ref) int { return strings.Compare(a.String(), b.String()) })
 	subjects = slices.Compact(subjects)
-	var added int
+	added := make([]bool, len(actions))
 	err := s.be.write(ctx, true, func(q querier) error {
-		added = 0
+		clear(added)
 		now := s.now()
 		cases := make(map[core.Ref]int64, len(subjects))
 		for _, r := range subjects {
@@ -123,11 +123,14 @@ VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
 			if err != nil {
 				return fmt.Errorf("store: enqueue %q: %w", a.Key, err)
 			}
-			added += int(n)
+			added[i] = n > 0
 		}
 		return nil
 	})
-	return added, err
+	if err != nil {
+		return nil, err
+	}
+	return added, nil
 }
 
 const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at, sent_at`

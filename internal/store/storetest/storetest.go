@@ -208,13 +208,13 @@ func (f *fixture) depth() (cases, actions int) {
 	return c, a
 }
 
-func (f *fixture) enqueue(as ...core.Action) int {
+func (f *fixture) enqueue(as ...core.Action) []bool {
 	f.t.Helper()
-	n, err := f.s.Enqueue(f.ctx, as)
+	added, err := f.s.Enqueue(f.ctx, as)
 	if err != nil {
 		f.t.Fatalf("Enqueue: %v", err)
 	}
-	return n
+	return added
 }
 
 func (f *fixture) actions(id core.CaseID, st core.ActionState) []core.Action {
