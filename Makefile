@@ -26,10 +26,20 @@ bench:
 
 # Every fuzz target of every package, for FUZZTIME each (go test fuzzes one
 # target of one package at a time; several packages have a FuzzWebhook).
+# Go 1.26's fuzzer can fail a run with a bare "context deadline exceeded"
+# as FUZZTIME ends, with no failing input (golang/go#75804, fixed in Go
+# 1.27): that alone is reported and not counted; any failing input is.
 fuzz:
-	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 		for t in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | sed 's/^func //' | sort -u); do \
-			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			echo "== $$pkg $$t"; rc=0; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >$$out 2>&1 || rc=$$?; cat $$out; \
+			if [ $$rc -ne 0 ]; then \
+				if grep -q '^    context deadline exceeded$$' $$out && ! grep -q 'Failing input written' $$out; then \
+					echo "== $$t: the fuzzer's own end-of-time race (golang/go#75804), no failing input: not counted"; \
+				else exit $$rc; fi; \
+			fi; \
 		done; \
 	done
 
