@@ -497,8 +497,6 @@ func (e *Engine) record(ctx context.Context, runs []*caseRun) {
 	}
 }
 
-// hasPending reports whether the loaded case has actions pending in the
-// outbox.
 // allFresh reports whether every action of plan is one the enqueue added.
 func allFresh(plan []core.Action, fresh map[string]bool) bool {
 	for _, a := range plan {
@@ -509,6 +507,8 @@ func allFresh(plan []core.Action, fresh map[string]bool) bool {
 	return true
 }
 
+// hasPending reports whether the loaded case has actions pending in the
+// outbox.
 func hasPending(c *core.Case) bool {
 	for _, st := range c.Keys {
 		if st == core.Pending {
