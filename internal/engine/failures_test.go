@@ -45,13 +45,13 @@ func (s *faultyStore) Enqueue(ctx context.Context, as []core.Action) ([]bool, er
 	return s.Store.Enqueue(ctx, as)
 }
 
-func (s *faultyStore) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error) {
-	// Only the fetched record's ingest: the webhook's comes first, and
-	// the fault is armed after it.
+// IngestRead is the fetched record's ingest (the webhook's comes first,
+// and the fault is armed after it).
+func (s *faultyStore) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error) {
 	if err := s.trip("ingest"); err != nil {
 		return nil, err
 	}
-	return s.Store.Ingest(ctx, batch)
+	return s.Store.(readIngester).IngestRead(ctx, batch)
 }
 
 // slowTracker is a Jira whose reads of one record time out, once.

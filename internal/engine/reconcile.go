@@ -596,7 +596,7 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 	if len(evs) == 0 {
 		return out
 	}
-	if _, err := e.Submit(ctx, evs); err != nil {
+	if err := e.submitRead(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
 		for _, i := range from {
 			out[i].failed = true

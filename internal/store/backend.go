@@ -20,10 +20,10 @@ type backend interface {
 
 	// serial runs fn in a transaction serialised with every other serial
 	// transaction of the store, on every replica: the writes that can join
-	// or split cases. It is durable when it returns nil. fn may run more
-	// than once when the database asks for a retry, so it must keep no
-	// state across runs.
-	serial(ctx context.Context, fn func(q querier) error) error
+	// or split cases. With durable it is on disk when it returns nil;
+	// without, as write's. fn may run more than once when the database
+	// asks for a retry, so it must keep no state across runs.
+	serial(ctx context.Context, durable bool, fn func(q querier) error) error
 	// write runs fn in a transaction that only needs row locks. With
 	// durable false the commit need not reach the disk before write
 	// returns (a power failure may lose it, never half of it): for the

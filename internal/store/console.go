@@ -203,7 +203,7 @@ func (s *Store) LinkByHand(ctx context.Context, l core.Link, who string) error {
 	if l.Role == "" {
 		l.Role = core.Mentions
 	}
-	return s.be.serial(ctx, func(q querier) error {
+	return s.be.serial(ctx, true, func(q querier) error {
 		now := s.now()
 		g := newGraph(s, q, now)
 		if err := g.preload(ctx, []string{l.From.String(), l.To.String()}); err != nil {
@@ -230,7 +230,7 @@ func (s *Store) LinkByHand(ctx context.Context, l core.Link, who string) error {
 // written again by its next event; it reports whether a link was there.
 func (s *Store) UnlinkByHand(ctx context.Context, a, b core.Ref, who string) (bool, error) {
 	var found bool
-	err := s.be.serial(ctx, func(q querier) error {
+	err := s.be.serial(ctx, true, func(q querier) error {
 		found = false
 		now := s.now()
 		c, err := s.caseOf(ctx, q, a, 0)

@@ -36,6 +36,22 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 // that received the events hands them to its workers without another
 // write. With owner "" it claims nothing.
 func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
+	return s.ingestClaim(ctx, batch, owner, lease, true)
+}
+
+// IngestRead is Ingest for records the gateway read back from their
+// trackers (the fetch of a placeholder), which can be read again: its
+// commit does not wait for the disk. The database's log reaches the disk
+// in order, so the next durable write (the enqueue of what the record
+// calls for, most often) makes it durable too; a crash before that loses
+// only the copy, and the case, queued since its event, is reconciled and
+// the record fetched again.
+func (s *Store) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error) {
+	fresh, _, err := s.ingestClaim(ctx, batch, "", 0, false)
+	return fresh, err
+}
+
+func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {
 	if len(batch) == 0 {
 		return nil, nil, nil
 	}
@@ -45,7 +61,7 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 	}
 	var out []bool
 	var claimed []core.CaseID
-	err = s.be.serial(ctx, func(q querier) error {
+	err = s.be.serial(ctx, durable, func(q querier) error {
 		claimed = claimed[:0]
 		now := s.now()
 		for i := range rows {

@@ -227,12 +227,12 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 	if todo == 0 {
 		return errs
 	}
-	run := func(ctx context.Context, fn func(querier) error) error { return s.be.write(ctx, true, fn) }
+	run := s.be.write
 	if serial {
 		run = s.be.serial
 	}
 	failed := make([]error, len(done))
-	err := run(ctx, func(q querier) error {
+	err := run(ctx, true, func(q querier) error {
 		now := s.now()
 		clear(failed)
 		if todo == 1 {

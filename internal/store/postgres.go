@@ -107,8 +107,8 @@ func (b *pgBackend) writeOne(ctx context.Context, durable bool, query string, ar
 	return n, err
 }
 
-func (b *pgBackend) serial(ctx context.Context, fn func(querier) error) error {
-	return b.tx(ctx, pgx.TxOptions{}, b.serialKey, true, fn)
+func (b *pgBackend) serial(ctx context.Context, durable bool, fn func(querier) error) error {
+	return b.tx(ctx, pgx.TxOptions{}, b.serialKey, durable, fn)
 }
 
 func (b *pgBackend) write(ctx context.Context, durable bool, fn func(querier) error) error {

@@ -363,8 +363,8 @@ func (b *sqliteBackend) close() error {
 
 // serial and write are the same on SQLite: the single writer connection
 // already serialises every write transaction.
-func (b *sqliteBackend) serial(ctx context.Context, fn func(querier) error) error {
-	return b.write(ctx, true, fn)
+func (b *sqliteBackend) serial(ctx context.Context, durable bool, fn func(querier) error) error {
+	return b.write(ctx, durable, fn)
 }
 
 // writeReq is one write waiting for the group commit.
