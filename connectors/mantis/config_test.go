@@ -20,6 +20,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no base url", func(c *Config) { c.BaseURL = "" }, "base_url is required"},
 		{"not http", func(c *Config) { c.BaseURL = "ftp://x" }, "want an http(s) URL"},
 		{"credentials in url", func(c *Config) { c.BaseURL = "https://u:p@mantis.acme.example" }, "must not carry credentials"},
+		{"token in clear", func(c *Config) { c.BaseURL = "http://mantis.acme.example" }, "use https, or set insecure_http: true"},
 		{"no token", func(c *Config) { c.TokenEnv = "" }, "token_env or token_file is required"},
 		{"unset token variable", func(c *Config) { c.TokenEnv = "NOPE" }, "NOPE"},
 		{"no projects", func(c *Config) { c.Projects = Projects{} }, "name at least one project"},
@@ -46,5 +47,14 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if got := c.(*Connector).viewURL(12); got != "https://mantis.acme.example/view.php?id=12" {
 		t.Fatalf("view url %q", got)
+	}
+}
+
+// TestConfig_PlainHTTPWhenTheAdminSaysSo: insecure_http: true lets an
+// http:// installation off loopback through.
+func TestConfig_PlainHTTPWhenTheAdminSaysSo(t *testing.T) {
+	cfg := Config{BaseURL: "http://mantis.acme.example", TokenEnv: "MANTIS_TOKEN", Projects: Projects{Dev: []string{projBugs}}, InsecureHTTP: true}
+	if _, err := New(core.Setup{Name: "mantis", Decode: func(v any) error { *v.(*Config) = cfg; return nil }, Env: testEnv}); err != nil {
+		t.Fatalf("insecure_http: true refused: %v", err)
 	}
 }

@@ -24,6 +24,7 @@
 //	poll_overlap: 2m                       # re-read window below the cursor (default 2m)
 //	page_size: 50                          # issues per page (max 100)
 //	marker_lookup_pages: 10                # pages of the API user's reported issues searched for a marker
+//	insecure_http: false                   # allow an http:// base_url off loopback (token in clear)
 //
 // Reserved action fields (Action.Fields keys, besides custom field names):
 // project, category, priority, severity, reproducibility, handler (a
@@ -67,6 +68,9 @@ type Config struct {
 	PollOverlap       time.Duration     `yaml:"poll_overlap" json:"poll_overlap"`
 	PageSize          int               `yaml:"page_size" json:"page_size"`
 	MarkerLookupPages int               `yaml:"marker_lookup_pages" json:"marker_lookup_pages"`
+	// InsecureHTTP allows an http:// base_url for a host other than
+	// loopback, where the token would cross the network in clear.
+	InsecureHTTP bool `yaml:"insecure_http" json:"insecure_http"`
 }
 
 // Projects says which Mantis projects (by name) hold which kind of record.
@@ -153,6 +157,9 @@ func (c *Connector) configure(env func(string) string) error {
 	}
 	if u.User != nil || u.RawQuery != "" {
 		return errors.New("base_url must not carry credentials or a query; use token_env or token_file")
+	}
+	if err := retryhttp.CheckBaseURL(u, cfg.InsecureHTTP); err != nil {
+		return err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/api/rest")
 	c.base = u
