@@ -159,8 +159,10 @@ func (c *Connector) acknowledge(ctx context.Context, a core.Action) (core.Result
 	// RFC 3834 §3.3: a null return path, so that a bounce of it cannot
 	// start a loop.
 	if err := c.send(ctx, "", []string{to}, msg); err != nil {
-		if st != nil {
+		if st != nil && !core.IsUncertain(err) {
 			// The server refused it or was never reached: nothing left.
+			// One the server may have taken stays recorded as sending,
+			// and is not sent again.
 			rec.AckID, rec.AckState = "", ""
 			if werr := st.writeTicket(ctx, root, rec); werr != nil {
 				c.log.Warn("acknowledgement not sent and its record not cleared: it will not be tried again", "thread", root, "err", werr)

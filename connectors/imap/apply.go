@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 	mailpkg "github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/notify"
 )
 
 // Apply implements core.Applier: AddComment and Notify on an email thread
@@ -419,7 +420,7 @@ func (c *Connector) send(ctx context.Context, from string, rcpts []string, msg [
 	for i, r := range rcpts {
 		envelope[i] = core.AddrSpec(mail.Address{Address: r})
 	}
-	if err := cl.SendMail(from, envelope, bytes.NewReader(msg)); err != nil {
+	if err := notify.Transmit(cl, from, envelope, msg); err != nil {
 		return classifySMTP(fmt.Errorf("imap %q: send mail via %q: %w", c.name, c.cfg.smtpAddr, err))
 	}
 	if err := cl.Quit(); err != nil {
@@ -429,6 +430,9 @@ func (c *Connector) send(ctx context.Context, from string, rcpts []string, msg [
 }
 
 func classifySMTP(err error) error {
+	if errors.Is(err, notify.ErrAnswerLost) {
+		return core.Uncertain(err)
+	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		if se.Code >= 500 {

@@ -162,6 +162,30 @@ func TestApply_AcknowledgementIsAutomaticOnceAndLimited(t *testing.T) {
 	}
 }
 
+// TestApply_AcknowledgementTheServerMayHaveTakenIsNotSentAgain: the SMTP
+// server takes the whole acknowledgement and answers only after the
+// gateway stopped waiting. The attempt is of unknown outcome (the engine
+// then waits before it retries), and the retry does not send it again:
+// the requester may have it.
+func TestApply_AcknowledgementTheServerMayHaveTakenIsNotSentAgain(t *testing.T) {
+	f := newFixture(t, nil)
+	thread := f.seedThread(t, eml(t, "korean-ks_c_5601-1987.eml"))
+	ack := core.Action{Key: "ack|" + thread.String(), Kind: core.Notify, Target: thread, Fields: map[string]string{"ticket": "77"}}
+	f.smtp.AnswerLate(1, 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := f.c.Apply(ctx, ack); !core.IsUncertain(err) {
+		t.Fatalf("first attempt: %v; want an error of unknown outcome", err)
+	}
+	res, err := f.c.Apply(context.Background(), ack)
+	if err != nil || res.CommentID != "" || !strings.Contains(res.Note, "not sent again") {
+		t.Fatalf("retry: %+v, %v; want it not sent again", res, err)
+	}
+	if n := len(f.smtp.Messages()); n != 1 {
+		t.Errorf("the server took %d acknowledgements; want 1", n)
+	}
+}
+
 // TestApply_NoAcknowledgementWhenAskedNot: X-Auto-Response-Suppress on a
 // person's mail opens a thread but no automatic answer goes out.
 func TestApply_NoAcknowledgementWhenAskedNot(t *testing.T) {

@@ -115,7 +115,12 @@
 //
 // Every mail sent is filed in sent_mailbox (flagged \Seen). Applied
 // (core.AppliedChecker) looks for an action's Message-ID there, so that a
-// reply whose earlier attempt may have been sent is not sent twice.
+// reply whose earlier attempt may have been sent is not sent twice. A
+// mail the SMTP server took whole without answering (a timeout, a dropped
+// connection) is an error of unknown outcome (core.Uncertain): the engine
+// waits before it looks it up, and an acknowledgement stays recorded as
+// sending, so it is never sent again. A reply is sent again if it is not
+// found: an agent's answer must reach the customer.
 //
 // What Apply knows of the thread (requester, participants, subject, token,
 // message ids) comes from the state Run keeps when Run is running in the

@@ -40,8 +40,10 @@ type Store interface {
 // moved only after the mail was accepted. So a restart resends nothing, a
 // daemon that was down at the scheduled moment sends on its return (the
 // latest week only, not every week it missed), and a failed mail is tried
-// again at a later check. A crash between the mail and the cursor can send
-// one digest twice, with the same Message-ID. An organisation seen for the
+// again at a later check; one the server took whole without answering
+// counts as sent (it may be in the customer's mailbox), with a warning.
+// A crash between the mail and the cursor can send one digest twice, with
+// the same Message-ID. An organisation seen for the
 // first time (no cursor) starts at the next scheduled moment. Replicas on
 // one store send through a lease, which the replica holding it renews and
 // under which it reads the organisation's cursor again before each mail,
@@ -245,11 +247,19 @@ func (s *Scheduler) send(ctx context.Context, r *Report) error {
 	}
 	m := notify.Mail{To: to, Subject: subject, Body: body, HTML: html, ID: CursorKey(r.Org) + "@" + r.Week.String(),
 		Headers: map[string]string{"X-Liaison-Digest": r.Week.String()}}
-	if err := s.Mailer.Mail(ctx, m); err != nil {
-		return fmt.Errorf("digest for %q: %w", r.Org, err)
+	// A mail the server took whole without answering may be in the
+	// customer's mailbox: it counts as sent, so that none gets it twice.
+	merr := s.Mailer.Mail(ctx, m)
+	if merr != nil && !core.IsUncertain(merr) {
+		return fmt.Errorf("digest for %q: %w", r.Org, merr)
 	}
 	if err := s.Store.SetCursor(ctx, CursorKey(r.Org), r.Week.String()); err != nil {
 		return fmt.Errorf("digest for %q sent, but its cursor was not stored (it may be sent again): %w", r.Org, err)
+	}
+	if merr != nil {
+		s.Log.Warn("weekly digest may have been sent (the mail server took it and its answer was lost); it is not sent again",
+			"org", r.Org, "week", r.Week.String(), "message_id", m.ID, "err", merr)
+		return nil
 	}
 	s.Log.Info("weekly digest sent", "org", r.Org, "week", r.Week.String(), "to", len(m.To),
 		"raised", len(r.Raised), "done", len(r.Done), "scheduled", len(r.Scheduled))

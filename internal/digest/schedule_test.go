@@ -317,3 +317,43 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.w.(*bytes.Buffer).String()
 }
+
+// TestScheduler_DigestTheServerMayHaveTakenIsNotSentTwice: the SMTP server
+// takes the whole digest and answers only after the gateway stopped
+// waiting. The customer may have it: it counts as sent, and a later check
+// does not send it again.
+func TestScheduler_DigestTheServerMayHaveTakenIsNotSentTwice(t *testing.T) {
+	ctx := context.Background()
+	st := seeded(t)
+	sink, err := imaptest.StartSMTP(imaptest.SMTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	sink.AnswerLate(1, 3*time.Second)
+	clock := &manualClock{t: utc(23, 7, 0)}
+	n, err := notify.New(notify.Options{Clock: clock, Timeout: 300 * time.Millisecond,
+		SMTP: &notify.SMTP{Host: "127.0.0.1", Port: sink.Port(), TLS: "plain", From: "liaison@support.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := scheduler(st, n, clock, defaults(t))
+	s.To = map[string][]string{digesttest.Org: {"it-lead@acme.example"}}
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(utc(23, 8, 0))
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatalf("a digest of unknown outcome reported as failed: %v", err)
+	}
+	if c, _ := st.Cursor(ctx, digest.CursorKey(digesttest.Org)); c != "2026-W47" {
+		t.Fatalf("cursor %q after a digest the server may have taken; want 2026-W47", c)
+	}
+	clock.Set(utc(23, 9, 0)) // past any retry wait
+	if sent, err := s.Tick(ctx); sent != 0 || err != nil {
+		t.Fatalf("later check sent %d (%v); want none", sent, err)
+	}
+	if got := len(sink.Messages()); got != 1 {
+		t.Fatalf("the server took %d digests; want 1", got)
+	}
+}

@@ -252,7 +252,7 @@ func (n *Notifier) send(ctx context.Context, sm *SMTP, rcpts []string, msg []byt
 			return classifySMTP(fmt.Errorf("notify: smtp login to %q as %q: %w", addr, sm.Username, err))
 		}
 	}
-	if err := cl.SendMail(sm.From, rcpts, bytes.NewReader(msg)); err != nil {
+	if err := Transmit(cl, sm.From, rcpts, msg); err != nil {
 		return classifySMTP(fmt.Errorf("notify: send mail to %s via %q: %w", strings.Join(rcpts, ", "), addr, err))
 	}
 	if err := cl.Quit(); err != nil {
@@ -261,9 +261,47 @@ func (n *Notifier) send(ctx context.Context, sm *SMTP, rcpts []string, msg []byt
 	return nil
 }
 
-// classifySMTP: 5xx replies are permanent; 4xx replies are retried after a
-// minute; connection errors and timeouts are retried.
+// Transmit is smtp.Client.SendMail, telling a mail the server may have
+// taken from one it did not: once the whole message is out, a failure
+// other than the server's reply (a timeout, a connection dropped while the
+// server was answering) leaves its outcome unknown (ErrAnswerLost). Sent
+// again, such a mail could reach its reader twice.
+func Transmit(cl *smtp.Client, from string, rcpts []string, msg []byte) error {
+	if err := cl.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := cl.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err // the message did not end: the server cannot take it
+	}
+	if err := w.Close(); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrAnswerLost, err)
+	}
+	return nil
+}
+
+// ErrAnswerLost marks a mail that was sent whole and not answered.
+var ErrAnswerLost = errors.New("the smtp server took the whole mail but its answer was lost")
+
+// classifySMTP: a mail that may have been taken is of unknown outcome
+// (core.Uncertain); 5xx replies are permanent; 4xx replies are retried
+// after a minute; connection errors and timeouts are retried.
 func classifySMTP(err error) error {
+	if errors.Is(err, ErrAnswerLost) {
+		return core.Uncertain(err)
+	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		if se.Code >= 500 {

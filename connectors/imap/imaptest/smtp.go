@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -30,6 +31,8 @@ type SMTP struct {
 	mails   []Mail
 	failN   int
 	failErr *smtp.SMTPError
+	slowN   int
+	slow    time.Duration
 }
 
 // Mail is one accepted mail: envelope and raw message.
@@ -85,6 +88,15 @@ func (s *SMTP) FailNext(n, code int) {
 	defer s.mu.Unlock()
 	s.failN = n
 	s.failErr = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: "imaptest: refused as asked"}
+}
+
+// AnswerLate makes the server take the next n mails (they are kept, as
+// a server that accepted them) and answer each only after d: a client
+// that stopped waiting before cannot know that they went out.
+func (s *SMTP) AnswerLate(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slowN, s.slow = n, d
 }
 
 // Wait blocks until at least n mails were accepted or ctx ends.
@@ -153,6 +165,13 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	s.mails = append(s.mails, Mail{From: ss.from, To: append([]string(nil), ss.to...), Data: b})
 	close(s.changed)
 	s.changed = make(chan struct{})
+	if s.slowN > 0 {
+		s.slowN--
+		d := s.slow
+		s.mu.Unlock()
+		time.Sleep(d)
+		s.mu.Lock()
+	}
 	return nil
 }
 
