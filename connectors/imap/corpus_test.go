@@ -11,6 +11,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/imap/mail"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 type expect string
@@ -108,7 +109,7 @@ var corpus = map[string]struct {
 // offlineConnector builds a connector whose servers are never contacted.
 func offlineConnector(t *testing.T) (*Connector, *clock.Manual) {
 	clk := clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	c := build(t, Config{Host: "127.0.0.1", Port: 1, TLS: "plain", Username: "u", PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com"}, clk, &syncBuffer{})
+	c := build(t, Config{Host: "127.0.0.1", Port: 1, TLS: "plain", Username: "u", PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com"}, clk, &logtest.Buffer{})
 	return c, clk
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 // dovecotAdmin sets up and looks at the test's own mailbox on the Dovecot
@@ -30,7 +31,7 @@ func newDovecot(t *testing.T, prefix string) *dovecotAdmin {
 func newDovecotFixture(t *testing.T, prefix string) (*fixture, *dovecotAdmin) {
 	t.Helper()
 	admin := newDovecot(t, prefix)
-	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &syncBuffer{}}
+	f := &fixture{sink: newMemSink(), clock: clock.NewManual(time.Now()), logs: &logtest.Buffer{}}
 	t.Cleanup(func() { f.dumpLogs(t) })
 	cfg := Config{Host: admin.Host, Port: admin.Port, TLS: "plain", Username: admin.User, PasswordEnv: "IMAP_PASSWORD", OwnAddress: "support@example.com",
 		Mailboxes: []string{admin.Box}, ProcessedMailbox: admin.Box + "/Processed", FailedMailbox: admin.Box + "/Failed"}
@@ -114,7 +115,7 @@ func excerptOf(s string) string {
 	return s
 }
 
-func buildWithPassword(t *testing.T, cfg Config, clock core.Clock, logs *syncBuffer, pass string) *Connector {
+func buildWithPassword(t *testing.T, cfg Config, clock core.Clock, logs *logtest.Buffer, pass string) *Connector {
 	t.Helper()
 	c := build(t, cfg, clock, logs)
 	c.cfg.password = core.Secret(pass)

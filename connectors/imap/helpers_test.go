@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 // memSink is a core.Sink that behaves like the store: it keeps cursors,
@@ -139,39 +139,21 @@ func eml(t testing.TB, name string) []byte {
 const testPassword = "imap-pass-7c1e9d"
 const testSMTPPassword = "smtp-pass-4b2a8f"
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	c     *Connector
 	srv   *imaptest.Server
 	smtp  *imaptest.SMTP
 	sink  *memSink
 	clock *clock.Manual
-	logs  *syncBuffer
-	proto *syncBuffer // the IMAP exchange with srv
+	logs  *logtest.Buffer
+	proto *logtest.Buffer // the IMAP exchange with srv
 }
 
 // newFixture starts an in-process IMAP server and SMTP sink and builds a
 // connector for them. mutate may change the config before it is compiled.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
-	proto := &syncBuffer{}
+	proto := &logtest.Buffer{}
 	srv, err := imaptest.Start(imaptest.Options{Password: testPassword, Debug: proto})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +164,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	f := &fixture{srv: srv, smtp: out, proto: proto, sink: newMemSink(), clock: clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
+	f := &fixture{srv: srv, smtp: out, proto: proto, sink: newMemSink(), clock: clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &logtest.Buffer{}}
 	cfg := Config{
 		Host:          "127.0.0.1",
 		Port:          srv.Port(),
@@ -204,7 +186,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	return f
 }
 
-func build(t *testing.T, cfg Config, clock core.Clock, logs *syncBuffer) *Connector {
+func build(t *testing.T, cfg Config, clock core.Clock, logs *logtest.Buffer) *Connector {
 	t.Helper()
 	conn, err := New(core.Setup{
 		Name:   "imap",

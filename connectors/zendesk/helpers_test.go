@@ -1,7 +1,6 @@
 package zendesk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/zendesk/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -28,24 +28,6 @@ const (
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a connector wired to a fake Zendesk, and a gateway endpoint that
 // hands the fake's webhooks to the connector.
 type env struct {
@@ -54,7 +36,7 @@ type env struct {
 	zd    *fake.Server
 	srv   *httptest.Server
 	c     *Connector
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 
 	mu     sync.Mutex
 	events []core.Event
@@ -70,7 +52,7 @@ func newEnv(t *testing.T, edit func(*Config), opts ...fake.Option) *env {
 	zd := fake.New(append([]fake.Option{fake.WithClock(clk.Now), fake.WithCredentials(testEmail, testToken)}, opts...)...)
 	srv := httptest.NewServer(zd)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, clock: clk, zd: zd, srv: srv, logs: &syncBuffer{}}
+	e := &env{t: t, clock: clk, zd: zd, srv: srv, logs: &logtest.Buffer{}}
 	e.c = e.connector(edit)
 	gw := httptest.NewServer(http.HandlerFunc(e.receive))
 	t.Cleanup(gw.Close)

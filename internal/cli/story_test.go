@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 )
 
@@ -20,7 +20,7 @@ func TestMakeRun_StoryCompletesAndLinksShowTheCase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// With the fakes echoing the gateway's writes, as make run has them.
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	w, err := sandbox.StartWorld(ctx, sandbox.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(&logs, nil)), IdleWait: 10 * time.Millisecond},
 		sandbox.WithEchoWebhooks())
 	if err != nil {
@@ -155,22 +155,4 @@ func TestMain_UsageAndUnknownCommand(t *testing.T) {
 	if code := Main([]string{"links"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: liaison links") {
 		t.Fatalf("links without a ref: %d %q", code, errb.String())
 	}
-}
-
-// lockedBuffer collects the daemon's log lines from its goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/config"
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/simulate"
 	"github.com/liaisonhq/liaison/internal/store"
 	"github.com/liaisonhq/liaison/internal/store/storetest"
@@ -902,7 +903,7 @@ func TestFromConfig_ReadsTheConsoleSection(t *testing.T) {
 }
 
 func TestLogs_NeverHoldPasswordsOrTokens(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	s := openSite(t, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
 	b := s.browser(t)
 	b.signIn(Account{Name: adminAccount.Password, Password: adminAccount.Password}) // a password typed as the name
@@ -924,20 +925,6 @@ func TestLogs_NeverHoldPasswordsOrTokens(t *testing.T) {
 		}
 	}
 }
-
-// syncBuffer is a bytes.Buffer that handlers on several goroutines may
-// write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // htpasswd writes $2y$ hashes, the README's way to make one: they sign in.
 func TestUsers_AcceptHtpasswdHashes(t *testing.T) {
@@ -1063,7 +1050,7 @@ func TestFromConfig_WarnsOfAKeyOfItsOwnOffLoopback(t *testing.T) {
 		{"loopback, no key", config.Console{Listen: "127.0.0.1:8081"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs logtest.Buffer
 			if _, err := FromConfig(c.cc, Options{Records: st, Users: users, Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 // oidcSite is a console whose people sign in with the in-process provider.
@@ -162,7 +164,7 @@ func TestOIDC_ProviderDownDoesNotStopTheConsole(t *testing.T) {
 }
 
 func TestOIDC_TheClientSecretNeverReachesTheLog(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	p := newIdP(t, time.Now)
 	p.secret = "the provider's own secret" // the console's is refused, and echoed back
 	var oc *OIDC

@@ -22,6 +22,7 @@ import (
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/digest"
 	"github.com/liaisonhq/liaison/internal/digest/digesttest"
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/notify"
 )
 
@@ -206,7 +207,7 @@ func TestScheduler_RunSendsThroughSMTP(t *testing.T) {
 	s := scheduler(cs, n, clock, defaults(t))
 	s.To = map[string][]string{digesttest.Org: {"it-lead@acme.example"}}
 	s.Interval = 5 * time.Millisecond
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &logtest.Buffer{}
 	s.Log = slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -299,23 +300,6 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.(*bytes.Buffer).String()
 }
 
 // TestScheduler_DigestTheServerMayHaveTakenIsNotSentTwice: the SMTP server

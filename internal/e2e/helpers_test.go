@@ -40,6 +40,7 @@ import (
 	jirafake "github.com/liaisonhq/liaison/connectors/jira/fake"
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/sandbox"
 
 	_ "modernc.org/sqlite" // the store's driver, for dueCases
@@ -47,24 +48,6 @@ import (
 
 // waitLimit bounds every wait for the gateway to do something.
 const waitLimit = 15 * time.Second
-
-// logBuffer collects the daemon's log, shown when a test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startWorld starts a world of its own for the test, on a free port with
 // its database in the test's temporary folder, and stops it at the end.
@@ -81,7 +64,7 @@ func startWorldEcho(t *testing.T, echo bool, opts ...sandbox.WorldOption) *sandb
 	if echo {
 		opts = append([]sandbox.WorldOption{sandbox.WithEchoWebhooks()}, opts...)
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := sandbox.StartWorld(context.Background(), sandbox.Options{
 		Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: log, IdleWait: 20 * time.Millisecond}, opts...)

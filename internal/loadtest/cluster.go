@@ -286,14 +286,23 @@ func randomHex() string {
 
 // serve starts h on a loopback port and returns its base URL.
 func (c *Cluster) serve(h http.Handler) (string, error) {
+	srv, base, err := serveLoopback(h, nil)
+	if err == nil {
+		c.servers = append(c.servers, srv)
+	}
+	return base, err
+}
+
+// serveLoopback starts h on a free loopback port (connState, when set,
+// sees its connections) and returns the server and its base URL.
+func serveLoopback(h http.Handler, connState func(net.Conn, http.ConnState)) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	c.servers = append(c.servers, srv)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: connState}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	return srv, "http://" + ln.Addr().String(), nil
 }
 
 // OnJiraCreate calls f (nil: nothing) with the labels of every issue the

@@ -363,19 +363,18 @@ func startFakes(n int, token string) (*fakes, error) {
 	return f, nil
 }
 
+// serve starts h on a loopback port, counting its new connections while
+// counting is on, and returns its base URL.
 func (f *fakes) serve(h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, s http.ConnState) {
+	srv, base, err := serveLoopback(h, func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew && f.counting.Load() {
 			f.conns.Add(1)
 		}
-	}}
-	f.servers = append(f.servers, srv)
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	})
+	if err == nil {
+		f.servers = append(f.servers, srv)
+	}
+	return base, err
 }
 
 func (f *fakes) stop() {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/imap/imaptest"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 // The path and query of a chat webhook URL are its credential.
@@ -76,26 +77,9 @@ func newHook(t *testing.T) (*hook, *httptest.Server) {
 	return h, srv
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newNotifier(t *testing.T, o Options) (*Notifier, *logBuf) {
+func newNotifier(t *testing.T, o Options) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &logtest.Buffer{}
 	o.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Clock == nil {
 		o.Clock = fixedClock{at}

@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,9 @@ import (
 	_ "github.com/liaisonhq/liaison/connectors/opsgenie"
 	_ "github.com/liaisonhq/liaison/connectors/pagerduty"
 	_ "github.com/liaisonhq/liaison/connectors/zendesk"
+
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWorld_StoryCompletesWithMantis: `liaison sandbox --dev-tracker
 // mantis` plays the whole story with the Mantis connector against the
@@ -45,7 +28,7 @@ func (l *lockedBuffer) String() string {
 func TestWorld_StoryCompletesWithMantis(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	w, err := StartWorld(ctx, Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(&logs, nil)), IdleWait: 10 * time.Millisecond},
 		WithEchoWebhooks(), WithDevTracker("mantis"))
 	if err != nil {
