@@ -306,19 +306,19 @@ func (c *Connector) fieldValue(f fieldDef, v string) (any, error) {
 	case "number":
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return nil, fmt.Errorf("field %q wants a number, got %q", f.Name, clip(v, 40))
+			return nil, fmt.Errorf("field %q wants a number, got %q", f.Name, core.Clip(v, 40))
 		}
 		return n, nil
 	case "date":
 		t, err := parseDate(v)
 		if err != nil {
-			return nil, fmt.Errorf("field %q wants a date (2006-01-02), got %q", f.Name, clip(v, 40))
+			return nil, fmt.Errorf("field %q wants a date (2006-01-02), got %q", f.Name, core.Clip(v, 40))
 		}
 		return t.Format("2006-01-02"), nil
 	case "datetime":
 		t, err := parseDate(v)
 		if err != nil {
-			return nil, fmt.Errorf("field %q wants a date and time (RFC 3339), got %q", f.Name, clip(v, 40))
+			return nil, fmt.Errorf("field %q wants a date and time (RFC 3339), got %q", f.Name, core.Clip(v, 40))
 		}
 		return formatJiraTime(t), nil
 	case "option", "option-with-child":
@@ -680,7 +680,7 @@ func (c *Connector) link(ctx context.Context, a core.Action) (core.Result, error
 // created seconds ago may not be found yet.
 func (c *Connector) FindByMarker(ctx context.Context, kind core.Kind, marker string) (core.Ref, error) {
 	if !core.IsMarker(marker) {
-		return core.Ref{}, core.Permanent(fmt.Errorf("jira %q: %q is not a liaison marker", c.name, clip(marker, 40)))
+		return core.Ref{}, core.Permanent(fmt.Errorf("jira %q: %q is not a liaison marker", c.name, core.Clip(marker, 40)))
 	}
 	projects := c.projectsOf(kind)
 	if len(projects) == 0 {

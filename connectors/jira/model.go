@@ -200,13 +200,6 @@ func parseTime(s string) (time.Time, error) {
 // formatJiraTime writes a time as Jira's date-time fields want it.
 func formatJiraTime(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-0700") }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // field decodes one of an issue's fields into v; a missing or null field
 // leaves v as it is.
 func (iss *wireIssue) field(name string, v any) error {

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/liaisonhq/liaison/core"
-	"github.com/liaisonhq/liaison/internal/notify"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -201,7 +200,7 @@ const maxSummary = 128
 
 // summaryOf makes a title fit Mantis's one-line summary.
 func summaryOf(s string) string {
-	return notify.Clip(strings.Join(strings.Fields(s), " "), maxSummary)
+	return core.ClipLine(s, maxSummary)
 }
 
 // targetStatus is the native status a transition writes.
@@ -385,7 +384,7 @@ func (c *Connector) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
 // top. Mantis's "reported" filter hides closed issues.
 func (c *Connector) FindByMarker(ctx context.Context, kind core.Kind, marker string) (core.Ref, error) {
 	if !core.IsMarker(marker) {
-		return core.Ref{}, core.Permanent(fmt.Errorf("mantis %q: %q is not a liaison marker", c.name, clip(marker, 40)))
+		return core.Ref{}, core.Permanent(fmt.Errorf("mantis %q: %q is not a liaison marker", c.name, core.Clip(marker, 40)))
 	}
 	if len(c.projectsOf(kind)) == 0 {
 		return core.Ref{}, fmt.Errorf("mantis %q: no project holds %s records: %w", c.name, kind, core.ErrNotFound)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 // The wire types follow MantisBT's REST answers (api/rest, the Issue,
@@ -236,16 +238,9 @@ func decodeEnums(b []byte, options ...string) (map[string][]string, error) {
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q is not ISO 8601", clip(s, 40))
+		return time.Time{}, fmt.Errorf("time %q is not ISO 8601", core.Clip(s, 40))
 	}
 	return t.UTC(), nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // safeJSONError describes a JSON decoding error by position or field

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
-	"github.com/liaisonhq/liaison/internal/paging"
 )
 
 // Limits of the Alert API's create request.
@@ -89,18 +88,18 @@ func AlertFor(a core.Action, team string) (CreateAlert, error) {
 		return CreateAlert{}, err
 	}
 	body := CreateAlert{
-		Message:     paging.Clip(msg, maxMessage),
+		Message:     core.Clip(msg, maxMessage),
 		Alias:       a.Marker(),
-		Description: paging.Clip(a.Body, maxDescription),
+		Description: core.Clip(a.Body, maxDescription),
 		Tags:        []string{"liaison"},
 		Details:     map[string]string{"subject": a.Subject.String(), "rule": a.Rule},
-		Entity:      paging.Clip(strings.TrimSpace(a.Fields["entity"]), 512),
+		Entity:      core.Clip(strings.TrimSpace(a.Fields["entity"]), 512),
 		Source:      "liaison",
 		Priority:    prio,
 		User:        "Liaison",
 	}
 	if u := strings.TrimSpace(a.Fields["url"]); u != "" {
-		body.Details["url"] = paging.Clip(u, maxDetail)
+		body.Details["url"] = core.Clip(u, maxDetail)
 	}
 	if t := strings.TrimSpace(a.Fields["team"]); t != "" {
 		team = t

@@ -151,7 +151,7 @@ func (c *Connector) transition(ctx context.Context, a core.Action) (core.Result,
 	if !ok {
 		return core.Result{}, core.Permanent(fmt.Errorf("opsgenie: a page moves to %s or %s only, not %q", StatusAcked, StatusClosed, a.Native))
 	}
-	body := Note{User: "Liaison", Source: "liaison", Note: paging.Clip(cmp.Or(strings.TrimSpace(a.Body), "Liaison, rule "+a.Rule), maxNote)}
+	body := Note{User: "Liaison", Source: "liaison", Note: core.Clip(cmp.Or(strings.TrimSpace(a.Body), "Liaison, rule "+a.Rule), maxNote)}
 	var ack Accepted
 	path := "/v2/alerts/" + url.PathEscape(a.Target.ID) + "/" + verb
 	if _, err := c.api.Call(ctx, http.MethodPost, path, byAlias, c.header(), body, &ack); err != nil {

@@ -175,11 +175,11 @@ func (c *Connector) TriggerFor(a core.Action) (Event, error) {
 		return Event{}, err
 	}
 	ev := Event{RoutingKey: c.key.Reveal(), EventAction: "trigger", DedupKey: a.Marker(), Client: "Liaison",
-		Payload: &Payload{Summary: paging.Clip(summary, maxSummary), Source: c.cfg.Source, Severity: sev,
+		Payload: &Payload{Summary: core.Clip(summary, maxSummary), Source: c.cfg.Source, Severity: sev,
 			Component: c.cfg.Component, Group: c.cfg.Group, Class: strings.TrimSpace(a.Fields["class"]),
 			CustomDetails: map[string]string{"subject": a.Subject.String(), "rule": a.Rule}}}
 	if b := strings.TrimSpace(a.Body); b != "" {
-		ev.Payload.CustomDetails["description"] = paging.Clip(b, maxDetails)
+		ev.Payload.CustomDetails["description"] = core.Clip(b, maxDetails)
 	}
 	if u := strings.TrimSpace(a.Fields["url"]); u != "" {
 		ev.Links = []Link{{Href: u, Text: a.Subject.String()}}

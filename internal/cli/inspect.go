@@ -127,7 +127,7 @@ func links(ctx context.Context, e *env, args []string) error {
 		case status == "":
 			status = "-"
 		}
-		fmt.Fprintf(w, "%s %-44s %-18s %s\n", mark, it.Ref, status, clip(it.Title, 60))
+		fmt.Fprintf(w, "%s %-44s %-18s %s\n", mark, it.Ref, status, core.ClipLine(it.Title, 60))
 		if it.URL != "" {
 			fmt.Fprintf(w, "    %s\n", it.URL)
 		}
@@ -191,16 +191,6 @@ func printActions(w io.Writer, title string, acts []core.Action, st core.ActionS
 	}
 }
 
-// clip folds s onto one line (a reason or title may span several
-// indented lines) of at most n characters.
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
-
 // why answers, for each status and field of a record, which rule last set
 // it and when, from the audit log; and lists the events seen about it.
 func why(ctx context.Context, e *env, args []string) error {
@@ -215,7 +205,7 @@ func why(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	w := plainWriter{e.stdout} // customer text: no terminal controls
-	fmt.Fprintf(w, "%s  %q\n\n", ref, clip(it.Title, 70))
+	fmt.Fprintf(w, "%s  %q\n\n", ref, core.ClipLine(it.Title, 70))
 	// Audit is newest first: the first entry per field is the last setter.
 	type setter struct {
 		value string
@@ -253,7 +243,7 @@ func why(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "status: %s\n", it.Native)
 	if s, ok := last["status"]; ok {
-		fmt.Fprintf(w, "  set to %q by rule %q at %s UTC\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), clip(s.a.Reason, 200))
+		fmt.Fprintf(w, "  set to %q by rule %q at %s UTC\n  because %s\n", s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), core.ClipLine(s.a.Reason, 200))
 	} else {
 		fmt.Fprintln(w, "  never set by the gateway (a person or the system set it)")
 	}
@@ -262,7 +252,7 @@ func why(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		s := last[f]
-		fmt.Fprintf(w, "%s: %s\n  set by rule %q at %s UTC\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), clip(s.a.Reason, 200))
+		fmt.Fprintf(w, "%s: %s\n  set by rule %q at %s UTC\n  because %s\n", f, s.value, s.a.Rule, s.a.At.UTC().Format(time.DateTime), core.ClipLine(s.a.Reason, 200))
 	}
 	if len(comments) > 0 {
 		fmt.Fprintf(w, "comments written by the gateway: %d\n", len(comments))
@@ -289,7 +279,7 @@ func why(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "  none stored")
 	}
 	for _, ev := range evs {
-		fmt.Fprintf(w, "  %s  %-14s via %-7s from %s (delivery %s)\n", ev.At.UTC().Format(time.DateTime), ev.Type, ev.Via, ev.Source, clip(ev.DeliveryID, 50))
+		fmt.Fprintf(w, "  %s  %-14s via %-7s from %s (delivery %s)\n", ev.At.UTC().Format(time.DateTime), ev.Type, ev.Via, ev.Source, core.ClipLine(ev.DeliveryID, 50))
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")
 	},
-	"clip": clip,
+	"clip": core.ClipLine,
 	"join": strings.Join,
 }
 
@@ -442,14 +442,6 @@ func (c *Console) conflictsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	c.render(w, r, http.StatusOK, "conflicts", s, conflictsPage{Conflicts: cs})
-}
-
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 // Format is the shape of a webhook notification's body.
@@ -51,10 +53,10 @@ const (
 // the text as plain_text, which Slack shows as written.
 func slackMessage(p Payload) map[string]any {
 	blocks := []map[string]any{
-		{"type": "header", "text": map[string]any{"type": "plain_text", "text": Clip(p.Title, slackHeaderMax)}},
+		{"type": "header", "text": map[string]any{"type": "plain_text", "text": core.Clip(p.Title, slackHeaderMax)}},
 	}
 	if strings.TrimSpace(p.Text) != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "plain_text", "text": Clip(p.Text, slackSectionMax)}})
+		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "plain_text", "text": core.Clip(p.Text, slackSectionMax)}})
 	}
 	context := slackEscape(p.Subject)
 	if link := linkable(p.URL); link != "" {
@@ -104,14 +106,4 @@ func linkable(raw string) string {
 		return ""
 	}
 	return raw
-}
-
-// Clip shortens s to at most n runes, ending with "…" when cut: chat
-// blocks and paging APIs refuse a text over their limit.
-func Clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

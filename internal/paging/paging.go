@@ -243,11 +243,8 @@ func (e *Endpoint) detail(b []byte) string {
 	if k := e.key.Reveal(); k != "" {
 		s = strings.ReplaceAll(s, k, core.Secret("").String())
 	}
-	return Clip(s, 200)
+	return core.Clip(s, 200)
 }
-
-// Clip shortens s to at most n runes (notify.Clip).
-var Clip = notify.Clip
 
 // Use is what the mappings in force do with one paging system: the rules
 // that raise a page (with the priority each gives, as written) and those
