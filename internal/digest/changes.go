@@ -14,13 +14,7 @@ import (
 // Change is a DevOps change ticket as the weekly status mail shows it:
 // maintenance done in the week, or work planned for the next one.
 type Change struct {
-	Ref      core.Ref
-	ID       string
-	Title    string
-	URL      string
-	Assignee string
-	Status   core.Status
-	Native   string
+	Linked
 	// DoneAt is when it was completed (Maintenance only).
 	DoneAt time.Time
 	// TargetDate is the day it is planned for (zero when it has none).
@@ -31,9 +25,6 @@ type Change struct {
 	// For are the customer tickets it serves, by ID.
 	For []string
 }
-
-// StatusName is the native status name, or the canonical one.
-func (c Change) StatusName() string { return cmp.Or(c.Native, string(c.Status)) }
 
 // Downtime reports whether the change announces a downtime window.
 func (c Change) Downtime() bool { return c.Window != "" }
@@ -122,7 +113,7 @@ func (b *builder) change(ctx context.Context, r *Report, x *core.Item) (*Change,
 		return nil, nil
 	}
 	st := h.at(b.to)
-	ch := &Change{Ref: x.Ref, ID: x.Ref.ID, Title: x.Title, URL: x.URL, Assignee: x.Assignee, Status: st.status, Native: st.native}
+	ch := &Change{Linked: linkedOf(x, st)}
 	if closes(x.Ref.Kind, st.status) {
 		done := h.closedAt(x.Ref.Kind, b.to)
 		if done.IsZero() || done.Before(b.from) {

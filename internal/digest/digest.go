@@ -104,6 +104,12 @@ type Linked struct {
 // StatusName is the native status name, or the canonical one.
 func (l Linked) StatusName() string { return cmp.Or(l.Native, string(l.Status)) }
 
+// linkedOf is record x as it stood (st) at the end of the week.
+func linkedOf(x *core.Item, st state) Linked {
+	return Linked{Ref: x.Ref, Kind: x.Ref.Kind, ID: x.Ref.ID, Title: x.Title, URL: x.URL, Assignee: x.Assignee,
+		Status: st.status, Native: st.native}
+}
+
 // KindName is "developer ticket" or "change ticket".
 func (l Linked) KindName() string { return kindName(l.Kind) }
 
@@ -290,8 +296,7 @@ func (b *builder) linked(ctx context.Context, it *core.Item) ([]Linked, error) {
 			continue // linked only after the week
 		}
 		st := h.at(b.to)
-		out = append(out, Linked{Ref: x.Ref, Kind: x.Ref.Kind, ID: x.Ref.ID, Title: x.Title, URL: x.URL, Assignee: x.Assignee,
-			Status: st.status, Native: st.native})
+		out = append(out, linkedOf(x, st))
 	}
 	return out, nil
 }

@@ -253,7 +253,7 @@ func TestTemplate_HTMLEscapesCustomerText(t *testing.T) {
 	w := week(t, digesttest.Week)
 	r := &digest.Report{Org: "Acme <Corp>", Week: w, From: w.Start(time.UTC), Last: w.End(time.UTC).AddDate(0, 0, -1),
 		Raised:  []digest.Ticket{{ID: "1", Title: `<script>alert("x")</script>`, URL: `javascript:alert(1)`}},
-		Planned: []digest.Change{{ID: "DO-1", Title: "<b>patch</b>", Window: "<i>22:00</i>", TargetDate: w.End(time.UTC)}}}
+		Planned: []digest.Change{{Linked: digest.Linked{ID: "DO-1", Title: "<b>patch</b>"}, Window: "<i>22:00</i>", TargetDate: w.End(time.UTC)}}}
 	html, err := digest.DefaultTemplate().RenderHTML(r)
 	if err != nil {
 		t.Fatal(err)
