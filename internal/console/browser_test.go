@@ -187,6 +187,20 @@ func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// leave runs actions that replace the page (a form post) and waits for
+// selector on the page that follows. The page left may show the same
+// element (the flash of the step before), so it is marked first and
+// only an unmarked page counts.
+func (tb *tab) leave(what, selector string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	mark := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.documentElement.setAttribute("data-left", ""), true`)(ctx, t)
+		return err
+	})
+	steps := append([]chromedp.Action[chromedp.Void]{mark}, actions...)
+	tb.run(what, append(steps, chromedp.WaitVisible(chromedp.CSS("html:not([data-left]) "+selector)))...)
+}
+
 // shot saves a screenshot of the page as name.png.
 func (tb *tab) shot(name string) {
 	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
@@ -222,8 +236,8 @@ func (tb *tab) text(selector string) string {
 func (tb *tab) signIn(base string, a console.Account) {
 	tb.run("open the sign-in page", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#login")))
 	tb.shot("login")
-	tb.run("sign in as "+a.Name, chromedp.SendKeys(chromedp.CSS("#name"), a.Name), chromedp.SendKeys(chromedp.CSS("#password"), a.Password),
-		chromedp.Submit(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#who")))
+	tb.leave("sign in as "+a.Name, "#who", chromedp.SendKeys(chromedp.CSS("#name"), a.Name), chromedp.SendKeys(chromedp.CSS("#password"), a.Password),
+		chromedp.Submit(chromedp.CSS("#login")))
 }
 
 // outside lists the requests the browser made that left loopback.
@@ -284,18 +298,18 @@ func TestBrowser_AdminFindsTheStoryAndWorksOnIt(t *testing.T) {
 	tb.run("open the dead letters", chromedp.Navigate(sc.url+"/dead"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.dead[data-key=%q]`, sc.deadKey))))
 	tb.shot("dead-letters")
-	tb.run("replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name="key"][value=%q]`, sc.deadKey))),
-		chromedp.Click(chromedp.CSS("#replay")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	tb.leave("replay the dead letter", "#flash", chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name="key"][value=%q]`, sc.deadKey))),
+		chromedp.Click(chromedp.CSS("#replay")))
 	tb.shot("dead-letters-replayed")
 	if n := tb.count("tr.dead"); n != 0 || !strings.Contains(tb.text("#flash"), "1 action(s) replayed") {
 		t.Errorf("after the replay the list has %d dead letters (want none), flash %q", n, tb.text("#flash"))
 	}
 
 	caseURL := sc.url + "/case?ref=" + url.QueryEscape(sc.ticket.String())
-	tb.run("link another ticket by hand", chromedp.Navigate(caseURL), chromedp.WaitVisible(chromedp.CSS("#linkform")),
+	tb.run("open the case to link", chromedp.Navigate(caseURL), chromedp.WaitVisible(chromedp.CSS("#linkform")))
+	tb.leave("link another ticket by hand", "#flash",
 		chromedp.SetValue(chromedp.CSS(`#linkform select[name="role"]`), string(core.DuplicateOf)),
-		chromedp.SendKeys(chromedp.CSS("#linkto"), sc.stray.String()), chromedp.Click(chromedp.CSS("#link")),
-		chromedp.WaitVisible(chromedp.CSS("#flash")))
+		chromedp.SendKeys(chromedp.CSS("#linkto"), sc.stray.String()), chromedp.Click(chromedp.CSS("#link")))
 	tb.shot("linked")
 	if n := tb.count("#records tr.record"); n != 5 {
 		t.Errorf("after linking the case has %d records, want 5", n)
@@ -304,7 +318,7 @@ func TestBrowser_AdminFindsTheStoryAndWorksOnIt(t *testing.T) {
 		t.Errorf("the new link does not say who made it:\n%s", links)
 	}
 	unlink := fmt.Sprintf(`tr.link[data-from=%q][data-to=%q] button.unlink`, sc.ticket.String(), sc.stray.String())
-	tb.run("unlink it", chromedp.Click(chromedp.CSS(unlink)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	tb.leave("unlink it", "#flash", chromedp.Click(chromedp.CSS(unlink)))
 	tb.shot("unlinked")
 	if n := tb.count("#records tr.record"); n != 4 {
 		t.Errorf("after unlinking the case has %d records, want 4", n)
@@ -338,15 +352,14 @@ func TestBrowser_ViewerIsRefusedAnAdminAction(t *testing.T) {
 		t.Errorf("a viewer is offered %d admin controls", n)
 	}
 	// The viewer posts the replay anyway, with their own valid token.
-	tb.run("post a replay as the viewer", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	tb.leave("post a replay as the viewer", "#error", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`(function () {
 		var f = document.createElement("form"); f.method = "post"; f.action = "/actions/replay";
 		var tok = document.querySelector('input[name="csrf"]').cloneNode(); f.appendChild(tok);
 		var all = document.createElement("input"); all.name = "all"; all.value = "1"; f.appendChild(all);
 		document.body.appendChild(f); f.submit(); return true; })()`)(ctx, t)
 		return err
-	}),
-		chromedp.WaitVisible(chromedp.CSS("#error")))
+	}))
 	tb.shot("viewer-refused")
 	if msg := tb.text("#error"); msg != "Only admins may do this." {
 		t.Errorf("the viewer's replay answered %q", msg)
