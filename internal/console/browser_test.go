@@ -155,8 +155,7 @@ func openTab(t *testing.T, exe, shots string) *tab {
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true)}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
 	tb := &tab{t: t, ctx: ctx, shots: shots}
 	// The listener runs on the tab's reading goroutine: it only notes
 	// the request, and leaves answering a dialog to a goroutine.
@@ -179,9 +178,17 @@ func openTab(t *testing.T, exe, shots string) *tab {
 	return tb
 }
 
+// step bounds one step, so that a page that hangs fails at the step that
+// waited for it, and the failure screenshot still gets its own time.
+func (tb *tab) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(tb.ctx, 30*time.Second)
+}
+
 func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
-	if err := chromedp.Do(tb.ctx, actions...); err != nil {
+	ctx, cancel := tb.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		tb.shot("failed-" + what)
 		tb.t.Fatalf("%s: %v", what, err)
 	}
@@ -203,7 +210,9 @@ func (tb *tab) leave(what, selector string, actions ...chromedp.Action[chromedp.
 
 // shot saves a screenshot of the page as name.png.
 func (tb *tab) shot(name string) {
-	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+	ctx, cancel := tb.step()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		tb.t.Logf("screenshot %s: %v", name, err)
 		return
@@ -216,7 +225,9 @@ func (tb *tab) shot(name string) {
 
 func (tb *tab) count(selector string) int {
 	tb.t.Helper()
-	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, selector)))
+	ctx, cancel := tb.step()
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, selector)))
 	if err != nil {
 		tb.t.Fatalf("count %s: %v", selector, err)
 	}
@@ -225,7 +236,9 @@ func (tb *tab) count(selector string) int {
 
 func (tb *tab) text(selector string) string {
 	tb.t.Helper()
-	s, err := chromedp.Run(tb.ctx, chromedp.Text(chromedp.CSS(selector)))
+	ctx, cancel := tb.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
 	if err != nil {
 		tb.t.Fatalf("read %s: %v", selector, err)
 	}
