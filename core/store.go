@@ -149,6 +149,28 @@ type Release struct {
 	Seen    int64
 }
 
+// PlannedCase is a case's plan made on the case as loaded (its Marks as
+// Seen) with records read back from their trackers in place of their
+// placeholders, for the store to enqueue with those records when the case
+// is still what the plan saw.
+type PlannedCase struct {
+	Case    CaseID
+	Seen    int64
+	Actions []Action
+	// OnRead is set when the plan saw records read back; a plan without
+	// is enqueued as Store.Enqueue would.
+	OnRead bool
+}
+
+// PlanOutcome is what became of a PlannedCase: Stood when its actions
+// were enqueued (Added says which were new, as Store.Enqueue does), and
+// Seen, the case's marks with the reads' own, for its release.
+type PlanOutcome struct {
+	Stood bool
+	Added []bool
+	Seen  int64
+}
+
 // Clock tells the time. Tests inject a fake one; nothing in the engine calls
 // time.Now directly.
 type Clock interface{ Now() time.Time }

@@ -45,13 +45,33 @@ func (s *faultyStore) Enqueue(ctx context.Context, as []core.Action) ([]bool, er
 	return s.Store.Enqueue(ctx, as)
 }
 
-// IngestRead is the fetched record's ingest (the webhook's comes first,
-// and the fault is armed after it).
+// IngestRead and EnqueueOnRead store the fetched record (the webhook's
+// ingest comes first, and the fault is armed after it).
 func (s *faultyStore) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error) {
 	if err := s.trip("ingest"); err != nil {
 		return nil, err
 	}
 	return s.Store.(readIngester).IngestRead(ctx, batch)
+}
+
+// EnqueueOnRead also enqueues.
+func (s *faultyStore) EnqueueOnRead(ctx context.Context, batch []core.Ingest, plans []core.PlannedCase) ([]bool, []core.PlanOutcome, error) {
+	if err := errors.Join(s.trip("ingest"), s.trip("enqueue")); err != nil {
+		return nil, nil, err
+	}
+	return s.Store.(readPlanner).EnqueueOnRead(ctx, batch, plans)
+}
+
+// readsAlone is a store that takes records read back only on their own,
+// not with the plans made on them: the engine stores the read and plans
+// again from the store.
+type readsAlone struct {
+	core.Store
+	reads readIngester
+}
+
+func (s readsAlone) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error) {
+	return s.reads.IngestRead(ctx, batch)
 }
 
 // slowTracker is a Jira whose reads of one record time out, once.
@@ -100,14 +120,17 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 	tests := []struct {
 		name  string
 		store *faultyStore
+		alone bool // the store takes reads alone (readsAlone)
 		fetch bool
 		rules bool
 	}{
 		{name: "no fault"},
 		{name: "fetch times out", fetch: true},
 		{name: "store busy loading the case", store: &faultyStore{call: "load"}},
-		{name: "storing the fetched record fails", store: &faultyStore{call: "ingest"}},
+		{name: "storing the fetched record with the plan fails", store: &faultyStore{call: "ingest"}},
+		{name: "storing the fetched record alone fails", store: &faultyStore{call: "ingest"}, alone: true},
 		{name: "enqueueing fails", store: &faultyStore{call: "enqueue"}},
+		{name: "enqueueing after the read alone fails", store: &faultyStore{call: "enqueue"}, alone: true},
 		{name: "the store panics", store: &faultyStore{call: "load", panic: true}},
 		{name: "a rule panics", rules: true},
 	}
@@ -135,6 +158,9 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 			if tc.store != nil {
 				eng.o.Store = tc.store
 				tc.store.Store = w.st
+				if tc.alone {
+					eng.o.Store = readsAlone{Store: tc.store, reads: tc.store}
+				}
 			}
 			w.drain(t)
 			if tc.store != nil && !tc.store.done.Load() {
@@ -146,6 +172,48 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 			got, ok := w.sys["jira"].Record(dev)
 			if !ok || got.Native != "Ready for QA" {
 				t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
+			}
+			if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
+				t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)
+			}
+		})
+	}
+}
+
+// TestReconcile_AReadBackRecordIsPlannedOnAsRead: a merged pull request
+// names a Jira ticket the gateway has not seen. The engine reads the
+// ticket and plans on it as read, storing it with the actions: the case
+// is loaded twice (to plan, and again after the writes), not a third
+// time between the read and the plan. A store that takes reads alone
+// costs that load.
+func TestReconcile_AReadBackRecordIsPlannedOnAsRead(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alone bool
+		loads int64
+	}{
+		{"with the plan", false, 2},
+		{"alone", true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, defaults(t))
+			dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+			pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
+			w.put(t, core.Item{Ref: dev, Title: "Reset link gives 500", Native: "In Review", Priority: "High"}, core.Created)
+			merged := w.put(t, core.Item{Ref: pr, Title: "KBOT-88: reset tokens in UTC", Native: "merged", URL: "https://gh/341"}, core.Merged)
+			eng := w.newEngine(t, Options{})
+			w.submit(t, merged)
+			lc := &loadCounter{Store: w.st}
+			eng.o.Store = lc
+			if tc.alone {
+				eng.o.Store = readsAlone{Store: lc, reads: w.st}
+			}
+			w.drain(t)
+			if got, ok := w.sys["jira"].Record(dev); !ok || got.Native != "Ready for QA" {
+				t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
+			}
+			if n := lc.loads.Load(); n != tc.loads {
+				t.Errorf("the case was loaded %d times, want %d", n, tc.loads)
 			}
 			if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
 				t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)

@@ -108,6 +108,7 @@ type caseRun struct {
 	seen     int64 // the case's marks at the last load (core.Release.Seen)
 	active   bool  // needs another pass
 	fetched  map[core.Ref]bool
+	read     []core.Event // records read back this pass, planned on before they are stored
 	plan     []core.Action
 	pending  []core.Action
 	done     []core.Completion // applied this pass, to record
@@ -228,7 +229,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
-		r.active, r.plan, r.pending, r.done, r.paused = false, nil, nil, nil, nil
+		r.active, r.read, r.plan, r.pending, r.done, r.paused = false, nil, nil, nil, nil, nil
 	}
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
@@ -251,16 +252,24 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 		live = append(live, r)
 	}
 	fetched := e.fetchPlaceholders(ctx, live)
+	rp, onReads := e.o.Store.(readPlanner)
+	if !onReads {
+		e.storeReads(ctx, fetched)
+	}
+	reads := false
 	for i, r := range live {
-		ingested, failed := fetched[i].ingested, fetched[i].failed
-		if failed {
+		if fetched[i].failed {
 			// Planned with what is known, and again once the record
 			// can be read: what it would change must not be lost.
 			r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
 		}
-		if ingested {
-			r.active = true // plan again with what was fetched
-			continue
+		if read := fetched[i].read; len(read) > 0 {
+			if !onReads {
+				r.active = true // stored: plan again with what was fetched
+				continue
+			}
+			withReads(r.c, read)
+			r.read, reads = read, true
 		}
 		r.plan = e.planCase(ctx, r, m, now)
 		all = append(all, r.plan...)
@@ -273,19 +282,30 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	// Only an action this enqueue added can be known never tried: an
 	// outbox row already there may be another claim's attempt.
 	fresh := make(map[string]bool, len(all))
-	if len(all) > 0 {
-		added, err := e.o.Store.Enqueue(ctx, all)
-		if err != nil {
+	var added []bool
+	switch {
+	case reads:
+		if planning, added, err = e.planOnReads(ctx, rp, planning); err != nil {
+			e.log.Error("storing fetched records and the actions planned on them failed", "cases", len(planning), "err", err)
+			e.retrySoon(planning)
+			return
+		}
+		all = all[:0]
+		for _, r := range planning {
+			all = append(all, r.plan...)
+		}
+	case len(all) > 0:
+		if added, err = e.o.Store.Enqueue(ctx, all); err != nil {
 			e.log.Error("enqueueing actions failed", "cases", len(planning), "err", err)
 			e.retrySoon(planning)
 			return
 		}
-		for i, a := range all {
-			if added[i] {
-				fresh[a.Key] = true
-				e.untried.Store(a.Key, true)
-				*untried = append(*untried, a.Key)
-			}
+	}
+	for i, a := range all {
+		if added[i] {
+			fresh[a.Key] = true
+			e.untried.Store(a.Key, true)
+			*untried = append(*untried, a.Key)
 		}
 	}
 	var wg sync.WaitGroup
@@ -322,6 +342,48 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	wg.Wait()
 	e.record(ctx, planning)
 	e.markUnsent(ctx, (*untried)[marked:])
+}
+
+// readPlanner is a store that takes records read back from their trackers
+// together with the actions planned on them (store.Store can:
+// EnqueueOnRead).
+type readPlanner interface {
+	EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []core.PlannedCase) ([]bool, []core.PlanOutcome, error)
+}
+
+// planOnReads stores the records this pass read back and enqueues the
+// plans of the cases, in one transaction. A plan made on a read stands
+// only if the case is still what it saw; a case whose plan did not stand
+// is planned again from the store, in the next pass. It returns the cases
+// whose plans stand and, for their actions in order, which were new.
+func (e *Engine) planOnReads(ctx context.Context, rp readPlanner, planning []*caseRun) ([]*caseRun, []bool, error) {
+	var evs []core.Event
+	plans := make([]core.PlannedCase, len(planning))
+	for i, r := range planning {
+		evs = append(evs, r.read...)
+		plans[i] = core.PlannedCase{Case: r.id, Seen: r.seen, Actions: r.plan, OnRead: len(r.read) > 0}
+	}
+	req, err := e.prepare(evs, nil)
+	if err != nil {
+		return planning, nil, err
+	}
+	fresh, outs, err := rp.EnqueueOnRead(ctx, req.batch, plans)
+	if err != nil {
+		return planning, nil, err
+	}
+	e.account(req.batch, fresh)
+	var added []bool
+	stand := planning[:0:0]
+	for i, r := range planning {
+		if !outs[i].Stood {
+			r.plan, r.active = nil, true
+			continue
+		}
+		r.seen = outs[i].Seen
+		stand = append(stand, r)
+		added = append(added, outs[i].Added...)
+	}
+	return stand, added, nil
 }
 
 // markUnsent records that the actions this pass planned and did not try
@@ -528,16 +590,20 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// fetchOutcome is what fetchPlaceholders did for one case: a record was
-// ingested, or one could not be read or stored (a record that does not
-// exist is no failure).
-type fetchOutcome struct{ ingested, failed bool }
+// fetchOutcome is what fetchPlaceholders read for one case: the records
+// read back, not stored yet, and whether one could not be read (a record
+// that does not exist is no failure).
+type fetchOutcome struct {
+	read   []core.Event
+	failed bool
+}
 
 // fetchPlaceholders reads the records the cases know only by a key found
 // in some text, once per reconcile each. The reads of all the cases go
-// side by side (each holding a connector-call token), and what they bring
-// is stored in one ingest: a batch of cases waiting on one read and one
-// durable commit after another was most of a reconcile's time.
+// side by side (each holding a connector-call token): a batch of cases
+// waiting on one read after another was most of a reconcile's time. What
+// they bring is stored by the caller, with the plans made on it where the
+// store can (planOnReads), else in one ingest (storeReads).
 func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetchOutcome {
 	out := make([]fetchOutcome, len(runs))
 	type fetch struct {
@@ -578,8 +644,6 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 		})
 	}
 	wg.Wait()
-	var evs []core.Event
-	var from []int
 	for _, ft := range todo {
 		if ft.err != nil {
 			if !errors.Is(ft.err, core.ErrNotFound) {
@@ -588,25 +652,47 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 			}
 			continue
 		}
-		evs = append(evs, core.Event{Source: ft.ref.System, Via: core.ViaPoll, Type: core.Updated,
+		out[ft.run].read = append(out[ft.run].read, core.Event{Source: ft.ref.System, Via: core.ViaPoll, Type: core.Updated,
 			DeliveryID: "fetch:" + ft.ref.String() + "@" + ft.got.UpdatedAt.UTC().Format(time.RFC3339Nano),
 			Item:       *ft.got, At: e.o.Clock.Now()})
-		from = append(from, ft.run)
+	}
+	return out
+}
+
+// storeReads stores what fetchPlaceholders read, in one ingest, for a
+// store that cannot take the reads with the plans made on them; the cases
+// that read something are planned again from the store. A failure to
+// store counts as a failed read.
+func (e *Engine) storeReads(ctx context.Context, fetched []fetchOutcome) {
+	var evs []core.Event
+	for _, f := range fetched {
+		evs = append(evs, f.read...)
 	}
 	if len(evs) == 0 {
-		return out
+		return
 	}
 	if err := e.submitRead(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
-		for _, i := range from {
-			out[i].failed = true
+		for i := range fetched {
+			if len(fetched[i].read) > 0 {
+				fetched[i].read, fetched[i].failed = nil, true
+			}
 		}
-		return out
 	}
-	for _, i := range from {
-		out[i].ingested = true
+}
+
+// withReads puts records read back in place of the case's placeholders,
+// merged as the store merges them (core.Merge), so that the case can be
+// planned as the store will hold it.
+func withReads(c *core.Case, read []core.Event) {
+	for _, ev := range read {
+		for i := range c.Items {
+			if c.Items[i].Ref == ev.Item.Ref {
+				c.Items[i] = core.Merge(&c.Items[i], ev.Item)
+				break
+			}
+		}
 	}
-	return out
 }
 
 // outcome is what became of one attempt at an action.

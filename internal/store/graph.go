@@ -32,10 +32,14 @@ type graph struct {
 	// spare holds case ids reserved in advance (one round trip for the
 	// batch on PostgreSQL).
 	spare []int64
+	// reshaped holds the cases whose records or links the transaction
+	// changed beyond a snapshot: a record added, a link written or
+	// removed, a join or a split (see EnqueueOnRead).
+	reshaped map[int64]bool
 }
 
 func newGraph(s *Store, q querier, now int64) *graph {
-	return &graph{s: s, q: q, now: now, items: map[string]*itemRow{}, touched: map[int64]bool{}}
+	return &graph{s: s, q: q, now: now, items: map[string]*itemRow{}, touched: map[int64]bool{}, reshaped: map[int64]bool{}}
 }
 
 // preload loads the rows of refs in one go and reserves a case id for each
@@ -102,6 +106,7 @@ func (g *graph) create(ctx context.Context, r core.Ref, c int64, it core.Item) (
 	g.set(row, it)
 	g.items[row.ref] = row
 	g.touched[c] = true
+	g.reshaped[c] = true
 	return row, nil
 }
 
@@ -235,6 +240,8 @@ AND (links.role <> excluded.role OR links.origin <> excluded.origin OR links.sou
 	if n > 0 {
 		g.touched[a.caseID] = true
 		g.touched[b.caseID] = true // a mentioned record's case hears of it too
+		g.reshaped[a.caseID] = true
+		g.reshaped[b.caseID] = true
 	}
 	if joins && a.caseID != b.caseID {
 		return g.join(ctx, a.caseID, b.caseID)
@@ -253,6 +260,13 @@ func (g *graph) unlink(ctx context.Context, l core.Link, source string) error {
 	}
 	if n == 0 {
 		return nil // stated explicitly by now, or never written
+	}
+	row, err := g.item(ctx, from)
+	if err != nil {
+		return err
+	}
+	if row != nil {
+		g.reshaped[row.caseID] = true
 	}
 	return g.split(ctx, from, to)
 }
@@ -350,6 +364,7 @@ claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until, claime
 // dirty), or by no one until the later lease runs out when both were, by
 // different owners.
 func (g *graph) join(ctx context.Context, x, y int64) error {
+	g.reshaped[x], g.reshaped[y] = true, true
 	if err := g.flush(ctx); err != nil {
 		return err
 	}
@@ -464,6 +479,7 @@ func (g *graph) split(ctx context.Context, a, b string) error {
 		return err
 	}
 	c := ra.caseID
+	g.reshaped[c] = true
 	adj := map[string][]string{}
 	err = all(g.q.query(ctx, `SELECT l.from_ref, l.to_ref FROM links l JOIN items i ON i.ref = l.from_ref WHERE i.case_id = $1`+joiningLinks, c)).each(func(rs rows) error {
 		var f, t string

@@ -51,6 +51,98 @@ func (s *Store) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, er
 	return fresh, err
 }
 
+// EnqueueOnRead stores records read back from their trackers, as
+// IngestRead does, and enqueues the actions planned on them, in one
+// transaction: the engine plans a case with a fetched record in place of
+// its placeholder rather than store the record, load the case again and
+// plan (a commit and a load less per webhook that names a record the
+// gateway has not seen).
+//
+// A plan stands when the case is what it was planned on: not marked since
+// it was loaded (Seen), not joined into another, and the reads changed no
+// link and added no record to it. Only a plan that stands is enqueued;
+// the case of one that does not is planned again from what is stored.
+// The transaction is durable when it enqueues anything.
+func (s *Store) EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []core.PlannedCase) ([]bool, []core.PlanOutcome, error) {
+	rows, err := encodeBatch(reads)
+	if err != nil {
+		return nil, nil, err
+	}
+	encs := make([]*enqueue, len(plans))
+	durable := false
+	for i, p := range plans {
+		if len(p.Actions) == 0 {
+			continue
+		}
+		if encs[i], err = newEnqueue(p.Actions); err != nil {
+			return nil, nil, err
+		}
+		durable = true
+	}
+	var fresh []bool
+	out := make([]core.PlanOutcome, len(plans))
+	err = s.be.serial(ctx, durable, func(q querier) error {
+		clear(out)
+		var g *graph
+		if len(reads) > 0 {
+			var err error
+			if fresh, g, err = s.ingestIn(ctx, q, reads, rows, s.now()); err != nil {
+				return err
+			}
+		}
+		for i, p := range plans {
+			if !p.OnRead {
+				out[i] = core.PlanOutcome{Stood: true, Seen: p.Seen}
+				if encs[i] != nil {
+					if err := s.enqueueIn(ctx, q, encs[i]); err != nil {
+						return err
+					}
+					out[i].Added = slices.Clone(encs[i].added)
+				}
+				continue
+			}
+			c := int64(p.Case)
+			want := p.Seen
+			if g != nil {
+				if g.reshaped[c] {
+					continue
+				}
+				if g.touched[c] {
+					want++ // the reads' own mark
+				}
+			}
+			if to, err := resolveCase(ctx, q, c); err != nil {
+				return err
+			} else if to != c {
+				continue // joined into another case since the load
+			}
+			var gen int64
+			err := q.queryRow(ctx, `SELECT dirty_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), c).Scan(&gen)
+			if isNoRows(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("store: marks of case %d: %w", c, err)
+			}
+			if gen != want {
+				continue // marked by something else since the load
+			}
+			if encs[i] != nil {
+				if err := s.enqueueIn(ctx, q, encs[i]); err != nil {
+					return err
+				}
+				out[i].Added = slices.Clone(encs[i].added)
+			}
+			out[i].Stood, out[i].Seen = true, gen
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return fresh, out, nil
+}
+
 func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {
 	if len(batch) == 0 {
 		return nil, nil, nil
@@ -64,49 +156,12 @@ func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner stri
 	err = s.be.serial(ctx, durable, func(q querier) error {
 		claimed = claimed[:0]
 		now := s.now()
-		for i := range rows {
-			rows[i].receivedAt = now
-		}
-		fresh, err := s.bulk.insertInbox(ctx, q, rows)
+		fresh, g, err := s.ingestIn(ctx, q, batch, rows, now)
 		if err != nil {
 			return err
 		}
-		if err := putBlobs(ctx, q, batch, fresh, now); err != nil {
-			return err
-		}
-		g := newGraph(s, q, now)
-		var refs []string
-		for i, in := range batch {
-			if !fresh[i] {
-				continue
-			}
-			refs = append(refs, rows[i].ref)
-			for _, l := range in.Event.Links {
-				refs = append(refs, l.From.String(), l.To.String())
-			}
-			for _, l := range in.Discovered {
-				refs = append(refs, l.From.String(), l.To.String())
-			}
-		}
-		if len(refs) == 0 {
-			out = fresh
-			return nil
-		}
-		if err := g.preload(ctx, dedup(refs)); err != nil {
-			return err
-		}
-		for i := range batch {
-			if fresh[i] {
-				if err := g.ingest(ctx, &batch[i]); err != nil {
-					return err
-				}
-			}
-		}
-		if err := g.finish(ctx); err != nil {
-			return err
-		}
 		out = fresh
-		if owner == "" || len(g.touched) == 0 {
+		if owner == "" || g == nil || len(g.touched) == 0 {
 			return nil
 		}
 		cases := make([]int64, 0, len(g.touched))
@@ -122,6 +177,54 @@ func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner stri
 		return nil, nil, err
 	}
 	return out, claimed, nil
+}
+
+// ingestIn stores an encoded batch in the transaction of q: the inbox
+// rows, their files, and the records and links of the fresh events. It
+// returns which events were fresh and the graph that took them in (nil
+// when none touched a record).
+func (s *Store) ingestIn(ctx context.Context, q querier, batch []core.Ingest, rows []inboxRow, now int64) ([]bool, *graph, error) {
+	for i := range rows {
+		rows[i].receivedAt = now
+	}
+	fresh, err := s.bulk.insertInbox(ctx, q, rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := putBlobs(ctx, q, batch, fresh, now); err != nil {
+		return nil, nil, err
+	}
+	var refs []string
+	for i, in := range batch {
+		if !fresh[i] {
+			continue
+		}
+		refs = append(refs, rows[i].ref)
+		for _, l := range in.Event.Links {
+			refs = append(refs, l.From.String(), l.To.String())
+		}
+		for _, l := range in.Discovered {
+			refs = append(refs, l.From.String(), l.To.String())
+		}
+	}
+	if len(refs) == 0 {
+		return fresh, nil, nil
+	}
+	g := newGraph(s, q, now)
+	if err := g.preload(ctx, dedup(refs)); err != nil {
+		return nil, nil, err
+	}
+	for i := range batch {
+		if fresh[i] {
+			if err := g.ingest(ctx, &batch[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if err := g.finish(ctx); err != nil {
+		return nil, nil, err
+	}
+	return fresh, g, nil
 }
 
 // encodeBatch validates the events and encodes their inbox rows (event

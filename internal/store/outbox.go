@@ -76,7 +76,27 @@ func (s *Store) Enqueue(ctx context.Context, actions []core.Action) ([]bool, err
 	if len(actions) == 0 {
 		return nil, nil
 	}
-	enc := make([][]byte, len(actions))
+	e, err := newEnqueue(actions)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.be.write(ctx, true, func(q querier) error { return s.enqueueIn(ctx, q, e) }); err != nil {
+		return nil, err
+	}
+	return e.added, nil
+}
+
+// enqueue is a batch of actions to add to the outbox, encoded before the
+// transaction; added says which were new.
+type enqueue struct {
+	actions  []core.Action
+	enc      [][]byte
+	subjects []core.Ref
+	added    []bool
+}
+
+func newEnqueue(actions []core.Action) (*enqueue, error) {
+	e := &enqueue{actions: actions, enc: make([][]byte, len(actions)), added: make([]bool, len(actions))}
 	for i, a := range actions {
 		if a.Key == "" {
 			return nil, fmt.Errorf("store: enqueue action %d of %d (rule %q): empty key", i+1, len(actions), a.Rule)
@@ -85,52 +105,50 @@ func (s *Store) Enqueue(ctx context.Context, actions []core.Action) ([]bool, err
 		if err != nil {
 			return nil, err
 		}
-		enc[i] = b
+		e.enc[i] = b
 	}
 	// Subjects are looked up (and locked) in one order, so that two
 	// Enqueues cannot each wait for a row the other holds.
-	subjects := make([]core.Ref, 0, len(actions))
+	e.subjects = make([]core.Ref, 0, len(actions))
 	for _, a := range actions {
-		subjects = append(subjects, a.Subject)
+		e.subjects = append(e.subjects, a.Subject)
 	}
-	slices.SortFunc(subjects, func(a, b core.Ref) int { return strings.Compare(a.String(), b.String()) })
-	subjects = slices.Compact(subjects)
-	added := make([]bool, len(actions))
-	err := s.be.write(ctx, true, func(q querier) error {
-		clear(added)
-		now := s.now()
-		cases := make(map[core.Ref]int64, len(subjects))
-		for _, r := range subjects {
-			c, err := s.recordCase(ctx, q, r)
-			if err != nil {
+	slices.SortFunc(e.subjects, func(a, b core.Ref) int { return strings.Compare(a.String(), b.String()) })
+	e.subjects = slices.Compact(e.subjects)
+	return e, nil
+}
+
+// enqueueIn adds e's actions in the transaction of q.
+func (s *Store) enqueueIn(ctx context.Context, q querier, e *enqueue) error {
+	clear(e.added)
+	now := s.now()
+	cases := make(map[core.Ref]int64, len(e.subjects))
+	for _, r := range e.subjects {
+		c, err := s.recordCase(ctx, q, r)
+		if err != nil {
+			return err
+		}
+		if c != 0 {
+			cases[r] = c
+		}
+	}
+	for i, a := range e.actions {
+		c, ok := cases[a.Subject]
+		if !ok {
+			var err error
+			if c, err = resolveCase(ctx, q, int64(a.Case)); err != nil {
 				return err
 			}
-			if c != 0 {
-				cases[r] = c
-			}
 		}
-		for i, a := range actions {
-			c, ok := cases[a.Subject]
-			if !ok {
-				var err error
-				if c, err = resolveCase(ctx, q, int64(a.Case)); err != nil {
-					return err
-				}
-			}
-			n, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, created_at, updated_at)
+		n, err := q.exec(ctx, `INSERT INTO outbox (key, case_id, subject_ref, action, state, created_at, updated_at)
 VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (key) DO NOTHING`,
-				a.Key, c, a.Subject.String(), string(enc[i]), now)
-			if err != nil {
-				return fmt.Errorf("store: enqueue %q: %w", a.Key, err)
-			}
-			added[i] = n > 0
+			a.Key, c, a.Subject.String(), string(e.enc[i]), now)
+		if err != nil {
+			return fmt.Errorf("store: enqueue %q: %w", a.Key, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		e.added[i] = n > 0
 	}
-	return added, nil
+	return nil
 }
 
 const actionColumns = `key, case_id, action, state, attempts, next_attempt, last_error, created_at, sent_at`

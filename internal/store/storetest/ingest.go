@@ -34,6 +34,54 @@ var ingestBehaviours = []behaviour{
 		f.wantDue("w", f.sameCase(ticket, dev))
 	}},
 
+	{"EnqueueOnRead_StoresTheReadWithThePlanMadeOnIt", func(f *fixture) {
+		rp := f.readPlanner()
+		id, c := f.placeholderClaimed()
+		added := []bool{true}
+		fresh, outs := f.enqueueOnRead(rp, "fetch:1", core.PlannedCase{Case: id, Seen: c.Marks, OnRead: true, Actions: []core.Action{comment("a", id)}})
+		if !fresh[0] || !outs[0].Stood || !slices.Equal(outs[0].Added, added) {
+			f.t.Fatalf("EnqueueOnRead = %v, %+v; want the read new and the plan standing", fresh, outs)
+		}
+		if it := f.item(dev); it.Title != "Crash" || it.Native != "In Review" {
+			f.t.Fatalf("read snapshot = %+v", it)
+		}
+		if got := keys(f.actions(id, core.Pending)); !slices.Equal(got, []string{"a"}) {
+			f.t.Fatalf("pending = %v, want the planned action", got)
+		}
+		// Its Seen counts the read's own mark: released with it, the case
+		// is not queued again for what the plan already saw.
+		if outs[0].Seen != c.Marks+1 {
+			f.t.Fatalf("Seen = %d, want the load's %d and the read's own mark", outs[0].Seen, c.Marks)
+		}
+		if err := f.s.ReleaseCases(f.ctx, "w", []core.Release{{Case: id, Seen: outs[0].Seen, RetryAt: at(time.Hour)}}); err != nil {
+			f.t.Fatal(err)
+		}
+		f.wantDue("x")
+	}},
+
+	{"EnqueueOnRead_APlanOnACaseMarkedSinceItsLoadIsNotEnqueued", func(f *fixture) {
+		id, c := f.placeholderClaimed()
+		f.ingest(event("zendesk", "z2", snap(ticket, "Login fails", "pending", at(time.Minute))))
+		f.wantPlanRefused(id, c, event("jira", "fetch:1", snap(dev, "Crash", "In Review", at(time.Minute))))
+	}},
+
+	{"EnqueueOnRead_APlanOnAReadThatLinksAnotherRecordIsNotEnqueued", func(f *fixture) {
+		id, c := f.placeholderClaimed()
+		f.wantPlanRefused(id, c, event("jira", "fetch:1", snap(dev, "Crash", "In Review", at(time.Minute)), core.Link{From: pr, To: dev, Role: core.Fixes}))
+		f.sameCase(ticket, dev, pr)
+	}},
+
+	{"EnqueueOnRead_APlanWithoutReadsIsEnqueuedAsEnqueueDoes", func(f *fixture) {
+		rp := f.readPlanner()
+		id, c := f.placeholderClaimed()
+		// Marked since its load, but it saw no read: enqueued all the same.
+		f.ingest(event("zendesk", "z2", snap(ticket, "Login fails", "pending", at(time.Minute))))
+		fresh, outs := f.enqueueOnRead(rp, "fetch:1", core.PlannedCase{Case: id, Seen: c.Marks, Actions: []core.Action{comment("a", id)}})
+		if !fresh[0] || !outs[0].Stood || !slices.Equal(outs[0].Added, []bool{true}) || outs[0].Seen != c.Marks {
+			f.t.Fatalf("EnqueueOnRead = %v, %+v; want the plan enqueued with the load's marks", fresh, outs)
+		}
+	}},
+
 	{"Ingest_NewEventIsStoredAndQueued", func(f *fixture) {
 		fresh := f.ingest(event("zendesk", "d1", snap(ticket, "Login fails", "open", at(time.Minute))))
 		if !fresh[0] {
@@ -603,4 +651,56 @@ func permutations(xs []int) [][]int {
 		}
 	}
 	return out
+}
+
+// readPlanner is the store's EnqueueOnRead, or a skip.
+func (f *fixture) readPlanner() interface {
+	EnqueueOnRead(context.Context, []core.Ingest, []core.PlannedCase) ([]bool, []core.PlanOutcome, error)
+} {
+	rp, ok := f.s.(interface {
+		EnqueueOnRead(context.Context, []core.Ingest, []core.PlannedCase) ([]bool, []core.PlanOutcome, error)
+	})
+	if !ok {
+		f.t.Skip("the store has no EnqueueOnRead")
+	}
+	return rp
+}
+
+// placeholderClaimed stores a ticket escalated to a dev ticket the store
+// knows only by its key, claims their case for "w" and loads it.
+func (f *fixture) placeholderClaimed() (core.CaseID, *core.Case) {
+	f.t.Helper()
+	f.ingest(event("zendesk", "d1", snap(ticket, "Login fails", "open", at(0)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
+	id := f.sameCase(ticket, dev)
+	f.wantDue("w", id)
+	return id, f.load(id)
+}
+
+// enqueueOnRead reads the dev ticket back (delivery d) with plans.
+func (f *fixture) enqueueOnRead(rp interface {
+	EnqueueOnRead(context.Context, []core.Ingest, []core.PlannedCase) ([]bool, []core.PlanOutcome, error)
+}, d string, plans ...core.PlannedCase) ([]bool, []core.PlanOutcome) {
+	f.t.Helper()
+	fresh, outs, err := rp.EnqueueOnRead(f.ctx, []core.Ingest{event("jira", d, snap(dev, "Crash", "In Review", at(time.Minute)))}, plans)
+	if err != nil {
+		f.t.Fatalf("EnqueueOnRead: %v", err)
+	}
+	return fresh, outs
+}
+
+// wantPlanRefused reads the dev ticket back (read) with a plan made on
+// case id as loaded (c), and wants the read stored and the plan refused.
+func (f *fixture) wantPlanRefused(id core.CaseID, c *core.Case, read core.Ingest) {
+	f.t.Helper()
+	fresh, outs, err := f.readPlanner().EnqueueOnRead(f.ctx, []core.Ingest{read},
+		[]core.PlannedCase{{Case: id, Seen: c.Marks, OnRead: true, Actions: []core.Action{comment("a", id)}}})
+	if err != nil || !fresh[0] || outs[0].Stood || outs[0].Added != nil {
+		f.t.Fatalf("EnqueueOnRead = %v, %+v, %v; want the read stored and the plan refused", fresh, outs, err)
+	}
+	if it := f.item(dev); it.Native != "In Review" {
+		f.t.Fatalf("the read was not stored: %+v", it)
+	}
+	if as := f.actions(id, core.Pending); len(as) != 0 {
+		f.t.Fatalf("a refused plan enqueued %v", keys(as))
+	}
 }
