@@ -55,6 +55,8 @@ type Options struct {
 	Owner string
 	// IdleWait overrides the engine's idle polling (tests).
 	IdleWait time.Duration
+	// CheckSettled is the engine's (tests).
+	CheckSettled bool
 }
 
 // Build opens the store, loads and checks the mappings, builds the
@@ -112,7 +114,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	eng, err := engine.New(engine.Options{Store: st, Connectors: conns, Mappings: m, Metrics: met, Clock: o.Clock,
 		Log: o.Log, Owner: o.Owner, Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, IdleWait: o.IdleWait,
 		RetryAfterMax: cfg.RetryAfterMax, UncertainGrace: cfg.UncertainGrace, LookupWindow: cfg.LookupWindow,
-		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit, Notifier: notifier, Journal: st.JournalDir()})
+		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit, Notifier: notifier, Journal: st.JournalDir(),
+		CheckSettled: o.CheckSettled})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -67,7 +67,7 @@ func startWorldEcho(t *testing.T, echo bool, opts ...sandbox.WorldOption) *sandb
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := sandbox.StartWorld(context.Background(), sandbox.Options{
-		Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: log, IdleWait: 20 * time.Millisecond}, opts...)
+		Dir: t.TempDir(), Listen: "127.0.0.1:0", Log: log, IdleWait: 20 * time.Millisecond, CheckSettled: true}, opts...)
 	if err != nil {
 		t.Fatalf("starting the world: %v", err)
 	}
@@ -81,6 +81,9 @@ func startWorldEcho(t *testing.T, echo bool, opts ...sandbox.WorldOption) *sandb
 		db.Close()
 		if err := w.Stop(); err != nil {
 			t.Errorf("stopping the world: %v", err)
+		}
+		if n := w.Daemon.Engine.Unsettled(); n > 0 {
+			t.Errorf("%d case(s) released as settled plan more from the store", n)
 		}
 		if t.Failed() || os.Getenv("E2E_LOG") != "" {
 			t.Logf("daemon log:\n%s", logs.String())

@@ -181,11 +181,12 @@ func (w *world) newEngine(t *testing.T, o Options) *Engine {
 	if o.Connectors == nil {
 		o.Connectors = []core.Connector{w.sys["imap"], w.sys["zendesk"], w.sys["jira"], w.sys["github"]}
 	}
-	o.Mappings, o.Clock, o.Log = w.eng.Mappings(), w.clock, w.eng.log
+	o.Mappings, o.Clock, o.Log, o.CheckSettled = w.eng.Mappings(), w.clock, w.eng.log, true
 	eng, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	settledChecked(t, eng)
 	w.eng = eng
 	return eng
 }

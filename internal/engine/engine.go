@@ -97,6 +97,12 @@ type Options struct {
 	// outbound webhook); nil dead-letters them with a clear error. A
 	// Notify without one goes to its target's connector.
 	Notifier core.Applier
+	// CheckSettled loads again every case released with its completions
+	// as settled (its plan, made in memory on the case as the writes left
+	// it, needing nothing more) and counts in Unsettled those whose
+	// stored state plans more. It is how tests hold the in-memory plan to
+	// the store's, at the cost of the load the release saved.
+	CheckSettled bool
 }
 
 // Engine is the running gateway core. Create it with New, start it with Run.
@@ -111,6 +117,9 @@ type Engine struct {
 	m        *Metrics
 	finds    pollFinds    // changes polling found first, waiting for their webhooks
 	busy     atomic.Int64 // cases being reconciled now
+	// unsettled counts the cases released as settled that the store's
+	// state plans more for (Options.CheckSettled).
+	unsettled atomic.Int64
 	// committing is set while Run's group committers are up; without them,
 	// Submit writes directly (tools and tests that drive the engine
 	// synchronously).

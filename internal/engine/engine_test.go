@@ -59,11 +59,23 @@ func newWorld(t *testing.T, m *core.Mappings, wrap ...func(string, core.Connecto
 		}
 		conns = append(conns, c)
 	}
-	w.eng, err = New(Options{Store: st, Connectors: conns, Mappings: m, Clock: clock, Log: slog.New(slog.DiscardHandler)})
+	w.eng, err = New(Options{Store: st, Connectors: conns, Mappings: m, Clock: clock, Log: slog.New(slog.DiscardHandler), CheckSettled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	settledChecked(t, w.eng)
 	return w
+}
+
+// settledChecked fails the test if eng released a case as settled that
+// the store's state plans more for (Options.CheckSettled, which every
+// engine of these tests runs with).
+func settledChecked(t *testing.T, eng *Engine) {
+	t.Cleanup(func() {
+		if n := eng.Unsettled(); n > 0 {
+			t.Errorf("%d case(s) released as settled plan more from the store", n)
+		}
+	})
 }
 
 func defaults(t *testing.T) *core.Mappings {

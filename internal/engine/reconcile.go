@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,10 +111,12 @@ type caseRun struct {
 	active   bool  // needs another pass
 	fetched  map[core.Ref]bool
 	read     []core.Event // records read back this pass, planned on before they are stored
+	loaded   *core.Case   // the case as this pass planned on it, before the planner filled it in
 	plan     []core.Action
 	pending  []core.Action
 	done     []core.Completion // applied this pass, to record
 	paused   *paused           // what an admin paused (paused.go)
+	settled  bool              // released with its completions (see settles)
 	released bool
 }
 
@@ -167,23 +171,26 @@ func (e *Engine) ReconcileAll(ctx context.Context, ids []core.CaseID) {
 // release ends the claims of the runs that are done (all when final).
 func (e *Engine) release(ctx context.Context, runs []*caseRun, start time.Time, final bool) {
 	var rel []core.Release
+	n := 0
 	for _, r := range runs {
 		if r.released || (r.active && !final) {
 			continue
 		}
 		r.released = true
-		rel = append(rel, core.Release{Case: r.id, RetryAt: r.retryAt, Seen: r.seen})
-	}
-	if len(rel) == 0 {
-		return
+		n++
+		if !r.settled { // else released with its completions
+			rel = append(rel, core.Release{Case: r.id, RetryAt: r.retryAt, Seen: r.seen})
+		}
 	}
 	if e.m != nil {
 		d := time.Since(start).Seconds()
-		for range rel {
+		for range n {
 			e.m.ReconcileTime.Observe(d)
 		}
 	}
-	e.releaseCases(ctx, rel)
+	if len(rel) > 0 {
+		e.releaseCases(ctx, rel)
+	}
 }
 
 // releaseCases ends claims, even when ctx has ended or the claim's deadline
@@ -229,7 +236,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	ids := make([]core.CaseID, len(active))
 	for i, r := range active {
 		ids[i] = r.id
-		r.active, r.read, r.plan, r.pending, r.done, r.paused = false, nil, nil, nil, nil, nil
+		r.active, r.read, r.loaded, r.plan, r.pending, r.done, r.paused = false, nil, nil, nil, nil, nil, nil
 	}
 	cases, err := e.o.Store.LoadCases(ctx, ids)
 	if err != nil {
@@ -271,6 +278,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			withReads(r.c, read)
 			r.read, reads = read, true
 		}
+		r.loaded = cloneCase(r.c)
 		r.plan = e.planCase(ctx, r, m, now)
 		all = append(all, r.plan...)
 		planning = append(planning, r)
@@ -340,7 +348,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 		}()
 	}
 	wg.Wait()
-	e.record(ctx, planning)
+	e.record(ctx, planning, m, now)
 	e.markUnsent(ctx, (*untried)[marked:])
 }
 
@@ -523,8 +531,11 @@ func (e *Engine) applyPending(ctx context.Context, r *caseRun, now time.Time) {
 }
 
 // record stores the completions of a pass in one transaction and marks
-// active the cases whose writes were recorded.
-func (e *Engine) record(ctx context.Context, runs []*caseRun) {
+// active the cases whose writes were recorded. A case that settles (its
+// plan on the case as the writes left it needs nothing more) is released
+// in that transaction instead, where the store can (completeReleaser):
+// planning it again would cost a load and a write of its own.
+func (e *Engine) record(ctx context.Context, runs []*caseRun, m *core.Mappings, now time.Time) {
 	var done []core.Completion
 	for _, r := range runs {
 		done = append(done, r.done...)
@@ -532,11 +543,28 @@ func (e *Engine) record(ctx context.Context, runs []*caseRun) {
 	if len(done) == 0 {
 		return
 	}
+	var rel []core.Release
+	var settling []*caseRun
+	cr, canRelease := e.o.Store.(completeReleaser)
+	if canRelease {
+		for _, r := range runs {
+			if wake, ok := e.settles(r, m, now); ok {
+				rel = append(rel, core.Release{Case: r.id, RetryAt: earliest(r.retryAt, wake), Seen: r.seen})
+				settling = append(settling, r)
+			}
+		}
+	}
 	// Recorded even when the claim's deadline has passed: the writes were
 	// made, and an unrecorded one costs a check at the target next time.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	errs := e.o.Store.CompleteAll(rctx, done)
+	var errs []error
+	var made []core.Release
+	if len(rel) > 0 {
+		errs, made = cr.CompleteRelease(rctx, e.o.Owner, done, rel)
+	} else {
+		errs = e.o.Store.CompleteAll(rctx, done)
+	}
 	i := 0
 	for _, r := range runs {
 		for _, d := range r.done {
@@ -557,6 +585,140 @@ func (e *Engine) record(ctx context.Context, runs []*caseRun) {
 			r.active = true // its writes changed it: plan again
 		}
 	}
+	for _, mr := range made {
+		for _, r := range settling {
+			if r.id == mr.Case {
+				r.active, r.settled, r.seen = false, true, mr.Seen
+				if e.o.CheckSettled {
+					e.checkSettled(rctx, r, m)
+				}
+			}
+		}
+	}
+}
+
+// completeReleaser is a store that records completions and releases the
+// cases they settle in one transaction (store.Store can: CompleteRelease).
+type completeReleaser interface {
+	CompleteRelease(ctx context.Context, owner string, done []core.Completion, rel []core.Release) ([]error, []core.Release)
+}
+
+// settles reports whether the case, with this pass's writes applied to it
+// as the store records them, plans nothing more, and when it must be
+// looked at again (a target falling due). It answers false whenever it
+// cannot tell in memory: a write not applied, a record created, a link
+// the gateway adds, a written record outside the case, a duplicate search
+// (it reads the store), a rule error or a conflict. The store then
+// releases the case only if nothing else changed it meanwhile (see
+// store.CompleteRelease).
+func (e *Engine) settles(r *caseRun, m *core.Mappings, now time.Time) (time.Time, bool) {
+	c := r.loaded
+	if c == nil || len(r.done) == 0 || len(r.done) != len(r.pending) {
+		return time.Time{}, false
+	}
+	in := func(ref core.Ref) int {
+		for i := range c.Items {
+			if c.Items[i].Ref == ref {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, d := range r.done {
+		a, res := d.Action, d.Result
+		if !res.Created.IsZero() || a.Subject.IsZero() || in(a.Subject) < 0 || (!a.Target.IsZero() && in(a.Target) < 0) {
+			return time.Time{}, false
+		}
+		if a.Kind == core.AddLink && !a.Other.IsZero() && !a.Target.IsZero() && !linked(c, a.Other, a.Target) {
+			return time.Time{}, false
+		}
+		c.Keys[a.Key] = core.Done
+		if res.Item != nil {
+			it := *res.Item
+			if it.Ref.IsZero() {
+				it.Ref = a.Target
+			}
+			j := in(it.Ref)
+			if j < 0 {
+				return time.Time{}, false
+			}
+			c.Items[j] = core.Merge(&c.Items[j], it)
+		}
+		if a.Kind == core.AddComment && a.SourceComment != "" {
+			c.Mirrors[core.MirrorKey(a.Subject, a.SourceComment, a.Target)] = res.CommentID
+		}
+		switch {
+		case a.SyncField != "":
+			c.Synced[core.SyncKey(a.Subject, a.Target, a.SyncField)] = a.SyncValue
+		case a.Kind == core.SetFields && !a.Target.IsZero() && a.Subject != a.Target:
+			for f, v := range a.Fields {
+				c.Synced[core.SyncKey(a.Subject, a.Target, f)] = v
+			}
+		}
+	}
+	for _, d := range m.Duplicates {
+		if d.Searches(c) {
+			return time.Time{}, false
+		}
+	}
+	plan := core.PlanCase(c, m, now)
+	if len(plan.Actions) > 0 || len(plan.Errors) > 0 || len(plan.Conflicts) > 0 {
+		return time.Time{}, false
+	}
+	return plan.WakeAt, true
+}
+
+// checkSettled loads a case released as settled and plans it: a plan
+// that wants more, on a case nothing else marked since, means settles
+// and the store disagree (Options.CheckSettled).
+func (e *Engine) checkSettled(ctx context.Context, r *caseRun, m *core.Mappings) {
+	cs, err := e.o.Store.LoadCases(ctx, []core.CaseID{r.id})
+	if err != nil {
+		e.log.Error("checking a settled case: load failed", "case", r.id, "err", err)
+		return
+	}
+	c := cs[0]
+	if c.Marks != r.seen {
+		return // changed since: its own reconcile will plan it
+	}
+	plan := core.PlanCase(c, m, e.o.Clock.Now())
+	if len(plan.Actions) > 0 {
+		e.unsettled.Add(1)
+		e.log.Error("a case released as settled plans more from the store", "case", r.id, "first", plan.Actions[0].Key)
+	}
+}
+
+// Unsettled is how many cases released as settled the store's state
+// planned more for (Options.CheckSettled).
+func (e *Engine) Unsettled() int64 { return e.unsettled.Load() }
+
+// cloneCase copies what planning reads of a case and may change.
+func cloneCase(c *core.Case) *core.Case {
+	cp := *c
+	cp.Items = make([]core.Item, len(c.Items))
+	for i := range c.Items {
+		cp.Items[i] = c.Items[i].Clone()
+	}
+	cp.Links = slices.Clone(c.Links)
+	cp.Keys, cp.Mirrors, cp.Synced = cloneMap(c.Keys), cloneMap(c.Mirrors), cloneMap(c.Synced)
+	return &cp
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return maps.Clone(m)
+}
+
+// linked reports whether the case links a and b, either way.
+func linked(c *core.Case, a, b core.Ref) bool {
+	for _, l := range c.Links {
+		if (l.From == a && l.To == b) || (l.From == b && l.To == a) {
+			return true
+		}
+	}
+	return false
 }
 
 // allFresh reports whether every action of plan is one the enqueue added.

@@ -36,6 +36,8 @@ type Options struct {
 	Log    *slog.Logger
 	// IdleWait overrides the engine's idle polling (tests).
 	IdleWait time.Duration
+	// CheckSettled is the engine's (tests).
+	CheckSettled bool
 	// StateDir, when set, keeps the stand-ins' records in files there.
 	StateDir string
 }
@@ -96,7 +98,7 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		ln.Close()
 		return nil, err
 	}
-	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: o.Log, IdleWait: o.IdleWait})
+	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: o.Log, IdleWait: o.IdleWait, CheckSettled: o.CheckSettled})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -323,7 +323,7 @@ func StartWorld(ctx context.Context, o Options, opts ...WorldOption) (w *World, 
 		ln.Close()
 		return nil, err
 	}
-	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: o.Log, IdleWait: o.IdleWait})
+	d, err := daemon.Build(ctx, cfg, daemon.Options{Log: o.Log, IdleWait: o.IdleWait, CheckSettled: o.CheckSettled})
 	if err != nil {
 		ln.Close()
 		return nil, err

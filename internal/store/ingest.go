@@ -101,31 +101,12 @@ func (s *Store) EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []
 				}
 				continue
 			}
-			c := int64(p.Case)
-			want := p.Seen
-			if g != nil {
-				if g.reshaped[c] {
-					continue
-				}
-				if g.touched[c] {
-					want++ // the reads' own mark
-				}
-			}
-			if to, err := resolveCase(ctx, q, c); err != nil {
-				return err
-			} else if to != c {
-				continue // joined into another case since the load
-			}
-			var gen int64
-			err := q.queryRow(ctx, `SELECT dirty_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), c).Scan(&gen)
-			if isNoRows(err) {
-				continue
-			}
+			gen, ok, err := s.unchangedBut(ctx, q, g, p.Case, p.Seen)
 			if err != nil {
-				return fmt.Errorf("store: marks of case %d: %w", c, err)
+				return err
 			}
-			if gen != want {
-				continue // marked by something else since the load
+			if !ok {
+				continue
 			}
 			if encs[i] != nil {
 				if err := s.enqueueIn(ctx, q, encs[i]); err != nil {
@@ -141,6 +122,35 @@ func (s *Store) EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []
 		return nil, nil, err
 	}
 	return fresh, out, nil
+}
+
+// unchangedBut reports whether case c, loaded with seen marks, changed
+// since only by what the graph g of this transaction wrote: its records
+// and links are the same (no record added, no link written or removed,
+// no join or split), it was not joined into another case, and nothing
+// else marked it. It returns the case's marks, g's own mark included.
+func (s *Store) unchangedBut(ctx context.Context, q querier, g *graph, c core.CaseID, seen int64) (int64, bool, error) {
+	id, want := int64(c), seen
+	if g != nil {
+		if g.reshaped[id] {
+			return 0, false, nil
+		}
+		if g.touched[id] {
+			want++
+		}
+	}
+	if to, err := resolveCase(ctx, q, id); err != nil || to != id {
+		return 0, false, err
+	}
+	var gen int64
+	err := q.queryRow(ctx, `SELECT dirty_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), id).Scan(&gen)
+	if isNoRows(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: marks of case %d: %w", id, err)
+	}
+	return gen, gen == want, nil
 }
 
 func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {

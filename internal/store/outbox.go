@@ -224,6 +224,36 @@ func (s *Store) Complete(ctx context.Context, a core.Action, res core.Result, au
 // CompleteAll records several applied actions in one transaction, as
 // Complete would each; one that cannot be recorded fails alone.
 func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error {
+	errs, _ := s.completeAll(ctx, done, "", nil)
+	return errs
+}
+
+// CompleteRelease is CompleteAll that also ends owner's claims of cases
+// whose plans, made on them as the completions leave them, need nothing
+// more: the engine's next look would load such a case only to find that
+// out. A release stands, in the same transaction, only if every
+// completion was recorded and the case changed since its load (Seen)
+// only by them: no record or link added, no join, no other mark. A case
+// not released stays claimed, for the engine to load and plan again.
+// It returns the releases made, each with the case's marks it saw.
+func (s *Store) CompleteRelease(ctx context.Context, owner string, done []core.Completion, rel []core.Release) ([]error, []core.Release) {
+	errs, seen := s.completeAll(ctx, done, owner, rel)
+	var made []core.Release
+	for i, n := range seen {
+		if n != 0 {
+			r := rel[i]
+			r.Seen = n
+			made = append(made, r)
+		}
+	}
+	return errs, made
+}
+
+// completeAll records the completions and makes the releases of rel that
+// stand (CompleteRelease), returning for each the case's marks it saw (0:
+// not released).
+func (s *Store) completeAll(ctx context.Context, done []core.Completion, owner string, rel []core.Release) ([]error, []int64) {
+	released := make([]int64, len(rel))
 	errs := make([]error, len(done))
 	bodies := make([][]byte, len(done))
 	// Only a created record or a returned snapshot can change which case
@@ -243,7 +273,10 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 		serial = serial || !d.Result.Created.IsZero() || d.Result.Item != nil || links(a)
 	}
 	if todo == 0 {
-		return errs
+		return errs, released
+	}
+	if todo < len(done) || owner == "" {
+		rel = nil
 	}
 	run := s.be.write
 	if serial {
@@ -253,23 +286,50 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 	err := run(ctx, true, func(q querier) error {
 		now := s.now()
 		clear(failed)
+		clear(released)
+		var g *graph
+		together := func() (err error) {
+			g, err = s.completeTogether(ctx, q, done, bodies, now, serial)
+			return err
+		}
+		// The releases go in a savepoint of their own: one that fails
+		// leaves its claims to the engine, not the completions unrecorded.
+		release := func() error {
+			if len(rel) == 0 {
+				return nil
+			}
+			rerr, err := savepoint(ctx, q, func() error { return s.releaseIn(ctx, q, g, owner, rel, released) })
+			if rerr != nil {
+				clear(released)
+			}
+			return err
+		}
 		if todo == 1 {
 			// Alone, a failure fails the write, which undoes it (and
 			// lets PostgreSQL run it again after a deadlock).
-			return s.completeTogether(ctx, q, done, bodies, now, serial)
+			if err := together(); err != nil {
+				return err
+			}
+			return release()
 		}
 		// Together first; if that fails, each alone, so that one
 		// completion that cannot be recorded does not hold back the
 		// others.
-		terr, err := savepoint(ctx, q, func() error { return s.completeTogether(ctx, q, done, bodies, now, serial) })
+		terr, err := savepoint(ctx, q, together)
 		if err != nil || terr == nil {
+			if err == nil {
+				err = release()
+			}
 			return err
 		}
 		for i := range done {
 			if bodies[i] == nil {
 				continue
 			}
-			one := func() error { return s.completeTogether(ctx, q, done[i:i+1], bodies[i:i+1], now, serial) }
+			one := func() error {
+				_, err := s.completeTogether(ctx, q, done[i:i+1], bodies[i:i+1], now, serial)
+				return err
+			}
 			if failed[i], err = savepoint(ctx, q, one); err != nil {
 				return err
 			}
@@ -285,7 +345,31 @@ func (s *Store) CompleteAll(ctx context.Context, done []core.Completion) []error
 			errs[i] = failed[i]
 		}
 	}
-	return errs
+	if err != nil {
+		clear(released)
+	}
+	return errs, released
+}
+
+// releaseIn ends owner's claims of the cases of rel that the completions
+// recorded in g left unchanged but for their own mark (unchangedBut), and
+// notes in released the marks each saw.
+func (s *Store) releaseIn(ctx context.Context, q querier, g *graph, owner string, rel []core.Release, released []int64) error {
+	for i, r := range rel {
+		gen, ok, err := s.unchangedBut(ctx, q, g, r.Case, r.Seen)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		r.Seen = gen
+		if err := s.release(ctx, q, r, owner); err != nil {
+			return err
+		}
+		released[i] = gen
+	}
+	return nil
 }
 
 // links reports whether a is a link the gateway makes between two records.
@@ -319,7 +403,7 @@ func savepoint(ctx context.Context, q querier, fn func() error) (failed, err err
 // are loaded up front and each subject's case read from the graph. Beside
 // Ingest (PostgreSQL), nothing is loaded: each subject's case is read with
 // its row locked (recordCase).
-func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64, serial bool) error {
+func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Completion, bodies [][]byte, now int64, serial bool) (*graph, error) {
 	g := newGraph(s, q, now)
 	if serial {
 		var refs []string
@@ -332,7 +416,7 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 			}
 		}
 		if err := s.bulk.loadItems(ctx, q, refs, g.items); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	audits := make([]core.AuditEntry, 0, len(done))
@@ -343,13 +427,13 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 		}
 		audit, err := s.recordIn(ctx, q, g, d.Action, d.Result, d.Audit, bodies[i], now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		audits = append(audits, audit)
 		subjects = append(subjects, d.Action.Subject)
 	}
 	if err := g.finish(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	// A link or a snapshot may have joined cases: each entry names the
 	// case its subject is in now. Nothing touched, the cases stand.
@@ -357,7 +441,7 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 		for i, subj := range subjects {
 			row, err := g.item(ctx, subj.String())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if row != nil {
 				audits[i].Case = core.CaseID(row.caseID)
@@ -365,12 +449,12 @@ func (s *Store) completeTogether(ctx context.Context, q querier, done []core.Com
 			}
 			id, err := s.caseOf(ctx, q, subj, audits[i].Case)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			audits[i].Case = core.CaseID(id)
 		}
 	}
-	return s.bulk.insertAudit(ctx, q, audits, now)
+	return g, s.bulk.insertAudit(ctx, q, audits, now)
 }
 
 // recordIn records one applied action in graph g, except for writing the

@@ -69,6 +69,69 @@ var batchBehaviours = []behaviour{
 		}
 	}},
 
+	{"CompleteRelease_ReleasesACaseTheCompletionsAloneChanged", func(f *fixture) {
+		id, c, a := f.claimedWithComment()
+		moved := snap(dev, "Crash", "In Progress", at(time.Minute))
+		errs, made := f.completeRelease(id, c, core.Completion{Action: a, Result: core.Result{CommentID: "1", Item: &moved}})
+		if errs[0] != nil || len(made) != 1 || made[0].Case != id {
+			f.t.Fatalf("CompleteRelease = %v, %+v; want the completion recorded and the case released", errs, made)
+		}
+		if made[0].Seen != c.Marks+1 {
+			f.t.Fatalf("released with Seen %d, want the load's %d and the completion's own mark", made[0].Seen, c.Marks)
+		}
+		if st := f.item(dev).Native; st != "In Progress" {
+			f.t.Fatalf("dev ticket status = %q, want the completion's snapshot", st)
+		}
+		// Released: no longer claimed, and not queued again for the
+		// completion's own mark.
+		f.wantDue("w2")
+		// Another event queues it as usual.
+		f.ingest(event("zendesk", "z9", snap(ticket, "Login fails", "pending", at(time.Hour))))
+		f.wantDue("w2", id)
+	}},
+
+	{"CompleteRelease_KeepsTheClaimOfACaseChangedMeanwhile", func(f *fixture) {
+		id, c, a := f.claimedWithComment()
+		f.ingest(event("zendesk", "z2", snap(ticket, "Login fails", "pending", at(time.Minute))))
+		errs, made := f.completeRelease(id, c, core.Completion{Action: a, Result: core.Result{CommentID: "1"}})
+		if errs[0] != nil || len(made) != 0 {
+			f.t.Fatalf("CompleteRelease = %v, %+v; want the completion recorded and the case kept claimed", errs, made)
+		}
+		if got := keys(f.actions(id, core.Done)); !slices.Equal(got, []string{"a"}) {
+			f.t.Fatalf("done = %v, want [a]", got)
+		}
+		f.wantDue("w2") // still w's
+		f.release(id, "w", time.Time{})
+		f.wantDue("w2", id) // marked since w's load: due again
+	}},
+
+	{"CompleteRelease_KeepsTheClaimOfACaseACompletionAddedTo", func(f *fixture) {
+		id, c, a := f.claimedWithComment()
+		esc := core.Action{Key: "escalate", Case: id, Rule: "escalate", Kind: core.Create, Target: core.Ref{System: "jira", Kind: core.DevTicket},
+			Subject: ticket, Role: core.EscalatedTo}
+		f.enqueue(esc)
+		made2 := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-90"}
+		errs, made := f.completeRelease(id, c, core.Completion{Action: a, Result: core.Result{CommentID: "1"}},
+			core.Completion{Action: esc, Result: core.Result{Created: made2}})
+		if errs[0] != nil || errs[1] != nil || len(made) != 0 {
+			f.t.Fatalf("CompleteRelease = %v, %+v; want both recorded and the case kept claimed", errs, made)
+		}
+		f.sameCase(ticket, dev, made2)
+	}},
+
+	{"CompleteRelease_KeepsTheClaimWhenACompletionFails", func(f *fixture) {
+		id, c, a := f.claimedWithComment()
+		b := comment("b", id)
+		f.enqueue(b)
+		bad := core.Item{Ref: dev, Title: "Crash", Native: "In Progress", UpdatedAt: time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC)}
+		errs, made := f.completeRelease(id, c, core.Completion{Action: a, Result: core.Result{CommentID: "1"}},
+			core.Completion{Action: b, Result: core.Result{CommentID: "2", Item: &bad}})
+		if errs[0] != nil || errs[1] == nil || len(made) != 0 {
+			f.t.Fatalf("CompleteRelease = %v, %+v; want the second failed and the case kept claimed", errs, made)
+		}
+		f.wantDue("w2")
+	}},
+
 	{"ReleaseCases_EachAsReleaseCaseWould", func(f *fixture) {
 		var ids []core.CaseID
 		for i, r := range []core.Ref{ticket, ticket2, dev, dev2} {
@@ -165,4 +228,29 @@ var batchBehaviours = []behaviour{
 		f.release(free, "w1", time.Time{})
 		f.wantDue("w2", busy)
 	}},
+}
+
+// claimedWithComment stores a ticket escalated to a dev ticket, claims
+// their case for "w", loads it and enqueues a comment action on it.
+func (f *fixture) claimedWithComment() (core.CaseID, *core.Case, core.Action) {
+	f.t.Helper()
+	id := f.linked()
+	f.wantDue("w", id)
+	c := f.load(id)
+	a := comment("a", id)
+	f.enqueue(a)
+	return id, c, a
+}
+
+// completeRelease records done and asks to release case id for "w" as
+// loaded (c).
+func (f *fixture) completeRelease(id core.CaseID, c *core.Case, done ...core.Completion) ([]error, []core.Release) {
+	f.t.Helper()
+	cr, ok := f.s.(interface {
+		CompleteRelease(context.Context, string, []core.Completion, []core.Release) ([]error, []core.Release)
+	})
+	if !ok {
+		f.t.Skip("the store has no CompleteRelease")
+	}
+	return cr.CompleteRelease(f.ctx, "w", done, []core.Release{{Case: id, Seen: c.Marks}})
 }
