@@ -136,14 +136,7 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, defaults(t))
-			dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
-			pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
-			// The ticket exists in Jira; the gateway learns of it only
-			// from the pull request's title.
-			w.put(t, core.Item{Ref: dev, Title: "Reset link gives 500", Native: "In Review", Priority: "High"}, core.Created)
-			merged := w.put(t, core.Item{Ref: pr, Title: "KBOT-88: reset tokens in UTC", Native: "merged", URL: "https://gh/341"}, core.Merged)
-
+			w, merged := mergedFixForUnseenTicket(t)
 			o := Options{}
 			jira := core.Connector(w.sys["jira"])
 			if tc.fetch {
@@ -169,14 +162,31 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 			for range 5 {
 				w.drainAt(t, 2*time.Second)
 			}
-			got, ok := w.sys["jira"].Record(dev)
-			if !ok || got.Native != "Ready for QA" {
-				t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
-			}
-			if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
-				t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)
-			}
+			w.wantReadyForQA(t)
 		})
+	}
+}
+
+// mergedFixForUnseenTicket is a world whose Jira has KBOT-88 In Review,
+// which the gateway learns of only from the title of a merged pull
+// request, and that pull request's merge event, not yet submitted.
+func mergedFixForUnseenTicket(t *testing.T) (*world, core.Event) {
+	w := newWorld(t, defaults(t))
+	dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+	pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
+	w.put(t, core.Item{Ref: dev, Title: "Reset link gives 500", Native: "In Review", Priority: "High"}, core.Created)
+	return w, w.put(t, core.Item{Ref: pr, Title: "KBOT-88: reset tokens in UTC", Native: "merged", URL: "https://gh/341"}, core.Merged)
+}
+
+// wantReadyForQA wants KBOT-88 moved on and nothing left queued.
+func (w *world) wantReadyForQA(t *testing.T) {
+	t.Helper()
+	dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
+	if got, ok := w.sys["jira"].Record(dev); !ok || got.Native != "Ready for QA" {
+		t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
+	}
+	if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
+		t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)
 	}
 }
 
@@ -197,11 +207,7 @@ func TestReconcile_AReadBackRecordIsPlannedOnAsRead(t *testing.T) {
 		{"alone", true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, defaults(t))
-			dev := core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-88"}
-			pr := core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#341"}
-			w.put(t, core.Item{Ref: dev, Title: "Reset link gives 500", Native: "In Review", Priority: "High"}, core.Created)
-			merged := w.put(t, core.Item{Ref: pr, Title: "KBOT-88: reset tokens in UTC", Native: "merged", URL: "https://gh/341"}, core.Merged)
+			w, merged := mergedFixForUnseenTicket(t)
 			eng := w.newEngine(t, Options{})
 			eng.o.CheckSettled = false // its load would count
 			w.submit(t, merged)
@@ -211,14 +217,9 @@ func TestReconcile_AReadBackRecordIsPlannedOnAsRead(t *testing.T) {
 				eng.o.Store = readsAlone{Store: lc, reads: w.st}
 			}
 			w.drain(t)
-			if got, ok := w.sys["jira"].Record(dev); !ok || got.Native != "Ready for QA" {
-				t.Fatalf("KBOT-88 is %q, want Ready for QA", got.Native)
-			}
+			w.wantReadyForQA(t)
 			if n := lc.loads.Load(); n != tc.loads {
 				t.Errorf("the case was loaded %d times, want %d", n, tc.loads)
-			}
-			if cases, actions, err := w.st.QueueDepth(context.Background()); err != nil || cases != 0 || actions != 0 {
-				t.Fatalf("%d cases and %d actions still queued (err %v)", cases, actions, err)
 			}
 		})
 	}
