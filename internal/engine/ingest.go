@@ -223,35 +223,6 @@ type IngestClaimer interface {
 	IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error)
 }
 
-// readIngester is a store that takes records read back from their
-// trackers without waiting for the disk (store.Store can: IngestRead).
-type readIngester interface {
-	IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error)
-}
-
-// submitRead stores records the engine read back from their trackers: as
-// Submit, but where the store can, without waiting for the disk. Such a
-// record can be read again, and its case stays queued until the actions
-// it calls for are durably enqueued, which makes the record durable too.
-// (A durable commit of its own was one of the four a webhook cost.)
-func (e *Engine) submitRead(ctx context.Context, events []core.Event) error {
-	ri, ok := e.o.Store.(readIngester)
-	if !ok {
-		_, err := e.Submit(ctx, events)
-		return err
-	}
-	req, err := e.prepare(events, nil)
-	if err != nil {
-		return err
-	}
-	fresh, err := ri.IngestRead(ctx, req.batch)
-	if err != nil {
-		return err
-	}
-	e.account(req.batch, fresh)
-	return nil
-}
-
 // maxHanded bounds the cases claimed at ingest and not yet taken up: past
 // it, a busy replica leaves new work to the ordinary claims (its own
 // workers' later, or another replica's).

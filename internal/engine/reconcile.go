@@ -822,9 +822,9 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 }
 
 // storeReads stores what fetchPlaceholders read, in one ingest, for a
-// store that cannot take the reads with the plans made on them; the cases
-// that read something are planned again from the store. A failure to
-// store counts as a failed read.
+// store that cannot take the reads with the plans made on them
+// (readPlanner); the cases that read something are planned again from the
+// store. A failure to store counts as a failed read.
 func (e *Engine) storeReads(ctx context.Context, fetched []fetchOutcome) {
 	var evs []core.Event
 	for _, f := range fetched {
@@ -833,7 +833,7 @@ func (e *Engine) storeReads(ctx context.Context, fetched []fetchOutcome) {
 	if len(evs) == 0 {
 		return
 	}
-	if err := e.submitRead(ctx, evs); err != nil {
+	if _, err := e.Submit(ctx, evs); err != nil {
 		e.log.Error("storing fetched records failed", "err", err)
 		for i := range fetched {
 			if len(fetched[i].read) > 0 {

@@ -39,21 +39,8 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 	return s.ingestClaim(ctx, batch, owner, lease, true)
 }
 
-// IngestRead is Ingest for records the gateway read back from their
-// trackers (the fetch of a placeholder), which can be read again: its
-// commit does not wait for the disk. The database's log reaches the disk
-// in order, so the next durable write (the enqueue of what the record
-// calls for, most often) makes it durable too; a crash before that loses
-// only the copy, and the case, queued since its event, is reconciled and
-// the record fetched again.
-func (s *Store) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, error) {
-	fresh, _, err := s.ingestClaim(ctx, batch, "", 0, false)
-	return fresh, err
-}
-
-// EnqueueOnRead stores records read back from their trackers, as
-// IngestRead does, and enqueues the actions planned on them, in one
-// transaction: the engine plans a case with a fetched record in place of
+// EnqueueOnRead stores records read back from their trackers and
+// enqueues the actions planned on them, in one transaction: the engine plans a case with a fetched record in place of
 // its placeholder rather than store the record, load the case again and
 // plan (a commit and a load less per webhook that names a record the
 // gateway has not seen).
@@ -62,7 +49,11 @@ func (s *Store) IngestRead(ctx context.Context, batch []core.Ingest) ([]bool, er
 // it was loaded (Seen), not joined into another, and the reads changed no
 // link and added no record to it. Only a plan that stands is enqueued;
 // the case of one that does not is planned again from what is stored.
-// The transaction is durable when it enqueues anything.
+// The transaction is durable when it enqueues anything. Without, its
+// commit does not wait for the disk: a read record can be read again, and
+// the database's log reaches the disk in order, so the next durable write
+// makes it durable too; a crash before that loses only the copy, and the
+// case, queued since its event, is reconciled and the record read again.
 func (s *Store) EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []core.PlannedCase) ([]bool, []core.PlanOutcome, error) {
 	rows, err := encodeBatch(reads)
 	if err != nil {

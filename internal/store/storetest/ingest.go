@@ -12,28 +12,6 @@ import (
 )
 
 var ingestBehaviours = []behaviour{
-	{"IngestRead_StoresAFetchedRecordAsIngestDoes", func(f *fixture) {
-		ri, ok := f.s.(interface {
-			IngestRead(context.Context, []core.Ingest) ([]bool, error)
-		})
-		if !ok {
-			f.t.Skip("the store has no IngestRead")
-		}
-		// A ticket naming a developer ticket the store knows only by its
-		// key; then the developer ticket as the engine reads it back.
-		f.ingest(event("zendesk", "d1", snap(ticket, "Login fails", "open", at(0)), core.Link{From: ticket, To: dev, Role: core.EscalatedTo}))
-		f.drain()
-		fresh, err := ri.IngestRead(f.ctx, []core.Ingest{event("jira", "fetch:1", snap(dev, "Crash", "In Review", at(time.Minute)))})
-		if err != nil || len(fresh) != 1 || !fresh[0] {
-			f.t.Fatalf("IngestRead = %v, %v; want one new event", fresh, err)
-		}
-		if it := f.item(dev); it.Title != "Crash" || it.Native != "In Review" {
-			f.t.Fatalf("fetched snapshot = %+v", it)
-		}
-		// Its case is queued, claimed by no one.
-		f.wantDue("w", f.sameCase(ticket, dev))
-	}},
-
 	{"EnqueueOnRead_StoresTheReadWithThePlanMadeOnIt", func(f *fixture) {
 		rp := f.readPlanner()
 		id, c := f.placeholderClaimed()
