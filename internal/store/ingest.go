@@ -31,19 +31,11 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 	return fresh, err
 }
 
-// IngestClaim is Ingest that also claims, for owner until now+lease, the
-// cases it marked dirty that are free, in the same transaction: the replica
-// that received the events hands them to its workers without another
-// write. With owner "" it claims nothing.
-func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
-	return s.ingestClaim(ctx, batch, owner, lease, true)
-}
-
 // EnqueueOnRead stores records read back from their trackers and
-// enqueues the actions planned on them, in one transaction: the engine plans a case with a fetched record in place of
-// its placeholder rather than store the record, load the case again and
-// plan (a commit and a load less per webhook that names a record the
-// gateway has not seen).
+// enqueues the actions planned on them, in one transaction: the engine
+// plans a case with a fetched record in place of its placeholder rather
+// than store the record, load the case again and plan (a commit and a
+// load less per webhook that names a record the gateway has not seen).
 //
 // A plan stands when the case is what it was planned on: not marked since
 // it was loaded (Seen), not joined into another, and the reads changed no
@@ -144,7 +136,11 @@ func (s *Store) unchangedBut(ctx context.Context, q querier, g *graph, c core.Ca
 	return gen, gen == want, nil
 }
 
-func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {
+// IngestClaim is Ingest that also claims, for owner until now+lease, the
+// cases it marked dirty that are free, in the same transaction: the replica
+// that received the events hands them to its workers without another
+// write. With owner "" it claims nothing.
+func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
 	if len(batch) == 0 {
 		return nil, nil, nil
 	}
@@ -154,7 +150,7 @@ func (s *Store) ingestClaim(ctx context.Context, batch []core.Ingest, owner stri
 	}
 	var out []bool
 	var claimed []core.CaseID
-	err = s.be.serial(ctx, durable, func(q querier) error {
+	err = s.be.serial(ctx, true, func(q querier) error {
 		claimed = claimed[:0]
 		now := s.now()
 		fresh, g, err := s.ingestIn(ctx, q, batch, rows, now)
