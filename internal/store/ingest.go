@@ -41,7 +41,7 @@ func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error)
 // it was loaded (Seen), not joined into another, and the reads changed no
 // link and added no record to it. Only a plan that stands is enqueued;
 // the case of one that does not is planned again from what is stored.
-// The transaction is durable when it enqueues anything. Without, its
+// The transaction is durable when it enqueues anything. Otherwise its
 // commit does not wait for the disk: a read record can be read again, and
 // the database's log reaches the disk in order, so the next durable write
 // makes it durable too; a crash before that loses only the copy, and the
