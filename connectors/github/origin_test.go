@@ -1,32 +1,23 @@
 package github
 
 import (
-	"context"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/connectors/connectortest"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
-	"github.com/liaisonhq/liaison/internal/httpfake"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
 // A redirect to another host is followed without the token.
 func TestCredentials_NotSentAcrossHostsOnRedirect(t *testing.T) {
-	for _, other := range httpfake.RedirectHosts {
-		r := httpfake.NewRedirect(t, other)
-		c, err := newConnector(setup("github", "base_url: "+r.API+"\ntoken_env: GH_TOKEN\nwebhook_secret_env: GH_SECRET\nrepos: [acme/app]\n",
+	connectortest.CredentialsStayHome(t, core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#1"}, func(api string) (core.Fetcher, error) {
+		return newConnector(setup("github", "base_url: "+api+"\ntoken_env: GH_TOKEN\nwebhook_secret_env: GH_SECRET\nrepos: [acme/app]\n",
 			clock.NewManual(time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC)), io.Discard), retryhttp.Options{RetryMax: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = c.Fetch(context.Background(), core.Ref{System: "github", Kind: core.PullRequest, ID: "acme/app#1"})
-		if p := r.Problem(); p != "" {
-			t.Errorf("%s: %s", other, p)
-		}
-	}
+	})
 }
 
 // An http:// base URL is refused for a host other than loopback, unless

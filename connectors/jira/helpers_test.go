@@ -1,7 +1,6 @@
 package jira
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/liaisonhq/liaison/connectors/jira/fake"
 	"github.com/liaisonhq/liaison/core"
 	"github.com/liaisonhq/liaison/internal/clock"
+	"github.com/liaisonhq/liaison/internal/logtest"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
@@ -34,7 +34,7 @@ type env struct {
 	srv   *httptest.Server
 	conn  *Connector
 	clock *clock.Manual
-	logs  *bytes.Buffer
+	logs  *logtest.Buffer
 	hooks *hookSink
 }
 
@@ -76,7 +76,7 @@ func testEnv(name string) string {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), logs: &bytes.Buffer{}}
+	e := &env{t: t, clock: newClock(), logs: &logtest.Buffer{}}
 	fo := []fake.Option{fake.WithAuth(testEmail, testToken), fake.WithClock(e.clock.Now)}
 	if o.datacenter {
 		fo = append(fo, fake.DataCenter())
@@ -96,7 +96,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	conn, err := newConnector(core.Setup{
 		Name:   "jira",
 		Decode: func(v any) error { *v.(*Config) = cfg; return nil },
-		Log:    slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:    slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:  e.clock,
 		Env:    testEnv,
 	}, ro)
@@ -109,17 +109,6 @@ func newEnv(t *testing.T, o envOpts) *env {
 	t.Cleanup(hs.Close)
 	e.fake.SetWebhook(hs.URL, testSecret)
 	return e
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // calls returns the fake's recorded calls as strings and forgets them.

@@ -1,31 +1,26 @@
 package jira
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/liaisonhq/liaison/connectors/connectortest"
 	"github.com/liaisonhq/liaison/core"
-	"github.com/liaisonhq/liaison/internal/httpfake"
 	"github.com/liaisonhq/liaison/internal/retryhttp"
 )
 
 // A redirect to another host is followed without the credentials, for
 // both the Basic (cloud) and the Bearer (data center) forms.
 func TestCredentials_NotSentAcrossHostsOnRedirect(t *testing.T) {
-	for i, cloud := range []bool{true, false} {
-		r := httpfake.NewRedirect(t, httpfake.RedirectHosts[i%len(httpfake.RedirectHosts)])
-		cfg := testConfig(r.API, cloud)
-		conn, err := newConnector(core.Setup{Name: "jira", Decode: func(v any) error { *v.(*Config) = cfg; return nil }, Env: testEnv},
-			retryhttp.Options{RetryMax: -1, MinWait: time.Millisecond, MaxWait: time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = conn.Fetch(context.Background(), core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-1"})
-		if p := r.Problem(); p != "" {
-			t.Errorf("cloud %v: %s", cloud, p)
-		}
+	for _, cloud := range []bool{true, false} {
+		t.Run(map[bool]string{true: "cloud", false: "data center"}[cloud], func(t *testing.T) {
+			connectortest.CredentialsStayHome(t, core.Ref{System: "jira", Kind: core.DevTicket, ID: "KBOT-1"}, func(api string) (core.Fetcher, error) {
+				cfg := testConfig(api, cloud)
+				return newConnector(core.Setup{Name: "jira", Decode: func(v any) error { *v.(*Config) = cfg; return nil }, Env: testEnv},
+					retryhttp.Options{RetryMax: -1, MinWait: time.Millisecond, MaxWait: time.Millisecond})
+			})
+		})
 	}
 }
 

@@ -72,7 +72,7 @@ func TestNoSecretOrBodyInLogsOrErrors(t *testing.T) {
 	srv := httptestURL(t, wrong)
 	cfg := testConfig(srv, true)
 	c2, err := newConnector(core.Setup{Name: "jira", Decode: func(v any) error { *v.(*Config) = cfg; return nil }, Env: testEnv,
-		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil))}, retryOpts())
+		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, retryOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
