@@ -260,6 +260,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	}
 	fetched := e.fetchPlaceholders(ctx, live)
 	rp, onReads := e.o.Store.(readPlanner)
+	_, canSettle := e.o.Store.(completeReleaser)
 	if !onReads {
 		e.storeReads(ctx, fetched)
 	}
@@ -278,7 +279,9 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			withReads(r.c, read)
 			r.read, reads = read, true
 		}
-		r.loaded = cloneCase(r.c)
+		if canSettle {
+			r.loaded = cloneCase(r.c) // the planner fills in statuses
+		}
 		r.plan = e.planCase(ctx, r, m, now)
 		all = append(all, r.plan...)
 		planning = append(planning, r)

@@ -112,6 +112,8 @@ func (s *Store) EnqueueOnRead(ctx context.Context, reads []core.Ingest, plans []
 // and links are the same (no record added, no link written or removed,
 // no join or split), it was not joined into another case, and nothing
 // else marked it. It returns the case's marks, g's own mark included.
+// A case joined into another has no queue row left (join deletes it),
+// and one that took another in was marked by the join.
 func (s *Store) unchangedBut(ctx context.Context, q querier, g *graph, c core.CaseID, seen int64) (int64, bool, error) {
 	id, want := int64(c), seen
 	if g != nil {
@@ -121,9 +123,6 @@ func (s *Store) unchangedBut(ctx context.Context, q querier, g *graph, c core.Ca
 		if g.touched[id] {
 			want++
 		}
-	}
-	if to, err := resolveCase(ctx, q, id); err != nil || to != id {
-		return 0, false, err
 	}
 	var gen int64
 	err := q.queryRow(ctx, `SELECT dirty_gen FROM work WHERE case_id = $1`+s.be.forUpdate(), id).Scan(&gen)

@@ -49,6 +49,15 @@ var ingestBehaviours = []behaviour{
 		f.sameCase(ticket, dev, pr)
 	}},
 
+	{"EnqueueOnRead_APlanOnACaseJoinedSinceItsLoadIsNotEnqueued", func(f *fixture) {
+		id, c := f.placeholderClaimed()
+		// Another customer's ticket escalated to the same developer
+		// ticket joins its case and this one.
+		f.ingest(event("zendesk", "z2", snap(ticket2, "Login fails too", "open", at(time.Minute)), core.Link{From: ticket2, To: dev, Role: core.EscalatedTo}))
+		f.sameCase(ticket, ticket2, dev)
+		f.wantPlanRefused(id, c, event("jira", "fetch:1", snap(dev, "Crash", "In Review", at(time.Minute))))
+	}},
+
 	{"EnqueueOnRead_APlanWithoutReadsIsEnqueuedAsEnqueueDoes", func(f *fixture) {
 		rp := f.readPlanner()
 		id, c := f.placeholderClaimed()
