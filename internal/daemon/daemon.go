@@ -59,6 +59,12 @@ type Options struct {
 	CheckSettled bool
 }
 
+// completionLinger lets the record of a webhook's writes wait for the next
+// webhook's commit rather than take one of its own (store.Options): at
+// 100 webhooks a second that is a commit in three saved, for a worker
+// held 10 ms longer at most.
+const completionLinger = 10 * time.Millisecond
+
 // Build opens the store, loads and checks the mappings, builds the
 // connector instances and the engine. Nothing runs until Run.
 func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
@@ -98,7 +104,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 		return nil, err
 	}
 	st, err := store.Open(ctx, dsn, store.Options{Clock: o.Clock, Logger: o.Log,
-		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit})
+		RawRetention: cfg.Retention.Raw, AuditRetention: cfg.Retention.Audit, CompletionLinger: completionLinger})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,6 +16,12 @@ import (
 // is written once against querier, in SQL both databases accept: $N
 // placeholders (modernc.org/sqlite binds $N by position), ON CONFLICT
 // upserts, RETURNING, and BIGINT unix-nanosecond times.
+// lingerer is a backend whose writes can wait a moment for company
+// (SQLite's group commit): see Options.CompletionLinger.
+type lingerer interface {
+	lingerWrite(ctx context.Context, linger time.Duration, durable bool, fn func(q querier) error) error
+}
+
 type backend interface {
 	name() string
 

@@ -282,6 +282,11 @@ func (s *Store) completeAll(ctx context.Context, done []core.Completion, owner s
 	if serial {
 		run = s.be.serial
 	}
+	if l, ok := s.be.(lingerer); ok && s.opts.CompletionLinger > 0 {
+		run = func(ctx context.Context, durable bool, fn func(querier) error) error {
+			return l.lingerWrite(ctx, s.opts.CompletionLinger, durable, fn)
+		}
+	}
 	failed := make([]error, len(done))
 	err := run(ctx, true, func(q querier) error {
 		now := s.now()

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -408,11 +409,35 @@ type writeReq struct {
 // the writes sharing it. Nor is the commit: the caller learns that its
 // write is durable or that it failed, never "maybe".
 func (b *sqliteBackend) write(ctx context.Context, durable bool, fn func(querier) error) error {
+	return b.lingerWrite(ctx, 0, durable, fn)
+}
+
+// lingerWrite is write for a write that need not commit at once: when
+// nothing else is being written, it waits up to linger for another write
+// to share its commit, and commits alone only then. A commit costs the
+// same few pages whether it carries one write or several; under load the
+// groups form without waiting.
+func (b *sqliteBackend) lingerWrite(ctx context.Context, linger time.Duration, durable bool, fn func(querier) error) error {
 	req := &writeReq{ctx: ctx, durable: durable, fn: fn, done: make(chan struct{})}
 	b.qmu.Lock()
 	b.queue = append(b.queue, req)
 	lead := !b.leading
-	b.leading = true
+	if lead && linger > 0 && len(b.queue) == 1 {
+		// The next write to come leads the group, this one in it.
+		b.qmu.Unlock()
+		t := time.NewTimer(linger)
+		select {
+		case <-req.done:
+			t.Stop()
+			return req.err
+		case <-t.C:
+		}
+		b.qmu.Lock()
+		lead = !b.leading && slices.Contains(b.queue, req)
+	}
+	if lead {
+		b.leading = true
+	}
 	b.qmu.Unlock()
 	if lead {
 		b.lead()
@@ -496,11 +521,24 @@ func (b *sqliteBackend) commit(group []*writeReq) (seq uint64, mustSync bool) {
 		return 0, false
 	}
 	q := b.writer()
+	// A write alone in its group needs no savepoint: rolling the
+	// transaction back undoes it as well. Most groups are one write when
+	// load is light, and a savepoint costs two statements and a copy of
+	// every page the write changes.
+	alone := len(group) == 1
 	ran, durable := 0, false
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("store: wait for the writer: %w", err)
 			continue
+		}
+		if alone {
+			if r.err = runWrite(r.fn, q); r.err != nil {
+				b.rollback()
+				return 0, false
+			}
+			durable, ran = r.durable, 1
+			break
 		}
 		if _, err := q.exec(ctx, `SAVEPOINT write`); err != nil {
 			b.rollback()

@@ -118,6 +118,141 @@ func TestSQLite_GroupCommitRollsBackAFailingWriteAlone(t *testing.T) {
 	}
 }
 
+// TestSQLite_AWriteAloneThatFailsLeavesNothing: a write alone in its
+// group runs without a savepoint; failing or panicking, it must still
+// leave nothing behind, and the writer must go on.
+func TestSQLite_AWriteAloneThatFailsLeavesNothing(t *testing.T) {
+	s := openSQLiteTest(t, core.SystemClock{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		key  string
+		fail func() error
+	}{
+		{"refused", func() error { return errors.New("refused") }},
+		{"panicked", func() error { panic("boom") }},
+	} {
+		err := s.be.write(ctx, true, func(q querier) error {
+			if err := setCursorWrite(tc.key)(q); err != nil {
+				return err
+			}
+			return tc.fail()
+		})
+		if err == nil {
+			t.Errorf("%s: the write succeeded", tc.key)
+		}
+		if c, err := s.Cursor(ctx, tc.key); err != nil || c != "" {
+			t.Errorf("%s: cursor %q, %v; want nothing written", tc.key, c, err)
+		}
+	}
+	if err := s.SetCursor(ctx, "after", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Cursor(ctx, "after"); c != "y" {
+		t.Fatalf("the write after the failures: cursor %q", c)
+	}
+}
+
+// TestSQLite_ALingeringWriteSharesTheNextCommit: a write that may linger
+// (Options.CompletionLinger) is committed with the next write to come,
+// in one transaction, and each keeps its outcome.
+func TestSQLite_ALingeringWriteSharesTheNextCommit(t *testing.T) {
+	s := openSQLiteTest(t, core.SystemClock{})
+	be := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	before := be.log.commits.Load()
+	lingered := make(chan error, 1)
+	go func() { lingered <- be.lingerWrite(ctx, time.Hour, true, setCursorWrite("lingered")) }()
+	waitFor(t, "the lingering write to queue", func() bool {
+		be.qmu.Lock()
+		defer be.qmu.Unlock()
+		return len(be.queue) == 1
+	})
+	if err := be.write(ctx, false, setCursorWrite("next")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lingered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lingering write was not committed with the next one")
+	}
+	if n := be.log.commits.Load() - before; n != 1 {
+		t.Errorf("%d commits for the two writes, want 1", n)
+	}
+	for _, key := range []string{"lingered", "next"} {
+		if c, _ := s.Cursor(ctx, key); c != "x" {
+			t.Errorf("cursor %s = %q, want x", key, c)
+		}
+	}
+	// Alone, it commits once its linger is over.
+	if err := be.lingerWrite(ctx, time.Millisecond, true, setCursorWrite("alone")); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Cursor(ctx, "alone"); c != "x" {
+		t.Errorf("cursor alone = %q, want x", c)
+	}
+}
+
+// TestSQLite_CompletionsLingerForTheNextWrite: with CompletionLinger, a
+// completion waits for the next write instead of committing alone.
+func TestSQLite_CompletionsLingerForTheNextWrite(t *testing.T) {
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "liaison.db"), Options{CompletionLinger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	storetest.Story(t, s, workloadEpoch)
+	issue := storetest.StoryIssue
+	c, _ := s.CaseOf(ctx, issue)
+	a := core.Action{Key: "linger", Case: c, Rule: "qa-comment", Kind: core.AddComment, Target: issue, Subject: issue, Body: "b"}
+	if _, err := s.Enqueue(ctx, []core.Action{a}); err != nil {
+		t.Fatal(err)
+	}
+	completed := make(chan error, 1)
+	go func() {
+		completed <- s.Complete(ctx, a, core.Result{CommentID: "c1"}, core.AuditEntry{Detail: "comment c1"})
+	}()
+	be := s.be.(*sqliteBackend)
+	waitFor(t, "the completion to queue", func() bool {
+		be.qmu.Lock()
+		defer be.qmu.Unlock()
+		return len(be.queue) == 1
+	})
+	select {
+	case err := <-completed:
+		t.Fatalf("the completion committed alone at once (%v)", err)
+	default:
+	}
+	if err := s.SetCursor(ctx, "next", "y"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-completed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the completion was not committed with the next write")
+	}
+	done, err := s.Actions(ctx, c, core.Done)
+	if err != nil || len(done) != 1 || done[0].Key != "linger" {
+		t.Fatalf("done actions = %+v, %v", done, err)
+	}
+}
+
+// waitFor polls cond until it holds, failing t after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 func TestSQLite_AWriteWhoseContextEndedIsNotRun(t *testing.T) {
 	s := openSQLiteTest(t, core.SystemClock{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -67,6 +67,14 @@ type Options struct {
 	// MaxConns bounds the connections: SQLite's readers (default 4; the
 	// writer is one more) or the PostgreSQL pool (default 10).
 	MaxConns int
+	// CompletionLinger is how long the record of completed writes may
+	// wait, when nothing else is being written, for another write to
+	// share its commit (SQLite only; default none). Under light load
+	// every webhook would otherwise cost a commit of its own for its
+	// completions; under heavy load commits are shared without waiting.
+	// The caller of Complete waits that much longer, with the case still
+	// claimed.
+	CompletionLinger time.Duration
 }
 
 func (o *Options) defaults() {
