@@ -319,7 +319,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			*untried = append(*untried, a.Key)
 		}
 	}
-	var wg sync.WaitGroup
+	var applying []*caseRun
 	for _, r := range planning {
 		if !hasPending(r.c) && allFresh(r.plan, fresh) {
 			// Nothing was pending when the case was loaded and every
@@ -335,22 +335,30 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 			r.retryAt = earliest(r.retryAt, now.Add(e.o.BackoffBase))
 			continue
 		}
-		if len(r.pending) == 0 {
-			continue
+		if len(r.pending) > 0 {
+			applying = append(applying, r)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					r.retryAt = earliest(r.retryAt, e.o.Clock.Now().Add(e.o.BackoffBase))
-				}
-			}()
-			e.applyPending(ctx, r, now)
-		}()
 	}
-	wg.Wait()
+	apply := func(r *caseRun) {
+		defer func() {
+			if p := recover(); p != nil {
+				e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				r.retryAt = earliest(r.retryAt, e.o.Clock.Now().Add(e.o.BackoffBase))
+			}
+		}()
+		e.applyPending(ctx, r, now)
+	}
+	// One case, the usual one, is applied here: a goroutine of its own
+	// would grow a new stack through the HTTP client for every webhook.
+	if len(applying) == 1 {
+		apply(applying[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, r := range applying {
+			wg.Go(func() { apply(r) })
+		}
+		wg.Wait()
+	}
 	e.record(ctx, planning, m, now)
 	e.markUnsent(ctx, (*untried)[marked:])
 }
@@ -801,12 +809,17 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 			ft.err = ctx.Err()
 			continue
 		}
-		wg.Go(func() {
+		read := func() {
 			defer func() { <-e.calls }()
 			fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
 			defer cancel()
 			ft.got, ft.err = ft.f.Fetch(fctx, ft.ref)
-		})
+		}
+		if len(todo) == 1 {
+			read() // as apply does a single case
+		} else {
+			wg.Go(read)
+		}
 	}
 	wg.Wait()
 	for _, ft := range todo {
