@@ -82,6 +82,27 @@ func (s *slowTracker) Fetch(ctx context.Context, r core.Ref) (*core.Item, error)
 	return s.Connector.Fetch(ctx, r)
 }
 
+// panickyTracker panics in its first read or its first write.
+type panickyTracker struct {
+	*sandbox.Connector
+	inFetch bool
+	done    atomic.Bool
+}
+
+func (p *panickyTracker) Fetch(ctx context.Context, r core.Ref) (*core.Item, error) {
+	if p.inFetch && !p.done.Swap(true) {
+		panic("tracker fault in a read")
+	}
+	return p.Connector.Fetch(ctx, r)
+}
+
+func (p *panickyTracker) Apply(ctx context.Context, a core.Action) (core.Result, error) {
+	if !p.inFetch && !p.done.Swap(true) {
+		panic("tracker fault in a write")
+	}
+	return p.Connector.Apply(ctx, a)
+}
+
 // panickyRules makes the first evaluation of any rule condition panic.
 func panickyRules(m *core.Mappings) *core.Mappings {
 	cp := *m
@@ -109,8 +130,9 @@ func panickyRules(m *core.Mappings) *core.Mappings {
 // a developer ticket the gateway has never seen, so its reconcile reads
 // the ticket from Jira, then moves it to Ready for QA. Whatever fails on
 // the way once (the read times out, the store is busy loading, storing the
-// read record or enqueueing, a rule or the store panics) leaves the case
-// queued with a retry time, and the ticket is moved all the same.
+// read record or enqueueing, a rule, the store or the tracker panics)
+// leaves the case queued with a retry time, and the ticket is moved all
+// the same.
 func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -118,6 +140,8 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 		alone bool // the store takes reads alone (readsAlone)
 		fetch bool
 		rules bool
+		// tracker stands for Jira (its Connector is filled in).
+		tracker *panickyTracker
 	}{
 		{name: "no fault"},
 		{name: "fetch times out", fetch: true},
@@ -128,6 +152,8 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 		{name: "enqueueing after the read alone fails", store: &faultyStore{call: "enqueue"}, alone: true},
 		{name: "the store panics", store: &faultyStore{call: "load", panic: true}},
 		{name: "a rule panics", rules: true},
+		{name: "the tracker panics in its read", tracker: &panickyTracker{inFetch: true}},
+		{name: "the tracker panics in its write", tracker: &panickyTracker{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,6 +162,10 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 			jira := core.Connector(w.sys["jira"])
 			if tc.fetch {
 				jira = &slowTracker{Connector: w.sys["jira"]}
+			}
+			if tc.tracker != nil {
+				tc.tracker.Connector = w.sys["jira"]
+				jira = tc.tracker
 			}
 			o.Connectors = []core.Connector{w.sys["imap"], w.sys["zendesk"], jira, w.sys["github"]}
 			eng := w.newEngine(t, o)
@@ -151,11 +181,17 @@ func TestReconcile_AFailedReconcileStaysQueued(t *testing.T) {
 				}
 			}
 			w.drain(t)
-			if tc.store != nil && !tc.store.done.Load() {
+			if (tc.store != nil && !tc.store.done.Load()) || (tc.tracker != nil && !tc.tracker.done.Load()) {
 				t.Fatal("the fault was never met: the test proves nothing")
 			}
+			// A write that panicked may have landed: it is looked up
+			// once it can no longer be in flight, minutes on.
+			step := 2 * time.Second
+			if tc.tracker != nil && !tc.tracker.inFetch {
+				step = time.Minute
+			}
 			for range 5 {
-				w.drainAt(t, 2*time.Second)
+				w.drainAt(t, step)
 			}
 			w.wantReadyForQA(t)
 		})
