@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -25,7 +27,8 @@ func (e *Engine) pollLoop(ctx context.Context, name string, p core.Poller) {
 			e.log.Error("taking poll lease failed", "source", name, "err", err)
 		}
 		if held {
-			if _, err := e.PollOnce(ctx, name, p); err != nil && ctx.Err() == nil {
+			err := e.contained("polling "+name, func() error { _, err := e.PollOnce(ctx, name, p); return err })
+			if err != nil && ctx.Err() == nil {
 				e.log.Warn("poll failed; will try again", "source", name, "err", err)
 			}
 		}
@@ -76,7 +79,7 @@ func (e *Engine) PollOnce(ctx context.Context, name string, p core.Poller) (int,
 func (e *Engine) runLoop(ctx context.Context, name string, r core.Runner) {
 	wait := time.Second
 	for ctx.Err() == nil {
-		err := r.Run(ctx, sink{e})
+		err := e.contained("connector "+name, func() error { return r.Run(ctx, sink{e}) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -102,4 +105,18 @@ func (e *Engine) retentionLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// contained runs a connector's loop, turning a panic into its error: a
+// connector that trips over what a tracker or a mailbox sent must fail
+// that poll or stop its own loop, to be restarted, not stop the gateway
+// for every other system.
+func (e *Engine) contained(what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error(what+" panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s panicked: %v", what, p)
+		}
+	}()
+	return fn()
 }

@@ -811,16 +811,12 @@ func (e *Engine) fetchPlaceholders(ctx context.Context, runs []*caseRun) []fetch
 		}
 		read := func() {
 			defer func() { <-e.calls }()
-			// A connector that panics fails its read, not the daemon.
-			defer func() {
-				if p := recover(); p != nil {
-					ft.err = fmt.Errorf("read panicked: %v", p)
-					e.log.Error("reading a linked record panicked", "ref", ft.ref.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				}
-			}()
 			fctx, cancel := context.WithTimeout(ctx, e.o.ApplyTimeout)
 			defer cancel()
-			ft.got, ft.err = ft.f.Fetch(fctx, ft.ref)
+			ft.err = e.contained("reading "+ft.ref.String(), func() (err error) {
+				ft.got, err = ft.f.Fetch(fctx, ft.ref)
+				return err
+			})
 		}
 		if len(todo) == 1 {
 			read() // as apply does a single case

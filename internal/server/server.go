@@ -10,10 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -195,7 +198,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		// A replay of a delivery stored before is answered here: a
 		// receiver that completes deliveries from its API would fetch
 		// again for every copy.
-		key, err = v.VerifyWebhook(req)
+		key, err = contained(func() (string, error) { return v.VerifyWebhook(req) })
 		req.Verified = err == nil
 		if err == nil && s.replays.stored(name, key) {
 			if s.o.Replayed != nil {
@@ -207,13 +210,18 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	var events []core.Event
 	if err == nil {
-		events, err = recv.ReceiveWebhook(r.Context(), req)
+		events, err = contained(func() ([]core.Event, error) { return recv.ReceiveWebhook(r.Context(), req) })
 	}
 	// The body's buffer goes back to the pool when this returns; events
 	// that keep the body as received get a copy of their own.
 	ownRaw(events, req.Body)
 	var bad *core.BadInput
+	var crash *panicked
 	switch {
+	case errors.As(err, &crash):
+		s.o.Log.Error("webhook refused: the connector failed on it (a bug to report); nothing was stored", "source", name, "panic", crash.what(), "stack", string(crash.stack))
+		s.reject(w, name, "panic", http.StatusInternalServerError, "internal error")
+		return
 	case errors.Is(err, core.ErrForged):
 		// Say so in the log without echoing anything that was received.
 		s.o.Log.Warn("webhook refused: signature missing, invalid or stale", "source", name, "remote", r.RemoteAddr)
@@ -241,6 +249,37 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	// Re-deliveries are counted as the store takes the events in
 	// (liaison_events_duplicate_total), which may be after this answer.
 	answer(w, len(events))
+}
+
+// contained runs a connector's part of a delivery, its signature check or
+// its decoding. A panic there, over whatever a sender put in the body,
+// refuses that delivery (panicked) instead of dropping the connection
+// unanswered with the panic on the daemon's stderr.
+func contained[T any](fn func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicked{p: p, stack: debug.Stack()}
+		}
+	}()
+	return fn()
+}
+
+// panicked is a connector's panic on a delivery.
+type panicked struct {
+	p     any
+	stack []byte
+}
+
+func (e *panicked) Error() string { return "the connector panicked: " + e.what() }
+
+// what describes the panic without its value unless the runtime made it:
+// a connector's own panic value may quote the body, which the log must
+// not.
+func (e *panicked) what() string {
+	if re, ok := e.p.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("a value of type %T", e.p)
 }
 
 // tooLarge refuses a body over core.MaxWebhookBody, declared or read.

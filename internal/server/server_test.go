@@ -24,6 +24,7 @@ import (
 
 	"github.com/liaisonhq/liaison/connectors/sandbox"
 	"github.com/liaisonhq/liaison/core"
+	"github.com/liaisonhq/liaison/internal/logtest"
 )
 
 // intake keeps what the server accepted, in place of the engine.
@@ -491,5 +492,68 @@ func TestSignatureIsCheckedOncePerDelivery(t *testing.T) {
 	}
 	if got := in.accepted(); len(got) != 1 {
 		t.Errorf("accepted %d events, want 1", len(got))
+	}
+}
+
+// panickyReceiver panics on its first delivery, once in its signature
+// check and once in its decoding, quoting the body as a careless
+// connector might.
+type panickyReceiver struct {
+	*sandbox.Connector
+	inVerify bool
+	tripped  atomic.Bool
+}
+
+func (p *panickyReceiver) VerifyWebhook(req core.WebhookRequest) (string, error) {
+	if p.inVerify && !p.tripped.Swap(true) {
+		panic("cannot verify " + string(req.Body))
+	}
+	return p.Connector.VerifyWebhook(req)
+}
+
+func (p *panickyReceiver) ReceiveWebhook(ctx context.Context, req core.WebhookRequest) ([]core.Event, error) {
+	if !p.inVerify && !p.tripped.Swap(true) {
+		var fields map[string]string
+		fields["body"] = string(req.Body) // a nil map: the runtime panics
+	}
+	return p.Connector.ReceiveWebhook(ctx, req)
+}
+
+// A connector that panics on a delivery refuses that delivery with a 500
+// and one log line with the stack, never the body; the next delivery is
+// served as usual.
+func TestAConnectorThatPanicsOnADeliveryRefusesItAlone(t *testing.T) {
+	for _, inVerify := range []bool{true, false} {
+		var log logtest.Buffer
+		rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_webhooks_rejected_total"}, []string{"source", "reason"})
+		srv, in := newServer(t, Options{Rejected: rejected})
+		srv.o.Log = slog.New(slog.NewTextHandler(&log, nil))
+		in.conns["sandbox"] = &panickyReceiver{Connector: in.conns["sandbox"].(*sandbox.Connector), inVerify: inVerify}
+		h := srv.Handler()
+		var codes []int
+		for _, id := range []string{"d-panics", "d-after"} {
+			body, sig := signedDelivery(t, id)
+			req := httptest.NewRequest(http.MethodPost, "/webhooks/sandbox/sandbox", bytes.NewReader(body))
+			req.Header.Set(sandbox.SignatureHeader, sig)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			codes = append(codes, rec.Code)
+		}
+		if codes[0] != http.StatusInternalServerError || codes[1] != http.StatusOK {
+			t.Errorf("in verify %v: answers %v, want 500 then 200", inVerify, codes)
+		}
+		if got := in.accepted(); len(got) != 1 || got[0].DeliveryID != "d-after" {
+			t.Errorf("in verify %v: accepted %+v, want only d-after", inVerify, got)
+		}
+		if n := testutil.ToFloat64(rejected.WithLabelValues("sandbox", "panic")); n != 1 {
+			t.Errorf("in verify %v: %v refusals counted as panic, want 1", inVerify, n)
+		}
+		out := log.String()
+		if !strings.Contains(out, "connector failed on it") || !strings.Contains(out, "panickyReceiver") {
+			t.Errorf("in verify %v: log lacks the refusal or its stack:\n%s", inVerify, out)
+		}
+		if strings.Contains(out, "Cannot log in") || strings.Contains(out, "4521") {
+			t.Errorf("in verify %v: the log quotes the body:\n%s", inVerify, out)
+		}
 	}
 }
