@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -99,3 +100,13 @@ func Classify(err error) (permanent bool, wait time.Duration) {
 // unbounded loop written by mistake). That rule fails for that case; the
 // others go on.
 var ErrOverBudget = errors.New("over its evaluation budget")
+
+// PanicText is what a log line may say of a recovered panic: the runtime's
+// own message (an index out of range, a nil map), or else only the type of
+// the value panicked with, which may quote a ticket, a mail or a webhook.
+func PanicText(p any) string {
+	if re, ok := p.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("a value of type %T", p)
+}

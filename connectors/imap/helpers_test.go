@@ -26,6 +26,9 @@ type memSink struct {
 	dups      int          // events dropped as duplicates
 	delivered int          // every event handed to Ingest
 	failNext  int
+	// panicNext makes that many Ingest calls panic, quoting the mail's
+	// subject as careless code might.
+	panicNext int
 	// failCursor, when set, may refuse a cursor write (a crash before it).
 	failCursor func(key, value string) error
 	reads      map[string]int // cursor reads by key
@@ -44,6 +47,10 @@ func (s *memSink) Ingest(_ context.Context, events []core.Event) error {
 	if s.failNext > 0 {
 		s.failNext--
 		return errSinkDown
+	}
+	if s.panicNext > 0 && len(events) > 0 {
+		s.panicNext--
+		panic("cannot take " + events[0].Item.Title)
 	}
 	for _, e := range events {
 		s.delivered++

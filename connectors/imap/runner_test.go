@@ -206,6 +206,28 @@ func TestRun_FailedIngestDoesNotAdvance(t *testing.T) {
 	}
 }
 
+// TestRun_APanicEndsTheSessionNotTheGateway: a panic while a mail is
+// taken in ends that session, logged with its stack and without the
+// mail's words; the session after it takes the mail in once.
+func TestRun_APanicEndsTheSessionNotTheGateway(t *testing.T) {
+	f := newFixture(t, nil)
+	f.sink.panicNext = 1
+	f.append(t, inbox, eml(t, "pdf-attachment.eml"))
+	f.run(t)
+	f.sink.waitEvents(t, 1)
+	eventually(t, "processed after the panic", func() bool { return f.count(t, processed) == 1 })
+	if f.sink.delivered != 1 || f.sink.panicNext != 0 {
+		t.Errorf("delivered %d (panics left %d), want 1 after the one panic", f.sink.delivered, f.sink.panicNext)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "imap session panicked") || !strings.Contains(logs, "memSink") {
+		t.Errorf("the panic is not logged with its stack:\n%s", logs)
+	}
+	if title := f.sink.Events()[0].Item.Title; strings.Contains(logs, title) {
+		t.Errorf("the log quotes the mail's subject %q", title)
+	}
+}
+
 // TestRun_UIDValidityChange: the mailbox is recreated (a restore) with the
 // messages it had plus a new one. The runner re-reads it: what it had
 // ingested comes back only as duplicates, the new mail once.

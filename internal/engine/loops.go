@@ -114,8 +114,8 @@ func (e *Engine) retentionLoop(ctx context.Context) {
 func (e *Engine) contained(what string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error(what+" panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("%s panicked: %v", what, p)
+			e.log.Error(what+" panicked", "panic", core.PanicText(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s panicked: %s", what, core.PanicText(p))
 		}
 	}()
 	return fn()

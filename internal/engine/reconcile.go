@@ -209,7 +209,7 @@ func (e *Engine) releaseCases(ctx context.Context, rel []core.Release) {
 func (e *Engine) passSafely(ctx context.Context, active []*caseRun, untried *[]string) {
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error("reconcile panicked; its cases are tried again", "cases", len(active), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.log.Error("reconcile panicked; its cases are tried again", "cases", len(active), "panic", core.PanicText(p), "stack", string(debug.Stack()))
 			e.retrySoon(active)
 		}
 	}()
@@ -342,7 +342,7 @@ func (e *Engine) pass(ctx context.Context, active []*caseRun, untried *[]string)
 	apply := func(r *caseRun) {
 		defer func() {
 			if p := recover(); p != nil {
-				e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				e.log.Error("applying actions panicked; the case is tried again", "case", r.id, "panic", core.PanicText(p), "stack", string(debug.Stack()))
 				r.retryAt = earliest(r.retryAt, e.o.Clock.Now().Add(e.o.BackoffBase))
 			}
 		}()
@@ -1090,7 +1090,7 @@ func (e *Engine) perform(ctx context.Context, a core.Action) attempt {
 func applySafely(ctx context.Context, ap core.Applier, a core.Action) (res core.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = core.Uncertain(fmt.Errorf("applying panicked: %v", p))
+			err = core.Uncertain(fmt.Errorf("applying panicked: %s", core.PanicText(p)))
 		}
 	}()
 	return ap.Apply(ctx, a)

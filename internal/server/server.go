@@ -10,12 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -272,15 +270,8 @@ type panicked struct {
 
 func (e *panicked) Error() string { return "the connector panicked: " + e.what() }
 
-// what describes the panic without its value unless the runtime made it:
-// a connector's own panic value may quote the body, which the log must
-// not.
-func (e *panicked) what() string {
-	if re, ok := e.p.(runtime.Error); ok {
-		return re.Error()
-	}
-	return fmt.Sprintf("a value of type %T", e.p)
-}
+// what describes the panic without quoting the body (core.PanicText).
+func (e *panicked) what() string { return core.PanicText(e.p) }
 
 // tooLarge refuses a body over core.MaxWebhookBody, declared or read.
 func (s *Server) tooLarge(w http.ResponseWriter, name string) {
