@@ -20,6 +20,7 @@ const ByAgent core.Origin = "agent"
 // without its system and kind, is id, ignoring case: what a person types
 // for a ticket number, an issue key, repo#n or a Message-ID. At most n.
 func (s *Store) FindByID(ctx context.Context, id string, n int) ([]core.Ref, error) {
+	s.searchable(ctx)
 	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE rid = $1 LIMIT $2`, strings.ToLower(id), limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: records with id %q: %w", id, err)
@@ -30,6 +31,7 @@ func (s *Store) FindByID(ctx context.Context, id string, n int) ([]core.Ref, err
 // FindByPerson returns records whose reporter or assignee is who (an
 // e-mail address or a login), ignoring case, at most n.
 func (s *Store) FindByPerson(ctx context.Context, who string, n int) ([]core.Ref, error) {
+	s.searchable(ctx)
 	refs, err := s.refsWhere(ctx, `SELECT ref FROM item_search WHERE reporter = $1 OR assignee = $1 LIMIT $2`,
 		strings.ToLower(who), limit(n))
 	if err != nil {
@@ -46,6 +48,7 @@ const maxWords = 8
 // order, ignoring case, at most n. Words are looked up in a trigram index
 // (SQLite's FTS5; PostgreSQL's pg_trgm where it is installed).
 func (s *Store) FindByText(ctx context.Context, text string, n int) ([]core.Ref, error) {
+	s.searchable(ctx)
 	text = strings.ToLower(text)
 	var words []string
 	for _, w := range strings.Fields(text) {

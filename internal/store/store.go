@@ -99,6 +99,10 @@ type Store struct {
 	bulk  *bulkSQL
 	opts  Options
 	clock core.Clock
+	// stopIndex ends indexSearchLoop (SQLite), which then closes
+	// indexDone; both nil without one.
+	stopIndex chan struct{}
+	indexDone chan struct{}
 }
 
 var _ core.Store = (*Store)(nil)
@@ -143,7 +147,12 @@ func open(ctx context.Context, dsn string, opts Options, schema fs.FS) (*Store, 
 	if err != nil {
 		return nil, err
 	}
-	return &Store{be: be, bulk: newBulkSQL(be), opts: opts, clock: opts.Clock}, nil
+	s := &Store{be: be, bulk: newBulkSQL(be), opts: opts, clock: opts.Clock}
+	if be.name() == "sqlite" {
+		s.stopIndex, s.indexDone = make(chan struct{}), make(chan struct{})
+		go s.indexSearchLoop(s.stopIndex, s.indexDone, opts.Logger)
+	}
+	return s, nil
 }
 
 // Backend names the database in use: "sqlite" or "postgres".
@@ -162,7 +171,14 @@ func (s *Store) JournalDir() string {
 }
 
 // Close releases the database connections.
-func (s *Store) Close() error { return s.be.close() }
+func (s *Store) Close() error {
+	if s.stopIndex != nil {
+		close(s.stopIndex)
+		<-s.indexDone
+		s.stopIndex = nil
+	}
+	return s.be.close()
+}
 
 // Checkpoint brings the database file up to date with its write-ahead log
 // now (SQLite; nothing on PostgreSQL), for tools that want a quiet store,
