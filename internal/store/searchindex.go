@@ -23,12 +23,11 @@ const searchBatch = 256
 // searchEvery is how often noted records are indexed in the background.
 const searchEvery = 250 * time.Millisecond
 
-// searchIndexed is one noted record as the index should have it.
-type searchIndexed struct {
-	ref, rid, reporter, assignee, title string
-	id                                  int64   // item_search row, 0 when new
-	words                               *string // its title as indexed, nil if none
-}
+// The titles' index is written with multi-row statements (see bulkSQL).
+var (
+	unindexTitles = &shape{anon: true, width: 1, head: `DELETE FROM item_words WHERE rowid IN (`, tail: `)`}
+	indexTitles   = &shape{anon: true, width: 2, head: `INSERT INTO item_words (rowid, words) VALUES `}
+)
 
 // indexSearchLoop indexes noted records until stop is closed.
 func (s *Store) indexSearchLoop(stop <-chan struct{}, done chan<- struct{}, log *slog.Logger) {
@@ -82,67 +81,76 @@ func (s *Store) indexSearch(ctx context.Context) error {
 
 // indexSearchBatch indexes up to searchBatch noted records and forgets
 // them, returning how many it took. A record's title is indexed again
-// only when it changed.
+// only when it changed. Every statement reads the same first records of
+// search_pending: nothing else writes it within the transaction.
 func indexSearchBatch(ctx context.Context, q querier) (int, error) {
-	rows, err := q.query(ctx, `SELECT p.ref, lower(substr(p.ref, length(i.system) + length(i.kind) + 3)),
-    lower(coalesce(json_extract(i.snapshot, '$.reporter'), '')), lower(coalesce(json_extract(i.snapshot, '$.assignee'), '')),
-    lower(coalesce(json_extract(i.snapshot, '$.title'), '')), coalesce(s.id, 0), w.words, i.ref IS NOT NULL
-FROM (SELECT ref FROM search_pending LIMIT $1) p
-LEFT JOIN items i ON i.ref = p.ref
-LEFT JOIN item_search s ON s.ref = p.ref
-LEFT JOIN item_words w ON w.rowid = s.id`, searchBatch)
+	const batch = `(SELECT ref FROM search_pending LIMIT $1) p JOIN items i ON i.ref = p.ref`
+	var taken int
+	if err := q.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM search_pending LIMIT $1)`, searchBatch).Scan(&taken); err != nil || taken == 0 {
+		return 0, err
+	}
+	// Its id, its people, and a row for a record new to the index.
+	if _, err := q.exec(ctx, `INSERT INTO item_search (ref, rid, reporter, assignee)
+SELECT i.ref, lower(substr(i.ref, length(i.system) + length(i.kind) + 3)),
+       lower(coalesce(json_extract(i.snapshot, '$.reporter'), '')), lower(coalesce(json_extract(i.snapshot, '$.assignee'), ''))
+FROM `+batch+` WHERE true
+ON CONFLICT (ref) DO UPDATE SET reporter = excluded.reporter, assignee = excluded.assignee
+WHERE item_search.reporter <> excluded.reporter OR item_search.assignee <> excluded.assignee`, searchBatch); err != nil {
+		return 0, err
+	}
+	// Its title, where that is new or changed.
+	rows, err := q.query(ctx, `SELECT s.id, t.title, w.rowid IS NOT NULL FROM (
+    SELECT p.ref, lower(coalesce(json_extract(i.snapshot, '$.title'), '')) AS title FROM `+batch+`) t
+JOIN item_search s ON s.ref = t.ref
+LEFT JOIN item_words w ON w.rowid = s.id
+WHERE w.words IS NOT t.title`, searchBatch)
 	if err != nil {
 		return 0, err
 	}
-	var batch []searchIndexed
-	taken := 0
+	var (
+		stale  []any // ids whose old title leaves the index
+		titles []any // id, title pairs to index
+	)
 	for rows.Next() {
 		var (
-			r      searchIndexed
-			rid    *string
-			exists bool
+			id    int64
+			title string
+			had   bool
 		)
-		if err := rows.Scan(&r.ref, &rid, &r.reporter, &r.assignee, &r.title, &r.id, &r.words, &exists); err != nil {
+		if err := rows.Scan(&id, &title, &had); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		taken++
-		if exists { // else the record was deleted since it was noted
-			r.rid = *rid
-			batch = append(batch, r)
+		if had {
+			stale = append(stale, id)
 		}
+		titles = append(titles, id, title)
 	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
 		return 0, err
 	}
-	rows.Close()
-	for _, r := range batch {
-		id := r.id
-		if id == 0 {
-			if err := q.queryRow(ctx, `INSERT INTO item_search (ref, rid, reporter, assignee) VALUES ($1, $2, $3, $4) RETURNING id`,
-				r.ref, r.rid, r.reporter, r.assignee).Scan(&id); err != nil {
-				return 0, err
-			}
-		} else if _, err := q.exec(ctx, `UPDATE item_search SET reporter = $2, assignee = $3 WHERE id = $1 AND (reporter <> $2 OR assignee <> $3)`,
-			id, r.reporter, r.assignee); err != nil {
-			return 0, err
-		}
-		if r.words != nil && *r.words == r.title {
-			continue
-		}
-		if r.words != nil {
-			if _, err := q.exec(ctx, `DELETE FROM item_words WHERE rowid = $1`, id); err != nil {
-				return 0, err
-			}
-		}
-		if _, err := q.exec(ctx, `INSERT INTO item_words (rowid, words) VALUES ($1, $2)`, id, r.title); err != nil {
-			return 0, err
-		}
+	if err := inChunks(ctx, q, unindexTitles, stale); err != nil {
+		return 0, err
 	}
-	// The same records as the query's: nothing else wrote meanwhile.
+	if err := inChunks(ctx, q, indexTitles, titles); err != nil {
+		return 0, err
+	}
 	if _, err := q.exec(ctx, `DELETE FROM search_pending WHERE ref IN (SELECT ref FROM search_pending LIMIT $1)`, searchBatch); err != nil {
 		return 0, err
 	}
 	return taken, nil
+}
+
+// inChunks runs st over args, st.width of them a row, in chunks.
+func inChunks(ctx context.Context, q querier, st *shape, args []any) error {
+	at := 0
+	for _, n := range chunks(len(args) / st.width) {
+		if _, err := q.exec(ctx, st.text(n), args[at:at+n*st.width]...); err != nil {
+			return err
+		}
+		at += n * st.width
+	}
+	return nil
 }
