@@ -89,13 +89,15 @@ func indexSearchBatch(ctx context.Context, q querier) (int, error) {
 	if err := q.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM search_pending LIMIT $1)`, searchBatch).Scan(&taken); err != nil || taken == 0 {
 		return 0, err
 	}
-	// Its id, its people, and a row for a record new to the index.
+	// Its id and people, for a record new to the index. A record's people
+	// are those it was first seen with, as on PostgreSQL: a placeholder
+	// has none, and gets them when it is seen.
 	if _, err := q.exec(ctx, `INSERT INTO item_search (ref, rid, reporter, assignee)
 SELECT i.ref, lower(substr(i.ref, length(i.system) + length(i.kind) + 3)),
        lower(coalesce(json_extract(i.snapshot, '$.reporter'), '')), lower(coalesce(json_extract(i.snapshot, '$.assignee'), ''))
 FROM `+batch+` WHERE true
 ON CONFLICT (ref) DO UPDATE SET reporter = excluded.reporter, assignee = excluded.assignee
-WHERE item_search.reporter <> excluded.reporter OR item_search.assignee <> excluded.assignee`, searchBatch); err != nil {
+WHERE item_search.reporter = '' AND item_search.assignee = ''`, searchBatch); err != nil {
 		return 0, err
 	}
 	// Its title, where that is new or changed.

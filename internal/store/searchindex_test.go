@@ -97,7 +97,8 @@ func TestSearchIndex_AnUpgradedDatabaseKeepsItsIndex(t *testing.T) {
 	if refs, _ := s.FindByText(ctx, "invoices", 10); len(refs) != 1 || refs[0] != storetest.Stray {
 		t.Errorf("the new title does not match: %v", refs)
 	}
+	// It was first seen without people: it takes those it gets.
 	if refs, _ := s.FindByPerson(ctx, "ana@example.com", 10); len(refs) != 1 || refs[0] != storetest.Stray {
-		t.Errorf("the latest reporter does not match: %v", refs)
+		t.Errorf("the reporter of a record first seen without one does not match: %v", refs)
 	}
 }

@@ -4,7 +4,6 @@
 -- batches, every quarter second and before every search (searchIndex).
 -- Indexing in the triggers took about a fifth of the writer's time per
 -- webhook: FTS5 writes a segment for every transaction that touches it.
--- A record's people are now those of its latest snapshot.
 DROP TRIGGER item_search_insert;
 DROP TRIGGER item_search_seen;
 DROP TRIGGER item_search_title;
