@@ -160,24 +160,9 @@ func TestSQLite_ALingeringWriteSharesTheNextCommit(t *testing.T) {
 	be := s.be.(*sqliteBackend)
 	ctx := context.Background()
 	before := be.log.commits.Load()
-	lingered := make(chan error, 1)
-	go func() { lingered <- be.lingerWrite(ctx, time.Hour, true, setCursorWrite("lingered")) }()
-	waitFor(t, "the lingering write to queue", func() bool {
-		be.qmu.Lock()
-		defer be.qmu.Unlock()
-		return len(be.queue) == 1
-	})
-	if err := be.write(ctx, false, setCursorWrite("next")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-lingered:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lingering write was not committed with the next one")
-	}
+	lingerThenWrite(t, be,
+		func() error { return be.lingerWrite(ctx, time.Hour, true, setCursorWrite("lingered")) },
+		func() error { return be.write(ctx, false, setCursorWrite("next")) })
 	if n := be.log.commits.Load() - before; n != 1 {
 		t.Errorf("%d commits for the two writes, want 1", n)
 	}
@@ -211,35 +196,44 @@ func TestSQLite_CompletionsLingerForTheNextWrite(t *testing.T) {
 	if _, err := s.Enqueue(ctx, []core.Action{a}); err != nil {
 		t.Fatal(err)
 	}
-	completed := make(chan error, 1)
-	go func() {
-		completed <- s.Complete(ctx, a, core.Result{CommentID: "c1"}, core.AuditEntry{Detail: "comment c1"})
-	}()
-	be := s.be.(*sqliteBackend)
-	waitFor(t, "the completion to queue", func() bool {
+	lingerThenWrite(t, s.be.(*sqliteBackend),
+		func() error {
+			return s.Complete(ctx, a, core.Result{CommentID: "c1"}, core.AuditEntry{Detail: "comment c1"})
+		},
+		func() error { return s.SetCursor(ctx, "next", "y") })
+	done, err := s.Actions(ctx, c, core.Done)
+	if err != nil || len(done) != 1 || done[0].Key != "linger" {
+		t.Fatalf("done actions = %+v, %v", done, err)
+	}
+}
+
+// lingerThenWrite starts a write that should linger, checks that it waits
+// alone in the queue, then makes the next write and checks that the
+// lingering one is committed with it.
+func lingerThenWrite(t *testing.T, be *sqliteBackend, lingering, next func() error) {
+	t.Helper()
+	lingered := make(chan error, 1)
+	go func() { lingered <- lingering() }()
+	waitFor(t, "the lingering write to queue", func() bool {
 		be.qmu.Lock()
 		defer be.qmu.Unlock()
 		return len(be.queue) == 1
 	})
 	select {
-	case err := <-completed:
-		t.Fatalf("the completion committed alone at once (%v)", err)
+	case err := <-lingered:
+		t.Fatalf("the lingering write committed alone at once (%v)", err)
 	default:
 	}
-	if err := s.SetCursor(ctx, "next", "y"); err != nil {
+	if err := next(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-completed:
+	case err := <-lingered:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the completion was not committed with the next write")
-	}
-	done, err := s.Actions(ctx, c, core.Done)
-	if err != nil || len(done) != 1 || done[0].Key != "linger" {
-		t.Fatalf("done actions = %+v, %v", done, err)
+		t.Fatal("the lingering write was not committed with the next one")
 	}
 }
 
