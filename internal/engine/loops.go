@@ -107,10 +107,11 @@ func (e *Engine) retentionLoop(ctx context.Context) {
 	}
 }
 
-// contained runs a connector's loop, turning a panic into its error: a
-// connector that trips over what a tracker or a mailbox sent must fail
-// that poll or stop its own loop, to be restarted, not stop the gateway
-// for every other system.
+// contained runs a connector's code outside any reconcile's recover (a
+// poll, a run loop, a read of a linked record), turning a panic into its
+// error: a connector that trips over what a tracker or a mailbox sent
+// must fail that poll or read, or stop its own loop to be restarted, not
+// stop the gateway for every other system.
 func (e *Engine) contained(what string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
