@@ -29,10 +29,13 @@ var (
 	indexTitles   = &shape{anon: true, width: 2, head: `INSERT INTO item_words (rowid, words) VALUES `}
 )
 
-// indexSearchLoop indexes noted records until stop is closed.
+// indexSearchLoop indexes noted records until stop is closed. After a
+// failure it waits longer each time, up to a minute, so that a failing
+// store logs a line a minute, not four a second.
 func (s *Store) indexSearchLoop(stop <-chan struct{}, done chan<- struct{}, log *slog.Logger) {
 	defer close(done)
-	t := time.NewTicker(searchEvery)
+	wait := searchEvery
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -40,8 +43,12 @@ func (s *Store) indexSearchLoop(stop <-chan struct{}, done chan<- struct{}, log 
 			return
 		case <-t.C:
 			if err := s.indexSearch(context.Background()); err != nil {
-				log.Warn("store: indexing records for the console's search failed; tried again shortly", "err", err)
+				wait = min(2*wait, time.Minute)
+				log.Warn("store: indexing records for the console's search failed; tried again later", "in", wait, "err", err)
+			} else {
+				wait = searchEvery
 			}
+			t.Reset(wait)
 		}
 	}
 }
