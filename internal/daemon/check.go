@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -31,6 +32,10 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 			defer cancel()
 			if mc, ok := c.(core.MappingChecker); ok {
 				err := mc.CheckMappings(cctx, m)
+				if busy(err) {
+					errs[i] = append(errs[i], &SystemBusy{Connector: c.Name(), Err: err})
+					return
+				}
 				if why := unreadable(err); why != "" {
 					// One line says it all: every other request would fail alike.
 					errs[i] = append(errs[i], fmt.Errorf("connector %q: cannot read the system (%s): %w", c.Name(), why, err))
@@ -45,6 +50,10 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 				return
 			}
 			r := sc.CheckSite(cctx, m, publicURL)
+			if busy(r.Err) {
+				errs[i] = append(errs[i], &SystemBusy{Connector: c.Name(), Err: r.Err})
+				return
+			}
 			if why := unreadable(r.Err); why != "" {
 				errs[i] = append(errs[i], fmt.Errorf("connector %q: cannot read the system (%s): %w", c.Name(), why, r.Err))
 			} else if r.Err != nil {
@@ -71,6 +80,51 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 		}
 	}
 	return notes, errors.Join(all...)
+}
+
+// SystemBusy is a check its system kept from being made: it answered as a
+// service that is down or limiting requests does (a 5xx or a 429, after
+// the client's retries). That says nothing of the configuration.
+type SystemBusy struct {
+	Connector string
+	Err       error
+}
+
+func (e *SystemBusy) Error() string {
+	return fmt.Sprintf("connector %q: could not be checked now, the system may be down or limiting requests: %v", e.Connector, e.Err)
+}
+
+func (e *SystemBusy) Unwrap() error { return e.Err }
+
+// busy reports whether a check's error is the system's answer of a
+// service down or over its rate limit.
+func busy(err error) bool {
+	var se *retryhttp.StatusError
+	return errors.As(err, &se) && (se.Status >= 500 || se.Status == http.StatusTooManyRequests)
+}
+
+// startDespiteBusy logs, as warnings, the checks a busy system kept from
+// being made, and returns the other problems of err (from CheckSystems).
+// A tracker that is down while the gateway restarts must not keep the
+// gateway down too, and with it every other system's intake: its writes
+// wait in the outbox, and are tried again, like any others.
+func startDespiteBusy(err error, log *slog.Logger) error {
+	var all []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	} else if err != nil {
+		all = []error{err}
+	}
+	var rest []error
+	for _, e := range all {
+		var b *SystemBusy
+		if errors.As(e, &b) {
+			log.Warn(b.Error() + "; starting all the same, and its writes wait until it answers")
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
 }
 
 // unreadable says why a check's error means the system could not be read

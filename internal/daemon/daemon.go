@@ -96,7 +96,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) 
 	for _, n := range notes {
 		o.Log.Warn(n)
 	}
-	if err := errors.Join(cerr, serr); err != nil {
+	if err := errors.Join(cerr, startDespiteBusy(serr, o.Log)); err != nil {
 		return nil, err
 	}
 	dsn, err := cfg.StoreDSN()
