@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -100,6 +101,27 @@ func Classify(err error) (permanent bool, wait time.Duration) {
 // unbounded loop written by mistake). That rule fails for that case; the
 // others go on.
 var ErrOverBudget = errors.New("over its evaluation budget")
+
+// Panic is a panic Contain recovered: what a log may say of it
+// (PanicText) and where it happened.
+type Panic struct {
+	Text  string
+	Stack []byte
+}
+
+func (p *Panic) Error() string { return "panicked: " + p.Text }
+
+// Contain runs fn and returns a panic in it as a *Panic: for connector
+// code fed what trackers, mailboxes and webhook senders sent, where a
+// panic must fail that one call, not the gateway.
+func Contain(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Panic{Text: PanicText(p), Stack: debug.Stack()}
+		}
+	}()
+	return fn()
+}
 
 // PanicText is what a log line may say of a recovered panic: the runtime's
 // own message (an index out of range, a nil map), or else only the type of

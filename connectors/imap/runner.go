@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -81,7 +80,14 @@ func (c *Connector) runMailbox(ctx context.Context, sink core.Sink, mailbox stri
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		started := c.clock.Now()
-		err := c.containedSession(ctx, sink, mailbox)
+		// A panic ends the session, to be reconnected like a dropped
+		// connection: a mailbox holds strangers' mail, and one message
+		// we trip over must not stop the gateway.
+		err := core.Contain(func() error { return c.session(ctx, sink, mailbox) })
+		var p *core.Panic
+		if errors.As(err, &p) {
+			c.log.Error("imap session panicked", "mailbox", mailbox, "panic", p.Text, "stack", string(p.Stack))
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -102,21 +108,6 @@ func (c *Connector) runMailbox(ctx context.Context, sink core.Sink, mailbox stri
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
-}
-
-// containedSession is session with a panic in it ending the session, to
-// be reconnected like a dropped connection: what a mailbox holds is
-// strangers' mail, and one message we trip over must not stop the
-// gateway.
-func (c *Connector) containedSession(ctx context.Context, sink core.Sink, mailbox string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			what := core.PanicText(p)
-			c.log.Error("imap session panicked", "mailbox", mailbox, "panic", what, "stack", string(debug.Stack()))
-			err = fmt.Errorf("session panicked: %s", what)
-		}
-	}()
-	return c.session(ctx, sink, mailbox)
 }
 
 var errConnClosed = errors.New("connection closed by server")

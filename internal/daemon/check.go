@@ -33,7 +33,7 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 			if mc, ok := c.(core.MappingChecker); ok {
 				err := mc.CheckMappings(cctx, m)
 				if busy(err) {
-					errs[i] = append(errs[i], &SystemBusy{Connector: c.Name(), Err: err})
+					errs[i] = append(errs[i], &systemBusy{Connector: c.Name(), Err: err})
 					return
 				}
 				if why := unreadable(err); why != "" {
@@ -51,7 +51,7 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 			}
 			r := sc.CheckSite(cctx, m, publicURL)
 			if busy(r.Err) {
-				errs[i] = append(errs[i], &SystemBusy{Connector: c.Name(), Err: r.Err})
+				errs[i] = append(errs[i], &systemBusy{Connector: c.Name(), Err: r.Err})
 				return
 			}
 			if why := unreadable(r.Err); why != "" {
@@ -82,25 +82,25 @@ func CheckSystems(ctx context.Context, conns []core.Connector, m *core.Mappings,
 	return notes, errors.Join(all...)
 }
 
-// SystemBusy is a check its system kept from being made: it answered as a
+// systemBusy is a check its system kept from being made: it answered as a
 // service that is down or limiting requests does (a 5xx or a 429, after
 // the client's retries). That says nothing of the configuration.
-type SystemBusy struct {
+type systemBusy struct {
 	Connector string
 	Err       error
 }
 
-func (e *SystemBusy) Error() string {
+func (e *systemBusy) Error() string {
 	return fmt.Sprintf("connector %q: could not be checked now, the system may be down or limiting requests: %v", e.Connector, e.Err)
 }
 
-func (e *SystemBusy) Unwrap() error { return e.Err }
+func (e *systemBusy) Unwrap() error { return e.Err }
 
 // busy reports whether a check's error is the system's answer of a
-// service down or over its rate limit.
+// service down or over its rate limit: a status worth retrying.
 func busy(err error) bool {
 	var se *retryhttp.StatusError
-	return errors.As(err, &se) && (se.Status >= 500 || se.Status == http.StatusTooManyRequests)
+	return errors.As(err, &se) && retryhttp.Retryable(se.Status)
 }
 
 // startDespiteBusy logs, as warnings, the checks a busy system kept from
@@ -117,7 +117,7 @@ func startDespiteBusy(err error, log *slog.Logger) error {
 	}
 	var rest []error
 	for _, e := range all {
-		var b *SystemBusy
+		var b *systemBusy
 		if errors.As(e, &b) {
 			log.Warn(b.Error() + "; starting all the same, and its writes wait until it answers")
 			continue

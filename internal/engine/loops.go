@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/liaisonhq/liaison/core"
@@ -112,12 +112,12 @@ func (e *Engine) retentionLoop(ctx context.Context) {
 // error: a connector that trips over what a tracker or a mailbox sent
 // must fail that poll or read, or stop its own loop to be restarted, not
 // stop the gateway for every other system.
-func (e *Engine) contained(what string, fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			e.log.Error(what+" panicked", "panic", core.PanicText(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("%s panicked: %s", what, core.PanicText(p))
-		}
-	}()
-	return fn()
+func (e *Engine) contained(what string, fn func() error) error {
+	err := core.Contain(fn)
+	var p *core.Panic
+	if errors.As(err, &p) {
+		e.log.Error(what+" panicked", "panic", p.Text, "stack", string(p.Stack))
+		return fmt.Errorf("%s %w", what, err)
+	}
+	return err
 }

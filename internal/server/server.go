@@ -14,7 +14,6 @@ import (
 	"mime"
 	"net/http"
 	"net/http/pprof"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -196,7 +195,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		// A replay of a delivery stored before is answered here: a
 		// receiver that completes deliveries from its API would fetch
 		// again for every copy.
-		key, err = contained(func() (string, error) { return v.VerifyWebhook(req) })
+		err = core.Contain(func() (err error) { key, err = v.VerifyWebhook(req); return err })
 		req.Verified = err == nil
 		if err == nil && s.replays.stored(name, key) {
 			if s.o.Replayed != nil {
@@ -208,16 +207,19 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	var events []core.Event
 	if err == nil {
-		events, err = contained(func() ([]core.Event, error) { return recv.ReceiveWebhook(r.Context(), req) })
+		// A panic in the connector's decoding, over whatever a sender put
+		// in the body, refuses that delivery (below), instead of dropping
+		// the connection unanswered with the panic on stderr.
+		err = core.Contain(func() (err error) { events, err = recv.ReceiveWebhook(r.Context(), req); return err })
 	}
 	// The body's buffer goes back to the pool when this returns; events
 	// that keep the body as received get a copy of their own.
 	ownRaw(events, req.Body)
 	var bad *core.BadInput
-	var crash *panicked
+	var crash *core.Panic
 	switch {
 	case errors.As(err, &crash):
-		s.o.Log.Error("webhook refused: the connector failed on it (a bug to report); nothing was stored", "source", name, "panic", crash.what(), "stack", string(crash.stack))
+		s.o.Log.Error("webhook refused: the connector failed on it (a bug to report); nothing was stored", "source", name, "panic", crash.Text, "stack", string(crash.Stack))
 		s.reject(w, name, "panic", http.StatusInternalServerError, "internal error")
 		return
 	case errors.Is(err, core.ErrForged):
@@ -248,30 +250,6 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	// (liaison_events_duplicate_total), which may be after this answer.
 	answer(w, len(events))
 }
-
-// contained runs a connector's part of a delivery, its signature check or
-// its decoding. A panic there, over whatever a sender put in the body,
-// refuses that delivery (panicked) instead of dropping the connection
-// unanswered with the panic on the daemon's stderr.
-func contained[T any](fn func() (T, error)) (v T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &panicked{p: p, stack: debug.Stack()}
-		}
-	}()
-	return fn()
-}
-
-// panicked is a connector's panic on a delivery.
-type panicked struct {
-	p     any
-	stack []byte
-}
-
-func (e *panicked) Error() string { return "the connector panicked: " + e.what() }
-
-// what describes the panic without quoting the body (core.PanicText).
-func (e *panicked) what() string { return core.PanicText(e.p) }
 
 // tooLarge refuses a body over core.MaxWebhookBody, declared or read.
 func (s *Server) tooLarge(w http.ResponseWriter, name string) {

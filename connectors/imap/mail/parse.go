@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
+
+	"github.com/liaisonhq/liaison/core"
 )
 
 // DefaultAttachmentLimit is the size above which an attachment's content is
@@ -171,7 +173,7 @@ func (p Parser) parse(raw []byte, lim Limits) (m *Message, err error) {
 		// The MIME library is third-party code fed with hostile input; a
 		// panic in it must dead-letter one mail, not stop the intake.
 		if r := recover(); r != nil {
-			m, err = nil, fmt.Errorf("%w: parser panic: %v", ErrNotMail, r)
+			m, err = nil, fmt.Errorf("%w: parser panic: %s", ErrNotMail, core.PanicText(r))
 		}
 	}()
 	limit := p.AttachmentLimit
