@@ -227,13 +227,20 @@ func lingerThenWrite(t *testing.T, be *sqliteBackend, lingering, next func() err
 	if err := next(); err != nil {
 		t.Fatal(err)
 	}
+	answeredWithin(t, lingered, "the lingering write was not committed with the next one")
+}
+
+// answeredWithin fails t with the write's error, or with late if it has
+// not answered within 10 s.
+func answeredWithin(t *testing.T, answer <-chan error, late string) {
+	t.Helper()
 	select {
-	case err := <-lingered:
+	case err := <-answer:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the lingering write was not committed with the next one")
+		t.Fatal(late)
 	}
 }
 
@@ -392,14 +399,7 @@ func TestSQLite_ADurableWriteDoesNotWaitForAnEarlierSync(t *testing.T) {
 	<-entered
 	second := make(chan error, 1)
 	go func() { second <- be.write(ctx, true, setCursorWrite("second")) }()
-	select {
-	case err := <-second:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a durable write waited for the sync of a group committed before it")
-	}
+	answeredWithin(t, second, "a durable write waited for the sync of a group committed before it")
 	select {
 	case err := <-first:
 		t.Fatalf("the first write returned (%v) before its sync ended", err)
