@@ -224,7 +224,7 @@ func (s *Store) ingestIn(ctx context.Context, q querier, batch []core.Ingest, ro
 }
 
 // encodeBatch validates the events and encodes their inbox rows (event
-// JSON, deflated raw body). It runs before the transaction — it is the
+// JSON, compressed raw body). It runs before the transaction — it is the
 // CPU-heavy part of ingest, and the writer should not wait for it — and a
 // large batch is encoded on every core: the engine's group committer hands
 // the whole batch over from one goroutine.
@@ -237,7 +237,7 @@ func encodeBatch(batch []core.Ingest) ([]inboxRow, error) {
 	first := map[*byte]int{}
 	for i := range batch {
 		shared[i] = -1
-		if r := batch[i].Event.Raw; len(r) >= minRawDeflate {
+		if r := batch[i].Event.Raw; len(r) >= minRawCompress {
 			if j, ok := first[&r[0]]; ok && len(batch[j].Event.Raw) == len(r) {
 				shared[i] = j
 			} else {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"io/fs"
@@ -142,6 +143,21 @@ func TestRaw_BodyComesBackAsReceivedUntilPruned(t *testing.T) {
 				t.Fatalf("raw body of %q differs: %d bytes, want %d", in.Event.DeliveryID, len(raw), len(in.Event.Raw))
 			}
 		}
+		// A body an earlier version stored deflated reads back as well.
+		old := batch[1].Event
+		var deflated bytes.Buffer
+		fw, _ := flate.NewWriter(&deflated, flate.BestSpeed)
+		fw.Write(old.Raw)
+		fw.Close()
+		if err := s.be.write(ctx, true, func(q querier) error {
+			_, err := q.exec(ctx, `UPDATE inbox SET raw = $1, raw_encoding = 'deflate' WHERE source = $2 AND delivery_id = $3`, deflated.Bytes(), old.Source, old.DeliveryID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if raw, err := s.Raw(ctx, old.Source, old.DeliveryID); err != nil || !bytes.Equal(raw, old.Raw) {
+			t.Fatalf("a deflated body read back as %d bytes, %v; want its %d", len(raw), err, len(old.Raw))
+		}
 		if _, err := s.Raw(ctx, "github", "never"); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("Raw of an unknown delivery: %v", err)
 		}
@@ -260,7 +276,7 @@ func FuzzRawRoundTrip(f *testing.F) {
 		if string(back) != string(raw) {
 			t.Fatalf("%d bytes came back as %d (%s)", len(raw), len(back), enc)
 		}
-		if len(raw) >= minRawDeflate && len(stored) > len(raw) {
+		if len(raw) >= minRawCompress && len(stored) > len(raw) {
 			t.Fatalf("stored form of %d bytes grew to %d", len(raw), len(stored))
 		}
 	})
@@ -281,14 +297,14 @@ func FuzzParseRef(f *testing.F) {
 	})
 }
 
-// TestEncodeRaw: what deflate shrinks is stored deflated; what it cannot
+// TestEncodeRaw: what S2 shrinks is stored compressed; what it cannot
 // (small, or compressed already) is stored as it came.
 func TestEncodeRaw(t *testing.T) {
 	pr, err := os.ReadFile(filepath.Join("testdata", "pull_request-opened.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An upload or a compressed body: bytes deflate cannot shrink.
+	// An upload or a compressed body: bytes S2 cannot shrink.
 	noise := make([]byte, 2*probeMin)
 	rand.NewChaCha8([32]byte{1}).Read(noise)
 	for _, c := range []struct {
@@ -296,8 +312,8 @@ func TestEncodeRaw(t *testing.T) {
 		raw  []byte
 		want string
 	}{
-		{"small", pr[:minRawDeflate-1], rawPlain},
-		{"webhook JSON", pr, rawDeflate},
+		{"small", pr[:minRawCompress-1], rawPlain},
+		{"webhook JSON", pr, rawS2},
 		{"incompressible", noise, rawPlain},
 	} {
 		stored, enc := encodeRaw(c.raw)
