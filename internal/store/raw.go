@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 
@@ -39,19 +40,44 @@ const (
 
 // encodeRaw returns the stored form of a raw body and its encoding.
 func encodeRaw(raw []byte) ([]byte, string) {
-	if len(raw) < minRawCompress {
+	if len(raw) < minRawCompress || s2.MaxEncodedLen(len(raw)) < 0 {
 		return raw, rawPlain
 	}
+	scratch := s2Scratch.Get().(*[]byte)
+	defer putScratch(scratch)
 	if len(raw) >= probeMin {
-		if p := s2.Encode(nil, raw[:probeLen]); len(p) > probeLen-probeLen/8 {
+		if p := s2Encode(scratch, raw[:probeLen]); len(p) > probeLen-probeLen/8 {
 			return raw, rawPlain
 		}
 	}
-	b := s2.Encode(nil, raw)
+	b := s2Encode(scratch, raw)
 	if len(b) >= len(raw) {
 		return raw, rawPlain
 	}
-	return b, rawS2
+	return bytes.Clone(b), rawS2
+}
+
+// s2Scratch holds buffers to compress into: S2 needs room for a body's
+// worst case (more than the body), while what it writes is a seventh of
+// that, so each body is compressed into a scratch buffer and only the
+// result is copied out.
+var s2Scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxScratch is the largest scratch buffer kept for reuse: a rare large
+// body (a mail with attachments) does not pin its buffer.
+const maxScratch = 1 << 20
+
+func s2Encode(scratch *[]byte, src []byte) []byte {
+	if n := s2.MaxEncodedLen(len(src)); cap(*scratch) < n {
+		*scratch = make([]byte, n)
+	}
+	return s2.Encode((*scratch)[:cap(*scratch)], src)
+}
+
+func putScratch(scratch *[]byte) {
+	if cap(*scratch) <= maxScratch {
+		s2Scratch.Put(scratch)
+	}
 }
 
 func decodeRaw(b []byte, enc string) ([]byte, error) {
