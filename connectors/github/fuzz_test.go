@@ -3,9 +3,11 @@ package github
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -139,3 +141,34 @@ type discard struct{}
 func (discard) Ingest(context.Context, []core.Event) error      { return nil }
 func (discard) Cursor(context.Context, string) (string, error)  { return "", nil }
 func (discard) SetCursor(context.Context, string, string) error { return nil }
+
+// FuzzDecodePR holds decodePR to encoding/json's answers: on any body,
+// both fail or both decode the same values.
+func FuzzDecodePR(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, file := range files {
+		f.Add(readTestdata(f, filepath.Base(file)))
+	}
+	for _, s := range []string{
+		`{"action":"closed","pull_request":{"number":1e2,"title":"a\ud800b","merged_at":"2020-01-01T00:00:00Z","labels":null}}`,
+		`{"ACTION":"closed","Pull_Request":{"Number":3,"TITLE":"x"},"action":"opened"}`,
+		`{"action":"closed"}x`, "\ufeff{}", `{"pull_request":{"number":99999999999999999999}}`, `{"pull_request":{"number":"3"}}`,
+		"{\"pull_request\":{\"title\":\"a\xffb\"}}", `{"pull_request":{"merged_at":1577836800}}`, `{"pull_request":{"assignees":{}}}`,
+		`{"a":1,}`, `{"x":01}`, `{"x":"\q"}`, `{"x":NaN}`,
+		// Deeper than encoding/json allows (10,000), in a field neither reads.
+		`{"x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `,"action":"closed"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want, got prDelivery
+		werr := json.Unmarshal(body, &want)
+		gerr := decodePR(body, &got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("encoding/json: %v; decodePR: %v", werr, gerr)
+		}
+		if werr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("encoding/json decoded\n%+v\ndecodePR\n%+v", want, got)
+		}
+	})
+}

@@ -156,7 +156,7 @@ func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
 
 	case "pull_request":
 		var e prDelivery
-		if err := json.Unmarshal(body, &e); err != nil {
+		if err := decodePR(body, &e); err != nil {
 			return parsed{}, badJSON(event, err)
 		}
 		p := parsed{kind: kindPR, pr: e.PullRequest.pullRequest(), repo: e.Repo.FullName}
@@ -189,7 +189,7 @@ func (c *Connector) parseDelivery(event string, body []byte) (parsed, error) {
 
 	case "pull_request_review":
 		var e prDelivery
-		if err := json.Unmarshal(body, &e); err != nil {
+		if err := decodePR(body, &e); err != nil {
 			return parsed{}, badJSON(event, err)
 		}
 		p := parsed{kind: kindPR, pr: e.PullRequest.pullRequest(), repo: e.Repo.FullName}
@@ -274,6 +274,9 @@ func badJSON(event string, err error) error {
 		return core.Malformed("%s delivery: invalid JSON at byte %d", event, se.Offset)
 	case errors.As(err, &te):
 		return core.Malformed("%s delivery: field %q has the wrong type", event, te.Field)
+	}
+	if bad := badPRJSON(event, err); bad != nil {
+		return bad
 	}
 	return core.Malformed("%s delivery: invalid JSON", event)
 }

@@ -240,14 +240,17 @@ func TestWebhook_BadInput(t *testing.T) {
 		event string
 		id    string
 		body  string
+		says  string
 	}{
-		{"no delivery id", "pull_request", "", `{"action":"opened"}`},
-		{"delivery id with newline", "pull_request", "abc\n" + secretish, `{}`},
-		{"no event", "", "d1", `{}`},
-		{"broken json", "pull_request", "d2", `{"action":"opened","pull_request":{"title":"` + secretish},
-		{"wrong type", "pull_request", "d3", `{"action":"opened","pull_request":{"number":"` + secretish + `"}}`},
-		{"no number", "pull_request", "d4", `{"action":"opened","pull_request":{"title":"` + secretish + `"},"repository":{"full_name":"Codertocat/Hello-World"}}`},
-		{"comment without comment", "issue_comment", "d5", `{"action":"created","issue":{"number":1,"pull_request":{}},"repository":{"full_name":"Codertocat/Hello-World"}}`},
+		{"no delivery id", "pull_request", "", `{"action":"opened"}`, "X-GitHub-Delivery header"},
+		{"delivery id with newline", "pull_request", "abc\n" + secretish, `{}`, "X-GitHub-Delivery header"},
+		{"no event", "", "d1", `{}`, "X-GitHub-Event header"},
+		{"broken json", "pull_request", "d2", `{"action":"opened","pull_request":{"title":"` + secretish, "pull_request delivery: invalid JSON"},
+		{"broken json of a review", "pull_request_review", "d2r", `{"action":"submitted",}`, "pull_request_review delivery: invalid JSON at byte"},
+		{"wrong type", "pull_request", "d3", `{"action":"opened","pull_request":{"number":"` + secretish + `"}}`, "has the wrong type"},
+		{"no number", "pull_request", "d4", `{"action":"opened","pull_request":{"title":"` + secretish + `"},"repository":{"full_name":"Codertocat/Hello-World"}}`, "without pull request number"},
+		{"comment without comment", "issue_comment", "d5", `{"action":"created","issue":{"number":1,"pull_request":{}},"repository":{"full_name":"Codertocat/Hello-World"}}`, "without comment"},
+		{"broken json of a comment", "issue_comment", "d6", `{"action":`, "issue_comment delivery: invalid JSON"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,6 +265,9 @@ func TestWebhook_BadInput(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), secretish) {
 				t.Fatalf("error %q echoes what was received", err)
+			}
+			if !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("error %q does not say %q", err, c.says)
 			}
 		})
 	}
