@@ -161,10 +161,6 @@ type Engine struct {
 	// journal is the intake journal while Run runs (nil: none). Once it
 	// is closed, Accept's appends fail with ErrClosed and go to Submit.
 	journal atomic.Pointer[journal.Journal]
-	// journalSettles is set by Run when the journal keeps what it holds
-	// until the store has made it durable (the store is a settler): the
-	// store's commits of journaled events then need not wait for the disk.
-	journalSettles bool
 	// journalCh takes journaled requests to gatherLoop.
 	journalCh chan *ingestReq
 

@@ -170,16 +170,9 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		for _, r := range reqs {
 			all = append(all, r.batch...)
 		}
-		// Events the journal holds until the store settles them need
-		// not wait for the disk here: that halves the syncs of a webhook
-		// at light load. Any other request in the group makes it durable.
-		durable := !e.journalSettles
-		for _, r := range reqs {
-			durable = durable || len(r.seqs) == 0
-		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		e.commits.Add(1)
-		fresh, err := e.ingest(cctx, all, durable)
+		fresh, err := e.ingest(cctx, all)
 		e.commits.Add(-1)
 		select {
 		case e.committed <- struct{}{}:
@@ -227,7 +220,7 @@ func next(ctx context.Context, ch <-chan *ingestReq) (*ingestReq, bool) {
 // IngestClaimer is a store that can claim the cases an ingest marks dirty
 // in the ingest's own transaction (store.Store can).
 type IngestClaimer interface {
-	IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error)
+	IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error)
 }
 
 // maxHanded bounds the cases claimed at ingest and not yet taken up: past
@@ -238,20 +231,16 @@ const maxHanded = 4096
 // ingest stores a group commit's events. When the workers are running and
 // not behind, the cases it marks are claimed in the same transaction and
 // handed to them: no claim of their own, so one write less per event.
-func (e *Engine) ingest(ctx context.Context, all []core.Ingest, durable bool) ([]bool, error) {
+func (e *Engine) ingest(ctx context.Context, all []core.Ingest) ([]bool, error) {
 	ic, ok := e.o.Store.(IngestClaimer)
 	if !ok || e.held.Load() || e.handedLen() >= maxHanded {
-		if !ok {
-			return e.o.Store.Ingest(ctx, all)
-		}
-		if !e.held.Load() {
+		if ok && !e.held.Load() {
 			e.overflow.CompareAndSwap(0, time.Now().UnixNano())
 		}
-		fresh, _, err := ic.IngestClaim(ctx, all, "", 0, durable)
-		return fresh, err
+		return e.o.Store.Ingest(ctx, all)
 	}
 	at := time.Now()
-	fresh, claimed, err := ic.IngestClaim(ctx, all, e.o.Owner, e.o.Lease, durable)
+	fresh, claimed, err := ic.IngestClaim(ctx, all, e.o.Owner, e.o.Lease)
 	if err == nil && len(claimed) > 0 {
 		e.handMu.Lock()
 		gap := at.Sub(e.lastHand)

@@ -115,15 +115,7 @@ func (e *Engine) openJournal(ctx context.Context) *journal.Journal {
 	if e.o.Journal == "" {
 		return nil
 	}
-	o := journal.Options{Log: e.log, MaxPending: journalPending}
-	if st, ok := e.o.Store.(settler); ok {
-		o.Settle = func() error {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			return st.Settle(sctx)
-		}
-	}
-	j, left, err := journal.Open(e.o.Journal, o)
+	j, left, err := journal.Open(e.o.Journal, journal.Options{Log: e.log, MaxPending: journalPending})
 	if err != nil {
 		if errors.Is(err, journal.ErrInUse) {
 			e.log.Info("intake journal in use by another replica; this one acknowledges webhooks once the store has them", "dir", e.o.Journal)
@@ -132,19 +124,11 @@ func (e *Engine) openJournal(ctx context.Context) *journal.Journal {
 		}
 		return nil
 	}
-	e.journalSettles = o.Settle != nil
 	if len(left) > 0 {
 		e.log.Info("intake journal: taking in what an earlier run acknowledged", "records", len(left))
 		go e.replay(ctx, j, left)
 	}
 	return j
-}
-
-// settler is a store that can make the writes it committed without
-// waiting for the disk durable (store.Store can): the intake journal
-// calls it before it deletes what those writes took in.
-type settler interface {
-	Settle(ctx context.Context) error
 }
 
 // replay hands the records an earlier process left to the committers.

@@ -26,8 +26,6 @@ type ingestCounter struct {
 	*store.Store
 	calls    atomic.Int64
 	failures atomic.Int64
-	durable  atomic.Int64 // ingests that waited for the disk
-	settles  atomic.Int64
 }
 
 var errDiskFull = errors.New("database or disk is full")
@@ -47,20 +45,12 @@ func (s *ingestCounter) Ingest(ctx context.Context, batch []core.Ingest) ([]bool
 	return s.Store.Ingest(ctx, batch)
 }
 
-func (s *ingestCounter) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {
+func (s *ingestCounter) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
 	s.calls.Add(1)
-	if durable {
-		s.durable.Add(1)
-	}
 	if err := s.fail(); err != nil {
 		return nil, nil, err
 	}
-	return s.Store.IngestClaim(ctx, batch, owner, lease, durable)
-}
-
-func (s *ingestCounter) Settle(ctx context.Context) error {
-	s.settles.Add(1)
-	return s.Store.Settle(ctx)
+	return s.Store.IngestClaim(ctx, batch, owner, lease)
 }
 
 // journaling starts an engine with an intake journal in dir on the world's
@@ -138,42 +128,6 @@ func TestAccept_JournaledEventsReachTheStore(t *testing.T) {
 		}
 	}
 	wantTakenInAndStopped(t, eng, stop, w.st, dir, evs)
-}
-
-// Journaled events are taken in without waiting for the disk: the
-// journal keeps them until the store settles them, before it deletes
-// them. Events that are not journaled are taken in durably.
-func TestAccept_JournaledEventsWaitForSettleNotForTheDisk(t *testing.T) {
-	w := newWorld(t, defaults(t))
-	dir := filepath.Join(t.TempDir(), "intake")
-	st := &ingestCounter{Store: w.st}
-	eng, stop := w.journaling(t, dir, st)
-	var evs []core.Event
-	for i := range 5 {
-		ev := closedTicket(w, i)
-		evs = append(evs, ev)
-		if err := eng.Accept(context.Background(), []core.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitIntake(t, eng)
-	if n, d := st.calls.Load(), st.durable.Load(); n == 0 || d != 0 {
-		t.Fatalf("%d of %d ingests of journaled events waited for the disk, want none", d, n)
-	}
-	polled := closedTicket(w, 99)
-	if _, err := eng.Submit(context.Background(), []core.Event{polled}); err != nil {
-		t.Fatal(err)
-	}
-	if d := st.durable.Load(); d != 1 {
-		t.Fatalf("%d durable ingests after one event not journaled, want 1", d)
-	}
-	if s := st.settles.Load(); s != 0 {
-		t.Fatalf("settled %d times while the journal's segment was still written", s)
-	}
-	wantTakenInAndStopped(t, eng, stop, w.st, dir, append(evs, polled))
-	if s := st.settles.Load(); s != 1 {
-		t.Errorf("the stop deleted the applied segment after %d settles, want 1", s)
-	}
 }
 
 // Journaled events that come within IntakeLinger of each other while a

@@ -50,14 +50,7 @@ type Options struct {
 	// 2048): past it Append waits, so that a store that falls behind slows
 	// the acknowledgements instead of growing the journal without bound.
 	MaxPending int
-	// Settle, when set, is called before a segment whose records are all
-	// applied is deleted, and returns once what applied them is on disk.
-	// It lets the store take records in without waiting for the disk:
-	// the journal keeps them until Settle says the store has them for
-	// good. A segment whose Settle failed stays on disk, and the next
-	// Open reads it back.
-	Settle func() error
-	Log    *slog.Logger
+	Log        *slog.Logger
 }
 
 // Record is one appended record. Seq numbers records in append order,
@@ -458,18 +451,11 @@ func (j *Journal) Applied(seq uint64) {
 	}
 }
 
-// remove deletes an applied, sealed segment, once Settle has made what
-// applied it durable. The caller holds mu. A failure costs disk space
-// only: Open would apply its records again, and the store de-duplicates
-// them.
+// remove deletes an applied, sealed segment. The caller holds mu. A
+// failure costs disk space only: Open would apply its records again, and
+// the store de-duplicates them.
 func (j *Journal) remove(seg *segment) {
 	j.segments = slices.DeleteFunc(j.segments, func(s *segment) bool { return s == seg })
-	if j.o.Settle != nil {
-		if err := j.o.Settle(); err != nil {
-			j.o.Log.Warn("journal: the store could not make an applied segment's records durable; the segment is kept for the next start", "segment", seg.path, "err", err)
-			return
-		}
-	}
 	if err := os.Remove(seg.path); err != nil {
 		j.o.Log.Warn("journal: could not remove an applied segment", "segment", seg.path, "err", err)
 	}

@@ -164,44 +164,6 @@ func TestApplied_AFullSegmentGoesOnceAllItsRecordsAre(t *testing.T) {
 	}
 }
 
-// An applied segment goes only once Settle says its records are durable
-// where they were applied; one whose Settle failed stays for the next
-// Open.
-func TestApplied_ASegmentGoesOnlyOnceItsRecordsAreSettled(t *testing.T) {
-	dir := t.TempDir()
-	rec := string(bytes.Repeat([]byte("x"), 100))
-	var settled []int // segment files on disk at each Settle
-	fail := false
-	o := Options{SegmentBytes: 2 * (frameHeader + 100), Settle: func() error {
-		settled = append(settled, len(segmentFiles(t, dir)))
-		if fail {
-			return errors.New("disk gone")
-		}
-		return nil
-	}}
-	j, _ := open(t, dir, o)
-	seqs := appendAll(t, j, rec, rec, rec, rec, rec)
-	j.Applied(seqs[0])
-	if len(settled) != 0 {
-		t.Fatalf("settled %d times with a record of the first segment unapplied", len(settled))
-	}
-	j.Applied(seqs[1])
-	if len(settled) != 1 || settled[0] != 3 || len(segmentFiles(t, dir)) != 2 {
-		t.Fatalf("first segment applied: settled with %v segments on disk, %d left after; want [3] and 2", settled, len(segmentFiles(t, dir)))
-	}
-	fail = true
-	j.Applied(seqs[2])
-	j.Applied(seqs[3])
-	if len(settled) != 2 || len(segmentFiles(t, dir)) != 2 {
-		t.Fatalf("a failed Settle: settled %d times, %d segments on disk; want 2 and the second kept", len(settled), len(segmentFiles(t, dir)))
-	}
-	j.Close()
-	_, left := open(t, dir, Options{})
-	if got := len(left); got != 3 {
-		t.Errorf("%d records back after a failed Settle, want the unsettled segment's 2 and the last one", got)
-	}
-}
-
 // A store that falls behind slows the appends: past MaxPending an append
 // waits for a record to be applied, and gives up with its context,
 // unwritten.

@@ -27,7 +27,7 @@ import (
 // with an error before anything is written: it could never be
 // de-duplicated or found again.
 func (s *Store) Ingest(ctx context.Context, batch []core.Ingest) ([]bool, error) {
-	fresh, _, err := s.IngestClaim(ctx, batch, "", 0, true)
+	fresh, _, err := s.IngestClaim(ctx, batch, "", 0)
 	return fresh, err
 }
 
@@ -139,13 +139,7 @@ func (s *Store) unchangedBut(ctx context.Context, q querier, g *graph, c core.Ca
 // cases it marked dirty that are free, in the same transaction: the replica
 // that received the events hands them to its workers without another
 // write. With owner "" it claims nothing.
-//
-// With durable false the commit does not wait for the disk: the caller
-// keeps the events elsewhere (the intake journal) until Settle returns.
-// The database's log reaches the disk in order, so the next durable
-// write, such as the actions planned on these events, makes them durable
-// too.
-func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error) {
+func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error) {
 	if len(batch) == 0 {
 		return nil, nil, nil
 	}
@@ -155,7 +149,7 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 	}
 	var out []bool
 	var claimed []core.CaseID
-	err = s.be.serial(ctx, durable, func(q querier) error {
+	err = s.be.serial(ctx, true, func(q querier) error {
 		claimed = claimed[:0]
 		now := s.now()
 		fresh, g, err := s.ingestIn(ctx, q, batch, rows, now)
@@ -179,16 +173,6 @@ func (s *Store) IngestClaim(ctx context.Context, batch []core.Ingest, owner stri
 		return nil, nil, err
 	}
 	return out, claimed, nil
-}
-
-// Settle returns once every write committed before it is on disk, those
-// committed without waiting for it (IngestClaim with durable false)
-// among them.
-func (s *Store) Settle(ctx context.Context) error {
-	if err := s.be.write(ctx, true, func(querier) error { return nil }); err != nil {
-		return fmt.Errorf("store: settle: %w", err)
-	}
-	return nil
 }
 
 // ingestIn stores an encoded batch in the transaction of q: the inbox

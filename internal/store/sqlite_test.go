@@ -1,14 +1,12 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,54 +343,6 @@ func TestSQLite_DurableWriteReturnsAfterItsLogSync(t *testing.T) {
 	}
 	if n := syncs.Load(); n != 1 {
 		t.Errorf("log synced %d times, want 1", n)
-	}
-}
-
-// TestSQLite_AnIngestTheJournalKeepsWaitsForSettle: an ingest the intake
-// journal keeps (durable false) commits without syncing the log, and
-// claims as any other; Settle then syncs it, once.
-func TestSQLite_AnIngestTheJournalKeepsWaitsForSettle(t *testing.T) {
-	s := openSQLiteTest(t, core.SystemClock{})
-	ctx := context.Background()
-	be := s.be.(*sqliteBackend)
-	var syncs atomic.Int32
-	be.log.mu.Lock()
-	be.log.syncFile = func(f *os.File) error {
-		syncs.Add(1)
-		return f.Sync()
-	}
-	be.log.mu.Unlock()
-
-	batch := loadWorkload(t, 4).batch("kept", 0, 4)
-	fresh, claimed, err := s.IngestClaim(ctx, batch, "w1", time.Minute, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := syncs.Load(); n != 0 {
-		t.Fatalf("an ingest the journal keeps synced the log %d times", n)
-	}
-	if !slices.Equal(fresh, []bool{true, true, true, true}) || len(claimed) == 0 {
-		t.Fatalf("fresh %v, claimed %v; want all fresh and their cases claimed", fresh, claimed)
-	}
-	if err := s.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := syncs.Load(); n != 1 {
-		t.Fatalf("Settle synced the log %d times, want 1", n)
-	}
-	if err := s.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range batch {
-		if raw, err := s.Raw(ctx, in.Event.Source, in.Event.DeliveryID); err != nil || !bytes.Equal(raw, in.Event.Raw) {
-			t.Fatalf("event %q after Settle: %d bytes, %v", in.Event.DeliveryID, len(raw), err)
-		}
-	}
-	if _, _, err := s.IngestClaim(ctx, loadWorkload(t, 4).batch("durable", 0, 1), "w1", time.Minute, true); err != nil {
-		t.Fatal(err)
-	}
-	if n := syncs.Load(); n < 2 {
-		t.Fatalf("a durable ingest left the log unsynced (%d syncs in all)", n)
 	}
 }
 

@@ -195,7 +195,7 @@ var batchBehaviours = []behaviour{
 
 	{"IngestClaim_ClaimsTheFreeCasesItMarks", func(f *fixture) {
 		ic, ok := f.s.(interface {
-			IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration, durable bool) ([]bool, []core.CaseID, error)
+			IngestClaim(ctx context.Context, batch []core.Ingest, owner string, lease time.Duration) ([]bool, []core.CaseID, error)
 		})
 		if !ok {
 			f.t.Skip("this store does not claim at ingest")
@@ -208,7 +208,7 @@ var batchBehaviours = []behaviour{
 		fresh, claimed, err := ic.IngestClaim(f.ctx, []core.Ingest{
 			event("zendesk", "z2", snap(ticket, "a", "pending", at(time.Minute))),
 			event("jira", "j1", snap(dev, "b", "To Do", at(0))),
-		}, "w1", time.Minute, true)
+		}, "w1", time.Minute)
 		if err != nil {
 			f.t.Fatal(err)
 		}
