@@ -1,12 +1,6 @@
 package github
 
-import (
-	"errors"
-
-	gojson "github.com/goccy/go-json"
-
-	"github.com/liaisonhq/liaison/core"
-)
+import gojson "github.com/goccy/go-json"
 
 // decodePR decodes a pull_request or pull_request_review delivery. It
 // uses goccy/go-json rather than encoding/json: the delivery is 28 KB, of
@@ -18,21 +12,4 @@ import (
 // where encoding/json has one.
 func decodePR(body []byte, e *prDelivery) error {
 	return gojson.Unmarshal(body, e)
-}
-
-// badPRJSON is badJSON for a decodePR error, or nil when err is neither
-// invalid JSON nor a field of the wrong type. It does not quote err's
-// message, which may quote the body.
-func badPRJSON(event string, err error) error {
-	var se *gojson.SyntaxError
-	var te *gojson.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return core.Malformed("%s delivery: invalid JSON at byte %d", event, se.Offset)
-	case errors.As(err, &te) && te.Field != "":
-		return core.Malformed("%s delivery: field %q has the wrong type", event, te.Field)
-	case errors.As(err, &te):
-		return core.Malformed("%s delivery: a field has the wrong type", event)
-	}
-	return nil
 }

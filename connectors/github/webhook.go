@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	gojson "github.com/goccy/go-json"
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/liaisonhq/liaison/core"
@@ -267,16 +268,31 @@ func (p parsed) check(event string) (parsed, error) {
 
 // badJSON reports undecodable JSON without quoting it.
 func badJSON(event string, err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
+	// encoding/json's errors, and goccy/go-json's (decodePR).
+	var (
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+		gse *gojson.SyntaxError
+		gte *gojson.UnmarshalTypeError
+	)
+	at := func(offset int64) error {
+		return core.Malformed("%s delivery: invalid JSON at byte %d", event, offset)
+	}
+	wrongType := func(field string) error {
+		if field == "" {
+			return core.Malformed("%s delivery: a field has the wrong type", event)
+		}
+		return core.Malformed("%s delivery: field %q has the wrong type", event, field)
+	}
 	switch {
 	case errors.As(err, &se):
-		return core.Malformed("%s delivery: invalid JSON at byte %d", event, se.Offset)
+		return at(se.Offset)
+	case errors.As(err, &gse):
+		return at(gse.Offset)
 	case errors.As(err, &te):
-		return core.Malformed("%s delivery: field %q has the wrong type", event, te.Field)
-	}
-	if bad := badPRJSON(event, err); bad != nil {
-		return bad
+		return wrongType(te.Field)
+	case errors.As(err, &gte):
+		return wrongType(gte.Field)
 	}
 	return core.Malformed("%s delivery: invalid JSON", event)
 }
