@@ -336,7 +336,9 @@ func TestRun_UnreadableMailGoesToFailedMailbox(t *testing.T) {
 	f.sink.waitEvents(t, 1)
 	eventually(t, "failed mail filed", func() bool { return f.count(t, failedBox) == 2 && f.count(t, processed) == 1 })
 	// The runner counts and logs its verdicts once the mails are filed.
-	failed := func() float64 { return testutil.ToFloat64(messagesTotal.WithLabelValues("imap", inbox, string(outFailed))) - before }
+	failed := func() float64 {
+		return testutil.ToFloat64(messagesTotal.WithLabelValues("imap", inbox, string(outFailed))) - before
+	}
 	eventually(t, "failed mail counted", func() bool { return failed() >= 2 })
 	if got := failed(); got != 2 {
 		t.Errorf("failed counter moved by %v, want 2", got)
