@@ -16,12 +16,6 @@ import (
 // is written once against querier, in SQL both databases accept: $N
 // placeholders (modernc.org/sqlite binds $N by position), ON CONFLICT
 // upserts, RETURNING, and BIGINT unix-nanosecond times.
-// lingerer is a backend whose writes can wait a moment for company
-// (SQLite's group commit): see Options.CompletionLinger.
-type lingerer interface {
-	lingerWrite(ctx context.Context, linger time.Duration, durable bool, fn func(q querier) error) error
-}
-
 type backend interface {
 	name() string
 
@@ -68,6 +62,13 @@ type backend interface {
 	reclaim(ctx context.Context) error
 
 	close() error
+}
+
+// lingerer is a backend whose writes can wait a moment for company
+// (SQLite's group commit): see Options.CompletionLinger. It has one
+// writer, so a lingering write is serial as well.
+type lingerer interface {
+	lingerWrite(ctx context.Context, linger time.Duration, durable bool, fn func(q querier) error) error
 }
 
 // querier runs statements on a transaction, a connection or a pool.

@@ -283,6 +283,7 @@ func (s *Store) completeAll(ctx context.Context, done []core.Completion, owner s
 		run = s.be.serial
 	}
 	if l, ok := s.be.(lingerer); ok && s.opts.CompletionLinger > 0 {
+		// Serial or not: a lingerer's writes all take its one writer.
 		run = func(ctx context.Context, durable bool, fn func(querier) error) error {
 			return l.lingerWrite(ctx, s.opts.CompletionLinger, durable, fn)
 		}
